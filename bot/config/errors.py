@@ -1,0 +1,91 @@
+"""Configuration errors that always name the file, the line and the key path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    file: str
+    line: int | None
+    path: str
+    problem: str
+
+    def __str__(self) -> str:
+        line = self.line if self.line is not None else 0
+        return f"{self.file}:{line}: {self.path or '<root>'}: {self.problem}"
+
+
+class ConfigError(Exception):
+    """One or more problems in a configuration file; `str()` is one line per problem."""
+
+    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+def format_path(loc: Iterable[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class LineMap:
+    """Maps key paths (tuples of keys and list indexes) to 1-based source lines."""
+
+    def __init__(self, file: str | Path, lines: Mapping[Loc, int]) -> None:
+        self.file = str(file)
+        self._lines = dict(lines)
+
+    def line_of(self, loc: Loc) -> int | None:
+        # Fall back to the closest ancestor that has a line (a missing key is reported
+        # on its parent mapping's line).
+        loc = tuple(loc)
+        while loc:
+            if loc in self._lines:
+                return self._lines[loc]
+            loc = loc[:-1]
+        return self._lines.get((), 1)
+
+    def issue(self, loc: Loc, problem: str) -> ConfigIssue:
+        return ConfigIssue(self.file, self.line_of(loc), format_path(loc), problem)
+
+    def from_validation(self, err: ValidationError, prefix: Loc = ()) -> list[ConfigIssue]:
+        issues = []
+        for e in err.errors(include_url=False):
+            loc = prefix + tuple(p for p in e["loc"] if not _is_union_tag(p))
+            issues.append(self.issue(loc, _problem_text(e)))
+        return issues
+
+
+def _is_union_tag(part: object) -> bool:
+    # pydantic puts tags such as "function-after[...]" or model names into locs of union members.
+    return isinstance(part, str) and ("[" in part or part[:1].isupper())
+
+
+def _problem_text(e: Mapping[str, object]) -> str:
+    kind = e.get("type")
+    msg = str(e.get("msg", "invalid"))
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling)"
+    if kind == "missing":
+        return "required key is missing"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if "input" in e and kind not in ("model_type", "dict_type"):
+        shown = repr(e["input"])
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return f"{msg} (got {shown})"
+    return msg

@@ -1,0 +1,129 @@
+"""The core configuration model (everything in bot.yaml except plugin sections' contents)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from bot.core.outbox import OutboxSettings
+from bot.core.templates import template_type
+from bot.storage.settings import StorageSettings
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BotIdentity(Strict):
+    """The bot account as the console adapter and simulator present it."""
+
+    id: str = "wxid_qunbot"
+    name: str = "小助手"
+
+
+class GroupEntry(Strict):
+    id: str
+    name: str = ""
+    sets: list[str] = Field(default_factory=list)
+    # Extra group admins on top of what the platform reports (owner and platform admins).
+    admins: list[str] = Field(default_factory=list)
+
+
+class DispatchSettings(Strict):
+    # Messages older than this on arrival (a reconnect replaying history) are recorded
+    # but trigger no action.
+    stale_after_seconds: float = Field(120.0, gt=0)
+    dedup_size: int = Field(20_000, ge=100)
+
+
+class CommandSettings(Strict):
+    # A command word works bare (签到) or behind one of these prefixes (/签到, #签到).
+    prefixes: list[str] = Field(default_factory=lambda: ["/", "#", "!"])
+    refuse_text: str = "这个命令需要{level}权限。"
+    help_words: list[str] = Field(default_factory=lambda: ["帮助", "help", "菜单"])
+
+
+class Webhook(Strict):
+    kind: Literal["wecom", "dingtalk", "feishu", "json"]
+    url: SecretStr
+    # DingTalk / Feishu signing secret, when the robot uses "加签".
+    secret: SecretStr | None = None
+
+
+class NotifySettings(Strict):
+    private_to_group_admins: bool = True
+    private_to_bot_admins: bool = True
+    webhooks: list[Webhook] = Field(default_factory=list)
+
+
+class JoinGroupSettings(Strict):
+    """What happens when the bot itself is added to a group."""
+
+    introduce: bool = True
+    text: template_type("group", "bot") = "大家好，我是{bot}，本群的助手。发送“帮助”查看我能做什么。"  # type: ignore[valid-type]
+
+
+class ConsoleSettings(Strict):
+    # Where `qunbot run` reads chat lines from; "-" is stdin.
+    input: str = "-"
+    groups: list[str] = Field(default_factory=list)  # extra group ids the console world starts with
+
+
+class WechatySettings(Strict):
+    endpoint: str | None = None  # host:port of the puppet service; env WECHATY_PUPPET_SERVICE_ENDPOINT
+    token: SecretStr | None = None  # env WECHATY_PUPPET_SERVICE_TOKEN; never logged
+
+
+class BotConfig(Strict):
+    timezone: str = "Asia/Shanghai"
+    adapter: Literal["console", "wechaty"] = "console"
+    bot: BotIdentity = Field(default_factory=BotIdentity)
+    bot_admins: list[str] = Field(default_factory=list)
+    other_bots: list[str] = Field(default_factory=list)  # their messages never reach plugins
+    groups: list[GroupEntry] = Field(default_factory=list)
+    group_sets: dict[str, list[str]] = Field(default_factory=dict)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    commands: CommandSettings = Field(default_factory=CommandSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    on_bot_joined: JoinGroupSettings = Field(default_factory=JoinGroupSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    wechaty: WechatySettings = Field(default_factory=WechatySettings)
+    # Plugin sections: validated by each plugin's own model at load (see bot.core.loader).
+    plugins: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name like Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _sets_name_known_groups(self) -> BotConfig:
+        for entry in self.groups:
+            for name in entry.sets:
+                self.group_sets.setdefault(name, [])
+                if entry.id not in self.group_sets[name]:
+                    self.group_sets[name].append(entry.id)
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def groups_in(self, selectors: list[str]) -> set[str]:
+        """Group ids named directly or through a set (`set:name` or a bare set name)."""
+        out: set[str] = set()
+        for sel in selectors:
+            name = sel.removeprefix("set:")
+            if name in self.group_sets:
+                out.update(self.group_sets[name])
+            else:
+                out.add(sel)
+        return out

@@ -1,0 +1,162 @@
+"""What plugins see: the app-wide services, a per-plugin host, and a per-event context."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.core.clock import Clock
+from bot.core.events import Event, GroupMessage, Member, PrivateMessage, group_of
+from bot.core.outbox import OutboundItem, Outbox
+from bot.core.platform import Platform
+from bot.core.plugin import Permission, PluginConfig
+
+if TYPE_CHECKING:
+    from bot.config.models import BotConfig
+    from bot.core.groups import GroupDirectory
+    from bot.core.loader import PluginSettings
+    from bot.core.notify import Notifier
+    from bot.core.scheduler import Scheduler
+    from bot.storage.db import Database
+    from bot.storage.recorder import Recorder
+
+
+@dataclass
+class Services:
+    """Everything the composition root builds once per bot account."""
+
+    config: BotConfig
+    clock: Clock
+    platform: Platform
+    outbox: Outbox
+    groups: GroupDirectory
+    notifier: Notifier
+    scheduler: Scheduler
+    rng: random.Random
+    db: Database | None = None
+    recorder: Recorder | None = None
+    # Set by the composition root; built-in commands read the loaded plugins through it.
+    dispatcher: Any = None
+
+    @property
+    def bot(self) -> Member:
+        return self.platform.bot
+
+
+class PluginHost:
+    """One plugin, loaded: its resolved settings, its state, and a way to act outside an
+    event (scheduled jobs, start-up work)."""
+
+    def __init__(self, settings: PluginSettings, services: Services) -> None:
+        self.settings = settings
+        self.services = services
+        self.state: Any = None
+        self.log = logging.getLogger(f"qunbot.plugin.{settings.name}")
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def config_for(self, group_id: str | None) -> Any:
+        return self.settings.for_group(group_id)
+
+    def enabled_in(self, group_id: str) -> bool:
+        return self.services.groups.plugin_enabled(self.settings, group_id)
+
+    def context(self, event: Event | None = None, group_id: str | None = None) -> Context:
+        gid = group_id if group_id is not None else (group_of(event) if event else None)
+        return Context(self, event, gid)
+
+
+class Context:
+    """Per event and plugin. Sends are queued on the outbox and never awaited here: a
+    handler returns quickly and the outbox paces the account."""
+
+    __slots__ = ("_stopped", "event", "group_id", "host")
+
+    def __init__(self, host: PluginHost, event: Event | None, group_id: str | None) -> None:
+        self.host = host
+        self.event = event
+        self.group_id = group_id
+        self._stopped = False
+
+    # --- what the handler knows -------------------------------------------------------
+    @property
+    def services(self) -> Services:
+        return self.host.services
+
+    @property
+    def config(self) -> PluginConfig:
+        return self.host.config_for(self.group_id)
+
+    @property
+    def state(self) -> Any:
+        return self.host.state
+
+    @property
+    def clock(self) -> Clock:
+        return self.host.services.clock
+
+    @property
+    def db(self) -> Database | None:
+        return self.host.services.db
+
+    @property
+    def log(self) -> logging.Logger:
+        return self.host.log
+
+    def now(self) -> Any:
+        return self.host.services.clock.now()
+
+    @property
+    def sender(self) -> Member | None:
+        ev = self.event
+        return ev.sender if isinstance(ev, (GroupMessage, PrivateMessage)) else None
+
+    async def permission(self, member_id: str | None = None, group_id: str | None = None) -> Permission:
+        who = member_id or (self.sender.id if self.sender else "")
+        return await self.services.groups.permission(who, group_id or self.group_id)
+
+    # --- actions (all through the outbox) ---------------------------------------------
+    def say(
+        self, text: str, mentions: tuple[str, ...] | list[str] = (), group_id: str | None = None
+    ) -> list[OutboundItem]:
+        gid = group_id or self.group_id
+        if gid is None:
+            raise ValueError("say() outside a group needs group_id")
+        return self.services.outbox.say(gid, text, tuple(mentions))
+
+    def send_private(self, contact_id: str, text: str) -> list[OutboundItem]:
+        return self.services.outbox.send_private(contact_id, text)
+
+    def reply(self, text: str, *, mention: bool = False) -> list[OutboundItem]:
+        """Answer where the event came from: in the group (optionally @-mentioning the
+        sender) or privately."""
+        ev = self.event
+        if isinstance(ev, GroupMessage):
+            mentions = (ev.sender.id,) if mention else ()
+            if mention:
+                text = f"@{ev.sender.display}\u2005{text}"
+            return self.say(text, mentions, ev.group_id)
+        if isinstance(ev, PrivateMessage):
+            return self.send_private(ev.sender.id, text)
+        raise ValueError(f"cannot reply to {type(ev).__name__}")
+
+    def remove(self, group_id: str, member_id: str, reason: str) -> OutboundItem:
+        return self.services.outbox.remove(group_id, member_id, reason)
+
+    def invite(self, group_id: str, contact_id: str) -> OutboundItem:
+        return self.services.outbox.invite(group_id, contact_id)
+
+    async def notify_admins(self, text: str, group_id: str | None = None) -> None:
+        await self.services.notifier.notify(text, group_id=group_id or self.group_id, source=self.host.name)
+
+    def stop(self) -> None:
+        """Stop propagation: lower-priority handlers will not see this event."""
+        self._stopped = True
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped

@@ -1,0 +1,642 @@
+"""The outbox: every outbound action of one bot account goes through here (DESIGN §4).
+
+WeChat bans accounts that send too fast, so sends are paced, not fired:
+
+- two lanes with separate budgets: messages (group and private) and moderation (removals
+  and invites, spaced much further apart, with an hourly cap);
+- within a lane, a minimum gap plus random jitter between sends, drawn once per send from
+  the injected rng (a seeded virtual run is reproducible); any two actions, whatever their
+  lane, are at least `min_gap` apart;
+- sliding-window caps: per chat per minute and per account per minute (messages), per hour
+  (moderation);
+- FIFO per chat (the parts of a long text stay in order), fair across chats: among the
+  items that may go now, the chat served least recently goes first;
+- "too frequent" answers back off exponentially, and a run of them opens a circuit breaker
+  that holds every send until a cool-down has passed; the items wait, none is dropped;
+- other failures are retried `max_retries` times, then reported through the callbacks.
+
+Enqueueing is synchronous and never blocks. `run()` is the real-time worker; the simulator
+drives `next_due()` / `send_next()` itself on a virtual clock, so nothing here sleeps
+except `run()` and `drain()`, and only through the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import re
+import unicodedata
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bot.core.clock import Clock
+from bot.core.platform import Platform, PlatformError, SendResult
+
+log = logging.getLogger("qunbot.outbox")
+
+
+class OutboxSettings(BaseModel):
+    """Pacing for one bot account. Cautious by default: field reports say 0.5 s gaps get an
+    account "too frequent" after ~120 sends, and invites need 15-25 s between them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Messages: seconds between two sends (also the floor between any two actions), plus a
+    # random 0..jitter seconds drawn per send.
+    min_gap: float = Field(1.5, ge=0)
+    jitter: float = Field(1.5, ge=0)
+    per_group_per_minute: int = Field(10, ge=1)  # to one chat (group or contact), any 60 s
+    per_minute: int = Field(30, ge=1)  # from the whole account, any 60 s
+    max_chars: int = Field(1500, ge=20)  # longer texts are split into several messages
+    # Removals and invites: their own, stricter lane.
+    moderation_gap: float = Field(15.0, ge=0)
+    moderation_jitter: float = Field(10.0, ge=0)
+    moderation_per_hour: int = Field(40, ge=1)
+    # Failures: back off backoff_initial, doubling up to backoff_max. After breaker_threshold
+    # consecutive rate-limit errors the breaker holds every send for at least breaker_cooldown.
+    backoff_initial: float = Field(60.0, gt=0)
+    backoff_max: float = Field(1800.0, gt=0)
+    breaker_threshold: int = Field(3, ge=1)
+    breaker_cooldown: float = Field(900.0, ge=0)
+    max_retries: int = Field(2, ge=0)  # after an ordinary (not rate-limit) failure
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> OutboxSettings:
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_max must be at least backoff_initial")
+        return self
+
+
+# --- items -------------------------------------------------------------------------------
+
+
+class OutboundKind(StrEnum):
+    SAY = "say"
+    PRIVATE = "private"
+    REMOVE = "remove"
+    INVITE = "invite"
+
+
+class Lane(StrEnum):
+    MESSAGE = "message"
+    MODERATION = "moderation"
+
+
+class ItemState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    DISCARDED = "discarded"
+
+
+# What to send, by kind (read-only):
+#   say: text, mentions · private: text · remove: member_id, reason · invite: contact_id
+Payload = Mapping[str, Any]
+
+# Called once when an item is finally sent (result) or given up (result with ok=False, or
+# the exception). Removals and invites report SendResult(ok=True) on success.
+DoneCallback = Callable[[SendResult | None, Exception | None], Awaitable[None]]
+ResultCallback = Callable[["OutboundItem", SendResult | None, Exception | None], Awaitable[None]]
+
+
+@dataclass(eq=False, slots=True)
+class OutboundItem:
+    kind: OutboundKind
+    target: str  # the group (say, remove, invite) or the contact (private)
+    payload: Payload
+    enqueued_at: datetime
+    on_done: DoneCallback | None = None
+    attempts: int = 0  # platform calls made for this item, rate-limited ones included
+    state: ItemState = ItemState.QUEUED
+    result: SendResult | None = None
+    error: Exception | None = None
+    seq: int = 0  # global enqueue order
+    errors: int = 0  # ordinary failures so far (rate limits are not counted)
+    not_before: datetime | None = None  # retry time after an ordinary failure
+
+    @property
+    def lane(self) -> Lane:
+        return Lane.MODERATION if self.kind in (OutboundKind.REMOVE, OutboundKind.INVITE) else Lane.MESSAGE
+
+    @property
+    def chat(self) -> tuple[str, str]:
+        """The conversation this item goes to: ("c", contact) or ("g", group)."""
+        return ("c" if self.kind is OutboundKind.PRIVATE else "g", self.target)
+
+    def __repr__(self) -> str:
+        return f"<OutboundItem {self.kind} {self.target} #{self.seq} {self.state}>"
+
+
+@dataclass(slots=True)
+class OutboxStats:
+    sent: int = 0
+    failed: int = 0
+    rate_limited: int = 0
+    retried: int = 0
+
+
+# --- splitting ---------------------------------------------------------------------------
+
+# A sentence end, with closing quotes/brackets and following spaces kept on the left part.
+_SENTENCE_END = re.compile(r"(?:[。！？!?；;…]+|\.(?=\s))[”’\"'）)」』】》]*\s*")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def split_text(text: str, max_chars: int) -> list[str]:
+    """Split `text` into parts of at most `max_chars` characters, preferring line breaks, then
+    sentence ends, then spaces, then a hard cut that does not break an emoji or a character
+    and its combining marks. ``"".join(parts) == text`` always; "" gives []."""
+    if max_chars < 1:
+        raise ValueError("max_chars must be at least 1")
+    if len(text) <= max_chars:
+        return [text] if text else []
+    parts: list[str] = []
+    start = 0
+    while len(text) - start > max_chars:
+        cut = _cut(text, start, start + max_chars)
+        parts.append(text[start:cut])
+        start = cut
+    parts.append(text[start:])
+    return parts
+
+
+def _cut(text: str, start: int, end: int) -> int:
+    """Where to end the part beginning at `start` (exclusive; start < cut <= end)."""
+    window = text[start:end]
+    half = len(window) // 2
+
+    def usable(offset: int) -> bool:
+        # 0 means "none found"; a whitespace-only part would be an empty message.
+        return offset > 0 and not window[:offset].isspace()
+
+    newline = window.rfind("\n") + 1
+    sentence = 0
+    for sentence_match in _SENTENCE_END.finditer(window):
+        sentence = sentence_match.end()
+    for offset in (newline, sentence):
+        if offset >= half and usable(offset):
+            return start + offset
+    for offset in (newline, sentence):
+        if usable(offset):
+            return start + offset
+    space = 0
+    for space_match in _WHITESPACE.finditer(window):
+        space = space_match.end()
+    if space >= half and usable(space):
+        return start + space
+    return _hard_cut(text, start, end)
+
+
+def _hard_cut(text: str, start: int, end: int) -> int:
+    cut = end
+    floor = max(start + 1, end - 32)  # a cluster longer than this gets cut anyway
+    while cut > floor and _inside_cluster(text, cut):
+        cut -= 1
+    return cut if not _inside_cluster(text, cut) else end
+
+
+def _inside_cluster(text: str, i: int) -> bool:
+    """Would cutting between text[i-1] and text[i] split a user-perceived character?"""
+    before, after = text[i - 1], text[i]
+    if before == "\u200d" or after == "\u200d" or (before == "\r" and after == "\n"):
+        return True
+    code = ord(after)
+    if (
+        0xFE00 <= code <= 0xFE0F  # variation selectors (emoji presentation)
+        or 0x1F3FB <= code <= 0x1F3FF  # skin-tone modifiers
+        or 0xE0020 <= code <= 0xE007F  # tag characters (subdivision flags)
+        or 0xE0100 <= code <= 0xE01EF
+        or (0xDC00 <= code <= 0xDFFF and 0xD800 <= ord(before) <= 0xDBFF)  # a surrogate pair
+    ):
+        return True
+    if unicodedata.category(after) in ("Mn", "Me", "Mc"):
+        return True
+    if _is_regional(after) and _is_regional(before):
+        # Flags are pairs of regional indicators: cut only after an even run of them.
+        run = 0
+        j = i - 1
+        while j >= 0 and _is_regional(text[j]):
+            run += 1
+            j -= 1
+        return run % 2 == 1
+    return False
+
+
+def _is_regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+# --- the outbox --------------------------------------------------------------------------
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_MINUTE = timedelta(minutes=1)
+_HOUR = timedelta(hours=1)
+
+
+@dataclass(slots=True)
+class _LaneState:
+    gap: float
+    jitter: float
+    window: deque[datetime]  # the last `cap` call times; the oldest bounds the next one
+    span: timedelta
+    next_at: datetime | None = None
+
+    def window_opens(self) -> datetime | None:
+        if len(self.window) == self.window.maxlen:
+            return self.window[0] + self.span
+        return None
+
+
+@dataclass(slots=True)
+class _Outcome:
+    item: OutboundItem
+    final: bool = False
+    result: SendResult | None = None
+    error: Exception | None = None
+
+
+class Outbox:
+    def __init__(
+        self,
+        platform: Platform,
+        clock: Clock,
+        settings: OutboxSettings,
+        rng: random.Random,
+        on_result: ResultCallback | None = None,
+    ) -> None:
+        self.platform = platform
+        self.clock = clock
+        self.settings = settings
+        self._rng = rng
+        self._on_result = on_result
+        self._lanes = {
+            Lane.MESSAGE: _LaneState(
+                settings.min_gap, settings.jitter, deque(maxlen=settings.per_minute), _MINUTE
+            ),
+            Lane.MODERATION: _LaneState(
+                settings.moderation_gap,
+                settings.moderation_jitter,
+                deque(maxlen=settings.moderation_per_hour),
+                _HOUR,
+            ),
+        }
+        # (lane, scope, target) -> FIFO of waiting items; only non-empty queues are kept.
+        self._queues: dict[tuple[Lane, str, str], deque[OutboundItem]] = {}
+        # Message call times per chat (the per-chat cap; also "served least recently").
+        self._chats: dict[tuple[str, str], deque[datetime]] = {}
+        self._pending = 0
+        self._seq = itertools.count(1)
+        self._last_call: datetime | None = None
+        self._rate_limit_streak = 0
+        self._blocked_until: datetime | None = None
+        self._stats = OutboxStats()
+        self._wakeup = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._calls = 0
+
+    # --- enqueue (synchronous, never blocks) -----------------------------------------
+    def say(self, group_id: str, text: str, mentions: tuple[str, ...] = ()) -> list[OutboundItem]:
+        """Queue `text` for a group, split into parts if long; mentions go on the first part."""
+        parts = self._parts(text, "group", group_id)
+        return [
+            self._add(
+                OutboundKind.SAY, group_id, {"text": part, "mentions": tuple(mentions) if i == 0 else ()}
+            )
+            for i, part in enumerate(parts)
+        ]
+
+    def send_private(self, contact_id: str, text: str) -> list[OutboundItem]:
+        parts = self._parts(text, "contact", contact_id)
+        return [self._add(OutboundKind.PRIVATE, contact_id, {"text": part}) for part in parts]
+
+    def remove(self, group_id: str, member_id: str, reason: str = "") -> OutboundItem:
+        _require_id("member", member_id)
+        return self._add(OutboundKind.REMOVE, group_id, {"member_id": member_id, "reason": reason})
+
+    def invite(self, group_id: str, contact_id: str) -> OutboundItem:
+        _require_id("contact", contact_id)
+        return self._add(OutboundKind.INVITE, group_id, {"contact_id": contact_id})
+
+    def discard_group(self, group_id: str) -> list[OutboundItem]:
+        """Drop everything waiting for a group (the bot left it). Returns the dropped items;
+        their callbacks are not called."""
+        dropped: list[OutboundItem] = []
+        for lane in Lane:
+            queue = self._queues.pop((lane, "g", group_id), None)
+            if queue:
+                dropped.extend(queue)
+        for item in dropped:
+            item.state = ItemState.DISCARDED
+        self._pending -= len(dropped)
+        if dropped:
+            log.info("outbox: dropped %d item(s) for group %s", len(dropped), group_id)
+        return dropped
+
+    def _parts(self, text: str, what: str, target: str) -> list[str]:
+        _require_id(what, target)
+        parts = [p for p in split_text(text, self.settings.max_chars) if p.strip()]
+        if not parts:
+            log.warning("outbox: empty message to %s %s not sent", what, target)
+        return parts
+
+    def _add(self, kind: OutboundKind, target: str, payload: dict[str, Any]) -> OutboundItem:
+        _require_id("group" if kind is not OutboundKind.PRIVATE else "contact", target)
+        item = OutboundItem(kind, target, MappingProxyType(payload), self.clock.now(), seq=next(self._seq))
+        self._queues.setdefault((item.lane, *item.chat), deque()).append(item)
+        self._pending += 1
+        self._wakeup.set()
+        return item
+
+    # --- state ---------------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def pending_items(self) -> list[OutboundItem]:
+        return sorted((item for queue in self._queues.values() for item in queue), key=lambda i: i.seq)
+
+    @property
+    def stats(self) -> OutboxStats:
+        return replace(self._stats)
+
+    @property
+    def breaker_open(self) -> bool:
+        return (
+            self._rate_limit_streak >= self.settings.breaker_threshold
+            and self._blocked_until is not None
+            and self.clock.now() < self._blocked_until
+        )
+
+    @property
+    def blocked_until(self) -> datetime | None:
+        """Until when a rate-limit back-off (or the open breaker) holds every send."""
+        return self._blocked_until
+
+    # --- scheduling ----------------------------------------------------------------------
+    def _lane_ready(self, lane: Lane) -> datetime:
+        """The earliest time the lane's next call may happen, from account-level limits."""
+        state = self._lanes[lane]
+        ready = _NEVER
+        floor = self._last_call + timedelta(seconds=self.settings.min_gap) if self._last_call else None
+        for bound in (state.next_at, state.window_opens(), floor, self._blocked_until):
+            if bound is not None and bound > ready:
+                ready = bound
+        return ready
+
+    def _eligible_at(self, key: tuple[Lane, str, str], item: OutboundItem, lane_ready: datetime) -> datetime:
+        at = max(item.enqueued_at, lane_ready)
+        if item.not_before is not None and item.not_before > at:
+            at = item.not_before
+        if key[0] is Lane.MESSAGE:
+            window = self._chats.get(item.chat)
+            if window is not None and len(window) >= self.settings.per_group_per_minute:
+                opens = window[-self.settings.per_group_per_minute] + _MINUTE
+                if opens > at:
+                    at = opens
+        return at
+
+    def next_due(self) -> datetime | None:
+        """The earliest time at which some queued item may be sent, or None when idle."""
+        if not self._queues:
+            return None
+        ready = {lane: self._lane_ready(lane) for lane in Lane}
+        return min(self._eligible_at(key, queue[0], ready[key[0]]) for key, queue in self._queues.items())
+
+    def _pick(self, now: datetime) -> tuple[Lane, str, str] | None:
+        ready = {lane: self._lane_ready(lane) for lane in Lane}
+        best: tuple[Lane, str, str] | None = None
+        best_rank: tuple[datetime, int] | None = None
+        for key, queue in self._queues.items():
+            head = queue[0]
+            if self._eligible_at(key, head, ready[key[0]]) > now:
+                continue
+            # Fairness: the chat served least recently first, then the oldest item.
+            window = self._chats.get(head.chat) if key[0] is Lane.MESSAGE else None
+            rank = (window[-1] if window else _NEVER, head.seq)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = key, rank
+        return best
+
+    # --- sending -------------------------------------------------------------------------
+    async def send_next(self) -> OutboundItem | None:
+        """Make one platform call for the item due now, if any, and return that item (check
+        its `state`: a rate-limited or retried item is still QUEUED). None if nothing is due."""
+        async with self._lock:
+            now = self.clock.now()
+            key = self._pick(now)
+            if key is None:
+                return None
+            item = self._queues[key][0]
+            item.attempts += 1
+            result, error = await self._call(item)
+            outcome = self._settle(key, item, result, error)
+        if outcome.final:
+            await self._report(outcome)
+        return item
+
+    async def _call(self, item: OutboundItem) -> tuple[SendResult | None, Exception | None]:
+        platform, payload, target = self.platform, item.payload, item.target
+        result: SendResult | None = None
+        try:
+            match item.kind:
+                case OutboundKind.SAY:
+                    result = await platform.say(target, payload["text"], payload["mentions"])
+                case OutboundKind.PRIVATE:
+                    result = await platform.send_private(target, payload["text"])
+                case OutboundKind.REMOVE:
+                    await platform.remove_member(target, payload["member_id"], payload["reason"])
+                case OutboundKind.INVITE:
+                    await platform.invite(target, payload["contact_id"])
+        except Exception as exc:
+            return None, exc
+        # Removals and invites return nothing: success is SendResult(ok=True), like a send.
+        return (result if isinstance(result, SendResult) else SendResult(ok=True)), None
+
+    def _settle(
+        self,
+        key: tuple[Lane, str, str],
+        item: OutboundItem,
+        result: SendResult | None,
+        error: Exception | None,
+    ) -> _Outcome:
+        done_at = self.clock.now()
+        self._record_call(item, done_at)
+        rate_limited = (isinstance(error, PlatformError) and error.rate_limited) or (
+            result is not None and not result.ok and result.rate_limited
+        )
+        if rate_limited:
+            self._stats.rate_limited += 1
+            self._back_off(item, done_at, error or (result.error if result else None))
+            return _Outcome(item)  # stays at the head of its queue
+        if error is None and result is not None and result.ok:
+            self._rate_limit_streak = 0
+            self._blocked_until = None
+            self._stats.sent += 1
+            self._finish(key, item, ItemState.SENT, result, None)
+            return _Outcome(item, True, result, None)
+        item.errors += 1
+        reason = error if error is not None else (result.error if result else None) or "unknown error"
+        if item.errors > self.settings.max_retries:
+            self._stats.failed += 1
+            log.error(
+                "outbox: %s to %s failed after %d attempt(s), giving up: %s",
+                item.kind,
+                item.target,
+                item.attempts,
+                reason,
+            )
+            self._finish(key, item, ItemState.FAILED, result, error)
+            return _Outcome(item, True, result, error)
+        self._stats.retried += 1
+        delay = self._backoff_seconds(item.errors)
+        item.not_before = done_at + timedelta(seconds=delay)
+        log.warning(
+            "outbox: %s to %s failed (%s); retry %d/%d in %.0f s",
+            item.kind,
+            item.target,
+            reason,
+            item.errors,
+            self.settings.max_retries,
+            delay,
+        )
+        return _Outcome(item)
+
+    def _record_call(self, item: OutboundItem, at: datetime) -> None:
+        # Every call counts against the budgets, failed or not: the platform saw it.
+        lane = self._lanes[item.lane]
+        lane.window.append(at)
+        lane.next_at = at + timedelta(seconds=lane.gap + self._rng.uniform(0, lane.jitter))
+        self._last_call = at
+        if item.lane is Lane.MESSAGE:
+            window = self._chats.get(item.chat)
+            if window is None:
+                window = self._chats[item.chat] = deque(maxlen=self.settings.per_group_per_minute)
+            window.append(at)
+        self._calls += 1
+        if self._calls % 512 == 0:
+            self._forget_quiet_chats(at)
+
+    def _forget_quiet_chats(self, now: datetime) -> None:
+        # Chats without a send in the last minute constrain nothing; keep the dict small.
+        quiet = [chat for chat, window in self._chats.items() if window[-1] + _MINUTE <= now]
+        for chat in quiet:
+            del self._chats[chat]
+
+    def _backoff_seconds(self, n: int) -> float:
+        return min(self.settings.backoff_initial * 2 ** (n - 1), self.settings.backoff_max)
+
+    def _back_off(self, item: OutboundItem, now: datetime, why: object) -> None:
+        self._rate_limit_streak += 1
+        streak = self._rate_limit_streak
+        delay = self._backoff_seconds(streak)
+        opens_breaker = streak >= self.settings.breaker_threshold
+        if opens_breaker:
+            delay = max(delay, self.settings.breaker_cooldown)
+        self._blocked_until = now + timedelta(seconds=delay)
+        if opens_breaker:
+            log.warning(
+                "outbox: circuit breaker open after %d rate-limit errors (last: %s to %s: %s); "
+                "holding %d queued item(s) until %s",
+                streak,
+                item.kind,
+                item.target,
+                why,
+                self._pending,
+                self._blocked_until.isoformat(),
+            )
+        else:
+            log.warning(
+                "outbox: rate limited on %s to %s (%s); backing off %.0f s",
+                item.kind,
+                item.target,
+                why,
+                delay,
+            )
+
+    def _finish(
+        self,
+        key: tuple[Lane, str, str],
+        item: OutboundItem,
+        state: ItemState,
+        result: SendResult | None,
+        error: Exception | None,
+    ) -> None:
+        queue = self._queues.get(key)
+        # The queue may have been discarded (and even refilled) while the call was in flight.
+        if queue and queue[0] is item:
+            queue.popleft()
+            if not queue:
+                del self._queues[key]
+            self._pending -= 1
+        item.state, item.result, item.error = state, result, error
+
+    async def _report(self, outcome: _Outcome) -> None:
+        item = outcome.item
+        callbacks: list[Callable[[], Awaitable[None]]] = []
+        if self._on_result is not None:
+            on_result = self._on_result
+            callbacks.append(lambda: on_result(item, outcome.result, outcome.error))
+        if item.on_done is not None:
+            on_done = item.on_done
+            callbacks.append(lambda: on_done(outcome.result, outcome.error))
+        for callback in callbacks:
+            try:
+                await callback()
+            except Exception:
+                log.exception("outbox: result callback failed for %s to %s", item.kind, item.target)
+
+    # --- loops ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        """The real-time worker: sleep (on the clock) until something is due or something is
+        enqueued, send, repeat. Cancel the task to stop it."""
+        while True:
+            self._wakeup.clear()
+            due = self.next_due()
+            if due is not None and due <= self.clock.now():
+                try:
+                    await self.send_next()
+                except Exception:  # a bug here must not silence the account for good
+                    log.exception("outbox: unexpected error while sending")
+                    await asyncio.sleep(1)
+                continue
+            waits = {asyncio.ensure_future(self._wakeup.wait())}
+            if due is not None:
+                waits.add(asyncio.ensure_future(self.clock.sleep_until(due)))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+
+    async def drain(self, deadline: datetime | None = None) -> list[OutboundItem]:
+        """Shutdown: keep sending, at the usual pace, until the queue is empty or the next
+        send would be after `deadline`. Returns (and logs) the items left unsent."""
+        while self._pending:
+            due = self.next_due()
+            if due is None or (deadline is not None and due > deadline):
+                break
+            if due > self.clock.now():
+                await self.clock.sleep_until(due)
+            await self.send_next()
+        left = self.pending_items()
+        if left:
+            log.warning(
+                "outbox: %d item(s) left unsent: %s",
+                len(left),
+                ", ".join(f"{item.kind} to {item.target}" for item in left[:20]),
+            )
+        return left
+
+
+def _require_id(what: str, value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"outbox: a {what} id is required, got {value!r}")

@@ -1,0 +1,190 @@
+"""The plugin contract.
+
+A plugin is a module in `plugins/` that exposes exactly one `plugin = Plugin(...)`
+declaration: its name, its pydantic config model and its handlers. Handlers are
+`async def` functions that declare what they need by parameter name (see `INJECTABLE`)::
+
+    plugin = Plugin("welcome", title="入群欢迎", config=WelcomeConfig)
+
+    @plugin.on(MembersJoined)
+    async def greet(event: MembersJoined, ctx: Context, config: WelcomeConfig) -> None: ...
+
+    @plugin.command("签到", words_from=lambda c: c.keywords)
+    async def check_in(cmd: Command, ctx: Context) -> None: ...
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.core.events import Event
+
+if TYPE_CHECKING:
+    from bot.core.context import PluginHost
+
+# Names a handler may declare; the dispatcher passes exactly these.
+INJECTABLE = frozenset({"event", "ctx", "config", "state", "cmd", "services", "clock", "db"})
+
+
+class Permission(IntEnum):
+    MEMBER = 0
+    GROUP_ADMIN = 1  # the group owner and the admins the platform reports
+    BOT_ADMIN = 2  # contacts listed in `bot_admins`
+
+    @property
+    def label(self) -> str:
+        return {0: "成员", 1: "群管理员", 2: "机器人管理员"}[int(self)]
+
+
+class PluginConfig(BaseModel):
+    """Base for every plugin's config model: unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmptyConfig(PluginConfig):
+    pass
+
+
+Scope = Literal["group", "private", "both"]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A parsed chat command, as handed to a command handler."""
+
+    word: str  # the command word as configured (not the alias typed)
+    typed: str  # what the user actually typed as the command word
+    args: tuple[str, ...]
+    rest: str  # everything after the command word, stripped, with original spacing
+
+    def arg(self, index: int, default: str | None = None) -> str | None:
+        return self.args[index] if index < len(self.args) else default
+
+
+@dataclass(slots=True)
+class HandlerSpec:
+    plugin: str
+    event_types: tuple[type[Event], ...]
+    func: Callable[..., Awaitable[Any]]
+    priority: int | None  # None: the plugin's priority
+    block: bool
+    params: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class CommandSpec:
+    plugin: str
+    word: str
+    aliases: tuple[str, ...]
+    func: Callable[..., Awaitable[Any]]
+    permission: Permission
+    help: str
+    usage: str
+    scope: Scope
+    params: tuple[str, ...]
+    # Per-group command words taken from the plugin's resolved config (e.g. check-in keywords).
+    words_from: Callable[[Any], Iterable[str]] | None = None
+    block: bool = True
+
+    def words(self, config: Any) -> tuple[str, ...]:
+        if self.words_from is not None:
+            return tuple(w for w in self.words_from(config) if w)
+        return (self.word, *self.aliases)
+
+
+StateFactory = Callable[["PluginHost"], Awaitable[Any]]
+
+
+@dataclass
+class Plugin:
+    name: str
+    title: str = ""
+    config: type[PluginConfig] = EmptyConfig
+    description: str = ""
+    priority: int = 50  # lower runs first; configurable per deployment in YAML
+    handlers: list[HandlerSpec] = field(default_factory=list)
+    commands: list[CommandSpec] = field(default_factory=list)
+    state_factory: StateFactory | None = None
+    shutdown_hooks: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"plugin name must be an identifier: {self.name!r}")
+        self.title = self.title or self.name
+
+    def on(
+        self, *event_types: type[Event], priority: int | None = None, block: bool = False
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """Handle events of these types. `block=True` stops lower-priority handlers
+        whenever this one returns without error; returning `STOP` does so case by case."""
+
+        def deco(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            self.handlers.append(
+                HandlerSpec(self.name, event_types, func, priority, block, _params(func, self.name))
+            )
+            return func
+
+        return deco
+
+    def command(
+        self,
+        word: str,
+        *aliases: str,
+        permission: Permission = Permission.MEMBER,
+        help: str = "",
+        usage: str = "",
+        scope: Scope = "group",
+        words_from: Callable[[Any], Iterable[str]] | None = None,
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """A chat command. The core parses it, checks `permission` (replying with a refusal
+        when the asker lacks it) and lists it in 帮助 for those who may use it."""
+
+        def deco(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            self.commands.append(
+                CommandSpec(
+                    self.name, word, aliases, func, permission, help, usage, scope,
+                    _params(func, self.name), words_from,
+                )
+            )
+            return func
+
+        return deco
+
+    def state(self, factory: StateFactory) -> StateFactory:
+        """Build the plugin's runtime state once per (re)load; handlers receive it as `state`."""
+        self.state_factory = factory
+        return factory
+
+    def on_shutdown(self, func: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        self.shutdown_hooks.append(func)
+        return func
+
+
+class _Stop:
+    """Return `STOP` from a handler to stop propagation for this event."""
+
+    def __repr__(self) -> str:
+        return "STOP"
+
+
+STOP = _Stop()
+
+
+def _params(func: Callable[..., Any], plugin: str) -> tuple[str, ...]:
+    if not inspect.iscoroutinefunction(func):
+        raise TypeError(f"plugin {plugin}: handler {func.__name__} must be `async def`")
+    names = tuple(inspect.signature(func).parameters)
+    unknown = [n for n in names if n not in INJECTABLE]
+    if unknown:
+        raise TypeError(
+            f"plugin {plugin}: handler {func.__name__} asks for {unknown}; "
+            f"handlers may ask for {sorted(INJECTABLE)}"
+        )
+    return names

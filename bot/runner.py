@@ -1,0 +1,91 @@
+"""`qunbot run`: start the bot with the adapter named in the config and keep it running,
+with config hot reload (file change or SIGHUP) and a clean shutdown (SIGINT/SIGTERM)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from bot.adapters.console import ConsoleAdapter, console_world
+from bot.app import BotApp, LoadedConfig, load_everything
+from bot.core.clock import SystemClock
+from bot.core.events import Member
+
+log = logging.getLogger("qunbot.run")
+
+# The console has no account to protect from bans, so it sends without pacing.
+CONSOLE_OUTBOX = {
+    "min_gap": 0.0, "jitter": 0.0, "per_group_per_minute": 100_000, "per_minute": 100_000,
+    "moderation_gap": 0.0, "moderation_jitter": 0.0, "moderation_per_hour": 100_000,
+}
+
+
+async def run_bot(config_path: str | Path, *, source: TextIO | None = None) -> int:
+    loaded = load_everything(config_path)
+    adapter = loaded.config.adapter
+    if adapter == "console":
+        return await _run_console(loaded, source or sys.stdin)
+    if adapter == "wechaty":
+        try:
+            from bot.adapters.wechaty import run_wechaty  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise SystemExit(f"the wechaty adapter is not available: {exc} (pip install 'qunbot[wechaty]')") from None
+        return int(await run_wechaty(loaded))
+    raise SystemExit(f"unknown adapter {adapter!r}")
+
+
+async def _run_console(loaded: LoadedConfig, source: TextIO) -> int:
+    config = loaded.config
+    clock = SystemClock(config.tz)
+    groups = [(g.id, g.name or g.id) for g in config.groups] + [(g, g) for g in config.console.groups]
+    world = console_world(Member(config.bot.id, config.bot.name), groups)
+    console = ConsoleAdapter(world, clock)
+    app = BotApp(loaded, console.platform, clock, outbox_settings_override=CONSOLE_OUTBOX)
+    await app.start()
+    assert app.services is not None
+    services = app.services
+    background = start_background(app)
+    try:
+        await console.run(app.handle, source, idle=lambda: services.outbox.pending == 0)
+    finally:
+        await stop_background(background)
+        await app.stop()
+    return 0
+
+
+def start_background(app: BotApp) -> list[asyncio.Task[None]]:
+    """The outbox worker, the scheduler, and config hot reload."""
+    assert app.services is not None
+    tasks = [
+        asyncio.create_task(app.services.outbox.run(), name="outbox"),
+        asyncio.create_task(app.services.scheduler.run(), name="scheduler"),
+    ]
+    if app.loaded.path is not None:
+        tasks.append(asyncio.create_task(watch_config(app, app.loaded.path), name="config-watch"))
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / not main thread
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(app.reload()))
+    return tasks
+
+
+async def stop_background(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def watch_config(app: BotApp, path: Path) -> None:
+    from watchfiles import awatch
+
+    try:
+        async for _changes in awatch(path, debounce=500, recursive=False):
+            await app.reload(path)
+    except FileNotFoundError:
+        log.warning("config file %s is not there to watch; reload with SIGHUP", path)

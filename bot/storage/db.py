@@ -1,0 +1,148 @@
+"""The database handle: an async engine, a session factory, and migrations at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.storage.settings import StorageSettings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+CORE_REVISION = "0001_core"
+
+# pg_advisory_xact_lock key ("qunbot" in ASCII): serialises migrations across processes.
+_MIGRATION_LOCK = 0x71756E626F74
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",  # readers never block the writer
+    "PRAGMA synchronous=NORMAL",  # safe with WAL; much faster than FULL
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",  # wait for another writer instead of failing at once
+)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def alembic_config(extra_version_locations: Sequence[str | Path] = ()) -> Config:
+    """An in-memory Alembic config: no alembic.ini on disk. Extra directories hold
+    revisions that live outside this package (e.g. a plugin's own migrations)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    locations = [str(MIGRATIONS_DIR / "versions"), *(str(Path(p).resolve()) for p in extra_version_locations)]
+    # "os" splits on os.pathsep; both option names so old and new Alembic agree.
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(locations))
+    return cfg
+
+
+def _upgrade(connection: Connection, cfg: Config) -> None:
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "heads")
+
+
+class Database:
+    """Owns the engine. Use `async with db.session() as s:` (commit yourself) or
+    `async with db.transaction() as s:` (committed on success, rolled back on error)."""
+
+    def __init__(self, engine: AsyncEngine, settings: StorageSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+    @classmethod
+    async def open(
+        cls,
+        settings: StorageSettings | str | None = None,
+        *,
+        migrate: bool = True,
+        version_locations: Sequence[str | Path] = (),
+    ) -> Database:
+        if settings is None:
+            settings = StorageSettings()
+        elif isinstance(settings, str):
+            settings = StorageSettings(url=settings)
+        kwargs: dict[str, Any] = {"echo": settings.echo}
+        path = settings.sqlite_path
+        if settings.dialect == "sqlite":
+            if path is None:
+                # In-memory: every connection would see its own empty database otherwise.
+                kwargs["poolclass"] = StaticPool
+            else:
+                await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        else:
+            kwargs["pool_pre_ping"] = True
+        engine = create_async_engine(settings.url, **kwargs)
+        if settings.dialect == "sqlite":
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        db = cls(engine, settings)
+        if migrate:
+            try:
+                await db.migrate(version_locations)
+            except BaseException:
+                await engine.dispose()
+                raise
+        return db
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self.engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        return self.settings.url
+
+    def session(self) -> AsyncSession:
+        return self._sessions()
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._sessions.begin()
+
+    async def migrate(self, version_locations: Sequence[str | Path] = ()) -> None:
+        """Apply every pending revision on every branch (`upgrade heads`), in one
+        transaction held under a lock so concurrent starts do not race."""
+        cfg = alembic_config(version_locations)
+        async with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                # Take the write lock now, and make the DDL transactional (pysqlite would
+                # otherwise run CREATE TABLE outside any transaction).
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            await conn.run_sync(_upgrade, cfg)
+            await conn.commit()
+
+    async def revisions(self) -> set[str]:
+        """The revisions the database is at (one per branch head)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return {r[0] for r in rows}
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.engine.url.render_as_string(hide_password=True)!r})"

@@ -1,0 +1,1 @@
+"""Revision files; each plugin branch starts from 0001_core."""

@@ -1,0 +1,198 @@
+"""Core tables. Plugins define their own tables (prefixed with the plugin name) next to
+their code and add them with their own migration branch (see migrations/README.md).
+
+Every datetime column is timezone-aware and stored as UTC (`UTCDateTime`); values read back
+are aware on SQLite too. Table names are plural to stay clear of SQL keywords (`group`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class _SQLiteUTCText(sqlite.DATETIME):
+    """SQLite DATETIME whose bind values arrive already formatted by `UTCDateTime`."""
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """`DateTime(timezone=True)` that refuses naive values, stores UTC and always returns
+    aware UTC datetimes (SQLite keeps no offset, so the driver hands back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLiteUTCText())
+        return dialect.type_descriptor(self.impl)
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware times")
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLAlchemy's own fixed-width text format (so text order is time order), made
+            # here by the C isoformat: the hot path of the recorder binds many of these.
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL (indexable, compact), JSON text on SQLite. Python None is SQL NULL.
+JSONType = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Group(SQLModel, table=True):
+    __tablename__ = "groups"
+
+    id: str = Field(primary_key=True)
+    topic: str = ""
+    owner_id: str | None = None
+    active: bool = True  # the bot is currently in the group
+    registered_at: datetime = Field(sa_type=UTCDateTime)
+    left_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    # Text primary keys: one clustered b-tree on SQLite instead of a table plus an index.
+
+
+    id: str = Field(primary_key=True)
+    name: str = ""
+    first_seen: datetime = Field(sa_type=UTCDateTime)
+    last_seen: datetime = Field(sa_type=UTCDateTime)
+
+
+class Membership(SQLModel, table=True):
+    """One stay of a member in a group: a rejoin after leaving is a new row. At most one row
+    per (group, member) is open (left_at NULL), enforced by a partial unique index."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        sa.Index("ix_memberships_group_member", "group_id", "member_id"),
+        sa.Index(
+            "uq_memberships_open",
+            "group_id",
+            "member_id",
+            unique=True,
+            sqlite_where=sa.text("left_at IS NULL"),
+            postgresql_where=sa.text("left_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: str = Field(foreign_key="groups.id")
+    member_id: str = Field(foreign_key="contacts.id")
+    joined_at: datetime = Field(sa_type=UTCDateTime)
+    left_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    inviter_id: str | None = None
+    source: str | None = None  # how they came, e.g. "keyword:进群"
+    removed: bool = False
+
+
+class EventType:
+    """Values of `EventLog.type`."""
+
+    MESSAGE = "message"
+    PRIVATE = "private"
+    JOIN = "join"
+    LEAVE = "leave"
+    RENAME = "rename"
+    FRIEND_REQUEST = "friend_request"
+    BOT_JOINED = "bot_joined"
+    BOT_LEFT = "bot_left"
+    BOT_MESSAGE = "bot_message"
+
+    # Types whose `text` is message content (subject to store_text and purging).
+    WITH_TEXT = (MESSAGE, PRIVATE, FRIEND_REQUEST, BOT_MESSAGE)
+
+
+class EventLog(SQLModel, table=True):
+    """The raw, append-only event log. Reports read `DailyActivity`, not this."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (
+        sa.Index("ix_event_log_group_at", "group_id", "at"),
+        sa.Index("ix_event_log_member_at", "member_id", "at"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    type: str
+    group_id: str | None = None
+    member_id: str | None = None
+    kind: str | None = None
+    text: str | None = None
+    message_id: str | None = None
+    meta: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+
+
+class DailyActivity(SQLModel, table=True):
+    """Messages per member, group and local calendar day, maintained as events arrive."""
+
+    __tablename__ = "daily_activity"
+
+
+    group_id: str = Field(primary_key=True)
+    member_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    messages: int = 0
+    first_at: datetime = Field(sa_type=UTCDateTime)
+    last_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class GroupPluginState(SQLModel, table=True):
+    """An admin's on/off switch for a plugin in one group, kept across restarts."""
+
+    __tablename__ = "group_plugin_state"
+
+    group_id: str = Field(primary_key=True)
+    plugin: str = Field(primary_key=True)
+    enabled: bool
+    changed_by: str | None = None
+    changed_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class KeyValue(SQLModel, table=True):
+    """Small bits of state, namespaced by owner (usually a plugin name)."""
+
+    __tablename__ = "kv"
+
+    namespace: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: Any = Field(default=None, sa_type=JSONType, nullable=True)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+CORE_TABLES: tuple[type[SQLModel], ...] = (
+    Group,
+    Contact,
+    Membership,
+    EventLog,
+    DailyActivity,
+    GroupPluginState,
+    KeyValue,
+)
+CORE_TABLE_NAMES = frozenset(t.__tablename__ for t in CORE_TABLES)  # type: ignore[misc]

@@ -1,0 +1,770 @@
+"""The activity recorder: writes events to the database in batches, off the message path.
+
+`record()` only appends to an in-memory buffer. A background task writes the buffer every
+`flush_interval` seconds, or as soon as `batch_size` events are waiting. Each batch is one
+transaction that appends to the event log and maintains contacts, groups, memberships and
+the daily activity rollup with bulk upserts. A batch that fails twice is appended to a
+dead-letter file (JSON lines, one event each) that `replay_dead_letter()` can write later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import types
+import typing
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core import events as ev
+from bot.core.clock import business_day, day_start
+from bot.core.events import Event, Member
+from bot.storage.db import Database
+from bot.storage.models import Contact, DailyActivity, EventLog, EventType, Group, Membership
+from bot.storage.settings import StorageSettings
+
+log = logging.getLogger(__name__)
+
+_LOG = EventLog.__table__
+_CONTACTS = Contact.__table__
+_GROUPS = Group.__table__
+_MEMBERSHIPS = Membership.__table__
+_DAILY = DailyActivity.__table__
+
+_MAX_PENDING_SOURCES = 10_000
+_PURGE_CHUNK = 5_000
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundMessage(Event):
+    """A message the bot itself sent (recorded for transcripts and relay ledgers)."""
+
+    group_id: str | None
+    text: str
+    message_id: str | None = None
+
+
+def default_dead_letter_path(settings: StorageSettings) -> Path:
+    db_file = settings.sqlite_path
+    if db_file is not None:
+        return db_file.with_name(f"{db_file.stem}.deadletter.jsonl")
+    return Path("data") / "qunbot.deadletter.jsonl"
+
+
+def _utc(at: datetime) -> datetime:
+    # Comparing datetimes of different zones costs ~1 µs each; fold everything in UTC.
+    return at if at.tzinfo is UTC else at.astimezone(UTC)
+
+
+def _clean(text: str | None) -> str | None:
+    # PostgreSQL rejects NUL in text; it carries no meaning in a chat message anyway.
+    if text and "\x00" in text:
+        return text.replace("\x00", "")
+    return text
+
+
+@dataclass(slots=True)
+class _GroupChange:
+    first_at: datetime
+    topic: str = ""
+    active: bool | None = None  # None: unchanged; True/False: the bot joined/left
+    changed_at: datetime | None = None
+
+
+class _Batch:
+    """One batch of events folded into the rows to write."""
+
+    def __init__(self, tz: tzinfo, full_text: bool, sources: dict[tuple[str, str], str]) -> None:
+        self.tz = tz
+        self.full_text = full_text
+        self.sources = sources
+        self.log: list[dict[str, Any]] = []
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, _GroupChange] = {}
+        self.daily: dict[tuple[str, str, date], dict[str, Any]] = {}
+        # In event order: ("open", row) for a join, ("close", params) for a leave.
+        self.membership: list[tuple[str, dict[str, Any]]] = []
+        self._day_span: tuple[datetime, datetime, date] = (_NEVER, _NEVER, date.min)
+
+    # -- folding helpers ------------------------------------------------------------------
+
+    def entry(
+        self,
+        at: datetime,
+        type_: str,
+        *,
+        group_id: str | None = None,
+        member_id: str | None = None,
+        kind: str | None = None,
+        text: str | None = None,
+        message_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.log.append(
+            {
+                "at": at,
+                "type": type_,
+                "group_id": group_id,
+                "member_id": member_id,
+                "kind": kind,
+                "text": _clean(text) if self.full_text else None,
+                "message_id": message_id,
+                "meta": meta or None,
+            }
+        )
+
+    def seen(self, member: Member | None, at: datetime) -> None:
+        if member is None or not member.id:
+            return
+        row = self.contacts.get(member.id)
+        if row is None:
+            self.contacts[member.id] = {
+                "id": member.id,
+                "name": member.name,
+                "first_seen": at,
+                "last_seen": at,
+            }
+            return
+        row["first_seen"] = min(row["first_seen"], at)
+        if at >= row["last_seen"]:
+            row["last_seen"] = at
+            if member.name:
+                row["name"] = member.name
+
+    def group(
+        self,
+        group_id: str,
+        at: datetime,
+        topic: str = "",
+        active: bool | None = None,
+    ) -> None:
+        change = self.groups.get(group_id)
+        if change is None:
+            change = self.groups[group_id] = _GroupChange(first_at=at)
+        change.first_at = min(change.first_at, at)
+        if topic:
+            change.topic = topic
+        if active is not None:
+            change.active = active
+            change.changed_at = at
+
+    # -- one method per event type ----------------------------------------------------------
+
+    def day_of(self, at: datetime) -> date:
+        # Batches are mostly one local day: cache that day's bounds instead of converting
+        # every timestamp (DST-safe, the bounds come from the zone).
+        start, end, day = self._day_span
+        if start <= at < end:
+            return day
+        day = business_day(at, self.tz)
+        self._day_span = (
+            day_start(day, self.tz).astimezone(UTC),
+            day_start(day + timedelta(days=1), self.tz).astimezone(UTC),
+            day,
+        )
+        return day
+
+    def group_message(self, e: ev.GroupMessage) -> None:
+        # The hot path: written out rather than through the helpers above.
+        at, gid, sender = _utc(e.at), e.group_id, e.sender
+        mid = sender.id
+        meta: dict[str, Any] | None = None
+        if e.url or e.mentions or e.mentions_bot:
+            meta = {}
+            if e.url and self.full_text:
+                meta["url"] = e.url
+            if e.mentions:
+                meta["mentions"] = list(e.mentions)
+            if e.mentions_bot:
+                meta["mentions_bot"] = True
+        self.log.append(
+            {
+                "at": at,
+                "type": EventType.MESSAGE,
+                "group_id": gid,
+                "member_id": mid,
+                "kind": e.kind.value,
+                "text": _clean(e.text) if self.full_text else None,
+                "message_id": e.message_id,
+                "meta": meta or None,
+            }
+        )
+        contact = self.contacts.get(mid)
+        if contact is not None and contact["last_seen"] <= at:
+            contact["last_seen"] = at
+            if sender.name:
+                contact["name"] = sender.name
+        else:
+            self.seen(sender, at)
+        change = self.groups.get(gid)
+        if change is None or (e.group_topic and e.group_topic != change.topic) or at < change.first_at:
+            self.group(gid, at, e.group_topic)
+        key = (gid, mid, self.day_of(at))
+        day = self.daily.get(key)
+        if day is None:
+            self.daily[key] = {
+                "group_id": gid,
+                "member_id": mid,
+                "day": key[2],
+                "messages": 1,
+                "first_at": at,
+                "last_at": at,
+            }
+        else:
+            day["messages"] += 1
+            if at < day["first_at"]:
+                day["first_at"] = at
+            elif at > day["last_at"]:
+                day["last_at"] = at
+
+    def private_message(self, e: ev.PrivateMessage) -> None:
+        at = _utc(e.at)
+        meta = {"url": e.url} if e.url and self.full_text else None
+        self.entry(
+            at,
+            EventType.PRIVATE,
+            member_id=e.sender.id,
+            kind=str(e.kind),
+            text=e.text,
+            message_id=e.message_id,
+            meta=meta,
+        )
+        self.seen(e.sender, at)
+
+    def members_joined(self, e: ev.MembersJoined) -> None:
+        at = _utc(e.at)
+        inviter = e.inviter.id if e.inviter else None
+        self.group(e.group_id, at, e.group_topic)
+        self.seen(e.inviter, at)
+        for member in e.members:
+            source = self.sources.pop((e.group_id, member.id), None)
+            meta: dict[str, Any] = {}
+            if inviter:
+                meta["inviter"] = inviter
+            if source:
+                meta["source"] = source
+            self.entry(at, EventType.JOIN, group_id=e.group_id, member_id=member.id, meta=meta)
+            self.seen(member, at)
+            self.membership.append(
+                (
+                    "open",
+                    {
+                        "group_id": e.group_id,
+                        "member_id": member.id,
+                        "joined_at": at,
+                        "left_at": None,
+                        "inviter_id": inviter,
+                        "source": source,
+                        "removed": False,
+                    },
+                )
+            )
+
+    def members_left(self, e: ev.MembersLeft) -> None:
+        at = _utc(e.at)
+        removed_by = e.removed_by.id if e.removed_by else None
+        self.group(e.group_id, at, e.group_topic)
+        self.seen(e.removed_by, at)
+        for member in e.members:
+            meta = {"removed_by": removed_by} if removed_by else None
+            self.entry(at, EventType.LEAVE, group_id=e.group_id, member_id=member.id, meta=meta)
+            self.seen(member, at)
+            self.membership.append(
+                (
+                    "close",
+                    {
+                        "b_group": e.group_id,
+                        "b_member": member.id,
+                        "b_left_at": at,
+                        "b_removed": removed_by is not None,
+                    },
+                )
+            )
+
+    def group_renamed(self, e: ev.GroupRenamed) -> None:
+        at = _utc(e.at)
+        by = e.changed_by.id if e.changed_by else None
+        meta: dict[str, Any] = {"old_topic": e.old_topic, "new_topic": e.new_topic}
+        if by:
+            meta["changed_by"] = by
+        self.entry(at, EventType.RENAME, group_id=e.group_id, member_id=by, meta=meta)
+        self.seen(e.changed_by, at)
+        self.group(e.group_id, at, e.new_topic)
+
+    def friend_request(self, e: ev.FriendRequest) -> None:
+        at = _utc(e.at)
+        meta = {"request_id": e.request_id} if e.request_id else None
+        self.entry(at, EventType.FRIEND_REQUEST, member_id=e.contact.id, text=e.hello, meta=meta)
+        self.seen(e.contact, at)
+
+    def bot_joined(self, e: ev.BotJoinedGroup) -> None:
+        at = _utc(e.at)
+        inviter = e.inviter.id if e.inviter else None
+        meta = {"inviter": inviter} if inviter else None
+        self.entry(at, EventType.BOT_JOINED, group_id=e.group_id, member_id=inviter, meta=meta)
+        self.seen(e.inviter, at)
+        self.group(e.group_id, at, e.group_topic, active=True)
+
+    def bot_left(self, e: ev.BotLeftGroup) -> None:
+        at = _utc(e.at)
+        by = e.removed_by.id if e.removed_by else None
+        meta = {"removed_by": by} if by else None
+        self.entry(at, EventType.BOT_LEFT, group_id=e.group_id, member_id=by, meta=meta)
+        self.seen(e.removed_by, at)
+        self.group(e.group_id, at, active=False)
+
+    def outbound(self, e: OutboundMessage) -> None:
+        at = _utc(e.at)
+        self.entry(at, EventType.BOT_MESSAGE, group_id=e.group_id, text=e.text, message_id=e.message_id)
+        if e.group_id:
+            self.group(e.group_id, at)
+
+
+_FOLD: dict[type[Event], Callable[[_Batch, Any], None]] = {
+    ev.GroupMessage: _Batch.group_message,
+    ev.PrivateMessage: _Batch.private_message,
+    ev.MembersJoined: _Batch.members_joined,
+    ev.MembersLeft: _Batch.members_left,
+    ev.GroupRenamed: _Batch.group_renamed,
+    ev.FriendRequest: _Batch.friend_request,
+    ev.BotJoinedGroup: _Batch.bot_joined,
+    ev.BotLeftGroup: _Batch.bot_left,
+    OutboundMessage: _Batch.outbound,
+}
+RECORDED_TYPES: frozenset[type[Event]] = frozenset(_FOLD)
+
+
+class Recorder:
+    """Batches events into the database. One per process; start it after the database
+    is open and stop it before closing the database (stop flushes)."""
+
+    def __init__(
+        self,
+        db: Database,
+        tz: tzinfo,
+        settings: StorageSettings | None = None,
+        *,
+        dead_letter_path: Path | str | None = None,
+        retry_delay: float = 0.2,
+    ) -> None:
+        self._db = db
+        self._tz = tz
+        self._settings = settings or db.settings
+        self.dead_letter_path = (
+            Path(dead_letter_path) if dead_letter_path else default_dead_letter_path(self._settings)
+        )
+        self._retry_delay = retry_delay
+        self._buffer: deque[Event] = deque()
+        self._in_flight = 0
+        self._sources: dict[tuple[str, str], str] = {}
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        self.written = 0  # events written to the database since start
+        self.dead_lettered = 0  # events sent to the dead-letter file since start
+
+    # -- the synchronous, O(1) side ---------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Events accepted but not yet written (buffered or in the batch being written)."""
+        return len(self._buffer) + self._in_flight
+
+    def record(self, event: Event) -> None:
+        """Queue an event for writing. Never touches the database; types that are not
+        recorded (e.g. Tick) are ignored."""
+        if type(event) not in _FOLD:
+            log.debug("recorder: not recording %s", type(event).__name__)
+            return
+        if event.at.tzinfo is None:
+            raise ValueError(f"{type(event).__name__}.at is a naive datetime: {event.at!r}")
+        self._buffer.append(event)
+        if len(self._buffer) >= self._settings.batch_size:
+            self._wake.set()
+
+    def record_outbound(
+        self, group_id: str | None, text: str, at: datetime, message_id: str | None = None
+    ) -> None:
+        """Log a message the bot sent (type "bot_message"); text follows `store_text`."""
+        self.record(OutboundMessage(at=at, group_id=group_id, text=text, message_id=message_id))
+
+    def record_membership_source(self, group_id: str, member_id: str, source: str) -> None:
+        """Say how a member is about to join (e.g. "keyword:进群"): the next join of that
+        member in that group that this recorder writes carries it."""
+        if len(self._sources) >= _MAX_PENDING_SOURCES:
+            self._sources.pop(next(iter(self._sources)))
+        self._sources[(group_id, member_id)] = source
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="storage-recorder")
+
+    async def stop(self) -> None:
+        """Stop the background task and write everything still buffered."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            task, self._task = self._task, None
+            await task
+        await self.flush()
+        if self._buffer:
+            log.error(
+                "recorder stopped with %d events neither written nor dead-lettered; they follow",
+                len(self._buffer),
+            )
+            for event in self._buffer:
+                log.error("unwritten event: %s", json.dumps(event_to_json(event), ensure_ascii=False))
+            self._buffer.clear()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.flush_interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # keep the task alive whatever happens; flush logs details
+                log.exception("recorder: flush failed")
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Write everything buffered now, in batches of `batch_size`, in arrival order."""
+        async with self._lock:
+            remaining = len(self._buffer)  # events queued meanwhile wait for the next flush
+            while remaining > 0 and self._buffer:
+                size = min(self._settings.batch_size, remaining, len(self._buffer))
+                batch = [self._buffer.popleft() for _ in range(size)]
+                remaining -= size
+                self._in_flight = size
+                try:
+                    if not await self._write_or_dead_letter(batch):
+                        # Neither written nor saved: keep them for the next flush.
+                        self._buffer.extendleft(reversed(batch))
+                        return
+                finally:
+                    self._in_flight = 0
+
+    async def _write_or_dead_letter(self, batch: list[Event]) -> bool:
+        try:
+            await self._write(batch)
+        except Exception as first:
+            log.warning(
+                "recorder: writing a batch of %d events failed (%s: %s); retrying once",
+                len(batch),
+                type(first).__name__,
+                first,
+            )
+            await asyncio.sleep(self._retry_delay)
+            try:
+                await self._write(batch)
+            except Exception as second:
+                log.exception("recorder: batch of %d events failed again; dead-lettering it", len(batch))
+                return await self._dead_letter(batch, second)
+        self.written += len(batch)
+        return True
+
+    async def _dead_letter(self, batch: list[Event], error: Exception) -> bool:
+        reason = f"{type(error).__name__}: {error}"[:1000]
+        lines = [
+            json.dumps({"error": reason, "event": event_to_json(event)}, ensure_ascii=False) + "\n"
+            for event in batch
+        ]
+        try:
+            await asyncio.to_thread(_append_lines, self.dead_letter_path, lines)
+        except OSError:
+            log.exception("recorder: cannot write the dead-letter file %s", self.dead_letter_path)
+            return False
+        self.dead_lettered += len(batch)
+        log.error(
+            "recorder: %d events written to %s (replay with Recorder.replay_dead_letter)",
+            len(batch),
+            self.dead_letter_path,
+        )
+        return True
+
+    def _fold(self, events: Iterable[Event]) -> _Batch:
+        batch = _Batch(self._tz, self._settings.store_text == "full", self._sources)
+        for event in events:
+            _FOLD[type(event)](batch, event)
+        return batch
+
+    async def _write(self, events: Sequence[Event]) -> None:
+        # Sources are consumed by the fold: restore them if the transaction fails.
+        sources = dict(self._sources) if self._sources else None
+        batch = self._fold(events)
+        try:
+            async with self._db.engine.begin() as conn:
+                if batch.log:
+                    await conn.execute(_LOG.insert(), batch.log)
+                # Parents before memberships (foreign keys); rows sorted by key so that
+                # concurrent writers lock rows in the same order on PostgreSQL.
+                await self._write_groups(conn, batch.groups)
+                await self._write_contacts(conn, batch.contacts)
+                await self._write_memberships(conn, batch.membership)
+                await self._write_daily(conn, batch.daily)
+        except BaseException:
+            if sources is not None:
+                self._sources.clear()
+                self._sources.update(sources)
+            raise
+
+    async def _write_contacts(self, conn: AsyncConnection, contacts: dict[str, dict[str, Any]]) -> None:
+        if not contacts:
+            return
+        stmt = self._insert(_CONTACTS)
+        new, old = stmt.excluded, _CONTACTS.c
+        newer = new.last_seen >= old.last_seen
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={
+                "name": sa.case((sa.and_(new.name != "", newer), new.name), else_=old.name),
+                "first_seen": sa.case(
+                    (new.first_seen < old.first_seen, new.first_seen), else_=old.first_seen
+                ),
+                "last_seen": sa.case((newer, new.last_seen), else_=old.last_seen),
+            },
+        )
+        await conn.execute(stmt, [contacts[k] for k in sorted(contacts)])
+
+    async def _write_groups(self, conn: AsyncConnection, groups: dict[str, _GroupChange]) -> None:
+        # Rows differ in what they change, so group them by shape: one statement per shape.
+        shapes: dict[tuple[bool, bool | None], list[dict[str, Any]]] = {}
+        for gid in sorted(groups):
+            change = groups[gid]
+            active = True if change.active is None else change.active
+            row = {
+                "id": gid,
+                "topic": change.topic,
+                "owner_id": None,
+                "active": active,
+                "registered_at": change.changed_at if change.active else change.first_at,
+                "left_at": change.changed_at if change.active is False else None,
+            }
+            shapes.setdefault((bool(change.topic), change.active), []).append(row)
+        for (has_topic, active), rows in shapes.items():
+            stmt = self._insert(_GROUPS)
+            new, old = stmt.excluded, _GROUPS.c
+            set_: dict[str, Any] = {}
+            if has_topic:
+                set_["topic"] = new.topic
+            if active is not None:
+                set_["active"] = new.active
+                set_["left_at"] = new.left_at
+            if not set_:
+                stmt = stmt.on_conflict_do_nothing(index_elements=["id"])
+            elif active is None:
+                # Only the topic may change: skip the write when it did not.
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["id"], set_=set_, where=old.topic != new.topic
+                )
+            else:
+                stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=set_)
+            await conn.execute(stmt, rows)
+
+    async def _write_memberships(self, conn: AsyncConnection, ops: list[tuple[str, dict[str, Any]]]) -> None:
+        if not ops:
+            return
+        open_stmt = self._insert(_MEMBERSHIPS).on_conflict_do_nothing(
+            # At most one open stay per member: a duplicate join event is a no-op.
+            index_elements=["group_id", "member_id"],
+            index_where=_MEMBERSHIPS.c.left_at.is_(None),
+        )
+        m = _MEMBERSHIPS.c
+        close_stmt = (
+            sa.update(_MEMBERSHIPS)
+            .where(
+                m.group_id == sa.bindparam("b_group"),
+                m.member_id == sa.bindparam("b_member"),
+                m.left_at.is_(None),
+            )
+            .values(left_at=sa.bindparam("b_left_at"), removed=sa.bindparam("b_removed"))
+        )
+        for op, rows in _runs(ops):
+            await conn.execute(open_stmt if op == "open" else close_stmt, rows)
+
+    async def _write_daily(
+        self, conn: AsyncConnection, daily: dict[tuple[str, str, date], dict[str, Any]]
+    ) -> None:
+        if not daily:
+            return
+        stmt = self._insert(_DAILY)
+        new, old = stmt.excluded, _DAILY.c
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["group_id", "member_id", "day"],
+            set_={
+                "messages": old.messages + new.messages,
+                "first_at": sa.case((new.first_at < old.first_at, new.first_at), else_=old.first_at),
+                "last_at": sa.case((new.last_at > old.last_at, new.last_at), else_=old.last_at),
+            },
+        )
+        await conn.execute(stmt, [daily[k] for k in sorted(daily)])
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    async def purge_text(self, now: datetime) -> int:
+        """Clear the text (and URLs) of messages older than `purge_after_days`; the rest of
+        the row and the rollups stay. Works in short transactions. Returns rows purged."""
+        days = self._settings.purge_after_days
+        if days is None:
+            return 0
+        cutoff = now - timedelta(days=days)
+        c = _LOG.c
+        if self._db.dialect == "postgresql":
+            has_url = c.meta.op("?")(sa.literal("url", sa.String))
+            without_url: Any = c.meta.op("-")(sa.literal("url", sa.String))
+        else:
+            has_url = sa.func.json_extract(c.meta, "$.url").is_not(None)
+            without_url = sa.func.json_remove(c.meta, "$.url")
+        purged, last_id = 0, 0
+        while True:
+            async with self._db.engine.begin() as conn:
+                ids = (
+                    (
+                        await conn.execute(
+                            sa.select(c.id)
+                            .where(
+                                c.id > last_id,
+                                c.at < cutoff,
+                                c.type.in_(EventType.WITH_TEXT),
+                                sa.or_(c.text.is_not(None), has_url),
+                            )
+                            .order_by(c.id)
+                            .limit(_PURGE_CHUNK)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                if not ids:
+                    return purged
+                await conn.execute(sa.update(_LOG).where(c.id.in_(ids)).values(text=None, meta=without_url))
+            purged += len(ids)
+            last_id = ids[-1]
+
+    async def replay_dead_letter(self, path: Path | str | None = None) -> int:
+        """Queue the events of a dead-letter file again, flush, and rename the file to
+        `*.replayed`. A malformed line raises ValueError (with its number) and changes nothing."""
+        path = Path(path) if path else self.dead_letter_path
+        if not await asyncio.to_thread(path.exists):
+            return 0
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        events: list[Event] = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                events.append(event_from_json(json.loads(line)["event"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a dead-letter event: {exc}") from exc
+        await asyncio.to_thread(path.replace, path.with_name(path.name + ".replayed"))
+        for event in events:
+            self.record(event)
+        await self.flush()
+        return len(events)
+
+
+def _runs(ops: list[tuple[str, dict[str, Any]]]) -> Iterable[tuple[str, list[dict[str, Any]]]]:
+    """Split membership ops into runs that can each be one executemany without changing the
+    outcome: same op, and no (group, member) twice in a run (join, leave, rejoin stay ordered)."""
+    run: list[dict[str, Any]] = []
+    run_op = ""
+    keys: set[tuple[str, str]] = set()
+    for op, row in ops:
+        key = (row["group_id"], row["member_id"]) if op == "open" else (row["b_group"], row["b_member"])
+        if run and (op != run_op or key in keys):
+            yield run_op, run
+            run, keys = [], set()
+        run_op = op
+        run.append(row)
+        keys.add(key)
+    if run:
+        yield run_op, run
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.writelines(lines)
+
+
+# -- event (de)serialisation for the dead-letter file ------------------------------------------
+
+_EVENT_CLASSES: dict[str, type[Event]] = {cls.__name__: cls for cls in _FOLD}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Member):
+        return {"id": value.id, "name": value.name}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": type(event).__name__}
+    for f in dataclasses.fields(event):
+        out[f.name] = _jsonable(getattr(event, f.name))
+    return out
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(options[0], value) if len(options) == 1 else value
+    if origin is tuple:
+        (inner, *_rest) = typing.get_args(hint) or (Any,)
+        return tuple(_convert(inner, v) for v in value)
+    if hint is datetime:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError(f"naive timestamp {value!r}")
+        return parsed
+    if hint is Member:
+        return Member(id=value["id"], name=value.get("name", ""))
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    return value
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    """Rebuild an event written by `event_to_json`."""
+    data = dict(data)
+    cls = _EVENT_CLASSES.get(data.pop("type", None))
+    if cls is None:
+        raise ValueError("unknown event type")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown fields {sorted(unknown)}")
+    return cls(**{k: _convert(hints[k], v) for k, v in data.items()})

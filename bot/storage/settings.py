@@ -1,0 +1,71 @@
+"""Storage configuration (the `storage:` section of the bot config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+# Plain URLs are accepted and pointed at the async drivers; sync drivers would block the loop.
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+_ALIASES = {"postgres": "postgresql", "pg": "postgresql"}
+
+
+def normalize_url(raw: str) -> str:
+    """Return `raw` with its async driver: ``postgresql://`` → ``postgresql+asyncpg://``,
+    ``sqlite://`` → ``sqlite+aiosqlite://``. Anything else is a clear error."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError as exc:
+        raise ValueError(f"not a database URL: {raw!r}") from exc
+    backend, _, driver = url.drivername.partition("+")
+    backend = _ALIASES.get(backend, backend)
+    if backend not in _ASYNC_DRIVERS:
+        raise ValueError(f"unsupported database {backend!r}: use sqlite:// or postgresql://")
+    wanted = _ASYNC_DRIVERS[backend]
+    if driver and f"{backend}+{driver}" != wanted:
+        raise ValueError(
+            f"driver {driver!r} is not supported for {backend}: use {wanted}:// (or plain {backend}://)"
+        )
+    return url.set(drivername=wanted).render_as_string(hide_password=False)
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The database file of a SQLite URL, or None for PostgreSQL and in-memory SQLite.
+    A relative path is relative to the working directory."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or parsed.query.get("mode") == "memory":
+        return None
+    return Path(database)
+
+
+class StorageSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "sqlite+aiosqlite:///data/qunbot.db"
+    # "metadata": keep who/when/kind of every message, never its text (nor URLs).
+    store_text: Literal["full", "metadata"] = "full"
+    # Clear message text older than this many days; metadata and rollups are kept.
+    purge_after_days: int | None = Field(default=None, ge=1)
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    flush_interval: float = Field(default=0.5, gt=0, le=3600)
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalize_url(value)
+
+    @property
+    def dialect(self) -> str:
+        return make_url(self.url).get_backend_name()
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return sqlite_path(self.url)
