@@ -44,6 +44,8 @@ class Notifier:
 
     async def notify(self, text: str, *, group_id: str | None = None, source: str = "") -> None:
         """Queue the notice; never blocks the caller on the network."""
+        if group_id:
+            await self._groups.info(group_id)  # fills the name cache (and the admin list below)
         label = self._groups.display_name(group_id) if group_id else ""
         body = f"【{label}】{text}" if label else text
         recipients: list[str] = []

@@ -101,7 +101,7 @@ class Scheduler:
         job.paused = paused
         if not paused and job.next_fire is not None and job.next_fire < self.clock.now():
             # Resuming does not replay what fell due while paused.
-            job.next_fire = job.trigger.get_next_fire_time(job.next_fire, self.clock.now())
+            job.next_fire = job.trigger.get_next_fire_time(None, self.clock.now())
         self._changed.set()
         return True
 

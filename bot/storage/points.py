@@ -1,0 +1,128 @@
+"""The points ledger shared by check-in, games and invites.
+
+Every change of points is a row; a member's total is always the sum of the ledger, never
+a counter kept on the side. A `ref` makes an award idempotent: awarding the same ref twice
+(a retried handler, a replayed message) leaves one row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from bot.storage.db import Database
+from bot.storage.models import UTCDateTime
+
+
+class PointsEntry(SQLModel, table=True):
+    __tablename__ = "points_ledger"
+    __table_args__ = (
+        sa.Index("ix_points_group_member", "group_id", "member_id"),
+        sa.Index("uq_points_ref", "group_id", "member_id", "ref", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: str
+    member_id: str
+    delta: int
+    # What for: checkin, streak_bonus, makeup, activity, invite, invite_revoked, admin, game:<name> …
+    reason: str
+    ref: str | None = None
+    by: str | None = None  # the admin who granted/deducted, for admin changes
+    note: str = ""
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PointsLedger:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self,
+        group_id: str,
+        member_id: str,
+        delta: int,
+        reason: str,
+        at: datetime,
+        *,
+        ref: str | None = None,
+        by: str | None = None,
+        note: str = "",
+        session: AsyncSession | None = None,
+    ) -> bool:
+        """Record a change; False when `ref` was already recorded (nothing written).
+        Pass `session` to write inside the caller's transaction."""
+        if session is not None:
+            return await self._add(session, group_id, member_id, delta, reason, at, ref, by, note)
+        async with self._db.transaction() as s:
+            return await self._add(s, group_id, member_id, delta, reason, at, ref, by, note)
+
+    async def _add(
+        self,
+        s: AsyncSession,
+        group_id: str,
+        member_id: str,
+        delta: int,
+        reason: str,
+        at: datetime,
+        ref: str | None,
+        by: str | None,
+        note: str,
+    ) -> bool:
+        if ref is not None:
+            exists = await s.execute(
+                sa.select(PointsEntry.id).where(
+                    PointsEntry.group_id == group_id, PointsEntry.member_id == member_id, PointsEntry.ref == ref
+                )
+            )
+            if exists.first() is not None:
+                return False
+        s.add(
+            PointsEntry(
+                group_id=group_id, member_id=member_id, delta=delta, reason=reason, ref=ref, by=by, note=note, at=at
+            )
+        )
+        await s.flush()
+        return True
+
+    async def has_ref(self, group_id: str, member_id: str, ref: str) -> bool:
+        async with self._db.session() as s:
+            row = await s.execute(
+                sa.select(PointsEntry.id).where(
+                    PointsEntry.group_id == group_id, PointsEntry.member_id == member_id, PointsEntry.ref == ref
+                )
+            )
+            return row.first() is not None
+
+    async def total(self, group_id: str, member_id: str, session: AsyncSession | None = None) -> int:
+        stmt = sa.select(sa.func.coalesce(sa.func.sum(PointsEntry.delta), 0)).where(
+            PointsEntry.group_id == group_id, PointsEntry.member_id == member_id
+        )
+        if session is not None:
+            return int((await session.execute(stmt)).scalar_one())
+        async with self._db.session() as s:
+            return int((await s.execute(stmt)).scalar_one())
+
+    async def top(self, group_id: str, n: int = 10, since: datetime | None = None) -> list[tuple[str, int]]:
+        """Members by total (or by points earned since `since`), highest first; ties by
+        member id so the order is stable."""
+        total = sa.func.sum(PointsEntry.delta).label("total")
+        stmt = sa.select(PointsEntry.member_id, total).where(PointsEntry.group_id == group_id)
+        if since is not None:
+            stmt = stmt.where(PointsEntry.at >= since)
+        stmt = stmt.group_by(PointsEntry.member_id).order_by(total.desc(), PointsEntry.member_id).limit(n)
+        async with self._db.session() as s:
+            return [(row[0], int(row[1])) for row in (await s.execute(stmt)).all()]
+
+    async def history(self, group_id: str, member_id: str, limit: int = 20) -> list[PointsEntry]:
+        stmt = (
+            sa.select(PointsEntry)
+            .where(PointsEntry.group_id == group_id, PointsEntry.member_id == member_id)
+            .order_by(PointsEntry.at.desc(), PointsEntry.id.desc())
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            return list((await s.execute(stmt)).scalars().all())

@@ -1,0 +1,73 @@
+"""The console adapter (`qunbot run` on piped input) and config hot reload."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.app import load_everything
+from bot.runner import run_bot
+from tests.harness import chat, write_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+CONFIG = """
+bot: {id: wxid_bot, name: 小助手}
+storage: {url: "sqlite+aiosqlite:///%(db)s"}
+groups: [{id: g1, name: 宝妈交流群}]
+plugins:
+  welcome:
+    text: "欢迎 {members} 加入{group}"
+  keyword_reply:
+    rules:
+      - {keywords: [群规], replies: ["群规：不发广告"]}
+"""
+
+
+async def test_piped_console_lines_show_welcome_and_replies(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = write_config(tmp_path, CONFIG % {"db": tmp_path / "c.db"})
+    lines = "+g1 carol dave < alice\ng1 alice: 群规\n# a comment\nnot a valid line\npm bob: 你好\n"
+    assert await run_bot(cfg, source=io.StringIO(lines)) == 0
+    out, err = capsys.readouterr()
+    assert "[g1 宝妈交流群] 小助手: 群规：不发广告" in out
+    assert "欢迎 @carol\u2005@dave 加入宝妈交流群" in out
+    assert "cannot read 'not a valid line'" in err
+
+
+def test_make_run_style_pipe_through_the_cli(tmp_path: Path) -> None:
+    """The README's example: lines piped into `qunbot run` with the default config."""
+    env = {**os.environ, "QUNBOT_LOG": "WARNING"}
+    db = tmp_path / "run.db"
+    cfg = (REPO / "config" / "bot.yaml").read_text(encoding="utf-8").replace(
+        "sqlite+aiosqlite:///data/qunbot.db", f"sqlite+aiosqlite:///{db}")
+    path = tmp_path / "bot.yaml"
+    path.write_text(cfg, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--config", str(path)],
+        input="+g1 carol dave < alice\ng1 alice: 群规\ng1 bob: 早上好\n",
+        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "📌 群规" in out and "欢迎 @carol" in out
+    assert any(greeting in out for greeting in ("早上好 ☀️", "今天也要加油", "记得吃早饭"))
+
+
+async def test_reload_applies_a_valid_file_and_keeps_the_last_good_one(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, CONFIG % {"db": tmp_path / "r.db"})
+    async with chat(load_everything(cfg)) as bot:
+        app = bot.sim.app
+        app.loaded.path = cfg
+        await bot.say("g1", "alice", "群规")
+        bot.assert_said("g1", contains="不发广告")
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace("群规：不发广告", "新群规"), encoding="utf-8")
+        assert await app.reload()
+        await bot.say("g1", "bob", "群规")
+        bot.assert_said("g1", contains="新群规")
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace("replies:", "replys:"), encoding="utf-8")
+        assert not await app.reload()  # rejected: the running rules stay
+        await bot.say("g1", "alice", "群规")
+        assert len(bot.said("g1", contains="新群规")) == 2
