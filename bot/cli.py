@@ -12,7 +12,9 @@ from typing import Annotated
 
 import typer
 
+from bot import spam_cli
 from bot.config.errors import ConfigError
+from bot.stats_cli import stats_app
 
 app = typer.Typer(
     name="qunbot",
@@ -21,6 +23,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(stats_app, name="stats")
+spam_cli.register(app)  # spam-check, spam-replay
 
 DEFAULT_CONFIG = Path("config/bot.yaml")
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The bot's YAML configuration.")]

@@ -74,6 +74,15 @@ def _is_union_tag(part: object) -> bool:
     return isinstance(part, str) and ("[" in part or part[:1].isupper())
 
 
+# Keys whose values are credentials: a problem report never echoes them (tokens, webhook secrets).
+_SECRET_KEYS = frozenset({"token", "secret", "password", "passwd", "api_key"})
+
+
+def _is_secret(loc: object) -> bool:
+    names = [p for p in loc if isinstance(p, str)] if isinstance(loc, (list, tuple)) else []
+    return bool(names) and (names[-1].lower() in _SECRET_KEYS or names[-1].lower().endswith(("_token", "_secret")))
+
+
 def _problem_text(e: Mapping[str, object]) -> str:
     kind = e.get("type")
     msg = str(e.get("msg", "invalid"))
@@ -83,6 +92,8 @@ def _problem_text(e: Mapping[str, object]) -> str:
         return "required key is missing"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    if "input" in e and _is_secret(e.get("loc", ())):
+        return f"{msg} (value hidden: it is a secret)"
     if "input" in e and kind not in ("model_type", "dict_type"):
         shown = repr(e["input"])
         if len(shown) > 60:

@@ -71,9 +71,65 @@ class ConsoleSettings(Strict):
     groups: list[str] = Field(default_factory=list)  # extra group ids the console world starts with
 
 
+class WechatyReconnect(Strict):
+    """Back-off between connection attempts: initial_delay, times multiplier per failed
+    attempt, capped at max_delay; each delay is drawn at random from [(1 - jitter) * d, d]
+    so that many bots do not reconnect in lockstep after a service restart."""
+
+    initial_delay: float = Field(1.0, gt=0)
+    max_delay: float = Field(60.0, gt=0)
+    multiplier: float = Field(2.0, ge=1)
+    jitter: float = Field(0.5, ge=0, le=1)
+    # A connection that stayed up this long starts the next back-off from initial_delay again.
+    reset_after: float = Field(60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> WechatyReconnect:
+        if self.max_delay < self.initial_delay:
+            raise ValueError("max_delay must be at least initial_delay")
+        return self
+
+
 class WechatySettings(Strict):
     endpoint: str | None = None  # host:port of the puppet service; env WECHATY_PUPPET_SERVICE_ENDPOINT
     token: SecretStr | None = None  # env WECHATY_PUPPET_SERVICE_TOKEN; never logged
+    connect_timeout: float = Field(10.0, gt=0)  # TCP connect plus the Stop/Start handshake
+    rpc_timeout: float = Field(20.0, gt=0)  # any single call to the service
+    # Liveness: after heartbeat_interval seconds without any event, the bot pings the service
+    # (ding → dong); no event at all for liveness_timeout seconds means the connection is dead.
+    heartbeat_interval: float = Field(15.0, gt=0)
+    liveness_timeout: float = Field(45.0, gt=0)
+    reconnect: WechatyReconnect = Field(default_factory=WechatyReconnect)
+    # While the connection is down, a send waits this long for it before failing (the outbox retries).
+    send_wait: float = Field(30.0, ge=0)
+    # Removal rights. The owner can always remove members; with some puppets group admins can
+    # too. When true, an account that is a group admin counts as able to remove.
+    admins_can_remove: bool = False
+    probe_groups: bool = True  # at log-in, list the groups and log where the account may remove members
+    library_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"  # python-wechaty's own loggers
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _numeric_token(cls, value: object) -> object:
+        # YAML reads an unquoted all-digit token as a number; it is still the token.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("endpoint must be host:port, e.g. 127.0.0.1:8788 or puppet-service:8788")
+        return value
+
+    @model_validator(mode="after")
+    def _liveness_after_heartbeat(self) -> WechatySettings:
+        if self.liveness_timeout <= self.heartbeat_interval:
+            raise ValueError("liveness_timeout must be longer than heartbeat_interval")
+        return self
 
 
 class BotConfig(Strict):

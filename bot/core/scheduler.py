@@ -45,8 +45,53 @@ class Job:
 
 
 def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
-    """A 5-field crontab expression (minute hour day month weekday) in `tz`."""
-    return CronTrigger.from_crontab(expr, timezone=tz)
+    """A 5-field crontab expression (minute hour day month weekday) in `tz`.
+
+    Weekday numbers follow crontab (0 or 7 = Sunday, 1 = Monday): APScheduler 3.x's
+    `from_crontab` counts from Monday = 0, so "0 8 * * 1-5" would otherwise fire Tuesday
+    to Saturday. Numbers are translated to day names, which both agree on."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"a cron expression has 5 fields (minute hour day month weekday), got {len(fields)}: {expr!r}")
+    fields[4] = crontab_weekdays(fields[4])
+    return CronTrigger.from_crontab(" ".join(fields), timezone=tz)
+
+
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab numbering: index = number
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab weekday field with numbers (0/7 = Sunday) rewritten as day names; fields
+    without numbers are returned unchanged. "1-5" → "mon,tue,wed,thu,fri"."""
+    if not any(ch.isdigit() for ch in field):
+        return field
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        base, _, step_text = part.partition("/")
+        step = _weekday_number(step_text, field, step=True) if step_text else 1
+        if base in ("*", "?"):
+            first, last = 0, 6
+        elif "-" in base:
+            lo, _, hi = base.partition("-")
+            first, last = _weekday_number(lo, field), _weekday_number(hi, field)
+            if last == 0 and first > 0:  # "5-0" or "5-7": through Sunday
+                last = 7
+        else:
+            first = _weekday_number(base, field)
+            last = 6 if step_text else first
+        if first > last:
+            raise ValueError(f"weekday range {part!r} runs backwards in {field!r}")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    # Monday first, the order APScheduler names them in.
+    return ",".join(_DAY_NAMES[d] for d in sorted(days, key=lambda d: (d + 6) % 7))
+
+
+def _weekday_number(token: str, field: str, *, step: bool = False) -> int:
+    if token in _DAY_NAMES:
+        return _DAY_NAMES.index(token)
+    if token.isdigit() and (1 if step else 0) <= int(token) <= 7:
+        return int(token)
+    raise ValueError(f"bad weekday {token!r} in {field!r} (use 0-7, 0 and 7 = Sunday, or sun..sat)")
 
 
 def interval_trigger(tz: tzinfo, start: datetime | None = None, **every: float) -> IntervalTrigger:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -34,6 +35,10 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",  # wait for another writer instead of failing at once
 )
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -84,7 +89,8 @@ class Database:
             settings = StorageSettings()
         elif isinstance(settings, str):
             settings = StorageSettings(url=settings)
-        kwargs: dict[str, Any] = {"echo": settings.echo}
+        # Readable JSON (Chinese stays Chinese in meta columns on SQLite).
+        kwargs: dict[str, Any] = {"echo": settings.echo, "json_serializer": _json_dumps}
         path = settings.sqlite_path
         if settings.dialect == "sqlite":
             if path is None:

@@ -17,6 +17,21 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
 
+def as_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware times")
+    return value.astimezone(UTC)
+
+
+def sqlite_utc_text(value: datetime) -> str:
+    """How a timestamp is stored on SQLite: UTC, SQLAlchemy's fixed-width text format
+    ("2026-12-01 16:30:00.000000", so text order is time order), built by the C isoformat
+    because the recorder binds many of these."""
+    return as_utc(value).isoformat(" ", "microseconds")[:26]
+
+
 class _SQLiteUTCText(sqlite.DATETIME):
     """SQLite DATETIME whose bind values arrive already formatted by `UTCDateTime`."""
 
@@ -39,15 +54,9 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware times")
-        if value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
         if dialect.name == "sqlite":
-            # SQLAlchemy's own fixed-width text format (so text order is time order), made
-            # here by the C isoformat: the hot path of the recorder binds many of these.
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-        return value
+            return sqlite_utc_text(value)
+        return as_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -77,7 +86,7 @@ class Group(SQLModel, table=True):
 class Contact(SQLModel, table=True):
     __tablename__ = "contacts"
     # Text primary keys: one clustered b-tree on SQLite instead of a table plus an index.
-
+    __table_args__ = {"sqlite_with_rowid": False}
 
     id: str = Field(primary_key=True)
     name: str = ""
@@ -153,7 +162,7 @@ class DailyActivity(SQLModel, table=True):
     """Messages per member, group and local calendar day, maintained as events arrive."""
 
     __tablename__ = "daily_activity"
-
+    __table_args__ = {"sqlite_with_rowid": False}
 
     group_id: str = Field(primary_key=True)
     member_id: str = Field(primary_key=True)

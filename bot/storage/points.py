@@ -7,7 +7,7 @@ a counter kept on the side. A `ref` makes an award idempotent: awarding the same
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,6 +88,77 @@ class PointsLedger:
         await s.flush()
         return True
 
+    async def accumulate(
+        self,
+        group_id: str,
+        member_id: str,
+        delta: int,
+        reason: str,
+        at: datetime,
+        *,
+        ref: str,
+        cap: int | None = None,
+        session: AsyncSession | None = None,
+    ) -> int:
+        """Grow a running entry: one row per `ref` (e.g. a day's activity points) whose delta
+        increases by `delta`, never past `cap`. Returns the entry's delta afterwards. Writing
+        one growing row instead of a row per message keeps the ledger small."""
+        if session is not None:
+            return await self._accumulate(session, group_id, member_id, delta, reason, at, ref, cap)
+        async with self._db.transaction() as s:
+            return await self._accumulate(s, group_id, member_id, delta, reason, at, ref, cap)
+
+    async def _accumulate(
+        self,
+        s: AsyncSession,
+        group_id: str,
+        member_id: str,
+        delta: int,
+        reason: str,
+        at: datetime,
+        ref: str,
+        cap: int | None,
+    ) -> int:
+        row = (
+            await s.execute(
+                sa.select(PointsEntry.id, PointsEntry.delta).where(
+                    PointsEntry.group_id == group_id, PointsEntry.member_id == member_id, PointsEntry.ref == ref
+                )
+            )
+        ).first()
+        current = int(row[1]) if row is not None else 0
+        new = current + delta
+        if cap is not None:
+            new = min(new, max(cap, current))
+        if row is None:
+            s.add(PointsEntry(group_id=group_id, member_id=member_id, delta=new, reason=reason, ref=ref, at=at))
+        elif new != current:
+            await s.execute(sa.update(PointsEntry).where(PointsEntry.id == row[0]).values(delta=new, at=at))
+        await s.flush()
+        return new
+
+    async def with_ref(self, group_id: str, ref: str) -> list[PointsEntry]:
+        """Every member's entry carrying `ref` in a group (e.g. who was paid for inviting X)."""
+        stmt = (
+            sa.select(PointsEntry)
+            .where(PointsEntry.group_id == group_id, PointsEntry.ref == ref)
+            .order_by(PointsEntry.at, PointsEntry.id)
+        )
+        async with self._db.session() as s:
+            return list((await s.execute(stmt)).scalars().all())
+
+    async def totals(self, group_id: str) -> list[tuple[str, int, datetime]]:
+        """Every member of a group with entries: (member, total, time of the last change).
+        Unordered; for leaderboards that rank with their own tie rules."""
+        stmt = (
+            sa.select(PointsEntry.member_id, sa.func.sum(PointsEntry.delta), sa.func.max(PointsEntry.at))
+            .where(PointsEntry.group_id == group_id)
+            .group_by(PointsEntry.member_id)
+        )
+        async with self._db.session() as s:
+            rows = (await s.execute(stmt)).all()
+        return [(r[0], int(r[1]), _aware(r[2])) for r in rows]
+
     async def has_ref(self, group_id: str, member_id: str, ref: str) -> bool:
         async with self._db.session() as s:
             row = await s.execute(
@@ -126,3 +197,10 @@ class PointsLedger:
         )
         async with self._db.session() as s:
             return list((await s.execute(stmt)).scalars().all())
+
+
+def _aware(value: datetime | str) -> datetime:
+    # An aggregate (max) bypasses the column type on SQLite and comes back as text.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import operator
 import types
 import typing
 from collections import deque
@@ -32,7 +33,16 @@ from bot.core import events as ev
 from bot.core.clock import business_day, day_start
 from bot.core.events import Event, Member
 from bot.storage.db import Database
-from bot.storage.models import Contact, DailyActivity, EventLog, EventType, Group, Membership
+from bot.storage.models import (
+    Contact,
+    DailyActivity,
+    EventLog,
+    EventType,
+    Group,
+    Membership,
+    UTCDateTime,
+    sqlite_utc_text,
+)
 from bot.storage.settings import StorageSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,7 @@ _DAILY = DailyActivity.__table__
 _MAX_PENDING_SOURCES = 10_000
 _PURGE_CHUNK = 5_000
 _NEVER = datetime.min.replace(tzinfo=UTC)
+_LOG_COLUMNS = ("at", "type", "group_id", "member_id", "kind", "text", "message_id", "meta")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -347,6 +358,57 @@ _FOLD: dict[type[Event], Callable[[_Batch, Any], None]] = {
 RECORDED_TYPES: frozenset[type[Event]] = frozenset(_FOLD)
 
 
+def _pg_timestamp(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware times")
+    return value
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class BulkStatement:
+    """A Core statement compiled once for the engine's dialect and run as a plain driver
+    executemany. SQLAlchemy's per-row parameter processing costs more than the database's
+    own work for these small rows, so values are converted here, by column type, exactly
+    as the column types would (timestamps as UTCDateTime stores them, JSON as text)."""
+
+    def __init__(self, stmt: Any, table: sa.Table, dialect: sa.Dialect, columns: Sequence[str]) -> None:
+        # column_keys: bind exactly these columns (the others, e.g. the id, take defaults).
+        compiled = stmt.compile(dialect=dialect, column_keys=list(columns), for_executemany=True)
+        names = compiled.positiontup
+        if names is None or compiled.binds.keys() - set(names):
+            raise ValueError("BulkStatement needs a positional paramstyle and no literal binds")
+        self.sql = str(compiled)
+        self._get = operator.itemgetter(*names)
+        is_sqlite = dialect.name == "sqlite"
+        self._convert: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, name in enumerate(names):
+            column_type = table.c[name].type
+            if isinstance(column_type, UTCDateTime):
+                self._convert.append((index, sqlite_utc_text if is_sqlite else _pg_timestamp))
+            elif isinstance(column_type, sa.JSON):
+                self._convert.append((index, _json))
+            elif isinstance(column_type, sa.Date) and is_sqlite:
+                self._convert.append((index, date.isoformat))
+
+    def params(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        get, convert = self._get, self._convert
+        out = []
+        for row in rows:
+            values = list(get(row))
+            for index, fn in convert:
+                value = values[index]
+                if value is not None:
+                    values[index] = fn(value)
+            out.append(tuple(values))
+        return out
+
+    async def execute(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        await conn.exec_driver_sql(self.sql, self.params(rows))
+
+
 class Recorder:
     """Batches events into the database. One per process; start it after the database
     is open and stop it before closing the database (stop flushes)."""
@@ -363,9 +425,7 @@ class Recorder:
         self._db = db
         self._tz = tz
         self._settings = settings or db.settings
-        self.dead_letter_path = (
-            Path(dead_letter_path) if dead_letter_path else default_dead_letter_path(self._settings)
-        )
+        self.dead_letter_path = Path(dead_letter_path) if dead_letter_path else default_dead_letter_path(self._settings)
         self._retry_delay = retry_delay
         self._buffer: deque[Event] = deque()
         self._in_flight = 0
@@ -375,6 +435,17 @@ class Recorder:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        dialect = db.engine.dialect
+        self._log_insert = BulkStatement(_LOG.insert(), _LOG, dialect, _LOG_COLUMNS)
+        self._contacts_upsert = BulkStatement(
+            self._contacts_statement(), _CONTACTS, dialect, ["id", "name", "first_seen", "last_seen"]
+        )
+        self._daily_upsert = BulkStatement(
+            self._daily_statement(),
+            _DAILY,
+            dialect,
+            ["group_id", "member_id", "day", "messages", "first_at", "last_at"],
+        )
         self.written = 0  # events written to the database since start
         self.dead_lettered = 0  # events sent to the dead-letter file since start
 
@@ -397,9 +468,7 @@ class Recorder:
         if len(self._buffer) >= self._settings.batch_size:
             self._wake.set()
 
-    def record_outbound(
-        self, group_id: str | None, text: str, at: datetime, message_id: str | None = None
-    ) -> None:
+    def record_outbound(self, group_id: str | None, text: str, at: datetime, message_id: str | None = None) -> None:
         """Log a message the bot sent (type "bot_message"); text follows `store_text`."""
         self.record(OutboundMessage(at=at, group_id=group_id, text=text, message_id=message_id))
 
@@ -457,13 +526,17 @@ class Recorder:
                 batch = [self._buffer.popleft() for _ in range(size)]
                 remaining -= size
                 self._in_flight = size
+                saved = False
                 try:
-                    if not await self._write_or_dead_letter(batch):
-                        # Neither written nor saved: keep them for the next flush.
-                        self._buffer.extendleft(reversed(batch))
-                        return
+                    saved = await self._write_or_dead_letter(batch)
                 finally:
                     self._in_flight = 0
+                    if not saved:
+                        # Neither written nor dead-lettered (or cancelled meanwhile): keep
+                        # them, in order, for the next flush.
+                        self._buffer.extendleft(reversed(batch))
+                if not saved:
+                    return
 
     async def _write_or_dead_letter(self, batch: list[Event]) -> bool:
         try:
@@ -487,12 +560,11 @@ class Recorder:
     async def _dead_letter(self, batch: list[Event], error: Exception) -> bool:
         reason = f"{type(error).__name__}: {error}"[:1000]
         lines = [
-            json.dumps({"error": reason, "event": event_to_json(event)}, ensure_ascii=False) + "\n"
-            for event in batch
+            json.dumps({"error": reason, "event": event_to_json(event)}, ensure_ascii=False) + "\n" for event in batch
         ]
         try:
             await asyncio.to_thread(_append_lines, self.dead_letter_path, lines)
-        except OSError:
+        except Exception:
             log.exception("recorder: cannot write the dead-letter file %s", self.dead_letter_path)
             return False
         self.dead_lettered += len(batch)
@@ -512,11 +584,11 @@ class Recorder:
     async def _write(self, events: Sequence[Event]) -> None:
         # Sources are consumed by the fold: restore them if the transaction fails.
         sources = dict(self._sources) if self._sources else None
-        batch = self._fold(events)
         try:
+            batch = self._fold(events)
             async with self._db.engine.begin() as conn:
                 if batch.log:
-                    await conn.execute(_LOG.insert(), batch.log)
+                    await self._log_insert.execute(conn, batch.log)
                 # Parents before memberships (foreign keys); rows sorted by key so that
                 # concurrent writers lock rows in the same order on PostgreSQL.
                 await self._write_groups(conn, batch.groups)
@@ -530,22 +602,8 @@ class Recorder:
             raise
 
     async def _write_contacts(self, conn: AsyncConnection, contacts: dict[str, dict[str, Any]]) -> None:
-        if not contacts:
-            return
-        stmt = self._insert(_CONTACTS)
-        new, old = stmt.excluded, _CONTACTS.c
-        newer = new.last_seen >= old.last_seen
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={
-                "name": sa.case((sa.and_(new.name != "", newer), new.name), else_=old.name),
-                "first_seen": sa.case(
-                    (new.first_seen < old.first_seen, new.first_seen), else_=old.first_seen
-                ),
-                "last_seen": sa.case((newer, new.last_seen), else_=old.last_seen),
-            },
-        )
-        await conn.execute(stmt, [contacts[k] for k in sorted(contacts)])
+        if contacts:
+            await self._contacts_upsert.execute(conn, [contacts[k] for k in sorted(contacts)])
 
     async def _write_groups(self, conn: AsyncConnection, groups: dict[str, _GroupChange]) -> None:
         # Rows differ in what they change, so group them by shape: one statement per shape.
@@ -575,9 +633,7 @@ class Recorder:
                 stmt = stmt.on_conflict_do_nothing(index_elements=["id"])
             elif active is None:
                 # Only the topic may change: skip the write when it did not.
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["id"], set_=set_, where=old.topic != new.topic
-                )
+                stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=set_, where=old.topic != new.topic)
             else:
                 stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=set_)
             await conn.execute(stmt, rows)
@@ -603,14 +659,28 @@ class Recorder:
         for op, rows in _runs(ops):
             await conn.execute(open_stmt if op == "open" else close_stmt, rows)
 
-    async def _write_daily(
-        self, conn: AsyncConnection, daily: dict[tuple[str, str, date], dict[str, Any]]
-    ) -> None:
-        if not daily:
-            return
+    async def _write_daily(self, conn: AsyncConnection, daily: dict[tuple[str, str, date], dict[str, Any]]) -> None:
+        if daily:
+            await self._daily_upsert.execute(conn, [daily[k] for k in sorted(daily)])
+
+    def _contacts_statement(self) -> Any:
+        stmt = self._insert(_CONTACTS)
+        new, old = stmt.excluded, _CONTACTS.c
+        newer = new.last_seen >= old.last_seen
+        return stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={
+                # An empty name never replaces a known one; an older event never wins.
+                "name": sa.case((sa.and_(new.name != sa.literal_column("''"), newer), new.name), else_=old.name),
+                "first_seen": sa.case((new.first_seen < old.first_seen, new.first_seen), else_=old.first_seen),
+                "last_seen": sa.case((newer, new.last_seen), else_=old.last_seen),
+            },
+        )
+
+    def _daily_statement(self) -> Any:
         stmt = self._insert(_DAILY)
         new, old = stmt.excluded, _DAILY.c
-        stmt = stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=["group_id", "member_id", "day"],
             set_={
                 "messages": old.messages + new.messages,
@@ -618,7 +688,6 @@ class Recorder:
                 "last_at": sa.case((new.last_at > old.last_at, new.last_at), else_=old.last_at),
             },
         )
-        await conn.execute(stmt, [daily[k] for k in sorted(daily)])
 
     # -- maintenance --------------------------------------------------------------------------
 

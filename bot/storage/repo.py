@@ -53,7 +53,7 @@ class GroupRepo(_Repo):
             },
         )
         async with self._db.transaction() as s:
-            await s.execute(stmt)
+            await s.exec(stmt)
         group = await self.get(group_id)
         assert group is not None
         return group
@@ -61,9 +61,7 @@ class GroupRepo(_Repo):
     async def mark_inactive(self, group_id: str, at: datetime) -> bool:
         """The bot is no longer in the group. Returns False for an unknown group."""
         async with self._db.transaction() as s:
-            result = await s.execute(
-                sa.update(Group).where(col(Group.id) == group_id).values(active=False, left_at=at)
-            )
+            result = await s.exec(sa.update(Group).where(col(Group.id) == group_id).values(active=False, left_at=at))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -87,7 +85,7 @@ class PluginStateRepo(_Repo):
             },
         )
         async with self._db.transaction() as s:
-            await s.execute(stmt)
+            await s.exec(stmt)
 
 
 class MembershipRepo(_Repo):
@@ -147,19 +145,17 @@ class KeyValueRepo(_Repo):
             return {r.key: r.value for r in (await s.exec(query)).all()}
 
     async def set(self, namespace: str, key: str, value: Any, at: datetime) -> None:
-        stmt = self._insert(KeyValue.__table__).values(
-            namespace=namespace, key=key, value=value, updated_at=at
-        )
+        stmt = self._insert(KeyValue.__table__).values(namespace=namespace, key=key, value=value, updated_at=at)
         stmt = stmt.on_conflict_do_update(
             index_elements=["namespace", "key"],
             set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
         )
         async with self._db.transaction() as s:
-            await s.execute(stmt)
+            await s.exec(stmt)
 
     async def delete(self, namespace: str, key: str) -> bool:
         async with self._db.transaction() as s:
-            result = await s.execute(
+            result = await s.exec(
                 sa.delete(KeyValue).where(col(KeyValue.namespace) == namespace, col(KeyValue.key) == key)
             )
         return bool(result.rowcount)  # type: ignore[attr-defined]

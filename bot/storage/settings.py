@@ -27,9 +27,7 @@ def normalize_url(raw: str) -> str:
         raise ValueError(f"unsupported database {backend!r}: use sqlite:// or postgresql://")
     wanted = _ASYNC_DRIVERS[backend]
     if driver and f"{backend}+{driver}" != wanted:
-        raise ValueError(
-            f"driver {driver!r} is not supported for {backend}: use {wanted}:// (or plain {backend}://)"
-        )
+        raise ValueError(f"driver {driver!r} is not supported for {backend}: use {wanted}:// (or plain {backend}://)")
     return url.set(drivername=wanted).render_as_string(hide_password=False)
 
 

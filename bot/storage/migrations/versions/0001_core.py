@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(), nullable=False),
         sa.Column("first_seen", TS, nullable=False),
         sa.Column("last_seen", TS, nullable=False),
-
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "memberships",
@@ -85,7 +85,7 @@ def upgrade() -> None:
         sa.Column("messages", sa.Integer(), nullable=False),
         sa.Column("first_at", TS, nullable=False),
         sa.Column("last_at", TS, nullable=False),
-
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "group_plugin_state",

@@ -1,0 +1,141 @@
+"""`qunbot run` with `adapter: wechaty`: connect to the puppet service and run the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.adapters.wechaty import library as wechaty_library
+from bot.adapters.wechaty import redact
+from bot.adapters.wechaty.connection import PuppetConnection
+from bot.adapters.wechaty.platform import WechatyPlatform
+from bot.app import BotApp, LoadedConfig
+from bot.config.models import WechatySettings
+from bot.core.clock import SystemClock
+from bot.core.events import Member
+from bot.runner import start_background, stop_background
+from bot.storage.settings import StorageSettings
+
+log = logging.getLogger("qunbot.wechaty")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    endpoint: str
+    token: str
+    source: str  # where they came from, for the start-up log line (never the token itself)
+    token_from_env: bool = False
+
+
+DATABASE_URL_ENV = "QUNBOT_DATABASE_URL"
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """`QUNBOT_DATABASE_URL`, when set, replaces `storage.url`: deployments (docker-compose)
+    keep the database password in the environment next to the token, not in the YAML.
+    SystemExit when it is not a usable URL (the message never repeats it: it has a password)."""
+    env = os.environ if environ is None else environ
+    raw = env.get(DATABASE_URL_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        return StorageSettings(url=raw).url
+    except ValueError:
+        raise SystemExit(
+            f"{DATABASE_URL_ENV} is not a usable database URL "
+            "(expected postgresql://user:password@host:5432/db or sqlite:///path)"
+        ) from None
+
+
+def resolve_credentials(settings: WechatySettings, environ: Mapping[str, str] | None = None) -> Credentials:
+    """Endpoint and token: the config's values, else the environment's. SystemExit with what to
+    set when one is missing (the message never contains the token)."""
+    env = os.environ if environ is None else environ
+    endpoint = settings.endpoint or env.get(wechaty_library.ENDPOINT_ENV, "").strip()
+    token = settings.token.get_secret_value() if settings.token is not None else env.get(wechaty_library.TOKEN_ENV, "")
+    token = token.strip()
+    problems = []
+    if not endpoint:
+        problems.append(f"no endpoint: set wechaty.endpoint (host:port) or {wechaty_library.ENDPOINT_ENV}")
+    elif settings.endpoint is None:
+        # The environment's value gets the same check as the config's.
+        try:
+            WechatySettings(endpoint=endpoint)
+        except ValueError:
+            problems.append(f"{wechaty_library.ENDPOINT_ENV} must be host:port, e.g. 127.0.0.1:8788")
+    if not token:
+        problems.append(f"no token: set wechaty.token or {wechaty_library.TOKEN_ENV}")
+    if problems:
+        raise SystemExit("wechaty adapter: " + "; ".join(problems))
+    source = ", ".join([
+        "endpoint from " + ("config" if settings.endpoint else wechaty_library.ENDPOINT_ENV),
+        "token from " + ("config" if settings.token is not None else wechaty_library.TOKEN_ENV),
+    ])
+    from_env = settings.token is None and env.get(wechaty_library.TOKEN_ENV, "") == token
+    return Credentials(endpoint, token, source, from_env)
+
+
+async def run_wechaty(loaded: LoadedConfig) -> int:
+    config = loaded.config
+    settings = config.wechaty
+    creds = resolve_credentials(settings)
+    redactor = redact.SecretRedactor([creds.token])
+    redact.install(redactor)  # before the library is imported: it logs the token on every connect
+    library = wechaty_library.load(creds.endpoint)
+    redact.install(redactor, library.logger_names, level=logging.getLevelName(settings.library_log_level))
+    log.info("wechaty: puppet service %s (%s)", creds.endpoint, creds.source)
+
+    # The client reads the endpoint (set by `load`) and an environment token itself; whatever
+    # is also passed in its options makes it warn about "two endpoints/tokens" on every connect.
+    token_option = None if creds.token_from_env else creds.token
+
+    def new_client() -> object:
+        return library.puppet_class(library.options_class(token=token_option))
+
+    clock = SystemClock(config.tz)
+    connection = PuppetConnection(settings, creds.endpoint, new_client, redact=redactor.redact)  # type: ignore[arg-type]
+    platform = WechatyPlatform(
+        connection, settings, clock, Member(config.bot.id, config.bot.name), redact=redactor.redact,
+        url_link_payload=functools.partial(wechaty_library.url_link_payload, library),
+    )
+    app = BotApp(loaded, platform, clock, db_url=database_url_from_env())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    # Connect while the app starts; events that arrive first wait for `attach`.
+    connecting = asyncio.create_task(connection.run(), name="wechaty-connection")
+    try:
+        await app.start()
+        platform.attach(app.handle)
+        background = start_background(app)
+        try:
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({stopping, connecting}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if connecting.done() and not stop.is_set():
+                connecting.result()  # re-raise whatever ended the connection loop
+                raise RuntimeError("the wechaty connection loop ended unexpectedly")
+            log.info("wechaty: shutting down")
+        finally:
+            # No new events; queued sends still go out over the live connection.
+            connection.deliver = False
+            await stop_background(background)
+            await app.stop()
+    finally:
+        await connection.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(connecting, timeout=10)
+        await platform.aclose()
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    return 0

@@ -1,0 +1,257 @@
+"""自动踢广告: ad and spam removal, modelled on tg-spam.
+
+- `checks` + `textforms`: each check is built from its rule's config and returns one
+  result (name, spam yes/no, details); the text is read once for all of them.
+- `detector`: runs every check of a configuration and returns a `Verdict` (all results).
+- `executor`: the policy (never the owner, admins, bots or allow-listed members; strikes;
+  dry-run; fail closed when roles or rights are unknown) and the actions, with an audit row.
+- `tracker`: join times and message counts for the new-member rules, in memory.
+
+The plugin runs at priority 1, before everything else (the core's commands are at 5); when
+it warns or removes, it stops propagation, so no keyword reply follows an ad. The
+per-message path is pure computation: the database is touched only when a message is acted
+on, and by the admin commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bot.core.context import Context, PluginHost, Services
+from bot.core.events import GroupMessage, MembersJoined, MembersLeft
+from bot.core.plugin import STOP, Command, Permission, Plugin
+
+from .checks import Message
+from .classifier import NaiveBayes, seed_samples
+from .config import AntispamConfig
+from .detector import Detector, Windows
+from .executor import Executor
+from .models import AntispamBan, AntispamDecision, Outcome
+from .replay import replay
+from .store import AntispamStore
+from .textforms import deep_normalize, squeeze
+from .tracker import MemberTracker
+
+__all__ = ["AntispamConfig", "AntispamState", "Detector", "Message", "plugin"]
+
+log = logging.getLogger("qunbot.plugin.antispam")
+
+# Joins older than this are not reloaded at start-up: such members are established.
+TRACK_DAYS = timedelta(days=30)
+
+plugin = Plugin(
+    "antispam",
+    title="自动踢广告",
+    config=AntispamConfig,
+    priority=1,
+    description="识别广告、引流、刷屏和广告潮；警告、累计移出、跨群拉黑，支持试运行与回放",
+)
+
+
+@dataclass
+class AntispamState:
+    host: PluginHost
+    tracker: MemberTracker
+    executor: Executor
+    store: AntispamStore | None
+    windows: Windows = field(default_factory=Windows)
+    classifier: NaiveBayes | None = None
+    detectors: dict[int, Detector] = field(default_factory=dict)
+
+    def detector_for(self, config: AntispamConfig) -> Detector:
+        detector = self.detectors.get(id(config))
+        if detector is None:  # a config the loader did not list (not expected): compile once
+            detector = self.detectors[id(config)] = Detector(config, windows=self.windows, classifier=self.classifier)
+        return detector
+
+
+@plugin.state
+async def _build(host: PluginHost) -> AntispamState:
+    services = host.services
+    configs: list[AntispamConfig] = host.settings.configs()  # type: ignore[assignment]
+    max_age = timedelta(minutes=max(c.new_member.minutes for c in configs))
+    tracker = MemberTracker(max_age, max(c.new_member.messages for c in configs))
+    store = AntispamStore(services.db) if services.db is not None else None
+    bans: dict[str, list[AntispamBan]] = {}
+    labelled: list[tuple[str, bool]] = []
+    if store is not None:
+        if services.recorder is not None:
+            try:
+                await services.recorder.flush()  # joins seen moments ago may still be buffered
+            except Exception:
+                log.warning("could not flush the recorder before loading recent joins", exc_info=True)
+        since = services.clock.now() - max(max_age, TRACK_DAYS)
+        tracker.load(await store.recent_joins(since, services.clock.tz))
+        for ban in await store.bans():
+            bans.setdefault(ban.member_id, []).append(ban)
+        if any(c.classifier.enabled for c in configs):
+            labelled = await store.labelled()
+    classifier = None
+    if any(c.classifier.enabled for c in configs):
+        classifier = NaiveBayes().train_many(
+            (squeeze(deep_normalize(text)), spam) for text, spam in (*seed_samples(), *labelled)
+        )
+    state = AntispamState(host, tracker, Executor(services, store, bans), store, classifier=classifier)
+    for cfg in configs:
+        state.detectors[id(cfg)] = Detector(cfg, windows=state.windows, classifier=classifier)
+    return state
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+@plugin.on(GroupMessage)
+async def screen(event: GroupMessage, ctx: Context, config: AntispamConfig, state: AntispamState) -> Any:
+    sender = event.sender
+    age, sent = state.tracker.observe(event.group_id, sender.id, event.at)
+    if sender.id in config.allow_members:
+        return False
+    message = Message(
+        text=event.text, kind=event.kind, url=event.url, group_id=event.group_id, member_id=sender.id,
+        at=event.at, mentions=len(event.mentions), member_age=age, member_messages=sent,
+    )
+    verdict = state.detector_for(config).check(message)
+    if not verdict.spam:
+        return False
+    executor = state.executor
+    decision = await executor.decide(event.group_id, sender.id, verdict, config, ctx.now())
+    await executor.carry_out(ctx, decision, verdict, message, sender, config, event.message_id)
+    return STOP if decision.acted else False
+
+
+@plugin.on(MembersJoined)
+async def on_join(event: MembersJoined, ctx: Context, config: AntispamConfig, state: AntispamState) -> Any:
+    for member in event.members:
+        state.tracker.joined(event.group_id, member.id, event.at)
+    removed = 0
+    for member in event.members:
+        ban = state.executor.banned_in(member.id, event.group_id)
+        if ban is not None and await state.executor.rejoin(ctx, event.group_id, member, ban, config):
+            removed += 1
+    # Nobody welcomes a banned member who is being removed again.
+    return STOP if removed and removed == len(event.members) else False
+
+
+@plugin.on(MembersLeft)
+async def on_leave(event: MembersLeft, state: AntispamState) -> bool:
+    for member in event.members:
+        state.tracker.left(event.group_id, member.id)
+    return False
+
+
+# --- admin commands ------------------------------------------------------------------------------
+
+
+@plugin.command("解封", "pardon", "unban", permission=Permission.GROUP_ADMIN, scope="both", usage="成员ID",
+                help="解除某人的拉黑和警告记录")
+async def pardon(cmd: Command, ctx: Context, state: AntispamState, services: Services) -> None:
+    target = (cmd.arg(0) or "").lstrip("@＠")
+    if not target:
+        ctx.reply("用法：解封 成员ID（可在“黑名单”里查看）")
+        return
+    member_id = _resolve_member(state, target)
+    in_group = ctx.group_id
+    asker = ctx.sender.id if ctx.sender else ""
+    lifted: list[AntispamBan] = []
+    cleared = 0
+    if state.store is not None:
+        lifted = await state.store.unban(member_id, [in_group] if in_group else None)
+        cleared = await state.store.clear_strikes(member_id, in_group)
+        await state.store.relabel_last_removal(member_id, "ham")
+    known = state.executor.bans.get(member_id, [])
+    keep = [b for b in known if not (in_group is None or b.everywhere or b.group_id == in_group)]
+    if keep:
+        state.executor.bans[member_id] = keep
+    else:
+        state.executor.bans.pop(member_id, None)
+    unbanned = bool(lifted) or len(keep) < len(known)
+    if not unbanned and not cleared:
+        ctx.reply(f"{target} 不在黑名单里，也没有警告记录。")
+        return
+    if state.store is not None:
+        await state.store.record(AntispamDecision(
+            at=ctx.now(), group_id=in_group or "*", member_id=member_id, action="none", outcome=Outcome.PARDONED,
+            by=asker, rules=",".join(sorted({b.group_id for b in lifted})),
+        ))
+    parts = []
+    if unbanned:
+        parts.append("已解除拉黑，可以重新加入")
+    if cleared:
+        parts.append(f"已清除 {cleared} 条警告记录")
+    ctx.reply(f"{member_id}：{'，'.join(parts)}。")
+
+
+@plugin.command("黑名单", "banlist", "blacklist", permission=Permission.GROUP_ADMIN, scope="both",
+                help="查看被自动踢广告拉黑的成员")
+async def show_bans(ctx: Context, state: AntispamState, services: Services) -> None:
+    gid = ctx.group_id
+    rows = [b for bans in state.executor.bans.values() for b in bans
+            if gid is None or b.everywhere or b.group_id == gid]
+    if not rows:
+        ctx.reply("黑名单是空的。")
+        return
+    rows.sort(key=lambda b: b.at, reverse=True)
+    tz = services.clock.tz
+    lines = [f"黑名单（{len(rows)} 人，解封请发送“解封 成员ID”）："]
+    for b in rows[:30]:
+        scope = "所有群" if b.everywhere else "仅本群"
+        where = services.groups.display_name(b.group_id)
+        name = f"{b.member_name}（{b.member_id}）" if b.member_name else b.member_id
+        lines.append(f"· {name}：{b.at.astimezone(tz):%m-%d %H:%M} 在「{where}」，{scope}")
+    if len(rows) > 30:
+        lines.append(f"……另有 {len(rows) - 30} 人")
+    ctx.reply("\n".join(lines))
+
+
+@plugin.command("广告回放", "spam-replay", permission=Permission.GROUP_ADMIN, scope="both", usage="[天数]",
+                help="用当前规则回放最近几天的消息：会警告、移出哪些人（不做任何处理）")
+async def replay_command(cmd: Command, ctx: Context, state: AntispamState, services: Services) -> None:
+    if services.db is None:
+        ctx.reply("没有数据库，无法回放。")
+        return
+    try:
+        days = int(cmd.arg(0) or "7")
+    except ValueError:
+        ctx.reply("用法：广告回放 [天数]，例如：广告回放 7")
+        return
+    days = max(1, min(days, 90))
+    now = ctx.now()
+    host = state.host
+    gid = ctx.group_id
+    groups = [gid] if gid else None
+
+    async def protected(group_id: str, member_id: str) -> bool:
+        return bool(await state.executor.protected(group_id, member_id, host.config_for(group_id)))
+
+    report = await replay(services.db, host.config_for, since=now - timedelta(days=days), until=now,
+                          tz=services.clock.tz, groups=groups, protected=protected)
+    ctx.reply(report.summary(services.clock.tz))
+
+
+@plugin.command("测广告", "spam-test", permission=Permission.GROUP_ADMIN, scope="both", usage="文字",
+                help="看看一段文字会不会被判为广告、为什么（按老成员判断）")
+async def test_text(cmd: Command, ctx: Context, config: AntispamConfig, state: AntispamState) -> None:
+    if not cmd.rest:
+        ctx.reply("用法：测广告 要检查的文字")
+        return
+    verdict = state.detector_for(config).check(Message(text=cmd.rest))
+    if not verdict.spam:
+        lines = ["不算广告。"]
+    else:
+        verb = {"warn": "警告", "kick": "移出"}[verdict.action.label]
+        lines = [f"算广告，会{verb}：{verdict.rules}"]
+    lines += [f"· {r.name}：{'✔' if r.spam else '✘'} {r.details}" for r in verdict.results]
+    ctx.reply("\n".join(lines))
+
+
+def _resolve_member(state: AntispamState, target: str) -> str:
+    """An id as typed, or the id of the banned member with that display name."""
+    if target in state.executor.bans:
+        return target
+    for member_id, bans in state.executor.bans.items():
+        if any(b.member_name == target for b in bans):
+            return member_id
+    return target

@@ -1,0 +1,486 @@
+"""The checks. Each is built from its rule's config, looks at one message (and the facts
+`textforms` found in it) and returns exactly one `CheckResult`: name, spam yes/no, details.
+
+Checks never act and never touch the database. The stateful ones (flood, wave) keep small,
+bounded in-memory windows; the detector gives every check the same `Probe`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.core.events import MessageKind
+
+from .classifier import NaiveBayes
+from .config import (
+    Action,
+    AdContentRule,
+    BlacklistRule,
+    ClassifierRule,
+    ContactRule,
+    FloodRule,
+    KindsRule,
+    LinkRule,
+    MentionsRule,
+    NewMemberRule,
+    WaveRule,
+)
+from .textforms import Features
+from .verdict import CheckResult
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message as the checks see it: the app's own type, converted once at the edge
+    (from a GroupMessage, a spam-check input line or an event-log row)."""
+
+    text: str
+    kind: MessageKind = MessageKind.TEXT
+    url: str | None = None
+    qr: bool = False  # the adapter (or the input) says the image is a QR code
+    group_id: str = ""
+    member_id: str = ""
+    at: datetime | None = None
+    mentions: int = 0
+    # None: unknown (joined before the bot knew them) - such members count as established.
+    member_age: timedelta | None = None
+    member_messages: int | None = None  # messages sent before this one
+
+
+@dataclass(slots=True)
+class Probe:
+    message: Message
+    features: Features
+    new_member: bool
+
+    @property
+    def qr(self) -> bool:
+        msg = self.message
+        if msg.qr:
+            return True
+        if msg.kind in (MessageKind.IMAGE, MessageKind.OTHER):
+            squeezed = self.features.squeezed
+            return any(hint in squeezed for hint in _QR_HINTS)
+        return False
+
+
+_QR_HINTS = ("二维码", "扫码", "扫一扫", "长按识别", "识别图中", "qr")
+
+
+class Check(Protocol):
+    name: str
+
+    def check(self, probe: Probe) -> CheckResult: ...
+
+
+def _result(name: str, spam: bool, details: str, action: Action) -> CheckResult:
+    return CheckResult(name, spam, details, action if spam else Action.NONE)
+
+
+# --- content ------------------------------------------------------------------------------
+
+
+class BlacklistCheck:
+    name = "blacklist"
+
+    def __init__(self, rule: BlacklistRule) -> None:
+        self.action = Action.of(rule.action)
+
+    def check(self, probe: Probe) -> CheckResult:
+        hits = [p.text for p in probe.features.of("blacklist")]
+        if hits:
+            return _result(self.name, True, "违禁词：" + "、".join(dict.fromkeys(hits)), self.action)
+        return _result(self.name, False, "无违禁词", self.action)
+
+
+# Money promised per day or per task: "日入200+", "月入过万", "每天赚300", "50元/单".
+_EARNINGS = re.compile(
+    r"(?<![今昨前后当本])(?:日|天|月|周)(?:能|可以|就能|轻松|稳定)?(?:赚|挣|入|收入)(?:过|上|近|达|至少|轻松)?"
+    r"好?(?:[0-9]+|[一二三四五六七八九十百千万几两]+)(?:元|块|w|万|百|千|k|\+)"
+)
+_PER_UNIT = re.compile(
+    r"[0-9]+(?:\.[0-9]+)?\s*(?:元|块)?\s*(?:/|每)\s*(?:天|日|单|小时|h|条|次)(?![a-z])"
+    r"|[0-9]+(?:\.[0-9]+)?\s*(?:元|块)\s*(?:一|每)\s*(?:份|套|张|单|天|小时|次)"
+)
+_PER_TASK = re.compile(r"(?:一|每)(?:单|天|小时)(?:[0-9]+|[一二三四五六七八九十几两]+)(?:元|块)")
+# A price cut: "原价199现在只要19.9", "仅需9.9", "团购价59".
+_PRICE_CUT = re.compile(
+    r"(?:原价|仅需|只需|只要|现价|低至|秒杀价|团购价|到手价|特价|优惠价|内部价)[0-9]"
+    r"|充[0-9]+送[0-9]+|(?:限|仅限)前?[0-9]+(?:名|位|个)|前[0-9]+名"
+)
+
+
+class AdContentCheck:
+    """An ad is an offer plus a way to reach the seller: offer words, calls to action and
+    contact channels add up; a phrase that is an ad on its own reaches the threshold alone;
+    hidden contact details are strong evidence; a message warning *about* scams is not one."""
+
+    name = "ad_content"
+
+    def __init__(self, rule: AdContentRule) -> None:
+        self.threshold = rule.threshold
+        self.remove_at = rule.remove_at
+        self.action = Action.of(rule.action)
+
+    def score(self, probe: Probe) -> tuple[int, list[str]]:
+        f = probe.features
+        msg = probe.message
+        parts: list[tuple[str, int]] = []
+        for p in f.phrases:
+            if p.category == "strong":
+                parts.append((p.text, self.threshold))
+            elif p.category == "offer":
+                parts.append((p.text, p.weight))
+        money = _EARNINGS.search(f.squeezed)
+        if money:
+            parts.append((money.group(), 3))
+        rate = _PER_UNIT.search(f.norm) or _PER_TASK.search(f.squeezed)
+        if rate:
+            parts.append((rate.group(), 2))
+        price = _PRICE_CUT.search(f.squeezed)
+        if price:
+            parts.append((price.group(), 2))
+        offered = sum(w for _, w in parts)
+        ctas = list(dict.fromkeys(p.text for p in f.of("cta")))
+        for text in ctas[:2]:
+            parts.append((text, 1))
+
+        channels: list[tuple[str, int]] = []
+        if f.handles:
+            channels.append((f"账号 {f.handles[0].ident}", 2))
+        for n in f.numbers:
+            if n.kind in ("mobile", "qq", "group", "phone"):
+                channels.append((f"号码 {n.digits}", 2))
+                break
+        else:
+            if any(n.kind == "landline" for n in f.numbers):
+                channels.append(("座机/400电话", 1))
+        bad_links = sorted((link for link in f.links if not link.allowed), key=_link_weight, reverse=True)
+        if bad_links:
+            channels.append((f"链接 {bad_links[0].host}", _link_weight(bad_links[0])))
+        if f.emails:
+            channels.append(("邮箱", 1))
+        if msg.kind is MessageKind.CONTACT_CARD:
+            channels.append(("名片", 2))
+        elif msg.kind is MessageKind.MINI_PROGRAM:
+            channels.append(("小程序", 1))
+        if probe.qr:
+            channels.append(("二维码", 2))
+        budget = 4  # several channels say little more than one
+        for text, weight in channels:
+            take = min(weight, budget)
+            if take > 0:
+                parts.append((text, take))
+                budget -= take
+
+        hidden = _hidden(f)
+        if hidden:
+            parts.append((f"隐藏写法（{hidden}）", self.threshold))
+        elif f.spaced_out:
+            parts.append(("逐字隔开", 3))
+            offered += 3  # spacing every character out only serves to slip past filters
+        strong = any(p.category == "strong" for p in f.phrases)
+        if not hidden and not strong:
+            vouch = [p.text for p in f.phrases if p.category == "vouch"]
+            if vouch:
+                parts.append((f"推荐他人（{vouch[0]}）", -2))
+        if probe.new_member and (offered or ctas or channels):
+            parts.append(("新成员", 1))
+        score = sum(w for _, w in parts)
+        dodgy_link = any(link.suspicious for link in bad_links)
+        if not offered and not hidden and not dodgy_link and score >= self.threshold:
+            # "有需要的邻居联系我 137…" offers nothing: a call to action and a phone number
+            # alone are how neighbours lend a ladder, not an ad.
+            parts.append(("没有推销内容", self.threshold - 1 - score))
+            score = self.threshold - 1
+        if f.scam_warning and not reachable(f, msg) and score >= self.threshold:
+            # "别信那些加V刷单的，都是骗子": quoting an ad to warn about it, with no way to
+            # reach anyone, is not an ad.
+            parts.append(("提醒防骗且无联系方式", self.threshold - 1 - score))
+            score = self.threshold - 1
+        return score, [f"{t}{w:+d}" for t, w in parts]
+
+    def check(self, probe: Probe) -> CheckResult:
+        score, parts = self.score(probe)
+        spam = score >= self.threshold
+        action = self.action
+        if spam and self.remove_at is not None and score >= self.remove_at and action > Action.NONE:
+            action = Action.REMOVE
+        shown = " ".join(parts) if parts else "无广告特征"
+        return _result(self.name, spam, f"得分 {score}（{self.threshold} 分算广告）：{shown}", action)
+
+
+def _link_weight(link: object) -> int:
+    return 3 if link.suspicious or link.hidden else 1 if link.commerce else 2  # type: ignore[attr-defined]
+
+
+def reachable(f: Features, msg: Message) -> bool:
+    """Whether the message carries an actual way to reach someone (not just the words)."""
+    return bool(
+        f.handles or [n for n in f.numbers if n.kind != "number" or n.hidden] or [x for x in f.links if not x.allowed]
+        or msg.kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM)
+    )
+
+
+def _hidden(f: Features) -> str:
+    for text, how in f.solicitations:
+        if how:
+            return f"{text}: {how}"
+    for h in f.handles:
+        if h.hidden:
+            return f"{h.ident}: {h.hidden}"
+    for n in f.numbers:
+        if n.hidden:
+            return f"{n.digits}: {n.hidden}"
+    for link in f.links:
+        if link.hidden:
+            return f"{link.host}: {link.hidden}"
+    return ""
+
+
+class ContactCheck:
+    """Solicitations to add an account or call, written to dodge filters."""
+
+    name = "contact"
+
+    def __init__(self, rule: ContactRule) -> None:
+        self.action = Action.of(rule.action)
+
+    def check(self, probe: Probe) -> CheckResult:
+        f = probe.features
+        found = [f"{text}（{how}）" for text, how in f.solicitations if how]
+        found += [f"{h.ident}（{h.hidden}）" for h in f.handles if h.hidden]
+        found += [f"{n.digits}（{n.hidden}）" for n in f.numbers if n.hidden]
+        if found and f.scam_warning and not reachable(f, probe.message):
+            return _result(self.name, False, "防骗提醒中的引用，没有真实联系方式", self.action)
+        if found:
+            return _result(self.name, True, "隐藏的联系方式：" + "；".join(found), self.action)
+        plain = len(f.handles) + len(f.numbers) + len(f.solicitations)
+        return _result(self.name, False, f"{plain} 个普通联系方式" if plain else "无", self.action)
+
+
+class LinkCheck:
+    name = "links"
+
+    def __init__(self, rule: LinkRule) -> None:
+        self.action = Action.of(rule.action)
+        self.unknown = Action.of(rule.unknown_domains)
+
+    def check(self, probe: Probe) -> CheckResult:
+        links = probe.features.links
+        if not links:
+            return _result(self.name, False, "无链接", self.action)
+        bad: list[str] = []
+        action = Action.NONE
+        for link in links:
+            if link.hidden:
+                bad.append(f"{link.host}（{link.hidden}）")
+                action = max(action, self.action)
+            elif link.suspicious and probe.new_member:
+                bad.append(f"{link.host}（{link.suspicious}）")
+                action = max(action, self.action)
+            elif not link.allowed and self.unknown > Action.NONE:
+                bad.append(f"{link.host}（不在允许名单）")
+                action = max(action, self.unknown)
+        if bad and action > Action.NONE:
+            return _result(self.name, True, "; ".join(bad), action)
+        hosts = ", ".join(dict.fromkeys(link.host for link in links))
+        return _result(self.name, False, f"链接：{hosts}", self.action)
+
+
+# --- who posts what ------------------------------------------------------------------------
+
+
+class NewMemberCheck:
+    name = "new_member"
+
+    def __init__(self, rule: NewMemberRule) -> None:
+        self.action = Action.of(rule.action)
+        self.triggers = frozenset(rule.triggers)
+        self.rule = rule
+
+    def check(self, probe: Probe) -> CheckResult:
+        if not probe.new_member:
+            return _result(self.name, False, "老成员", self.action)
+        msg, f = probe.message, probe.features
+        found: list[str] = []
+        t = self.triggers
+        if "link" in t:
+            found += [f"链接 {link.host}" for link in f.links if not link.allowed]
+        if "contact_card" in t and msg.kind is MessageKind.CONTACT_CARD:
+            found.append("名片")
+        if "mini_program" in t and msg.kind is MessageKind.MINI_PROGRAM:
+            found.append("小程序")
+        if "file" in t and msg.kind is MessageKind.FILE:
+            found.append("文件")
+        if "qr_code" in t and probe.qr:
+            found.append("二维码")
+        if "contact" in t:
+            found += [f"账号 {h.ident}" for h in f.handles]
+            found += [f"号码 {n.digits}" for n in f.numbers if n.kind in ("qq", "group") or n.hidden]
+            found += [text for text, _ in f.solicitations]
+        if found:
+            return _result(self.name, True, "新成员发了" + "、".join(dict.fromkeys(found)), self.action)
+        return _result(self.name, False, "新成员，内容无限制项", self.action)
+
+
+_KIND_TITLES = {"contact_card": "名片", "mini_program": "小程序", "file": "文件"}
+_KIND_FIELDS = {
+    MessageKind.CONTACT_CARD: "contact_card",
+    MessageKind.MINI_PROGRAM: "mini_program",
+    MessageKind.FILE: "file",
+}
+
+
+class KindsCheck:
+    name = "kinds"
+
+    def __init__(self, rule: KindsRule) -> None:
+        self.actions = {kind: Action.of(getattr(rule, field)) for kind, field in _KIND_FIELDS.items()}
+        self.qr_action = Action.of(rule.qr_code)
+
+    @staticmethod
+    def needed(rule: KindsRule) -> bool:
+        return any(getattr(rule, f) != "ignore" for f in (*_KIND_FIELDS.values(), "qr_code"))
+
+    def check(self, probe: Probe) -> CheckResult:
+        kind = probe.message.kind
+        action = self.actions.get(kind, Action.NONE)
+        if action > Action.NONE:
+            return _result(self.name, True, f"本群不允许发{_KIND_TITLES[_KIND_FIELDS[kind]]}", action)
+        if self.qr_action > Action.NONE and probe.qr:
+            return _result(self.name, True, "本群不允许发二维码", self.qr_action)
+        return _result(self.name, False, f"允许的消息类型（{kind.value}）", Action.NONE)
+
+
+class MentionsCheck:
+    name = "mentions"
+
+    def __init__(self, rule: MentionsRule) -> None:
+        self.action = Action.of(rule.action)
+        self.max = rule.max
+
+    def check(self, probe: Probe) -> CheckResult:
+        count = max(probe.message.mentions, probe.features.mentions)
+        if count >= self.max:
+            return _result(self.name, True, f"@了 {count} 人（上限 {self.max}）", self.action)
+        return _result(self.name, False, f"@了 {count} 人", self.action)
+
+
+# --- over time (in memory, bounded) ---------------------------------------------------------
+
+
+class FloodWindows:
+    """Recent message times per (group, member)."""
+
+    def __init__(self, cap: int = 50_000) -> None:
+        self._times: OrderedDict[tuple[str, str], deque[datetime]] = OrderedDict()
+        self._cap = cap
+
+    def add(self, key: tuple[str, str], at: datetime, keep: int) -> deque[datetime]:
+        times = self._times.get(key)
+        if times is None or times.maxlen != keep:
+            times = self._times[key] = deque(times or (), maxlen=keep)
+        else:
+            self._times.move_to_end(key)
+        times.append(at)
+        if len(self._times) > self._cap:
+            self._times.popitem(last=False)
+        return times
+
+
+class FloodCheck:
+    name = "flood"
+
+    def __init__(self, rule: FloodRule, windows: FloodWindows) -> None:
+        self.action = Action.of(rule.action)
+        self.messages = rule.messages
+        self.span = timedelta(seconds=rule.seconds)
+        self.windows = windows
+
+    def check(self, probe: Probe) -> CheckResult:
+        msg = probe.message
+        if msg.at is None or not msg.member_id:
+            return _result(self.name, False, "无发送者或时间", self.action)
+        times = self.windows.add((msg.group_id, msg.member_id), msg.at, self.messages)
+        if len(times) >= self.messages and msg.at - times[0] <= self.span:
+            secs = (msg.at - times[0]).total_seconds()
+            return _result(self.name, True, f"{secs:.0f} 秒内 {len(times)} 条消息", self.action)
+        return _result(self.name, False, "发言频率正常", self.action)
+
+
+_VARIABLE = re.compile(r"[0-9a-z]+")
+
+
+class WaveWindows:
+    """Who sent which text skeleton recently, across every group the bot manages."""
+
+    def __init__(self, cap: int = 20_000) -> None:
+        self._seen: OrderedDict[str, list[tuple[datetime, str, str]]] = OrderedDict()
+        self._cap = cap
+
+    def add(self, key: str, at: datetime, group: str, member: str, span: timedelta) -> list[tuple[datetime, str, str]]:
+        entries = [e for e in self._seen.pop(key, ()) if at - e[0] <= span]
+        entries.append((at, group, member))
+        self._seen[key] = entries[-200:]
+        if len(self._seen) > self._cap:
+            self._seen.popitem(last=False)
+        return entries
+
+
+class WaveCheck:
+    """The same text (numbers, ids and links aside) from several members or groups."""
+
+    name = "wave"
+
+    def __init__(self, rule: WaveRule, windows: WaveWindows) -> None:
+        self.action = Action.of(rule.action)
+        self.rule = rule
+        self.span = timedelta(minutes=rule.minutes)
+        self.windows = windows
+
+    def check(self, probe: Probe) -> CheckResult:
+        msg, f = probe.message, probe.features
+        if msg.at is None or not msg.member_id:
+            return _result(self.name, False, "无发送者或时间", self.action)
+        skeleton = _VARIABLE.sub("#", f.squeezed)
+        if len(skeleton) - skeleton.count("#") < self.rule.min_chars:
+            return _result(self.name, False, "内容太短，不比较", self.action)
+        if self.rule.require_hook and not _has_hook(probe):
+            return _result(self.name, False, "没有链接、号码、账号或名片", self.action)
+        entries = self.windows.add(skeleton[:120], msg.at, msg.group_id, msg.member_id, self.span)
+        members = {m for _, _, m in entries}
+        groups = {g for _, g, _ in entries}
+        if len(members) >= self.rule.members or len(groups) >= self.rule.groups:
+            return _result(self.name, True, f"{self.rule.minutes:g} 分钟内 {len(members)} 人在 {len(groups)} 个群发了"
+                           "相同内容", self.action)
+        return _result(self.name, False, f"{len(members)} 人发过", self.action)
+
+
+def _has_hook(probe: Probe) -> bool:
+    f = probe.features
+    return bool(
+        [link for link in f.links if not link.allowed] or f.numbers or f.handles or f.solicitations
+        or probe.message.kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM) or probe.qr
+    )
+
+
+class ClassifierCheck:
+    name = "classifier"
+
+    def __init__(self, rule: ClassifierRule, model: NaiveBayes) -> None:
+        self.action = Action.of(rule.action)
+        self.threshold = rule.threshold
+        self.min_chars = rule.min_chars
+        self.model = model
+
+    def check(self, probe: Probe) -> CheckResult:
+        text = probe.features.squeezed
+        if len(text) < self.min_chars:
+            return _result(self.name, False, "内容太短", self.action)
+        p = self.model.spam_probability(text)
+        return _result(self.name, p >= self.threshold, f"广告概率 {p:.3f}（阈值 {self.threshold}）", self.action)

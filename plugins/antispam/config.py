@@ -1,0 +1,193 @@
+"""Configuration of 自动踢广告 (the `plugins.antispam` section of bot.yaml).
+
+The model defaults ARE the recommended, cautious defaults: `qunbot spam-check` without an
+antispam section uses them, and a section only needs the keys it changes. Every rule has an
+`action`: ignore (the check does not run), warn, or remove.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from bot.core.plugin import PluginConfig
+from bot.core.templates import template_type
+
+from . import lexicon
+
+RuleAction = Literal["ignore", "warn", "remove"]
+
+
+class Action(IntEnum):
+    """What a verdict asks for; ordered, so the strongest of several rules wins."""
+
+    NONE = 0
+    WARN = 1
+    REMOVE = 2
+
+    @classmethod
+    def of(cls, value: str) -> Action:
+        return {"ignore": cls.NONE, "none": cls.NONE, "warn": cls.WARN, "remove": cls.REMOVE}[value]
+
+    @property
+    def label(self) -> str:
+        """The name in spam-check output and audit rows (DESIGN §7 says "kick")."""
+        return ("none", "warn", "kick")[int(self)]
+
+
+class BlacklistRule(PluginConfig):
+    """Words and phrases that make a message an ad on their own, matched after
+    normalisation (full-width, look-alikes, separators and emoji between characters)."""
+
+    action: RuleAction = "remove"
+    words: list[str] = Field(default_factory=list)
+
+
+class AdContentRule(PluginConfig):
+    """Offer + call to action + contact channel, scored. The built-in lexicon is in
+    `plugins/antispam/lexicon.py`; add to it or drop parts of it here."""
+
+    action: RuleAction = "warn"
+    threshold: int = Field(4, ge=1)  # score at which a message is an ad
+    remove_at: int | None = Field(8, ge=1)  # score at which it is removed at once (None: never)
+    use_builtin: bool = True
+    extra_strong: list[str] = Field(default_factory=list)  # ads on their own (weight = threshold)
+    extra_offer: dict[str, int] = Field(default_factory=dict)  # phrase -> weight
+    extra_cta: list[str] = Field(default_factory=list)
+    not_ads: list[str] = Field(default_factory=list)  # built-in phrases to drop
+
+    @model_validator(mode="after")
+    def _order(self) -> AdContentRule:
+        if self.remove_at is not None and self.remove_at < self.threshold:
+            raise ValueError("remove_at must be at least threshold")
+        return self
+
+
+class ContactRule(PluginConfig):
+    """Hidden ways to reach someone: ➕V, 薇❤信, vx:id, phone numbers in Chinese numerals,
+    spaced out or split by emoji. Plain "加我微信" is not enough on its own."""
+
+    action: RuleAction = "warn"
+
+
+class LinkRule(PluginConfig):
+    """Links written to dodge filters ("点com", spaces, full-width) and links to short-link
+    services, bare IPs or throwaway domains. Plain links to other sites from established
+    members are allowed; new members are covered by `new_member`."""
+
+    action: RuleAction = "warn"
+    allow_domains: list[str] = Field(default_factory=lambda: list(lexicon.ALLOWED_DOMAINS))
+    extra_allow_domains: list[str] = Field(default_factory=list)
+    # A plain link to any domain not allowed: ignore (default) / warn / remove.
+    unknown_domains: RuleAction = "ignore"
+
+    @field_validator("allow_domains", "extra_allow_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        out = []
+        for d in value:
+            d = d.strip().lower().removeprefix("http://").removeprefix("https://").strip("/").strip(".")
+            if not d or " " in d or "." not in d:
+                raise ValueError(f"not a domain: {d!r} (write e.g. example.com)")
+            out.append(d)
+        return out
+
+    @property
+    def domains(self) -> list[str]:
+        return [*self.allow_domains, *self.extra_allow_domains]
+
+
+NewMemberTrigger = Literal["link", "contact_card", "mini_program", "qr_code", "file", "contact"]
+
+
+class NewMemberRule(PluginConfig):
+    """Within `minutes` of joining, or before their `messages`-th message, a member posting
+    one of `triggers` is acted on. Allowed domains do not count as links."""
+
+    action: RuleAction = "warn"
+    minutes: int = Field(1440, ge=0)
+    messages: int = Field(3, ge=0)
+    triggers: list[NewMemberTrigger] = Field(
+        default_factory=lambda: ["link", "contact_card", "mini_program", "qr_code", "contact"]
+    )
+
+
+class KindsRule(PluginConfig):
+    """Message kinds for every member (new members: see `new_member`)."""
+
+    contact_card: RuleAction = "ignore"
+    mini_program: RuleAction = "ignore"
+    file: RuleAction = "ignore"
+    qr_code: RuleAction = "ignore"
+
+
+class FloodRule(PluginConfig):
+    action: RuleAction = "warn"
+    messages: int = Field(10, ge=2)
+    seconds: float = Field(30, gt=0)
+
+
+class WaveRule(PluginConfig):
+    """The same or nearly the same text from several members or groups in a short window.
+    `require_hook`: only texts carrying a link, a number, an account or a card count, so a
+    chain (接龙) or a round of "生日快乐" is never a wave."""
+
+    action: RuleAction = "warn"
+    members: int = Field(3, ge=2)
+    groups: int = Field(3, ge=2)
+    minutes: float = Field(10, gt=0)
+    min_chars: int = Field(12, ge=1)
+    require_hook: bool = True
+
+
+class MentionsRule(PluginConfig):
+    action: RuleAction = "warn"
+    max: int = Field(8, ge=1)
+
+
+class ClassifierRule(PluginConfig):
+    """Optional naive Bayes, trained from the shipped seed set plus this bot's decisions
+    (removals stay spam, pardons become ham). Off by default."""
+
+    enabled: bool = False
+    action: RuleAction = "warn"
+    threshold: float = Field(0.97, gt=0.5, lt=1)
+    min_chars: int = Field(8, ge=1)
+
+
+class StrikeSettings(PluginConfig):
+    limit: int = Field(3, ge=1)  # this many warnings within the window → removal
+    window_hours: float = Field(24, gt=0)
+
+
+class AntispamConfig(PluginConfig):
+    dry_run: bool = False  # record "would warn / would remove", do nothing
+    # Members never checked (in addition to the owner, admins, the bot and other_bots).
+    allow_members: list[str] = Field(default_factory=list)
+    # Where a removed member is refused when rejoining.
+    ban_scope: Literal["all_groups", "this_group", "none"] = "all_groups"
+    notify_admins: bool = True
+    # Tell the admins about dry-run decisions (nothing happens in the group).
+    notify_dry_run: bool = True
+
+    warn_text: template_type("member", "rules", "strikes", "limit", "group") = (  # type: ignore[valid-type]
+        "请勿发布广告、引流或推广信息（触发规则：{rules}）。这是第 {strikes}/{limit} 次提醒，"
+        "累计 {limit} 次将被移出本群。如果是误判，请联系群主或管理员申诉。"
+    )
+    removal_text: template_type("member", "rules", "group") = (  # type: ignore[valid-type]
+        "已将 {member} 移出本群（{rules}）。如有误判，请联系管理员。"
+    )
+
+    strikes: StrikeSettings = Field(default_factory=StrikeSettings)
+    blacklist: BlacklistRule = Field(default_factory=BlacklistRule)
+    ad_content: AdContentRule = Field(default_factory=AdContentRule)
+    contact: ContactRule = Field(default_factory=ContactRule)
+    links: LinkRule = Field(default_factory=LinkRule)
+    new_member: NewMemberRule = Field(default_factory=NewMemberRule)
+    kinds: KindsRule = Field(default_factory=KindsRule)
+    flood: FloodRule = Field(default_factory=FloodRule)
+    wave: WaveRule = Field(default_factory=WaveRule)
+    mentions: MentionsRule = Field(default_factory=MentionsRule)
+    classifier: ClassifierRule = Field(default_factory=ClassifierRule)

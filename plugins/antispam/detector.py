@@ -1,0 +1,120 @@
+"""The detector: every check of one configuration, compiled once, run on a message.
+
+`Detector.check(message)` reads the text once (`Analyzer.analyze`), decides whether the
+sender is still a new member, runs every enabled check and returns a `Verdict` with all
+their results. It never acts and never touches the database, so the chat handler, the
+`qunbot spam-check` command, the replay command and the benchmark share it unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from . import lexicon
+from .checks import (
+    AdContentCheck,
+    BlacklistCheck,
+    Check,
+    ClassifierCheck,
+    ContactCheck,
+    FloodCheck,
+    FloodWindows,
+    KindsCheck,
+    LinkCheck,
+    MentionsCheck,
+    Message,
+    NewMemberCheck,
+    Probe,
+    WaveCheck,
+    WaveWindows,
+)
+from .classifier import NaiveBayes
+from .config import AntispamConfig, RuleAction
+from .textforms import Analyzer
+from .verdict import Verdict
+
+
+class Windows:
+    """The in-memory windows of the stateful checks, shared by every group's detector (an
+    ad wave crosses groups)."""
+
+    def __init__(self) -> None:
+        self.flood = FloodWindows()
+        self.wave = WaveWindows()
+
+
+def build_analyzer(config: AntispamConfig) -> Analyzer:
+    ad = config.ad_content
+    drop = {w.strip() for w in ad.not_ads}
+    builtin = ad.use_builtin
+    strong = [w for w in (lexicon.STRONG if builtin else ()) if w not in drop] + list(ad.extra_strong)
+    offer = {w: n for w, n in (lexicon.OFFER.items() if builtin else ()) if w not in drop}
+    offer.update(ad.extra_offer)
+    cta = [w for w in (lexicon.CALL_TO_ACTION if builtin else ()) if w not in drop] + list(ad.extra_cta)
+    return Analyzer(
+        strong=strong,
+        offer=offer,
+        cta=cta,
+        warning=lexicon.SCAM_WARNING,
+        blacklist=config.blacklist.words if config.blacklist.action != "ignore" else (),
+        allowed_domains=config.links.domains,
+        strong_weight=ad.threshold,
+    )
+
+
+def _on(action: RuleAction) -> bool:
+    return action != "ignore"
+
+
+class Detector:
+    def __init__(
+        self,
+        config: AntispamConfig,
+        *,
+        windows: Windows | None = None,
+        stateful: bool = True,
+        classifier: NaiveBayes | None = None,
+    ) -> None:
+        """`stateful=False` leaves out flood and wave (they need senders and times: a file
+        of unrelated messages, as `spam-check` reads, has neither)."""
+        self.config = config
+        self.analyzer = build_analyzer(config)
+        new = config.new_member
+        self._new_minutes = timedelta(minutes=new.minutes)
+        self._new_messages = new.messages
+        self._new_on = _on(new.action)
+        checks: list[Check] = []
+        if _on(config.blacklist.action) and config.blacklist.words:
+            checks.append(BlacklistCheck(config.blacklist))
+        if _on(config.ad_content.action):
+            checks.append(AdContentCheck(config.ad_content))
+        if _on(config.contact.action):
+            checks.append(ContactCheck(config.contact))
+        if _on(config.links.action) or _on(config.links.unknown_domains):
+            checks.append(LinkCheck(config.links))
+        if self._new_on:
+            checks.append(NewMemberCheck(new))
+        if KindsCheck.needed(config.kinds):
+            checks.append(KindsCheck(config.kinds))
+        if _on(config.mentions.action):
+            checks.append(MentionsCheck(config.mentions))
+        if stateful:
+            windows = windows or Windows()
+            if _on(config.flood.action):
+                checks.append(FloodCheck(config.flood, windows.flood))
+            if _on(config.wave.action):
+                checks.append(WaveCheck(config.wave, windows.wave))
+        if config.classifier.enabled and _on(config.classifier.action) and classifier is not None:
+            checks.append(ClassifierCheck(config.classifier, classifier))
+        self.checks: tuple[Check, ...] = tuple(checks)
+
+    def is_new(self, message: Message) -> bool:
+        """Within the first minutes, or before the N-th message, of a known join. Unknown
+        history (None) counts as an established member."""
+        age, sent = message.member_age, message.member_messages
+        return (age is not None and age < self._new_minutes) or (sent is not None and sent < self._new_messages)
+
+    def check(self, message: Message) -> Verdict:
+        features = self.analyzer.analyze(message.text, message.url)
+        probe = Probe(message, features, self.is_new(message))
+        return Verdict(tuple(c.check(probe) for c in self.checks))

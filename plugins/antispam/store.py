@@ -1,0 +1,162 @@
+"""Database access of the anti-spam plugin: audit rows, strikes, bans, labels, and the
+start-up read of recent joins. Only the executor (when acting), the commands and start-up
+call it: the per-message path never touches the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from bot.core.clock import business_day
+from bot.storage.db import Database
+from bot.storage.models import DailyActivity, Membership
+
+from .models import AntispamBan, AntispamDecision, AntispamStrike, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class RecentJoin:
+    group_id: str
+    member_id: str
+    joined_at: datetime
+    messages: int
+
+
+class AntispamStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- audit -------------------------------------------------------------------------------
+    async def record(self, row: AntispamDecision) -> int:
+        async with self._db.transaction() as s:
+            s.add(row)
+            await s.flush()
+            assert row.id is not None
+            return row.id
+
+    async def decisions(self, group_id: str | None = None, limit: int = 50) -> list[AntispamDecision]:
+        query = select(AntispamDecision).order_by(col(AntispamDecision.at).desc(), col(AntispamDecision.id).desc())
+        if group_id is not None:
+            query = query.where(col(AntispamDecision.group_id) == group_id)
+        async with self._db.session() as s:
+            return list((await s.exec(query.limit(limit))).all())
+
+    async def labelled(self, limit: int = 5000) -> list[tuple[str, bool]]:
+        """(text, spam) of decisions labelled by what happened next, newest first."""
+        query = (
+            select(AntispamDecision.text, AntispamDecision.label)
+            .where(col(AntispamDecision.label).is_not(None), col(AntispamDecision.text).is_not(None))
+            .order_by(col(AntispamDecision.id).desc())
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            rows = (await s.exec(query)).all()
+        return [(text, label == "spam") for text, label in rows if text]
+
+    async def relabel_last_removal(self, member_id: str, label: str, group_id: str | None = None) -> None:
+        """A pardon says the last removal was wrong: relabel it (for the classifier)."""
+        query = select(AntispamDecision.id).where(
+            col(AntispamDecision.member_id) == member_id,
+            col(AntispamDecision.outcome) == Outcome.REMOVED,
+        )
+        if group_id is not None:
+            query = query.where(col(AntispamDecision.group_id) == group_id)
+        async with self._db.transaction() as s:
+            last = (await s.exec(query.order_by(col(AntispamDecision.id).desc()).limit(1))).first()
+            if last is not None:
+                await s.exec(sa.update(AntispamDecision).where(col(AntispamDecision.id) == last).values(label=label))
+
+    # --- strikes ------------------------------------------------------------------------------
+    async def add_strike(
+        self, group_id: str, member_id: str, at: datetime, rules: str, decision_id: int | None
+    ) -> None:
+        async with self._db.transaction() as s:
+            s.add(AntispamStrike(group_id=group_id, member_id=member_id, at=at, rules=rules, decision_id=decision_id))
+
+    async def count_strikes(self, group_id: str, member_id: str, since: datetime) -> int:
+        query = select(sa.func.count()).select_from(AntispamStrike).where(
+            col(AntispamStrike.group_id) == group_id,
+            col(AntispamStrike.member_id) == member_id,
+            col(AntispamStrike.at) >= since,
+        )
+        async with self._db.session() as s:
+            return int((await s.exec(query)).one())
+
+    async def clear_strikes(self, member_id: str, group_id: str | None = None) -> int:
+        stmt = sa.delete(AntispamStrike).where(col(AntispamStrike.member_id) == member_id)
+        if group_id is not None:
+            stmt = stmt.where(col(AntispamStrike.group_id) == group_id)
+        async with self._db.transaction() as s:
+            result = await s.exec(stmt)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    # --- bans -----------------------------------------------------------------------------------
+    async def ban(self, ban: AntispamBan) -> None:
+        """Add or refresh a ban (one row per member and group)."""
+        async with self._db.transaction() as s:
+            existing = (
+                await s.exec(
+                    select(AntispamBan).where(
+                        col(AntispamBan.member_id) == ban.member_id, col(AntispamBan.group_id) == ban.group_id
+                    )
+                )
+            ).first()
+            if existing is None:
+                s.add(ban)
+            else:
+                existing.everywhere, existing.at, existing.rules = ban.everywhere, ban.at, ban.rules
+                existing.member_name = ban.member_name or existing.member_name
+                existing.decision_id = ban.decision_id
+                s.add(existing)
+
+    async def bans(self) -> list[AntispamBan]:
+        async with self._db.session() as s:
+            return list((await s.exec(select(AntispamBan).order_by(col(AntispamBan.at)))).all())
+
+    async def unban(self, member_id: str, group_ids: Sequence[str] | None = None) -> list[AntispamBan]:
+        """Lift a member's bans (those made in `group_ids`, or every one); returns them."""
+        query = select(AntispamBan).where(col(AntispamBan.member_id) == member_id)
+        if group_ids is not None:
+            query = query.where(col(AntispamBan.group_id).in_(list(group_ids)) | col(AntispamBan.everywhere))
+        async with self._db.transaction() as s:
+            rows = list((await s.exec(query)).all())
+            for row in rows:
+                await s.delete(row)
+        return rows
+
+    # --- start-up -------------------------------------------------------------------------------
+    async def recent_joins(self, since: datetime, tz: tzinfo) -> list[RecentJoin]:
+        """Open memberships that began after `since`, with the messages sent since joining
+        (from the daily rollup): the history the new-member rules need after a restart."""
+        query = select(Membership.group_id, Membership.member_id, Membership.joined_at).where(
+            col(Membership.left_at).is_(None), col(Membership.joined_at) >= since
+        )
+        async with self._db.session() as s:
+            joins = (await s.exec(query)).all()
+            if not joins:
+                return []
+            first_day: date = business_day(since, tz)
+            daily = (
+                await s.exec(
+                    select(DailyActivity.group_id, DailyActivity.member_id, DailyActivity.day,
+                           DailyActivity.messages).where(col(DailyActivity.day) >= first_day)
+                )
+            ).all()
+        per_member: dict[tuple[str, str], list[tuple[date, int]]] = {}
+        for gid, mid, day, n in daily:
+            per_member.setdefault((gid, mid), []).append((day, n))
+        out = []
+        for gid, mid, joined_at in joins:
+            join_day = business_day(joined_at, tz)
+            sent = sum(n for day, n in per_member.get((gid, mid), ()) if day >= join_day)
+            out.append(RecentJoin(gid, mid, joined_at, sent))
+        return out
+
+
+def checks_json(results: Sequence[Any]) -> list[dict[str, Any]]:
+    return [r.as_json() for r in results]

@@ -1,0 +1,431 @@
+"""Read a message once, the way a spam filter has to: every form the checks look at, and the
+facts they share (phrases, links, numbers, account handles, obfuscation), in one pass.
+
+Forms of the text:
+
+- ``norm``: the core matching form (`bot.core.text.normalize`: NFKC so full-width letters and
+  digits become ASCII, case-folded, invisible characters removed) with look-alike letters
+  (Cyrillic "а", Greek "ν"), enclosed digits (❶, ➀) and traditional characters common in ads
+  (賺, 職, 號) mapped to their plain forms;
+- ``squeezed``: ``norm`` with everything that is not a letter, a digit or a CJK character
+  removed, so "加 ❤ 微 ❤ 信" reads "加微信" and "兼。职" reads "兼职". Phrases are matched here,
+  all of them in one Aho-Corasick pass;
+- a link form in which "点com", "。com", "(.)", "dot" and spaces inside an address become
+  plain dots, so hidden addresses are found and marked as hidden.
+
+Obfuscation is itself evidence: ordinary members write "加我微信" and "138 1234 5678", not
+"➕薇❤信" or "一三八一二三四五六七八".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from bot.core.matching import KeywordMatcher, MatchMode
+from bot.core.text import normalize
+
+from . import lexicon
+
+# --- character maps ------------------------------------------------------------------------
+
+_HOMOGLYPHS = {
+    # Cyrillic and Greek letters that look Latin
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "к": "k", "м": "m", "т": "t",
+    "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ν": "v", "ο": "o", "α": "a", "ι": "i", "κ": "k",
+    "τ": "t", "υ": "u", "ρ": "p", "χ": "x", "ѵ": "v", "ᴠ": "v", "ⅴ": "v", "ｖ": "v",
+    # plus signs used for 加
+    "➕": "+", "✚": "+", "✙": "+", "＋": "+",
+    # the satellite emoji reads 卫星 (wèixīng), a homophone of 微信
+    "🛰": "卫星",
+}
+# Enclosed and dingbat digits NFKC leaves alone.
+for _base, _start in ((1, 0x2776), (1, 0x2780), (1, 0x278A), (1, 0x24F5)):
+    for _i in range(10):
+        _HOMOGLYPHS[chr(_start + _i)] = str((_base + _i) % 10)
+_HOMOGLYPHS["⓿"] = "0"
+_HOMOGLYPHS["🄋"] = "0"
+
+# Traditional characters that ads use to slip past simplified-Chinese filters.
+_TRADITIONAL = (
+    "賺赚錢钱職职資资貸贷號号聯联繫系電电話话點点網网幣币門门單单領领費费價价圖图紅红買买賣卖購购給给個个們们"
+    "線线會会現现發发貨货團团優优證证詢询詳详務务傳传碼码備备註注廣广約约視视頻频獎奖薦荐導导課课習习機机車车"
+    "開开這这結结讓让與与邊边還还進进為为無无東东紙纸減减戶户內内報报滿满禮礼獲获搶抢漲涨員员製制體体愛爱樂乐"
+    "專专業业寶宝媽妈兒儿補补淨净種种養养龍龙場场從从來来對对時时間间問问題题學学書书讀读寫写說说請请謝谢親亲"
+    "氣气殺杀頭头長长實实際际麼么")
+_MAP = {c: v for c, v in _HOMOGLYPHS.items() if c != v}
+_MAP.update({_TRADITIONAL[i]: _TRADITIONAL[i + 1] for i in range(0, len(_TRADITIONAL), 2)
+             if _TRADITIONAL[i] != _TRADITIONAL[i + 1]})
+_TABLE = str.maketrans(_MAP)
+_NEEDS_MAP = re.compile("[" + re.escape("".join(_MAP)) + "]")
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+_NOT_WORD = re.compile(f"[^0-9a-z+{_CJK}]+")
+
+_CHINESE_DIGITS = "〇零一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖"
+_DIGIT_OF = str.maketrans({c: d for c, d in zip(_CHINESE_DIGITS, "0012345678912123456789", strict=True)})
+
+# A run of at least 5 digit characters (ASCII or Chinese) with at most 3 separator characters
+# (spaces, punctuation, emoji: anything not a letter, digit or CJK) between neighbours.
+_DIGITISH = f"0-9{_CHINESE_DIGITS}"
+_NUMBER_RUN = re.compile(f"[{_DIGITISH}](?:[^\\w{_CJK}]{{0,3}}[{_DIGITISH}]){{4,}}")
+# Separators people use in dates, prices and phone numbers; anything else between digits
+# (emoji, hearts, stars) is there to dodge filters.
+_PLAIN_SEPARATORS = frozenset(" -.:/,~()+#*_、")
+
+# Spaced-out characters: "装 修 公 司" or "宝❤妈❤兼❤职".
+_SPACED_CJK = re.compile(f"(?:[{_CJK}][^\\w{_CJK}]+){{5,}}[{_CJK}]")
+_SPACED_ALNUM = re.compile(r"(?<![a-z0-9])(?:[a-z0-9][ \t❤♥★☆·•*_~-]+){4,}[a-z0-9](?![a-z0-9])")
+
+# --- accounts -------------------------------------------------------------------------------
+
+_ACCOUNT_WORDS = sorted({*lexicon.OBFUSCATED_ACCOUNT, *lexicon.PLAIN_ACCOUNT, "wechat", "微"}, key=len, reverse=True)
+_ACCOUNT_ALT = "|".join(re.escape(w) for w in _ACCOUNT_WORDS if w not in ("v", "q", "扣", "薇", "微"))
+_VERBS = "|".join(re.escape(v) for v in sorted(
+    (*lexicon.ADD_VERBS_PLAIN, *lexicon.ADD_VERBS_OBFUSCATED), key=len, reverse=True))
+# On the squeezed form: an "add" verb, an optional 我/个/一下, then an account word. A bare
+# "v" or "q" counts unless it starts an ordinary word ("加vip会员", "加quick").
+_SOLICIT = re.compile(
+    f"(?P<verb>{_VERBS})(?:我|个|一下|下|个人|好友)?"
+    f"(?P<acct>{_ACCOUNT_ALT}|薇|微(?=信|x|芯)|v(?!ip|lo|ue|s)|q(?!u|ing)|扣(?=扣|\\d))"
+)
+# On the normal form: an account word, then an id. Single letters need a separator so "dev_x"
+# or "mv 123456" do not count.
+_HANDLE = re.compile(
+    f"(?P<acct>{_ACCOUNT_ALT}|微|薇|(?<![a-z])[vq](?=\\s*[:：=]|\\s+[a-z0-9]))"
+    r"\s*(?:号码|号|id)?\s*(?:是|为|[:：=→👉]|同号)?\s*"
+    r"(?P<id>[a-z][a-z0-9_-]{4,24}|@[a-z][a-z0-9_]{3,31}|[1-9][0-9]{4,11})(?![a-z0-9_])"
+)
+# Single letters and look-alikes stand in for 微信/QQ to dodge filters.
+_OBFUSCATED = frozenset((*lexicon.OBFUSCATED_ACCOUNT, "v", "q", "扣", "薇"))
+# Words that make the number after them a way to reach someone.
+_CONTACT_WORD = re.compile(r"电话|手机|联系|致电|热线|tel|call|微信|vx|wx|v|q|扣|号|☎|📞|拨打|打给")
+_ACCOUNT_TITLE = {"wechat": "微信", "qq": "QQ", "telegram": "Telegram"}
+_GROUP_NUMBER = re.compile(r"群号?\s*(?:是|为|[:：])?\s*$")
+# Decoration between characters ("微❤信"), removed where handles are looked for.
+_DECOR = re.compile(f"[^\\w\\s{_CJK}!-/:-@\\[-`{{-~]+")
+_CJK_GAP = re.compile(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])")
+_FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+_EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
+_MENTION = re.compile(r"[@＠][^\s@＠\u2005]{1,24}")
+
+# --- links ----------------------------------------------------------------------------------
+
+_TLDS = "|".join(sorted(set(lexicon.KNOWN_TLDS), key=len, reverse=True))
+_URL_TAIL = r"[^\s<>\"'，。！？、）】」》\u4e00-\u9fff]*"
+_SCHEME_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'，。！？、）】」》\u4e00-\u9fff]+")
+_BARE_URL = re.compile(
+    rf"(?<![a-z0-9@._/-])(?:www\.)?(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS})"
+    rf"(?![a-z0-9-])(?::\d{{2,5}})?(?:[/?]{_URL_TAIL})?"
+)
+# Addresses found only after undoing "点com" tricks must end in one of these: English words
+# such as ".live" or ".me" after "。" would otherwise read as links.
+_HIDDEN_TLDS = frozenset(("com", "cn", "net", "org", "top", "xyz", "vip", "cc", "icu", "club", "site", "online",
+                          "shop", "wang", "ren", "tk", "cyou", "ltd", "info"))
+# Dots written to dodge link filters, between two letters or digits.
+_FAKE_DOT = re.compile(
+    r"(?<=[a-z0-9])\s*(?:点|點|。|\(\.\)|\[\.\]|（\.）|\(点\)|【点】|\[点\]|dot|丶|·|•|\s\.|\.\s)\s*(?=[a-z0-9])"
+)
+_URL_SPACES = re.compile(r"(?<=[a-z0-9:/.])[ \t]+(?=[a-z0-9:/.])")
+_LINK_HINT = re.compile(r"[.点點。丶·•]|dot|://")
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """A lexicon entry, as the matcher returns it."""
+
+    text: str
+    category: str  # strong | offer | cta | warning | vouch | blacklist
+    weight: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    text: str
+    host: str
+    allowed: bool
+    hidden: str = ""  # how it was obfuscated, or ""
+    suspicious: str = ""  # why the host is suspicious, or ""
+    commerce: bool = False  # a shop or app members share (jd, taobao, douyin ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    digits: str
+    kind: str  # mobile | landline | qq | group | number
+    hidden: str = ""  # how it was obfuscated, or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    account: str  # wechat | qq | telegram
+    ident: str
+    hidden: str = ""
+
+
+@dataclass(slots=True)
+class Features:
+    """Everything the checks read about one message's text."""
+
+    raw: str
+    norm: str
+    squeezed: str
+    phrases: list[Phrase] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    numbers: list[Number] = field(default_factory=list)
+    handles: list[Handle] = field(default_factory=list)
+    solicitations: list[tuple[str, str]] = field(default_factory=list)  # (what was written, how hidden)
+    emails: list[str] = field(default_factory=list)
+    spaced_out: str = ""  # a run of spaced-out characters, or ""
+    mentions: int = 0
+
+    @property
+    def scam_warning(self) -> bool:
+        return any(p.category == "warning" for p in self.phrases)
+
+    def of(self, category: str) -> list[Phrase]:
+        return [p for p in self.phrases if p.category == category]
+
+
+def squeeze(text: str) -> str:
+    """The squeezed form of already-normalised text (see the module docstring)."""
+    return _NOT_WORD.sub("", text)
+
+
+def deep_normalize(text: str) -> str:
+    """`normalize` plus look-alike, enclosed-digit and traditional-character mapping."""
+    norm = normalize(text)
+    return norm.translate(_TABLE) if _NEEDS_MAP.search(norm) else norm
+
+
+def phrase_key(phrase: str) -> str:
+    """How a lexicon or blacklist phrase is stored: the squeezed form of its normal form."""
+    return squeeze(deep_normalize(phrase))
+
+
+class Analyzer:
+    """Compiled once per configuration: the phrase automaton and the link allow-list."""
+
+    def __init__(
+        self,
+        *,
+        strong: Iterable[str],
+        offer: dict[str, int],
+        cta: Iterable[str],
+        warning: Iterable[str],
+        vouching: Iterable[str] = lexicon.VOUCHING,
+        blacklist: Iterable[str] = (),
+        allowed_domains: Iterable[str] = (),
+        commerce_domains: Iterable[str] = lexicon.COMMERCE_DOMAINS,
+        shorteners: Iterable[str] = lexicon.SHORTENERS,
+        suspicious_tlds: Iterable[str] = lexicon.SUSPICIOUS_TLDS,
+        strong_weight: int = 4,
+    ) -> None:
+        entries: list[tuple[str, MatchMode, Phrase]] = []
+
+        def add(words: Iterable[str], category: str, weight: int | dict[str, int]) -> None:
+            for word in words:
+                key = phrase_key(word)
+                if key:
+                    w = weight[word] if isinstance(weight, dict) else weight
+                    entries.append((key, MatchMode.CONTAINS, Phrase(word, category, w)))
+
+        add(strong, "strong", strong_weight)
+        add(offer, "offer", offer)
+        add(cta, "cta", 1)
+        add(warning, "warning", 0)
+        add(vouching, "vouch", -2)
+        add(blacklist, "blacklist", 0)
+        self._matcher: KeywordMatcher[Phrase] = KeywordMatcher(entries)
+        self._allowed = tuple(sorted({d.lower().strip(".") for d in allowed_domains if d.strip(".")}))
+        self._commerce = tuple(sorted({d.lower().strip(".") for d in commerce_domains if d.strip(".")}))
+        self._shorteners = frozenset(d.lower() for d in shorteners)
+        self._suspicious_tlds = frozenset(t.lower().lstrip(".") for t in suspicious_tlds)
+
+    # --- the one entry point ---------------------------------------------------------------
+    def analyze(self, text: str, url: str | None = None) -> Features:
+        norm = deep_normalize(text) if text else ""
+        squeezed = squeeze(norm)
+        f = Features(raw=text, norm=norm, squeezed=squeezed)
+        if squeezed:
+            f.phrases = self._matcher.match(squeezed)
+        if norm:
+            fullwidth = _FULLWIDTH.search(text) is not None
+            self._find_links(f, fullwidth)
+            self._find_numbers(f, fullwidth, "\u20e3" in text)
+            self._find_accounts(f, fullwidth)
+            spaced = _SPACED_CJK.search(norm)
+            if spaced:
+                f.spaced_out = spaced.group()
+            if "@" in text or "＠" in text:
+                f.mentions = len(_MENTION.findall(text))
+        if url:
+            host = _host_of(url)
+            if host and all(link.host != host for link in f.links):
+                f.links.append(self._link(url.strip(), host, ""))
+        return f
+
+    # --- links -------------------------------------------------------------------------------
+    def _find_links(self, f: Features, fullwidth: bool) -> None:
+        norm = f.norm
+        if not _LINK_HINT.search(norm):
+            return
+        seen: set[str] = set()
+        hidden_how = "全角字符" if fullwidth else ""
+        for found in _links_in(norm):
+            host = _host_of(found)
+            if host and host not in seen:
+                seen.add(host)
+                f.links.append(self._link(found, host, hidden_how))
+        linkform = _URL_SPACES.sub("", _FAKE_DOT.sub(".", norm))
+        if linkform != norm:
+            for found in _links_in(linkform):
+                host = _host_of(found)
+                if host and host not in seen and host.rpartition(".")[2] in _HIDDEN_TLDS:
+                    seen.add(host)
+                    f.links.append(self._link(found, host, "网址变形（点com、空格等）"))
+        if "@" in norm:
+            f.emails = _EMAIL.findall(norm)
+
+    def _link(self, text: str, host: str, hidden: str) -> Link:
+        allowed = _under(host, self._allowed)
+        return Link(text, host, allowed, hidden, "" if allowed else self._suspicion(host),
+                    commerce=not allowed and _under(host, self._commerce))
+
+    def is_allowed(self, host: str) -> bool:
+        return _under(host, self._allowed)
+
+    def _suspicion(self, host: str) -> str:
+        if host in self._shorteners:
+            return "短链接"
+        try:
+            ipaddress.ip_address(host)
+            return "IP 地址"
+        except ValueError:
+            pass
+        tld = host.rpartition(".")[2]
+        if tld in self._suspicious_tlds:
+            return f"廉价域名（.{tld}）"
+        return ""
+
+    # --- numbers -----------------------------------------------------------------------------
+    def _find_numbers(self, f: Features, fullwidth: bool, keycaps: bool) -> None:
+        norm = f.norm
+        for m in _NUMBER_RUN.finditer(norm):
+            span = m.group()
+            digits = "".join(ch for ch in span.translate(_DIGIT_OF) if ch.isdigit())
+            if len(digits) < 5:
+                continue
+            chinese = sum(1 for ch in span if ch in _CHINESE_DIGITS)
+            separators = [ch for ch in span if not ch.isdigit() and ch not in _CHINESE_DIGITS]
+            if chinese >= 3:
+                hidden = "用汉字写数字"
+            elif keycaps:
+                hidden = "表情符号数字"
+            elif any(ch not in _PLAIN_SEPARATORS and not ch.isascii() for ch in separators):
+                hidden = "数字间插符号"
+            elif len(separators) >= 4 and len(separators) >= len(digits) // 2:
+                hidden = "数字逐个隔开"
+            elif fullwidth:
+                hidden = "全角数字"
+            else:
+                hidden = ""
+            before = norm[max(0, m.start() - 10) : m.start()]
+            kind = _number_kind(digits, before)
+            if kind == "number" and hidden and len(digits) >= 7 and _CONTACT_WORD.search(before):
+                kind = "phone"
+            if kind == "number":
+                continue  # an order number, a price, a date, a counting rhyme: not a way to reach anyone
+            f.numbers.append(Number(digits, kind, hidden))
+
+    # --- accounts ------------------------------------------------------------------------------
+    def _find_accounts(self, f: Features, fullwidth: bool) -> None:
+        squeezed = f.squeezed
+        for m in _SOLICIT.finditer(squeezed):
+            verb, acct = m.group("verb"), m.group("acct")
+            hidden = ""
+            if verb in lexicon.ADD_VERBS_OBFUSCATED:
+                hidden = f"用“{verb}”代替“加”"
+            elif acct in _OBFUSCATED:
+                hidden = f"用“{acct}”代替{_ACCOUNT_TITLE[_account_name(acct)]}"
+            elif acct == "微信" and "微信" not in f.norm.replace(" ", ""):
+                hidden = "字间插符号"
+            f.solicitations.append((m.group(), hidden))
+        # Decoration and spaces between Chinese characters removed: "微 ❤ 信：id" reads "微信:id".
+        plain = _CJK_GAP.sub("", _DECOR.sub("", f.norm))
+        despaced = None
+        spaced = _SPACED_ALNUM.search(plain)
+        if spaced:
+            despaced = plain[: spaced.start()] + re.sub(r"[^a-z0-9]", "", spaced.group()) + plain[spaced.end():]
+        split = "字间插符号" if plain != f.norm else ""
+        seen: set[str] = set()
+        for form, how in ((plain, ""), (despaced, "账号逐字隔开")):
+            if form is None:
+                continue
+            for m in _HANDLE.finditer(form):
+                ident = m.group("id")
+                if ident in seen:
+                    continue
+                acct = m.group("acct")
+                account = _account_name(acct)
+                if ident.isdigit() and account == "wechat" and acct in ("v", "微", "薇") and len(ident) < 6:
+                    continue
+                seen.add(ident)
+                hidden = how
+                if not hidden and acct in _OBFUSCATED:
+                    hidden = f"用“{acct}”代替{_ACCOUNT_TITLE[account]}"
+                if not hidden and split and acct in ("微信", "微信号", "微") and "微信" not in f.norm:
+                    hidden = split
+                if not hidden and fullwidth:
+                    hidden = "全角字符"
+                f.handles.append(Handle(account, ident, hidden))
+        # A number right after "QQ"/"群" reads as an account or group number, not a phone.
+        if f.handles and f.numbers:
+            ids = {h.ident for h in f.handles}
+            f.numbers = [n for n in f.numbers if n.digits not in ids]
+
+
+def _under(host: str, domains: tuple[str, ...]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def _links_in(text: str) -> list[str]:
+    found = _SCHEME_URL.findall(text)
+    rest = _SCHEME_URL.sub(" ", text) if found else text
+    found += _BARE_URL.findall(rest)
+    return found
+
+
+def _host_of(url: str) -> str:
+    target = url if "://" in url else f"http://{url}"
+    try:
+        host = urlsplit(target).hostname or ""
+    except ValueError:
+        return ""
+    return host.strip(".").lower()
+
+
+def _number_kind(digits: str, before: str) -> str:
+    before = before.replace(" ", "")
+    if re.search(r"(?:qq|扣扣|企鹅|q)(?:号)?[:：]?$", before):
+        return "qq"
+    if _GROUP_NUMBER.search(before):
+        return "group"
+    if len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789":
+        return "mobile"
+    if digits[0] == "0" and 10 <= len(digits) <= 12:
+        return "landline"
+    if digits.startswith("400") and len(digits) == 10:
+        return "landline"
+    return "number"
+
+
+def _account_name(word: str) -> str:
+    word = word.lower()
+    return lexicon.OBFUSCATED_ACCOUNT.get(word) or lexicon.PLAIN_ACCOUNT.get(word) or (
+        "qq" if word in ("扣",) else "wechat")
+
+

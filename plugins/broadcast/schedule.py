@@ -1,0 +1,493 @@
+"""When a broadcast fires: the `Schedule` value (cron, interval or one date-time), and the
+forgiving Chinese time syntax admins type in chat (每天08:00, 工作日 9点半, 每周一三五 20:00,
+每月1号 10点, 每2小时, 2026-12-24 20:00, 明天8点, 30分钟后, cron 0 8 * * 1-5).
+
+Everything here is pure: the current time and the timezone are passed in. APScheduler 3.x
+triggers (through `bot.core.scheduler`) compute the fire times.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Literal
+
+from apscheduler.triggers.base import BaseTrigger
+from pydantic import BaseModel, ConfigDict
+
+from bot.core.scheduler import cron_trigger, date_trigger, interval_trigger
+
+
+class SpecError(ValueError):
+    """Input an admin wrote that we cannot use; the message says why, in Chinese."""
+
+
+# --- durations -----------------------------------------------------------------------------
+
+_DURATION_PART = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(秒钟|秒|分钟|分|小时|个小时|钟头|天|日|s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hrs|hours?|d|days?)",
+    re.IGNORECASE,
+)
+_UNIT_SECONDS = {
+    "秒钟": 1, "秒": 1, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "分钟": 60, "分": 60, "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "小时": 3600, "个小时": 3600, "钟头": 3600, "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+    "天": 86400, "日": 86400, "d": 86400, "day": 86400, "days": 86400,
+}
+
+
+def parse_duration(value: object) -> timedelta:
+    """90 (seconds), "90s", "10m", "2h", "1d", "1h30m", "30分钟", "2小时"."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    text = str(value).strip()
+    pos, total = 0, 0.0
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        if match is None:
+            raise SpecError(f"看不懂时长 {value!r}（例如 90s、10m、2h、1d、30分钟）")
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        pos = match.end()
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    if not text:
+        raise SpecError("时长不能为空")
+    return timedelta(seconds=total)
+
+
+def describe_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds and seconds % 86400 == 0:
+        return f"{seconds // 86400}天"
+    if seconds and seconds % 3600 == 0:
+        return f"{seconds // 3600}小时"
+    if seconds and seconds % 60 == 0:
+        return f"{seconds // 60}分钟"
+    return f"{seconds}秒"
+
+
+# --- the schedule value ------------------------------------------------------------------------
+
+
+class Schedule(BaseModel):
+    """One broadcast's timing, storable as JSON. Local date-times without an offset are in
+    the deployment's configured timezone (applied when the trigger is built)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["cron", "interval", "date"]
+    cron: str | None = None  # crontab, 5 fields, weekday 0/7 = Sunday
+    every_seconds: int | None = None
+    start: str | None = None  # ISO date-time: the interval's anchor (its first occurrence)
+    at: str | None = None  # ISO date-time of a one-off
+    label: str = ""  # how the admin wrote it, shown in lists
+
+    def trigger(self, tz: tzinfo) -> BaseTrigger:
+        if self.kind == "cron":
+            assert self.cron is not None
+            return cron_trigger(self.cron, tz)
+        if self.kind == "interval":
+            assert self.every_seconds and self.start
+            # Anchored on a stored start so every process and restart computes the same
+            # occurrences (delivery claims key on them).
+            return interval_trigger(tz, start=local_datetime(self.start, tz), seconds=self.every_seconds)
+        assert self.at is not None
+        return date_trigger(local_datetime(self.at, tz), tz)
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        if self.kind == "cron":
+            return f"cron {self.cron}"
+        if self.kind == "interval":
+            return f"每{describe_duration(timedelta(seconds=self.every_seconds or 0))}"
+        return f"{(self.at or '').replace('T', ' ')[:16]} 一次"
+
+    @property
+    def recurring(self) -> bool:
+        return self.kind != "date"
+
+
+def local_datetime(text: str, tz: tzinfo) -> datetime:
+    """An ISO date-time; without an offset it is a local time in `tz`."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value
+
+
+def occurrences(trigger: BaseTrigger, after: datetime, before: datetime) -> Iterator[datetime]:
+    """Fire times t with after < t < before, oldest first (the scheduler's own stepping)."""
+    fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    while fire is not None and fire < before:
+        if fire > after:  # a date trigger returns its time even when that has passed
+            yield fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+
+
+def next_after(trigger: BaseTrigger, fire: datetime) -> datetime | None:
+    return trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+
+
+# --- parsing: shared pieces ----------------------------------------------------------------------
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+              "八": 8, "九": 9}
+_NUM = r"\d{1,2}|[零〇一二两三四五六七八九十]{1,3}"
+_PERIODS = "凌晨|清晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|夜间|早|晚"
+_LATE = ("下午", "傍晚", "晚上", "夜里", "夜间", "晚")
+
+_HM = re.compile(r"(?:(?P<p>" + _PERIODS + r")\s*)?(?P<h>\d{1,2})\s*[:：]\s*(?P<m>\d{2})(?:\s*[:：]\s*(?P<s>\d{2}))?")
+_DIAN = re.compile(
+    r"(?:(?P<p>" + _PERIODS + r")\s*)?(?P<h>" + _NUM + r")\s*[点點时時]"
+    r"(?:\s*(?:(?P<half>半)|(?P<q>一刻|三刻)|(?P<m>" + _NUM + r")\s*分?))?"
+)
+
+
+def _cn_number(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    if text == "十":
+        return 10
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
+    value = 0
+    for ch in text:
+        value = value * 10 + _CN_DIGITS[ch]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    hour: int
+    minute: int
+    second: int = 0
+
+
+def _time_at(text: str, pos: int, period: str | None = None) -> tuple[_Clock, int] | None:
+    """A time of day at `pos`: 08:00, 8:00:30, 晚上8点, 8点半, 九点一刻, 20时15分."""
+    match = _HM.match(text, pos) or _DIAN.match(text, pos)
+    if match is None:
+        return None
+    groups = match.groupdict()
+    hour = _cn_number(groups["h"])
+    minute = 0
+    if groups.get("half"):
+        minute = 30
+    elif groups.get("q"):
+        minute = 15 if groups["q"] == "一刻" else 45
+    elif groups.get("m"):
+        minute = _cn_number(groups["m"])
+    second = int(groups["s"]) if groups.get("s") else 0
+    said = groups.get("p") or period
+    if (said in _LATE and hour < 12) or (said == "中午" and hour < 11):
+        hour += 12
+    if hour == 24 and minute == 0:
+        hour = 0  # 24点 = midnight; only sensible for recurring times, accepted as 00:00
+    if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59):
+        raise SpecError(f"时间 {match.group(0)!r} 不存在")
+    return _Clock(hour, minute, second), match.end()
+
+
+def _times_at(text: str, pos: int, period: str | None = None) -> tuple[list[_Clock], int] | None:
+    """One time, or several joined by 、,， 和 (每天 8:00、20:00)."""
+    first = _time_at(text, pos, period)
+    if first is None:
+        return None
+    times, end = [first[0]], first[1]
+    while True:
+        sep = re.compile(r"\s*(?:、|,|，|和|及)\s*").match(text, end)
+        if sep is None:
+            break
+        more = _time_at(text, sep.end(), period)
+        if more is None:
+            break
+        times.append(more[0])
+        end = more[1]
+    return times, end
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+# --- recurring ------------------------------------------------------------------------------------
+
+_WEEKDAY_CHARS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "日": 0, "天": 0, "末": -1,
+                  "1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "6": 6, "7": 0}
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+_EVERY_DAY = re.compile(r"(?:每天|每日|天天)(?:的)?")
+_WORKDAYS = re.compile(r"(?:每个?)?(?:工作日|周一(?:到|至|~|-)周五|星期一(?:到|至|~|-)星期五)(?:的)?")
+_WEEKEND = re.compile(r"(?:每个?)?(?:周末|双休日)(?:的)?")
+_WEEKLY = re.compile(
+    r"每个?(?:周|星期|礼拜)(?P<days>"
+    r"[一二三四五六日天](?:(?:、|,|，|和|及|到|至|~|-)?(?:周|星期)?[一二三四五六日天])*"
+    r"|[1-7](?:(?:、|,|，|到|至|~|-)[1-7])*(?![\d:：]))(?:的)?"
+)
+_MONTHLY = re.compile(
+    r"每个?月(?:的)?\s*(?P<days>\d{1,2}(?:\s*(?:、|,|，|和)\s*\d{1,2})*|最后一天)\s*(?:日|号)?(?:的)?"
+)
+_EVERY_N = re.compile(
+    r"每(?:隔)?\s*(?P<n>\d+|[一两二三四五六七八九十]{1,3}|半)?\s*(?:个)?\s*(?P<u>分钟|分|小时|钟头|天|日)"
+)
+_CRON_KEYWORD = re.compile(r"cron\s*[:：=]?\s*", re.IGNORECASE)
+_CRON_FIELD = r"[0-9A-Za-z*/,\-?]+"
+_CRON_FIVE = re.compile(rf"(?P<q>[\"'“”「『]?)(?P<expr>{_CRON_FIELD}(?:[ \t]+{_CRON_FIELD}){{4}})(?P=q)?(?=\s|$)")
+
+
+def _weekdays(text: str) -> list[int]:
+    """"一三五" → [1, 3, 5]; "一到五" → [1..5]; crontab numbering (0 = Sunday)."""
+    cleaned = re.sub(r"周|星期|礼拜|\s", "", text)
+    days: list[int] = []
+    i = 0
+    while i < len(cleaned):
+        ch = cleaned[i]
+        if ch in "、,，和及":
+            i += 1
+            continue
+        day = _WEEKDAY_CHARS.get(ch)
+        if day is None or day < 0:
+            raise SpecError(f"看不懂星期 {text!r}")
+        if i + 2 < len(cleaned) and cleaned[i + 1] in "到至~-":
+            end = _WEEKDAY_CHARS.get(cleaned[i + 2])
+            if end is None or end < 0:
+                raise SpecError(f"看不懂星期 {text!r}")
+            lo, hi = (day or 7), (end or 7)  # Sunday last in a Chinese week
+            if lo > hi:
+                raise SpecError(f"星期范围 {text!r} 写反了")
+            days.extend(d % 7 for d in range(lo, hi + 1))
+            i += 3
+            continue
+        days.append(day)
+        i += 1
+    return sorted(set(days), key=lambda d: (d + 6) % 7)
+
+
+def _cron_for(times: list[_Clock], dom: str, dow: str, label: str) -> Schedule:
+    minutes = {t.minute for t in times}
+    if len(minutes) > 1 or any(t.second for t in times):
+        raise SpecError("同一条定时群发的几个时间要在同一分钟（例如 8:00、20:00）；不同分钟请分别创建")
+    hours = ",".join(str(h) for h in sorted({t.hour for t in times}))
+    return Schedule(kind="cron", cron=f"{minutes.pop()} {hours} {dom} * {dow}", label=label)
+
+
+def _recurring_at(text: str, pos: int, now: datetime | None, tz: tzinfo) -> tuple[Schedule, int] | None:
+    # cron first: "0 8 * * *" also starts with a number.
+    keyword = _CRON_KEYWORD.match(text, pos)
+    five = _CRON_FIVE.match(text, keyword.end() if keyword else pos)
+    if five is not None and (keyword or five.group("expr")[0] in "0123456789*"):
+        expr = " ".join(five.group("expr").split())
+        try:
+            cron_trigger(expr, tz)
+        except ValueError as exc:
+            if keyword:
+                raise SpecError(f"cron 表达式 {expr!r} 有误：{exc}") from None
+        else:
+            return Schedule(kind="cron", cron=expr, label=f"cron {expr}"), five.end()
+    elif keyword and text[keyword.end():keyword.end() + 1].strip():
+        raise SpecError("cron 后面要跟 5 个字段：分 时 日 月 星期，例如 cron 0 8 * * 1-5")
+
+    for pattern, dom, dow in ((_EVERY_DAY, "*", "*"), (_WORKDAYS, "*", "mon-fri"), (_WEEKEND, "*", "sat,sun")):
+        match = pattern.match(text, pos)
+        if match:
+            return _with_times(text, match, dom, dow)
+    match = _WEEKLY.match(text, pos)
+    if match:
+        days = _weekdays(match.group("days"))
+        return _with_times(text, match, "*", ",".join(_CRON_DAYS[d] for d in days))
+    match = _MONTHLY.match(text, pos)
+    if match:
+        raw = match.group("days")
+        if raw == "最后一天":
+            dom = "last"
+        else:
+            numbers = sorted({int(d) for d in re.split(r"\s*(?:、|,|，|和)\s*", raw)})
+            if any(not 1 <= d <= 31 for d in numbers):
+                raise SpecError(f"每月 {raw} 号不存在")
+            dom = ",".join(str(d) for d in numbers)
+        return _with_times(text, match, dom, "*")
+    match = _EVERY_N.match(text, pos)
+    if match:
+        return _every_n(text, match, now, tz)
+    return None
+
+
+def _with_times(text: str, match: re.Match[str], dom: str, dow: str) -> tuple[Schedule, int]:
+    found = _times_at(text, _skip_space(text, match.end()))
+    if found is None:
+        raise SpecError(f"“{match.group(0).strip()}”后面请写上时间，例如 {match.group(0).strip()} 08:00")
+    times, end = found
+    return _cron_for(times, dom, dow, " ".join(text[match.start():end].split())), end
+
+
+def _every_n(text: str, match: re.Match[str], now: datetime | None, tz: tzinfo) -> tuple[Schedule, int]:
+    raw_n, unit = match.group("n"), match.group("u")
+    end = match.end()
+    label = match.group(0)
+    if raw_n == "半":
+        if unit not in ("小时", "钟头"):
+            raise SpecError(f"看不懂 {label!r}")
+        return Schedule(kind="cron", cron="0,30 * * * *", label=label), end
+    n = _cn_number(raw_n) if raw_n else 1
+    if n < 1:
+        raise SpecError(f"间隔 {label!r} 必须大于 0")
+    if unit in ("分钟", "分"):
+        if n < 5:
+            raise SpecError("定时群发的间隔至少 5 分钟（群发太频繁容易被封号）")
+        if 60 % n == 0:
+            return Schedule(kind="cron", cron=f"*/{n} * * * *", label=label), end
+        return _interval(n * 60, label, end, now, tz, None)
+    if unit in ("小时", "钟头"):
+        # 每小时 / 每2小时 [的]30分: on the clock, like a cron.
+        minute = 0
+        at = re.compile(r"\s*(?:的)?\s*(?:第)?\s*(\d{1,2})\s*分").match(text, end)
+        if at:
+            minute = int(at.group(1))
+            if minute > 59:
+                raise SpecError(f"{minute} 分不存在")
+            end = at.end()
+            label = text[match.start():end]
+        if 24 % n == 0:
+            return Schedule(kind="cron", cron=f"{minute} {'*' if n == 1 else f'*/{n}'} * * *", label=label), end
+        return _interval(n * 3600, label, end, now, tz, _Clock(0, minute))
+    # 每N天 + a time: anchored on the next such time.
+    found = _times_at(text, _skip_space(text, end))
+    if found is None:
+        raise SpecError(f"“{label}”后面请写上时间，例如 {label} 08:00")
+    times, end = found
+    if len(times) > 1:
+        raise SpecError("每隔几天的群发只能写一个时间")
+    label = " ".join(text[match.start():end].split())
+    if n == 1:
+        return _cron_for(times, "*", "*", label), end
+    return _interval(n * 86400, label, end, now, tz, times[0])
+
+
+def _interval(
+    seconds: int, label: str, end: int, now: datetime | None, tz: tzinfo, at: _Clock | None
+) -> tuple[Schedule, int]:
+    if now is None:
+        # In YAML the anchor is explicit: `every:` with `start:`.
+        raise SpecError(f"“{label}”需要一个起点：在配置里请用 every + start")
+    local = now.astimezone(tz)
+    if at is None:
+        start = local.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    else:
+        start = local.replace(hour=at.hour, minute=at.minute, second=at.second, microsecond=0)
+        if start <= local:
+            start += timedelta(days=1)
+    return Schedule(kind="interval", every_seconds=seconds, start=start.isoformat(), label=label), end
+
+
+# --- one-off -------------------------------------------------------------------------------------
+
+_FULL_DATE = re.compile(r"(?P<y>\d{4})\s*[-/.年]\s*(?P<mo>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*[日号]?")
+_MONTH_DAY = re.compile(r"(?P<mo>\d{1,2})\s*(?:[-/]|月)\s*(?P<d>\d{1,2})\s*[日号]?")
+_DAY_WORD = re.compile(r"(?P<w>今天|今日|今晚|今早|明天|明日|明晚|明早|后天|大后天)(?:的)?")
+_RELATIVE = re.compile(
+    r"(?P<n>\d+|[一两二三四五六七八九十半]{1,3})\s*(?:个)?\s*(?P<u>分钟|分|小时|钟头|天)\s*(?:以)?后"
+)
+_DAY_OFFSETS = {"今天": (0, None), "今日": (0, None), "今晚": (0, "晚上"), "今早": (0, "早上"),
+                "明天": (1, None), "明日": (1, None), "明晚": (1, "晚上"), "明早": (1, "早上"),
+                "后天": (2, None), "大后天": (3, None)}
+
+
+def _once_at(text: str, pos: int, now: datetime | None, tz: tzinfo) -> tuple[Schedule, int] | None:
+    day: date | None = None
+    period: str | None = None
+    end = pos
+    match = _FULL_DATE.match(text, pos)
+    if match:
+        day = _make_date(int(match.group("y")), int(match.group("mo")), int(match.group("d")), match.group(0))
+        end = match.end()
+    elif (match := _MONTH_DAY.match(text, pos)) is not None and not _HM.match(text, pos):
+        if now is None:
+            raise SpecError("配置里的日期请写上年份，例如 2026-12-24 20:00")
+        local = now.astimezone(tz)
+        day = _make_date(local.year, int(match.group("mo")), int(match.group("d")), match.group(0))
+        if day < local.date():
+            day = _make_date(local.year + 1, day.month, day.day, match.group(0))
+        end = match.end()
+    elif (match := _DAY_WORD.match(text, pos)) is not None:
+        if now is None:
+            raise SpecError("配置里请写完整日期，例如 2026-12-24 20:00")
+        offset, period = _DAY_OFFSETS[match.group("w")]
+        day = now.astimezone(tz).date() + timedelta(days=offset)
+        end = match.end()
+    elif (match := _RELATIVE.match(text, pos)) is not None:
+        if now is None:
+            raise SpecError("配置里请写具体时间，例如 2026-12-24 20:00")
+        raw, unit = match.group("n"), match.group("u")
+        amount = 0.5 if raw == "半" else _cn_number(raw)
+        seconds = amount * {"分钟": 60, "分": 60, "小时": 3600, "钟头": 3600, "天": 86400}[unit]
+        when = (now.astimezone(tz) + timedelta(seconds=seconds)).replace(microsecond=0)
+        if when.second:
+            when = when.replace(second=0) + timedelta(minutes=1)  # round up to the minute
+        return Schedule(kind="date", at=when.isoformat(), label=match.group(0)), match.end()
+
+    time_pos = _skip_space(text, end)
+    if time_pos < len(text) and text[time_pos] in "Tt" and day is not None:
+        time_pos += 1
+    found = _time_at(text, time_pos, period)
+    if found is None:
+        if day is None:
+            return None
+        raise SpecError(f"“{text[pos:end].strip()}”后面请写上时间，例如 20:00")
+    clock, end = found
+    label = " ".join(text[pos:end].split())
+    if day is None:
+        # A time alone: the next time it comes round (today, or tomorrow if it has passed).
+        if now is None:
+            raise SpecError("配置里请写完整日期，例如 2026-12-24 20:00")
+        local = now.astimezone(tz)
+        when = local.replace(hour=clock.hour, minute=clock.minute, second=clock.second, microsecond=0)
+        if when <= local:
+            when += timedelta(days=1)
+        return Schedule(kind="date", at=when.isoformat(), label=label), end
+    naive_iso = datetime.combine(day, time(clock.hour, clock.minute, clock.second)).isoformat()
+    if now is None:
+        return Schedule(kind="date", at=naive_iso, label=label), end
+    return Schedule(kind="date", at=local_datetime(naive_iso, tz).isoformat(), label=label), end
+
+
+def _make_date(year: int, month: int, day: int, said: str) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise SpecError(f"日期 {said.strip()!r} 不存在") from None
+
+
+# --- entry points ----------------------------------------------------------------------------------
+
+
+def schedule_at(text: str, pos: int, now: datetime | None, tz: tzinfo) -> tuple[Schedule, int] | None:
+    """The schedule written at `pos` and where it ends, or None if there is none there.
+    `now` is needed for relative forms (明天, 30分钟后, a time alone); None (YAML) rejects them."""
+    found = _recurring_at(text, pos, now, tz)
+    if found is None:
+        found = _once_at(text, pos, now, tz)
+    return found
+
+
+def parse_when(text: str, tz: tzinfo, now: datetime | None = None) -> Schedule:
+    """A whole string as a schedule (YAML `when:`); anything left over is an error."""
+    stripped = text.strip()
+    found = schedule_at(stripped, 0, now, tz)
+    if found is None:
+        raise SpecError(f"看不懂时间 {text!r}。{WHEN_HELP}")
+    schedule, end = found
+    if stripped[end:].strip():
+        raise SpecError(f"时间 {text!r} 后面多了 {stripped[end:].strip()!r}")
+    return schedule
+
+
+WHEN_HELP = (
+    "时间可以写：每天08:00 · 工作日 9点半 · 每周一三五 20:00 · 每月1号 10:00 · 每2小时 · 每30分钟 · "
+    "2026-12-24 20:00 · 12月24日 晚上8点 · 明天8点 · 30分钟后 · cron 0 8 * * 1-5"
+)

@@ -1,0 +1,447 @@
+"""群签到 / 打卡: daily check-in with streaks, points, make-ups, leaderboards and calendars.
+
+- Check-in words per group (`keywords`, default 签到 / 打卡); one check-in per member,
+  group and business day. The day is the configured timezone's, starting at
+  `day_starts_at` — never the host's timezone.
+- Points go to the shared ledger (bot.storage.points): base points, streak bonuses,
+  activity (发言) points with a daily cap, invite points (taken back when the newcomer
+  leaves soon), admin adjustments, make-up costs. Totals are ledger sums.
+- Queries: 我的积分, 签到榜, 连续签到榜, 积分榜, 签到日历, 积分明细. Tie rules: see
+  plugins/checkin/service.py.
+- Admin commands (加分, 扣分, 代补签) need Permission.GROUP_ADMIN; the core refuses others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+
+from bot.core.clock import business_day, day_start
+from bot.core.context import Context, PluginHost
+from bot.core.events import GroupMessage, Member, MembersJoined, MembersLeft, MessageKind
+from bot.core.plugin import Command, Permission, Plugin
+from bot.core.scheduler import date_trigger
+from bot.core.templates import Template
+from bot.storage.points import PointsLedger
+from plugins.checkin import config as cfgmod
+from plugins.checkin.activity import ActivityBuffer
+from plugins.checkin.config import CheckinConfig
+from plugins.checkin.service import CheckinService, MakeupRefused
+from plugins.checkin.views import (
+    TargetError,
+    cn_day,
+    month_bounds,
+    parse_amount,
+    parse_day,
+    parse_month,
+    render_calendar,
+    render_history,
+    render_points_board,
+    render_streak_board,
+    render_today_board,
+    resolve_targets,
+)
+
+FLUSH_JOB = "checkin:activity_flush"
+HISTORY_SIZE = 10
+
+plugin = Plugin(
+    "checkin", title="签到打卡", config=CheckinConfig, priority=45,
+    description="每日签到、连续签到奖励、积分、补签、排行榜和签到日历",
+)
+
+
+@dataclass
+class CheckinState:
+    host: PluginHost
+    service: CheckinService
+    ledger: PointsLedger
+    activity: ActivityBuffer
+    # (group, board) → when it was last shown, for the board cooldown.
+    boards_shown: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def schedule_flush(self) -> None:
+        """Make sure pending activity points get written within `flush_seconds`."""
+        scheduler = self.host.services.scheduler
+        if scheduler.get(FLUSH_JOB) is not None:
+            return
+        clock = self.host.services.clock
+        delay = timedelta(seconds=self.host.config_for(None).activity.flush_seconds)
+        scheduler.add(
+            FLUSH_JOB, date_trigger(clock.now() + delay, clock.tz), self._flush_job,
+            deferred=True, grace=timedelta(days=1), on_missed=self._flush_job,
+        )
+
+    async def _flush_job(self, _fire: datetime) -> None:
+        await self.activity.flush()
+
+
+@plugin.state
+async def _state(host: PluginHost) -> CheckinState:
+    db = host.services.db
+    if db is None:
+        raise RuntimeError("the check-in plugin needs the database (storage.url)")
+    ledger = PointsLedger(db)
+    # A reload builds a new state: the old one writes its tallies in its shutdown hook.
+    host.services.scheduler.remove(FLUSH_JOB)
+    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger))
+    state.activity.on_pending = state.schedule_flush
+    return state
+
+
+@plugin.on_shutdown
+async def _flush_on_shutdown(host: PluginHost) -> None:
+    if isinstance(host.state, CheckinState):
+        await host.state.activity.flush()
+
+
+# --- helpers ----------------------------------------------------------------------------
+def _tz(ctx: Context) -> tzinfo:
+    # The deployment's configured timezone (not the clock's offset, not the host's).
+    return ctx.services.config.tz
+
+
+def _today(ctx: Context, config: CheckinConfig) -> date:
+    return business_day(ctx.now(), _tz(ctx), config.day_starts_at)
+
+
+def _month_start(ctx: Context, config: CheckinConfig, today: date) -> datetime:
+    return day_start(today.replace(day=1), _tz(ctx), config.day_starts_at)
+
+
+def _render(text: str, fields: tuple[str, ...], values: dict[str, object]) -> str:
+    return Template.parse(text, fields).render(values)
+
+
+def _group_name(ctx: Context, event: GroupMessage) -> str:
+    return ctx.services.groups.display_name(event.group_id, event.group_topic)
+
+
+async def _roster(ctx: Context, group_id: str) -> list[Member]:
+    try:
+        return await ctx.services.platform.members(group_id)
+    except Exception:  # names are a nicety: a platform hiccup must not fail the command
+        ctx.log.warning("could not read the member list of %s", group_id, exc_info=True)
+        return []
+
+
+async def _names(ctx: Context, state: CheckinState, group_id: str, ids: list[str]) -> dict[str, str]:
+    names = await state.service.names(group_id, ids)
+    names.update({m.id: m.display for m in await _roster(ctx, group_id) if m.name})
+    return names
+
+
+def _board_allowed(ctx: Context, state: CheckinState, config: CheckinConfig, group_id: str, kind: str) -> bool:
+    now = ctx.now()
+    last = state.boards_shown.get((group_id, kind))
+    if last is not None and now - last < timedelta(seconds=config.board_cooldown_seconds):
+        return False
+    state.boards_shown[(group_id, kind)] = now
+    return True
+
+
+def _hint(config: CheckinConfig) -> str:
+    return f"发送“{config.keywords[0]}”打卡吧～"
+
+
+def _bonus_for(config: CheckinConfig) -> Callable[[int], int]:
+    rules = config.points.streak_bonuses
+    return lambda streak: sum(b.points for b in rules if b.pays_on(streak))
+
+
+# --- check-in ---------------------------------------------------------------------------
+@plugin.command("签到", help="每日签到，领取积分", words_from=lambda c: c.keywords)
+async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, state: CheckinState) -> None:
+    now, tz = ctx.now(), _tz(ctx)
+    local = now.astimezone(tz)
+    member = event.sender
+    texts = config.texts
+    if config.window is not None and not config.window.contains(local.time()):
+        ctx.reply(_render(texts.outside_window, cfgmod.WINDOW_FIELDS, {
+            "member": member.display, "start": f"{config.window.start:%H:%M}",
+            "end": f"{config.window.end:%H:%M}", "time": f"{local:%H:%M}",
+        }), mention=config.mention)
+        return
+    day = business_day(now, tz, config.day_starts_at)
+    base = config.points.base
+    if config.points.random_max:
+        base += ctx.services.rng.randint(0, config.points.random_max)
+    await state.activity.flush(event.group_id, member.id)  # so the reported total is the ledger's
+    out = await state.service.check_in(event.group_id, member.id, member.display, day, now, base=base,
+                                       bonus_for=_bonus_for(config))
+    values: dict[str, object] = {
+        "member": member.display, "rank": out.rank, "streak": out.streak, "longest": out.longest,
+        "total": out.total, "days": out.days, "date": cn_day(day), "time": f"{local:%H:%M}",
+        "group": _group_name(ctx, event),
+    }
+    if not out.created:
+        ctx.reply(_render(texts.already, cfgmod.ALREADY_FIELDS, values), mention=config.mention)
+        return
+    note = _render(texts.bonus_note, cfgmod.BONUS_FIELDS, {"streak": out.streak, "bonus": out.bonus}) \
+        if out.bonus else ""
+    values.update(points=out.points, base=out.base, bonus=out.bonus, bonus_note=note)
+    ctx.reply(_render(texts.success, cfgmod.SUCCESS_FIELDS, values), mention=config.mention)
+
+
+# --- queries ----------------------------------------------------------------------------
+@plugin.command("我的积分", help="我的积分、排名和连续签到", words_from=lambda c: c.words.my_points)
+async def my_points(event: GroupMessage, ctx: Context, config: CheckinConfig, state: CheckinState) -> None:
+    gid, member = event.group_id, event.sender
+    today = _today(ctx, config)
+    await state.activity.flush(gid)
+    status = await state.service.status(gid, member.id, today)
+    total = await state.ledger.total(gid, member.id)
+    left = 0
+    if config.makeup.enabled:
+        used = await state.service.makeups_since(gid, member.id, _month_start(ctx, config, today))
+        left = max(config.makeup.monthly_limit - used, 0)
+    ctx.reply(_render(config.texts.my_points, cfgmod.MY_POINTS_FIELDS, {
+        "member": member.display, "total": total,
+        "points_rank": await state.service.points_rank(gid, member.id, total),
+        "streak": status.streak, "longest": status.longest, "days": status.days,
+        "today": f"已签到（第{status.rank_today}位）" if status.today is not None else "还没签到",
+        "makeups_left": left,
+    }), mention=config.mention)
+
+
+@plugin.command("签到榜", help="今日签到排行", words_from=lambda c: c.words.today_board)
+async def today_board(event: GroupMessage, ctx: Context, config: CheckinConfig, state: CheckinState) -> None:
+    if not _board_allowed(ctx, state, config, event.group_id, "today"):
+        return
+    day = _today(ctx, config)
+    rows = await state.service.today_board(event.group_id, day)
+    names = await _names(ctx, state, event.group_id, [r.member_id for r in rows[: config.top_n]])
+    ctx.reply(render_today_board(rows, names, day, config.top_n, _tz(ctx), event.sender.id, _hint(config)))
+
+
+@plugin.command("连续签到榜", help="连续签到排行", words_from=lambda c: c.words.streak_board)
+async def streak_board(event: GroupMessage, ctx: Context, config: CheckinConfig, state: CheckinState) -> None:
+    if not _board_allowed(ctx, state, config, event.group_id, "streak"):
+        return
+    rows = await state.service.streak_board(event.group_id, _today(ctx, config))
+    names = await _names(ctx, state, event.group_id, [r.member_id for r in rows[: config.top_n]])
+    ctx.reply(render_streak_board(rows, names, config.top_n, event.sender.id))
+
+
+@plugin.command("积分榜", help="积分排行", words_from=lambda c: c.words.points_board)
+async def points_board(event: GroupMessage, ctx: Context, config: CheckinConfig, state: CheckinState) -> None:
+    if not _board_allowed(ctx, state, config, event.group_id, "points"):
+        return
+    await state.activity.flush(event.group_id)
+    rows = await state.service.points_board(event.group_id)
+    names = await _names(ctx, state, event.group_id, [r.member_id for r in rows[: config.top_n]])
+    ctx.reply(render_points_board(rows, names, config.top_n, event.sender.id))
+
+
+@plugin.command("签到日历", usage="[月份，如 2026-11]", help="我的月度签到日历",
+                words_from=lambda c: c.words.calendar)
+async def month_calendar(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
+                         state: CheckinState) -> None:
+    gid, member = event.group_id, event.sender
+    today = _today(ctx, config)
+    month = parse_month(cmd.rest, today)
+    if month is None:
+        ctx.reply(f"看不懂月份“{cmd.rest}”，例如：{cmd.typed} 2026-11", mention=config.mention)
+        return
+    first, last = month_bounds(*month)
+    records = await state.service.month(gid, member.id, first, last)
+    status = await state.service.status(gid, member.id, today)
+    open_days: list[date] = []
+    note = ""
+    mk = config.makeup
+    if mk.enabled and config.words.makeup:
+        used = await state.service.makeups_since(gid, member.id, _month_start(ctx, config, today))
+        left = max(mk.monthly_limit - used, 0)
+        if left:
+            oldest = max(first, today - timedelta(days=mk.max_days_back))
+            open_days = [d for n in range((today - oldest).days)
+                         if (d := oldest + timedelta(days=n)) <= last and d not in records]
+            note = f"（发送“{config.words.makeup[0]} 日期”，每次 {mk.cost} 积分，本月还可 {left} 次）"
+    ctx.reply(render_calendar(member.display, month[0], month[1], records, today, streak=status.streak,
+                              longest=status.longest, can_make_up=open_days, makeup_note=note),
+              mention=config.mention)
+
+
+@plugin.command("积分明细", usage="[@成员（管理员可查他人）]", help="最近的积分变动",
+                words_from=lambda c: c.words.history)
+async def history(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
+                  state: CheckinState) -> None:
+    gid = event.group_id
+    who = event.sender
+    if cmd.rest or [m for m in event.mentions if m != ctx.services.bot.id]:
+        if await ctx.permission() < Permission.GROUP_ADMIN:
+            ctx.reply("只有管理员可以查看别人的积分明细。", mention=True)
+            return
+        try:
+            who = resolve_targets(cmd.rest, event.mentions, await _roster(ctx, gid), ctx.services.bot.id).members[0]
+        except TargetError as exc:
+            ctx.reply(str(exc), mention=True)
+            return
+    await state.activity.flush(gid, who.id)
+    entries = await state.ledger.history(gid, who.id, limit=HISTORY_SIZE)
+    total = await state.ledger.total(gid, who.id)
+    ctx.reply(render_history(who.display, entries, total, _tz(ctx)))
+
+
+# --- make-up ----------------------------------------------------------------------------
+@plugin.command("补签", usage="[日期，默认昨天，如 12-03]", help="补签漏掉的一天（消耗积分）",
+                words_from=lambda c: c.words.makeup if c.makeup.enabled else [])
+async def make_up(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
+                  state: CheckinState) -> None:
+    await _make_up(event, ctx, config, state, event.sender, cmd.rest, cmd.typed, by=None)
+
+
+async def _make_up(event: GroupMessage, ctx: Context, config: CheckinConfig, state: CheckinState,
+                   member: Member, when: str, typed: str, by: str | None) -> None:
+    today = _today(ctx, config)
+    day = parse_day(when, today)
+    if day is None:
+        ctx.reply(f"看不懂日期“{when}”，例如：{typed} / {typed} 12-03 / {typed} 2026-12-03", mention=True)
+        return
+    mk = config.makeup
+    gid = event.group_id
+    await state.activity.flush(gid, member.id)
+    try:
+        out = await state.service.make_up(
+            gid, member.id, member.display, day, today, ctx.now(), cost=mk.cost, monthly_limit=mk.monthly_limit,
+            month_start=_month_start(ctx, config, today), max_days_back=mk.max_days_back,
+            base=config.points.base if mk.award_base else 0, by=by,
+        )
+    except MakeupRefused as exc:
+        who = "" if by is None else f"{member.display}："
+        ctx.reply(f"{who}{exc}", mention=True)
+        return
+    if by is not None:
+        ctx.reply(f"🔄 已为 {member.display} 补签 {cn_day(out.day)}（管理员补签，不扣积分）\n"
+                  f"🔥 {member.display} 现在连续签到 {out.streak} 天")
+        return
+    ctx.reply(_render(config.texts.makeup_success, cfgmod.MAKEUP_FIELDS, {
+        "member": member.display, "date": cn_day(out.day), "cost": out.cost, "streak": out.streak,
+        "longest": out.longest, "total": out.total, "used": out.used, "limit": mk.monthly_limit,
+        "left": max(mk.monthly_limit - out.used, 0), "points": out.points,
+    }), mention=config.mention)
+
+
+# --- admin ------------------------------------------------------------------------------
+async def _adjust(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig, state: CheckinState,
+                  sign: int) -> None:
+    gid = event.group_id
+    verb = "加" if sign > 0 else "扣"
+    usage = f"用法：{cmd.typed} @成员 分数 [原因]，例如：{cmd.typed} @小明 10 活动奖励"
+    try:
+        targets = resolve_targets(cmd.rest, event.mentions, await _roster(ctx, gid), ctx.services.bot.id)
+    except TargetError as exc:
+        ctx.reply(f"{exc}。{usage}", mention=True)
+        return
+    amount = parse_amount(targets.args[0]) if targets.args else None
+    if amount is None or amount == 0:
+        ctx.reply(usage, mention=True)
+        return
+    if amount > config.admin_max_points:
+        ctx.reply(f"一次最多{verb} {config.admin_max_points} 分。", mention=True)
+        return
+    reason = " ".join(targets.args[1:]).strip() or "管理员调整"
+    now = ctx.now()
+    lines = []
+    for member in targets.members:
+        await state.activity.flush(gid, member.id)
+        # The message id makes a replayed command a no-op (one ledger row per message and member).
+        ref = f"admin:{event.message_id}" if event.message_id else None
+        await state.ledger.add(gid, member.id, sign * amount, "admin", now, ref=ref, by=event.sender.id,
+                               note=reason)
+        total = await state.ledger.total(gid, member.id)
+        lines.append(f"{'✅' if sign > 0 else '⚠️'} {member.display} {verb} {amount} 分（{reason}），现有 {total} 分")
+    ctx.reply("\n".join(lines))
+
+
+@plugin.command("加分", permission=Permission.GROUP_ADMIN, usage="@成员 分数 [原因]", help="给成员加积分",
+                words_from=lambda c: c.words.add_points)
+async def add_points(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
+                     state: CheckinState) -> None:
+    await _adjust(event, cmd, ctx, config, state, +1)
+
+
+@plugin.command("扣分", permission=Permission.GROUP_ADMIN, usage="@成员 分数 [原因]", help="扣成员积分",
+                words_from=lambda c: c.words.deduct_points)
+async def deduct_points(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
+                        state: CheckinState) -> None:
+    await _adjust(event, cmd, ctx, config, state, -1)
+
+
+@plugin.command("代补签", permission=Permission.GROUP_ADMIN, usage="@成员 [日期]",
+                help="为成员补签（不扣积分、不占次数）", words_from=lambda c: c.words.admin_makeup)
+async def admin_make_up(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
+                        state: CheckinState) -> None:
+    try:
+        targets = resolve_targets(cmd.rest, event.mentions, await _roster(ctx, event.group_id),
+                                  ctx.services.bot.id)
+    except TargetError as exc:
+        ctx.reply(f"{exc}。用法：{cmd.typed} @成员 [日期]", mention=True)
+        return
+    when = " ".join(targets.args)
+    for member in targets.members:
+        await _make_up(event, ctx, config, state, member, when, cmd.typed, by=event.sender.id)
+
+
+# --- activity and invites -------------------------------------------------------------------
+@plugin.on(GroupMessage, priority=95)
+async def count_activity(event: GroupMessage, ctx: Context, config: CheckinConfig, state: CheckinState) -> bool:
+    """Ordinary chat earns activity points. Runs late: commands and messages another plugin
+    stopped (an ad it removed) never get here."""
+    act = config.activity
+    if not act.enabled or event.kind is MessageKind.SYSTEM:
+        return False
+    if event.kind is MessageKind.TEXT and len(event.text.strip()) < act.min_chars:
+        return False
+    day = business_day(ctx.now(), _tz(ctx), config.day_starts_at)
+    state.activity.count(event.group_id, event.sender.id, day, ctx.now(), points=act.points, cap=act.daily_cap,
+                         min_interval=timedelta(seconds=act.min_interval_seconds))
+    return False  # counting is not acting: never stops anything
+
+
+@plugin.on(MembersJoined)
+async def reward_inviter(event: MembersJoined, ctx: Context, config: CheckinConfig, state: CheckinState) -> bool:
+    inv = config.invite
+    inviter = event.inviter
+    if not inv.enabled or inviter is None:
+        return False
+    bots = {ctx.services.bot.id, *ctx.services.config.other_bots}
+    if inviter.id in bots:
+        return False
+    now = ctx.now()
+    paid = []
+    for m in event.members:
+        if m.id in bots or m.id == inviter.id:
+            continue
+        # One payment per newcomer and inviter, ever: leaving and rejoining pays nothing.
+        if await state.ledger.add(event.group_id, inviter.id, inv.points, "invite", now, ref=f"invite:{m.id}",
+                                  note=f"邀请{m.display}"):
+            paid.append(m)
+    if paid and inv.announce:
+        await state.activity.flush(event.group_id, inviter.id)
+        total = await state.ledger.total(event.group_id, inviter.id)
+        ctx.say(_render(inv.announce, cfgmod.INVITE_FIELDS, {
+            "inviter": inviter.display, "members": "、".join(m.display for m in paid),
+            "points": inv.points * len(paid), "total": total,
+        }))
+    return bool(paid)
+
+
+@plugin.on(MembersLeft)
+async def revoke_invite(event: MembersLeft, ctx: Context, config: CheckinConfig, state: CheckinState) -> bool:
+    inv = config.invite
+    if not inv.enabled or inv.revoke_within_days <= 0:
+        return False
+    now = ctx.now()
+    window = timedelta(days=inv.revoke_within_days)
+    revoked = False
+    for m in event.members:
+        for award in await state.ledger.with_ref(event.group_id, f"invite:{m.id}"):
+            if award.reason != "invite" or now - award.at > window:
+                continue
+            revoked |= await state.ledger.add(
+                event.group_id, award.member_id, -award.delta, "invite_revoked", now,
+                ref=f"invite_revoked:{m.id}", note=f"{m.display}入群不足{inv.revoke_within_days:g}天就退群了",
+            )
+    return revoked
