@@ -8,7 +8,10 @@ virtual clock and a fresh SQLite database)::
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import textwrap
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +21,25 @@ from bot.adapters.simulator import Scenario, Simulation
 from bot.app import LoadedConfig, load_everything
 from bot.config.errors import LineMap
 from bot.core.platform import ActionRecord
+from bot.storage.db import Database
+from bot.storage.settings import StorageSettings
+
+_template_db: Path | None = None
+
+
+async def fresh_sqlite_url() -> str:
+    """A fresh, already-migrated SQLite database: a copy of one migrated once per test run
+    (migrating every test's database from scratch dominated the suite's run time)."""
+    global _template_db
+    if _template_db is None:
+        folder = Path(tempfile.mkdtemp(prefix="qunbot-template-"))
+        path = folder / "template.db"
+        db = await Database.open(StorageSettings(url=f"sqlite+aiosqlite:///{path}"))
+        await db.close()
+        _template_db = path
+    target = _template_db.parent / f"{uuid.uuid4().hex}.db"
+    shutil.copyfile(_template_db, target)
+    return f"sqlite+aiosqlite:///{target}"
 
 DEFAULT_WORLD: dict[str, Any] = {
     "clock": "2026-12-01T08:00:00+08:00",
@@ -123,6 +145,7 @@ async def chat(
 ) -> AsyncIterator[Chat]:
     loaded = config if isinstance(config, LoadedConfig) else load_everything(config)
     scenario = Scenario.model_validate({**DEFAULT_WORLD, **(world or {}), "steps": []})
+    db_url = db_url or await fresh_sqlite_url()
     sim = Simulation(scenario, LineMap("<test>", {}), loaded, db_url=db_url, seed=seed)
     await sim.start()
     try:

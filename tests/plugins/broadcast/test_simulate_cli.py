@@ -20,6 +20,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.storage.db import Database
 from plugins.broadcast.store import BroadcastStore
 
@@ -154,6 +156,7 @@ plugins:
 """
 
 
+@pytest.mark.postgres
 def test_two_processes_on_one_postgresql_send_each_occurrence_once(tmp_path: Path, pg_url: str) -> None:
     text = scenario("2026-12-01T07:05:00+08:00", "{wait: 12h}")  # 07:20 … 19:00: 36 drills
     (tmp_path / "a").mkdir()

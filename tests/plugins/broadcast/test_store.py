@@ -6,6 +6,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.storage.db import Database
 from plugins.broadcast.models import DeliveryState
 from plugins.broadcast.store import BroadcastStore
@@ -64,6 +66,7 @@ async def test_claims_on_sqlite(tmp_path: Path) -> None:
         await db.close()
 
 
+@pytest.mark.postgres
 async def test_claims_on_postgresql(pg_url: str) -> None:
     db = await Database.open(pg_url)
     try:

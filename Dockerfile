@@ -1,0 +1,24 @@
+# qunbot with the Wechaty adapter. Python 3.11: python-wechaty's puppet-service client needs
+# 3.11 or 3.12 (it imports telnetlib, removed in 3.13), and 3.11 is what the tests run on.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY plugins ./plugins
+RUN pip install '.[wechaty]'
+COPY config ./config
+
+# Run unprivileged; /app/data holds the SQLite database when no PostgreSQL URL is given.
+RUN useradd --create-home --uid 10001 qunbot && mkdir -p /app/data && chown qunbot /app/data
+USER qunbot
+VOLUME ["/app/data"]
+
+# SIGTERM (docker stop) shuts down cleanly: queued sends are drained, the event log flushed.
+STOPSIGNAL SIGTERM
+CMD ["qunbot", "run", "--config", "/app/config/bot.yaml"]
