@@ -24,6 +24,7 @@ from bot.core.scheduler import Scheduler
 from bot.storage.db import Database
 from bot.storage.recorder import Recorder
 from bot.storage.repo import PluginStateRepo
+from bot.storage.settings import StorageSettings
 
 log = logging.getLogger("qunbot.app")
 
@@ -73,7 +74,8 @@ class BotApp:
         config = self.config
         storage = config.storage
         if self.db_url:
-            storage = storage.model_copy(update={"url": self.db_url})
+            # Validated, not copied: a plain sqlite:// or postgresql:// URL gets its async driver.
+            storage = StorageSettings.model_validate({**storage.model_dump(), "url": self.db_url})
         self.db = await Database.open(storage)
         self.recorder = Recorder(self.db, config.tz, storage)
         await self.recorder.start()

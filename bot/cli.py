@@ -143,10 +143,17 @@ def simulate(
         topic_world.add_group(g.id, g.topic)
 
     def emit(record: object) -> None:
-        if as_json:
-            typer.echo(json.dumps(record.as_json(), ensure_ascii=False))  # type: ignore[attr-defined]
-        else:
-            typer.echo(format_action(record, topic_world))  # type: ignore[arg-type]
+        line = (
+            json.dumps(record.as_json(), ensure_ascii=False)  # type: ignore[attr-defined]
+            if as_json
+            else format_action(record, topic_world)  # type: ignore[arg-type]
+        )
+        try:
+            typer.echo(line)
+        except BrokenPipeError:
+            # The reader went away (`| head`): finish quietly, as Unix tools do.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
 
     sim = Simulation(sc, lines, loaded, db_url=db, seed=seed, on_action=emit)
     try:

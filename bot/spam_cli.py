@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -74,6 +74,10 @@ def spam_replay(
     days: Annotated[int, typer.Option("--days", "-d", min=1, max=365, help="How far back to replay.")] = 7,
     group: Annotated[list[str] | None, typer.Option("--group", "-g", help="Only these groups (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per member.")] = False,
+    until: Annotated[
+        datetime | None, typer.Option("--until", formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"],
+                                      help="End of the window (default: now), e.g. 2026-12-01T00:00:00+08:00.")
+    ] = None,
 ) -> None:
     """Replay the current anti-spam rules over the stored history: who would they have
     warned or removed in the last N days? Nothing is sent or written. Owners and admins
@@ -85,7 +89,7 @@ def spam_replay(
     except ConfigError as err:
         raise _problems(err) from None
     try:
-        lines = asyncio.run(_replay(loaded, db, days, group or None, as_json))
+        lines = asyncio.run(_replay(loaded, db, days, group or None, as_json, until))
     except Exception as exc:
         typer.echo(f"qunbot spam-replay: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -93,12 +97,15 @@ def spam_replay(
         typer.echo(line)
 
 
-async def _replay(loaded: object, db_url: str | None, days: int, groups: list[str] | None, as_json: bool) -> list[str]:
+async def _replay(
+    loaded: object, db_url: str | None, days: int, groups: list[str] | None, as_json: bool, until: datetime | None
+) -> list[str]:
     from sqlmodel import select
 
     from bot.core.clock import SystemClock
     from bot.storage.db import Database
     from bot.storage.models import Group
+    from bot.storage.settings import normalize_url
     from plugins.antispam.config import AntispamConfig
     from plugins.antispam.replay import replay
     from plugins.antispam.spamcheck import antispam_config_of
@@ -111,7 +118,7 @@ async def _replay(loaded: object, db_url: str | None, days: int, groups: list[st
             return settings.for_group(group_id)  # type: ignore[no-any-return]
         return antispam_config_of(config, loaded.lines, group_id)  # type: ignore[attr-defined]
 
-    storage = config.storage.model_copy(update={"url": db_url}) if db_url else config.storage
+    storage = config.storage.model_copy(update={"url": normalize_url(db_url)}) if db_url else config.storage
     database = await Database.open(storage)
     try:
         async with database.session() as s:
@@ -123,8 +130,9 @@ async def _replay(loaded: object, db_url: str | None, days: int, groups: list[st
                     or member_id in admins.get(group_id, ()) or member_id in config_for(group_id).allow_members
                     or member_id in config.other_bots or member_id == config.bot.id)
 
-        clock = SystemClock(config.tz)
-        now = clock.now()
+        now = SystemClock(config.tz).now() if until is None else until
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=config.tz)
         report = await replay(database, config_for, since=now - timedelta(days=days), until=now, tz=config.tz,
                               groups=groups, protected=protected)
     finally:

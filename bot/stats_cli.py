@@ -181,6 +181,8 @@ def _emit(report: Any, as_json: bool, as_csv: bool, png: Path | None, chart: Cal
         from rich.table import Table as RichTable
 
         console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)  # piped to a file: no terminal width to respect
         for table in [report.table(), *(extra_tables(report) if extra_tables else [])]:
             rich = RichTable(title=table.title, title_justify="left", header_style="bold")
             for i, column in enumerate(table.columns):

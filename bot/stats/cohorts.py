@@ -448,7 +448,9 @@ async def _retention(
     assert quote is not None
     # Chunks run on a few connections at once: the database works on each in its own
     # thread (SQLite) or backend (PostgreSQL), so a many-group report uses several cores.
-    gate = asyncio.Semaphore(PARALLEL)
+    # An in-memory SQLite database is one shared connection: one query at a time there.
+    shared = db.dialect == "sqlite" and db.settings.sqlite_path is None
+    gate = asyncio.Semaphore(1 if shared else PARALLEL)
 
     async def run(chunk: list[str]) -> None:
         in_chunk = "(" + ", ".join(quote(g) for g in chunk) + ")"

@@ -57,6 +57,8 @@ _MAX_PENDING_SOURCES = 10_000
 _PURGE_CHUNK = 5_000
 _NEVER = datetime.min.replace(tzinfo=UTC)
 _LOG_COLUMNS = ("at", "type", "group_id", "member_id", "kind", "text", "message_id", "meta")
+_CONTACT_COLUMNS = ("id", "name", "first_seen", "last_seen")
+_DAILY_COLUMNS = ("group_id", "member_id", "day", "messages", "first_at", "last_at")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -368,33 +370,87 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-class BulkStatement:
-    """A Core statement compiled once for the engine's dialect and run as a plain driver
-    executemany. SQLAlchemy's per-row parameter processing costs more than the database's
-    own work for these small rows, so values are converted here, by column type, exactly
-    as the column types would (timestamps as UTCDateTime stores them, JSON as text)."""
+def _contacts_conflict(stmt: Any) -> Any:
+    new, old = stmt.excluded, _CONTACTS.c
+    newer = new.last_seen >= old.last_seen
+    return stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            # An empty name never replaces a known one; an older event never wins.
+            "name": sa.case((sa.and_(new.name != sa.literal_column("''"), newer), new.name), else_=old.name),
+            "first_seen": sa.case((new.first_seen < old.first_seen, new.first_seen), else_=old.first_seen),
+            "last_seen": sa.case((newer, new.last_seen), else_=old.last_seen),
+        },
+    )
 
-    def __init__(self, stmt: Any, table: sa.Table, dialect: sa.Dialect, columns: Sequence[str]) -> None:
+
+def _daily_conflict(stmt: Any) -> Any:
+    new, old = stmt.excluded, _DAILY.c
+    return stmt.on_conflict_do_update(
+        index_elements=["group_id", "member_id", "day"],
+        set_={
+            "messages": old.messages + new.messages,
+            "first_at": sa.case((new.first_at < old.first_at, new.first_at), else_=old.first_at),
+            "last_at": sa.case((new.last_at > old.last_at, new.last_at), else_=old.last_at),
+        },
+    )
+
+
+class BulkStatement:
+    """A bulk insert (optionally with ON CONFLICT) compiled once for the engine's dialect.
+
+    SQLAlchemy's per-row parameter processing costs more than the database's own work for
+    these small rows, so the statement runs as a plain driver call and values are converted
+    here, by column type, exactly as the column types would (UTCDateTime, JSON, Date):
+    - SQLite: ``INSERT ... VALUES (?, ...)`` through one executemany;
+    - PostgreSQL: ``INSERT ... SELECT * FROM unnest($1::type[], ...)``, a single statement
+      with one array per column (several times faster than an executemany).
+    """
+
+    def __init__(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        dialect: sa.Dialect,
+        on_conflict: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.columns = tuple(columns)
+        self._by_column = dialect.name == "postgresql"
+        stmt: Any
+        if self._by_column:
+            arrays = [sa.bindparam(f"p_{c}", type_=postgresql.ARRAY(table.c[c].type)) for c in self.columns]
+            rows = sa.func.unnest(*arrays).table_valued(*self.columns).render_derived()
+            stmt = postgresql.insert(table).from_select(self.columns, sa.select(*(rows.c[c] for c in self.columns)))
+            expected = [f"p_{c}" for c in self.columns]
+        else:
+            stmt = sqlite.insert(table)
+            expected = list(self.columns)
+        if on_conflict is not None:
+            stmt = on_conflict(stmt)
         # column_keys: bind exactly these columns (the others, e.g. the id, take defaults).
-        compiled = stmt.compile(dialect=dialect, column_keys=list(columns), for_executemany=True)
-        names = compiled.positiontup
-        if names is None or compiled.binds.keys() - set(names):
-            raise ValueError("BulkStatement needs a positional paramstyle and no literal binds")
+        compiled = stmt.compile(dialect=dialect, column_keys=list(self.columns), for_executemany=not self._by_column)
+        if list(compiled.positiontup or ()) != expected:
+            raise ValueError(f"unexpected parameters {compiled.positiontup} for {table.name}")
         self.sql = str(compiled)
-        self._get = operator.itemgetter(*names)
-        is_sqlite = dialect.name == "sqlite"
+        self._get = operator.itemgetter(*self.columns)
         self._convert: list[tuple[int, Callable[[Any], Any]]] = []
-        for index, name in enumerate(names):
+        for index, name in enumerate(self.columns):
             column_type = table.c[name].type
             if isinstance(column_type, UTCDateTime):
-                self._convert.append((index, sqlite_utc_text if is_sqlite else _pg_timestamp))
+                self._convert.append((index, _pg_timestamp if self._by_column else sqlite_utc_text))
             elif isinstance(column_type, sa.JSON):
                 self._convert.append((index, _json))
-            elif isinstance(column_type, sa.Date) and is_sqlite:
+            elif isinstance(column_type, sa.Date) and not self._by_column:
                 self._convert.append((index, date.isoformat))
 
-    def params(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    def params(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]] | tuple[list[Any], ...]:
+        """Driver parameters: one tuple per row (SQLite), or one list per column (PostgreSQL)."""
         get, convert = self._get, self._convert
+        if self._by_column:
+            columns = tuple(list(values) for values in zip(*map(get, rows), strict=True))
+            for index, fn in convert:
+                columns[index][:] = [None if v is None else fn(v) for v in columns[index]]
+            return columns
         out = []
         for row in rows:
             values = list(get(row))
@@ -406,7 +462,8 @@ class BulkStatement:
         return out
 
     async def execute(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-        await conn.exec_driver_sql(self.sql, self.params(rows))
+        if rows:
+            await conn.exec_driver_sql(self.sql, self.params(rows))
 
 
 class Recorder:
@@ -436,16 +493,9 @@ class Recorder:
         self._stopping = False
         self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         dialect = db.engine.dialect
-        self._log_insert = BulkStatement(_LOG.insert(), _LOG, dialect, _LOG_COLUMNS)
-        self._contacts_upsert = BulkStatement(
-            self._contacts_statement(), _CONTACTS, dialect, ["id", "name", "first_seen", "last_seen"]
-        )
-        self._daily_upsert = BulkStatement(
-            self._daily_statement(),
-            _DAILY,
-            dialect,
-            ["group_id", "member_id", "day", "messages", "first_at", "last_at"],
-        )
+        self._log_insert = BulkStatement(_LOG, _LOG_COLUMNS, dialect)
+        self._contacts_upsert = BulkStatement(_CONTACTS, _CONTACT_COLUMNS, dialect, _contacts_conflict)
+        self._daily_upsert = BulkStatement(_DAILY, _DAILY_COLUMNS, dialect, _daily_conflict)
         self.written = 0  # events written to the database since start
         self.dead_lettered = 0  # events sent to the dead-letter file since start
 
@@ -662,32 +712,6 @@ class Recorder:
     async def _write_daily(self, conn: AsyncConnection, daily: dict[tuple[str, str, date], dict[str, Any]]) -> None:
         if daily:
             await self._daily_upsert.execute(conn, [daily[k] for k in sorted(daily)])
-
-    def _contacts_statement(self) -> Any:
-        stmt = self._insert(_CONTACTS)
-        new, old = stmt.excluded, _CONTACTS.c
-        newer = new.last_seen >= old.last_seen
-        return stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={
-                # An empty name never replaces a known one; an older event never wins.
-                "name": sa.case((sa.and_(new.name != sa.literal_column("''"), newer), new.name), else_=old.name),
-                "first_seen": sa.case((new.first_seen < old.first_seen, new.first_seen), else_=old.first_seen),
-                "last_seen": sa.case((newer, new.last_seen), else_=old.last_seen),
-            },
-        )
-
-    def _daily_statement(self) -> Any:
-        stmt = self._insert(_DAILY)
-        new, old = stmt.excluded, _DAILY.c
-        return stmt.on_conflict_do_update(
-            index_elements=["group_id", "member_id", "day"],
-            set_={
-                "messages": old.messages + new.messages,
-                "first_at": sa.case((new.first_at < old.first_at, new.first_at), else_=old.first_at),
-                "last_at": sa.case((new.last_at > old.last_at, new.last_at), else_=old.last_at),
-            },
-        )
 
     # -- maintenance --------------------------------------------------------------------------
 

@@ -8,10 +8,11 @@ bounded in-memory windows; the detector gives every check the same `Probe`.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from itertools import islice
+from typing import NamedTuple, Protocol
 
 from bot.core.events import MessageKind
 
@@ -33,10 +34,9 @@ from .textforms import Features
 from .verdict import CheckResult
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """A message as the checks see it: the app's own type, converted once at the edge
-    (from a GroupMessage, a spam-check input line or an event-log row)."""
+    (from a GroupMessage, a spam-check input line or an event-log row). Immutable."""
 
     text: str
     kind: MessageKind = MessageKind.TEXT
@@ -89,12 +89,13 @@ class BlacklistCheck:
 
     def __init__(self, rule: BlacklistRule) -> None:
         self.action = Action.of(rule.action)
+        self._clean = CheckResult(self.name, False, "无违禁词")
 
     def check(self, probe: Probe) -> CheckResult:
         hits = [p.text for p in probe.features.of("blacklist")]
         if hits:
             return _result(self.name, True, "违禁词：" + "、".join(dict.fromkeys(hits)), self.action)
-        return _result(self.name, False, "无违禁词", self.action)
+        return self._clean
 
 
 # Money promised per day or per task: "日入200+", "月入过万", "每天赚300", "50元/单".
@@ -125,23 +126,29 @@ class AdContentCheck:
         self.threshold = rule.threshold
         self.remove_at = rule.remove_at
         self.action = Action.of(rule.action)
+        self._nothing = CheckResult(self.name, False, f"得分 0（{self.threshold} 分算广告）：无广告特征")
 
     def score(self, probe: Probe) -> tuple[int, list[str]]:
         f = probe.features
         msg = probe.message
         parts: list[tuple[str, int]] = []
+        strong = [p.text for p in f.phrases if p.category == "strong"]
         for p in f.phrases:
             if p.category == "strong":
                 parts.append((p.text, self.threshold))
-            elif p.category == "offer":
+            elif p.category == "offer" and not any(p.text in s for s in strong):
+                # "兼职" inside "兼职日结" is the same evidence, counted once
                 parts.append((p.text, p.weight))
-        money = _EARNINGS.search(f.squeezed)
+        sq = f.squeezed
+        money = _EARNINGS.search(sq) if ("赚" in sq or "挣" in sq or "入" in sq) else None
         if money:
             parts.append((money.group(), 3))
-        rate = _PER_UNIT.search(f.norm) or _PER_TASK.search(f.squeezed)
+        rate = _PER_UNIT.search(f.norm) if f.digits else None
+        if rate is None and ("元" in sq or "块" in sq):
+            rate = _PER_TASK.search(sq)
         if rate:
             parts.append((rate.group(), 2))
-        price = _PRICE_CUT.search(f.squeezed)
+        price = _PRICE_CUT.search(sq) if f.digits else None
         if price:
             parts.append((price.group(), 2))
         offered = sum(w for _, w in parts)
@@ -183,7 +190,6 @@ class AdContentCheck:
         elif f.spaced_out:
             parts.append(("逐字隔开", 3))
             offered += 3  # spacing every character out only serves to slip past filters
-        strong = any(p.category == "strong" for p in f.phrases)
         if not hidden and not strong:
             vouch = [p.text for p in f.phrases if p.category == "vouch"]
             if vouch:
@@ -205,6 +211,10 @@ class AdContentCheck:
         return score, [f"{t}{w:+d}" for t, w in parts]
 
     def check(self, probe: Probe) -> CheckResult:
+        f = probe.features
+        if not (f.phrases or f.links or f.numbers or f.handles or f.solicitations or f.emails or f.spaced_out
+                or f.digits or "赚" in f.squeezed or "挣" in f.squeezed) and probe.message.kind is MessageKind.TEXT:
+            return self._nothing  # the common case: ordinary chat with nothing to score
         score, parts = self.score(probe)
         spam = score >= self.threshold
         action = self.action
@@ -249,9 +259,12 @@ class ContactCheck:
 
     def __init__(self, rule: ContactRule) -> None:
         self.action = Action.of(rule.action)
+        self._none = CheckResult(self.name, False, "无")
 
     def check(self, probe: Probe) -> CheckResult:
         f = probe.features
+        if not (f.solicitations or f.handles or f.numbers):
+            return self._none
         found = [f"{text}（{how}）" for text, how in f.solicitations if how]
         found += [f"{h.ident}（{h.hidden}）" for h in f.handles if h.hidden]
         found += [f"{n.digits}（{n.hidden}）" for n in f.numbers if n.hidden]
@@ -269,11 +282,12 @@ class LinkCheck:
     def __init__(self, rule: LinkRule) -> None:
         self.action = Action.of(rule.action)
         self.unknown = Action.of(rule.unknown_domains)
+        self._none = CheckResult(self.name, False, "无链接")
 
     def check(self, probe: Probe) -> CheckResult:
         links = probe.features.links
         if not links:
-            return _result(self.name, False, "无链接", self.action)
+            return self._none
         bad: list[str] = []
         action = Action.NONE
         for link in links:
@@ -302,10 +316,12 @@ class NewMemberCheck:
         self.action = Action.of(rule.action)
         self.triggers = frozenset(rule.triggers)
         self.rule = rule
+        self._established = CheckResult(self.name, False, "老成员")
+        self._fine = CheckResult(self.name, False, "新成员，内容无限制项")
 
     def check(self, probe: Probe) -> CheckResult:
         if not probe.new_member:
-            return _result(self.name, False, "老成员", self.action)
+            return self._established
         msg, f = probe.message, probe.features
         found: list[str] = []
         t = self.triggers
@@ -325,7 +341,7 @@ class NewMemberCheck:
             found += [text for text, _ in f.solicitations]
         if found:
             return _result(self.name, True, "新成员发了" + "、".join(dict.fromkeys(found)), self.action)
-        return _result(self.name, False, "新成员，内容无限制项", self.action)
+        return self._fine
 
 
 _KIND_TITLES = {"contact_card": "名片", "mini_program": "小程序", "file": "文件"}
@@ -363,9 +379,12 @@ class MentionsCheck:
     def __init__(self, rule: MentionsRule) -> None:
         self.action = Action.of(rule.action)
         self.max = rule.max
+        self._none = CheckResult(self.name, False, "@了 0 人")
 
     def check(self, probe: Probe) -> CheckResult:
         count = max(probe.message.mentions, probe.features.mentions)
+        if not count:
+            return self._none
         if count >= self.max:
             return _result(self.name, True, f"@了 {count} 人（上限 {self.max}）", self.action)
         return _result(self.name, False, f"@了 {count} 人", self.action)
@@ -375,21 +394,21 @@ class MentionsCheck:
 
 
 class FloodWindows:
-    """Recent message times per (group, member)."""
+    """Recent message times per (group, member), bounded: past `cap` senders, the oldest
+    tenth is dropped (their windows are long over by then in any real chat)."""
 
     def __init__(self, cap: int = 50_000) -> None:
-        self._times: OrderedDict[tuple[str, str], deque[datetime]] = OrderedDict()
+        self._times: dict[tuple[str, str], deque[datetime]] = {}
         self._cap = cap
 
     def add(self, key: tuple[str, str], at: datetime, keep: int) -> deque[datetime]:
         times = self._times.get(key)
         if times is None or times.maxlen != keep:
             times = self._times[key] = deque(times or (), maxlen=keep)
-        else:
-            self._times.move_to_end(key)
+            if len(self._times) > self._cap:
+                for old in list(islice(self._times, self._cap // 10)):
+                    del self._times[old]
         times.append(at)
-        if len(self._times) > self._cap:
-            self._times.popitem(last=False)
         return times
 
 
@@ -401,26 +420,30 @@ class FloodCheck:
         self.messages = rule.messages
         self.span = timedelta(seconds=rule.seconds)
         self.windows = windows
+        self._unknown = CheckResult(self.name, False, "无发送者或时间")
+        self._normal = CheckResult(self.name, False, "发言频率正常")
 
     def check(self, probe: Probe) -> CheckResult:
         msg = probe.message
-        if msg.at is None or not msg.member_id:
-            return _result(self.name, False, "无发送者或时间", self.action)
-        times = self.windows.add((msg.group_id, msg.member_id), msg.at, self.messages)
-        if len(times) >= self.messages and msg.at - times[0] <= self.span:
-            secs = (msg.at - times[0]).total_seconds()
+        at = msg.at
+        if at is None or not msg.member_id:
+            return self._unknown
+        times = self.windows.add((msg.group_id, msg.member_id), at, self.messages)
+        if len(times) >= self.messages and at - times[0] <= self.span:
+            secs = (at - times[0]).total_seconds()
             return _result(self.name, True, f"{secs:.0f} 秒内 {len(times)} 条消息", self.action)
-        return _result(self.name, False, "发言频率正常", self.action)
+        return self._normal
 
 
 _VARIABLE = re.compile(r"[0-9a-z]+")
 
 
 class WaveWindows:
-    """Who sent which text skeleton recently, across every group the bot manages."""
+    """Who sent which text skeleton recently, across every group the bot manages (bounded
+    like `FloodWindows`)."""
 
     def __init__(self, cap: int = 20_000) -> None:
-        self._seen: OrderedDict[str, list[tuple[datetime, str, str]]] = OrderedDict()
+        self._seen: dict[str, list[tuple[datetime, str, str]]] = {}
         self._cap = cap
 
     def add(self, key: str, at: datetime, group: str, member: str, span: timedelta) -> list[tuple[datetime, str, str]]:
@@ -428,7 +451,8 @@ class WaveWindows:
         entries.append((at, group, member))
         self._seen[key] = entries[-200:]
         if len(self._seen) > self._cap:
-            self._seen.popitem(last=False)
+            for old in list(islice(self._seen, self._cap // 10)):
+                del self._seen[old]
         return entries
 
 
@@ -442,16 +466,21 @@ class WaveCheck:
         self.rule = rule
         self.span = timedelta(minutes=rule.minutes)
         self.windows = windows
+        self._unknown = CheckResult(self.name, False, "无发送者或时间")
+        self._short = CheckResult(self.name, False, "内容太短，不比较")
+        self._no_hook = CheckResult(self.name, False, "没有链接、号码、账号或名片")
 
     def check(self, probe: Probe) -> CheckResult:
         msg, f = probe.message, probe.features
         if msg.at is None or not msg.member_id:
-            return _result(self.name, False, "无发送者或时间", self.action)
+            return self._unknown
+        if len(f.squeezed) < self.rule.min_chars:
+            return self._short
+        if self.rule.require_hook and not _has_hook(probe):
+            return self._no_hook
         skeleton = _VARIABLE.sub("#", f.squeezed)
         if len(skeleton) - skeleton.count("#") < self.rule.min_chars:
-            return _result(self.name, False, "内容太短，不比较", self.action)
-        if self.rule.require_hook and not _has_hook(probe):
-            return _result(self.name, False, "没有链接、号码、账号或名片", self.action)
+            return self._short
         entries = self.windows.add(skeleton[:120], msg.at, msg.group_id, msg.member_id, self.span)
         members = {m for _, _, m in entries}
         groups = {g for _, g, _ in entries}
@@ -464,7 +493,7 @@ class WaveCheck:
 def _has_hook(probe: Probe) -> bool:
     f = probe.features
     return bool(
-        [link for link in f.links if not link.allowed] or f.numbers or f.handles or f.solicitations
+        f.numbers or f.handles or f.solicitations or any(not link.allowed for link in f.links)
         or probe.message.kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM) or probe.qr
     )
 

@@ -117,4 +117,4 @@ class Detector:
     def check(self, message: Message) -> Verdict:
         features = self.analyzer.analyze(message.text, message.url)
         probe = Probe(message, features, self.is_new(message))
-        return Verdict(tuple(c.check(probe) for c in self.checks))
+        return Verdict(tuple([c.check(probe) for c in self.checks]))

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bot.core.matching import KeywordMatcher, MatchMode
@@ -64,6 +64,8 @@ _NEEDS_MAP = re.compile("[" + re.escape("".join(_MAP)) + "]")
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 _NOT_WORD = re.compile(f"[^0-9a-z+{_CJK}]+")
+_LATIN = re.compile("[0-9a-z]")
+_DIGIT = re.compile("[0-9]")
 
 _CHINESE_DIGITS = "〇零一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖"
 _DIGIT_OF = str.maketrans({c: d for c, d in zip(_CHINESE_DIGITS, "0012345678912123456789", strict=True)})
@@ -71,6 +73,7 @@ _DIGIT_OF = str.maketrans({c: d for c, d in zip(_CHINESE_DIGITS, "00123456789121
 # A run of at least 5 digit characters (ASCII or Chinese) with at most 3 separator characters
 # (spaces, punctuation, emoji: anything not a letter, digit or CJK) between neighbours.
 _DIGITISH = f"0-9{_CHINESE_DIGITS}"
+_NOT_DIGITISH = re.compile(f"[^{_DIGITISH}]+")
 _NUMBER_RUN = re.compile(f"[{_DIGITISH}](?:[^\\w{_CJK}]{{0,3}}[{_DIGITISH}]){{4,}}")
 # Separators people use in dates, prices and phone numbers; anything else between digits
 # (emoji, hearts, stars) is there to dodge filters.
@@ -104,6 +107,7 @@ _OBFUSCATED = frozenset((*lexicon.OBFUSCATED_ACCOUNT, "v", "q", "扣", "薇"))
 # Words that make the number after them a way to reach someone.
 _CONTACT_WORD = re.compile(r"电话|手机|联系|致电|热线|tel|call|微信|vx|wx|v|q|扣|号|☎|📞|拨打|打给")
 _ACCOUNT_TITLE = {"wechat": "微信", "qq": "QQ", "telegram": "Telegram"}
+_VERB_CHARS = ("加", "+", "伽", "嘉", "珈", "茄")
 _GROUP_NUMBER = re.compile(r"群号?\s*(?:是|为|[:：])?\s*$")
 # Decoration between characters ("微❤信"), removed where handles are looked for.
 _DECOR = re.compile(f"[^\\w\\s{_CJK}!-/:-@\\[-`{{-~]+")
@@ -168,25 +172,29 @@ class Handle:
 
 @dataclass(slots=True)
 class Features:
-    """Everything the checks read about one message's text."""
+    """Everything the checks read about one message's text. The sequences are empty tuples
+    unless something was found (most messages: nothing, and nothing allocated)."""
 
     raw: str
     norm: str
     squeezed: str
-    phrases: list[Phrase] = field(default_factory=list)
-    links: list[Link] = field(default_factory=list)
-    numbers: list[Number] = field(default_factory=list)
-    handles: list[Handle] = field(default_factory=list)
-    solicitations: list[tuple[str, str]] = field(default_factory=list)  # (what was written, how hidden)
-    emails: list[str] = field(default_factory=list)
+    phrases: Sequence[Phrase] = ()
+    links: Sequence[Link] = ()
+    numbers: Sequence[Number] = ()
+    handles: Sequence[Handle] = ()
+    solicitations: Sequence[tuple[str, str]] = ()  # (what was written, how hidden)
+    emails: Sequence[str] = ()
     spaced_out: str = ""  # a run of spaced-out characters, or ""
     mentions: int = 0
+    digits: bool = False  # any ASCII digit in the squeezed form
 
     @property
     def scam_warning(self) -> bool:
         return any(p.category == "warning" for p in self.phrases)
 
     def of(self, category: str) -> list[Phrase]:
+        if not self.phrases:
+            return []
         return [p for p in self.phrases if p.category == category]
 
 
@@ -248,24 +256,33 @@ class Analyzer:
     # --- the one entry point ---------------------------------------------------------------
     def analyze(self, text: str, url: str | None = None) -> Features:
         norm = deep_normalize(text) if text else ""
-        squeezed = squeeze(norm)
-        f = Features(raw=text, norm=norm, squeezed=squeezed)
+        squeezed = _NOT_WORD.sub("", norm)
+        f = Features(text, norm, squeezed)
         if squeezed:
+            # Each finder runs only when the characters it needs are there: most chat lines
+            # have no Latin letters and few digits, and pay for one automaton pass only.
             f.phrases = self._matcher.match(squeezed)
-        if norm:
-            fullwidth = _FULLWIDTH.search(text) is not None
-            self._find_links(f, fullwidth)
-            self._find_numbers(f, fullwidth, "\u20e3" in text)
-            self._find_accounts(f, fullwidth)
-            spaced = _SPACED_CJK.search(norm)
-            if spaced:
-                f.spaced_out = spaced.group()
+            latin = _LATIN.search(squeezed) is not None
+            f.digits = latin and _DIGIT.search(squeezed) is not None
+            digitish = len(_NOT_DIGITISH.sub("", squeezed)) >= 5
+            fullwidth = not text.isascii() and _FULLWIDTH.search(text) is not None
+            if latin:
+                self._find_links(f, fullwidth)
+            if digitish:
+                self._find_numbers(f, fullwidth, "\u20e3" in text)
+            verbs = any(v in squeezed for v in _VERB_CHARS)
+            if latin or digitish or verbs:
+                self._find_accounts(f, fullwidth, verbs, latin or digitish)
+            if len(norm) - len(squeezed) >= 5:
+                spaced = _SPACED_CJK.search(norm)
+                if spaced:
+                    f.spaced_out = spaced.group()
             if "@" in text or "＠" in text:
                 f.mentions = len(_MENTION.findall(text))
         if url:
             host = _host_of(url)
             if host and all(link.host != host for link in f.links):
-                f.links.append(self._link(url.strip(), host, ""))
+                f.links = [*f.links, self._link(url.strip(), host, "")]
         return f
 
     # --- links -------------------------------------------------------------------------------
@@ -273,20 +290,23 @@ class Analyzer:
         norm = f.norm
         if not _LINK_HINT.search(norm):
             return
+        links: list[Link] = []
         seen: set[str] = set()
         hidden_how = "全角字符" if fullwidth else ""
         for found in _links_in(norm):
             host = _host_of(found)
             if host and host not in seen:
                 seen.add(host)
-                f.links.append(self._link(found, host, hidden_how))
+                links.append(self._link(found, host, hidden_how))
         linkform = _URL_SPACES.sub("", _FAKE_DOT.sub(".", norm))
         if linkform != norm:
             for found in _links_in(linkform):
                 host = _host_of(found)
                 if host and host not in seen and host.rpartition(".")[2] in _HIDDEN_TLDS:
                     seen.add(host)
-                    f.links.append(self._link(found, host, "网址变形（点com、空格等）"))
+                    links.append(self._link(found, host, "网址变形（点com、空格等）"))
+        if links:
+            f.links = links
         if "@" in norm:
             f.emails = _EMAIL.findall(norm)
 
@@ -314,6 +334,7 @@ class Analyzer:
     # --- numbers -----------------------------------------------------------------------------
     def _find_numbers(self, f: Features, fullwidth: bool, keycaps: bool) -> None:
         norm = f.norm
+        numbers: list[Number] = []
         for m in _NUMBER_RUN.finditer(norm):
             span = m.group()
             digits = "".join(ch for ch in span.translate(_DIGIT_OF) if ch.isdigit())
@@ -339,12 +360,15 @@ class Analyzer:
                 kind = "phone"
             if kind == "number":
                 continue  # an order number, a price, a date, a counting rhyme: not a way to reach anyone
-            f.numbers.append(Number(digits, kind, hidden))
+            numbers.append(Number(digits, kind, hidden))
+        if numbers:
+            f.numbers = numbers
 
     # --- accounts ------------------------------------------------------------------------------
-    def _find_accounts(self, f: Features, fullwidth: bool) -> None:
+    def _find_accounts(self, f: Features, fullwidth: bool, verbs: bool, ids: bool) -> None:
         squeezed = f.squeezed
-        for m in _SOLICIT.finditer(squeezed):
+        solicitations: list[tuple[str, str]] = []
+        for m in _SOLICIT.finditer(squeezed) if verbs else ():
             verb, acct = m.group("verb"), m.group("acct")
             hidden = ""
             if verb in lexicon.ADD_VERBS_OBFUSCATED:
@@ -353,7 +377,11 @@ class Analyzer:
                 hidden = f"用“{acct}”代替{_ACCOUNT_TITLE[_account_name(acct)]}"
             elif acct == "微信" and "微信" not in f.norm.replace(" ", ""):
                 hidden = "字间插符号"
-            f.solicitations.append((m.group(), hidden))
+            solicitations.append((m.group(), hidden))
+        if solicitations:
+            f.solicitations = solicitations
+        if not ids:
+            return
         # Decoration and spaces between Chinese characters removed: "微 ❤ 信：id" reads "微信:id".
         plain = _CJK_GAP.sub("", _DECOR.sub("", f.norm))
         despaced = None
@@ -361,6 +389,7 @@ class Analyzer:
         if spaced:
             despaced = plain[: spaced.start()] + re.sub(r"[^a-z0-9]", "", spaced.group()) + plain[spaced.end():]
         split = "字间插符号" if plain != f.norm else ""
+        handles: list[Handle] = []
         seen: set[str] = set()
         for form, how in ((plain, ""), (despaced, "账号逐字隔开")):
             if form is None:
@@ -381,11 +410,13 @@ class Analyzer:
                     hidden = split
                 if not hidden and fullwidth:
                     hidden = "全角字符"
-                f.handles.append(Handle(account, ident, hidden))
-        # A number right after "QQ"/"群" reads as an account or group number, not a phone.
-        if f.handles and f.numbers:
-            ids = {h.ident for h in f.handles}
-            f.numbers = [n for n in f.numbers if n.digits not in ids]
+                handles.append(Handle(account, ident, hidden))
+        if handles:
+            f.handles = handles
+            # A number right after "QQ"/"群" reads as an account or group number, not a phone.
+            if f.numbers:
+                ids = {h.ident for h in handles}
+                f.numbers = [n for n in f.numbers if n.digits not in ids]
 
 
 def _under(host: str, domains: tuple[str, ...]) -> bool:

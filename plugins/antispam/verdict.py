@@ -7,7 +7,7 @@ admin can see *why*; the executor decides what to do with the verdict and record
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .config import Action
 
@@ -27,8 +27,9 @@ RULE_TITLES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
+class CheckResult(NamedTuple):
+    """One check's finding. A tuple: made for every check of every message, so cheap."""
+
     name: str
     spam: bool
     details: str

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from bot.core.plugin import PluginConfig
 from bot.core.scheduler import cron_trigger
@@ -87,6 +87,18 @@ def _targets(value: object) -> list[str]:
             if selector not in out:
                 out.append(selector)
     return out
+
+
+def _name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"broadcast name {name!r}: start with a letter; use letters, digits, _ or - "
+            "(plain numbers are the ids of broadcasts made in chat)"
+        )
+    return name
+
+
+BroadcastName = Annotated[str, AfterValidator(_name)]
 
 
 class BroadcastEntry(PluginConfig):
@@ -171,19 +183,7 @@ class BroadcastConfig(PluginConfig):
     default_grace: Duration = timedelta(minutes=10)
     # How far back start-up looks for occurrences that fell due while the bot was down.
     catch_up_limit: Duration = timedelta(days=7)
-    broadcasts: dict[str, BroadcastEntry] = Field(default_factory=dict)
-
-    @field_validator("broadcasts", mode="before")
-    @classmethod
-    def _names(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            for name in value:
-                if not isinstance(name, str) or not _NAME.fullmatch(name):
-                    raise ValueError(
-                        f"broadcast name {name!r}: start with a letter; use letters, digits, _ or - "
-                        "(plain numbers are the ids of broadcasts made in chat)"
-                    )
-        return value
+    broadcasts: dict[BroadcastName, BroadcastEntry] = Field(default_factory=dict)
 
 
 # Schedules are validated at load before the configured timezone is applied.

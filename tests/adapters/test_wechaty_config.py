@@ -141,3 +141,11 @@ def test_load_sets_the_endpoint_first_and_makes_import_wechaty_work_on_3_11() ->
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("UrlLinkPayload https://e.x/a T D")
+
+
+def test_the_example_config_is_valid() -> None:
+    from bot.app import load_everything
+
+    loaded = load_everything(ROOT / "config" / "examples" / "wechaty.yaml")
+    assert loaded.config.adapter == "wechaty"
+    assert loaded.config.wechaty.token is None and loaded.config.wechaty.endpoint is None  # from the environment

@@ -24,7 +24,8 @@ def december() -> History:
     h = History(SH)
     # alice: stays and keeps posting.
     h.join("g1", "alice", "2026-12-01 09:00", inviter="owner1")
-    h.say("g1", "alice", "2026-12-02 10:00").say("g1", "alice", "2026-12-08 10:00").say("g1", "alice", "2026-12-31 10:00")
+    for when in ("2026-12-02 10:00", "2026-12-08 10:00", "2026-12-31 10:00"):
+        h.say("g1", "alice", when)
     # bob: leaves the next morning, comes back (same entry), posts, is removed later.
     h.join("g1", "bob", "2026-12-01 23:30", source="keyword:进群")
     h.leave("g1", "bob", "2026-12-02 08:00")

@@ -37,7 +37,8 @@ WORLD = {
         {"id": "boss", "name": "老板"}, {"id": "spammer", "name": "小美"}, {"id": "newbie", "name": "新人"},
     ],
     "groups": [
-        {"id": "g1", "topic": "宝妈交流群", "owner": "owner1", "admins": ["alice"], "members": ["owner1", "alice", "bob"]},
+        {"id": "g1", "topic": "宝妈交流群", "owner": "owner1", "admins": ["alice"],
+         "members": ["owner1", "alice", "bob"]},
         {"id": "g2", "topic": "读书群", "owner": "owner1", "admins": [], "members": ["owner1", "bob"]},
         {"id": "g3", "topic": "试运行群", "owner": "owner1", "admins": [], "members": ["owner1", "bob"]},
     ],

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot.app import load_everything
+from bot.config.errors import ConfigError
 from bot.core.platform import PlatformError, SendResult
 from bot.storage.db import Database
 from plugins.broadcast.store import BroadcastStore
@@ -297,3 +298,26 @@ async def test_an_unknown_group_set_in_yaml_stops_the_start_with_a_clear_message
     with pytest.raises(ValueError, match=r"broadcasts\.morning\.to: unknown group set 'lerning'"):
         async with chat(write_config(tmp_path, config), WORLD):
             pass
+
+
+def test_config_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    bad = write_config(tmp_path, """
+plugins:
+  broadcast:
+    broadcasts:
+      morning:
+        cron: "0 8 * * 8"
+        to: g1
+        text: "hi {nam}"
+      "12":
+        at: "2026-13-01 08:00"
+        to: g1
+        text: x
+""")
+    with pytest.raises(ConfigError) as err:
+        load_everything(bad)
+    text = str(err.value)
+    assert "bot.yaml:6: plugins.broadcast.broadcasts.morning.cron: not a cron expression" in text
+    assert "bot.yaml:8: plugins.broadcast.broadcasts.morning.text: unknown placeholder {nam}" in text
+    assert "bot.yaml:9: plugins.broadcast.broadcasts.12: broadcast name '12': start with a letter" in text
+    assert "bot.yaml:10: plugins.broadcast.broadcasts.12.at:" in text

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from bot.storage.db import Database
 from plugins.broadcast.models import DeliveryState
@@ -58,18 +55,6 @@ async def _exercise(db: Database) -> None:
     assert await store.mark_deleted(made.name) and await store.chat_defs() == []
 
 
-async def test_claims_on_sqlite(tmp_path: Path) -> None:
-    db = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
-    try:
-        await _exercise(db)
-    finally:
-        await db.close()
-
-
-@pytest.mark.postgres
-async def test_claims_on_postgresql(pg_url: str) -> None:
-    db = await Database.open(pg_url)
-    try:
-        await _exercise(db)
-    finally:
-        await db.close()
+async def test_claims(database: Database) -> None:
+    """Runs on SQLite and on PostgreSQL (the shared `database` fixture)."""
+    await _exercise(database)

@@ -1,0 +1,187 @@
+"""Each check on its own (one result per message), then the detector and the verdict."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.core.events import MessageKind
+from plugins.antispam.checks import Message
+from plugins.antispam.classifier import NaiveBayes, seed_samples
+from plugins.antispam.config import Action, AntispamConfig
+from plugins.antispam.detector import Detector, Windows
+from plugins.antispam.textforms import deep_normalize, squeeze
+
+T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
+
+
+def result(detector: Detector, name: str, message: Message):  # type: ignore[no-untyped-def]
+    verdict = detector.check(message)
+    found = [r for r in verdict.results if r.name == name]
+    assert len(found) == 1, [r.name for r in verdict.results]
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def default() -> Detector:
+    return Detector(AntispamConfig(), stateful=False)
+
+
+@pytest.mark.parametrize(("text", "spam", "action"), [
+    ("宝妈在家也能赚钱！手机操作，每天1-2小时，日入200+，有意者加V：mama6688", True, Action.REMOVE),
+    ("兼职日结，有意私聊", True, Action.WARN),
+    ("读书群的朋友们，诚邀加入付费社群，前100名仅需9.9，名额有限，私聊我", True, Action.WARN),
+    ("我生娃前做过一段时间兼职，带娃之后实在没精力了", False, Action.NONE),
+    ("群里千万别信那些宝妈兼职刷单的，我表姐被骗了三千多，都是骗子！", False, Action.NONE),
+    ("车位出租，每月300，有需要的邻居联系我 13700001111", False, Action.NONE),
+    ("推荐一个搬家师傅，人很好，价格合理，电话 13912340000", False, Action.NONE),
+    ("社区卫生服务中心可以免费领取叶酸，带身份证就行", False, Action.NONE),
+])
+def test_ad_content(default: Detector, text: str, spam: bool, action: Action) -> None:
+    r = result(default, "ad_content", Message(text))
+    assert (r.spam, r.action) == (spam, action), r.details
+
+
+@pytest.mark.parametrize(("text", "spam"), [
+    ("➕薇❤信了解", True),
+    ("咨询 一三九 二八七六 五四三二", True),
+    ("联系 1 5 0 - 1 2 3 4 - 9 8 7 6", True),
+    ("加我微信 bbmm2023", False),  # plain: the ad score decides
+    ("物业经理电话 13857161234", False),
+    ("上次群里有人说加V领奶粉，大家别信，那都是骗子", False),  # quoted in a warning
+])
+def test_contact(default: Detector, text: str, spam: bool) -> None:
+    assert result(default, "contact", Message(text)).spam is spam
+
+
+@pytest.mark.parametrize(("message", "spam"), [
+    (Message("戳链接👉 www点yunma点shop"), True),
+    (Message("好东西 http://a.xyz/x"), False),  # throwaway domain from an established member: scored, not flagged
+    (Message("好东西 http://a.xyz/x", member_age=timedelta(0)), True),
+    (Message("https://github.com/x/y"), False),
+])
+def test_links(default: Detector, message: Message, spam: bool) -> None:
+    assert result(default, "links", message).spam is spam
+
+
+def test_unknown_domains_policy() -> None:
+    strict = Detector(AntispamConfig.model_validate({"links": {"unknown_domains": "warn"}}), stateful=False)
+    assert result(strict, "links", Message("看 https://example.com/a")).spam
+    assert not result(strict, "links", Message("看 https://github.com/a")).spam
+
+
+NEW = {"member_age": timedelta(minutes=5), "member_messages": 0}
+
+
+@pytest.mark.parametrize(("message", "spam"), [
+    (Message("看看 https://shop.example.com/1", **NEW), True),
+    (Message("看看 https://shop.example.com/1"), False),  # unknown history: established
+    (Message("看看 https://shop.example.com/1", member_age=timedelta(days=30), member_messages=200), False),
+    (Message("看看 https://shop.example.com/1", member_age=timedelta(days=30), member_messages=1), True),  # 2nd msg
+    (Message("我的项目 https://github.com/me/p", **NEW), False),  # allowed domains are fine
+    (Message("王阿姨", kind=MessageKind.CONTACT_CARD, **NEW), True),
+    (Message("领福利", kind=MessageKind.MINI_PROGRAM, **NEW), True),
+    (Message("", kind=MessageKind.IMAGE, qr=True, **NEW), True),
+    (Message("长按识别二维码", kind=MessageKind.IMAGE, **NEW), True),
+    (Message("宝宝的照片", kind=MessageKind.IMAGE, **NEW), False),
+    (Message("大家好，新人报到", **NEW), False),
+])
+def test_new_member(default: Detector, message: Message, spam: bool) -> None:
+    assert result(default, "new_member", message).spam is spam
+
+
+def test_kinds_are_per_config() -> None:
+    cfg = AntispamConfig.model_validate({"kinds": {"contact_card": "remove", "qr_code": "warn"}})
+    detector = Detector(cfg, stateful=False)
+    card = result(detector, "kinds", Message("王阿姨", kind=MessageKind.CONTACT_CARD))
+    assert (card.spam, card.action) == (True, Action.REMOVE)
+    qr = result(detector, "kinds", Message("", kind=MessageKind.IMAGE, qr=True))
+    assert (qr.spam, qr.action) == (True, Action.WARN)
+    assert not result(detector, "kinds", Message("文件", kind=MessageKind.FILE)).spam
+    assert "kinds" not in {r.name for r in Detector(AntispamConfig(), stateful=False).check(Message("x")).results}
+
+
+def test_mentions(default: Detector) -> None:
+    assert result(default, "mentions", Message("快来", mentions=8)).spam
+    assert not result(default, "mentions", Message("@a @b 快来")).spam
+
+
+def test_blacklist_only_with_words() -> None:
+    cfg = AntispamConfig.model_validate({"blacklist": {"words": ["代开发票"]}})
+    r = result(Detector(cfg, stateful=False), "blacklist", Message("专业代❤开❤发❤票"))
+    assert (r.spam, r.action) == (True, Action.REMOVE)
+    assert "blacklist" not in {r.name for r in Detector(AntispamConfig(), stateful=False).check(Message("x")).results}
+
+
+def test_flood_counts_per_member_in_a_window() -> None:
+    cfg = AntispamConfig.model_validate({"flood": {"messages": 3, "seconds": 10}})
+    detector = Detector(cfg)
+
+    def say(member: str, seconds: float) -> bool:
+        msg = Message("哈哈", group_id="g1", member_id=member, at=T0 + timedelta(seconds=seconds))
+        return result(detector, "flood", msg).spam
+
+    assert [say("a", 0), say("a", 1), say("b", 2), say("a", 2)] == [False, False, False, True]
+    assert not say("a", 60)
+
+
+def test_wave_crosses_groups_and_members_but_spares_chains() -> None:
+    windows = Windows()
+    detector = Detector(AntispamConfig(), windows=windows)
+    other = Detector(AntispamConfig.model_validate({"dry_run": True}), windows=windows)  # another group's config
+    ad = "扫码进群领取新人福利红包，名额有限先到先得 {n} 号"
+
+    def send(d: Detector, group: str, member: str, minute: int, text: str) -> bool:
+        msg = Message(text, group_id=group, member_id=member, at=T0 + timedelta(minutes=minute))
+        return result(d, "wave", msg).spam
+
+    hook = "复制这段话打开链接领取新人红包哦 https://x.example.com/{n}"
+    assert not send(detector, "g1", "m1", 0, hook.format(n=1))
+    assert not send(other, "g2", "m2", 1, hook.format(n=2))
+    assert send(detector, "g3", "m3", 2, hook.format(n=3))  # near-same: only the link differs
+    assert not send(detector, "g1", "m1", 30, hook.format(n=4))  # the window has passed
+    chain = "接龙买橙子：1. 3栋 王姐 2箱 2. 5栋 小李 1箱"
+    assert not any(send(detector, "g1", f"m{i}", 0, chain) for i in range(5))  # no link or number: not a wave
+    assert ad  # (documented example)
+
+
+def test_classifier_is_optional_and_trained_from_the_seed() -> None:
+    model = NaiveBayes().train_many((squeeze(deep_normalize(t)), s) for t, s in seed_samples())
+    assert model.spam_probability(squeeze(deep_normalize("兼职刷单日结，佣金秒到，加我了解"))) > 0.9
+    assert model.spam_probability(squeeze(deep_normalize("今天天气真好，出去走走吧"))) < 0.5
+    cfg = AntispamConfig.model_validate({"classifier": {"enabled": True, "threshold": 0.9}})
+    detector = Detector(cfg, stateful=False, classifier=model)
+    assert result(detector, "classifier", Message("兼职刷单日结，佣金秒到，加我了解")).spam
+    assert "classifier" not in {r.name for r in Detector(AntispamConfig(), stateful=False).check(Message("x")).results}
+
+
+def test_verdict_takes_the_strongest_action_and_lists_every_result(default: Detector) -> None:
+    verdict = default.check(Message("进来看看 https://a.example.com，加V：abc888 领福利", **NEW))
+    assert verdict.spam and verdict.action is Action.REMOVE
+    names = [r.name for r in verdict.results]
+    assert names == ["ad_content", "contact", "links", "new_member", "mentions"]
+    out = verdict.as_json("m1")
+    assert out["id"] == "m1" and out["action"] == "kick"
+    assert set(out["checks"][0]) == {"name", "spam", "details"}
+    assert "广告内容" in verdict.rules and "新成员" in verdict.rules
+
+
+def test_ignore_switches_a_rule_off() -> None:
+    cfg = AntispamConfig.model_validate({"ad_content": {"action": "ignore"}, "contact": {"action": "ignore"}})
+    verdict = Detector(cfg, stateful=False).check(Message("兼职日结，加V：abc888"))
+    assert not verdict.spam
+    assert "ad_content" not in [r.name for r in verdict.results]
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    ({"ad_content": {"threshold": 5, "remove_at": 3}}, "remove_at must be at least threshold"),
+    ({"links": {"extra_allow_domains": ["not a domain"]}}, "not a domain"),
+    ({"new_member": {"triggers": ["link", "carrier pigeon"]}}, "carrier pigeon"),
+    ({"warn_text": "{who}"}, "unknown placeholder"),
+    ({"flood": {"action": "ban"}}, "ignore"),
+    ({"surprise": 1}, "Extra inputs"),
+])
+def test_config_rejects_mistakes(data: dict, problem: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValueError, match=problem):
+        AntispamConfig.model_validate(data)

@@ -1,0 +1,147 @@
+"""What `textforms` finds in a message: obfuscated accounts, numbers and links, table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugins.antispam import lexicon
+from plugins.antispam.textforms import Analyzer, deep_normalize, squeeze
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer(strong=lexicon.STRONG, offer=lexicon.OFFER, cta=lexicon.CALL_TO_ACTION,
+                    warning=lexicon.SCAM_WARNING, blacklist=["办证刻章"], allowed_domains=lexicon.ALLOWED_DOMAINS)
+
+
+@pytest.mark.parametrize(("raw", "squeezed"), [
+    ("加 ❤ 微 ❤ 信", "加微信"),
+    ("ＶＸ：ＡＢＣ１２３", "vxabc123"),  # full-width
+    ("兼。職，日-結", "兼职日结"),  # traditional characters, punctuation between
+    ("ⅴx ❶❷❸", "vx123"),  # roman numeral five, dingbat digits
+    ("Vх", "vx"),  # Cyrillic х
+    ("1️⃣3️⃣8️⃣", "138"),  # keycap digits
+])
+def test_squeezed_form(raw: str, squeezed: str) -> None:
+    assert squeeze(deep_normalize(raw)) == squeezed
+
+
+@pytest.mark.parametrize(("text", "hidden"), [
+    ("➕V了解", True),
+    ("加薇❤信了解", True),
+    ("加vx领福利", True),
+    ("加威信详聊", True),
+    ("+q咨询", True),
+    ("伽微信", True),
+    ("加我微信吧，方便发照片", False),
+    ("加群的时候记得改备注", False),
+])
+def test_solicitations(analyzer: Analyzer, text: str, hidden: bool) -> None:
+    found = analyzer.analyze(text).solicitations
+    if "加群" in text:
+        assert found == []
+        return
+    assert found, text
+    assert bool(found[0][1]) is hidden
+
+
+@pytest.mark.parametrize(("text", "account", "ident", "hidden"), [
+    ("加V：mama6688", "wechat", "mama6688", True),
+    ("微信 bbmm2023", "wechat", "bbmm2023", False),
+    ("微❤信 qiming888", "wechat", "qiming888", True),
+    ("微 信：paobu_dk", "wechat", "paobu_dk", True),
+    ("V信：aozhou_milk", "wechat", "aozhou_milk", True),
+    ("wx:qinzi_tour", "wechat", "qinzi_tour", True),
+    ("加我QQ 2837465910", "qq", "2837465910", False),
+    ("扣扣：3 5 6 7 8 9 1 2 3", "qq", "356789123", True),
+    ("tg: @data_sell", "telegram", "@data_sell", False),
+    ("Ｖ：ＣＺ８８８８８", "wechat", "cz88888", True),
+])
+def test_handles(analyzer: Analyzer, text: str, account: str, ident: str, hidden: bool) -> None:
+    handles = analyzer.analyze(text).handles
+    assert handles, text
+    assert (handles[0].account, handles[0].ident, bool(handles[0].hidden)) == (account, ident, hidden)
+
+
+@pytest.mark.parametrize("text", ["python v3.12 发布了", "我vx发你了", "加vip会员看剧", "UID 123456789"])
+def test_not_handles(analyzer: Analyzer, text: str) -> None:
+    assert analyzer.analyze(text).handles == []
+
+
+@pytest.mark.parametrize(("text", "digits", "kind", "how"), [
+    ("电话 13857161234", "13857161234", "mobile", ""),
+    ("电话 138 1234 5678", "13812345678", "mobile", ""),
+    ("185-6789-0123", "18567890123", "mobile", ""),
+    ("咨询 一三九 二八七六 五四三二", "13928765432", "mobile", "用汉字写数字"),
+    ("壹叁捌 陆陆陆陆 捌捌捌捌", "13866668888", "mobile", "用汉字写数字"),
+    ("电话 1 3 9 0 5 7 1 2 3 4 5", "13905712345", "mobile", "数字逐个隔开"),
+    ("1️⃣3️⃣8️⃣0️⃣0️⃣1️⃣3️⃣8️⃣0️⃣0️⃣0️⃣", "13800138000", "mobile", "表情符号数字"),
+    ("☎️ 1５８-２２２２-３３３３", "15822223333", "mobile", "全角数字"),
+    ("1❤3❤8❤0❤0❤0❤0❤1❤1❤1❤1", "13800001111", "mobile", "数字间插符号"),
+    ("总机 0571-87061007", "057187061007", "landline", ""),
+    ("群号：826354917", "826354917", "group", ""),
+])
+def test_numbers(analyzer: Analyzer, text: str, digits: str, kind: str, how: str) -> None:
+    numbers = analyzer.analyze(text).numbers
+    assert numbers, text
+    assert (numbers[0].digits, numbers[0].kind, numbers[0].hidden) == (digits, kind, how)
+
+
+@pytest.mark.parametrize("text", [
+    "教宝宝数数：一二三四五六七八九十",  # a counting rhyme is not a phone number
+    "快递单号 YT7512345678901",
+    "2024-12-01 08:00 开会",
+    "腾讯会议号：123 456 789",
+    "原价2999现价999",
+])
+def test_not_numbers(analyzer: Analyzer, text: str) -> None:
+    assert analyzer.analyze(text).numbers == []
+
+
+@pytest.mark.parametrize(("text", "host", "allowed", "hidden", "suspicious"), [
+    ("https://github.com/moby/moby/issues/1", "github.com", True, False, ""),
+    ("看 https://www.bilibili.com/video/BV1xx", "www.bilibili.com", True, False, ""),
+    ("腾讯文档 https://docs.qq.com/doc/DZm", "docs.qq.com", True, False, ""),
+    ("https://zhuanlan.zhihu.com/p/1", "zhuanlan.zhihu.com", True, False, ""),
+    ("www点yunma点shop", "www.yunma.shop", False, True, "廉价域名（.shop）"),
+    ("pan点baidu点com/s/1abc", "pan.baidu.com", True, True, ""),
+    ("www . zhuanqian-app . com", "www.zhuanqian-app.com", False, True, ""),
+    ("h t t p : / / q p 8 8 8 . c c", "qp888.cc", False, True, "廉价域名（.cc）"),
+    ("ｗｗｗ．ｓｅｏ－ｐａｉｍｉｎｇ．ｃｏｍ", "www.seo-paiming.com", False, True, ""),
+    ("链接：t.cn/A6aBcDeF", "t.cn", False, False, "短链接"),
+    ("abc-shop.com/x 看看", "abc-shop.com", False, False, ""),
+    ("duzhe点cn/invite", "duzhe.cn", False, True, ""),
+])
+def test_links(analyzer: Analyzer, text: str, host: str, allowed: bool, hidden: bool, suspicious: str) -> None:
+    links = analyzer.analyze(text).links
+    assert links, text
+    link = links[0]
+    assert (link.host, link.allowed, bool(link.hidden), link.suspicious) == (host, allowed, hidden, suspicious)
+
+
+@pytest.mark.parametrize("text", [
+    "1. 乐乐妈 大人1小孩1\n2. 朵朵妈",
+    "ok. me too",
+    "路由器后台是 192.168.1.1",
+    "邮箱 teacher_li@163.com",
+    "Node.js 升级到 20",
+    "python 3.12",
+])
+def test_not_links(analyzer: Analyzer, text: str) -> None:
+    assert analyzer.analyze(text).links == []
+
+
+def test_url_field_is_a_link(analyzer: Analyzer) -> None:
+    links = analyzer.analyze("免费看小说", url="http://read-free.xyz/book").links
+    assert [(x.host, x.suspicious) for x in links] == [("read-free.xyz", "廉价域名（.xyz）")]
+
+
+def test_phrases_match_across_separators_and_blacklist_in_the_same_pass(analyzer: Analyzer) -> None:
+    f = analyzer.analyze("💰 兼 💰 职 💰 日 💰 结 💰 私 💰 聊 💰，另外办❤证❤刻❤章")
+    assert {p.text for p in f.of("strong")} >= {"兼职日结"}
+    assert [p.text for p in f.of("blacklist")] == ["办证刻章"]
+    assert f.spaced_out
+
+
+def test_mentions_are_counted(analyzer: Analyzer) -> None:
+    assert analyzer.analyze("@a @b\u2005@c 看这里").mentions == 3
