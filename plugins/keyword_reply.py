@@ -20,7 +20,7 @@ from bot.core.events import GroupMessage, PrivateMessage
 from bot.core.matching import KeywordMatcher, RegexError, SafeRegex
 from bot.core.plugin import Plugin, PluginConfig
 from bot.core.templates import Template, TemplateError
-from bot.core.text import normalize, strip_mention
+from bot.core.text import normalize
 
 BASE_PLACEHOLDERS = ("member", "group", "date", "time", "keyword")
 
@@ -141,7 +141,7 @@ async def reply(event: GroupMessage | PrivateMessage, ctx: Context, config: Keyw
         return False
     group_id = event.group_id if isinstance(event, GroupMessage) else None
     rules = state.rules_for(config)
-    text = normalize(strip_mention(event.text, ctx.services.bot.name))
+    text = ctx.text
     if not text:
         return False
     best: CompiledRule | None = None

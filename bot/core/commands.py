@@ -45,6 +45,16 @@ class CommandTable:
             seen.setdefault(id(spec), spec)
         return list(seen.values())
 
+    def may_start(self, normalized: str, prefixes: Iterable[str]) -> bool:
+        """Cheap pre-check on the already-normalised text: could it be a command at all?"""
+        if not normalized or len(normalized) > 2000:
+            return False
+        for prefix in prefixes:
+            if prefix and normalized.startswith(prefix):
+                normalized = normalized[len(prefix) :].lstrip()
+                break
+        return normalized.partition(" ")[0] in self._by_word
+
     def parse(self, text: str, prefixes: Iterable[str], bot_name: str) -> Match | None:
         if not text or len(text) > 2000:  # commands are short; skip the work for essays
             return None

@@ -12,6 +12,7 @@ from bot.core.events import Event, GroupMessage, Member, PrivateMessage, group_o
 from bot.core.outbox import OutboundItem, Outbox
 from bot.core.platform import Platform
 from bot.core.plugin import Permission, PluginConfig
+from bot.core.text import normalize, strip_mention
 
 if TYPE_CHECKING:
     from bot.config.models import BotConfig
@@ -65,22 +66,51 @@ class PluginHost:
     def enabled_in(self, group_id: str) -> bool:
         return self.services.groups.plugin_enabled(self.settings, group_id)
 
-    def context(self, event: Event | None = None, group_id: str | None = None) -> Context:
+    def context(
+        self, event: Event | None = None, group_id: str | None = None, scratch: EventScratch | None = None
+    ) -> Context:
         gid = group_id if group_id is not None else (group_of(event) if event else None)
-        return Context(self, event, gid)
+        return Context(self, event, gid, scratch)
+
+
+class EventScratch:
+    """Work derived from one event that several plugins need; done at most once."""
+
+    __slots__ = ("_bot_name", "_normalized", "event")
+
+    def __init__(self, event: Event | None, bot_name: str) -> None:
+        self.event = event
+        self._bot_name = bot_name
+        self._normalized: str | None = None
+
+    @property
+    def normalized(self) -> str:
+        if self._normalized is None:
+            raw = getattr(self.event, "text", "") or ""
+            self._normalized = normalize(strip_mention(raw, self._bot_name)) if raw else ""
+        return self._normalized
 
 
 class Context:
     """Per event and plugin. Sends are queued on the outbox and never awaited here: a
     handler returns quickly and the outbox paces the account."""
 
-    __slots__ = ("_stopped", "event", "group_id", "host")
+    __slots__ = ("_stopped", "event", "group_id", "host", "scratch")
 
-    def __init__(self, host: PluginHost, event: Event | None, group_id: str | None) -> None:
+    def __init__(
+        self, host: PluginHost, event: Event | None, group_id: str | None, scratch: EventScratch | None = None
+    ) -> None:
         self.host = host
         self.event = event
         self.group_id = group_id
+        self.scratch = scratch if scratch is not None else EventScratch(event, host.services.bot.name)
         self._stopped = False
+
+    @property
+    def text(self) -> str:
+        """The message's matching form (normalised, the @-mention of the bot stripped),
+        computed once per event and shared by every plugin."""
+        return self.scratch.normalized
 
     # --- what the handler knows -------------------------------------------------------
     @property

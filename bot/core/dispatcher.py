@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from bot.core.commands import CommandTable, Match
-from bot.core.context import Context, PluginHost, Services
+from bot.core.context import Context, EventScratch, PluginHost, Services
 from bot.core.events import (
     BotJoinedGroup,
     BotLeftGroup,
@@ -132,6 +132,8 @@ class Dispatcher:
         size = services.config.dispatch.dedup_size
         self._ids = _Lru(size)
         self._fingerprints = _Lru(size)
+        self._route_cache: dict[tuple[type[Event], str | None], list[Route]] = {}
+        self._cache_key: tuple[int, int] = (0, -1)
         self.stats = {"received": 0, "own": 0, "duplicate": 0, "stale": 0, "handled": 0, "errors": 0}
 
     def swap(self, runtime: Runtime) -> Runtime:
@@ -147,15 +149,19 @@ class Dispatcher:
         if self._is_duplicate(event):
             self.stats["duplicate"] += 1
             return
+        # Derived first, so the bot's own joins and leaves are recorded as such (the group's
+        # active flag) and never as a membership of the bot.
+        events = self._derive(event)
         recorder = self.services.recorder
         if recorder is not None:
-            recorder.record(event)
+            for ev in events:
+                recorder.record(ev)
         stale = timedelta(seconds=self.services.config.dispatch.stale_after_seconds)
         if self.services.clock.now() - event.at > stale:
             self.stats["stale"] += 1
             log.debug("stale %s from %s: recorded, not acted on", type(event).__name__, event.at)
             return
-        for ev in self._derive(event):
+        for ev in events:
             await self._route(ev)
 
     def _is_own(self, event: Event) -> bool:
@@ -193,42 +199,60 @@ class Dispatcher:
             return out
         return [event]
 
+    def _routes_for(self, etype: type[Event], group_id: str | None) -> list[Route]:
+        """The routes of plugins enabled in this group, cached until a switch or reload."""
+        groups = self.services.groups
+        if self._cache_key != (id(self.runtime), groups.version):
+            self._route_cache.clear()
+            self._cache_key = (id(self.runtime), groups.version)
+        key = (etype, group_id)
+        routes = self._route_cache.get(key)
+        if routes is None:
+            routes = [
+                r for r in self.runtime.routes.get(etype, ())
+                if group_id is None or groups.plugin_enabled(r.host.settings, group_id)
+            ]
+            if len(self._route_cache) > 50_000:  # many groups × types: stay bounded
+                self._route_cache.clear()
+            self._route_cache[key] = routes
+        return routes
+
     async def _route(self, event: Event) -> None:
-        runtime = self.runtime
-        routes = runtime.routes.get(type(event))
+        group_id = group_of(event)
+        routes = self._routes_for(type(event), group_id)
         if not routes:
             return
-        group_id = group_of(event)
+        scratch = EventScratch(event, self.services.bot.name)
         match: Match | None = None
         parsed = False
         for route in routes:
             host = route.host
-            if group_id is not None and not self.services.groups.plugin_enabled(host.settings, group_id):
-                continue
             if route.handler is None:
                 if not parsed:
-                    match = self._parse_command(event, runtime)
+                    match = self._parse_command(event, scratch)
                     parsed = True
                 if match is None or match.spec.plugin != host.name:
                     continue
-                if await self._run_command(event, host, match):
+                if await self._run_command(event, host, match, scratch):
                     return
                 continue
-            if await self._run_handler(event, host, route.handler):
+            if await self._run_handler(event, host, route.handler, scratch):
                 return
 
-    def _parse_command(self, event: Event, runtime: Runtime) -> Match | None:
+    def _parse_command(self, event: Event, scratch: EventScratch) -> Match | None:
         cfg = self.services.config.commands
         if isinstance(event, GroupMessage):
-            table = runtime.table_for(event.group_id)
+            table = self.runtime.table_for(event.group_id)
         elif isinstance(event, PrivateMessage):
-            table = runtime.private_table
+            table = self.runtime.private_table
         else:
             return None
-        return table.parse(event.text, cfg.prefixes, self.services.bot.name)  # type: ignore[attr-defined]
+        if not table.may_start(scratch.normalized, cfg.prefixes):
+            return None
+        return table.parse(event.text, cfg.prefixes, self.services.bot.name)
 
-    async def _run_command(self, event: Event, host: PluginHost, match: Match) -> bool:
-        ctx = host.context(event)
+    async def _run_command(self, event: Event, host: PluginHost, match: Match, scratch: EventScratch) -> bool:
+        ctx = host.context(event, scratch=scratch)
         spec = match.spec
         if spec.permission > Permission.MEMBER:
             level = await ctx.permission()
@@ -245,8 +269,8 @@ class Dispatcher:
         self.stats["handled"] += 1
         return spec.block or result is STOP or ctx.stopped
 
-    async def _run_handler(self, event: Event, host: PluginHost, spec: HandlerSpec) -> bool:
-        ctx = host.context(event)
+    async def _run_handler(self, event: Event, host: PluginHost, spec: HandlerSpec, scratch: EventScratch) -> bool:
+        ctx = host.context(event, scratch=scratch)
         try:
             result = await spec.func(**_inject(spec.params, event, ctx, None))
         except Exception:
@@ -260,26 +284,21 @@ class Dispatcher:
         return stop or (spec.block and bool(result))
 
 
+_GETTERS: dict[str, Callable[[Event, Context, Any], Any]] = {
+    "event": lambda event, ctx, cmd: event,
+    "ctx": lambda event, ctx, cmd: ctx,
+    "config": lambda event, ctx, cmd: ctx.config,
+    "state": lambda event, ctx, cmd: ctx.state,
+    "cmd": lambda event, ctx, cmd: cmd,
+    "services": lambda event, ctx, cmd: ctx.services,
+    "clock": lambda event, ctx, cmd: ctx.clock,
+    "db": lambda event, ctx, cmd: ctx.db,
+}
+
+
 def _inject(params: tuple[str, ...], event: Event, ctx: Context, cmd: Any) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    for name in params:
-        if name == "event":
-            kwargs[name] = event
-        elif name == "ctx":
-            kwargs[name] = ctx
-        elif name == "config":
-            kwargs[name] = ctx.config
-        elif name == "state":
-            kwargs[name] = ctx.state
-        elif name == "cmd":
-            kwargs[name] = cmd
-        elif name == "services":
-            kwargs[name] = ctx.services
-        elif name == "clock":
-            kwargs[name] = ctx.clock
-        elif name == "db":
-            kwargs[name] = ctx.db
-    return kwargs
+    getters = _GETTERS
+    return {name: getters[name](event, ctx, cmd) for name in params}
 
 
 def _describe(event: Event) -> str:

@@ -38,6 +38,8 @@ class GroupDirectory:
         self._info: dict[str, _Cached] = {}
         self._toggles: dict[tuple[str, str], bool] = {}
         self._save_toggle: ToggleSaver | None = None
+        # Bumped whenever which plugin runs where may have changed (dispatch caches key on it).
+        self.version = 0
         self.apply_config(config)
 
     def apply_config(self, config: BotConfig) -> None:
@@ -45,10 +47,12 @@ class GroupDirectory:
         self._bot_admins = frozenset(config.bot_admins)
         self._extra_admins = {g.id: frozenset(g.admins) for g in config.groups}
         self._names = {g.id: g.name for g in config.groups if g.name}
+        self.version += 1
 
     def load_toggles(self, toggles: dict[tuple[str, str], bool], saver: ToggleSaver | None) -> None:
         self._toggles = dict(toggles)
         self._save_toggle = saver
+        self.version += 1
 
     # --- roles ----------------------------------------------------------------------
     async def info(self, group_id: str, *, fresh: bool = False) -> GroupInfo | None:
@@ -115,5 +119,6 @@ class GroupDirectory:
 
     async def set_plugin_enabled(self, group_id: str, plugin: str, enabled: bool, by: str) -> None:
         self._toggles[(group_id, plugin)] = enabled
+        self.version += 1
         if self._save_toggle is not None:
             await self._save_toggle(group_id, plugin, enabled, by, self._clock.now())

@@ -64,7 +64,8 @@ class AntispamState:
     def detector_for(self, config: AntispamConfig) -> Detector:
         detector = self.detectors.get(id(config))
         if detector is None:  # a config the loader did not list (not expected): compile once
-            detector = self.detectors[id(config)] = Detector(config, windows=self.windows, classifier=self.classifier)
+            detector = self.detectors[id(config)] = Detector(
+                config, windows=self.windows, classifier=self.classifier, explain=False)
         return detector
 
 
@@ -96,7 +97,7 @@ async def _build(host: PluginHost) -> AntispamState:
         )
     state = AntispamState(host, tracker, Executor(services, store, bans), store, classifier=classifier)
     for cfg in configs:
-        state.detectors[id(cfg)] = Detector(cfg, windows=state.windows, classifier=classifier)
+        state.detectors[id(cfg)] = Detector(cfg, windows=state.windows, classifier=classifier, explain=False)
     return state
 
 

@@ -30,7 +30,7 @@ from .config import (
     NewMemberRule,
     WaveRule,
 )
-from .textforms import Features
+from .textforms import Features, Phrase
 from .verdict import CheckResult
 
 
@@ -56,6 +56,7 @@ class Probe:
     message: Message
     features: Features
     new_member: bool
+    explain: bool = True  # False: negative results may carry short details (the hot path)
 
     @property
     def qr(self) -> bool:
@@ -128,15 +129,33 @@ class AdContentCheck:
         self.action = Action.of(rule.action)
         self._nothing = CheckResult(self.name, False, f"得分 0（{self.threshold} 分算广告）：无广告特征")
 
-    def score(self, probe: Probe) -> tuple[int, list[str]]:
+    def score(self, probe: Probe) -> tuple[int, list[tuple[str, int]]]:
+        """The score and its parts, (what, points) each."""
         f = probe.features
         msg = probe.message
+        threshold = self.threshold
         parts: list[tuple[str, int]] = []
-        strong = [p.text for p in f.phrases if p.category == "strong"]
-        for p in f.phrases:
-            if p.category == "strong":
-                parts.append((p.text, self.threshold))
-            elif p.category == "offer" and not any(p.text in s for s in strong):
+        strong: list[str] = []
+        offers: list[Phrase] = []
+        ctas: list[str] = []
+        vouch = ""
+        warning = False
+        for p in f.phrases:  # one pass, sorted by kind
+            category = p.category
+            if category == "strong":
+                strong.append(p.text)
+                parts.append((p.text, threshold))
+            elif category == "offer":
+                offers.append(p)
+            elif category == "cta":
+                if p.text not in ctas:
+                    ctas.append(p.text)
+            elif category == "vouch":
+                vouch = vouch or p.text
+            elif category == "warning":
+                warning = True
+        for p in offers:
+            if not strong or not any(p.text in s for s in strong):
                 # "兼职" inside "兼职日结" is the same evidence, counted once
                 parts.append((p.text, p.weight))
         sq = f.squeezed
@@ -152,7 +171,10 @@ class AdContentCheck:
         if price:
             parts.append((price.group(), 2))
         offered = sum(w for _, w in parts)
-        ctas = list(dict.fromkeys(p.text for p in f.of("cta")))
+        if not offered and not probe.explain and not _dodgy(f):
+            # Nothing offered and nothing hidden: never an ad (see the cap below), and the
+            # hot path need not say more.
+            return 0, parts
         for text in ctas[:2]:
             parts.append((text, 1))
 
@@ -171,11 +193,12 @@ class AdContentCheck:
             channels.append((f"链接 {bad_links[0].host}", _link_weight(bad_links[0])))
         if f.emails:
             channels.append(("邮箱", 1))
-        if msg.kind is MessageKind.CONTACT_CARD:
+        kind = msg.kind
+        if kind is MessageKind.CONTACT_CARD:
             channels.append(("名片", 2))
-        elif msg.kind is MessageKind.MINI_PROGRAM:
+        elif kind is MessageKind.MINI_PROGRAM:
             channels.append(("小程序", 1))
-        if probe.qr:
+        if kind is not MessageKind.TEXT and probe.qr:
             channels.append(("二维码", 2))
         budget = 4  # several channels say little more than one
         for text, weight in channels:
@@ -186,29 +209,26 @@ class AdContentCheck:
 
         hidden = _hidden(f)
         if hidden:
-            parts.append((f"隐藏写法（{hidden}）", self.threshold))
+            parts.append((f"隐藏写法（{hidden}）", threshold))
         elif f.spaced_out:
             parts.append(("逐字隔开", 3))
             offered += 3  # spacing every character out only serves to slip past filters
-        if not hidden and not strong:
-            vouch = [p.text for p in f.phrases if p.category == "vouch"]
-            if vouch:
-                parts.append((f"推荐他人（{vouch[0]}）", -2))
+        if vouch and not hidden and not strong:
+            parts.append((f"推荐他人（{vouch}）", -2))
         if probe.new_member and (offered or ctas or channels):
             parts.append(("新成员", 1))
         score = sum(w for _, w in parts)
-        dodgy_link = any(link.suspicious for link in bad_links)
-        if not offered and not hidden and not dodgy_link and score >= self.threshold:
+        if score >= threshold and not offered and not hidden and not any(x.suspicious for x in bad_links):
             # "有需要的邻居联系我 137…" offers nothing: a call to action and a phone number
             # alone are how neighbours lend a ladder, not an ad.
-            parts.append(("没有推销内容", self.threshold - 1 - score))
-            score = self.threshold - 1
-        if f.scam_warning and not reachable(f, msg) and score >= self.threshold:
+            parts.append(("没有推销内容", threshold - 1 - score))
+            score = threshold - 1
+        if score >= threshold and warning and not reachable(f, msg):
             # "别信那些加V刷单的，都是骗子": quoting an ad to warn about it, with no way to
             # reach anyone, is not an ad.
-            parts.append(("提醒防骗且无联系方式", self.threshold - 1 - score))
-            score = self.threshold - 1
-        return score, [f"{t}{w:+d}" for t, w in parts]
+            parts.append(("提醒防骗且无联系方式", threshold - 1 - score))
+            score = threshold - 1
+        return score, parts
 
     def check(self, probe: Probe) -> CheckResult:
         f = probe.features
@@ -220,8 +240,18 @@ class AdContentCheck:
         action = self.action
         if spam and self.remove_at is not None and score >= self.remove_at and action > Action.NONE:
             action = Action.REMOVE
-        shown = " ".join(parts) if parts else "无广告特征"
+        if not spam and not probe.explain:
+            return CheckResult(self.name, False, f"得分 {score}（{self.threshold} 分算广告）")
+        shown = " ".join(f"{t}{w:+d}" for t, w in parts) if parts else "无广告特征"
         return _result(self.name, spam, f"得分 {score}（{self.threshold} 分算广告）：{shown}", action)
+
+
+def _dodgy(f: Features) -> bool:
+    """Anything that lets a message be an ad without offering anything in words."""
+    return bool(
+        f.spaced_out or any(how for _, how in f.solicitations) or any(h.hidden for h in f.handles)
+        or any(n.hidden for n in f.numbers) or any(x.hidden or x.suspicious for x in f.links)
+    )
 
 
 def _link_weight(link: object) -> int:
@@ -492,10 +522,13 @@ class WaveCheck:
 
 def _has_hook(probe: Probe) -> bool:
     f = probe.features
-    return bool(
-        f.numbers or f.handles or f.solicitations or any(not link.allowed for link in f.links)
-        or probe.message.kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM) or probe.qr
-    )
+    if f.numbers or f.handles or f.solicitations:
+        return True
+    if f.links and any(not link.allowed for link in f.links):
+        return True
+    kind = probe.message.kind
+    return kind is not MessageKind.TEXT and (
+        kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM) or probe.qr)
 
 
 class ClassifierCheck:

@@ -74,10 +74,14 @@ class Detector:
         windows: Windows | None = None,
         stateful: bool = True,
         classifier: NaiveBayes | None = None,
+        explain: bool = True,
     ) -> None:
         """`stateful=False` leaves out flood and wave (they need senders and times: a file
-        of unrelated messages, as `spam-check` reads, has neither)."""
+        of unrelated messages, as `spam-check` reads, has neither). `explain=False` lets
+        results that found nothing keep their details short (the chat handler's hot path;
+        spam results are always explained in full)."""
         self.config = config
+        self.explain = explain
         self.analyzer = build_analyzer(config)
         new = config.new_member
         self._new_minutes = timedelta(minutes=new.minutes)
@@ -116,5 +120,5 @@ class Detector:
 
     def check(self, message: Message) -> Verdict:
         features = self.analyzer.analyze(message.text, message.url)
-        probe = Probe(message, features, self.is_new(message))
+        probe = Probe(message, features, self.is_new(message), self.explain)
         return Verdict(tuple([c.check(probe) for c in self.checks]))

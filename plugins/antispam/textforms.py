@@ -107,7 +107,9 @@ _OBFUSCATED = frozenset((*lexicon.OBFUSCATED_ACCOUNT, "v", "q", "扣", "薇"))
 # Words that make the number after them a way to reach someone.
 _CONTACT_WORD = re.compile(r"电话|手机|联系|致电|热线|tel|call|微信|vx|wx|v|q|扣|号|☎|📞|拨打|打给")
 _ACCOUNT_TITLE = {"wechat": "微信", "qq": "QQ", "telegram": "Telegram"}
-_VERB_CHARS = ("加", "+", "伽", "嘉", "珈", "茄")
+_VERB_CHARS = frozenset("加+伽嘉珈茄")
+# Every account word starts with one of these: no such character, no handle to look for.
+_ACCOUNT_HINT = re.compile("[微薇嶶溦徽威维扣蔻抠企飞卫绿]|vx|wx|qq|tg|wechat|telegram|(?<![a-z])[vq](?![a-z])")
 _GROUP_NUMBER = re.compile(r"群号?\s*(?:是|为|[:：])?\s*$")
 # Decoration between characters ("微❤信"), removed where handles are looked for.
 _DECOR = re.compile(f"[^\\w\\s{_CJK}!-/:-@\\[-`{{-~]+")
@@ -118,13 +120,16 @@ _MENTION = re.compile(r"[@＠][^\s@＠\u2005]{1,24}")
 
 # --- links ----------------------------------------------------------------------------------
 
-_TLDS = "|".join(sorted(set(lexicon.KNOWN_TLDS), key=len, reverse=True))
+_TLDS = frozenset(lexicon.KNOWN_TLDS)
 _URL_TAIL = r"[^\s<>\"'，。！？、）】」》\u4e00-\u9fff]*"
 _SCHEME_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'，。！？、）】」》\u4e00-\u9fff]+")
+# A dotted name without a scheme ("abc.com/x"); kept only if its last label is a known TLD.
 _BARE_URL = re.compile(
-    rf"(?<![a-z0-9@._/-])(?:www\.)?(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS})"
+    r"(?<![a-z0-9@._/-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,10}))"
     rf"(?![a-z0-9-])(?::\d{{2,5}})?(?:[/?]{_URL_TAIL})?"
 )
+_DOT_LETTER = re.compile(r"[a-z0-9]\.[a-z]")
+_FAKE_DOT_HINT = re.compile(r"[点點。丶·•]|dot| \.|\. |\(\.\)|\[\.\]|（\.）")
 # Addresses found only after undoing "点com" tricks must end in one of these: English words
 # such as ".live" or ".me" after "。" would otherwise read as links.
 _HIDDEN_TLDS = frozenset(("com", "cn", "net", "org", "top", "xyz", "vip", "cc", "icu", "club", "site", "online",
@@ -248,8 +253,8 @@ class Analyzer:
         add(vouching, "vouch", -2)
         add(blacklist, "blacklist", 0)
         self._matcher: KeywordMatcher[Phrase] = KeywordMatcher(entries)
-        self._allowed = tuple(sorted({d.lower().strip(".") for d in allowed_domains if d.strip(".")}))
-        self._commerce = tuple(sorted({d.lower().strip(".") for d in commerce_domains if d.strip(".")}))
+        self._allowed = frozenset(d.lower().strip(".") for d in allowed_domains if d.strip("."))
+        self._commerce = frozenset(d.lower().strip(".") for d in commerce_domains if d.strip("."))
         self._shorteners = frozenset(d.lower() for d in shorteners)
         self._suspicious_tlds = frozenset(t.lower().lstrip(".") for t in suspicious_tlds)
 
@@ -270,7 +275,7 @@ class Analyzer:
                 self._find_links(f, fullwidth)
             if digitish:
                 self._find_numbers(f, fullwidth, "\u20e3" in text)
-            verbs = any(v in squeezed for v in _VERB_CHARS)
+            verbs = not _VERB_CHARS.isdisjoint(squeezed)
             if latin or digitish or verbs:
                 self._find_accounts(f, fullwidth, verbs, latin or digitish)
             if len(norm) - len(squeezed) >= 5:
@@ -293,14 +298,15 @@ class Analyzer:
         links: list[Link] = []
         seen: set[str] = set()
         hidden_how = "全角字符" if fullwidth else ""
-        for found in _links_in(norm):
-            host = _host_of(found)
-            if host and host not in seen:
-                seen.add(host)
-                links.append(self._link(found, host, hidden_how))
-        linkform = _URL_SPACES.sub("", _FAKE_DOT.sub(".", norm))
-        if linkform != norm:
-            for found in _links_in(linkform):
+        if "." in norm:
+            for found in _links_in(norm):
+                host = _host_of(found)
+                if host and host not in seen:
+                    seen.add(host)
+                    links.append(self._link(found, host, hidden_how))
+        if _FAKE_DOT_HINT.search(norm) and _FAKE_DOT.search(norm):
+            linkform = _URL_SPACES.sub("", _FAKE_DOT.sub(".", norm))
+            for found in _links_in(linkform) if linkform != norm else ():
                 host = _host_of(found)
                 if host and host not in seen and host.rpartition(".")[2] in _HIDDEN_TLDS:
                     seen.add(host)
@@ -380,12 +386,12 @@ class Analyzer:
             solicitations.append((m.group(), hidden))
         if solicitations:
             f.solicitations = solicitations
-        if not ids:
+        if not ids or not _ACCOUNT_HINT.search(f.norm):
             return
         # Decoration and spaces between Chinese characters removed: "微 ❤ 信：id" reads "微信:id".
         plain = _CJK_GAP.sub("", _DECOR.sub("", f.norm))
         despaced = None
-        spaced = _SPACED_ALNUM.search(plain)
+        spaced = _SPACED_ALNUM.search(plain) if plain.count(" ") >= 4 else None
         if spaced:
             despaced = plain[: spaced.start()] + re.sub(r"[^a-z0-9]", "", spaced.group()) + plain[spaced.end():]
         split = "字间插符号" if plain != f.norm else ""
@@ -419,14 +425,22 @@ class Analyzer:
                 f.numbers = [n for n in f.numbers if n.digits not in ids]
 
 
-def _under(host: str, domains: tuple[str, ...]) -> bool:
-    return any(host == d or host.endswith("." + d) for d in domains)
+def _under(host: str, domains: frozenset[str]) -> bool:
+    """Whether `host` is one of `domains` or a subdomain of one (one set lookup per label)."""
+    while True:
+        if host in domains:
+            return True
+        dot = host.find(".")
+        if dot < 0:
+            return False
+        host = host[dot + 1 :]
 
 
 def _links_in(text: str) -> list[str]:
-    found = _SCHEME_URL.findall(text)
+    found = _SCHEME_URL.findall(text) if "://" in text else []
     rest = _SCHEME_URL.sub(" ", text) if found else text
-    found += _BARE_URL.findall(rest)
+    if _DOT_LETTER.search(rest):
+        found += [m.group() for m in _BARE_URL.finditer(rest) if m.group(2) in _TLDS]
     return found
 
 

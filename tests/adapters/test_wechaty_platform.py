@@ -29,7 +29,7 @@ from bot.core.events import (
     MessageKind,
     PrivateMessage,
 )
-from bot.core.platform import Capability, PlatformError
+from bot.core.platform import Capability, Platform, PlatformError
 from tests.adapters.wechaty_fakes import FakePuppet, FakeWorld, FriendshipType, MessageType, text_message
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -95,6 +95,7 @@ async def test_login_sets_the_bot_identity() -> None:
     await setup.platform.on_puppet_event("login", SimpleNamespace(contact_id="bot"), setup.puppet)
     assert setup.platform.bot == Member("bot", "小助手")
     assert Capability.REMOVE in setup.platform.capabilities and Capability.INVITE in setup.platform.capabilities
+    assert isinstance(setup.platform, Platform)  # the core's interface, method for method
 
 
 async def test_say_adds_only_missing_mentions_and_sends_the_ids(s: Setup) -> None:

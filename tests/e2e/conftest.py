@@ -1,4 +1,6 @@
-"""Fixtures of the end-to-end tests: a gateway and a `qunbot run` process per test module.
+"""Fixtures of the end-to-end tests: the puppet-service gateway (tests/wechaty_gateway) and a
+real `qunbot run` process, both on free ports. `functional_stack` is one pair shared by the
+feature tests; `stack_factory` gives a module its own pair (the recovery tests kill theirs).
 
 They skip, with the reason, when node, the gateway's Node packages or the `wechaty` extra is
 missing; `.ci/run` installs all three, so in CI they run."""

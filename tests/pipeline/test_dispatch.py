@@ -157,3 +157,26 @@ async def test_group_list_is_for_bot_admins(word: str) -> None:
         await bot.private("owner1", word)
         listing = bot.new_actions()[-1].text or ""
     assert "g1" in listing and "g2" in listing
+
+
+async def test_the_bot_leaving_and_rejoining_marks_the_group_and_is_no_membership() -> None:
+    import sqlalchemy as sa
+
+    from bot.storage.models import Group, Membership
+
+    async with chat(loaded_with()) as bot:
+        await bot.leave("g1", "wxid_bot", "bob")
+        app = bot.sim.app
+        await app.recorder.flush()
+        async with app.db.session() as s:
+            group = (await s.execute(sa.select(Group).where(Group.id == "g1"))).scalar_one()
+            assert group.active is False
+            bot_rows = (await s.execute(sa.select(Membership).where(Membership.member_id == "wxid_bot"))).all()
+            assert bot_rows == []
+            bob = (await s.execute(sa.select(Membership).where(Membership.member_id == "bob"))).all()
+            assert bob == []  # bob's join was never seen: his leave is in the event log only
+        await bot.join("g1", "wxid_bot")
+        await app.recorder.flush()
+        async with app.db.session() as s:
+            group = (await s.execute(sa.select(Group).where(Group.id == "g1"))).scalar_one()
+            assert group.active is True

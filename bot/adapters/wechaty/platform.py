@@ -453,7 +453,9 @@ class WechatyPlatform:
             text = ""
         if url is None and (found := _URL.search(text)):
             url = found.group(0)
-        sender = await self._member(mp.from_id, puppet)
+        # The service echoes the bot's own sends back; the core drops them, so spare the lookup.
+        own = bool(mp.from_id) and mp.from_id == self.bot.id
+        sender = self.bot if own else await self._member(mp.from_id, puppet)
         if mp.room_id:
             bot = self.bot
             mention_ids = tuple(mp.mention_ids or ())

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from bot.adapters.wechaty import library as wechaty_library
 from bot.adapters.wechaty import redact
-from bot.adapters.wechaty.connection import PuppetConnection
+from bot.adapters.wechaty.connection import PuppetClient, PuppetConnection
 from bot.adapters.wechaty.platform import WechatyPlatform
 from bot.app import BotApp, LoadedConfig
+from bot.config.errors import ConfigError
 from bot.config.models import WechatySettings
 from bot.core.clock import SystemClock
 from bot.core.events import Member
@@ -82,10 +83,20 @@ def resolve_credentials(settings: WechatySettings, environ: Mapping[str, str] | 
 
 
 async def run_wechaty(loaded: LoadedConfig) -> int:
+    creds = resolve_credentials(loaded.config.wechaty)
+    redactor = redact.SecretRedactor([creds.token])
+    try:
+        return await _run(loaded, creds, redactor)
+    except ConfigError:
+        raise  # already FILE:LINE: key: problem lines, which never echo a secret
+    except Exception as exc:
+        # `qunbot run` prints a fatal error's message as is: make sure it cannot carry the token.
+        raise RuntimeError(redactor.redact(f"{type(exc).__name__}: {exc}")) from exc
+
+
+async def _run(loaded: LoadedConfig, creds: Credentials, redactor: redact.SecretRedactor) -> int:
     config = loaded.config
     settings = config.wechaty
-    creds = resolve_credentials(settings)
-    redactor = redact.SecretRedactor([creds.token])
     redact.install(redactor)  # before the library is imported: it logs the token on every connect
     library = wechaty_library.load(creds.endpoint)
     redact.install(redactor, library.logger_names, level=logging.getLevelName(settings.library_log_level))
@@ -95,11 +106,11 @@ async def run_wechaty(loaded: LoadedConfig) -> int:
     # is also passed in its options makes it warn about "two endpoints/tokens" on every connect.
     token_option = None if creds.token_from_env else creds.token
 
-    def new_client() -> object:
-        return library.puppet_class(library.options_class(token=token_option))
+    def new_client() -> PuppetClient:
+        return library.puppet_class(library.options_class(token=token_option))  # type: ignore[no-any-return]
 
     clock = SystemClock(config.tz)
-    connection = PuppetConnection(settings, creds.endpoint, new_client, redact=redactor.redact)  # type: ignore[arg-type]
+    connection = PuppetConnection(settings, creds.endpoint, new_client, redact=redactor.redact)
     platform = WechatyPlatform(
         connection, settings, clock, Member(config.bot.id, config.bot.name), redact=redactor.redact,
         url_link_payload=functools.partial(wechaty_library.url_link_payload, library),
