@@ -468,22 +468,52 @@ class FloodCheck:
 _VARIABLE = re.compile(r"[0-9a-z]+")
 
 
+class _Skeleton:
+    """Senders of one text skeleton within the window: a queue plus distinct counts, so
+    each new copy costs O(1) however big the wave."""
+
+    __slots__ = ("entries", "groups", "members")
+
+    def __init__(self) -> None:
+        self.entries: deque[tuple[datetime, str, str]] = deque()
+        self.members: dict[str, int] = {}
+        self.groups: dict[str, int] = {}
+
+    def add(self, at: datetime, group: str, member: str, span: timedelta, keep: int) -> None:
+        entries, members, groups = self.entries, self.members, self.groups
+        while entries and (at - entries[0][0] > span or len(entries) >= keep):
+            _, old_group, old_member = entries.popleft()
+            members[old_member] -= 1
+            if not members[old_member]:
+                del members[old_member]
+            groups[old_group] -= 1
+            if not groups[old_group]:
+                del groups[old_group]
+        entries.append((at, group, member))
+        members[member] = members.get(member, 0) + 1
+        groups[group] = groups.get(group, 0) + 1
+
+
 class WaveWindows:
     """Who sent which text skeleton recently, across every group the bot manages (bounded
     like `FloodWindows`)."""
 
+    KEEP = 500  # copies remembered per skeleton: plenty to count a wave
+
     def __init__(self, cap: int = 20_000) -> None:
-        self._seen: dict[str, list[tuple[datetime, str, str]]] = {}
+        self._seen: dict[str, _Skeleton] = {}
         self._cap = cap
 
-    def add(self, key: str, at: datetime, group: str, member: str, span: timedelta) -> list[tuple[datetime, str, str]]:
-        entries = [e for e in self._seen.pop(key, ()) if at - e[0] <= span]
-        entries.append((at, group, member))
-        self._seen[key] = entries[-200:]
-        if len(self._seen) > self._cap:
-            for old in list(islice(self._seen, self._cap // 10)):
-                del self._seen[old]
-        return entries
+    def add(self, key: str, at: datetime, group: str, member: str, span: timedelta) -> tuple[int, int]:
+        """Record one copy; (distinct members, distinct groups) within the window."""
+        skeleton = self._seen.get(key)
+        if skeleton is None:
+            skeleton = self._seen[key] = _Skeleton()
+            if len(self._seen) > self._cap:
+                for old in list(islice(self._seen, self._cap // 10)):
+                    del self._seen[old]
+        skeleton.add(at, group, member, span, self.KEEP)
+        return len(skeleton.members), len(skeleton.groups)
 
 
 class WaveCheck:
@@ -511,13 +541,11 @@ class WaveCheck:
         skeleton = _VARIABLE.sub("#", f.squeezed)
         if len(skeleton) - skeleton.count("#") < self.rule.min_chars:
             return self._short
-        entries = self.windows.add(skeleton[:120], msg.at, msg.group_id, msg.member_id, self.span)
-        members = {m for _, _, m in entries}
-        groups = {g for _, g, _ in entries}
-        if len(members) >= self.rule.members or len(groups) >= self.rule.groups:
-            return _result(self.name, True, f"{self.rule.minutes:g} 分钟内 {len(members)} 人在 {len(groups)} 个群发了"
-                           "相同内容", self.action)
-        return _result(self.name, False, f"{len(members)} 人发过", self.action)
+        members, groups = self.windows.add(skeleton[:120], msg.at, msg.group_id, msg.member_id, self.span)
+        if members >= self.rule.members or groups >= self.rule.groups:
+            return _result(self.name, True, f"{self.rule.minutes:g} 分钟内 {members} 人在 {groups} 个群发了相同内容",
+                           self.action)
+        return _result(self.name, False, f"{members} 人发过", self.action)
 
 
 def _has_hook(probe: Probe) -> bool:
