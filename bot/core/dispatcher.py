@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from bot.core.commands import CommandTable, Match
-from bot.core.context import Context, EventScratch, PluginHost, Services
+from bot.core.context import EventScratch, PluginHost, Services
 from bot.core.events import (
     BotJoinedGroup,
     BotLeftGroup,
@@ -261,7 +261,7 @@ class Dispatcher:
                 ctx.reply(refuse, mention=isinstance(event, GroupMessage))
                 return True
         try:
-            result = await spec.func(**_inject(spec.params, event, ctx, match.command))
+            result = await spec.call(event, ctx, match.command)
         except Exception:
             self.stats["errors"] += 1
             log.exception("plugin %s: command %s failed on %s", host.name, spec.word, _describe(event))
@@ -272,7 +272,7 @@ class Dispatcher:
     async def _run_handler(self, event: Event, host: PluginHost, spec: HandlerSpec, scratch: EventScratch) -> bool:
         ctx = host.context(event, scratch=scratch)
         try:
-            result = await spec.func(**_inject(spec.params, event, ctx, None))
+            result = await spec.call(event, ctx, None)
         except Exception:
             self.stats["errors"] += 1
             log.exception("plugin %s: handler %s failed on %s", host.name, spec.func.__name__, _describe(event))
@@ -282,23 +282,6 @@ class Dispatcher:
         if stop or result:
             self.stats["handled"] += 1
         return stop or (spec.block and bool(result))
-
-
-_GETTERS: dict[str, Callable[[Event, Context, Any], Any]] = {
-    "event": lambda event, ctx, cmd: event,
-    "ctx": lambda event, ctx, cmd: ctx,
-    "config": lambda event, ctx, cmd: ctx.config,
-    "state": lambda event, ctx, cmd: ctx.state,
-    "cmd": lambda event, ctx, cmd: cmd,
-    "services": lambda event, ctx, cmd: ctx.services,
-    "clock": lambda event, ctx, cmd: ctx.clock,
-    "db": lambda event, ctx, cmd: ctx.db,
-}
-
-
-def _inject(params: tuple[str, ...], event: Event, ctx: Context, cmd: Any) -> dict[str, Any]:
-    getters = _GETTERS
-    return {name: getters[name](event, ctx, cmd) for name in params}
 
 
 def _describe(event: Event) -> str:

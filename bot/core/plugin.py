@@ -76,6 +76,10 @@ class HandlerSpec:
     priority: int | None  # None: the plugin's priority
     block: bool
     params: tuple[str, ...]
+    call: Callable[..., Awaitable[Any]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.call = make_caller(self.func, self.params)
 
 
 @dataclass(slots=True)
@@ -92,6 +96,10 @@ class CommandSpec:
     # Per-group command words taken from the plugin's resolved config (e.g. check-in keywords).
     words_from: Callable[[Any], Iterable[str]] | None = None
     block: bool = True
+    call: Callable[..., Awaitable[Any]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.call = make_caller(self.func, self.params)
 
     def words(self, config: Any) -> tuple[str, ...]:
         if self.words_from is not None:
@@ -180,7 +188,10 @@ STOP = _Stop()
 def _params(func: Callable[..., Any], plugin: str) -> tuple[str, ...]:
     if not inspect.iscoroutinefunction(func):
         raise TypeError(f"plugin {plugin}: handler {func.__name__} must be `async def`")
-    names = tuple(inspect.signature(func).parameters)
+    parameters = inspect.signature(func).parameters
+    if any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters.values()):
+        raise TypeError(f"plugin {plugin}: handler {func.__name__} takes plain parameters only (no *, **)")
+    names = tuple(parameters)
     unknown = [n for n in names if n not in INJECTABLE]
     if unknown:
         raise TypeError(
@@ -188,3 +199,35 @@ def _params(func: Callable[..., Any], plugin: str) -> tuple[str, ...]:
             f"handlers may ask for {sorted(INJECTABLE)}"
         )
     return names
+
+
+Getter = Callable[[Event, Any, Any], Any]
+_GETTERS: dict[str, Getter] = {
+    "event": lambda event, ctx, cmd: event,
+    "ctx": lambda event, ctx, cmd: ctx,
+    "config": lambda event, ctx, cmd: ctx.config,
+    "state": lambda event, ctx, cmd: ctx.state,
+    "cmd": lambda event, ctx, cmd: cmd,
+    "services": lambda event, ctx, cmd: ctx.services,
+    "clock": lambda event, ctx, cmd: ctx.clock,
+    "db": lambda event, ctx, cmd: ctx.db,
+}
+
+
+def make_caller(func: Callable[..., Any], params: tuple[str, ...]) -> Callable[[Event, Any, Any], Any]:
+    """A call with the handler's declared dependencies, specialised once at load: this runs
+    for every handler on every message, so no per-call dict or loop."""
+    getters = tuple(_GETTERS[name] for name in params)
+    if len(getters) == 1:
+        (g0,) = getters
+        return lambda e, c, m: func(g0(e, c, m))
+    if len(getters) == 2:
+        g0, g1 = getters
+        return lambda e, c, m: func(g0(e, c, m), g1(e, c, m))
+    if len(getters) == 3:
+        g0, g1, g2 = getters
+        return lambda e, c, m: func(g0(e, c, m), g1(e, c, m), g2(e, c, m))
+    if len(getters) == 4:
+        g0, g1, g2, g3 = getters
+        return lambda e, c, m: func(g0(e, c, m), g1(e, c, m), g2(e, c, m), g3(e, c, m))
+    return lambda e, c, m: func(*[g(e, c, m) for g in getters])

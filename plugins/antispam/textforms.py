@@ -73,7 +73,7 @@ _DIGIT_OF = str.maketrans({c: d for c, d in zip(_CHINESE_DIGITS, "00123456789121
 # A run of at least 5 digit characters (ASCII or Chinese) with at most 3 separator characters
 # (spaces, punctuation, emoji: anything not a letter, digit or CJK) between neighbours.
 _DIGITISH = f"0-9{_CHINESE_DIGITS}"
-_NOT_DIGITISH = re.compile(f"[^{_DIGITISH}]+")
+_FIVE_DIGITISH = re.compile(f"[{_DIGITISH}]{{5}}")
 _NUMBER_RUN = re.compile(f"[{_DIGITISH}](?:[^\\w{_CJK}]{{0,3}}[{_DIGITISH}]){{4,}}")
 # Separators people use in dates, prices and phone numbers; anything else between digits
 # (emoji, hearts, stars) is there to dodge filters.
@@ -269,7 +269,9 @@ class Analyzer:
             f.phrases = self._matcher.match(squeezed)
             latin = _LATIN.search(squeezed) is not None
             f.digits = latin and _DIGIT.search(squeezed) is not None
-            digitish = len(_NOT_DIGITISH.sub("", squeezed)) >= 5
+            # Separators are gone from the squeezed form, so any number worth reading
+            # ("1 3 8…", "一三八…", "1️⃣3️⃣…") is five digit characters in a row there.
+            digitish = _FIVE_DIGITISH.search(squeezed) is not None
             fullwidth = not text.isascii() and _FULLWIDTH.search(text) is not None
             if latin:
                 self._find_links(f, fullwidth)
