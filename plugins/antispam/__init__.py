@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.core.context import Context, PluginHost, Services
-from bot.core.events import GroupMessage, MembersJoined, MembersLeft
+from bot.core.events import GroupMessage, MembersJoined, MembersLeft, MessageKind
 from bot.core.plugin import STOP, Command, Permission, Plugin
 
 from .checks import Message
@@ -108,11 +108,11 @@ async def _build(host: PluginHost) -> AntispamState:
 async def screen(event: GroupMessage, ctx: Context, config: AntispamConfig, state: AntispamState) -> Any:
     sender = event.sender
     age, sent = state.tracker.observe(event.group_id, sender.id, event.at)
-    if sender.id in config.allow_members:
+    if sender.id in config.allow_members or event.kind is MessageKind.SYSTEM:
         return False
     message = Message(
         text=event.text, kind=event.kind, url=event.url, group_id=event.group_id, member_id=sender.id,
-        at=event.at, mentions=len(event.mentions), member_age=age, member_messages=sent,
+        at=event.at, mentions=len(event.mentions), member_age=age, member_messages=sent, normalized=ctx.text,
     )
     verdict = state.detector_for(config).check(message)
     if not verdict.spam:

@@ -49,6 +49,7 @@ class Message(NamedTuple):
     # None: unknown (joined before the bot knew them) - such members count as established.
     member_age: timedelta | None = None
     member_messages: int | None = None  # messages sent before this one
+    normalized: str | None = None  # `normalize(text)` when the caller has it already
 
 
 @dataclass(slots=True)
@@ -74,8 +75,28 @@ _QR_HINTS = ("二维码", "扫码", "扫一扫", "长按识别", "识别图中",
 
 class Check(Protocol):
     name: str
+    # What `check` returns for a quiet message (see `is_quiet`), so the detector can skip
+    # the call; None for checks that must always run (they keep state, or read the text).
+    quiet: CheckResult | None
 
     def check(self, probe: Probe) -> CheckResult: ...
+
+
+def is_quiet(probe: Probe) -> bool:
+    """An established member's plain text with nothing any content check looks for: no
+    offer or blacklisted phrase, link, number, account, figure, mention or spacing trick."""
+    f, msg = probe.features, probe.message
+    if probe.new_member or msg.kind is not MessageKind.TEXT or msg.mentions or msg.url:
+        return False
+    if f.links or f.numbers or f.handles or f.solicitations or f.emails or f.spaced_out or f.mentions or f.digits:
+        return False
+    sq = f.squeezed
+    if "赚" in sq or "挣" in sq or "折" in sq or "只要" in sq or "低至" in sq or "仅需" in sq:
+        return False
+    return not any(p.category in _LOUD for p in f.phrases)
+
+
+_LOUD = frozenset(("strong", "offer", "blacklist"))
 
 
 def _result(name: str, spam: bool, details: str, action: Action) -> CheckResult:
@@ -90,7 +111,7 @@ class BlacklistCheck:
 
     def __init__(self, rule: BlacklistRule) -> None:
         self.action = Action.of(rule.action)
-        self._clean = CheckResult(self.name, False, "无违禁词")
+        self._clean = self.quiet = CheckResult(self.name, False, "无违禁词")
 
     def check(self, probe: Probe) -> CheckResult:
         hits = [p.text for p in probe.features.of("blacklist")]
@@ -109,11 +130,14 @@ _PER_UNIT = re.compile(
     r"|[0-9]+(?:\.[0-9]+)?\s*(?:元|块)\s*(?:一|每)\s*(?:份|套|张|单|天|小时|次)"
 )
 _PER_TASK = re.compile(r"(?:一|每)(?:单|天|小时)(?:[0-9]+|[一二三四五六七八九十几两]+)(?:元|块)")
-# A price cut: "原价199现在只要19.9", "仅需9.9", "团购价59".
+# A price cut: "原价199现在只要19.9", "仅需9.9", "团购价59", "低至三折".
 _PRICE_CUT = re.compile(
-    r"(?:原价|仅需|只需|只要|现价|低至|秒杀价|团购价|到手价|特价|优惠价|内部价)[0-9]"
+    r"(?:原价|仅需|只需|只要|现价|低至|秒杀价|团购价|到手价|特价|优惠价|内部价)"
+    r"(?:[0-9]|[一二三四五六七八九十百千几两]+(?:折|元|块))"
     r"|充[0-9]+送[0-9]+|(?:限|仅限)前?[0-9]+(?:名|位|个)|前[0-9]+名"
 )
+# A discount: "三折", "一折起", "8.5折" (once; "打八折" in passing stays below the bar).
+_DISCOUNT = re.compile(r"(?:[0-9](?:\.[0-9])?|[一二三四五六七八九])折")
 
 
 class AdContentCheck:
@@ -127,7 +151,7 @@ class AdContentCheck:
         self.threshold = rule.threshold
         self.remove_at = rule.remove_at
         self.action = Action.of(rule.action)
-        self._nothing = CheckResult(self.name, False, f"得分 0（{self.threshold} 分算广告）：无广告特征")
+        self._nothing = self.quiet = CheckResult(self.name, False, f"得分 0（{self.threshold} 分算广告）：无推销内容")
 
     def score(self, probe: Probe) -> tuple[int, list[tuple[str, int]]]:
         """The score and its parts, (what, points) each."""
@@ -167,9 +191,12 @@ class AdContentCheck:
             rate = _PER_TASK.search(sq)
         if rate:
             parts.append((rate.group(), 2))
-        price = _PRICE_CUT.search(sq) if f.digits else None
+        price = _PRICE_CUT.search(sq) if (f.digits or "只要" in sq or "低至" in sq or "仅需" in sq) else None
         if price:
             parts.append((price.group(), 2))
+        discount = _DISCOUNT.search(sq) if "折" in sq else None
+        if discount:
+            parts.append((discount.group(), 1))
         offered = sum(w for _, w in parts)
         if not offered and not probe.explain and not _dodgy(f):
             # Nothing offered and nothing hidden: never an ad (see the cap below), and the
@@ -180,7 +207,9 @@ class AdContentCheck:
 
         channels: list[tuple[str, int]] = []
         if f.handles:
-            channels.append((f"账号 {f.handles[0].ident}", 2))
+            # An account id spelled out in a group everyone can already reach each other in
+            # is how sellers move a chat elsewhere (still capped: nothing offered, no ad).
+            channels.append((f"账号 {f.handles[0].ident}", 3))
         for n in f.numbers:
             if n.kind in ("mobile", "qq", "group", "phone"):
                 channels.append((f"号码 {n.digits}", 2))
@@ -217,6 +246,9 @@ class AdContentCheck:
             parts.append((f"推荐他人（{vouch}）", -2))
         if probe.new_member and (offered or ctas or channels):
             parts.append(("新成员", 1))
+        if warning and not strong:
+            # Words like 诈骗/别信 mark a warning *about* an ad, often quoting one.
+            parts.append(("提醒防骗", -2))
         score = sum(w for _, w in parts)
         if score >= threshold and not offered and not hidden and not any(x.suspicious for x in bad_links):
             # "有需要的邻居联系我 137…" offers nothing: a call to action and a phone number
@@ -232,9 +264,12 @@ class AdContentCheck:
 
     def check(self, probe: Probe) -> CheckResult:
         f = probe.features
-        if not (f.phrases or f.links or f.numbers or f.handles or f.solicitations or f.emails or f.spaced_out
-                or f.digits or "赚" in f.squeezed or "挣" in f.squeezed) and probe.message.kind is MessageKind.TEXT:
-            return self._nothing  # the common case: ordinary chat with nothing to score
+        # The common case on the hot path: nothing offered in words or figures and nothing
+        # hidden can never score as an ad (see `score`), so the scoring is skipped.
+        if (not probe.explain and not (f.digits or "赚" in f.squeezed or "挣" in f.squeezed or "折" in f.squeezed
+                                       or "只要" in f.squeezed or "低至" in f.squeezed or "仅需" in f.squeezed)
+                and not any(p.category in _OFFERING for p in f.phrases) and not _dodgy(f)):
+            return self._nothing
         score, parts = self.score(probe)
         spam = score >= self.threshold
         action = self.action
@@ -244,6 +279,9 @@ class AdContentCheck:
             return CheckResult(self.name, False, f"得分 {score}（{self.threshold} 分算广告）")
         shown = " ".join(f"{t}{w:+d}" for t, w in parts) if parts else "无广告特征"
         return _result(self.name, spam, f"得分 {score}（{self.threshold} 分算广告）：{shown}", action)
+
+
+_OFFERING = frozenset(("strong", "offer"))
 
 
 def _dodgy(f: Features) -> bool:
@@ -289,7 +327,7 @@ class ContactCheck:
 
     def __init__(self, rule: ContactRule) -> None:
         self.action = Action.of(rule.action)
-        self._none = CheckResult(self.name, False, "无")
+        self._none = self.quiet = CheckResult(self.name, False, "无")
 
     def check(self, probe: Probe) -> CheckResult:
         f = probe.features
@@ -312,7 +350,7 @@ class LinkCheck:
     def __init__(self, rule: LinkRule) -> None:
         self.action = Action.of(rule.action)
         self.unknown = Action.of(rule.unknown_domains)
-        self._none = CheckResult(self.name, False, "无链接")
+        self._none = self.quiet = CheckResult(self.name, False, "无链接")
 
     def check(self, probe: Probe) -> CheckResult:
         links = probe.features.links
@@ -346,7 +384,7 @@ class NewMemberCheck:
         self.action = Action.of(rule.action)
         self.triggers = frozenset(rule.triggers)
         self.rule = rule
-        self._established = CheckResult(self.name, False, "老成员")
+        self._established = self.quiet = CheckResult(self.name, False, "老成员")
         self._fine = CheckResult(self.name, False, "新成员，内容无限制项")
 
     def check(self, probe: Probe) -> CheckResult:
@@ -388,6 +426,7 @@ class KindsCheck:
     def __init__(self, rule: KindsRule) -> None:
         self.actions = {kind: Action.of(getattr(rule, field)) for kind, field in _KIND_FIELDS.items()}
         self.qr_action = Action.of(rule.qr_code)
+        self.quiet = CheckResult(self.name, False, f"允许的消息类型（{MessageKind.TEXT.value}）")
 
     @staticmethod
     def needed(rule: KindsRule) -> bool:
@@ -409,7 +448,7 @@ class MentionsCheck:
     def __init__(self, rule: MentionsRule) -> None:
         self.action = Action.of(rule.action)
         self.max = rule.max
-        self._none = CheckResult(self.name, False, "@了 0 人")
+        self._none = self.quiet = CheckResult(self.name, False, "@了 0 人")
 
     def check(self, probe: Probe) -> CheckResult:
         count = max(probe.message.mentions, probe.features.mentions)
@@ -444,6 +483,7 @@ class FloodWindows:
 
 class FloodCheck:
     name = "flood"
+    quiet = None  # keeps count of every message
 
     def __init__(self, rule: FloodRule, windows: FloodWindows) -> None:
         self.action = Action.of(rule.action)
@@ -520,6 +560,7 @@ class WaveCheck:
     """The same text (numbers, ids and links aside) from several members or groups."""
 
     name = "wave"
+    quiet = None  # a wave of plain texts still needs its hook checked
 
     def __init__(self, rule: WaveRule, windows: WaveWindows) -> None:
         self.action = Action.of(rule.action)
@@ -561,6 +602,7 @@ def _has_hook(probe: Probe) -> bool:
 
 class ClassifierCheck:
     name = "classifier"
+    quiet = None  # reads the text itself
 
     def __init__(self, rule: ClassifierRule, model: NaiveBayes) -> None:
         self.action = Action.of(rule.action)

@@ -88,9 +88,8 @@ class Executor:
         if why:
             return Decision(Outcome.EXEMPT, Action.NONE, why=why)
         action = verdict.action
-        window = timedelta(hours=config.strikes.window_hours)
-        earlier = await self.store.count_strikes(group_id, member_id, now - window) if self.store else 0
-        strikes = earlier + 1
+        strikes = await self._earlier_strikes(group_id, member_id, now - timedelta(hours=config.strikes.window_hours))
+        strikes += 1
         if action is Action.WARN and strikes >= config.strikes.limit:
             action = Action.REMOVE
         if config.dry_run:
@@ -130,8 +129,7 @@ class Executor:
         quote = _quote(message.text, message.kind.value)
         details = "\n".join(f"· {r.title}：{r.details}" for r in verdict.fired)
         if decision.outcome in (Outcome.WARNED, Outcome.FAILED_CLOSED):
-            if self.store is not None:
-                await self.store.add_strike(group_id, sender.id, now, ",".join(verdict.rule_names), decision_id)
+            await self._strike(group_id, sender.id, now, ",".join(verdict.rule_names), decision_id)
             text = Template.parse(config.warn_text, ("member", "rules", "strikes", "limit", "group")).render(
                 {"member": sender.display, "rules": rules, "strikes": min(decision.strikes, config.strikes.limit),
                  "limit": config.strikes.limit, "group": group}
@@ -169,7 +167,11 @@ class Executor:
                           everywhere=config.ban_scope == "all_groups", at=now, rules=",".join(rules),
                           decision_id=decision_id)
         if self.store is not None:
-            await self.store.ban(ban)
+            try:
+                await self.store.ban(ban)
+            except Exception:
+                # Still banned for as long as this process runs; the log says why it may not last.
+                log.exception("could not store the ban of %s", member.id)
         kept = [b for b in self.bans.get(member.id, []) if b.group_id != group_id]
         self.bans[member.id] = [*kept, ban]
 
@@ -218,6 +220,24 @@ class Executor:
         return False
 
     # --- helpers -------------------------------------------------------------------------------------
+    async def _earlier_strikes(self, group_id: str, member_id: str, since: datetime) -> int:
+        if self.store is None:
+            return 0
+        try:
+            return await self.store.count_strikes(group_id, member_id, since)
+        except Exception:
+            # Without the history, act as on a first offence rather than not at all.
+            log.exception("could not count the strikes of %s in %s", member_id, group_id)
+            return 0
+
+    async def _strike(self, group_id: str, member_id: str, at: datetime, rules: str, decision_id: int | None) -> None:
+        if self.store is None:
+            return
+        try:
+            await self.store.add_strike(group_id, member_id, at, rules, decision_id)
+        except Exception:
+            log.exception("could not store a strike for %s in %s", member_id, group_id)
+
     async def _record(self, row: AntispamDecision) -> int | None:
         if self.store is None:
             return None

@@ -39,8 +39,8 @@ _HOMOGLYPHS = {
     "τ": "t", "υ": "u", "ρ": "p", "χ": "x", "ѵ": "v", "ᴠ": "v", "ⅴ": "v", "ｖ": "v",
     # plus signs used for 加
     "➕": "+", "✚": "+", "✙": "+", "＋": "+",
-    # the satellite emoji reads 卫星 (wèixīng), a homophone of 微信
-    "🛰": "卫星",
+    # the satellite emoji reads 卫星 (wèixīng), a homophone of 微信; the penguin is QQ's mascot
+    "🛰": "卫星", "🐧": "企鹅",
 }
 # Enclosed and dingbat digits NFKC leaves alone.
 for _base, _start in ((1, 0x2776), (1, 0x2780), (1, 0x278A), (1, 0x24F5)):
@@ -98,7 +98,8 @@ _SOLICIT = re.compile(
 # On the normal form: an account word, then an id. Single letters need a separator so "dev_x"
 # or "mv 123456" do not count.
 _HANDLE = re.compile(
-    f"(?P<acct>{_ACCOUNT_ALT}|微|薇|(?<![a-z])[vq](?=\\s*[:：=]|\\s+[a-z0-9]))"
+    # Not inside a word or an address: "docs.qq.com/doc/DQWxYZ…" holds no "wx" account.
+    f"(?<![a-z0-9_/.=?&%#-])(?P<acct>{_ACCOUNT_ALT}|微|薇|[vq](?=\\s*[:：=]|\\s+[a-z0-9]))"
     r"\s*(?:号码|号|id)?\s*(?:是|为|[:：=→👉]|同号)?\s*"
     r"(?P<id>[a-z][a-z0-9_-]{4,24}|@[a-z][a-z0-9_]{3,31}|[1-9][0-9]{4,11})(?![a-z0-9_])"
 )
@@ -113,7 +114,7 @@ _ACCOUNT_HINT = re.compile("[微薇嶶溦徽威维扣蔻抠企飞卫绿]|vx|wx|q
 _GROUP_NUMBER = re.compile(r"群号?\s*(?:是|为|[:：])?\s*$")
 # Decoration between characters ("微❤信"), removed where handles are looked for.
 _DECOR = re.compile(f"[^\\w\\s{_CJK}!-/:-@\\[-`{{-~]+")
-_CJK_GAP = re.compile(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])")
+_CJK_GAP = re.compile(f"(?<=[{_CJK}])\\s+|\\s+(?=[{_CJK}])")
 _FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
 _MENTION = re.compile(r"[@＠][^\s@＠\u2005]{1,24}")
@@ -259,8 +260,13 @@ class Analyzer:
         self._suspicious_tlds = frozenset(t.lower().lstrip(".") for t in suspicious_tlds)
 
     # --- the one entry point ---------------------------------------------------------------
-    def analyze(self, text: str, url: str | None = None) -> Features:
-        norm = deep_normalize(text) if text else ""
+    def analyze(self, text: str, url: str | None = None, normalized: str | None = None) -> Features:
+        """`normalized`: the core `normalize(text)` if the caller already has it (the
+        dispatcher shares one per event)."""
+        if normalized is None:
+            norm = deep_normalize(text) if text else ""
+        else:
+            norm = normalized.translate(_TABLE) if _NEEDS_MAP.search(normalized) else normalized
         squeezed = _NOT_WORD.sub("", norm)
         f = Features(text, norm, squeezed)
         if squeezed:
@@ -390,8 +396,9 @@ class Analyzer:
             f.solicitations = solicitations
         if not ids or not _ACCOUNT_HINT.search(f.norm):
             return
-        # Decoration and spaces between Chinese characters removed: "微 ❤ 信：id" reads "微信:id".
-        plain = _CJK_GAP.sub("", _DECOR.sub("", f.norm))
+        # Addresses, decoration and spaces next to Chinese characters removed: "微 ❤ 信：id"
+        # and "V 信：id" read "微信:id" and "v信:id".
+        plain = _CJK_GAP.sub("", _DECOR.sub("", _SCHEME_URL.sub(" ", f.norm) if "://" in f.norm else f.norm))
         despaced = None
         spaced = _SPACED_ALNUM.search(plain) if plain.count(" ") >= 4 else None
         if spaced:

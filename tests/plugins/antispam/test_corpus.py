@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from plugins.antispam.detector import Detector
-from plugins.antispam.spamcheck import check_lines, load_antispam_config
+from plugins.antispam.spamcheck import check_lines, load_antispam_config, message_from_json
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config" / "bot.yaml"
@@ -98,3 +98,16 @@ def test_the_cli_gives_the_same_verdicts_as_the_library() -> None:
     detector = Detector(load_antispam_config(CONFIG), stateful=False)
     library = [v for v, _ in check_lines(path.read_text(encoding="utf-8").splitlines(), detector)]
     assert cli == library
+
+
+def test_the_hot_path_decides_exactly_like_the_explaining_path() -> None:
+    """The chat handler runs the detector with explain=False (negative results keep short
+    details, hopeless scoring is skipped): the decisions must not change."""
+    config = load_antispam_config(CONFIG)
+    explaining, terse = Detector(config, stateful=False), Detector(config, stateful=False, explain=False)
+    for line in (DATA / "spam_corpus.jsonl").read_text(encoding="utf-8").splitlines():
+        _, message = message_from_json(json.loads(line))
+        for new in (None, 0):
+            m = message._replace(member_messages=new)
+            a, b = explaining.check(m), terse.check(m)
+            assert (a.spam, a.action, [r.spam for r in a.results]) == (b.spam, b.action, [r.spam for r in b.results])

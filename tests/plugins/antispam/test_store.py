@@ -1,0 +1,72 @@
+"""The anti-spam tables and repository on SQLite and PostgreSQL (skipped when no server)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.core.events import GroupMessage, Member, MembersJoined
+from bot.storage.db import Database
+from bot.storage.recorder import Recorder
+from bot.storage.settings import StorageSettings
+from plugins.antispam.models import AntispamBan, AntispamDecision, Outcome
+from plugins.antispam.store import AntispamStore
+
+T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+async def test_audit_strikes_and_labels(database: Database) -> None:
+    store = AntispamStore(database)
+    checks = [{"name": "ad_content", "spam": True, "details": "得分 9"}]
+    first = await store.record(AntispamDecision(
+        at=T0, group_id="g1", member_id="m", text="兼职日结", action="kick", outcome=Outcome.REMOVED,
+        rules="ad_content", checks=checks, label="spam"))
+    second = await store.record(AntispamDecision(at=T0, group_id="g1", member_id="n", text="加V", action="warn",
+                                                 outcome=Outcome.WARNED, rules="contact"))
+    assert second > first
+    rows = await store.decisions("g1")
+    assert [r.member_id for r in rows] == ["n", "m"]  # newest first
+    assert next(r for r in rows if r.member_id == "m").checks == checks
+
+    await store.add_strike("g1", "n", T0, "contact", second)
+    await store.add_strike("g1", "n", T0 + timedelta(hours=2), "contact", None)
+    await store.add_strike("g2", "n", T0, "contact", None)
+    assert await store.count_strikes("g1", "n", T0 - timedelta(hours=1)) == 2
+    assert await store.count_strikes("g1", "n", T0 + timedelta(hours=1)) == 1
+    assert await store.clear_strikes("n", "g1") == 2
+    assert await store.count_strikes("g2", "n", T0 - timedelta(days=1)) == 1
+
+    assert await store.labelled() == [("兼职日结", True)]
+    await store.relabel_last_removal("m", "ham")
+    assert await store.labelled() == [("兼职日结", False)]
+
+
+async def test_bans_are_upserted_and_lifted(database: Database) -> None:
+    store = AntispamStore(database)
+    await store.ban(AntispamBan(member_id="s", member_name="小美", group_id="g1", everywhere=True, at=T0, rules="a"))
+    await store.ban(AntispamBan(member_id="s", group_id="g1", everywhere=True, at=T0 + timedelta(1), rules="b"))
+    await store.ban(AntispamBan(member_id="s", group_id="g2", everywhere=False, at=T0, rules="c"))
+    bans = await store.bans()
+    assert sorted((b.group_id, b.rules, b.member_name) for b in bans) == [("g1", "b", "小美"), ("g2", "c", "")]
+    lifted = await store.unban("s", ["g3"])  # a global ban is lifted from any group
+    assert [b.group_id for b in lifted] == ["g1"]
+    assert [b.group_id for b in await store.unban("s")] == ["g2"]
+    assert await store.bans() == []
+
+
+async def test_recent_joins_come_with_their_message_counts(db_url: str) -> None:
+    db = await Database.open(StorageSettings(url=db_url))
+    try:
+        recorder = Recorder(db, TZ, db.settings)
+        await recorder.start()
+        recorder.record(MembersJoined(at=T0, group_id="g1", members=(Member("new"),)))
+        recorder.record(MembersJoined(at=T0 - timedelta(days=60), group_id="g1", members=(Member("old"),)))
+        for i in range(2):
+            recorder.record(GroupMessage(at=T0 + timedelta(minutes=i + 1), group_id="g1", sender=Member("new"),
+                                         text=f"hi {i}", message_id=f"x{i}"))
+        await recorder.stop()
+        joins = await AntispamStore(db).recent_joins(T0 - timedelta(days=30), TZ)
+    finally:
+        await db.close()
+    assert [(j.group_id, j.member_id, j.joined_at, j.messages) for j in joins] == [("g1", "new", T0, 2)]
