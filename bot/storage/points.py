@@ -36,6 +36,11 @@ class PointsEntry(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
 
 
+def _same_entry(group_id: str, member_id: str, ref: str) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions that identify one member's entry for a ref (the idempotency key)."""
+    return (PointsEntry.group_id == group_id, PointsEntry.member_id == member_id, PointsEntry.ref == ref)
+
+
 class PointsLedger:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -73,11 +78,7 @@ class PointsLedger:
         note: str,
     ) -> bool:
         if ref is not None:
-            exists = await s.execute(
-                sa.select(PointsEntry.id).where(
-                    PointsEntry.group_id == group_id, PointsEntry.member_id == member_id, PointsEntry.ref == ref
-                )
-            )
+            exists = await s.execute(sa.select(PointsEntry.id).where(*_same_entry(group_id, member_id, ref)))
             if exists.first() is not None:
                 return False
         s.add(
@@ -121,9 +122,7 @@ class PointsLedger:
     ) -> int:
         row = (
             await s.execute(
-                sa.select(PointsEntry.id, PointsEntry.delta).where(
-                    PointsEntry.group_id == group_id, PointsEntry.member_id == member_id, PointsEntry.ref == ref
-                )
+                sa.select(PointsEntry.id, PointsEntry.delta).where(*_same_entry(group_id, member_id, ref))
             )
         ).first()
         current = int(row[1]) if row is not None else 0
@@ -161,11 +160,7 @@ class PointsLedger:
 
     async def has_ref(self, group_id: str, member_id: str, ref: str) -> bool:
         async with self._db.session() as s:
-            row = await s.execute(
-                sa.select(PointsEntry.id).where(
-                    PointsEntry.group_id == group_id, PointsEntry.member_id == member_id, PointsEntry.ref == ref
-                )
-            )
+            row = await s.execute(sa.select(PointsEntry.id).where(*_same_entry(group_id, member_id, ref)))
             return row.first() is not None
 
     async def total(self, group_id: str, member_id: str, session: AsyncSession | None = None) -> int:
