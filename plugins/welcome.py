@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pydantic import Field
 
 from bot.core.context import Context, PluginHost
-from bot.core.events import Member, MembersJoined
+from bot.core.events import Member, MembersJoined, MembersLeft
 from bot.core.plugin import Plugin, PluginConfig
 from bot.core.scheduler import date_trigger
 from bot.core.templates import Template, template_type
@@ -117,3 +117,14 @@ async def on_join(event: MembersJoined, ctx: Context, config: WelcomeConfig, sta
             lambda fire, gid=gid: state.flush(gid, fire), deferred=True,
         )
     return True
+
+
+@plugin.on(MembersLeft)
+async def on_leave(event: MembersLeft, state: WelcomeState) -> bool:
+    """Someone who left (or was removed as a spammer) before the merged welcome went out is
+    not welcomed."""
+    batch = state.pending.get(event.group_id)
+    if batch is not None:
+        gone = {m.id for m in event.members}
+        batch.members = [m for m in batch.members if m.id not in gone]
+    return False

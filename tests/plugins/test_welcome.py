@@ -67,3 +67,16 @@ async def test_off_in_a_group_set_and_never_for_the_bot(tmp_path: Path) -> None:
         await bot.wait("1m")
         assert all("@小助手" not in (a.text or "") for a in bot.said("g1"))
         assert bot.said("g1", contains="欢迎 ") == []
+
+
+async def test_someone_who_left_before_the_welcome_is_not_welcomed(tmp_path: Path) -> None:
+    async with chat(write_config(tmp_path, CONFIG)) as bot:
+        await bot.join("g1", "carol", "dave")
+        await bot.leave("g1", "carol")
+        await bot.wait("1m")
+        await bot.join("g1", "erin")
+        await bot.leave("g1", "erin")
+        await bot.wait("1m")
+    (welcome,) = bot.said("g1", contains="欢迎")
+    assert welcome.mentions == ["dave"] and "carol" not in (welcome.text or "")
+
