@@ -3,6 +3,7 @@ and the rendering of texts."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -14,7 +15,10 @@ from bot.core.scheduler import date_trigger
 from bot.core.templates import Template
 from plugins.games.config import GamesConfig
 
+log = logging.getLogger("qunbot.plugin.games")
+
 if TYPE_CHECKING:
+    from plugins.games.models import Round
     from plugins.games.repo import GamesRepo
 
 plugin = Plugin(
@@ -87,6 +91,31 @@ class Game:
         """A group message that is no command of ours (`raw`: the text without the bot's
         @-mention; `key`: its `answer_key`). True when this game consumed it."""
         return False
+
+
+class RoundGame(Game):
+    """A game played in timed rounds (quiz questions, guess-the-number)."""
+
+    async def restore(self) -> None:
+        """Reopen this game's rounds left open by a restart; one whose time ran out while the
+        bot was down ends now."""
+        now = self.now()
+        for rnd in await self.repo.open_rounds():
+            if rnd.kind != self.kind:
+                continue
+            try:
+                if rnd.ends_at <= now:
+                    await self.timeout(rnd)
+                else:
+                    self._track(rnd)
+            except Exception:
+                log.exception("could not restore %s round %s", self.kind, rnd.id)
+
+    def _track(self, rnd: Round) -> None:
+        raise NotImplementedError
+
+    async def timeout(self, rnd: Round) -> None:
+        raise NotImplementedError
 
 
 class Cooldowns:

@@ -4,13 +4,12 @@ lower, with a per-member cooldown; the first hit wins points as `game:guess`) an
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.core.context import Context, PluginHost
 from bot.core.plugin import Command, Permission
-from plugins.games.base import Cooldowns, Game, plugin, render
+from plugins.games.base import Cooldowns, Game, RoundGame, plugin, render
 from plugins.games.config import (
     COOLDOWN,
     DICE_ROLLED,
@@ -27,31 +26,17 @@ from plugins.games.repo import Award, GamesRepo
 if TYPE_CHECKING:
     from plugins.games.state import GamesState
 
-log = logging.getLogger("qunbot.plugin.games.fun")
 
 FACES = "⚀⚁⚂⚃⚄⚅"
 
 
-class GuessGame(Game):
+class GuessGame(RoundGame):
     kind = "guess"
 
     def __init__(self, host: PluginHost, repo: GamesRepo) -> None:
         super().__init__(host, repo)
         self.open: dict[str, Round] = {}
         self.cooldowns = Cooldowns()
-
-    async def restore(self) -> None:
-        now = self.now()
-        for rnd in await self.repo.open_rounds():
-            if rnd.kind != self.kind:
-                continue
-            try:
-                if rnd.ends_at <= now:
-                    await self.timeout(rnd)
-                else:
-                    self._track(rnd)
-            except Exception:
-                log.exception("could not restore guess game %s", rnd.id)
 
     def _track(self, rnd: Round) -> None:
         assert rnd.id is not None

@@ -6,14 +6,13 @@ The bank is gone through before any question repeats in a group."""
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.core.context import Context, PluginHost
 from bot.core.events import GroupMessage
 from bot.core.plugin import Command, Permission
-from plugins.games.base import Game, plugin, render
+from plugins.games.base import RoundGame, plugin, render
 from plugins.games.config import QUIZ_CORRECT, QUIZ_HINT, QUIZ_QUESTION, QUIZ_TIMEOUT, GamesConfig
 from plugins.games.models import Round
 from plugins.games.parsing import answer_key, parse_int
@@ -22,28 +21,14 @@ from plugins.games.repo import Award, GamesRepo
 if TYPE_CHECKING:
     from plugins.games.state import GamesState
 
-log = logging.getLogger("qunbot.plugin.games.quiz")
 
 
-class QuizGame(Game):
+class QuizGame(RoundGame):
     kind = "quiz"
 
     def __init__(self, host: PluginHost, repo: GamesRepo) -> None:
         super().__init__(host, repo)
         self.open: dict[str, tuple[Round, frozenset[str]]] = {}  # group → (question, answer keys)
-
-    async def restore(self) -> None:
-        now = self.now()
-        for rnd in await self.repo.open_rounds():
-            if rnd.kind != self.kind:
-                continue
-            try:
-                if rnd.ends_at <= now:
-                    await self.timeout(rnd)
-                else:
-                    self._track(rnd)
-            except Exception:
-                log.exception("could not restore quiz round %s", rnd.id)
 
     def active(self, group_id: str) -> bool:
         return group_id in self.open
