@@ -47,7 +47,8 @@ async def _run_console(loaded: LoadedConfig, source: TextIO) -> int:
     console = ConsoleAdapter(world, clock)
     app = BotApp(loaded, console.platform, clock, outbox_settings_override=CONSOLE_OUTBOX)
     await app.start()
-    assert app.services is not None
+    assert app.services is not None and app.dispatcher is not None
+    app.dispatcher.dedup_by_content = False  # console ids are unique; a repeated line is a new message
     services = app.services
     background = start_background(app)
     try:

@@ -36,6 +36,10 @@ class DispatchSettings(Strict):
     # but trigger no action.
     stale_after_seconds: float = Field(120.0, gt=0)
     dedup_size: int = Field(20_000, ge=100)
+    # Also drop a message whose group, sender, kind, text and exact timestamp repeat an earlier
+    # one under another id (puppets sometimes deliver one message twice). Adapters whose ids
+    # are unique by construction (console, simulator) switch this off.
+    dedup_by_content: bool = True
 
 
 class CommandSettings(Strict):

@@ -132,6 +132,7 @@ class Dispatcher:
         size = services.config.dispatch.dedup_size
         self._ids = _Lru(size)
         self._fingerprints = _Lru(size)
+        self.dedup_by_content = services.config.dispatch.dedup_by_content
         self._route_cache: dict[tuple[type[Event], str | None], list[Route]] = {}
         self._cache_key: tuple[int, int] = (0, -1)
         self.stats = {"received": 0, "own": 0, "duplicate": 0, "stale": 0, "handled": 0, "errors": 0}
@@ -175,8 +176,11 @@ class Dispatcher:
             return False
         if event.message_id and self._ids.seen(event.message_id):
             return True
-        # Puppets sometimes deliver one message twice under different ids.
-        fingerprint = (group_of(event), event.sender.id, event.kind, event.text, int(event.at.timestamp()))
+        if not self.dedup_by_content:
+            return False
+        # Puppets sometimes deliver one message twice under different ids: the copy carries the
+        # same platform timestamp, while a member repeating themselves does not.
+        fingerprint = (group_of(event), event.sender.id, event.kind, event.text, event.at)
         return self._fingerprints.seen(fingerprint)
 
     def _derive(self, event: Event) -> list[Event]:

@@ -75,9 +75,25 @@ async def test_own_messages_duplicates_and_stale_messages_reach_no_plugin() -> N
 async def test_same_message_twice_under_different_ids_is_one() -> None:
     seen: list[str] = []
     async with chat(loaded_with(echo_plugin("p", 50, seen))) as bot:
-        await bot.say("g1", "alice", "same", id="a1")
-        await bot.say("g1", "alice", "same", id="a2")
-    assert seen == ["p"]
+        app = bot.sim.app
+        app.dispatcher.dedup_by_content = True  # as for a puppet (the simulator's ids are unique)
+        at = bot.sim.clock.now()
+        for message_id in ("a1", "a2"):  # one message delivered twice: same timestamp, new id
+            await app.handle(GroupMessage(at=at, group_id="g1", sender=Member("alice", "Alice"), text="same",
+                                          message_id=message_id))
+        assert seen == ["p"]
+        later = at + timedelta(milliseconds=300)  # the member really says it again
+        await app.handle(GroupMessage(at=later, group_id="g1", sender=Member("alice", "Alice"), text="same",
+                                      message_id="a3"))
+        assert seen == ["p", "p"]
+
+
+async def test_in_a_scenario_the_same_text_twice_is_two_messages() -> None:
+    seen: list[str] = []
+    async with chat(loaded_with(echo_plugin("p", 50, seen))) as bot:
+        await bot.say("g1", "alice", "签到")
+        await bot.say("g1", "alice", "签到")
+    assert seen == ["p", "p"]
 
 
 def admin_plugin(calls: list[str]) -> Plugin:
