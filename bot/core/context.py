@@ -70,7 +70,7 @@ class PluginHost:
         self, event: Event | None = None, group_id: str | None = None, scratch: EventScratch | None = None
     ) -> Context:
         gid = group_id if group_id is not None else (group_of(event) if event else None)
-        return Context(self, event, gid, scratch)
+        return Context(self, event, gid, scratch, self.settings.for_group(gid))
 
 
 class EventScratch:
@@ -95,15 +95,23 @@ class Context:
     """Per event and plugin. Sends are queued on the outbox and never awaited here: a
     handler returns quickly and the outbox paces the account."""
 
-    __slots__ = ("_stopped", "event", "group_id", "host", "scratch")
+    __slots__ = ("_config", "_stopped", "event", "group_id", "host", "scratch")
 
     def __init__(
-        self, host: PluginHost, event: Event | None, group_id: str | None, scratch: EventScratch | None = None
+        self,
+        host: PluginHost,
+        event: Event | None,
+        group_id: str | None,
+        scratch: EventScratch | None,
+        config: PluginConfig,
     ) -> None:
+        """`config`: the plugin's config resolved for `group_id` (the dispatcher resolves it
+        once per group, not per event)."""
         self.host = host
         self.event = event
         self.group_id = group_id
         self.scratch = scratch if scratch is not None else EventScratch(event, host.services.bot.name)
+        self._config = config
         self._stopped = False
 
     @property
@@ -119,7 +127,7 @@ class Context:
 
     @property
     def config(self) -> PluginConfig:
-        return self.host.config_for(self.group_id)
+        return self._config
 
     @property
     def state(self) -> Any:

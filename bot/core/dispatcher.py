@@ -11,15 +11,16 @@ Per inbound event:
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from bot.core.commands import CommandTable, Match
-from bot.core.context import EventScratch, PluginHost, Services
+from bot.core.context import Context, EventScratch, PluginHost, Services
 from bot.core.events import (
     BotJoinedGroup,
     BotLeftGroup,
@@ -42,6 +43,30 @@ class Route:
     order: int
     host: PluginHost
     handler: HandlerSpec | None  # None: this plugin's commands
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A route resolved for one group: the plugin, its handler (None: its commands) and its
+    config there, so the per-event path looks nothing up."""
+
+    host: PluginHost
+    handler: HandlerSpec | None
+    config: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The steps one event type takes in one group, in priority order. `handlers` leaves the
+    command steps out: most messages cannot be a command, and skip them all at once."""
+
+    steps: tuple[Step, ...]
+    handlers: tuple[Step, ...]
+    commands: bool
+
+
+_NO_PLAN = Plan((), (), False)
+_YIELD_EVERY = 32  # events dispatched without a pause at most
 
 
 @dataclass
@@ -109,19 +134,25 @@ class Runtime:
                     log.exception("plugin %s failed to shut down", host.name)
 
 
-class _Lru:
+class _Recent:
+    """The last `size` keys seen (oldest forgotten first): enough to catch a redelivery,
+    which comes within moments of the original."""
+
     def __init__(self, size: int) -> None:
         self._size = size
-        self._seen: OrderedDict[Any, None] = OrderedDict()
+        self._keys: set[Any] = set()
+        self._order: deque[Any] = deque()
 
     def seen(self, key: Any) -> bool:
         """True if `key` was seen before; remembers it otherwise."""
-        if key in self._seen:
-            self._seen.move_to_end(key)
+        keys = self._keys
+        if key in keys:
             return True
-        self._seen[key] = None
-        if len(self._seen) > self._size:
-            self._seen.popitem(last=False)
+        keys.add(key)
+        order = self._order
+        order.append(key)
+        if len(order) > self._size:
+            keys.discard(order.popleft())
         return False
 
 
@@ -130,11 +161,14 @@ class Dispatcher:
         self.services = services
         self.runtime = runtime
         size = services.config.dispatch.dedup_size
-        self._ids = _Lru(size)
-        self._fingerprints = _Lru(size)
+        self._ids = _Recent(size)
+        self._fingerprints = _Recent(size)
         self.dedup_by_content = services.config.dispatch.dedup_by_content
-        self._route_cache: dict[tuple[type[Event], str | None], list[Route]] = {}
-        self._cache_key: tuple[int, int] = (0, -1)
+        self._plans: dict[tuple[type[Event], str | None], Plan] = {}
+        self._plans_key: tuple[int, int] = (0, -1)
+        self._burst = 0
+        self._stale_seconds = -1.0
+        self._stale = timedelta()
         self.stats = {"received": 0, "own": 0, "duplicate": 0, "stale": 0, "handled": 0, "errors": 0}
 
     def swap(self, runtime: Runtime) -> Runtime:
@@ -143,12 +177,13 @@ class Dispatcher:
 
     # --- the pipeline ------------------------------------------------------------------
     async def dispatch(self, event: Event) -> None:
-        self.stats["received"] += 1
+        stats = self.stats
+        stats["received"] += 1
         if self._is_own(event):
-            self.stats["own"] += 1
+            stats["own"] += 1
             return
         if self._is_duplicate(event):
-            self.stats["duplicate"] += 1
+            stats["duplicate"] += 1
             return
         # Derived first, so the bot's own joins and leaves are recorded as such (the group's
         # active flag) and never as a membership of the bot.
@@ -157,13 +192,24 @@ class Dispatcher:
         if recorder is not None:
             for ev in events:
                 recorder.record(ev)
-        stale = timedelta(seconds=self.services.config.dispatch.stale_after_seconds)
-        if self.services.clock.now() - event.at > stale:
-            self.stats["stale"] += 1
+        if self.services.clock.now() - event.at > self._stale_after():
+            stats["stale"] += 1
             log.debug("stale %s from %s: recorded, not acted on", type(event).__name__, event.at)
             return
         for ev in events:
             await self._route(ev)
+        self._burst += 1
+        if self._burst >= _YIELD_EVERY:
+            # Events fed back to back (a replay, a burst after reconnecting) never suspend a
+            # handler: let the recorder, the outbox and timers run now and then.
+            self._burst = 0
+            await asyncio.sleep(0)
+
+    def _stale_after(self) -> timedelta:
+        seconds = self.services.config.dispatch.stale_after_seconds  # a reload may change it
+        if seconds != self._stale_seconds:
+            self._stale_seconds, self._stale = seconds, timedelta(seconds=seconds)
+        return self._stale
 
     def _is_own(self, event: Event) -> bool:
         sender = getattr(event, "sender", None)
@@ -203,45 +249,63 @@ class Dispatcher:
             return out
         return [event]
 
-    def _routes_for(self, etype: type[Event], group_id: str | None) -> list[Route]:
-        """The routes of plugins enabled in this group, cached until a switch or reload."""
+    def _plan_for(self, etype: type[Event], group_id: str | None) -> Plan:
+        """The steps of plugins enabled in this group, cached until a switch or reload."""
         groups = self.services.groups
-        if self._cache_key != (id(self.runtime), groups.version):
-            self._route_cache.clear()
-            self._cache_key = (id(self.runtime), groups.version)
+        if self._plans_key != (id(self.runtime), groups.version):
+            self._plans.clear()
+            self._plans_key = (id(self.runtime), groups.version)
         key = (etype, group_id)
-        routes = self._route_cache.get(key)
-        if routes is None:
-            routes = [
-                r for r in self.runtime.routes.get(etype, ())
+        plan = self._plans.get(key)
+        if plan is None:
+            steps = tuple(
+                Step(r.host, r.handler, r.host.settings.for_group(group_id))
+                for r in self.runtime.routes.get(etype, ())
                 if group_id is None or groups.plugin_enabled(r.host.settings, group_id)
-            ]
-            if len(self._route_cache) > 50_000:  # many groups × types: stay bounded
-                self._route_cache.clear()
-            self._route_cache[key] = routes
-        return routes
+            )
+            handlers = tuple(s for s in steps if s.handler is not None)
+            plan = Plan(steps, handlers, len(handlers) < len(steps)) if steps else _NO_PLAN
+            if len(self._plans) > 50_000:  # many groups × types: stay bounded
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
 
     async def _route(self, event: Event) -> None:
         group_id = group_of(event)
-        routes = self._routes_for(type(event), group_id)
-        if not routes:
+        plan = self._plan_for(type(event), group_id)
+        if not plan.steps:
             return
         scratch = EventScratch(event, self.services.bot.name)
+        steps = plan.handlers
         match: Match | None = None
-        parsed = False
-        for route in routes:
-            host = route.host
-            if route.handler is None:
-                if not parsed:
-                    match = self._parse_command(event, scratch)
-                    parsed = True
-                if match is None or match.spec.plugin != host.name:
-                    continue
-                if await self._run_command(event, host, match, scratch):
+        if plan.commands:
+            match = self._parse_command(event, scratch)
+            if match is not None:
+                steps = plan.steps
+        stats = self.stats
+        for step in steps:
+            host, spec = step.host, step.handler
+            if spec is None:
+                assert match is not None  # command steps are only taken for a command
+                if match.spec.plugin == host.name and await self._run_command(event, step, match, scratch):
                     return
                 continue
-            if await self._run_handler(event, host, route.handler, scratch):
+            # The handler call, written out here: it runs for every plugin on every message.
+            ctx = Context(host, event, group_id, scratch, step.config)
+            try:
+                result = await spec.call(event, ctx, None)
+            except Exception:
+                stats["errors"] += 1
+                log.exception("plugin %s: handler %s failed on %s", host.name, spec.func.__name__, _describe(event))
+                continue
+            # A handler returns something truthy when it acted; `block` then stops the rest.
+            if result is STOP or ctx.stopped:
+                stats["handled"] += 1
                 return
+            if result:
+                stats["handled"] += 1
+                if spec.block:
+                    return
 
     def _parse_command(self, event: Event, scratch: EventScratch) -> Match | None:
         cfg = self.services.config.commands
@@ -255,8 +319,9 @@ class Dispatcher:
             return None
         return table.parse(event.text, cfg.prefixes, self.services.bot.name)
 
-    async def _run_command(self, event: Event, host: PluginHost, match: Match, scratch: EventScratch) -> bool:
-        ctx = host.context(event, scratch=scratch)
+    async def _run_command(self, event: Event, step: Step, match: Match, scratch: EventScratch) -> bool:
+        host = step.host
+        ctx = Context(host, event, group_of(event), scratch, step.config)
         spec = match.spec
         if spec.permission > Permission.MEMBER:
             level = await ctx.permission()
@@ -272,20 +337,6 @@ class Dispatcher:
             return True
         self.stats["handled"] += 1
         return spec.block or result is STOP or ctx.stopped
-
-    async def _run_handler(self, event: Event, host: PluginHost, spec: HandlerSpec, scratch: EventScratch) -> bool:
-        ctx = host.context(event, scratch=scratch)
-        try:
-            result = await spec.call(event, ctx, None)
-        except Exception:
-            self.stats["errors"] += 1
-            log.exception("plugin %s: handler %s failed on %s", host.name, spec.func.__name__, _describe(event))
-            return False
-        # A handler returns something truthy when it acted; `block` then stops the rest.
-        stop = result is STOP or ctx.stopped
-        if stop or result:
-            self.stats["handled"] += 1
-        return stop or (spec.block and bool(result))
 
 
 def _describe(event: Event) -> str:

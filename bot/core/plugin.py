@@ -28,8 +28,18 @@ from bot.core.events import Event
 if TYPE_CHECKING:
     from bot.core.context import PluginHost
 
-# Names a handler may declare; the dispatcher passes exactly these.
-INJECTABLE = frozenset({"event", "ctx", "config", "state", "cmd", "services", "clock", "db"})
+# Names a handler may declare, and how each is read from (event, ctx, cmd).
+_SOURCES: dict[str, str] = {
+    "event": "e",
+    "ctx": "c",
+    "config": "c.config",
+    "state": "c.state",
+    "cmd": "m",
+    "services": "c.services",
+    "clock": "c.clock",
+    "db": "c.db",
+}
+INJECTABLE = frozenset(_SOURCES)
 
 
 class Permission(IntEnum):
@@ -201,33 +211,12 @@ def _params(func: Callable[..., Any], plugin: str) -> tuple[str, ...]:
     return names
 
 
-Getter = Callable[[Event, Any, Any], Any]
-_GETTERS: dict[str, Getter] = {
-    "event": lambda event, ctx, cmd: event,
-    "ctx": lambda event, ctx, cmd: ctx,
-    "config": lambda event, ctx, cmd: ctx.config,
-    "state": lambda event, ctx, cmd: ctx.state,
-    "cmd": lambda event, ctx, cmd: cmd,
-    "services": lambda event, ctx, cmd: ctx.services,
-    "clock": lambda event, ctx, cmd: ctx.clock,
-    "db": lambda event, ctx, cmd: ctx.db,
-}
-
-
 def make_caller(func: Callable[..., Any], params: tuple[str, ...]) -> Callable[[Event, Any, Any], Any]:
-    """A call with the handler's declared dependencies, specialised once at load: this runs
-    for every handler on every message, so no per-call dict or loop."""
-    getters = tuple(_GETTERS[name] for name in params)
-    if len(getters) == 1:
-        (g0,) = getters
-        return lambda e, c, m: func(g0(e, c, m))
-    if len(getters) == 2:
-        g0, g1 = getters
-        return lambda e, c, m: func(g0(e, c, m), g1(e, c, m))
-    if len(getters) == 3:
-        g0, g1, g2 = getters
-        return lambda e, c, m: func(g0(e, c, m), g1(e, c, m), g2(e, c, m))
-    if len(getters) == 4:
-        g0, g1, g2, g3 = getters
-        return lambda e, c, m: func(g0(e, c, m), g1(e, c, m), g2(e, c, m), g3(e, c, m))
-    return lambda e, c, m: func(*[g(e, c, m) for g in getters])
+    """`call(event, ctx, cmd)` passing the handler exactly its declared dependencies.
+
+    This runs for every handler on every message, so the call is written out once at load
+    (``lambda e, c, m: func(e, c, c.config)``), the way `dataclasses` writes `__init__`:
+    no per-call loop, dict or getter call. The source is built only from `_SOURCES`."""
+    args = ", ".join(_SOURCES[name] for name in params)
+    caller: Callable[[Event, Any, Any], Any] = eval(f"lambda e, c, m: func({args})", {"func": func})
+    return caller

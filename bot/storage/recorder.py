@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-import operator
+import sqlite3
 import types
 import typing
 from collections import deque
@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import Enum
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,6 @@ from bot.storage.models import (
     EventType,
     Group,
     Membership,
-    UTCDateTime,
     sqlite_utc_text,
 )
 from bot.storage.settings import StorageSettings
@@ -98,16 +98,25 @@ class _GroupChange:
 
 
 class _Batch:
-    """One batch of events folded into the rows to write."""
+    """One batch of events folded into the rows to write.
 
-    def __init__(self, tz: tzinfo, full_text: bool, sources: dict[tuple[str, str], str]) -> None:
+    Rows for the bulk statements hold driver values already (`_DriverValues`): folding is
+    the one pass over the events, and the parameters are then the rows as they are."""
+
+    def __init__(
+        self, tz: tzinfo, full_text: bool, sources: dict[tuple[str, str], str], values: _DriverValues
+    ) -> None:
         self.tz = tz
         self.full_text = full_text
         self.sources = sources
-        self.log: list[dict[str, Any]] = []
-        self.contacts: dict[str, dict[str, Any]] = {}
+        self.stamp = values.stamp
+        self.day_value = values.day
+        # Rows in their statement's column order (`_LOG_COLUMNS`, `_CONTACT_COLUMNS`, ...).
+        self.log: list[tuple[Any, ...]] = []
+        self.contacts: dict[str, list[Any]] = {}  # id -> [id, name, first_seen, last_seen]
         self.groups: dict[str, _GroupChange] = {}
-        self.daily: dict[tuple[str, str, date], dict[str, Any]] = {}
+        # (group, member, day) -> [group_id, member_id, day, messages, first_at, last_at]
+        self.daily: dict[tuple[str, str, date], list[Any]] = {}
         # In event order: ("open", row) for a join, ("close", params) for a leave.
         self.membership: list[tuple[str, dict[str, Any]]] = []
         self._day_span: tuple[datetime, datetime, date] = (_NEVER, _NEVER, date.min)
@@ -116,7 +125,7 @@ class _Batch:
 
     def entry(
         self,
-        at: datetime,
+        stamp: Any,
         type_: str,
         *,
         group_id: str | None = None,
@@ -126,36 +135,25 @@ class _Batch:
         message_id: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        self.log.append(
-            {
-                "at": at,
-                "type": type_,
-                "group_id": group_id,
-                "member_id": member_id,
-                "kind": kind,
-                "text": _clean(text) if self.full_text else None,
-                "message_id": message_id,
-                "meta": meta or None,
-            }
-        )
+        self.log.append((
+            stamp, type_, group_id, member_id, kind, _clean(text) if self.full_text else None, message_id,
+            _json(meta) if meta else None,
+        ))
 
-    def seen(self, member: Member | None, at: datetime) -> None:
+    def seen(self, member: Member | None, stamp: Any) -> None:
+        """A contact seen at `stamp` (a driver time value: they compare as times do)."""
         if member is None or not member.id:
             return
         row = self.contacts.get(member.id)
         if row is None:
-            self.contacts[member.id] = {
-                "id": member.id,
-                "name": member.name,
-                "first_seen": at,
-                "last_seen": at,
-            }
+            self.contacts[member.id] = [member.id, member.name, stamp, stamp]
             return
-        row["first_seen"] = min(row["first_seen"], at)
-        if at >= row["last_seen"]:
-            row["last_seen"] = at
+        if stamp < row[2]:
+            row[2] = stamp
+        if stamp >= row[3]:
+            row[3] = stamp
             if member.name:
-                row["name"] = member.name
+                row[1] = member.name
 
     def group(
         self,
@@ -193,61 +191,48 @@ class _Batch:
     def group_message(self, e: ev.GroupMessage) -> None:
         # The hot path: written out rather than through the helpers above.
         at, gid, sender = _utc(e.at), e.group_id, e.sender
+        stamp = self.stamp(at)
         mid = sender.id
-        meta: dict[str, Any] | None = None
+        meta: str | None = None
         if e.url or e.mentions or e.mentions_bot:
-            meta = {}
+            found: dict[str, Any] = {}
             if e.url and self.full_text:
-                meta["url"] = e.url
+                found["url"] = e.url
             if e.mentions:
-                meta["mentions"] = list(e.mentions)
+                found["mentions"] = list(e.mentions)
             if e.mentions_bot:
-                meta["mentions_bot"] = True
-        self.log.append(
-            {
-                "at": at,
-                "type": EventType.MESSAGE,
-                "group_id": gid,
-                "member_id": mid,
-                "kind": e.kind.value,
-                "text": _clean(e.text) if self.full_text else None,
-                "message_id": e.message_id,
-                "meta": meta or None,
-            }
-        )
+                found["mentions_bot"] = True
+            meta = _json(found) if found else None
+        self.log.append((
+            stamp, EventType.MESSAGE, gid, mid, e.kind._value_, _clean(e.text) if self.full_text else None,
+            e.message_id, meta,
+        ))
         contact = self.contacts.get(mid)
-        if contact is not None and contact["last_seen"] <= at:
-            contact["last_seen"] = at
+        if contact is not None and contact[3] <= stamp:
+            contact[3] = stamp
             if sender.name:
-                contact["name"] = sender.name
+                contact[1] = sender.name
         else:
-            self.seen(sender, at)
+            self.seen(sender, stamp)
         change = self.groups.get(gid)
         if change is None or (e.group_topic and e.group_topic != change.topic) or at < change.first_at:
             self.group(gid, at, e.group_topic)
         key = (gid, mid, self.day_of(at))
         day = self.daily.get(key)
         if day is None:
-            self.daily[key] = {
-                "group_id": gid,
-                "member_id": mid,
-                "day": key[2],
-                "messages": 1,
-                "first_at": at,
-                "last_at": at,
-            }
+            self.daily[key] = [gid, mid, self.day_value(key[2]), 1, stamp, stamp]
         else:
-            day["messages"] += 1
-            if at < day["first_at"]:
-                day["first_at"] = at
-            elif at > day["last_at"]:
-                day["last_at"] = at
+            day[3] += 1
+            if stamp < day[4]:
+                day[4] = stamp
+            elif stamp > day[5]:
+                day[5] = stamp
 
     def private_message(self, e: ev.PrivateMessage) -> None:
-        at = _utc(e.at)
+        stamp = self.stamp(_utc(e.at))
         meta = {"url": e.url} if e.url and self.full_text else None
         self.entry(
-            at,
+            stamp,
             EventType.PRIVATE,
             member_id=e.sender.id,
             kind=str(e.kind),
@@ -255,13 +240,14 @@ class _Batch:
             message_id=e.message_id,
             meta=meta,
         )
-        self.seen(e.sender, at)
+        self.seen(e.sender, stamp)
 
     def members_joined(self, e: ev.MembersJoined) -> None:
         at = _utc(e.at)
+        stamp = self.stamp(at)
         inviter = e.inviter.id if e.inviter else None
         self.group(e.group_id, at, e.group_topic)
-        self.seen(e.inviter, at)
+        self.seen(e.inviter, stamp)
         for member in e.members:
             source = self.sources.pop((e.group_id, member.id), None)
             meta: dict[str, Any] = {}
@@ -269,8 +255,8 @@ class _Batch:
                 meta["inviter"] = inviter
             if source:
                 meta["source"] = source
-            self.entry(at, EventType.JOIN, group_id=e.group_id, member_id=member.id, meta=meta)
-            self.seen(member, at)
+            self.entry(stamp, EventType.JOIN, group_id=e.group_id, member_id=member.id, meta=meta)
+            self.seen(member, stamp)
             self.membership.append(
                 (
                     "open",
@@ -288,13 +274,14 @@ class _Batch:
 
     def members_left(self, e: ev.MembersLeft) -> None:
         at = _utc(e.at)
+        stamp = self.stamp(at)
         removed_by = e.removed_by.id if e.removed_by else None
         self.group(e.group_id, at, e.group_topic)
-        self.seen(e.removed_by, at)
+        self.seen(e.removed_by, stamp)
         for member in e.members:
             meta = {"removed_by": removed_by} if removed_by else None
-            self.entry(at, EventType.LEAVE, group_id=e.group_id, member_id=member.id, meta=meta)
-            self.seen(member, at)
+            self.entry(stamp, EventType.LEAVE, group_id=e.group_id, member_id=member.id, meta=meta)
+            self.seen(member, stamp)
             self.membership.append(
                 (
                     "close",
@@ -309,39 +296,42 @@ class _Batch:
 
     def group_renamed(self, e: ev.GroupRenamed) -> None:
         at = _utc(e.at)
+        stamp = self.stamp(at)
         by = e.changed_by.id if e.changed_by else None
         meta: dict[str, Any] = {"old_topic": e.old_topic, "new_topic": e.new_topic}
         if by:
             meta["changed_by"] = by
-        self.entry(at, EventType.RENAME, group_id=e.group_id, member_id=by, meta=meta)
-        self.seen(e.changed_by, at)
+        self.entry(stamp, EventType.RENAME, group_id=e.group_id, member_id=by, meta=meta)
+        self.seen(e.changed_by, stamp)
         self.group(e.group_id, at, e.new_topic)
 
     def friend_request(self, e: ev.FriendRequest) -> None:
-        at = _utc(e.at)
+        stamp = self.stamp(_utc(e.at))
         meta = {"request_id": e.request_id} if e.request_id else None
-        self.entry(at, EventType.FRIEND_REQUEST, member_id=e.contact.id, text=e.hello, meta=meta)
-        self.seen(e.contact, at)
+        self.entry(stamp, EventType.FRIEND_REQUEST, member_id=e.contact.id, text=e.hello, meta=meta)
+        self.seen(e.contact, stamp)
 
     def bot_joined(self, e: ev.BotJoinedGroup) -> None:
         at = _utc(e.at)
+        stamp = self.stamp(at)
         inviter = e.inviter.id if e.inviter else None
         meta = {"inviter": inviter} if inviter else None
-        self.entry(at, EventType.BOT_JOINED, group_id=e.group_id, member_id=inviter, meta=meta)
-        self.seen(e.inviter, at)
+        self.entry(stamp, EventType.BOT_JOINED, group_id=e.group_id, member_id=inviter, meta=meta)
+        self.seen(e.inviter, stamp)
         self.group(e.group_id, at, e.group_topic, active=True)
 
     def bot_left(self, e: ev.BotLeftGroup) -> None:
         at = _utc(e.at)
+        stamp = self.stamp(at)
         by = e.removed_by.id if e.removed_by else None
         meta = {"removed_by": by} if by else None
-        self.entry(at, EventType.BOT_LEFT, group_id=e.group_id, member_id=by, meta=meta)
-        self.seen(e.removed_by, at)
+        self.entry(stamp, EventType.BOT_LEFT, group_id=e.group_id, member_id=by, meta=meta)
+        self.seen(e.removed_by, stamp)
         self.group(e.group_id, at, active=False)
 
     def outbound(self, e: OutboundMessage) -> None:
         at = _utc(e.at)
-        self.entry(at, EventType.BOT_MESSAGE, group_id=e.group_id, text=e.text, message_id=e.message_id)
+        self.entry(self.stamp(at), EventType.BOT_MESSAGE, group_id=e.group_id, text=e.text, message_id=e.message_id)
         if e.group_id:
             self.group(e.group_id, at)
 
@@ -360,14 +350,33 @@ _FOLD: dict[type[Event], Callable[[_Batch, Any], None]] = {
 RECORDED_TYPES: frozenset[type[Event]] = frozenset(_FOLD)
 
 
-def _pg_timestamp(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware times")
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# Bound parameters per statement: SQLite's default limit since 3.32 (999 before).
+_SQLITE_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+_SQLITE_MAX_ROWS = 2_000  # statements stay a few hundred kB; the batch splits into several
+
+
+def _same(value: Any) -> Any:
     return value
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+@dataclass(frozen=True, slots=True)
+class _DriverValues:
+    """Times and days as the bulk statements' drivers take them, made once per event while
+    folding: SQLite stores the fixed-width UTC text `UTCDateTime` writes (its order is time
+    order, so folded rows compare stamps directly); PostgreSQL takes the values as they are."""
+
+    stamp: Callable[[datetime], Any]
+    day: Callable[[date], Any]
+
+    @classmethod
+    def for_dialect(cls, dialect: str) -> _DriverValues:
+        if dialect == "postgresql":
+            return cls(_same, _same)
+        return cls(sqlite_utc_text, date.isoformat)
 
 
 def _contacts_conflict(stmt: Any) -> Any:
@@ -400,9 +409,13 @@ class BulkStatement:
     """A bulk insert (optionally with ON CONFLICT) compiled once for the engine's dialect.
 
     SQLAlchemy's per-row parameter processing costs more than the database's own work for
-    these small rows, so the statement runs as a plain driver call and values are converted
-    here, by column type, exactly as the column types would (UTCDateTime, JSON, Date):
-    - SQLite: ``INSERT ... VALUES (?, ...)`` through one executemany;
+    these small rows, so the statement runs as a plain driver call on rows that already hold
+    driver values, as the column types would bind them (times and days through
+    `_DriverValues`, JSON as text):
+    - SQLite: ``INSERT ... VALUES (?, ...), (?, ...), ...``, thousands of rows per statement.
+      Not an executemany: that steps once per row and takes the GIL back after each step,
+      which, while the event loop is busy, waits up to a switch interval (5 ms) every time;
+      one statement releases the GIL once for all its rows, so the write runs beside the bot;
     - PostgreSQL: ``INSERT ... SELECT * FROM unnest($1::type[], ...)``, a single statement
       with one array per column (several times faster than an executemany).
     """
@@ -432,38 +445,42 @@ class BulkStatement:
         if list(compiled.positiontup or ()) != expected:
             raise ValueError(f"unexpected parameters {compiled.positiontup} for {table.name}")
         self.sql = str(compiled)
-        self._get = operator.itemgetter(*self.columns)
-        self._convert: list[tuple[int, Callable[[Any], Any]]] = []
-        for index, name in enumerate(self.columns):
-            column_type = table.c[name].type
-            if isinstance(column_type, UTCDateTime):
-                self._convert.append((index, _pg_timestamp if self._by_column else sqlite_utc_text))
-            elif isinstance(column_type, sa.JSON):
-                self._convert.append((index, _json))
-            elif isinstance(column_type, sa.Date) and not self._by_column:
-                self._convert.append((index, date.isoformat))
+        if not self._by_column:
+            one_row = "VALUES (" + ", ".join("?" * len(self.columns)) + ")"
+            if self.sql.count(one_row) != 1:
+                raise ValueError(f"cannot find the VALUES clause in {self.sql!r}")
+            self._head, _, self._tail = self.sql.partition(one_row)
+            self._row_marks = one_row.removeprefix("VALUES ")
+            self._rows_per_statement = max(1, min(_SQLITE_MAX_ROWS, _SQLITE_MAX_PARAMS // len(self.columns)))
+            self._full_sql = ""
 
-    def params(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]] | tuple[list[Any], ...]:
-        """Driver parameters: one tuple per row (SQLite), or one list per column (PostgreSQL)."""
-        get, convert = self._get, self._convert
+    def params(self, rows: Sequence[Sequence[Any]]) -> list[Any] | tuple[list[Any], ...]:
+        """Driver parameters from rows of driver values in column order: every value in one
+        flat list, row after row (SQLite), or one list per column (PostgreSQL)."""
         if self._by_column:
-            columns = tuple(list(values) for values in zip(*map(get, rows), strict=True))
-            for index, fn in convert:
-                columns[index][:] = [None if v is None else fn(v) for v in columns[index]]
-            return columns
-        out = []
-        for row in rows:
-            values = list(get(row))
-            for index, fn in convert:
-                value = values[index]
-                if value is not None:
-                    values[index] = fn(value)
-            out.append(tuple(values))
-        return out
+            return tuple(list(values) for values in zip(*rows, strict=True))
+        return list(chain.from_iterable(rows))
 
-    async def execute(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
+    def sql_for(self, rows: int) -> str:
+        """The SQLite statement inserting `rows` rows at once (the full-size one is kept;
+        a batch's last, shorter chunk has a different size every time)."""
+        if rows == self._rows_per_statement and self._full_sql:
+            return self._full_sql
+        sql = f"{self._head}VALUES {', '.join([self._row_marks] * rows)}{self._tail}"
+        if rows == self._rows_per_statement:
+            self._full_sql = sql
+        return sql
+
+    async def execute(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self._by_column:
             await conn.exec_driver_sql(self.sql, self.params(rows))
+            return
+        step = self._rows_per_statement
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            await conn.exec_driver_sql(self.sql_for(len(chunk)), tuple(self.params(chunk)))
 
 
 class Recorder:
@@ -493,6 +510,7 @@ class Recorder:
         self._stopping = False
         self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         dialect = db.engine.dialect
+        self._values = _DriverValues.for_dialect(dialect.name)
         self._log_insert = BulkStatement(_LOG, _LOG_COLUMNS, dialect)
         self._contacts_upsert = BulkStatement(_CONTACTS, _CONTACT_COLUMNS, dialect, _contacts_conflict)
         self._daily_upsert = BulkStatement(_DAILY, _DAILY_COLUMNS, dialect, _daily_conflict)
@@ -626,7 +644,7 @@ class Recorder:
         return True
 
     def _fold(self, events: Iterable[Event]) -> _Batch:
-        batch = _Batch(self._tz, self._settings.store_text == "full", self._sources)
+        batch = _Batch(self._tz, self._settings.store_text == "full", self._sources, self._values)
         for event in events:
             _FOLD[type(event)](batch, event)
         return batch
@@ -651,7 +669,7 @@ class Recorder:
                 self._sources.update(sources)
             raise
 
-    async def _write_contacts(self, conn: AsyncConnection, contacts: dict[str, dict[str, Any]]) -> None:
+    async def _write_contacts(self, conn: AsyncConnection, contacts: dict[str, list[Any]]) -> None:
         if contacts:
             await self._contacts_upsert.execute(conn, [contacts[k] for k in sorted(contacts)])
 
@@ -709,7 +727,7 @@ class Recorder:
         for op, rows in _runs(ops):
             await conn.execute(open_stmt if op == "open" else close_stmt, rows)
 
-    async def _write_daily(self, conn: AsyncConnection, daily: dict[tuple[str, str, date], dict[str, Any]]) -> None:
+    async def _write_daily(self, conn: AsyncConnection, daily: dict[tuple[str, str, date], list[Any]]) -> None:
         if daily:
             await self._daily_upsert.execute(conn, [daily[k] for k in sorted(daily)])
 
