@@ -419,6 +419,30 @@ async def test_large_mixed_volume(database: Database) -> None:
     assert len(await MembershipRepo(database).current_members("g0")) == 300
 
 
+async def test_one_batch_larger_than_one_statement(database: Database) -> None:
+    # 4,500 log rows and 2,500 contacts in one transaction: several multi-row statements on
+    # SQLite (at most 2,000 rows each), the last one shorter; every row and value arrives.
+    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, batch_size=10_000), retry_delay=0)
+    people = [Member(f"p{i}", f"成员{i}") for i in range(2500)]
+    for i in range(4500):
+        extra = {"mentions": ("alice",), "url": "https://example.com/x"} if i % 1000 == 0 else {}
+        rec.record(msg(f"第{i}条", at=T0 + timedelta(milliseconds=10 * i), sender=people[i % 2500],
+                       group=f"g{i % 5}", message_id=f"id{i}", **extra))
+    await rec.flush()
+    assert rec.written == 4500
+    log = await rows(database, EventLog, col(EventLog.id))
+    assert [e.message_id for e in log] == [f"id{i}" for i in range(4500)]
+    assert log[1000].meta == {"mentions": ["alice"], "url": "https://example.com/x"}
+    assert log[4499].at == T0 + timedelta(milliseconds=44990) and log[4499].text == "第4499条"
+    contacts = {c.id: c for c in await rows(database, Contact, col(Contact.id))}
+    assert len(contacts) == 2500
+    assert contacts["p7"].first_seen == T0 + timedelta(milliseconds=70)
+    assert contacts["p7"].last_seen == T0 + timedelta(milliseconds=10 * 2507)
+    daily = await rows(database, DailyActivity, col(DailyActivity.group_id), col(DailyActivity.member_id))
+    assert sum(d.messages for d in daily) == 4500
+    assert {d.day for d in daily} == {date(2026, 12, 1)}
+
+
 async def test_cancelled_flush_keeps_the_batch(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     started = asyncio.Event()
 
