@@ -41,7 +41,7 @@ def test_defaults_and_unknown_keys() -> None:
     assert (s.store_text, s.purge_after_days, s.batch_size, s.flush_interval, s.echo) == (
         "full",
         None,
-        2000,
+        10_000,
         0.5,
         False,
     )
