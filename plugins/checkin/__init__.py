@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 from bot.core.clock import business_day, day_start
 from bot.core.context import Context, PluginHost
@@ -25,7 +26,7 @@ from bot.core.scheduler import date_trigger
 from bot.core.templates import Template
 from bot.storage.points import PointsLedger
 from plugins.checkin import config as cfgmod
-from plugins.checkin.activity import ActivityBuffer
+from plugins.checkin.activity import ActivityBuffer, BusinessDays
 from plugins.checkin.config import CheckinConfig
 from plugins.checkin.service import CheckinService, MakeupRefused
 from plugins.checkin.views import (
@@ -43,13 +44,39 @@ from plugins.checkin.views import (
     resolve_targets,
 )
 
+if TYPE_CHECKING:
+    from bot.config.models import BotConfig
+
 FLUSH_JOB = "checkin:activity_flush"
+# Looked up once: an enum member lookup costs more than the rest of a check.
+_TEXT, _SYSTEM = MessageKind.TEXT, MessageKind.SYSTEM
 HISTORY_SIZE = 10
 
 plugin = Plugin(
     "checkin", title="签到打卡", config=CheckinConfig, priority=45,
     description="每日签到、连续签到奖励、积分、补签、排行榜和签到日历",
 )
+
+
+@dataclass(slots=True)
+class ActivityPlan:
+    """What counting a message needs from one resolved config, derived once per config
+    rather than per message: the rules' values and the business day's bounds."""
+
+    config: CheckinConfig
+    bot_config: object  # the bot config the timezone was read from
+    enabled: bool
+    min_chars: int
+    points: int
+    cap: int
+    min_interval: timedelta
+    days: BusinessDays
+
+    @classmethod
+    def build(cls, config: CheckinConfig, bot_config: BotConfig) -> ActivityPlan:
+        act = config.activity
+        return cls(config, bot_config, act.enabled, act.min_chars, act.points, act.daily_cap,
+                   timedelta(seconds=act.min_interval_seconds), BusinessDays(bot_config.tz, config.day_starts_at))
 
 
 @dataclass
@@ -60,6 +87,15 @@ class CheckinState:
     activity: ActivityBuffer
     # (group, board) → when it was last shown, for the board cooldown.
     boards_shown: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    # id(resolved config) → its plan (the plan holds the config, so the id stays its own).
+    plans: dict[int, ActivityPlan] = field(default_factory=dict)
+
+    def plan_for(self, config: CheckinConfig) -> ActivityPlan:
+        plan = self.plans.get(id(config))
+        bot_config = self.host.services.config
+        if plan is None or plan.config is not config or plan.bot_config is not bot_config:
+            plan = self.plans[id(config)] = ActivityPlan.build(config, bot_config)
+        return plan
 
     def schedule_flush(self) -> None:
         """Make sure pending activity points get written within `flush_seconds`."""
@@ -85,7 +121,7 @@ async def _state(host: PluginHost) -> CheckinState:
     ledger = PointsLedger(db)
     # A reload builds a new state: the old one writes its tallies in its shutdown hook.
     host.services.scheduler.remove(FLUSH_JOB)
-    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger))
+    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger, db=db))
     state.activity.on_pending = state.schedule_flush
     return state
 
@@ -389,14 +425,16 @@ async def admin_make_up(event: GroupMessage, cmd: Command, ctx: Context, config:
 async def count_activity(event: GroupMessage, ctx: Context, config: CheckinConfig, state: CheckinState) -> bool:
     """Ordinary chat earns activity points. Runs late: commands and messages another plugin
     stopped (an ad it removed) never get here."""
-    act = config.activity
-    if not act.enabled or event.kind is MessageKind.SYSTEM:
+    # Every chat message gets here: the plan has the rules and the day's bounds ready.
+    plan = state.plan_for(config)
+    if not plan.enabled:
         return False
-    if event.kind is MessageKind.TEXT and len(event.text.strip()) < act.min_chars:
+    kind = event.kind
+    if kind is _SYSTEM or (kind is _TEXT and len(event.text.strip()) < plan.min_chars):
         return False
-    day = business_day(ctx.now(), _tz(ctx), config.day_starts_at)
-    state.activity.count(event.group_id, event.sender.id, day, ctx.now(), points=act.points, cap=act.daily_cap,
-                         min_interval=timedelta(seconds=act.min_interval_seconds))
+    now = ctx.now()
+    state.activity.count(event.group_id, event.sender.id, plan.days.day_of(now), now, points=plan.points,
+                         cap=plan.cap, min_interval=plan.min_interval)
     return False  # counting is not acting: never stops anything
 
 

@@ -6,21 +6,111 @@ Counting a message costs no database access: tallies are written when a flush fa
 and on shutdown. The daily cap is enforced twice: in memory once a flush has told us the
 day's amount, and in the write itself (so a restart, which forgets the tallies, cannot
 pay past the cap).
+
+Counting runs on every chat message, so it keeps per-message work to a few dict lookups:
+the business day comes from `BusinessDays` (the current day's bounds, cached), and a
+flush writes all due tallies in one transaction of a few statements (`write_tallies`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
-from bot.storage.points import PointsLedger
+import sqlalchemy as sa
+
+from bot.core.clock import business_day
+from bot.storage.db import Database
+from bot.storage.points import PointsEntry, PointsLedger
 
 REASON = "activity"
+_ONE_DAY = timedelta(days=1)
+# Offset changes come in pairs further apart than this (a DST period lasts months): a day
+# whose offset is the same at every probe has no change inside.
+_PROBE = timedelta(minutes=15)
+_TICK = timedelta(microseconds=1)
 
 
 def activity_ref(day: date) -> str:
     return f"{REASON}:{day.isoformat()}"
+
+
+class BusinessDays:
+    """`business_day(at, tz, day_starts_at)` for a stream of instants that mostly stay in
+    one day, without a timezone conversion per call.
+
+    business_day() takes the wall-clock time of `at` in `tz`, subtracts the day start and
+    keeps the date; so `at` belongs to day D exactly when its wall-clock time lies in
+    [D + day start, D + 1 + day start). Both bounds are kept as datetimes in `tz`: Python
+    compares datetimes sharing a tzinfo by their wall-clock fields alone (offset and fold
+    ignored), which is the very arithmetic business_day() does, so a clock running in `tz`
+    (the deployed bot's) gets the same answer even across DST changes, with no conversion.
+
+    A clock on a fixed offset (UTC in tests, simulations and benchmarks) is compared with
+    the day's bounds as instants instead; those are only used when the zone keeps one UTC
+    offset over the whole business day (checked when the day is entered, every
+    `_PROBE` of it), since then wall-clock time is the instant plus that offset. Days with
+    a DST change convert each instant, as business_day() does.
+    """
+
+    __slots__ = ("_day", "_hi", "_hi_utc", "_lo", "_lo_utc", "start", "tz")
+
+    def __init__(self, tz: tzinfo, day_starts_at: time = time(0, 0)) -> None:
+        self.tz = tz
+        # business_day() uses the hour and minute only.
+        self.start = time(day_starts_at.hour, day_starts_at.minute)
+        self._day = date.min
+        self._lo: datetime | None = None  # wall-clock bounds of `_day`, in `tz`
+        self._hi: datetime | None = None
+        self._lo_utc: datetime | None = None  # the same as instants (None: not one offset all day)
+        self._hi_utc: datetime | None = None
+
+    def day_of(self, at: datetime) -> date:
+        tz = self.tz
+        if at.tzinfo is tz:
+            local = at  # at.astimezone(tz) would return `at` itself
+        else:
+            lo = self._lo_utc
+            if lo is not None and type(at.tzinfo) is timezone and lo <= at < self._hi_utc:  # type: ignore[operator]
+                return self._day
+            local = at.astimezone(tz)
+        lo = self._lo
+        if lo is not None and lo <= local < self._hi:  # type: ignore[operator]
+            return self._day
+        return self._enter(local)
+
+    def _enter(self, local: datetime) -> date:
+        """Make the business day of `local` (a datetime in `tz`) the cached one."""
+        tz, start = self.tz, self.start
+        day = business_day(local, tz, start)
+        self._day = day
+        self._lo_utc = self._hi_utc = None
+        lo = datetime.combine(day, start, tzinfo=tz)
+        try:
+            hi = datetime.combine(day + _ONE_DAY, start, tzinfo=tz)
+        except OverflowError:  # the last representable day: compute every time
+            self._lo = self._hi = None
+            return day
+        self._lo, self._hi = lo, hi
+        offset = local.utcoffset()
+        if offset is None:
+            return day
+        try:
+            lo_utc = (lo.replace(tzinfo=None) - offset).replace(tzinfo=UTC)
+            hi_utc = (hi.replace(tzinfo=None) - offset).replace(tzinfo=UTC)
+        except OverflowError:
+            return day
+        probe = lo_utc
+        while probe < hi_utc:
+            if probe.astimezone(tz).utcoffset() != offset:
+                return day
+            probe += _PROBE
+        if (hi_utc - _TICK).astimezone(tz).utcoffset() != offset:
+            return day
+        self._lo_utc, self._hi_utc = lo_utc, hi_utc
+        return day
 
 
 @dataclass(slots=True)
@@ -30,20 +120,40 @@ class _Tally:
     pending: int = 0
     written: int | None = None  # the day's entry after our last write (None: not known yet)
 
-    @property
-    def capped(self) -> bool:
-        return (self.written or 0) + self.pending >= self.cap
+
+# (group, member, business day): one tally each.
+TallyKey = tuple[str, str, date]
+
+
+@dataclass(slots=True, eq=False)
+class _Member:
+    """One member's counting state in one group: when a message last counted, the days
+    they have tallies for (oldest first), and the tally of the day last counted (today's,
+    nearly always: a message finds it without a lookup of its own)."""
+
+    last: datetime | None = None
+    days: list[date] = field(default_factory=list)
+    day: date | None = None
+    tally: _Tally | None = None
 
 
 class ActivityBuffer:
     """`on_pending` is called whenever a tally gets points to write; the plugin makes sure
-    a flush is scheduled (it must be cheap and idempotent)."""
+    a flush is scheduled (it must be cheap and idempotent).
 
-    def __init__(self, ledger: PointsLedger, on_pending: Callable[[], None] | None = None) -> None:
+    With `db` (the ledger's database) a flush writes every due tally in one transaction
+    (`write_tallies`); without it, one `PointsLedger.accumulate` per tally."""
+
+    def __init__(self, ledger: PointsLedger, on_pending: Callable[[], None] | None = None, *,
+                 db: Database | None = None) -> None:
         self._ledger = ledger
+        self._db = db
         self.on_pending = on_pending
-        self._tallies: dict[tuple[str, str, date], _Tally] = {}
-        self._last_counted: dict[tuple[str, str], datetime] = {}
+        self._tallies: dict[TallyKey, _Tally] = {}
+        # group → member → state; nested rather than keyed by (group, member) so counting a
+        # message builds no key tuple and probes small per-group tables.
+        self._members: dict[str, dict[str, _Member]] = {}
+        self._writing = asyncio.Lock()
 
     @property
     def pending(self) -> int:
@@ -54,52 +164,165 @@ class ActivityBuffer:
         min_interval: timedelta,
     ) -> bool:
         """Count one message; True if it earned points (written at the next flush)."""
+        group = self._members.get(group_id)
+        if group is None:
+            group = self._members[group_id] = {}
+        member = group.get(member_id)
+        if member is None:
+            member = group[member_id] = _Member()
+        tally = member.tally
+        if tally is None or member.day != day:
+            tally = self._tally(group_id, member_id, member, day, cap, now)
+        tally.cap = cap
+        written = tally.written or 0
+        pending = tally.pending
+        if written + pending >= cap:  # capped
+            return False
+        last = member.last
+        if last is not None and now - last < min_interval:
+            return False
+        member.last = now
+        tally.pending = min(pending + points, cap - written)
+        tally.at = now
+        if not pending and self.on_pending is not None:
+            self.on_pending()
+        return True
+
+    def _tally(self, group_id: str, member_id: str, member: _Member, day: date, cap: int, now: datetime) -> _Tally:
         key = (group_id, member_id, day)
         tally = self._tallies.get(key)
         if tally is None:
             tally = self._tallies[key] = _Tally(cap=cap, at=now)
-        tally.cap = cap
-        if tally.capped:
-            return False
-        last = self._last_counted.get((group_id, member_id))
-        if last is not None and now - last < min_interval:
-            return False
-        self._last_counted[(group_id, member_id)] = now
-        was_pending = tally.pending > 0
-        tally.pending = min(tally.pending + points, cap - (tally.written or 0))
-        tally.at = now
-        if not was_pending and self.on_pending is not None:
-            self.on_pending()
-        return True
+            member.days.append(day)
+        member.day, member.tally = day, tally
+        return tally
 
     async def flush(self, group_id: str | None = None, member_id: str | None = None) -> int:
         """Write pending points (all, one group's, or one member's); returns the points
-        handed to the ledger (its cap may still trim them)."""
+        handed to the ledger (its cap may still trim them). Once it returns, the ledger
+        holds every point counted before the call, including any a concurrent flush (the
+        scheduled one) had taken: flushes take turns."""
+        async with self._writing:
+            return await self._flush(group_id, member_id)
+
+    async def _flush(self, group_id: str | None, member_id: str | None) -> int:
+        due: list[tuple[TallyKey, _Tally]]
+        if group_id is not None and member_id is not None:
+            # Before every check-in and query: the member's few tallies, not everyone's.
+            member = self._members.get(group_id, {}).get(member_id)
+            tallies = self._tallies
+            due = [(k, t) for d in (member.days if member is not None else ())
+                   if (t := tallies[k := (group_id, member_id, d)]).pending > 0]
+        else:
+            due = [(k, t) for k, t in self._tallies.items()
+                   if t.pending > 0 and (group_id is None or k[0] == group_id)
+                   and (member_id is None or k[1] == member_id)]
         handed = 0
-        for (gid, mid, day), tally in list(self._tallies.items()):
-            if tally.pending <= 0 or (group_id is not None and gid != group_id):
-                continue
-            if member_id is not None and mid != member_id:
-                continue
-            taken, tally.pending = tally.pending, 0
-            try:
-                tally.written = await self._ledger.accumulate(
-                    gid, mid, taken, REASON, tally.at, ref=activity_ref(day), cap=tally.cap
-                )
-            except BaseException:
-                tally.pending += taken  # kept for the next flush
-                raise
-            handed += taken
+        if due:
+            if self._db is not None:
+                handed = await self._write_together(self._db, due)
+            else:
+                for key, tally in due:
+                    handed += await self._write_one(key, tally)
         if group_id is None and member_id is None:
             self._prune()
         return handed
 
+    async def _write_one(self, key: TallyKey, tally: _Tally) -> int:
+        gid, mid, day = key
+        taken, tally.pending = tally.pending, 0
+        try:
+            tally.written = await self._ledger.accumulate(
+                gid, mid, taken, REASON, tally.at, ref=activity_ref(day), cap=tally.cap
+            )
+        except BaseException:
+            tally.pending += taken  # kept for the next flush
+            raise
+        return taken
+
+    async def _write_together(self, db: Database, due: list[tuple[TallyKey, _Tally]]) -> int:
+        # Taken before the first await: points counted while the write runs stay pending.
+        taken = [t.pending for _, t in due]
+        for _, tally in due:
+            tally.pending = 0
+        try:
+            written = await write_tallies(
+                db, [(g, m, activity_ref(d), n, t.cap, t.at) for ((g, m, d), t), n in zip(due, taken, strict=True)]
+            )
+        except BaseException:
+            for (_, tally), n in zip(due, taken, strict=True):
+                tally.pending += n  # all kept for the next flush: the transaction wrote nothing
+            raise
+        for (_, tally), value in zip(due, written, strict=True):
+            tally.written = value
+        return sum(taken)
+
     def _prune(self) -> None:
         """Forget written tallies of past days (a member's latest day stays, for the cap)."""
-        latest: dict[tuple[str, str], date] = {}
-        for gid, mid, day in self._tallies:
-            if day > latest.get((gid, mid), date.min):
-                latest[(gid, mid)] = day
-        for key, tally in list(self._tallies.items()):
-            if tally.pending == 0 and key[2] < latest[(key[0], key[1])]:
-                del self._tallies[key]
+        tallies = self._tallies
+        for group_id, members in self._members.items():
+            for member_id, member in members.items():
+                days = member.days
+                if len(days) < 2:
+                    continue
+                latest = max(days)
+                keep = [d for d in days if d == latest or tallies[(group_id, member_id, d)].pending != 0]
+                if len(keep) == len(days):
+                    continue
+                for d in days:
+                    if d not in keep:
+                        del tallies[(group_id, member_id, d)]
+                member.days = keep
+                if member.day not in keep:  # a later message for that day starts a new tally
+                    member.day = member.tally = None
+
+
+# A row to write: (group, member, ref, points to add, cap, time of the last counted message).
+TallyWrite = tuple[str, str, str, int, int, datetime]
+
+_LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
+# Rows fetched per query: a few hundred bound parameters, well inside every backend's limit.
+_CHUNK = 400
+
+
+async def write_tallies(db: Database, rows: Sequence[TallyWrite]) -> list[int]:
+    """Grow many running activity entries in one transaction, with exactly the rule of
+    `PointsLedger.accumulate` (one row per group, member and ref; its delta grows by the
+    points but never past the cap, and a row already past it is left alone). Returns each
+    entry's delta afterwards, in the order of `rows` (whose keys are distinct: one tally
+    each).
+
+    A few statements instead of a round trip per member: one select per few hundred rows,
+    one multi-row insert, one executemany update. All or nothing: on error nothing is
+    written, so the caller keeps every tally pending."""
+    async with db.transaction() as s:
+        current: dict[tuple[str, str, str], tuple[int, int]] = {}
+        for i in range(0, len(rows), _CHUNK):
+            chunk = rows[i: i + _CHUNK]
+            keys = sa.tuple_(_LEDGER.c.group_id, _LEDGER.c.member_id, _LEDGER.c.ref)
+            stmt = sa.select(_LEDGER.c.id, _LEDGER.c.group_id, _LEDGER.c.member_id, _LEDGER.c.ref,
+                             _LEDGER.c.delta).where(keys.in_([(g, m, ref) for g, m, ref, *_ in chunk]))
+            for row_id, g, m, ref, delta in (await s.execute(stmt)).all():
+                current[(g, m, ref)] = (row_id, int(delta))
+        inserts: list[dict[str, object]] = []
+        updates: list[dict[str, object]] = []
+        out: list[int] = []
+        for g, m, ref, delta, cap, at in rows:
+            found = current.get((g, m, ref))
+            now_delta = found[1] if found is not None else 0
+            new = min(now_delta + delta, max(cap, now_delta))
+            if found is None:
+                inserts.append({"group_id": g, "member_id": m, "delta": new, "reason": REASON, "ref": ref,
+                                "by": None, "note": "", "at": at})
+            elif new != now_delta:
+                updates.append({"row_id": found[0], "new_delta": new, "new_at": at})
+            out.append(new)
+        if inserts:
+            await s.execute(sa.insert(_LEDGER), inserts)
+        if updates:
+            await s.execute(
+                sa.update(_LEDGER).where(_LEDGER.c.id == sa.bindparam("row_id"))
+                .values(delta=sa.bindparam("new_delta"), at=sa.bindparam("new_at")),
+                updates,
+            )
+    return out

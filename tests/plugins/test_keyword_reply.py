@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
 from bot.app import load_everything
-from plugins.keyword_reply import KeywordReplyConfig, compile_rules
+from bot.core.matching import RegexError, SafeRegex
+from plugins.keyword_reply import KeywordReplyConfig, compile_rules, required_literal
 from tests.harness import chat, write_config
 
 CONFIG = """
@@ -120,3 +122,62 @@ def test_default_config_rules_load() -> None:
     loaded = load_everything(Path(__file__).resolve().parents[2] / "config" / "bot.yaml")
     names = [s.name for s in loaded.plugins]
     assert "keyword_reply" in names and "welcome" in names
+
+
+# --- the regex prefilter ------------------------------------------------------------------
+@pytest.mark.parametrize(("pattern", "required"), [
+    ("^(?:查|查询)快递\\s*(?P<number>[A-Za-z0-9]{8,20})$", "快递"),
+    ("^查快递\\s*(?P<number>[a-z0-9]{8,20})$", "查快递"),
+    ("(?P<city>\\w+)天气怎么样", "天气怎么样"),
+    ("快递?", "快"),  # the last character is optional
+    ("快递{2,}单号", "单号"),
+    ("订单[0-9]+号", "订单"),
+    ("vx号码", "号码"),  # letters have case variants: left out
+    ("a|快递", ""),  # a top-level alternative: nothing is required
+    ("快递{|b}", ""),  # "{" that starts no repeat is text in RE2: not understood, no filter
+    ("(快递)", ""),
+    ("[快递]", ""),
+    ("\\p{Han}+快递", ""),
+    ("\\Q快递\\E", ""),
+    ("[[:digit:]]快递", ""),
+])
+def test_required_literal_is_conservative(pattern: str, required: str) -> None:
+    assert required_literal(pattern) == required
+
+
+def test_required_literal_is_in_every_match() -> None:
+    rng = random.Random(3)
+    atoms = ["快", "递", "查", "号", "a", "B", "1", " ", ".", "^", "$", "\\d", "\\s", "\\w", "\\.", "[快a]", "[^递]",
+             "(", ")", "(?:", "(?i)", "(?-i)", "(?s)", "(?P<x>", "(?:)", "|", "*", "+", "?", "{2}", "{1,3}", "{0,}",
+             "{", "}", "]", "-", "\\b", "\\A", "\\z"]
+    alphabet = "快递查号aAbB1 .-{}]"
+    checked = 0
+    for _ in range(6000):
+        pattern = "".join(rng.choice(atoms) for _ in range(rng.randint(1, 8)))
+        try:
+            regex = SafeRegex.compile(pattern)
+        except RegexError:
+            continue
+        required = required_literal(pattern)
+        for _ in range(30):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+            if regex.search(text) is not None:
+                assert required in text, (pattern, required, text)
+                checked += bool(required)
+    assert checked > 1000  # matches that a non-empty literal was checked against
+
+
+async def test_regex_rules_behind_a_keyword_rule_and_each_other(tmp_path: Path) -> None:
+    cfg = """
+plugins:
+  keyword_reply:
+    rules:
+      - {name: 天气1, match: regex, pattern: "(?P<city>\\\\w+)天气$", replies: ["A {city}"], priority: 5}
+      - {name: 天气2, match: regex, pattern: "北京天气", replies: ["B"], priority: 1}
+      - {name: 关键词, keywords: [天气], match: contains, replies: ["C {keyword}"], priority: 3}
+"""
+    async with chat(write_config(tmp_path, cfg)) as bot:
+        await bot.say("g1", "alice", "北京天气")  # all three match: priority 1 wins
+        await bot.say("g1", "bob", "上海天气")  # the keyword rule (3) beats the regex (5)
+        await bot.say("g1", "carol", "上海下雨")  # none
+    assert [a.text for a in bot.said("g1")] == ["B", "C 关键词"]

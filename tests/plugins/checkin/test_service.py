@@ -3,6 +3,8 @@ PostgreSQL), without a bot."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -142,3 +144,82 @@ async def test_activity_buffer_counts_in_memory_and_writes_on_flush(db: Database
     await fresh.flush()
     assert await ledger.total("g", "amy") == 7
     assert [k[2] for k in fresh._tallies] == [D1 + timedelta(days=1)]
+
+
+async def test_activity_buffer_on_the_database_writes_in_one_go(db: Database) -> None:
+    """The same story as above with the buffer writing all due tallies in one transaction."""
+    ledger = PointsLedger(db)
+    buf = ActivityBuffer(ledger, db=db)
+    gap = timedelta(seconds=30)
+    t = T1
+    assert buf.count("g", "amy", D1, t, points=2, cap=5, min_interval=gap)
+    assert buf.count("g", "bob", D1, t, points=2, cap=5, min_interval=gap)
+    assert await buf.flush("g", "amy") == 2
+    assert await ledger.total("g", "amy") == 2 and buf.pending == 2
+    assert buf.count("g", "amy", D1, t + timedelta(minutes=1), points=2, cap=5, min_interval=gap)
+    assert buf.count("g", "amy", D1, t + timedelta(minutes=2), points=2, cap=5, min_interval=gap)
+    assert not buf.count("g", "amy", D1, t + timedelta(minutes=3), points=2, cap=5, min_interval=gap)  # capped
+    assert await buf.flush() == 5
+    assert await ledger.total("g", "amy") == 5 and await ledger.total("g", "bob") == 2 and buf.pending == 0
+    fresh = ActivityBuffer(ledger, db=db)  # a restart: the write still holds the cap
+    assert fresh.count("g", "amy", D1, t + timedelta(minutes=9), points=2, cap=5, min_interval=gap)
+    assert fresh.count("g", "amy", D1 + timedelta(days=1), t + timedelta(days=1), points=2, cap=5, min_interval=gap)
+    assert await fresh.flush() == 4
+    assert await ledger.total("g", "amy") == 7
+    assert [k[2] for k in fresh._tallies] == [D1 + timedelta(days=1)]
+    history = await ledger.history("g", "amy")
+    assert [(e.ref, e.delta, e.at) for e in history] == [
+        ("activity:2026-12-02", 2, t + timedelta(days=1)), ("activity:2026-12-01", 5, t + timedelta(minutes=2)),
+    ]
+
+
+async def test_writing_tallies_together_or_one_by_one_gives_the_same_ledger(db: Database) -> None:
+    """Random chat over three days, two members joining late, caps changing, a restart
+    and rows already past the cap: both ways of writing leave identical rows."""
+    ledger = PointsLedger(db)
+    rng = random.Random(7)
+    # An entry already above today's cap (the cap was lowered): it must be left alone.
+    for prefix in ("one", "all"):
+        await ledger.accumulate(f"{prefix}:g", "m0", 30, "activity", T1, ref="activity:2026-12-01")
+    buffers = {"one": ActivityBuffer(ledger), "all": ActivityBuffer(ledger, db=db)}
+    members = [f"m{i}" for i in range(12)]
+    at = T1
+    for step in range(400):
+        at += timedelta(seconds=rng.choice([5, 20, 40, 90]))
+        day = D1 + timedelta(days=step // 150)
+        member, cap = rng.choice(members[: 6 + step // 40]), rng.choice([5, 8, 20])
+        points = rng.choice([1, 2, 3])
+        results = {p: b.count(f"{p}:g", member, day, at, points=points, cap=cap, min_interval=timedelta(seconds=30))
+                   for p, b in buffers.items()}
+        assert results["one"] == results["all"]
+        if step % 37 == 36:
+            who = rng.choice([None, rng.choice(members)])
+            handed = {p: await b.flush(f"{p}:g" if who else None, who) for p, b in buffers.items()}
+            assert handed["one"] == handed["all"]
+        if step == 250:  # a restart forgets every tally
+            await buffers["one"].flush()
+            await buffers["all"].flush()
+            buffers = {"one": ActivityBuffer(ledger), "all": ActivityBuffer(ledger, db=db)}
+    for b in buffers.values():
+        await b.flush()
+
+    async def rows(prefix: str) -> list[tuple[str, str | None, int, datetime]]:
+        entries = [e for m in members for e in await ledger.history(f"{prefix}:g", m, limit=100)]
+        return sorted((e.member_id, e.ref, e.delta, e.at) for e in entries)
+
+    assert await rows("one") == await rows("all")
+    assert len(await rows("all")) > 20
+
+
+async def test_a_member_flush_waits_for_the_scheduled_flush_in_flight(db: Database) -> None:
+    # The scheduled flush has taken everyone's points and is writing them when a member
+    # checks in: the check-in's own flush must not report a total without them.
+    ledger = PointsLedger(db)
+    buf = ActivityBuffer(ledger, db=db)
+    for i in range(50):
+        buf.count("g", f"m{i}", D1, T1, points=2, cap=5, min_interval=timedelta(seconds=30))
+    scheduled = asyncio.create_task(buf.flush())
+    await asyncio.sleep(0)  # it has started writing
+    await buf.flush("g", "m7")
+    assert await ledger.total("g", "m7") == 2
+    assert await scheduled == 100
