@@ -41,7 +41,6 @@ from bot.storage.models import (
     EventType,
     Group,
     Membership,
-    sqlite_utc_text,
 )
 from bot.storage.settings import StorageSettings
 
@@ -190,7 +189,9 @@ class _Batch:
 
     def group_message(self, e: ev.GroupMessage) -> None:
         # The hot path: written out rather than through the helpers above.
-        at, gid, sender = _utc(e.at), e.group_id, e.sender
+        at, gid, sender = e.at, e.group_id, e.sender
+        if at.tzinfo is not UTC:
+            at = at.astimezone(UTC)
         stamp = self.stamp(at)
         mid = sender.id
         meta: str | None = None
@@ -203,10 +204,10 @@ class _Batch:
             if e.mentions_bot:
                 found["mentions_bot"] = True
             meta = _json(found) if found else None
-        self.log.append((
-            stamp, EventType.MESSAGE, gid, mid, e.kind._value_, _clean(e.text) if self.full_text else None,
-            e.message_id, meta,
-        ))
+        text = e.text if self.full_text else None
+        if text and "\x00" in text:
+            text = _clean(text)
+        self.log.append((stamp, EventType.MESSAGE, gid, mid, e.kind._value_, text, e.message_id, meta))
         contact = self.contacts.get(mid)
         if contact is not None and contact[3] <= stamp:
             contact[3] = stamp
@@ -217,7 +218,8 @@ class _Batch:
         change = self.groups.get(gid)
         if change is None or (e.group_topic and e.group_topic != change.topic) or at < change.first_at:
             self.group(gid, at, e.group_topic)
-        key = (gid, mid, self.day_of(at))
+        start, end, local_day = self._day_span
+        key = (gid, mid, local_day if start <= at < end else self.day_of(at))
         day = self.daily.get(key)
         if day is None:
             self.daily[key] = [gid, mid, self.day_value(key[2]), 1, stamp, stamp]
@@ -363,6 +365,11 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _utc_text(at: datetime) -> str:
+    """`sqlite_utc_text` for a time already in UTC (folding puts every time in UTC first)."""
+    return at.isoformat(" ", "microseconds")[:26]
+
+
 @dataclass(frozen=True, slots=True)
 class _DriverValues:
     """Times and days as the bulk statements' drivers take them, made once per event while
@@ -376,7 +383,7 @@ class _DriverValues:
     def for_dialect(cls, dialect: str) -> _DriverValues:
         if dialect == "postgresql":
             return cls(_same, _same)
-        return cls(sqlite_utc_text, date.isoformat)
+        return cls(_utc_text, date.isoformat)
 
 
 def _contacts_conflict(stmt: Any) -> Any:
@@ -657,8 +664,7 @@ class Recorder:
             async with self._db.engine.begin() as conn:
                 if batch.log:
                     await self._log_insert.execute(conn, batch.log)
-                # Parents before memberships (foreign keys); rows sorted by key so that
-                # concurrent writers lock rows in the same order on PostgreSQL.
+                # Parents before memberships (foreign keys); see `_in_lock_order`.
                 await self._write_groups(conn, batch.groups)
                 await self._write_contacts(conn, batch.contacts)
                 await self._write_memberships(conn, batch.membership)
@@ -669,9 +675,17 @@ class Recorder:
                 self._sources.update(sources)
             raise
 
+    def _in_lock_order(self, rows: dict[Any, list[Any]]) -> list[list[Any]]:
+        """Upsert rows sorted by key on PostgreSQL, so that concurrent writers lock rows in the
+        same order (no deadlock). SQLite has one writer at a time: sorting thousands of keys
+        per batch would buy nothing there."""
+        if self._db.dialect == "postgresql":
+            return [rows[k] for k in sorted(rows)]
+        return list(rows.values())
+
     async def _write_contacts(self, conn: AsyncConnection, contacts: dict[str, list[Any]]) -> None:
         if contacts:
-            await self._contacts_upsert.execute(conn, [contacts[k] for k in sorted(contacts)])
+            await self._contacts_upsert.execute(conn, self._in_lock_order(contacts))
 
     async def _write_groups(self, conn: AsyncConnection, groups: dict[str, _GroupChange]) -> None:
         # Rows differ in what they change, so group them by shape: one statement per shape.
@@ -729,7 +743,7 @@ class Recorder:
 
     async def _write_daily(self, conn: AsyncConnection, daily: dict[tuple[str, str, date], list[Any]]) -> None:
         if daily:
-            await self._daily_upsert.execute(conn, [daily[k] for k in sorted(daily)])
+            await self._daily_upsert.execute(conn, self._in_lock_order(daily))
 
     # -- maintenance --------------------------------------------------------------------------
 
