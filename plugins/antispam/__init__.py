@@ -34,6 +34,7 @@ from .replay import replay
 from .store import AntispamStore
 from .textforms import deep_normalize, squeeze
 from .tracker import MemberTracker
+from .verdict import CLEAN
 
 __all__ = ["AntispamConfig", "AntispamState", "Detector", "Message", "plugin"]
 
@@ -104,21 +105,37 @@ async def _build(host: PluginHost) -> AntispamState:
 # --- events -----------------------------------------------------------------------------------
 
 
+_TEXT, _SYSTEM = MessageKind.TEXT, MessageKind.SYSTEM
+
+
 @plugin.on(GroupMessage)
 async def screen(event: GroupMessage, ctx: Context, config: AntispamConfig, state: AntispamState) -> Any:
     sender = event.sender
-    age, sent = state.tracker.observe(event.group_id, sender.id, event.at)
-    if sender.id in config.allow_members or event.kind is MessageKind.SYSTEM:
+    member_id = sender.id
+    age, sent = state.tracker.observe(event.group_id, member_id, event.at)
+    detector = state.detectors.get(id(config)) or state.detector_for(config)
+    kind = event.kind
+    if kind is _SYSTEM or member_id in detector.allow_members:
         return False
+    if kind is _TEXT and not (event.url or event.mentions) and (
+            (age is None and sent is None) or not detector.is_new_member(age, sent)):
+        # An established member's plain text, most of chat: nothing is built unless the
+        # text gives a content check something to look at (or the flood check fires).
+        verdict = detector.check_plain(event.text, ctx.text, event.group_id, member_id, event.at)
+        if verdict is CLEAN or not verdict.spam:
+            return False
+    else:
+        verdict = None
     message = Message(
-        text=event.text, kind=event.kind, url=event.url, group_id=event.group_id, member_id=sender.id,
+        text=event.text, kind=kind, url=event.url, group_id=event.group_id, member_id=member_id,
         at=event.at, mentions=len(event.mentions), member_age=age, member_messages=sent, normalized=ctx.text,
     )
-    verdict = state.detector_for(config).check(message)
-    if not verdict.spam:
-        return False
+    if verdict is None:
+        verdict = detector.check(message)
+        if not verdict.spam:
+            return False
     executor = state.executor
-    decision = await executor.decide(event.group_id, sender.id, verdict, config, ctx.now())
+    decision = await executor.decide(event.group_id, member_id, verdict, config, ctx.now())
     await executor.carry_out(ctx, decision, verdict, message, sender, config, event.message_id)
     return STOP if decision.acted else False
 

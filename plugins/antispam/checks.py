@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
+from operator import itemgetter
 from typing import NamedTuple, Protocol
 
 from bot.core.events import MessageKind
@@ -30,7 +31,7 @@ from .config import (
     NewMemberRule,
     WaveRule,
 )
-from .textforms import Features, Phrase
+from .textforms import LOUD, Features, Phrase
 from .verdict import CheckResult
 
 
@@ -81,10 +82,22 @@ class Check(Protocol):
 
     def check(self, probe: Probe) -> CheckResult: ...
 
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
+        """What `check` returns for a quiet message with this squeezed text, sender and
+        time, without a `Probe` (the chat handler's hot path). Checks whose `quiet` is set
+        return it."""
+        ...
+
+    # For checks without `quiet`: whether `check_quiet` keeps state or can fire. When it
+    # does neither, the hot path calls it only to list every result of a fired verdict.
+    @property
+    def quiet_counts(self) -> bool: ...
+
 
 def is_quiet(probe: Probe) -> bool:
     """An established member's plain text with nothing any content check looks for: no
-    offer or blacklisted phrase, link, number, account, figure, mention or spacing trick."""
+    offer or blacklisted phrase, link, number, account, figure, mention or spacing trick.
+    (`Analyzer.read` answers the text half of this without building the features.)"""
     f, msg = probe.features, probe.message
     if probe.new_member or msg.kind is not MessageKind.TEXT or msg.mentions or msg.url:
         return False
@@ -93,10 +106,17 @@ def is_quiet(probe: Probe) -> bool:
     sq = f.squeezed
     if "赚" in sq or "挣" in sq or "折" in sq or "只要" in sq or "低至" in sq or "仅需" in sq:
         return False
-    return not any(p.category in _LOUD for p in f.phrases)
+    return not any(p.category in LOUD for p in f.phrases)
 
 
-_LOUD = frozenset(("strong", "offer", "blacklist"))
+class _Content:
+    """The stock answer of a content check on a quiet message: its `quiet` result."""
+
+    quiet: CheckResult
+    quiet_counts = False
+
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
+        return self.quiet
 
 
 def _result(name: str, spam: bool, details: str, action: Action) -> CheckResult:
@@ -106,7 +126,7 @@ def _result(name: str, spam: bool, details: str, action: Action) -> CheckResult:
 # --- content ------------------------------------------------------------------------------
 
 
-class BlacklistCheck:
+class BlacklistCheck(_Content):
     name = "blacklist"
 
     def __init__(self, rule: BlacklistRule) -> None:
@@ -114,20 +134,21 @@ class BlacklistCheck:
         self._clean = self.quiet = CheckResult(self.name, False, "无违禁词")
 
     def check(self, probe: Probe) -> CheckResult:
-        hits = [p.text for p in probe.features.of("blacklist")]
+        phrases = probe.features.phrases
+        hits = [p.text for p in phrases if p.category == "blacklist"] if phrases else None
         if hits:
             return _result(self.name, True, "违禁词：" + "、".join(dict.fromkeys(hits)), self.action)
         return self._clean
 
 
 # Money promised per day or per task: "日入200+", "月入过万", "每天赚300", "50元/单".
-_EARNINGS = re.compile(
-    r"(?<![今昨前后当本])(?:日|天|月|周)(?:能|可以|就能|轻松|稳定)?(?:赚|挣|入|收入)(?:过|上|近|达|至少|轻松)?"
+_EARNINGS = re.compile(  # (the look-behind after the first character: see textforms)
+    r"(?:日|天|月|周)(?<![今昨前后当本].)(?:能|可以|就能|轻松|稳定)?(?:赚|挣|入|收入)(?:过|上|近|达|至少|轻松)?"
     r"好?(?:[0-9]+|[一二三四五六七八九十百千万几两]+)(?:元|块|w|万|百|千|k|\+)"
 )
 _PER_UNIT = re.compile(
-    r"[0-9]+(?:\.[0-9]+)?\s*(?:元|块)?\s*(?:/|每)\s*(?:天|日|单|小时|h|条|次)(?![a-z])"
-    r"|[0-9]+(?:\.[0-9]+)?\s*(?:元|块)\s*(?:一|每)\s*(?:份|套|张|单|天|小时|次)"
+    r"[0-9][0-9]*(?:\.[0-9]+)?\s*(?:元|块)?\s*(?:/|每)\s*(?:天|日|单|小时|h|条|次)(?![a-z])"
+    r"|[0-9][0-9]*(?:\.[0-9]+)?\s*(?:元|块)\s*(?:一|每)\s*(?:份|套|张|单|天|小时|次)"
 )
 _PER_TASK = re.compile(r"(?:一|每)(?:单|天|小时)(?:[0-9]+|[一二三四五六七八九十几两]+)(?:元|块)")
 # A price cut: "原价199现在只要19.9", "仅需9.9", "团购价59", "低至三折".
@@ -140,7 +161,7 @@ _PRICE_CUT = re.compile(
 _DISCOUNT = re.compile(r"(?:[0-9](?:\.[0-9])?|[一二三四五六七八九])折")
 
 
-class AdContentCheck:
+class AdContentCheck(_Content):
     """An ad is an offer plus a way to reach the seller: offer words, calls to action and
     contact channels add up; a phrase that is an ad on its own reaches the threshold alone;
     hidden contact details are strong evidence; a message warning *about* scams is not one."""
@@ -152,6 +173,7 @@ class AdContentCheck:
         self.remove_at = rule.remove_at
         self.action = Action.of(rule.action)
         self._nothing = self.quiet = CheckResult(self.name, False, f"得分 0（{self.threshold} 分算广告）：无推销内容")
+        self._short: dict[int, CheckResult] = {}  # score -> the hot path's short negative result
 
     def score(self, probe: Probe) -> tuple[int, list[tuple[str, int]]]:
         """The score and its parts, (what, points) each."""
@@ -197,7 +219,7 @@ class AdContentCheck:
         discount = _DISCOUNT.search(sq) if "折" in sq else None
         if discount:
             parts.append((discount.group(), 1))
-        offered = sum(w for _, w in parts)
+        offered = sum(map(_POINTS, parts))
         if not offered and not probe.explain and not _dodgy(f):
             # Nothing offered and nothing hidden: never an ad (see the cap below), and the
             # hot path need not say more.
@@ -210,14 +232,16 @@ class AdContentCheck:
             # An account id spelled out in a group everyone can already reach each other in
             # is how sellers move a chat elsewhere (still capped: nothing offered, no ad).
             channels.append((f"账号 {f.handles[0].ident}", 3))
-        for n in f.numbers:
-            if n.kind in ("mobile", "qq", "group", "phone"):
-                channels.append((f"号码 {n.digits}", 2))
-                break
-        else:
-            if any(n.kind == "landline" for n in f.numbers):
-                channels.append(("座机/400电话", 1))
-        bad_links = sorted((link for link in f.links if not link.allowed), key=_link_weight, reverse=True)
+        if f.numbers:
+            for n in f.numbers:
+                if n.kind in ("mobile", "qq", "group", "phone"):
+                    channels.append((f"号码 {n.digits}", 2))
+                    break
+            else:
+                if any(n.kind == "landline" for n in f.numbers):
+                    channels.append(("座机/400电话", 1))
+        bad_links = (sorted((link for link in f.links if not link.allowed), key=_link_weight, reverse=True)
+                     if f.links else ())
         if bad_links:
             channels.append((f"链接 {bad_links[0].host}", _link_weight(bad_links[0])))
         if f.emails:
@@ -236,7 +260,7 @@ class AdContentCheck:
                 parts.append((text, take))
                 budget -= take
 
-        hidden = _hidden(f)
+        hidden = _hidden(f) if (f.solicitations or f.handles or f.numbers or f.links) else ""
         if hidden:
             parts.append((f"隐藏写法（{hidden}）", threshold))
         elif f.spaced_out:
@@ -249,7 +273,7 @@ class AdContentCheck:
         if warning and not strong:
             # Words like 诈骗/别信 mark a warning *about* an ad, often quoting one.
             parts.append(("提醒防骗", -2))
-        score = sum(w for _, w in parts)
+        score = sum(map(_POINTS, parts))
         if score >= threshold and not offered and not hidden and not any(x.suspicious for x in bad_links):
             # "有需要的邻居联系我 137…" offers nothing: a call to action and a phone number
             # alone are how neighbours lend a ladder, not an ad.
@@ -272,20 +296,26 @@ class AdContentCheck:
             return self._nothing
         score, parts = self.score(probe)
         spam = score >= self.threshold
+        if not spam and not probe.explain:
+            short = self._short.get(score)
+            if short is None:
+                short = self._short[score] = CheckResult(self.name, False, f"得分 {score}（{self.threshold} 分算广告）")
+            return short
         action = self.action
         if spam and self.remove_at is not None and score >= self.remove_at and action > Action.NONE:
             action = Action.REMOVE
-        if not spam and not probe.explain:
-            return CheckResult(self.name, False, f"得分 {score}（{self.threshold} 分算广告）")
         shown = " ".join(f"{t}{w:+d}" for t, w in parts) if parts else "无广告特征"
         return _result(self.name, spam, f"得分 {score}（{self.threshold} 分算广告）：{shown}", action)
 
 
 _OFFERING = frozenset(("strong", "offer"))
+_POINTS = itemgetter(1)  # of a (what, points) part
 
 
 def _dodgy(f: Features) -> bool:
     """Anything that lets a message be an ad without offering anything in words."""
+    if not (f.solicitations or f.handles or f.numbers or f.links):
+        return bool(f.spaced_out)
     return bool(
         f.spaced_out or any(how for _, how in f.solicitations) or any(h.hidden for h in f.handles)
         or any(n.hidden for n in f.numbers) or any(x.hidden or x.suspicious for x in f.links)
@@ -320,7 +350,7 @@ def _hidden(f: Features) -> str:
     return ""
 
 
-class ContactCheck:
+class ContactCheck(_Content):
     """Solicitations to add an account or call, written to dodge filters."""
 
     name = "contact"
@@ -344,7 +374,7 @@ class ContactCheck:
         return _result(self.name, False, f"{plain} 个普通联系方式" if plain else "无", self.action)
 
 
-class LinkCheck:
+class LinkCheck(_Content):
     name = "links"
 
     def __init__(self, rule: LinkRule) -> None:
@@ -377,7 +407,7 @@ class LinkCheck:
 # --- who posts what ------------------------------------------------------------------------
 
 
-class NewMemberCheck:
+class NewMemberCheck(_Content):
     name = "new_member"
 
     def __init__(self, rule: NewMemberRule) -> None:
@@ -420,7 +450,7 @@ _KIND_FIELDS = {
 }
 
 
-class KindsCheck:
+class KindsCheck(_Content):
     name = "kinds"
 
     def __init__(self, rule: KindsRule) -> None:
@@ -442,13 +472,14 @@ class KindsCheck:
         return _result(self.name, False, f"允许的消息类型（{kind.value}）", Action.NONE)
 
 
-class MentionsCheck:
+class MentionsCheck(_Content):
     name = "mentions"
 
     def __init__(self, rule: MentionsRule) -> None:
         self.action = Action.of(rule.action)
         self.max = rule.max
         self._none = self.quiet = CheckResult(self.name, False, "@了 0 人")
+        self._fewer: dict[int, CheckResult] = {}  # count -> its negative result, made once
 
     def check(self, probe: Probe) -> CheckResult:
         count = max(probe.message.mentions, probe.features.mentions)
@@ -456,7 +487,10 @@ class MentionsCheck:
             return self._none
         if count >= self.max:
             return _result(self.name, True, f"@了 {count} 人（上限 {self.max}）", self.action)
-        return _result(self.name, False, f"@了 {count} 人", self.action)
+        fewer = self._fewer.get(count)
+        if fewer is None:
+            fewer = self._fewer[count] = _result(self.name, False, f"@了 {count} 人", self.action)
+        return fewer
 
 
 # --- over time (in memory, bounded) ---------------------------------------------------------
@@ -469,21 +503,21 @@ class FloodWindows:
     def __init__(self, cap: int = 50_000) -> None:
         self._times: dict[tuple[str, str], deque[datetime]] = {}
         self._cap = cap
+        self.get = self._times.get  # a sender's window, or None (one lookup on the hot path)
 
-    def add(self, key: tuple[str, str], at: datetime, keep: int) -> deque[datetime]:
-        times = self._times.get(key)
-        if times is None or times.maxlen != keep:
-            times = self._times[key] = deque(times or (), maxlen=keep)
-            if len(self._times) > self._cap:
-                for old in list(islice(self._times, self._cap // 10)):
-                    del self._times[old]
-        times.append(at)
+    def open(self, key: tuple[str, str], keep: int) -> deque[datetime]:
+        """A window keeping the last `keep` times (a sender's new one, or theirs resized)."""
+        times = self._times[key] = deque(self._times.get(key) or (), maxlen=keep)
+        if len(self._times) > self._cap:
+            for old in list(islice(self._times, self._cap // 10)):
+                del self._times[old]
         return times
 
 
 class FloodCheck:
     name = "flood"
     quiet = None  # keeps count of every message
+    quiet_counts = True
 
     def __init__(self, rule: FloodRule, windows: FloodWindows) -> None:
         self.action = Action.of(rule.action)
@@ -495,17 +529,24 @@ class FloodCheck:
 
     def check(self, probe: Probe) -> CheckResult:
         msg = probe.message
-        at = msg.at
-        if at is None or not msg.member_id:
+        return self.check_quiet("", msg.group_id, msg.member_id, msg.at)
+
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
+        """Counts the message whatever it says (the text is not read)."""
+        if at is None or not member_id:
             return self._unknown
-        times = self.windows.add((msg.group_id, msg.member_id), at, self.messages)
-        if len(times) >= self.messages and at - times[0] <= self.span:
+        keep = self.messages
+        times = self.windows.get((group_id, member_id))
+        if times is None or times.maxlen != keep:
+            times = self.windows.open((group_id, member_id), keep)
+        times.append(at)
+        if len(times) >= keep and at - times[0] <= self.span:
             secs = (at - times[0]).total_seconds()
             return _result(self.name, True, f"{secs:.0f} 秒内 {len(times)} 条消息", self.action)
         return self._normal
 
 
-_VARIABLE = re.compile(r"[0-9a-z]+")
+_VARIABLE = re.compile(r"[0-9a-z][0-9a-z]*")
 
 
 class _Skeleton:
@@ -565,6 +606,7 @@ class WaveCheck:
     def __init__(self, rule: WaveRule, windows: WaveWindows) -> None:
         self.action = Action.of(rule.action)
         self.rule = rule
+        self.quiet_counts = not rule.require_hook  # else a quiet text (no hook) is never counted
         self.span = timedelta(minutes=rule.minutes)
         self.windows = windows
         self._unknown = CheckResult(self.name, False, "无发送者或时间")
@@ -579,10 +621,23 @@ class WaveCheck:
             return self._short
         if self.rule.require_hook and not _has_hook(probe):
             return self._no_hook
-        skeleton = _VARIABLE.sub("#", f.squeezed)
+        return self._copy(f.squeezed, msg.group_id, msg.member_id, msg.at)
+
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
+        if at is None or not member_id:
+            return self._unknown
+        if len(squeezed) < self.rule.min_chars:
+            return self._short
+        if self.rule.require_hook:
+            return self._no_hook  # a quiet text carries no link, number or account, and is text
+        return self._copy(squeezed, group_id, member_id, at)
+
+    def _copy(self, squeezed: str, group_id: str, member_id: str, at: datetime) -> CheckResult:
+        """Record one copy of the text's skeleton and judge the wave so far."""
+        skeleton = _VARIABLE.sub("#", squeezed)
         if len(skeleton) - skeleton.count("#") < self.rule.min_chars:
             return self._short
-        members, groups = self.windows.add(skeleton[:120], msg.at, msg.group_id, msg.member_id, self.span)
+        members, groups = self.windows.add(skeleton[:120], at, group_id, member_id, self.span)
         if members >= self.rule.members or groups >= self.rule.groups:
             return _result(self.name, True, f"{self.rule.minutes:g} 分钟内 {members} 人在 {groups} 个群发了相同内容",
                            self.action)
@@ -603,6 +658,7 @@ def _has_hook(probe: Probe) -> bool:
 class ClassifierCheck:
     name = "classifier"
     quiet = None  # reads the text itself
+    quiet_counts = True
 
     def __init__(self, rule: ClassifierRule, model: NaiveBayes) -> None:
         self.action = Action.of(rule.action)
@@ -611,7 +667,11 @@ class ClassifierCheck:
         self.model = model
 
     def check(self, probe: Probe) -> CheckResult:
-        text = probe.features.squeezed
+        return self.check_quiet(probe.features.squeezed, "", "", None)
+
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
+        """Reads the squeezed text only, quiet or not."""
+        text = squeezed
         if len(text) < self.min_chars:
             return _result(self.name, False, "内容太短", self.action)
         p = self.model.spam_probability(text)

@@ -4,11 +4,18 @@
 sender is still a new member, runs every enabled check and returns a `Verdict` with all
 their results. It never acts and never touches the database, so the chat handler, the
 `qunbot spam-check` command, the replay command and the benchmark share it unchanged.
+
+Most chat is an established member's plain text that no content check has anything to say
+about ("quiet"). Without explanations (the chat handler, the benchmark), `check` finds that
+out first (`Analyzer.read`) and then only runs the checks that keep state; `check_plain`,
+the chat handler's entry, does the same without building any per-message object.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from bot.core.events import MessageKind
 
 from . import lexicon
 from .checks import (
@@ -32,7 +39,7 @@ from .checks import (
 from .classifier import NaiveBayes
 from .config import AntispamConfig, RuleAction
 from .textforms import Analyzer
-from .verdict import Verdict
+from .verdict import CLEAN, CheckResult, Verdict
 
 
 class Windows:
@@ -112,17 +119,67 @@ class Detector:
         if config.classifier.enabled and _on(config.classifier.action) and classifier is not None:
             checks.append(ClassifierCheck(config.classifier, classifier))
         self.checks: tuple[Check, ...] = tuple(checks)
+        self.allow_members = frozenset(config.allow_members)
+        # A quiet message's results: each content check's stock negative, and the checks
+        # that still have to look (flood, wave, classifier) with their positions; of those,
+        # the ones that count the message or can fire on it run even when nothing is listed.
+        self._quiet_results = [c.quiet for c in self.checks]
+        self._quiet_runs = tuple((i, c.check_quiet) for i, c in enumerate(self.checks) if c.quiet is None)
+        self._quiet_live = tuple((i, c.check_quiet) for i, c in enumerate(self.checks)
+                                 if c.quiet is None and c.quiet_counts)
+        self._quiet_passive = tuple(run for run in self._quiet_runs if run not in self._quiet_live)
 
     def is_new(self, message: Message) -> bool:
         """Within the first minutes, or before the N-th message, of a known join. Unknown
         history (None) counts as an established member."""
-        age, sent = message.member_age, message.member_messages
+        return self.is_new_member(message.member_age, message.member_messages)
+
+    def is_new_member(self, age: timedelta | None, sent: int | None) -> bool:
         return (age is not None and age < self._new_minutes) or (sent is not None and sent < self._new_messages)
 
     def check(self, message: Message) -> Verdict:
+        if (not self.explain and message.kind is MessageKind.TEXT and not (message.url or message.mentions)
+                and not self.is_new(message)):
+            # Most chat: an established member's plain text, which `Analyzer.read` tells
+            # quiet or not before building anything.
+            squeezed, features = self.analyzer.read(message.text, message.normalized)
+            if features is None:
+                # Every content check gives its stock negative; only the stateful ones look.
+                return Verdict(self._run_quiet(squeezed, message.group_id, message.member_id, message.at))
+            return self._judge(Probe(message, features, False, False))
         features = self.analyzer.analyze(message.text, message.url, message.normalized)
-        probe = Probe(message, features, self.is_new(message), self.explain)
+        return self._judge(Probe(message, features, self.is_new(message), self.explain))
+
+    def check_plain(self, text: str, normalized: str | None, group_id: str, member_id: str,
+                    at: datetime | None) -> Verdict:
+        """`check` for an established member's plain text message (kind text, no URL, no
+        mentions: the caller knows), as the chat handler needs it: a quiet text is counted
+        by the stateful checks and gets `CLEAN` unless one of them fires (then the full
+        verdict, as `check` gives it), and nothing is built for it: no `Message`,
+        `Features` or per-message `Verdict`. The rest get `check`'s verdict."""
+        squeezed, features = self.analyzer.read(text, normalized)
+        if features is not None:
+            message = Message(text=text, group_id=group_id, member_id=member_id, at=at, normalized=normalized)
+            return self._judge(Probe(message, features, False, self.explain))
+        results = self._quiet_results.copy()
+        fired = False
+        for i, run in self._quiet_live:
+            result = results[i] = run(squeezed, group_id, member_id, at)
+            fired = fired or result.spam
+        if not fired:
+            return CLEAN
+        for i, run in self._quiet_passive:
+            results[i] = run(squeezed, group_id, member_id, at)
+        return Verdict(tuple(results))  # type: ignore[arg-type]
+
+    def _judge(self, probe: Probe) -> Verdict:
         if not self.explain and is_quiet(probe):
-            # Most chat: every content check would return its stock negative; skip the calls.
+            # Quiet after all (`Analyzer.read` decides the common cases only): skip the calls.
             return Verdict(tuple([c.quiet or c.check(probe) for c in self.checks]))
         return Verdict(tuple([c.check(probe) for c in self.checks]))
+
+    def _run_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> tuple[CheckResult, ...]:
+        results = self._quiet_results.copy()
+        for i, run in self._quiet_runs:
+            results[i] = run(squeezed, group_id, member_id, at)
+        return tuple(results)  # type: ignore[arg-type]

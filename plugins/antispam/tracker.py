@@ -42,14 +42,13 @@ class MemberTracker:
     def observe(self, group_id: str, member_id: str, at: datetime) -> tuple[timedelta | None, int | None]:
         """(time since joining, messages before this one) for a member's new message, and
         count the message. (None, None) for a member whose join is unknown."""
-        key = (group_id, member_id)
-        entry = self._entries.get(key)
-        if entry is None:
+        entry = self._entries.get((group_id, member_id))
+        if entry is None:  # most members: one lookup
             return None, None
         joined_at, sent = entry
         age = at - joined_at  # type: ignore[operator]
         if age >= self._max_age and sent >= self._max_messages:  # type: ignore[operator]
-            del self._entries[key]  # established for good
+            del self._entries[(group_id, member_id)]  # established for good
             return None, None
         entry[1] = sent + 1  # type: ignore[operator]
         return age, sent  # type: ignore[return-value]

@@ -12,6 +12,7 @@ from plugins.antispam.classifier import NaiveBayes, seed_samples
 from plugins.antispam.config import Action, AntispamConfig
 from plugins.antispam.detector import Detector, Windows
 from plugins.antispam.textforms import deep_normalize, squeeze
+from plugins.antispam.verdict import CLEAN
 
 T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
 
@@ -185,3 +186,24 @@ def test_ignore_switches_a_rule_off() -> None:
 def test_config_rejects_mistakes(data: dict, problem: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValueError, match=problem):
         AntispamConfig.model_validate(data)
+
+
+def test_the_chat_handlers_fast_path_decides_like_check() -> None:
+    """`check_plain` (an established member's plain text) skips building anything for quiet
+    text: same decisions as `check`, the full verdict whenever something fires (a flood of
+    quiet messages included), `CLEAN` otherwise."""
+    cfg = AntispamConfig.model_validate({"flood": {"messages": 3, "seconds": 10}})
+    fast, full = Detector(cfg, explain=False), Detector(cfg, explain=False)
+    texts = ["哈哈", "收到", "今天天气真好", "优惠券", "兼职日结，有意私聊", "加我微信 bbmm2023", "ok"]
+    fired = 0
+    for i in range(60):
+        text, member = texts[i % len(texts)], f"m{i % 4}"
+        at = T0 + timedelta(seconds=i // 2)
+        plain = fast.check_plain(text, None, "g1", member, at)
+        verdict = full.check(Message(text, group_id="g1", member_id=member, at=at))
+        if plain is CLEAN:
+            assert not verdict.spam
+        else:
+            assert plain == verdict
+            fired += verdict.spam
+    assert fired > 5

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from bot.core.text import normalize
 from plugins.antispam import lexicon
+from plugins.antispam.checks import Message, Probe, is_quiet
 from plugins.antispam.textforms import Analyzer, deep_normalize, squeeze
+
+DATA = Path(__file__).resolve().parents[3] / "tests" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +152,34 @@ def test_phrases_match_across_separators_and_blacklist_in_the_same_pass(analyzer
 
 def test_mentions_are_counted(analyzer: Analyzer) -> None:
     assert analyzer.analyze("@a @b\u2005@c 看这里").mentions == 3
+
+
+
+# `read` decides most chat before any features are built; its answer must be exactly what
+# `analyze` and `is_quiet` would say. Edge cases of every test it makes, then the corpora.
+READ_CASES = [
+    "", "   ", "😂😂", "大家早上好", "收到，谢谢群主！", "ok", "OK。好的", "hello 微信", "app下载慢",
+    "abc.com 看看", "ok 点 com", "加油加油", "加我微信", "加v", "+1", "一二三四五六", "三五个人一起去",
+    "@张三 你好", "＠所有人 开会", "只要998", "低至一折", "仅需", "赚钱了", "打折了", "宝 妈 兼 职 日 结",
+    "哈 哈 哈", "賺錢", "ＶＸ", "優惠券", "１２３", "红包", "优惠券领取", "代开发票", "办证刻章", "dot",
+    "别信，都是骗子", "谢谢推荐", "扫码", "兼职日结", "ⅴx ❶❷❸", "Vх", "1️⃣3️⃣8️⃣", "周末去哪玩？",
+    "我家娃上次也这样，三四天就好了", "qq", "tg群", "www", "q我", "邮箱a@b.cn",
+]
+
+
+def test_read_tells_quiet_text_exactly_as_the_features_do(analyzer: Analyzer) -> None:
+    corpus = [json.loads(line)["text"] for name in ("spam_corpus.jsonl", "spam_corpus_heldout.jsonl")
+              for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    quiet = loud = 0
+    for text in READ_CASES + corpus:
+        for normalized in (None, normalize(text)):
+            squeezed, features = analyzer.read(text, normalized)
+            full = analyzer.analyze(text, None, normalized)
+            assert squeezed == full.squeezed, text
+            if features is None:
+                assert is_quiet(Probe(Message(text), full, new_member=False)), text
+                quiet += 1
+            else:
+                assert features == full, text
+                loud += 1
+    assert quiet > 100 and loud > 100  # both answers are exercised
