@@ -121,7 +121,7 @@ async def _state(host: PluginHost) -> CheckinState:
     ledger = PointsLedger(db)
     # A reload builds a new state: the old one writes its tallies in its shutdown hook.
     host.services.scheduler.remove(FLUSH_JOB)
-    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger, db=db))
+    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger))
     state.activity.on_pending = state.schedule_flush
     return state
 

@@ -9,21 +9,18 @@ pay past the cap).
 
 Counting runs on every chat message, so it keeps per-message work to a few dict lookups:
 the business day comes from `BusinessDays` (the current day's bounds, cached), and a
-flush writes all due tallies in one transaction of a few statements (`write_tallies`).
+flush writes all due tallies in one transaction (`PointsLedger.accumulate_many`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
-import sqlalchemy as sa
-
 from bot.core.clock import business_day
-from bot.storage.db import Database
-from bot.storage.points import PointsEntry, PointsLedger
+from bot.storage.points import PointsLedger
 
 REASON = "activity"
 _ONE_DAY = timedelta(days=1)
@@ -141,13 +138,14 @@ class ActivityBuffer:
     """`on_pending` is called whenever a tally gets points to write; the plugin makes sure
     a flush is scheduled (it must be cheap and idempotent).
 
-    With `db` (the ledger's database) a flush writes every due tally in one transaction
-    (`write_tallies`); without it, one `PointsLedger.accumulate` per tally."""
+    A flush writes every due tally in one transaction (`PointsLedger.accumulate_many`);
+    `batched=False` writes one `PointsLedger.accumulate` per tally instead (the reference
+    the batched write is tested against)."""
 
     def __init__(self, ledger: PointsLedger, on_pending: Callable[[], None] | None = None, *,
-                 db: Database | None = None) -> None:
+                 batched: bool = True) -> None:
         self._ledger = ledger
-        self._db = db
+        self._batched = batched
         self.on_pending = on_pending
         self._tallies: dict[TallyKey, _Tally] = {}
         # group → member → state; nested rather than keyed by (group, member) so counting a
@@ -219,8 +217,8 @@ class ActivityBuffer:
                    and (member_id is None or k[1] == member_id)]
         handed = 0
         if due:
-            if self._db is not None:
-                handed = await self._write_together(self._db, due)
+            if self._batched:
+                handed = await self._write_together(due)
             else:
                 for key, tally in due:
                     handed += await self._write_one(key, tally)
@@ -240,14 +238,14 @@ class ActivityBuffer:
             raise
         return taken
 
-    async def _write_together(self, db: Database, due: list[tuple[TallyKey, _Tally]]) -> int:
+    async def _write_together(self, due: list[tuple[TallyKey, _Tally]]) -> int:
         # Taken before the first await: points counted while the write runs stay pending.
         taken = [t.pending for _, t in due]
         for _, tally in due:
             tally.pending = 0
         try:
-            written = await write_tallies(
-                db, [(g, m, activity_ref(d), n, t.cap, t.at) for ((g, m, d), t), n in zip(due, taken, strict=True)]
+            written = await self._ledger.accumulate_many(
+                REASON, [(g, m, activity_ref(d), n, t.cap, t.at) for ((g, m, d), t), n in zip(due, taken, strict=True)]
             )
         except BaseException:
             for (_, tally), n in zip(due, taken, strict=True):
@@ -275,54 +273,3 @@ class ActivityBuffer:
                 member.days = keep
                 if member.day not in keep:  # a later message for that day starts a new tally
                     member.day = member.tally = None
-
-
-# A row to write: (group, member, ref, points to add, cap, time of the last counted message).
-TallyWrite = tuple[str, str, str, int, int, datetime]
-
-_LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
-# Rows fetched per query: a few hundred bound parameters, well inside every backend's limit.
-_CHUNK = 400
-
-
-async def write_tallies(db: Database, rows: Sequence[TallyWrite]) -> list[int]:
-    """Grow many running activity entries in one transaction, with exactly the rule of
-    `PointsLedger.accumulate` (one row per group, member and ref; its delta grows by the
-    points but never past the cap, and a row already past it is left alone). Returns each
-    entry's delta afterwards, in the order of `rows` (whose keys are distinct: one tally
-    each).
-
-    A few statements instead of a round trip per member: one select per few hundred rows,
-    one multi-row insert, one executemany update. All or nothing: on error nothing is
-    written, so the caller keeps every tally pending."""
-    async with db.transaction() as s:
-        current: dict[tuple[str, str, str], tuple[int, int]] = {}
-        for i in range(0, len(rows), _CHUNK):
-            chunk = rows[i: i + _CHUNK]
-            keys = sa.tuple_(_LEDGER.c.group_id, _LEDGER.c.member_id, _LEDGER.c.ref)
-            stmt = sa.select(_LEDGER.c.id, _LEDGER.c.group_id, _LEDGER.c.member_id, _LEDGER.c.ref,
-                             _LEDGER.c.delta).where(keys.in_([(g, m, ref) for g, m, ref, *_ in chunk]))
-            for row_id, g, m, ref, delta in (await s.execute(stmt)).all():
-                current[(g, m, ref)] = (row_id, int(delta))
-        inserts: list[dict[str, object]] = []
-        updates: list[dict[str, object]] = []
-        out: list[int] = []
-        for g, m, ref, delta, cap, at in rows:
-            found = current.get((g, m, ref))
-            now_delta = found[1] if found is not None else 0
-            new = min(now_delta + delta, max(cap, now_delta))
-            if found is None:
-                inserts.append({"group_id": g, "member_id": m, "delta": new, "reason": REASON, "ref": ref,
-                                "by": None, "note": "", "at": at})
-            elif new != now_delta:
-                updates.append({"row_id": found[0], "new_delta": new, "new_at": at})
-            out.append(new)
-        if inserts:
-            await s.execute(sa.insert(_LEDGER), inserts)
-        if updates:
-            await s.execute(
-                sa.update(_LEDGER).where(_LEDGER.c.id == sa.bindparam("row_id"))
-                .values(delta=sa.bindparam("new_delta"), at=sa.bindparam("new_at")),
-                updates,
-            )
-    return out

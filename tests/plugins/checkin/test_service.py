@@ -149,7 +149,7 @@ async def test_activity_buffer_counts_in_memory_and_writes_on_flush(db: Database
 async def test_activity_buffer_on_the_database_writes_in_one_go(db: Database) -> None:
     """The same story as above with the buffer writing all due tallies in one transaction."""
     ledger = PointsLedger(db)
-    buf = ActivityBuffer(ledger, db=db)
+    buf = ActivityBuffer(ledger)
     gap = timedelta(seconds=30)
     t = T1
     assert buf.count("g", "amy", D1, t, points=2, cap=5, min_interval=gap)
@@ -161,7 +161,7 @@ async def test_activity_buffer_on_the_database_writes_in_one_go(db: Database) ->
     assert not buf.count("g", "amy", D1, t + timedelta(minutes=3), points=2, cap=5, min_interval=gap)  # capped
     assert await buf.flush() == 5
     assert await ledger.total("g", "amy") == 5 and await ledger.total("g", "bob") == 2 and buf.pending == 0
-    fresh = ActivityBuffer(ledger, db=db)  # a restart: the write still holds the cap
+    fresh = ActivityBuffer(ledger)  # a restart: the write still holds the cap
     assert fresh.count("g", "amy", D1, t + timedelta(minutes=9), points=2, cap=5, min_interval=gap)
     assert fresh.count("g", "amy", D1 + timedelta(days=1), t + timedelta(days=1), points=2, cap=5, min_interval=gap)
     assert await fresh.flush() == 4
@@ -181,7 +181,7 @@ async def test_writing_tallies_together_or_one_by_one_gives_the_same_ledger(db: 
     # An entry already above today's cap (the cap was lowered): it must be left alone.
     for prefix in ("one", "all"):
         await ledger.accumulate(f"{prefix}:g", "m0", 30, "activity", T1, ref="activity:2026-12-01")
-    buffers = {"one": ActivityBuffer(ledger), "all": ActivityBuffer(ledger, db=db)}
+    buffers = {"one": ActivityBuffer(ledger, batched=False), "all": ActivityBuffer(ledger)}
     members = [f"m{i}" for i in range(12)]
     at = T1
     for step in range(400):
@@ -199,7 +199,7 @@ async def test_writing_tallies_together_or_one_by_one_gives_the_same_ledger(db: 
         if step == 250:  # a restart forgets every tally
             await buffers["one"].flush()
             await buffers["all"].flush()
-            buffers = {"one": ActivityBuffer(ledger), "all": ActivityBuffer(ledger, db=db)}
+            buffers = {"one": ActivityBuffer(ledger, batched=False), "all": ActivityBuffer(ledger)}
     for b in buffers.values():
         await b.flush()
 
@@ -215,7 +215,7 @@ async def test_a_member_flush_waits_for_the_scheduled_flush_in_flight(db: Databa
     # The scheduled flush has taken everyone's points and is writing them when a member
     # checks in: the check-in's own flush must not report a total without them.
     ledger = PointsLedger(db)
-    buf = ActivityBuffer(ledger, db=db)
+    buf = ActivityBuffer(ledger)
     for i in range(50):
         buf.count("g", f"m{i}", D1, T1, points=2, cap=5, min_interval=timedelta(seconds=30))
     scheduled = asyncio.create_task(buf.flush())
