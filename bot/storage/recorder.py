@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import Enum
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,11 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 _LOG_COLUMNS = ("at", "type", "group_id", "member_id", "kind", "text", "message_id", "meta")
 _CONTACT_COLUMNS = ("id", "name", "first_seen", "last_seen")
 _DAILY_COLUMNS = ("group_id", "member_id", "day", "messages", "first_at", "last_at")
+# A contact's last_seen is refreshed at most this often by chat messages: rewriting every
+# sender's row in every batch would double the rows a batch writes, for a figure nothing
+# needs to the second (the event log and the daily rollup have the exact times).
+CONTACT_REFRESH = timedelta(hours=1)
+_MAX_KNOWN_CONTACTS = 200_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +101,37 @@ class _GroupChange:
     changed_at: datetime | None = None
 
 
+class _KnownContacts:
+    """Contacts this recorder wrote lately: (name, last_seen, refresh after), by id. A chat
+    message from one of them, under the same name, within the refresh, needs no row."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[str, datetime, datetime]] = {}
+
+    def get(self, member_id: str) -> tuple[str, datetime, datetime] | None:
+        return self._rows.get(member_id)
+
+    def wrote(self, rows: Iterable[list[Any]], to_time: Callable[[Any], datetime]) -> None:
+        """Remember contact rows once their transaction committed (a failed batch must not
+        let later batches skip them)."""
+        known = self._rows
+        for member_id, name, _first, last in rows:
+            seen = to_time(last)
+            old = known.pop(member_id, None)  # re-inserted: the dict's order is age
+            if old is not None:
+                if not name:
+                    name = old[0]
+                if seen < old[1]:  # a late, older event: the newer time stands
+                    seen = old[1]
+            known[member_id] = (name, seen, seen + CONTACT_REFRESH)
+        overflow = len(known) - _MAX_KNOWN_CONTACTS
+        if overflow > 0:
+            for member_id in list(islice(known, overflow)):
+                del known[member_id]
+
+
 class _Batch:
     """One batch of events folded into the rows to write.
 
@@ -103,9 +139,11 @@ class _Batch:
     the one pass over the events, and the parameters are then the rows as they are."""
 
     def __init__(
-        self, tz: tzinfo, full_text: bool, sources: dict[tuple[str, str], str], values: _DriverValues
+        self, tz: tzinfo, full_text: bool, sources: dict[tuple[str, str], str], values: _DriverValues,
+        known: _KnownContacts,
     ) -> None:
         self.tz = tz
+        self.known = known
         self.full_text = full_text
         self.sources = sources
         self.stamp = values.stamp
@@ -209,12 +247,17 @@ class _Batch:
             text = _clean(text)
         self.log.append((stamp, EventType.MESSAGE, gid, mid, e.kind._value_, text, e.message_id, meta))
         contact = self.contacts.get(mid)
-        if contact is not None and contact[3] <= stamp:
-            contact[3] = stamp
-            if sender.name:
-                contact[1] = sender.name
+        if contact is not None:
+            if contact[3] <= stamp:
+                contact[3] = stamp
+                if sender.name:
+                    contact[1] = sender.name
+            else:
+                self.seen(sender, stamp)
         else:
-            self.seen(sender, stamp)
+            known = self.known.get(mid)
+            if known is None or not (known[1] <= at < known[2]) or (sender.name and sender.name != known[0]):
+                self.seen(sender, stamp)
         change = self.groups.get(gid)
         if change is None or (e.group_topic and e.group_topic != change.topic) or at < change.first_at:
             self.group(gid, at, e.group_topic)
@@ -370,6 +413,10 @@ def _utc_text(at: datetime) -> str:
     return at.isoformat(" ", "microseconds")[:26]
 
 
+def _from_utc_text(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class _DriverValues:
     """Times and days as the bulk statements' drivers take them, made once per event while
@@ -378,12 +425,13 @@ class _DriverValues:
 
     stamp: Callable[[datetime], Any]
     day: Callable[[date], Any]
+    time: Callable[[Any], datetime]  # the inverse of `stamp`
 
     @classmethod
     def for_dialect(cls, dialect: str) -> _DriverValues:
         if dialect == "postgresql":
-            return cls(_same, _same)
-        return cls(_utc_text, date.isoformat)
+            return cls(_same, _same, _same)
+        return cls(_utc_text, date.isoformat, _from_utc_text)
 
 
 def _contacts_conflict(stmt: Any) -> Any:
@@ -518,6 +566,7 @@ class Recorder:
         self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         dialect = db.engine.dialect
         self._values = _DriverValues.for_dialect(dialect.name)
+        self._known = _KnownContacts()
         self._log_insert = BulkStatement(_LOG, _LOG_COLUMNS, dialect)
         self._contacts_upsert = BulkStatement(_CONTACTS, _CONTACT_COLUMNS, dialect, _contacts_conflict)
         self._daily_upsert = BulkStatement(_DAILY, _DAILY_COLUMNS, dialect, _daily_conflict)
@@ -651,7 +700,7 @@ class Recorder:
         return True
 
     def _fold(self, events: Iterable[Event]) -> _Batch:
-        batch = _Batch(self._tz, self._settings.store_text == "full", self._sources, self._values)
+        batch = _Batch(self._tz, self._settings.store_text == "full", self._sources, self._values, self._known)
         for event in events:
             _FOLD[type(event)](batch, event)
         return batch
@@ -669,6 +718,7 @@ class Recorder:
                 await self._write_contacts(conn, batch.contacts)
                 await self._write_memberships(conn, batch.membership)
                 await self._write_daily(conn, batch.daily)
+            self._known.wrote(batch.contacts.values(), self._values.time)
         except BaseException:
             if sources is not None:
                 self._sources.clear()

@@ -27,7 +27,7 @@ from bot.core.events import (
 )
 from bot.storage.db import Database
 from bot.storage.models import Contact, DailyActivity, EventLog, Group, Membership
-from bot.storage.recorder import OutboundMessage, Recorder, event_from_json, event_to_json
+from bot.storage.recorder import CONTACT_REFRESH, OutboundMessage, Recorder, event_from_json, event_to_json
 from bot.storage.repo import MembershipRepo
 from bot.storage.settings import StorageSettings
 
@@ -122,6 +122,46 @@ async def test_contacts_across_batches(database: Database, recorder: Recorder) -
     [contact] = await rows(database, Contact)
     assert contact.name == "Alice"
     assert (contact.first_seen, contact.last_seen) == (T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+
+
+async def test_chat_refreshes_a_contact_at_most_hourly(database: Database, recorder: Recorder) -> None:
+    recorder.record(msg(at=T0, sender=Member("alice", "Alice")))
+    await recorder.flush()
+    recorder.record(msg(at=T0 + timedelta(minutes=30), sender=Member("alice", "Alice")))
+    await recorder.flush()
+    [contact] = await rows(database, Contact)
+    assert contact.last_seen == T0  # seen again within the hour, same name: no row written
+    recorder.record(msg(at=T0 + timedelta(minutes=40), sender=Member("alice", "Alice B")))
+    await recorder.flush()
+    [contact] = await rows(database, Contact)
+    assert (contact.name, contact.last_seen) == ("Alice B", T0 + timedelta(minutes=40))  # a new name: at once
+    later = T0 + timedelta(minutes=40) + CONTACT_REFRESH
+    recorder.record(msg(at=later, sender=Member("alice", "")))
+    await recorder.flush()
+    [contact] = await rows(database, Contact)
+    assert (contact.name, contact.last_seen) == ("Alice B", later)
+    assert len(await rows(database, EventLog)) == 4  # every message is logged regardless
+
+
+async def test_a_failed_batch_does_not_count_its_contacts_as_written(
+    database: Database, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = Recorder._write_daily
+    calls = 0
+
+    async def flaky(self: Recorder, conn: Any, daily: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # after the contacts' upsert, in the same transaction
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+        await real(self, conn, daily)
+
+    monkeypatch.setattr(Recorder, "_write_daily", flaky)
+    recorder.record(msg(at=T0, sender=Member("alice", "Alice")))
+    await recorder.flush()
+    assert calls == 2
+    [contact] = await rows(database, Contact)
+    assert (contact.name, contact.last_seen) == ("Alice", T0)
 
 
 async def test_joins_with_inviter_and_source(database: Database, recorder: Recorder) -> None:
