@@ -5,12 +5,15 @@
 - `detector`: runs every check of a configuration and returns a `Verdict` (all results).
 - `executor`: the policy (never the owner, admins, bots or allow-listed members; strikes;
   dry-run; fail closed when roles or rights are unknown) and the actions, with an audit row.
+- `strikes`, `audit`: recent strikes in memory, and the writer that stores each action's
+  audit rows in one transaction off the message path.
 - `tracker`: join times and message counts for the new-member rules, in memory.
 
 The plugin runs at priority 1, before everything else (the core's commands are at 5); when
 it warns or removes, it stops propagation, so no keyword reply follows an ad. The
-per-message path is pure computation: the database is touched only when a message is acted
-on, and by the admin commands.
+per-message path never awaits the database, not even for a message it acts on: strikes and
+bans are read from memory and the audit rows are written behind it. The admin commands that
+read or change those tables first wait for the writer (`Executor.settle`); so does shutdown.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from .executor import Executor
 from .models import AntispamBan, AntispamDecision, Outcome
 from .replay import replay
 from .store import AntispamStore
+from .strikes import StrikeBook
 from .textforms import deep_normalize, squeeze
 from .tracker import MemberTracker
 from .verdict import CLEAN
@@ -76,8 +80,17 @@ async def _build(host: PluginHost) -> AntispamState:
     configs: list[AntispamConfig] = host.settings.configs()  # type: ignore[assignment]
     max_age = timedelta(minutes=max(c.new_member.minutes for c in configs))
     tracker = MemberTracker(max_age, max(c.new_member.messages for c in configs))
+    horizon = timedelta(hours=max(c.strikes.window_hours for c in configs))
+    previous = _running_state(host)
+    if previous is not None:
+        # A reload: the running executor keeps acting until the swap. Its rows are written
+        # before anything is read, and its strikes, bans and writer are taken over, so what
+        # it does meanwhile is seen here too.
+        await previous.executor.settle()
+        strikes, bans, writer = previous.executor.strikes, previous.executor.bans, previous.executor.writer
+    else:
+        strikes, bans, writer = StrikeBook(horizon), {}, None
     store = AntispamStore(services.db) if services.db is not None else None
-    bans: dict[str, list[AntispamBan]] = {}
     labelled: list[tuple[str, bool]] = []
     if store is not None:
         if services.recorder is not None:
@@ -85,21 +98,44 @@ async def _build(host: PluginHost) -> AntispamState:
                 await services.recorder.flush()  # joins seen moments ago may still be buffered
             except Exception:
                 log.warning("could not flush the recorder before loading recent joins", exc_info=True)
-        since = services.clock.now() - max(max_age, TRACK_DAYS)
-        tracker.load(await store.recent_joins(since, services.clock.tz))
-        for ban in await store.bans():
-            bans.setdefault(ban.member_id, []).append(ban)
+        now = services.clock.now()
+        tracker.load(await store.recent_joins(now - max(max_age, TRACK_DAYS), services.clock.tz))
+        if previous is None:
+            for ban in await store.bans():
+                bans.setdefault(ban.member_id, []).append(ban)
+            strikes.load(await store.recent_strikes(now - horizon))
+        elif horizon > strikes.horizon:  # a longer window: load the older strikes it now covers
+            covered, strikes.horizon = now - strikes.horizon, horizon
+            strikes.drop_before(covered)
+            strikes.load(await store.recent_strikes(now - horizon, until=covered))
         if any(c.classifier.enabled for c in configs):
             labelled = await store.labelled()
+    strikes.horizon = horizon
     classifier = None
     if any(c.classifier.enabled for c in configs):
         classifier = NaiveBayes().train_many(
             (squeeze(deep_normalize(text)), spam) for text, spam in (*seed_samples(), *labelled)
         )
-    state = AntispamState(host, tracker, Executor(services, store, bans), store, classifier=classifier)
+    executor = Executor(services, store, bans, strikes, writer)
+    state = AntispamState(host, tracker, executor, store, classifier=classifier)
     for cfg in configs:
         state.detectors[id(cfg)] = Detector(cfg, windows=state.windows, classifier=classifier, explain=False)
     return state
+
+
+def _running_state(host: PluginHost) -> AntispamState | None:
+    """This plugin's state in the runtime being replaced (on a reload), if any."""
+    runtime = getattr(host.services.dispatcher, "runtime", None)
+    running = runtime.hosts.get(host.name) if runtime is not None else None
+    state = getattr(running, "state", None)
+    return state if isinstance(state, AntispamState) else None
+
+
+@plugin.on_shutdown
+async def _shutdown(host: PluginHost) -> None:
+    # `qunbot run` at the end of input, `simulate`, a stop or a reload: write what is queued.
+    if isinstance(host.state, AntispamState):
+        await host.state.executor.settle()
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -174,7 +210,8 @@ async def pardon(cmd: Command, ctx: Context, state: AntispamState, services: Ser
     in_group = ctx.group_id
     asker = ctx.sender.id if ctx.sender else ""
     lifted: list[AntispamBan] = []
-    cleared = 0
+    await state.executor.settle()  # the rows of the member's last actions, before changing them
+    cleared = state.executor.strikes.clear(member_id, in_group)
     if state.store is not None:
         lifted = await state.store.unban(member_id, [in_group] if in_group else None)
         cleared = await state.store.clear_strikes(member_id, in_group)
@@ -243,6 +280,8 @@ async def replay_command(cmd: Command, ctx: Context, state: AntispamState, servi
 
     async def protected(group_id: str, member_id: str) -> bool:
         return bool(await state.executor.protected(group_id, member_id, host.config_for(group_id)))
+
+    await state.executor.settle()
 
     report = await replay(services.db, host.config_for, since=now - timedelta(days=days), until=now,
                           tz=services.clock.tz, groups=groups, protected=protected)

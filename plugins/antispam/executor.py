@@ -3,8 +3,10 @@
 `decide` is the policy (who is never touched, strikes, dry-run, failing closed);
 `carry_out` does what the decision says through the context (warnings with `ctx.reply`,
 removals with `ctx.remove` on the outbox's moderation lane, notices with
-`ctx.notify_admins`) and writes the audit row. The database is touched here only, that is
-only when a message was flagged.
+`ctx.notify_admins`) and hands the audit rows to the audit writer. Nothing here awaits the
+database: strikes and bans are mirrored in memory (`strikes`, `bans`), and the rows of each
+action (decision, strike, ban) are written in one transaction, in order, by the writer's
+task. `settle()` waits for those writes.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from bot.core.platform import Capability
 from bot.core.plugin import Permission
 from bot.core.templates import Template
 
+from .audit import AuditEntry, AuditWriter
 from .config import Action, AntispamConfig
-from .models import AntispamBan, AntispamDecision, Outcome
+from .models import AntispamBan, AntispamDecision, AntispamStrike, Outcome
 from .store import AntispamStore
+from .strikes import StrikeBook
 from .verdict import RULE_TITLES, Verdict
 
 if TYPE_CHECKING:
@@ -47,10 +51,26 @@ class Decision:
 
 
 class Executor:
-    def __init__(self, services: Services, store: AntispamStore | None, bans: dict[str, list[AntispamBan]]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        store: AntispamStore | None,
+        bans: dict[str, list[AntispamBan]],
+        strikes: StrikeBook | None = None,
+        writer: AuditWriter | None = None,
+    ) -> None:
+        """`bans`, `strikes` and `writer` are handed over from the previous executor on a
+        reload, so the new one misses nothing the old one did meanwhile."""
         self.services = services
         self.store = store
         self.bans = bans  # member id -> bans, mirrored from the database
+        self.strikes = strikes if strikes is not None else StrikeBook(timedelta(hours=24))
+        self.writer = writer if writer is not None else AuditWriter(store) if store is not None else None
+
+    async def settle(self) -> None:
+        """Wait until the rows of every action so far are written (or given up on)."""
+        if self.writer is not None:
+            await self.writer.settle()
 
     # --- policy ------------------------------------------------------------------------------
     async def protected(self, group_id: str, member_id: str, config: AntispamConfig) -> str:
@@ -88,8 +108,8 @@ class Executor:
         if why:
             return Decision(Outcome.EXEMPT, Action.NONE, why=why)
         action = verdict.action
-        strikes = await self._earlier_strikes(group_id, member_id, now - timedelta(hours=config.strikes.window_hours))
-        strikes += 1
+        since = now - timedelta(hours=config.strikes.window_hours)
+        strikes = self.strikes.count(group_id, member_id, since, now) + 1
         if action is Action.WARN and strikes >= config.strikes.limit:
             action = Action.REMOVE
         if config.dry_run:
@@ -115,21 +135,26 @@ class Executor:
         group_id = message.group_id
         now = ctx.now()
         rules = verdict.rules
-        decision_id = await self._record(
-            AntispamDecision(
-                at=now, group_id=group_id, member_id=sender.id, member_name=sender.name, message_id=message_id,
-                kind=message.kind.value, text=self._keep(message.text), action=verdict.action.label,
-                outcome=decision.outcome, rules=",".join(verdict.rule_names),
-                checks=[r.as_json() for r in verdict.results], strikes=decision.strikes, dry_run=config.dry_run,
-                label="spam" if decision.outcome == Outcome.REMOVED else None,
-            )
+        rule_names = ",".join(verdict.rule_names)
+        row = AntispamDecision(
+            at=now, group_id=group_id, member_id=sender.id, member_name=sender.name, message_id=message_id,
+            kind=message.kind.value, text=self._keep(message.text), action=verdict.action.label,
+            outcome=decision.outcome, rules=rule_names, checks=[r.as_json() for r in verdict.results],
+            strikes=decision.strikes, dry_run=config.dry_run,
+            label="spam" if decision.outcome == Outcome.REMOVED else None,
         )
+        strike = ban = None
+        if decision.outcome in (Outcome.WARNED, Outcome.FAILED_CLOSED):
+            strike = AntispamStrike(group_id=group_id, member_id=sender.id, at=now, rules=rule_names)
+            self.strikes.add(group_id, sender.id, now)
+        elif decision.outcome == Outcome.REMOVED:
+            ban = self._ban(sender, group_id, config, now, rule_names)
+        self._audit(AuditEntry(row, strike, ban))
         group = self.services.groups.display_name(group_id)
         who = f"{sender.display}（{sender.id}）"
         quote = _quote(message.text, message.kind.value)
         details = "\n".join(f"· {r.title}：{r.details}" for r in verdict.fired)
-        if decision.outcome in (Outcome.WARNED, Outcome.FAILED_CLOSED):
-            await self._strike(group_id, sender.id, now, ",".join(verdict.rule_names), decision_id)
+        if strike is not None:
             text = Template.parse(config.warn_text, ("member", "rules", "strikes", "limit", "group")).render(
                 {"member": sender.display, "rules": rules, "strikes": min(decision.strikes, config.strikes.limit),
                  "limit": config.strikes.limit, "group": group}
@@ -137,7 +162,6 @@ class Executor:
             ctx.reply(text, mention=True)
         if decision.outcome == Outcome.REMOVED:
             ctx.remove(group_id, sender.id, f"自动踢广告：{rules}")
-            await self.ban(sender, group_id, config, now, verdict.rule_names, decision_id)
             if config.removal_text:
                 ctx.say(Template.parse(config.removal_text, ("member", "rules", "group")).render(
                     {"member": sender.display, "rules": rules, "group": group}))
@@ -157,23 +181,16 @@ class Executor:
                 f"{details}\n原消息：{quote}", group_id)
         log.info("%s %s in %s: %s (%s)", decision.outcome, sender.id, group_id, rules, decision.why or "-")
 
-    async def ban(
-        self, member: Member, group_id: str, config: AntispamConfig, now: datetime, rules: list[str],
-        decision_id: int | None,
-    ) -> None:
+    def _ban(self, member: Member, group_id: str, config: AntispamConfig, now: datetime,
+             rules: str) -> AntispamBan | None:
+        """Ban a removed member (in memory at once; the row goes with the decision's)."""
         if config.ban_scope == "none":
-            return
+            return None
         ban = AntispamBan(member_id=member.id, member_name=member.name, group_id=group_id,
-                          everywhere=config.ban_scope == "all_groups", at=now, rules=",".join(rules),
-                          decision_id=decision_id)
-        if self.store is not None:
-            try:
-                await self.store.ban(ban)
-            except Exception:
-                # Still banned for as long as this process runs; the log says why it may not last.
-                log.exception("could not store the ban of %s", member.id)
+                          everywhere=config.ban_scope == "all_groups", at=now, rules=rules)
         kept = [b for b in self.bans.get(member.id, []) if b.group_id != group_id]
         self.bans[member.id] = [*kept, ban]
+        return ban
 
     def banned_in(self, member_id: str, group_id: str) -> AntispamBan | None:
         for ban in self.bans.get(member_id, ()):
@@ -195,7 +212,7 @@ class Executor:
             return False
         blocker = "" if config.dry_run else await self.cannot_remove(group_id)
         outcome = (Outcome.WOULD_REMOVE if config.dry_run else Outcome.FAILED_CLOSED if blocker else Outcome.REMOVED)
-        await self._record(
+        self._audit(AuditEntry(
             AntispamDecision(
                 at=now, group_id=group_id, member_id=member.id, member_name=member.name, kind="join",
                 action=Action.REMOVE.label, outcome=outcome, rules="blacklisted",
@@ -203,7 +220,7 @@ class Executor:
                          "details": f"removed from {ban.group_id} at {ban.at.isoformat()} ({ban.rules})"}],
                 dry_run=config.dry_run,
             )
-        )
+        ))
         if outcome == Outcome.REMOVED:
             ctx.remove(group_id, member.id, f"自动踢广告：黑名单成员（{rules}）")
             await ctx.notify_admins(
@@ -220,33 +237,9 @@ class Executor:
         return False
 
     # --- helpers -------------------------------------------------------------------------------------
-    async def _earlier_strikes(self, group_id: str, member_id: str, since: datetime) -> int:
-        if self.store is None:
-            return 0
-        try:
-            return await self.store.count_strikes(group_id, member_id, since)
-        except Exception:
-            # Without the history, act as on a first offence rather than not at all.
-            log.exception("could not count the strikes of %s in %s", member_id, group_id)
-            return 0
-
-    async def _strike(self, group_id: str, member_id: str, at: datetime, rules: str, decision_id: int | None) -> None:
-        if self.store is None:
-            return
-        try:
-            await self.store.add_strike(group_id, member_id, at, rules, decision_id)
-        except Exception:
-            log.exception("could not store a strike for %s in %s", member_id, group_id)
-
-    async def _record(self, row: AntispamDecision) -> int | None:
-        if self.store is None:
-            return None
-        try:
-            return await self.store.record(row)
-        except Exception:
-            # The audit must not stop the action itself; the log keeps the decision.
-            log.exception("could not record an anti-spam decision for %s in %s", row.member_id, row.group_id)
-            return None
+    def _audit(self, entry: AuditEntry) -> None:
+        if self.writer is not None:  # without a database there is no audit trail
+            self.writer.put(entry)
 
     def _keep(self, text: str) -> str | None:
         return text if self.services.config.storage.store_text == "full" else None

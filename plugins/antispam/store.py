@@ -1,6 +1,6 @@
 """Database access of the anti-spam plugin: audit rows, strikes, bans, labels, and the
-start-up read of recent joins. Only the executor (when acting), the commands and start-up
-call it: the per-message path never touches the database."""
+start-up reads of recent joins and strikes. The executor's audit writer (off the message
+path), the commands and start-up call it: the per-message path never touches the database."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.clock import business_day
 from bot.storage.db import Database
@@ -38,6 +39,23 @@ class AntispamStore:
             await s.flush()
             assert row.id is not None
             return row.id
+
+    async def record_action(
+        self, decision: AntispamDecision, *, strike: AntispamStrike | None = None, ban: AntispamBan | None = None
+    ) -> int:
+        """An action's rows in one transaction: the decision, and the strike or ban it
+        caused, linked to it by `decision_id`. Returns the decision's id."""
+        async with self._db.transaction() as s:
+            s.add(decision)
+            await s.flush()
+            assert decision.id is not None
+            if strike is not None:
+                strike.decision_id = decision.id
+                s.add(strike)
+            if ban is not None:
+                ban.decision_id = decision.id
+                await self._upsert_ban(s, ban)
+            return decision.id
 
     async def decisions(self, group_id: str | None = None, limit: int = 50) -> list[AntispamDecision]:
         query = select(AntispamDecision).order_by(col(AntispamDecision.at).desc(), col(AntispamDecision.id).desc())
@@ -87,6 +105,19 @@ class AntispamStore:
         async with self._db.session() as s:
             return int((await s.exec(query)).one())
 
+    async def recent_strikes(
+        self, since: datetime, until: datetime | None = None
+    ) -> list[tuple[str, str, datetime]]:
+        """(group id, member id, time) of the strikes at or after `since` (and before
+        `until`), oldest first: what the executor's strike book starts from."""
+        query = select(AntispamStrike.group_id, AntispamStrike.member_id, AntispamStrike.at).where(
+            col(AntispamStrike.at) >= since)
+        if until is not None:
+            query = query.where(col(AntispamStrike.at) < until)
+        async with self._db.session() as s:
+            rows = (await s.exec(query.order_by(col(AntispamStrike.at)))).all()
+        return [(gid, mid, at) for gid, mid, at in rows]
+
     async def clear_strikes(self, member_id: str, group_id: str | None = None) -> int:
         stmt = sa.delete(AntispamStrike).where(col(AntispamStrike.member_id) == member_id)
         if group_id is not None:
@@ -99,20 +130,24 @@ class AntispamStore:
     async def ban(self, ban: AntispamBan) -> None:
         """Add or refresh a ban (one row per member and group)."""
         async with self._db.transaction() as s:
-            existing = (
-                await s.exec(
-                    select(AntispamBan).where(
-                        col(AntispamBan.member_id) == ban.member_id, col(AntispamBan.group_id) == ban.group_id
-                    )
+            await self._upsert_ban(s, ban)
+
+    @staticmethod
+    async def _upsert_ban(s: AsyncSession, ban: AntispamBan) -> None:
+        existing = (
+            await s.exec(
+                select(AntispamBan).where(
+                    col(AntispamBan.member_id) == ban.member_id, col(AntispamBan.group_id) == ban.group_id
                 )
-            ).first()
-            if existing is None:
-                s.add(ban)
-            else:
-                existing.everywhere, existing.at, existing.rules = ban.everywhere, ban.at, ban.rules
-                existing.member_name = ban.member_name or existing.member_name
-                existing.decision_id = ban.decision_id
-                s.add(existing)
+            )
+        ).first()
+        if existing is None:
+            s.add(ban)
+        else:
+            existing.everywhere, existing.at, existing.rules = ban.everywhere, ban.at, ban.rules
+            existing.member_name = ban.member_name or existing.member_name
+            existing.decision_id = ban.decision_id
+            s.add(existing)
 
     async def bans(self) -> list[AntispamBan]:
         async with self._db.session() as s:

@@ -1,22 +1,28 @@
-"""The executor's policy with recording fakes (no database, no outbox), and the tracker."""
+"""The executor's policy with recording fakes (no outbox), the tracker, and the audit writer."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
-from bot.core.events import Member
+from bot.core.events import GroupMessage, Member
 from bot.core.platform import Capability, GroupInfo
-from bot.core.plugin import Permission
+from bot.core.plugin import STOP, Permission
+from bot.core.text import normalize
+from bot.storage.db import Database
+from plugins.antispam import AntispamState, screen
+from plugins.antispam.audit import AuditEntry, AuditWriter
 from plugins.antispam.checks import Message
 from plugins.antispam.config import Action, AntispamConfig
 from plugins.antispam.detector import Detector
 from plugins.antispam.executor import Executor
-from plugins.antispam.models import AntispamBan, Outcome
-from plugins.antispam.store import RecentJoin
+from plugins.antispam.models import AntispamBan, AntispamDecision, AntispamStrike, Outcome
+from plugins.antispam.store import AntispamStore, RecentJoin
 from plugins.antispam.tracker import MemberTracker
 
 NOW = datetime(2026, 12, 1, 8, tzinfo=UTC)
@@ -58,16 +64,12 @@ class FakeServices:
         return self.platform.bot
 
 
-class FakeStore:
-    def __init__(self, earlier: int) -> None:
-        self.earlier = earlier
-
-    async def count_strikes(self, group_id: str, member_id: str, since: datetime) -> int:
-        return self.earlier
-
-
 def executor(services: FakeServices | None = None, earlier: int = 0) -> Executor:
-    return Executor(services or FakeServices(), FakeStore(earlier), {})  # type: ignore[arg-type]
+    """An executor without a database; `earlier` strikes of member m in g1 in the last hours."""
+    ex = Executor(services or FakeServices(), None, {})  # type: ignore[arg-type]
+    for i in range(earlier):
+        ex.strikes.add("g1", "m", NOW - timedelta(hours=i + 1))
+    return ex
 
 
 @pytest.mark.parametrize(("member", "why"), [
@@ -136,3 +138,123 @@ def test_tracker_counts_until_established_and_forgets_leavers() -> None:
     assert tracker.observe("g2", "x", NOW + timedelta(minutes=5)) == (timedelta(minutes=5), 1)
     tracker.left("g2", "x")
     assert tracker.peek("g2", "x") is None
+
+
+# --- the audit rows: written behind the chat --------------------------------------------------
+
+
+@dataclass
+class Sent:
+    replies: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+
+class FakeCtx:
+    """What `screen` and the executor use of a context, recording what they send."""
+
+    def __init__(self, event: GroupMessage, sent: Sent) -> None:
+        self.event, self.sent, self.text = event, sent, normalize(event.text)
+
+    def now(self) -> datetime:
+        return self.event.at
+
+    def reply(self, text: str, *, mention: bool = False) -> None:
+        self.sent.replies.append(text)
+
+    def say(self, text: str) -> None:
+        self.sent.replies.append(text)
+
+    def remove(self, group_id: str, member_id: str, reason: str) -> None:
+        self.sent.removed.append(member_id)
+
+    async def notify_admins(self, text: str, group_id: str | None = None) -> None:
+        self.sent.notices.append(text)
+
+
+class HeldStore:
+    """The real store behind a gate: a database whose write lock another writer holds."""
+
+    def __init__(self, store: AntispamStore) -> None:
+        self.store, self.gate, self.started = store, asyncio.Event(), 0
+
+    async def record_action(self, decision: AntispamDecision, **rows: Any) -> int:
+        self.started += 1
+        await self.gate.wait()
+        return await self.store.record_action(decision, **rows)
+
+
+def audited_services() -> FakeServices:
+    services = FakeServices()
+    services.config = type("C", (), {"other_bots": [], "storage": type("S", (), {"store_text": "full"})()})()
+    services.groups.display_name = lambda gid, topic=None: gid  # type: ignore[attr-defined]
+    return services
+
+
+def screening(executor: Executor) -> AntispamState:
+    return AntispamState(None, MemberTracker(timedelta(hours=1), 3), executor, None)  # type: ignore[arg-type]
+
+
+async def test_screen_acts_at_once_and_the_rows_follow_in_one_transaction_each(database: Database) -> None:
+    held = HeldStore(AntispamStore(database))
+    ex = Executor(audited_services(), held, {})  # type: ignore[arg-type]
+    state, config, sent = screening(ex), AntispamConfig(strikes={"limit": 2}), Sent()
+
+    async def say(text: str, at: datetime) -> object:
+        event = GroupMessage(at=at, group_id="g1", sender=Member("m", "小美"), text=text, message_id=f"x{at:%M}")
+        return await screen(event, FakeCtx(event, sent), config, state)  # type: ignore[arg-type]
+
+    assert await say("兼职日结，有意私聊", NOW) is STOP
+    assert len(sent.replies) == 1 and "1/2" in sent.replies[0]  # warned while the write waits
+    await asyncio.sleep(0.01)
+    assert held.started == 1 and await AntispamStore(database).decisions() == []
+    assert await say("兼职日结，有意私聊", NOW + timedelta(minutes=5)) is STOP
+    assert sent.removed == ["m"] and sent.notices  # the strike counted from memory: removed
+    assert ex.banned_in("m", "g2") is not None  # refused elsewhere at once
+    assert held.started == 1  # the second action waits its turn behind the first
+
+    held.gate.set()
+    await ex.settle()
+    store = AntispamStore(database)
+    warned, removed = sorted(await store.decisions(), key=lambda d: d.id or 0)
+    assert (warned.outcome, warned.strikes, removed.outcome, removed.strikes) == ("warned", 1, "removed", 2)
+    async with database.session() as s:
+        strikes = list((await s.exec(select(AntispamStrike))).all())
+    assert [(s.member_id, s.decision_id) for s in strikes] == [("m", warned.id)]
+    assert [(b.member_id, b.decision_id) for b in await store.bans()] == [("m", removed.id)]
+
+
+class FlakyStore:
+    def __init__(self, failures: int) -> None:
+        self.failures, self.written = failures, []  # type: ignore[var-annotated]
+
+    async def record_action(self, decision: AntispamDecision, **rows: Any) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("database is locked")
+        self.written.append(decision.member_id)
+        return len(self.written)
+
+
+def entry(member: str) -> AuditEntry:
+    return AuditEntry(AntispamDecision(at=NOW, group_id="g1", member_id=member, text="加V abc888",
+                                       action="warn", outcome=Outcome.WARNED))
+
+
+async def test_a_failed_write_is_retried_once_then_logged_with_its_rows(caplog: pytest.LogCaptureFixture) -> None:
+    flaky = FlakyStore(failures=1)
+    writer = AuditWriter(flaky, retry_after=0)  # type: ignore[arg-type]
+    writer.put(entry("a"))
+    writer.put(entry("b"))
+    await writer.settle()
+    assert flaky.written == ["a", "b"]  # in order, the first after one retry
+
+    broken = FlakyStore(failures=2)
+    writer = AuditWriter(broken, retry_after=0)  # type: ignore[arg-type]
+    writer.put(entry("c"))
+    writer.put(entry("d"))
+    await writer.settle()
+    assert broken.written == ["d"] and writer.pending == 0
+    dropped = [r for r in caplog.records if "rows dropped" in r.getMessage()]
+    assert len(dropped) == 1 and '"member_id": "c"' in dropped[0].getMessage()
+    assert "加V abc888" in dropped[0].getMessage()  # the content is in the log

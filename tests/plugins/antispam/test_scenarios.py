@@ -3,6 +3,7 @@ outbox and a fresh SQLite database."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -45,7 +46,13 @@ WORLD = {
 }
 
 
+async def settle(bot) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the anti-spam audit rows: they are written behind the chat, not on its path."""
+    await bot.sim.app.dispatcher.runtime.hosts["antispam"].state.executor.settle()
+
+
 async def decisions(bot) -> list[AntispamDecision]:  # type: ignore[no-untyped-def]
+    await settle(bot)
     async with bot.sim.app.db.session() as s:
         return list((await s.exec(sa.select(AntispamDecision).order_by(AntispamDecision.id))).scalars())
 
@@ -131,6 +138,7 @@ async def test_warnings_add_up_to_a_removal_within_the_window(tmp_path: Path) ->
         await bot.wait("1h")
         await bot.say("g1", "newbie", "再看看这个 https://shop-example.com/b")
         bot.assert_kicked("g1", "newbie")
+        await settle(bot)
         async with bot.sim.app.db.session() as s:
             strikes = (await s.exec(sa.select(sa.func.count()).select_from(AntispamStrike))).scalar_one()
     assert strikes == 1  # the second offence was the removal
@@ -229,3 +237,72 @@ async def test_spam_test_command_explains(tmp_path: Path) -> None:
         assert "contact" in (reply.text or "")
         await bot.say("g1", "alice", "测广告 今晚吃什么")
         bot.assert_said("g1", contains="不算广告")
+
+
+MILD = "兼职日结，有意私聊"  # an ad that only warns: strikes add up to a removal
+
+
+def slow_writes(bot, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    """Make every audit write take `seconds` (a database busy with another writer)."""
+    writer = bot.sim.app.dispatcher.runtime.hosts["antispam"].state.executor.writer
+    record_action = writer.store.record_action
+
+    async def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(seconds)
+        return await record_action(*args, **kwargs)
+
+    writer.store.record_action = slow
+
+
+async def test_the_third_strike_removes_also_after_a_restart(tmp_path: Path) -> None:
+    config = write_config(tmp_path, CONFIG.replace("limit: 2,", "limit: 3,"))
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'strikes.db'}"
+    async with chat(config, WORLD, db_url=db_url) as bot:
+        slow_writes(bot, 0.2)
+        await bot.say("g1", "bob", MILD)
+        bot.assert_said("g1", contains="1/3")
+        await bot.wait("1h")
+        await bot.say("g1", "bob", MILD)
+        bot.assert_said("g1", contains="2/3")  # counted from memory, the rows still being written
+        # no settle: closing the bot (the plugin's shutdown) writes what is queued
+    async with chat(config, WORLD, db_url=db_url) as bot:
+        await bot.wait("2h")
+        await bot.say("g1", "bob", MILD)  # the two strikes were reloaded from the database
+        bot.assert_kicked("g1", "bob")
+        bot.assert_private("owner1", contains="第 3 次违规")
+        rows = await decisions(bot)
+    assert [(r.outcome, r.strikes) for r in rows] == [("warned", 1), ("warned", 2), ("removed", 3)]
+
+
+async def test_a_pardon_clears_the_strikes_being_counted(tmp_path: Path) -> None:
+    async with chat(write_config(tmp_path, CONFIG), WORLD) as bot:
+        await bot.say("g1", "bob", MILD)
+        bot.assert_said("g1", contains="1/2")
+        await bot.say("g1", "alice", "解封 bob")
+        bot.assert_said("g1", contains="已清除 1 条警告记录")
+        bot.new_actions()
+        await bot.say("g1", "bob", MILD)
+        assert not [a for a in bot.new_actions() if a.action == "kick"]
+        bot.assert_said("g1", contains="1/2")
+        await settle(bot)
+        async with bot.sim.app.db.session() as s:
+            strikes = (await s.exec(sa.select(sa.func.count()).select_from(AntispamStrike))).scalar_one()
+    assert strikes == 1  # the pardoned strike is gone from the database too
+
+
+async def test_a_reload_keeps_the_strikes_and_loses_no_rows(tmp_path: Path) -> None:
+    path = write_config(tmp_path, CONFIG)
+    async with chat(path, WORLD) as bot:
+        app = bot.sim.app
+        await bot.say("g1", "bob", MILD)  # a strike on day 1
+        await bot.wait("30h")
+        await bot.say("g1", "bob", MILD)  # outside the 24-hour window: a first strike again
+        bot.assert_said("g1", contains="1/2")
+        before = app.dispatcher.runtime.hosts["antispam"].state
+        write_config(tmp_path, CONFIG.replace("window_hours: 24", "window_hours: 48"))
+        assert await app.reload(path)
+        assert app.dispatcher.runtime.hosts["antispam"].state is not before
+        await bot.say("g1", "bob", MILD)  # the 48-hour window reaches back to day 1: third strike
+        bot.assert_kicked("g1", "bob")
+        rows = await decisions(bot)
+    assert [(r.outcome, r.strikes) for r in rows] == [("warned", 1), ("warned", 1), ("removed", 3)]

@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
 from bot.core.events import GroupMessage, Member, MembersJoined
 from bot.storage.db import Database
 from bot.storage.recorder import Recorder
 from bot.storage.settings import StorageSettings
-from plugins.antispam.models import AntispamBan, AntispamDecision, Outcome
+from plugins.antispam.models import AntispamBan, AntispamDecision, AntispamStrike, Outcome
 from plugins.antispam.store import AntispamStore
 
 T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
@@ -70,3 +74,26 @@ async def test_recent_joins_come_with_their_message_counts(db_url: str) -> None:
     finally:
         await db.close()
     assert [(j.group_id, j.member_id, j.joined_at, j.messages) for j in joins] == [("g1", "new", T0, 2)]
+
+
+async def test_an_action_is_written_in_one_transaction(database: Database) -> None:
+    store = AntispamStore(database)
+    warned = await store.record_action(
+        AntispamDecision(at=T0, group_id="g1", member_id="m", action="warn", outcome=Outcome.WARNED),
+        strike=AntispamStrike(group_id="g1", member_id="m", at=T0, rules="contact"))
+    removed = await store.record_action(
+        AntispamDecision(at=T0, group_id="g1", member_id="m", action="kick", outcome=Outcome.REMOVED),
+        ban=AntispamBan(member_id="m", group_id="g1", at=T0, rules="contact"))
+    assert [(gid, mid) for gid, mid, _ in await store.recent_strikes(T0 - timedelta(hours=1))] == [("g1", "m")]
+    assert await store.recent_strikes(T0 - timedelta(hours=1), until=T0) == []
+    async with database.session() as s:
+        strike = (await s.exec(select(AntispamStrike))).one()
+    assert strike.decision_id == warned
+    assert [b.decision_id for b in await store.bans()] == [removed]
+
+    broken = AntispamBan(member_id="m2", group_id="g1", at=T0)
+    broken.member_id = None  # type: ignore[assignment]  # NOT NULL: the ban's insert fails
+    with pytest.raises(sa.exc.IntegrityError):
+        await store.record_action(
+            AntispamDecision(at=T0, group_id="g1", member_id="m2", action="kick", outcome=Outcome.REMOVED), ban=broken)
+    assert [d.member_id for d in await store.decisions()] == ["m", "m"]  # the decision went with it
