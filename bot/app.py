@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import logging
 import random
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -72,6 +73,7 @@ class BotApp:
         return self.loaded.config
 
     async def start(self) -> None:
+        sys.setswitchinterval(_SWITCH_INTERVAL)
         config = self.config
         storage = config.storage
         if self.db_url:
@@ -153,6 +155,15 @@ class BotApp:
             await self.recorder.stop()
         if self.db is not None:
             await self.db.close()
+
+
+# How long a thread waiting for the GIL waits before it asks for it. A waiting thread only
+# asks when no switch at all happened meanwhile, and a busy event loop releases the GIL at
+# every turn (its poll) and takes it straight back: with CPython's default 5 ms, during a
+# burst the database threads (aiosqlite's) kept missing it. Measured: round trips of up to
+# several seconds, and the recorder tens of thousands of events behind. At 1 ms they wait a
+# millisecond or two.
+_SWITCH_INTERVAL = 0.001
 
 
 def _settle_heap() -> None:

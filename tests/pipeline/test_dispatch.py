@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -196,3 +197,11 @@ async def test_the_bot_leaving_and_rejoining_marks_the_group_and_is_no_membershi
         async with app.db.session() as s:
             group = (await s.execute(sa.select(Group).where(Group.id == "g1"))).scalar_one()
             assert group.active is True
+
+
+async def test_the_bot_lets_database_threads_take_the_gil_promptly() -> None:
+    # bot.app._SWITCH_INTERVAL: at CPython's default, a busy event loop starved aiosqlite's
+    # threads (round trips of seconds during a burst; the recorder fell far behind).
+    sys.setswitchinterval(0.005)
+    async with chat(loaded_with()):
+        assert sys.getswitchinterval() == pytest.approx(0.001)
