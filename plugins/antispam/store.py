@@ -11,7 +11,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.clock import business_day
 from bot.storage.db import Database
@@ -52,9 +51,17 @@ class AntispamStore:
             if strike is not None:
                 strike.decision_id = decision.id
                 s.add(strike)
-            if ban is not None:
+            if ban is not None:  # one row per member and group: a new ban refreshes it
                 ban.decision_id = decision.id
-                await self._upsert_ban(s, ban)
+                existing = (await s.exec(select(AntispamBan).where(
+                    col(AntispamBan.member_id) == ban.member_id, col(AntispamBan.group_id) == ban.group_id))).first()
+                if existing is None:
+                    s.add(ban)
+                else:
+                    existing.everywhere, existing.at, existing.rules = ban.everywhere, ban.at, ban.rules
+                    existing.member_name = ban.member_name or existing.member_name
+                    existing.decision_id = ban.decision_id
+                    s.add(existing)
             return decision.id
 
     async def decisions(self, group_id: str | None = None, limit: int = 50) -> list[AntispamDecision]:
@@ -90,21 +97,6 @@ class AntispamStore:
                 await s.exec(sa.update(AntispamDecision).where(col(AntispamDecision.id) == last).values(label=label))
 
     # --- strikes ------------------------------------------------------------------------------
-    async def add_strike(
-        self, group_id: str, member_id: str, at: datetime, rules: str, decision_id: int | None
-    ) -> None:
-        async with self._db.transaction() as s:
-            s.add(AntispamStrike(group_id=group_id, member_id=member_id, at=at, rules=rules, decision_id=decision_id))
-
-    async def count_strikes(self, group_id: str, member_id: str, since: datetime) -> int:
-        query = select(sa.func.count()).select_from(AntispamStrike).where(
-            col(AntispamStrike.group_id) == group_id,
-            col(AntispamStrike.member_id) == member_id,
-            col(AntispamStrike.at) >= since,
-        )
-        async with self._db.session() as s:
-            return int((await s.exec(query)).one())
-
     async def recent_strikes(
         self, since: datetime, until: datetime | None = None
     ) -> list[tuple[str, str, datetime]]:
@@ -127,28 +119,6 @@ class AntispamStore:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     # --- bans -----------------------------------------------------------------------------------
-    async def ban(self, ban: AntispamBan) -> None:
-        """Add or refresh a ban (one row per member and group)."""
-        async with self._db.transaction() as s:
-            await self._upsert_ban(s, ban)
-
-    @staticmethod
-    async def _upsert_ban(s: AsyncSession, ban: AntispamBan) -> None:
-        existing = (
-            await s.exec(
-                select(AntispamBan).where(
-                    col(AntispamBan.member_id) == ban.member_id, col(AntispamBan.group_id) == ban.group_id
-                )
-            )
-        ).first()
-        if existing is None:
-            s.add(ban)
-        else:
-            existing.everywhere, existing.at, existing.rules = ban.everywhere, ban.at, ban.rules
-            existing.member_name = ban.member_name or existing.member_name
-            existing.decision_id = ban.decision_id
-            s.add(existing)
-
     async def bans(self) -> list[AntispamBan]:
         async with self._db.session() as s:
             return list((await s.exec(select(AntispamBan).order_by(col(AntispamBan.at)))).all())

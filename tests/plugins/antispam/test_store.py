@@ -20,6 +20,11 @@ T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
 TZ = ZoneInfo("Asia/Shanghai")
 
 
+def _warned(group_id: str, member_id: str, at: datetime) -> AntispamDecision:
+    return AntispamDecision(at=at, group_id=group_id, member_id=member_id, action="warn", outcome=Outcome.WARNED,
+                            rules="contact")
+
+
 async def test_audit_strikes_and_labels(database: Database) -> None:
     store = AntispamStore(database)
     checks = [{"name": "ad_content", "spam": True, "details": "得分 9"}]
@@ -33,13 +38,14 @@ async def test_audit_strikes_and_labels(database: Database) -> None:
     assert [r.member_id for r in rows] == ["n", "m"]  # newest first
     assert next(r for r in rows if r.member_id == "m").checks == checks
 
-    await store.add_strike("g1", "n", T0, "contact", second)
-    await store.add_strike("g1", "n", T0 + timedelta(hours=2), "contact", None)
-    await store.add_strike("g2", "n", T0, "contact", None)
-    assert await store.count_strikes("g1", "n", T0 - timedelta(hours=1)) == 2
-    assert await store.count_strikes("g1", "n", T0 + timedelta(hours=1)) == 1
+    for gid, at in (("g1", T0), ("g1", T0 + timedelta(hours=2)), ("g2", T0)):
+        await store.record_action(_warned(gid, "n", at), strike=AntispamStrike(group_id=gid, member_id="n", at=at,
+                                                                             rules="contact"))
+    assert sorted(await store.recent_strikes(T0 - timedelta(hours=1))) == [
+        ("g1", "n", T0), ("g1", "n", T0 + timedelta(hours=2)), ("g2", "n", T0)]
+    assert await store.recent_strikes(T0 + timedelta(hours=1)) == [("g1", "n", T0 + timedelta(hours=2))]
     assert await store.clear_strikes("n", "g1") == 2
-    assert await store.count_strikes("g2", "n", T0 - timedelta(days=1)) == 1
+    assert await store.recent_strikes(T0 - timedelta(days=1)) == [("g2", "n", T0)]
 
     assert await store.labelled() == [("兼职日结", True)]
     await store.relabel_last_removal("m", "ham")
@@ -48,9 +54,10 @@ async def test_audit_strikes_and_labels(database: Database) -> None:
 
 async def test_bans_are_upserted_and_lifted(database: Database) -> None:
     store = AntispamStore(database)
-    await store.ban(AntispamBan(member_id="s", member_name="小美", group_id="g1", everywhere=True, at=T0, rules="a"))
-    await store.ban(AntispamBan(member_id="s", group_id="g1", everywhere=True, at=T0 + timedelta(1), rules="b"))
-    await store.ban(AntispamBan(member_id="s", group_id="g2", everywhere=False, at=T0, rules="c"))
+    for ban in (AntispamBan(member_id="s", member_name="小美", group_id="g1", everywhere=True, at=T0, rules="a"),
+                AntispamBan(member_id="s", group_id="g1", everywhere=True, at=T0 + timedelta(1), rules="b"),
+                AntispamBan(member_id="s", group_id="g2", everywhere=False, at=T0, rules="c")):
+        await store.record_action(_warned(ban.group_id, "s", ban.at), ban=ban)
     bans = await store.bans()
     assert sorted((b.group_id, b.rules, b.member_name) for b in bans) == [("g1", "b", "小美"), ("g2", "c", "")]
     lifted = await store.unban("s", ["g3"])  # a global ban is lifted from any group
