@@ -325,28 +325,61 @@ def _json_field(dialect: str, col: Any, key: str) -> Any:
 
 
 def _from_events(plan: _Plan, b: Any, scope: Scope, period: Period) -> Any:
-    """The same entries and masks from join, leave and message events only."""
+    """The same entries and masks from join, leave and message events only.
+
+    The log has no index by member (one would take every message at a random place and make
+    writing the log several times dearer), so nothing here looks messages up per member. Joins
+    and leaves, a small part of the log, have a partial index, looked up per entry (each
+    condition on `type` repeats the index's own, which SQLite needs to use it). The chunk's
+    messages are read once, by group and time, put beside the entries (`UNION ALL`) and
+    sorted by member with a window function, which hands each member's messages the entry's
+    join day: their local days then give the activity bits. Bits of windows that are not due
+    yet are ignored when the rows are counted, as in `_from_rollups`."""
     lt, tz = plan.lt, plan.tz
     start, end = period.utc_bounds(tz)
+    stays = (EventType.JOIN, EventType.LEAVE)
     e, p = _LOG.alias("e"), _LOG.alias("p")
     since = sa.literal_column(lt.instant_literal(start))
     earlier_in_period = sa.exists().where(
-        p.c.member_id == e.c.member_id,
         p.c.group_id == e.c.group_id,
+        p.c.member_id == e.c.member_id,
+        p.c.type.in_(stays),
         p.c.type == EventType.JOIN,
         p.c.at >= since,
         sa.or_(p.c.at < e.c.at, sa.and_(p.c.at == e.c.at, p.c.id < e.c.id)),
     )
-    where = [e.c.group_id.op("IN")(_CHUNK), e.c.type == EventType.JOIN, e.c.at >= since,
+    where = [e.c.group_id.op("IN")(_CHUNK), e.c.type.in_(stays), e.c.type == EventType.JOIN, e.c.at >= since,
              e.c.at < sa.literal_column(lt.instant_literal(end)), ~earlier_in_period]
     if scope.exclude_members:
         where.append(e.c.member_id.not_in(scope.exclude_members))
+    joins = sa.select(e.c.group_id, e.c.member_id, lt.day(e.c.at).label("d0"), e.c.at.label("joined_at"),
+                      _json_field(lt.dialect, e.c.meta, "source").label("source"),
+                      _json_field(lt.dialect, e.c.meta, "inviter").label("inviter_id"),
+                      sa.null().label("day")).where(*where)
+    # Messages from the first day any window starts to the last complete day any can end.
+    w, last_day = plan.window, min(period.end + timedelta(days=max(plan.days) + plan.window - 1), plan.horizon)
+    lo = utc_start(period.start + timedelta(days=min(plan.days)), tz)
+    hi = max(lo, utc_start(last_day + timedelta(days=1), tz))
+    mt = LocalTime.build(lt.dialect, tz, lo, hi)  # a span of its own: it reaches past the period
+    m = _LOG.alias("m")
+    messages = sa.select(m.c.group_id, m.c.member_id, sa.null(), sa.null(), sa.null(), sa.null(),
+                         mt.day(m.c.at)).where(
+        m.c.group_id.op("IN")(_CHUNK), m.c.type == EventType.MESSAGE,
+        m.c.at >= sa.literal_column(lt.instant_literal(lo)), m.c.at < sa.literal_column(lt.instant_literal(hi)))
+    stream = sa.union_all(joins, messages).cte("stream")
+    s = stream.c
+    tagged = sa.select(
+        s.group_id, s.member_id, s.joined_at, s.source, s.inviter_id, s.day,
+        sa.func.max(s.d0).over(partition_by=(s.group_id, s.member_id)).label("d0"),
+    ).cte("tagged")
+    t = tagged.c
+    posted = [sa.and_(t.day >= lt.add_days(t.d0, n), t.day <= lt.add_days(t.d0, n + w - 1)) for n in plan.days]
     entries = (
-        sa.select(e.c.group_id, e.c.member_id, e.c.at.label("joined_at"),
-                  _json_field(lt.dialect, e.c.meta, "source").label("source"),
-                  _json_field(lt.dialect, e.c.meta, "inviter").label("inviter_id"),
-                  lt.day(e.c.at).label("d0"))
-        .where(*where)
+        sa.select(t.group_id, t.member_id, sa.func.max(t.d0).label("d0"), sa.func.max(t.joined_at).label("joined_at"),
+                  sa.func.max(t.source).label("source"), sa.func.max(t.inviter_id).label("inviter_id"),
+                  _mask(plan, posted).label("posted"))
+        .where(t.d0.is_not(None))
+        .group_by(t.group_id, t.member_id)
         .cte("entries")
         .prefix_with("MATERIALIZED")
     )
@@ -356,24 +389,15 @@ def _from_events(plan: _Plan, b: Any, scope: Scope, period: Period) -> Any:
         q = _LOG.alias(f"q{i}")
         last_change = (
             sa.select(q.c.type)
-            .where(q.c.member_id == x.member_id, q.c.group_id == x.group_id,
-                   q.c.type.in_((EventType.JOIN, EventType.LEAVE)), q.c.at >= x.joined_at,
-                   q.c.at < getattr(bc, f"end{i}"))
+            .where(q.c.group_id == x.group_id, q.c.member_id == x.member_id, q.c.type.in_(stays),
+                   q.c.at >= x.joined_at, q.c.at < getattr(bc, f"end{i}"))
             .order_by(q.c.at.desc(), q.c.id.desc())
             .limit(1)
             .scalar_subquery()
         )
         in_terms.append(sa.case((last_change == EventType.JOIN, plan.bit(i)), else_=0))
     in_mask = sum(in_terms[1:], start=in_terms[0])
-    m = _LOG.alias("m")
-    posted = (
-        sa.select(_mask(plan, [sa.and_(m.c.at >= getattr(bc, f"from{i}"), m.c.at < getattr(bc, f"until{i}"))
-                               for i in range(len(plan.days))]))
-        .where(m.c.member_id == x.member_id, m.c.at >= bc.from_all, m.c.at < bc.until_all,
-               m.c.group_id == x.group_id, m.c.type == EventType.MESSAGE)
-        .scalar_subquery()
-    )
-    act_mask = sa.case((bc.due_act == 0, 0), else_=posted)
+    act_mask = sa.case((bc.due_act == 0, 0), else_=x.posted)
     scored = (
         sa.select(_key(plan.by, x, bc).label("k"), bc.due_in, bc.due_act, in_mask.label("in_mask"),
                   act_mask.label("act_mask"))
