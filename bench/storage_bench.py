@@ -6,7 +6,7 @@ messages through `Recorder.record()` and `flush()`, which also maintains contact
 and the daily rollup in the same transactions.
 
 The workload is deliberately unkind to the indexes: `members` senders (default 400) take
-turns across `groups` groups, so most rows of a batch touch a different (member, time) page.
+turns across `groups` groups, so most rows of a batch touch a different page of the daily rollup.
 """
 
 from __future__ import annotations

@@ -52,8 +52,8 @@ class StorageSettings(BaseModel):
     # Clear message text older than this many days; metadata and rollups are kept.
     purge_after_days: int | None = Field(default=None, ge=1)
     # The most events one transaction writes. Under a burst, larger batches amortise the
-    # index pages every commit rewrites: the event log's per-member index takes inserts all
-    # over the tree, so a commit touches about one page per row until rows outnumber pages.
+    # pages every commit rewrites: the daily rollup's (group, member, day) keys take writes all
+    # over its tree, so a commit touches about one page per row until rows outnumber pages.
     # At ordinary rates batches are small anyway (whatever arrived within `flush_interval`).
     batch_size: int = Field(default=10_000, ge=1, le=100_000)
     flush_interval: float = Field(default=0.5, gt=0, le=3600)
