@@ -166,8 +166,8 @@ def _cell(cell: Cell | None) -> str:
 # Per cohort entry the work must be a few index seeks and no date arithmetic: SQLite parses
 # a date string at every date() call. So every bound an entry needs is computed here, in
 # Python, once per local join day (a VALUES table `bounds`, joined on the join day): the UTC
-# instant each "end of day N" falls on, the day range and UTC range of each activity window,
-# and whether each figure is measurable yet. One correlated look-up per entry then answers
+# instant each "end of day N" falls on, the day range of each activity window, and whether
+# each figure is measurable yet. One correlated look-up per entry then answers
 # all N at once as a bit mask (bit i for days[i]), and the masks are summed per cohort.
 
 
@@ -198,9 +198,8 @@ def _bounds(plan: _Plan, period: Period) -> Any:
     cols: list[tuple[str, Any]] = [("d0", sa.Date()), ("wk", sa.Date()), ("due_in", sa.Integer()),
                                    ("due_act", sa.Integer())]
     for i, _ in enumerate(plan.days):
-        cols += [(f"end{i}", UTCDateTime()), (f"lo{i}", sa.Date()), (f"hi{i}", sa.Date()),
-                 (f"from{i}", UTCDateTime()), (f"until{i}", UTCDateTime())]
-    cols += [("lo_all", sa.Date()), ("hi_all", sa.Date()), ("from_all", UTCDateTime()), ("until_all", UTCDateTime())]
+        cols += [(f"end{i}", UTCDateTime()), (f"lo{i}", sa.Date()), (f"hi{i}", sa.Date())]
+    cols += [("lo_all", sa.Date()), ("hi_all", sa.Date())]
     tz, w = plan.tz, plan.window
     tuples = []
     for d0 in period.each_day():
@@ -213,15 +212,13 @@ def _bounds(plan: _Plan, period: Period) -> Any:
         values = [lit_date(d0), lit_date(d0 - timedelta(days=d0.weekday())), str(due_in), str(due_act)]
         for n in plan.days:
             lo, hi = d0 + timedelta(days=n), d0 + timedelta(days=n + w - 1)
-            values += [lit_ts(utc_start(lo + timedelta(days=1), tz)), lit_date(lo), lit_date(hi),
-                       lit_ts(utc_start(lo, tz)), lit_ts(utc_start(hi + timedelta(days=1), tz))]
+            values += [lit_ts(utc_start(lo + timedelta(days=1), tz)), lit_date(lo), lit_date(hi)]
         # Activity is only looked at up to the last window that is due: what is not due yet
         # is never counted, and recent cohorts skip most of their look-ups.
         due_days = [n for i, n in enumerate(plan.days) if due_act & plan.bit(i)]
         first = d0 + timedelta(days=min(plan.days))
         last = d0 + timedelta(days=max(due_days) + w - 1) if due_days else first - timedelta(days=1)
-        values += [lit_date(first), lit_date(last), lit_ts(utc_start(first, tz)),
-                   lit_ts(utc_start(last + timedelta(days=1), tz))]
+        values += [lit_date(first), lit_date(last)]
         tuples.append(f"({', '.join(values)})")
     select_list = ", ".join(f"column{j + 1} AS {name}" for j, (name, _) in enumerate(cols))
     text = sa.text(f"SELECT {select_list} FROM (VALUES {', '.join(tuples)}) AS v")
