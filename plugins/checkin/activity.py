@@ -151,6 +151,7 @@ class ActivityBuffer:
         # group → member → state; nested rather than keyed by (group, member) so counting a
         # message builds no key tuple and probes small per-group tables.
         self._members: dict[str, dict[str, _Member]] = {}
+        self._newest = date.min  # the latest business day any message was counted on
         self._writing = asyncio.Lock()
 
     @property
@@ -192,6 +193,8 @@ class ActivityBuffer:
         if tally is None:
             tally = self._tallies[key] = _Tally(cap=cap, at=now)
             member.days.append(day)
+            if day > self._newest:
+                self._newest = day
         member.day, member.tally = day, tally
         return tally
 
@@ -256,14 +259,26 @@ class ActivityBuffer:
         return sum(taken)
 
     def _prune(self) -> None:
-        """Forget written tallies of past days (a member's latest day stays, for the cap)."""
+        """Forget written tallies of past days (a member's latest day stays, for the cap), and
+        members quiet since before yesterday altogether: nothing of theirs bears on today (the
+        cap is per day, the interval minutes long), and a bot running for months would
+        otherwise keep everyone who ever spoke."""
         tallies = self._tallies
+        stale = self._newest - _ONE_DAY if self._newest > date.min else date.min
         for group_id, members in self._members.items():
+            gone: list[str] = []
             for member_id, member in members.items():
                 days = member.days
-                if len(days) < 2:
+                if not days:
                     continue
                 latest = max(days)
+                if latest < stale and all(tallies[(group_id, member_id, d)].pending == 0 for d in days):
+                    for d in days:
+                        del tallies[(group_id, member_id, d)]
+                    gone.append(member_id)
+                    continue
+                if len(days) < 2:
+                    continue
                 keep = [d for d in days if d == latest or tallies[(group_id, member_id, d)].pending != 0]
                 if len(keep) == len(days):
                     continue
@@ -273,3 +288,7 @@ class ActivityBuffer:
                 member.days = keep
                 if member.day not in keep:  # a later message for that day starts a new tally
                     member.day = member.tally = None
+            for member_id in gone:
+                del members[member_id]
+        for group_id in [g for g, members in self._members.items() if not members]:
+            del self._members[group_id]

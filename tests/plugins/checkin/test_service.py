@@ -146,6 +146,38 @@ async def test_activity_buffer_counts_in_memory_and_writes_on_flush(db: Database
     assert [k[2] for k in fresh._tallies] == [D1 + timedelta(days=1)]
 
 
+async def test_activity_buffer_forgets_members_quiet_since_before_yesterday(db: Database) -> None:
+    ledger = PointsLedger(db)
+    buf = ActivityBuffer(ledger)
+    gap = timedelta(seconds=30)
+    assert buf.count("g1", "amy", D1, T1, points=2, cap=5, min_interval=gap)
+    assert buf.count("g2", "bob", D1, T1, points=2, cap=5, min_interval=gap)
+    day3 = D1 + timedelta(days=2)
+    assert buf.count("g1", "cat", day3 - timedelta(days=1), T1 + timedelta(days=1), points=2, cap=5, min_interval=gap)
+    assert buf.count("g1", "dan", day3, T1 + timedelta(days=2), points=2, cap=5, min_interval=gap)
+    await buf.flush()
+    # amy and bob last spoke two days ago: gone, with bob's whole group; yesterday's cat stays.
+    assert buf._members.keys() == {"g1"} and buf._members["g1"].keys() == {"cat", "dan"}
+    assert sorted(k[1] for k in buf._tallies) == ["cat", "dan"]
+    # Coming back counts from scratch; the ledger already holds what they earned.
+    assert buf.count("g1", "amy", day3, T1 + timedelta(days=2, minutes=1), points=2, cap=5, min_interval=gap)
+    await buf.flush()
+    assert await ledger.total("g1", "amy") == 4 and await ledger.total("g2", "bob") == 2
+
+
+async def test_activity_buffer_keeps_unwritten_points_of_quiet_members(db: Database) -> None:
+    ledger = PointsLedger(db)
+    buf = ActivityBuffer(ledger)
+    gap = timedelta(seconds=30)
+    assert buf.count("g", "amy", D1, T1, points=2, cap=5, min_interval=gap)
+    assert buf.count("g", "dan", D1 + timedelta(days=3), T1 + timedelta(days=3), points=2, cap=5, min_interval=gap)
+    buf._prune()  # nothing written yet: amy's points must survive until a flush writes them
+    assert "amy" in buf._members["g"] and buf.pending == 4
+    await buf.flush()
+    assert await ledger.total("g", "amy") == 2 and buf.pending == 0
+    assert buf._members["g"].keys() == {"dan"}  # written, then forgotten by the same flush
+
+
 async def test_activity_buffer_on_the_database_writes_in_one_go(db: Database) -> None:
     """The same story as above with the buffer writing all due tallies in one transaction."""
     ledger = PointsLedger(db)
