@@ -2,10 +2,16 @@
 
 The executor acts in the chat at once and hands the rows of each action (the decision, and
 its strike or its ban) to `AuditWriter.put`. One task writes them in the order handed over,
-each action in one transaction (`AntispamStore.record_action`), and ends when nothing is
-left; the next `put` starts another. A write that fails is retried once, then logged with
-the rows' content. `settle()` waits until everything handed over is written: the commands
-that read or change these tables, the plugin's shutdown and a reload call it.
+what is queued at once in one transaction (`AntispamStore.record_actions`: during a spam
+wave, one write rather than one per action, which would queue behind each other and behind
+the recorder for SQLite's write lock), and ends when nothing is left; the next `put` starts
+another. A write that fails is retried once; if that fails too, each action is tried alone
+once, so that one bad row costs only its own action, whose rows are then logged with their
+content. `settle()` waits until everything handed over is written: the commands that read or
+change these tables, the plugin's shutdown and a reload call it.
+
+The queue is bounded (`max_pending`): with the database gone for long during a wave, the
+actions past the bound are logged with their rows instead of piling up in memory.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlmodel import SQLModel
@@ -22,7 +29,7 @@ from sqlmodel import SQLModel
 from .models import AntispamBan, AntispamDecision, AntispamStrike
 
 if TYPE_CHECKING:
-    from .store import AntispamStore
+    from .store import AntispamStore, AuditRows
 
 log = logging.getLogger("qunbot.plugin.antispam")
 
@@ -36,6 +43,11 @@ class AuditEntry:
     decision: AntispamDecision
     strike: AntispamStrike | None = None
     ban: AntispamBan | None = None
+
+    def rows(self) -> AuditRows:
+        """Unsaved copies of the rows (see `fresh`), as the store takes them."""
+        entry = self.fresh()
+        return entry.decision, entry.strike, entry.ban
 
     def fresh(self) -> AuditEntry:
         """Unsaved copies: the rows handed over are never bound to a session, and an attempt
@@ -52,10 +64,16 @@ def _copy(row: _Row) -> _Row:
     return type(row)(**row.model_dump(exclude={"id"}))
 
 
+# Actions written in one transaction at most: a wave's backlog goes in a few writes, none of
+# which holds the database's write lock for long.
+_BATCH = 200
+
+
 class AuditWriter:
-    def __init__(self, store: AntispamStore, *, retry_after: float = 0.5) -> None:
+    def __init__(self, store: AntispamStore, *, retry_after: float = 0.5, max_pending: int = 10_000) -> None:
         self.store = store
         self.retry_after = retry_after
+        self.max_pending = max_pending
         self._queue: deque[AuditEntry] = deque()
         self._task: asyncio.Task[None] | None = None
 
@@ -66,6 +84,10 @@ class AuditWriter:
 
     def put(self, entry: AuditEntry) -> None:
         """Queue an action's rows; returns at once."""
+        if len(self._queue) >= self.max_pending:
+            log.error("%d anti-spam actions are waiting to be recorded; rows dropped: %s",
+                      len(self._queue), entry.describe())
+            return
         self._queue.append(entry)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._drain(), name="antispam-audit")
@@ -79,24 +101,34 @@ class AuditWriter:
     async def _drain(self) -> None:
         queue = self._queue
         while queue:
-            await self._write(queue[0])
-            queue.popleft()
+            batch = list(islice(queue, _BATCH))
+            await self._write(batch)
+            for _ in batch:
+                queue.popleft()
         # Returning with the queue empty and no await in between: a `put` from now on
         # sees this task done and starts the next one, so nothing is stranded.
 
-    async def _write(self, entry: AuditEntry) -> None:
+    async def _write(self, batch: list[AuditEntry]) -> None:
         try:
-            await self._record(entry.fresh())
+            await self.store.record_actions([entry.rows() for entry in batch])
             return
         except Exception as exc:
-            log.warning("could not record an anti-spam action for %s in %s (%s: %s); retrying once",
-                        entry.decision.member_id, entry.decision.group_id, type(exc).__name__, exc)
+            first = batch[0].decision
+            log.warning("could not record %d anti-spam action(s) (the first for %s in %s) (%s: %s); retrying once",
+                        len(batch), first.member_id, first.group_id, type(exc).__name__, exc)
         await asyncio.sleep(self.retry_after)
         try:
-            await self._record(entry.fresh())
+            await self.store.record_actions([entry.rows() for entry in batch])
+            return
         except Exception:
-            # The action itself happened; the log keeps what the audit rows would have said.
-            log.exception("could not record an anti-spam action, rows dropped: %s", entry.describe())
-
-    async def _record(self, entry: AuditEntry) -> None:
-        await self.store.record_action(entry.decision, strike=entry.strike, ban=entry.ban)
+            if len(batch) == 1:
+                # The action itself happened; the log keeps what the audit rows would have said.
+                log.exception("could not record an anti-spam action, rows dropped: %s", batch[0].describe())
+                return
+            log.warning("could not record %d anti-spam actions together; trying each alone", len(batch),
+                        exc_info=True)
+        for entry in batch:
+            try:
+                await self.store.record_actions([entry.rows()])
+            except Exception:
+                log.exception("could not record an anti-spam action, rows dropped: %s", entry.describe())

@@ -18,6 +18,9 @@ from bot.storage.models import DailyActivity, Membership
 
 from .models import AntispamBan, AntispamDecision, AntispamStrike, Outcome
 
+# One action's audit rows: the decision, and the strike or the ban it caused.
+AuditRows = tuple[AntispamDecision, AntispamStrike | None, AntispamBan | None]
+
 
 @dataclass(frozen=True, slots=True)
 class RecentJoin:
@@ -44,25 +47,34 @@ class AntispamStore:
     ) -> int:
         """An action's rows in one transaction: the decision, and the strike or ban it
         caused, linked to it by `decision_id`. Returns the decision's id."""
+        return (await self.record_actions([(decision, strike, ban)]))[0]
+
+    async def record_actions(self, actions: Sequence[AuditRows]) -> list[int]:
+        """Several actions' rows (as `record_action`), all in one transaction, in order.
+        Returns the decisions' ids."""
+        ids: list[int] = []
         async with self._db.transaction() as s:
-            s.add(decision)
-            await s.flush()
-            assert decision.id is not None
-            if strike is not None:
-                strike.decision_id = decision.id
-                s.add(strike)
-            if ban is not None:  # one row per member and group: a new ban refreshes it
-                ban.decision_id = decision.id
-                existing = (await s.exec(select(AntispamBan).where(
-                    col(AntispamBan.member_id) == ban.member_id, col(AntispamBan.group_id) == ban.group_id))).first()
-                if existing is None:
-                    s.add(ban)
-                else:
-                    existing.everywhere, existing.at, existing.rules = ban.everywhere, ban.at, ban.rules
-                    existing.member_name = ban.member_name or existing.member_name
-                    existing.decision_id = ban.decision_id
-                    s.add(existing)
-            return decision.id
+            for decision, strike, ban in actions:
+                s.add(decision)
+                await s.flush()
+                assert decision.id is not None
+                ids.append(decision.id)
+                if strike is not None:
+                    strike.decision_id = decision.id
+                    s.add(strike)
+                if ban is not None:  # one row per member and group: a new ban refreshes it
+                    ban.decision_id = decision.id
+                    same = select(AntispamBan).where(
+                        col(AntispamBan.member_id) == ban.member_id, col(AntispamBan.group_id) == ban.group_id)
+                    existing = (await s.exec(same)).first()
+                    if existing is None:
+                        s.add(ban)
+                    else:
+                        existing.everywhere, existing.at, existing.rules = ban.everywhere, ban.at, ban.rules
+                        existing.member_name = ban.member_name or existing.member_name
+                        existing.decision_id = ban.decision_id
+                        s.add(existing)
+        return ids
 
     async def decisions(self, group_id: str | None = None, limit: int = 50) -> list[AntispamDecision]:
         query = select(AntispamDecision).order_by(col(AntispamDecision.at).desc(), col(AntispamDecision.id).desc())

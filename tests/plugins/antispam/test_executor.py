@@ -22,7 +22,7 @@ from plugins.antispam.config import Action, AntispamConfig
 from plugins.antispam.detector import Detector
 from plugins.antispam.executor import Executor
 from plugins.antispam.models import AntispamBan, AntispamDecision, AntispamStrike, Outcome
-from plugins.antispam.store import AntispamStore, RecentJoin
+from plugins.antispam.store import AntispamStore, AuditRows, RecentJoin
 from plugins.antispam.tracker import MemberTracker
 
 NOW = datetime(2026, 12, 1, 8, tzinfo=UTC)
@@ -178,10 +178,10 @@ class HeldStore:
     def __init__(self, store: AntispamStore) -> None:
         self.store, self.gate, self.started = store, asyncio.Event(), 0
 
-    async def record_action(self, decision: AntispamDecision, **rows: Any) -> int:
+    async def record_actions(self, actions: list[AuditRows]) -> list[int]:
         self.started += 1
         await self.gate.wait()
-        return await self.store.record_action(decision, **rows)
+        return await self.store.record_actions(actions)
 
 
 def audited_services() -> FakeServices:
@@ -226,19 +226,29 @@ async def test_screen_acts_at_once_and_the_rows_follow_in_one_transaction_each(d
 
 class FlakyStore:
     def __init__(self, failures: int) -> None:
-        self.failures, self.written = failures, []  # type: ignore[var-annotated]
+        self.failures, self.written, self.writes = failures, [], 0  # type: ignore[var-annotated]
 
-    async def record_action(self, decision: AntispamDecision, **rows: Any) -> int:
+    async def record_actions(self, actions: list[AuditRows]) -> list[int]:
+        self.writes += 1
         if self.failures:
             self.failures -= 1
             raise OSError("database is locked")
-        self.written.append(decision.member_id)
-        return len(self.written)
+        self.written.extend(decision.member_id for decision, _, _ in actions)
+        return list(range(len(self.written) - len(actions), len(self.written)))
 
 
 def entry(member: str) -> AuditEntry:
     return AuditEntry(AntispamDecision(at=NOW, group_id="g1", member_id=member, text="加V abc888",
                                        action="warn", outcome=Outcome.WARNED))
+
+
+async def test_what_is_queued_at_once_is_written_in_one_transaction() -> None:
+    store = FlakyStore(failures=0)
+    writer = AuditWriter(store, retry_after=0)  # type: ignore[arg-type]
+    for member in "abc":
+        writer.put(entry(member))
+    await writer.settle()
+    assert store.written == ["a", "b", "c"] and store.writes == 1
 
 
 async def test_a_failed_write_is_retried_once_then_logged_with_its_rows(caplog: pytest.LogCaptureFixture) -> None:
@@ -247,9 +257,10 @@ async def test_a_failed_write_is_retried_once_then_logged_with_its_rows(caplog: 
     writer.put(entry("a"))
     writer.put(entry("b"))
     await writer.settle()
-    assert flaky.written == ["a", "b"]  # in order, the first after one retry
+    assert flaky.written == ["a", "b"]  # in order, after one retry
 
-    broken = FlakyStore(failures=2)
+    # Both tries of the batch fail, then each action alone: c fails once more and is dropped.
+    broken = FlakyStore(failures=3)
     writer = AuditWriter(broken, retry_after=0)  # type: ignore[arg-type]
     writer.put(entry("c"))
     writer.put(entry("d"))
@@ -258,3 +269,15 @@ async def test_a_failed_write_is_retried_once_then_logged_with_its_rows(caplog: 
     dropped = [r for r in caplog.records if "rows dropped" in r.getMessage()]
     assert len(dropped) == 1 and '"member_id": "c"' in dropped[0].getMessage()
     assert "加V abc888" in dropped[0].getMessage()  # the content is in the log
+
+
+async def test_past_the_bound_actions_are_logged_not_queued(caplog: pytest.LogCaptureFixture) -> None:
+    store = FlakyStore(failures=0)
+    writer = AuditWriter(store, retry_after=0, max_pending=2)  # type: ignore[arg-type]
+    for member in "abc":
+        writer.put(entry(member))
+    assert writer.pending == 2
+    dropped = [r.getMessage() for r in caplog.records if "rows dropped" in r.getMessage()]
+    assert len(dropped) == 1 and '"member_id": "c"' in dropped[0]
+    await writer.settle()
+    assert store.written == ["a", "b"]

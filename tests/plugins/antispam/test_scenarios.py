@@ -245,13 +245,13 @@ MILD = "兼职日结，有意私聊"  # an ad that only warns: strikes add up to
 def slow_writes(bot, seconds: float) -> None:  # type: ignore[no-untyped-def]
     """Make every audit write take `seconds` (a database busy with another writer)."""
     writer = bot.sim.app.dispatcher.runtime.hosts["antispam"].state.executor.writer
-    record_action = writer.store.record_action
+    record_actions = writer.store.record_actions
 
     async def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
         await asyncio.sleep(seconds)
-        return await record_action(*args, **kwargs)
+        return await record_actions(*args, **kwargs)
 
-    writer.store.record_action = slow
+    writer.store.record_actions = slow
 
 
 async def test_the_third_strike_removes_also_after_a_restart(tmp_path: Path) -> None:

@@ -66,6 +66,21 @@ async def test_bans_are_upserted_and_lifted(database: Database) -> None:
     assert await store.bans() == []
 
 
+async def test_several_actions_in_one_transaction_link_and_upsert_as_one_by_one(database: Database) -> None:
+    store = AntispamStore(database)
+    warned, again, removed = (_warned("g1", "s", T0 + timedelta(minutes=i)) for i in range(3))
+    ids = await store.record_actions([
+        (warned, AntispamStrike(group_id="g1", member_id="s", at=T0, rules="contact"), None),
+        (again, None, AntispamBan(member_id="s", group_id="g1", at=T0, rules="a")),
+        (removed, None, AntispamBan(member_id="s", group_id="g1", at=T0 + timedelta(minutes=2), rules="b")),
+    ])
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    async with database.session() as s:
+        strikes = list((await s.exec(select(AntispamStrike))).all())
+    assert [st.decision_id for st in strikes] == [ids[0]]
+    assert [(b.rules, b.decision_id) for b in await store.bans()] == [("b", ids[2])]  # the later ban refreshed it
+
+
 async def test_recent_joins_come_with_their_message_counts(db_url: str) -> None:
     db = await Database.open(StorageSettings(url=db_url))
     try:
