@@ -24,6 +24,7 @@ from bot.storage.models import Contact, DailyActivity, EventLog, EventType, Memb
 from .checks import Message
 from .config import Action, AntispamConfig
 from .detector import Detector, Windows
+from .strikes import StrikeBook
 from .verdict import RULE_TITLES
 
 _PAGE = 2000
@@ -101,7 +102,9 @@ async def replay(
     windows = Windows()
     detectors: dict[int, Detector] = {}
     sent: dict[tuple[str, str], int] = {}
-    strikes: dict[tuple[str, str], list[datetime]] = {}
+    # The executor's own book and count, so that a replay and the live bot agree to the edge
+    # of the window. Each (group, member) only ever counts with its group's window: no horizon.
+    strikes = StrikeBook(timedelta(0))
     suspects: dict[tuple[str, str], Suspect] = {}
     exempt: dict[tuple[str, str], bool] = {}
     last_id = 0
@@ -156,10 +159,9 @@ async def replay(
             if suspect is None:
                 suspect = suspects[key] = Suspect(gid, mid, sample=(row.text or f"[{row.kind}]")[:40],
                                                   first_at=row.at)
-            window = timedelta(hours=cfg.strikes.window_hours)
-            recent = [t for t in strikes.get(key, ()) if row.at - t < window]
+            since = row.at - timedelta(hours=cfg.strikes.window_hours)
             action = verdict.action
-            if action is Action.WARN and len(recent) + 1 >= cfg.strikes.limit:
+            if action is Action.WARN and strikes.count(gid, mid, since, row.at) + 1 >= cfg.strikes.limit:
                 action = Action.REMOVE
             for name in verdict.rule_names:
                 suspect.rules[name] = suspect.rules.get(name, 0) + 1
@@ -167,7 +169,7 @@ async def replay(
                 suspect.removed = True
             else:
                 suspect.warnings += 1
-                strikes[key] = [*recent, row.at]
+                strikes.add(gid, mid, row.at)
     if suspects:
         ids = sorted({mid for _, mid in suspects})
         async with db.session() as s:

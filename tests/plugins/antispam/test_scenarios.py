@@ -208,6 +208,29 @@ async def test_replay_over_shared_history(tmp_path: Path) -> None:
         assert not [a for a in bot.actions if a.action == "kick"]  # a replay never acts
 
 
+async def test_replay_counts_strikes_as_the_live_bot_does_to_the_edge_of_the_window(tmp_path: Path) -> None:
+    # The second ad comes exactly `window_hours` (24) after the first: the live bot counts the
+    # first strike still, and removes; a replay of the same history must say so too.
+    async with chat(write_config(tmp_path, CONFIG), WORLD) as bot:
+        await bot.say("g1", "bob", MILD)
+        bot.assert_said("g1", contains="1/2")
+        await bot.wait("24h")
+        await bot.say("g1", "bob", MILD)
+        bot.assert_kicked("g1", "bob")
+    quiet = CONFIG.replace("  antispam:\n", "  antispam:\n    ad_content: {action: ignore}\n")
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'edge.db'}"
+    async with chat(write_config(tmp_path, quiet, "quiet.yaml"), WORLD, db_url=db_url) as bot:
+        await bot.say("g1", "bob", MILD)
+        await bot.wait("24h")
+        await bot.say("g1", "bob", MILD)
+        assert not [a for a in bot.actions if a.action == "kick"]
+    async with chat(write_config(tmp_path, CONFIG, "strict.yaml"), WORLD, db_url=db_url) as bot:
+        await bot.wait("25h")  # each run's clock starts at the same instant: past the second ad
+        await bot.say("g1", "alice", "广告回放 3")
+        reply = bot.assert_said("g1", contains="按当前规则回放")
+        assert "2 条消息：会移出 1 人" in (reply.text or "") and "bob" in (reply.text or "")
+
+
 async def test_a_restart_remembers_who_is_new(tmp_path: Path) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
     async with chat(write_config(tmp_path, CONFIG), WORLD, db_url=db_url) as bot:
