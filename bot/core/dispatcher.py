@@ -261,7 +261,7 @@ class Dispatcher:
             steps = tuple(
                 Step(r.host, r.handler, r.host.settings.for_group(group_id))
                 for r in self.runtime.routes.get(etype, ())
-                if group_id is None or groups.plugin_enabled(r.host.settings, group_id)
+                if group_id is None or (groups.plugin_enabled(r.host.settings, group_id) and _concerns(r, group_id))
             )
             handlers = tuple(s for s in steps if s.handler is not None)
             plan = Plan(steps, handlers, len(handlers) < len(steps)) if steps else _NO_PLAN
@@ -337,6 +337,11 @@ class Dispatcher:
             return True
         self.stats["handled"] += 1
         return spec.block or result is STOP or ctx.stopped
+
+
+def _concerns(route: Route, group_id: str) -> bool:
+    spec = route.handler
+    return spec is None or spec.concerns is None or spec.concerns(route.host.state, group_id)
 
 
 def _describe(event: Event) -> str:

@@ -86,6 +86,9 @@ class HandlerSpec:
     priority: int | None  # None: the plugin's priority
     block: bool
     params: tuple[str, ...]
+    # (plugin state, group id) -> whether the handler can act in that group at all. Asked when
+    # the dispatcher plans a group (at load, reload and switch): for what only those change.
+    concerns: Callable[[Any, str], bool] | None = None
     call: Callable[..., Awaitable[Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -138,14 +141,18 @@ class Plugin:
         self.title = self.title or self.name
 
     def on(
-        self, *event_types: type[Event], priority: int | None = None, block: bool = False
+        self, *event_types: type[Event], priority: int | None = None, block: bool = False,
+        concerns: Callable[[Any, str], bool] | None = None,
     ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
         """Handle events of these types. `block=True` stops lower-priority handlers
-        whenever this one returns without error; returning `STOP` does so case by case."""
+        whenever this one returns without error; returning `STOP` does so case by case.
+        `concerns(state, group_id)`, when given, says whether the handler has anything to do
+        in a group as loaded (e.g. the groups a relay links): in the others it is never
+        called. It must depend only on the config and the state built at load."""
 
         def deco(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             self.handlers.append(
-                HandlerSpec(self.name, event_types, func, priority, block, _params(func, self.name))
+                HandlerSpec(self.name, event_types, func, priority, block, _params(func, self.name), concerns)
             )
             return func
 

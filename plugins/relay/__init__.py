@@ -110,11 +110,9 @@ async def _state(host: PluginHost) -> RelayState:
 # --- relaying --------------------------------------------------------------------------
 
 
-@plugin.on(GroupMessage)
+@plugin.on(GroupMessage, concerns=lambda state, group_id: state.graph.involves(group_id))
 async def relay_message(event: GroupMessage, ctx: Context, state: RelayState, services: Services) -> bool:
-    gid = event.group_id
-    if not state.graph.involves(gid):
-        return False
+    gid = event.group_id  # one the relay graph involves (`concerns`)
     # The dispatcher already drops these; a relay that loops is costly enough to check twice.
     if event.sender.id == services.bot.id or event.sender.id in services.config.other_bots:
         return False

@@ -54,6 +54,26 @@ async def test_priority_order_stop_and_error_isolation() -> None:
     assert seen == ["first", "broken", "stopper"]
 
 
+async def test_a_handler_is_left_out_of_groups_it_does_not_concern() -> None:
+    seen: list[str] = []
+    asked: list[str] = []
+    plugin = Plugin("only_g2", priority=50)
+
+    def concerns(state: object, group_id: str) -> bool:
+        asked.append(group_id)
+        return group_id == "g2"
+
+    @plugin.on(GroupMessage, concerns=concerns)
+    async def handle(event: GroupMessage) -> None:
+        seen.append(event.group_id)
+
+    async with chat(loaded_with(plugin)) as bot:
+        for group in ("g1", "g2", "g1", "g2"):
+            await bot.say(group, "alice", "hello")
+    assert seen == ["g2", "g2"]
+    assert asked == ["g1", "g2"]  # once per group, when its plan is made
+
+
 async def test_own_messages_duplicates_and_stale_messages_reach_no_plugin() -> None:
     seen: list[str] = []
     async with chat(loaded_with(echo_plugin("p", 50, seen), other_bots=["otherbot"])) as bot:
