@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import sqlite3
 import types
 import typing
 from collections import deque
@@ -22,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import Enum
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.core import events as ev
 from bot.core.clock import business_day, day_start
 from bot.core.events import Event, Member
+from bot.storage.bulk import BulkStatement, DriverValues
 from bot.storage.db import Database
 from bot.storage.models import (
     Contact,
@@ -135,11 +135,11 @@ class _KnownContacts:
 class _Batch:
     """One batch of events folded into the rows to write.
 
-    Rows for the bulk statements hold driver values already (`_DriverValues`): folding is
+    Rows for the bulk statements hold driver values already (`DriverValues`): folding is
     the one pass over the events, and the parameters are then the rows as they are."""
 
     def __init__(
-        self, tz: tzinfo, full_text: bool, sources: dict[tuple[str, str], str], values: _DriverValues,
+        self, tz: tzinfo, full_text: bool, sources: dict[tuple[str, str], str], values: DriverValues,
         known: _KnownContacts,
     ) -> None:
         self.tz = tz
@@ -399,41 +399,6 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-# Bound parameters per statement: SQLite's default limit since 3.32 (999 before).
-_SQLITE_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
-_SQLITE_MAX_ROWS = 2_000  # statements stay a few hundred kB; the batch splits into several
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _utc_text(at: datetime) -> str:
-    """`sqlite_utc_text` for a time already in UTC (folding puts every time in UTC first)."""
-    return at.isoformat(" ", "microseconds")[:26]
-
-
-def _from_utc_text(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class _DriverValues:
-    """Times and days as the bulk statements' drivers take them, made once per event while
-    folding: SQLite stores the fixed-width UTC text `UTCDateTime` writes (its order is time
-    order, so folded rows compare stamps directly); PostgreSQL takes the values as they are."""
-
-    stamp: Callable[[datetime], Any]
-    day: Callable[[date], Any]
-    time: Callable[[Any], datetime]  # the inverse of `stamp`
-
-    @classmethod
-    def for_dialect(cls, dialect: str) -> _DriverValues:
-        if dialect == "postgresql":
-            return cls(_same, _same, _same)
-        return cls(_utc_text, date.isoformat, _from_utc_text)
-
-
 def _contacts_conflict(stmt: Any) -> Any:
     new, old = stmt.excluded, _CONTACTS.c
     newer = new.last_seen >= old.last_seen
@@ -458,84 +423,6 @@ def _daily_conflict(stmt: Any) -> Any:
             "last_at": sa.case((new.last_at > old.last_at, new.last_at), else_=old.last_at),
         },
     )
-
-
-class BulkStatement:
-    """A bulk insert (optionally with ON CONFLICT) compiled once for the engine's dialect.
-
-    SQLAlchemy's per-row parameter processing costs more than the database's own work for
-    these small rows, so the statement runs as a plain driver call on rows that already hold
-    driver values, as the column types would bind them (times and days through
-    `_DriverValues`, JSON as text):
-    - SQLite: ``INSERT ... VALUES (?, ...), (?, ...), ...``, thousands of rows per statement.
-      Not an executemany: that steps once per row and takes the GIL back after each step,
-      which, while the event loop is busy, waits up to a switch interval (5 ms) every time;
-      one statement releases the GIL once for all its rows, so the write runs beside the bot;
-    - PostgreSQL: ``INSERT ... SELECT * FROM unnest($1::type[], ...)``, a single statement
-      with one array per column (several times faster than an executemany).
-    """
-
-    def __init__(
-        self,
-        table: sa.Table,
-        columns: Sequence[str],
-        dialect: sa.Dialect,
-        on_conflict: Callable[[Any], Any] | None = None,
-    ) -> None:
-        self.columns = tuple(columns)
-        self._by_column = dialect.name == "postgresql"
-        stmt: Any
-        if self._by_column:
-            arrays = [sa.bindparam(f"p_{c}", type_=postgresql.ARRAY(table.c[c].type)) for c in self.columns]
-            rows = sa.func.unnest(*arrays).table_valued(*self.columns).render_derived()
-            stmt = postgresql.insert(table).from_select(self.columns, sa.select(*(rows.c[c] for c in self.columns)))
-            expected = [f"p_{c}" for c in self.columns]
-        else:
-            stmt = sqlite.insert(table)
-            expected = list(self.columns)
-        if on_conflict is not None:
-            stmt = on_conflict(stmt)
-        # column_keys: bind exactly these columns (the others, e.g. the id, take defaults).
-        compiled = stmt.compile(dialect=dialect, column_keys=list(self.columns), for_executemany=not self._by_column)
-        if list(compiled.positiontup or ()) != expected:
-            raise ValueError(f"unexpected parameters {compiled.positiontup} for {table.name}")
-        self.sql = str(compiled)
-        if not self._by_column:
-            one_row = "VALUES (" + ", ".join("?" * len(self.columns)) + ")"
-            if self.sql.count(one_row) != 1:
-                raise ValueError(f"cannot find the VALUES clause in {self.sql!r}")
-            self._head, _, self._tail = self.sql.partition(one_row)
-            self._row_marks = one_row.removeprefix("VALUES ")
-            self._rows_per_statement = max(1, min(_SQLITE_MAX_ROWS, _SQLITE_MAX_PARAMS // len(self.columns)))
-            self._full_sql = ""
-
-    def params(self, rows: Sequence[Sequence[Any]]) -> list[Any] | tuple[list[Any], ...]:
-        """Driver parameters from rows of driver values in column order: every value in one
-        flat list, row after row (SQLite), or one list per column (PostgreSQL)."""
-        if self._by_column:
-            return tuple(list(values) for values in zip(*rows, strict=True))
-        return list(chain.from_iterable(rows))
-
-    def sql_for(self, rows: int) -> str:
-        """The SQLite statement inserting `rows` rows at once (the full-size one is kept;
-        a batch's last, shorter chunk has a different size every time)."""
-        if rows == self._rows_per_statement and self._full_sql:
-            return self._full_sql
-        sql = f"{self._head}VALUES {', '.join([self._row_marks] * rows)}{self._tail}"
-        if rows == self._rows_per_statement:
-            self._full_sql = sql
-        return sql
-
-    async def execute(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        if self._by_column:
-            await conn.exec_driver_sql(self.sql, self.params(rows))
-            return
-        step = self._rows_per_statement
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            await conn.exec_driver_sql(self.sql_for(len(chunk)), tuple(self.params(chunk)))
 
 
 class Recorder:
@@ -565,7 +452,7 @@ class Recorder:
         self._stopping = False
         self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         dialect = db.engine.dialect
-        self._values = _DriverValues.for_dialect(dialect.name)
+        self._values = DriverValues.for_dialect(dialect.name)
         self._known = _KnownContacts()
         self._log_insert = BulkStatement(_LOG, _LOG_COLUMNS, dialect)
         self._contacts_upsert = BulkStatement(_CONTACTS, _CONTACT_COLUMNS, dialect, _contacts_conflict)
