@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import chain
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import Field, SQLModel
 
+from bot.storage.bulk import SQLITE_MAX_PARAMS, BulkStatement, DriverValues
 from bot.storage.db import Database
-from bot.storage.models import UTCDateTime
+from bot.storage.models import UTCDateTime, as_utc
 
 
 class PointsEntry(SQLModel, table=True):
@@ -46,13 +48,64 @@ def _same_entry(group_id: str, member_id: str, ref: str) -> tuple[sa.ColumnEleme
 Accumulation = tuple[str, str, str, int, int, datetime]
 
 _LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
-# Rows fetched per query: a few hundred bound parameters, well inside every backend's limit.
-_CHUNK = 400
+
+
+# A ledger entry's identity: (group, member, ref).
+_Key = tuple[str, str, str]
+
+
+class _LedgerBulk:
+    """The driver-level statements of `PointsLedger.accumulate_many`, for one dialect."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self.values = DriverValues.for_dialect(dialect.name)
+        self.insert = BulkStatement(_LEDGER, _INSERT_COLUMNS, dialect)
+        self._postgres = dialect.name == "postgresql"
+        if self._postgres:
+            self.update_sql = "UPDATE points_ledger SET delta = $1, at = $2 WHERE id = $3"
+        else:
+            self.update_sql = "UPDATE points_ledger SET delta = ?, at = ? WHERE id = ?"
+
+    async def current(self, conn: AsyncConnection, keys: list[_Key]) -> dict[_Key, tuple[int, int]]:
+        """(row id, delta) of the rows that exist for these (group, member, ref) keys; the
+        unique index `uq_points_ref` finds each."""
+        if not keys:
+            return {}
+        found: dict[_Key, tuple[int, int]] = {}
+        if self._postgres:
+            columns = tuple(list(c) for c in zip(*keys, strict=True))
+            result = await conn.exec_driver_sql(_PG_CURRENT, columns)
+            for row_id, g, m, ref, delta in result:
+                found[(g, m, ref)] = (row_id, int(delta))
+            return found
+        for i in range(0, len(keys), _SQLITE_KEYS):
+            chunk = keys[i: i + _SQLITE_KEYS]
+            sql = _SQLITE_CURRENT.format(", ".join(["(?, ?, ?)"] * len(chunk)))
+            result = await conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+            for row_id, g, m, ref, delta in result:
+                found[(g, m, ref)] = (row_id, int(delta))
+        return found
+
+
+_INSERT_COLUMNS = ("group_id", "member_id", "delta", "reason", "ref", "by", "note", "at")
+_PG_CURRENT = (
+    "SELECT p.id, p.group_id, p.member_id, p.ref, p.delta FROM points_ledger AS p"
+    " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(group_id, member_id, ref)"
+    " ON p.group_id = k.group_id AND p.member_id = k.member_id AND p.ref = k.ref"
+)
+# CROSS JOIN fixes SQLite's join order: the keys first, each found through `uq_points_ref`
+# (a row-value IN over VALUES is planned as a scan of the whole ledger).
+_SQLITE_CURRENT = (
+    "SELECT p.id, p.group_id, p.member_id, p.ref, p.delta FROM (VALUES {}) AS k CROSS JOIN points_ledger AS p"
+    " ON p.group_id = k.column1 AND p.member_id = k.column2 AND p.ref = k.column3"
+)
+_SQLITE_KEYS = min(3_000, SQLITE_MAX_PARAMS // 3)  # keys per SQLite select
 
 
 class PointsLedger:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._bulk_statements: _LedgerBulk | None = None
 
     async def add(
         self,
@@ -152,40 +205,38 @@ class PointsLedger:
         alone. Returns each entry's delta afterwards, in the order of `rows` (whose keys are
         distinct).
 
-        A few statements instead of a round trip per entry: one select per few hundred rows,
-        one multi-row insert, one executemany update. All or nothing: on error nothing is
-        written."""
+        A few driver-level statements instead of a round trip per entry: one select of the
+        existing rows (a few on SQLite), one bulk insert, one executemany update. A flush of
+        ten thousand members is a burst of Python work on the event loop, so the rows skip
+        SQLAlchemy's per-row parameter processing (`bot.storage.bulk`). All or nothing: on
+        error nothing is written."""
+        bulk = self._bulk()
+        stamp = bulk.values.stamp
         async with self._db.transaction() as s:
-            current: dict[tuple[str, str, str], tuple[int, int]] = {}
-            for i in range(0, len(rows), _CHUNK):
-                chunk = rows[i: i + _CHUNK]
-                keys = sa.tuple_(_LEDGER.c.group_id, _LEDGER.c.member_id, _LEDGER.c.ref)
-                stmt = sa.select(_LEDGER.c.id, _LEDGER.c.group_id, _LEDGER.c.member_id, _LEDGER.c.ref,
-                                 _LEDGER.c.delta).where(keys.in_([(g, m, ref) for g, m, ref, *_ in chunk]))
-                for row_id, g, m, ref, delta in (await s.execute(stmt)).all():
-                    current[(g, m, ref)] = (row_id, int(delta))
-            inserts: list[dict[str, object]] = []
-            updates: list[dict[str, object]] = []
+            conn = await s.connection()
+            current = await bulk.current(conn, [(g, m, ref) for g, m, ref, *_ in rows])
+            inserts: list[tuple[object, ...]] = []
+            updates: list[tuple[object, ...]] = []
             out: list[int] = []
             for g, m, ref, delta, cap, at in rows:
                 found = current.get((g, m, ref))
                 now_delta = found[1] if found is not None else 0
                 new = min(now_delta + delta, max(cap, now_delta))
                 if found is None:
-                    inserts.append({"group_id": g, "member_id": m, "delta": new, "reason": reason, "ref": ref,
-                                    "by": None, "note": "", "at": at})
+                    inserts.append((g, m, new, reason, ref, None, "", stamp(as_utc(at))))
                 elif new != now_delta:
-                    updates.append({"row_id": found[0], "new_delta": new, "new_at": at})
+                    updates.append((new, stamp(as_utc(at)), found[0]))
                 out.append(new)
             if inserts:
-                await s.execute(sa.insert(_LEDGER), inserts)
+                await bulk.insert.execute(conn, inserts)
             if updates:
-                await s.execute(
-                    sa.update(_LEDGER).where(_LEDGER.c.id == sa.bindparam("row_id"))
-                    .values(delta=sa.bindparam("new_delta"), at=sa.bindparam("new_at")),
-                    updates,
-                )
+                await conn.exec_driver_sql(bulk.update_sql, updates)
         return out
+
+    def _bulk(self) -> _LedgerBulk:
+        if self._bulk_statements is None:
+            self._bulk_statements = _LedgerBulk(self._db.engine.dialect)
+        return self._bulk_statements
 
     async def with_ref(self, group_id: str, ref: str) -> list[PointsEntry]:
         """Every member's entry carrying `ref` in a group (e.g. who was paid for inviting X)."""

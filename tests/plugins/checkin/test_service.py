@@ -115,6 +115,21 @@ async def test_ledger_accumulate_caps_and_finds_refs(db: Database) -> None:
     assert totals == {"amy": (5, T1), "bob": (10, T1), "cat": (10, T1)}
 
 
+async def test_ledger_accumulates_thousands_at_once_as_one_by_one(db: Database) -> None:
+    """More keys than one SQLite select takes: the existing rows are found in every chunk."""
+    ledger = PointsLedger(db)
+    later = T1 + timedelta(hours=1)
+    first = [("g", f"m{i}", "activity:d1", 2 + i % 4, 4, T1) for i in range(7_000)]
+    assert await ledger.accumulate_many("activity", first) == [min(2 + i % 4, 4) for i in range(7_000)]
+    again = [("g", f"m{i}", "activity:d1", 1, 4, later) for i in range(0, 7_000, 7)]
+    again.append(("g", "new", "activity:d1", 9, 4, later))
+    assert await ledger.accumulate_many("activity", again) == [min(2 + i % 4 + 1, 4) for i in range(0, 7_000, 7)] + [4]
+    assert await ledger.accumulate("g", "m7", 1, "activity", later, ref="activity:d1", cap=4) == 4  # capped
+    totals = {m: (t, at) for m, t, at in await ledger.totals("g")}
+    assert totals["m0"] == (3, later) and totals["m3"] == (4, T1)  # m3 was full: left alone, time kept
+    assert totals["m1"] == (3, T1) and totals["new"] == (4, later) and len(totals) == 7_001
+
+
 async def test_activity_buffer_counts_in_memory_and_writes_on_flush(db: Database) -> None:
     ledger = PointsLedger(db)
     wakeups: list[int] = []
