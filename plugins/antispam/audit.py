@@ -45,14 +45,10 @@ class AuditEntry:
     ban: AntispamBan | None = None
 
     def rows(self) -> AuditRows:
-        """Unsaved copies of the rows (see `fresh`), as the store takes them."""
-        entry = self.fresh()
-        return entry.decision, entry.strike, entry.ban
-
-    def fresh(self) -> AuditEntry:
-        """Unsaved copies: the rows handed over are never bound to a session, and an attempt
-        that failed half-way leaves nothing behind for the retry."""
-        return AuditEntry(_copy(self.decision), self.strike and _copy(self.strike), self.ban and _copy(self.ban))
+        """Unsaved copies of the rows, as the store takes them: the rows handed over are never
+        bound to a session, and an attempt that failed half-way leaves nothing behind for the
+        retry."""
+        return _copy(self.decision), self.strike and _copy(self.strike), self.ban and _copy(self.ban)
 
     def describe(self) -> str:
         rows = {"decision": self.decision, "strike": self.strike, "ban": self.ban}
