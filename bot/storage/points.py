@@ -49,9 +49,22 @@ Accumulation = tuple[str, str, str, int, int, datetime]
 
 _LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
 
-
 # A ledger entry's identity: (group, member, ref).
 _Key = tuple[str, str, str]
+
+_INSERT_COLUMNS = ("group_id", "member_id", "delta", "reason", "ref", "by", "note", "at")
+_PG_CURRENT = (
+    "SELECT p.id, p.group_id, p.member_id, p.ref, p.delta FROM points_ledger AS p"
+    " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(group_id, member_id, ref)"
+    " ON p.group_id = k.group_id AND p.member_id = k.member_id AND p.ref = k.ref"
+)
+# CROSS JOIN fixes SQLite's join order: the keys first, each found through `uq_points_ref`
+# (a row-value IN over VALUES is planned as a scan of the whole ledger).
+_SQLITE_CURRENT = (
+    "SELECT p.id, p.group_id, p.member_id, p.ref, p.delta FROM (VALUES {}) AS k CROSS JOIN points_ledger AS p"
+    " ON p.group_id = k.column1 AND p.member_id = k.column2 AND p.ref = k.column3"
+)
+_SQLITE_KEYS = min(3_000, SQLITE_MAX_PARAMS // 3)  # keys per SQLite select
 
 
 class _LedgerBulk:
@@ -69,37 +82,18 @@ class _LedgerBulk:
     async def current(self, conn: AsyncConnection, keys: list[_Key]) -> dict[_Key, tuple[int, int]]:
         """(row id, delta) of the rows that exist for these (group, member, ref) keys; the
         unique index `uq_points_ref` finds each."""
-        if not keys:
-            return {}
-        found: dict[_Key, tuple[int, int]] = {}
         if self._postgres:
-            columns = tuple(list(c) for c in zip(*keys, strict=True))
-            result = await conn.exec_driver_sql(_PG_CURRENT, columns)
-            for row_id, g, m, ref, delta in result:
-                found[(g, m, ref)] = (row_id, int(delta))
-            return found
-        for i in range(0, len(keys), _SQLITE_KEYS):
-            chunk = keys[i: i + _SQLITE_KEYS]
-            sql = _SQLITE_CURRENT.format(", ".join(["(?, ?, ?)"] * len(chunk)))
-            result = await conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
-            for row_id, g, m, ref, delta in result:
+            statements = [(_PG_CURRENT, tuple(list(c) for c in zip(*keys, strict=True)))] if keys else []
+        else:
+            statements = [
+                (_SQLITE_CURRENT.format(", ".join(["(?, ?, ?)"] * len(chunk))), tuple(chain.from_iterable(chunk)))
+                for chunk in (keys[i: i + _SQLITE_KEYS] for i in range(0, len(keys), _SQLITE_KEYS))
+            ]
+        found: dict[_Key, tuple[int, int]] = {}
+        for sql, params in statements:
+            for row_id, g, m, ref, delta in await conn.exec_driver_sql(sql, params):
                 found[(g, m, ref)] = (row_id, int(delta))
         return found
-
-
-_INSERT_COLUMNS = ("group_id", "member_id", "delta", "reason", "ref", "by", "note", "at")
-_PG_CURRENT = (
-    "SELECT p.id, p.group_id, p.member_id, p.ref, p.delta FROM points_ledger AS p"
-    " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(group_id, member_id, ref)"
-    " ON p.group_id = k.group_id AND p.member_id = k.member_id AND p.ref = k.ref"
-)
-# CROSS JOIN fixes SQLite's join order: the keys first, each found through `uq_points_ref`
-# (a row-value IN over VALUES is planned as a scan of the whole ledger).
-_SQLITE_CURRENT = (
-    "SELECT p.id, p.group_id, p.member_id, p.ref, p.delta FROM (VALUES {}) AS k CROSS JOIN points_ledger AS p"
-    " ON p.group_id = k.column1 AND p.member_id = k.column2 AND p.ref = k.column3"
-)
-_SQLITE_KEYS = min(3_000, SQLITE_MAX_PARAMS // 3)  # keys per SQLite select
 
 
 class PointsLedger:
