@@ -64,7 +64,7 @@ class BulkStatement:
     `DriverValues`, JSON as text):
     - SQLite: ``INSERT ... VALUES (?, ...), (?, ...), ...``, thousands of rows per statement.
       Not an executemany: that steps once per row and takes the GIL back after each step,
-      which, while the event loop is busy, waits up to a switch interval (5 ms) every time;
+      which, while the event loop is busy, waits for a hand-over every time (`bot.app`);
       one statement releases the GIL once for all its rows, so the write runs beside the bot;
     - PostgreSQL: ``INSERT ... SELECT * FROM unnest($1::type[], ...)``, a single statement
       with one array per column (several times faster than an executemany).

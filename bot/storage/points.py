@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import chain
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -52,19 +53,24 @@ _LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
 # A ledger entry's identity: (group, member, ref).
 _Key = tuple[str, str, str]
 
-_INSERT_COLUMNS = ("group_id", "member_id", "delta", "reason", "ref", "by", "note", "at")
+_WRITE_COLUMNS = ("group_id", "member_id", "delta", "reason", "ref", "by", "note", "at")
 _PG_CURRENT = (
-    "SELECT p.id, p.group_id, p.member_id, p.ref, p.delta FROM points_ledger AS p"
+    "SELECT p.group_id, p.member_id, p.ref, p.delta FROM points_ledger AS p"
     " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(group_id, member_id, ref)"
     " ON p.group_id = k.group_id AND p.member_id = k.member_id AND p.ref = k.ref"
 )
 # CROSS JOIN fixes SQLite's join order: the keys first, each found through `uq_points_ref`
 # (a row-value IN over VALUES is planned as a scan of the whole ledger).
 _SQLITE_CURRENT = (
-    "SELECT p.id, p.group_id, p.member_id, p.ref, p.delta FROM (VALUES {}) AS k CROSS JOIN points_ledger AS p"
+    "SELECT p.group_id, p.member_id, p.ref, p.delta FROM (VALUES {}) AS k CROSS JOIN points_ledger AS p"
     " ON p.group_id = k.column1 AND p.member_id = k.column2 AND p.ref = k.column3"
 )
 _SQLITE_KEYS = min(3_000, SQLITE_MAX_PARAMS // 3)  # keys per SQLite select
+
+
+def _set_delta_and_time(stmt: Any) -> Any:
+    return stmt.on_conflict_do_update(
+        index_elements=["group_id", "member_id", "ref"], set_={"delta": stmt.excluded.delta, "at": stmt.excluded.at})
 
 
 class _LedgerBulk:
@@ -72,15 +78,13 @@ class _LedgerBulk:
 
     def __init__(self, dialect: sa.Dialect) -> None:
         self.values = DriverValues.for_dialect(dialect.name)
-        self.insert = BulkStatement(_LEDGER, _INSERT_COLUMNS, dialect)
+        # The new deltas are worked out beforehand: a row that exists just takes its new
+        # delta and time (one multi-row statement, not an update per row).
+        self.write = BulkStatement(_LEDGER, _WRITE_COLUMNS, dialect, _set_delta_and_time)
         self._postgres = dialect.name == "postgresql"
-        if self._postgres:
-            self.update_sql = "UPDATE points_ledger SET delta = $1, at = $2 WHERE id = $3"
-        else:
-            self.update_sql = "UPDATE points_ledger SET delta = ?, at = ? WHERE id = ?"
 
-    async def current(self, conn: AsyncConnection, keys: list[_Key]) -> dict[_Key, tuple[int, int]]:
-        """(row id, delta) of the rows that exist for these (group, member, ref) keys; the
+    async def current(self, conn: AsyncConnection, keys: list[_Key]) -> dict[_Key, int]:
+        """The deltas of the rows that exist for these (group, member, ref) keys; the
         unique index `uq_points_ref` finds each."""
         if self._postgres:
             statements = [(_PG_CURRENT, tuple(list(c) for c in zip(*keys, strict=True)))] if keys else []
@@ -89,10 +93,10 @@ class _LedgerBulk:
                 (_SQLITE_CURRENT.format(", ".join(["(?, ?, ?)"] * len(chunk))), tuple(chain.from_iterable(chunk)))
                 for chunk in (keys[i: i + _SQLITE_KEYS] for i in range(0, len(keys), _SQLITE_KEYS))
             ]
-        found: dict[_Key, tuple[int, int]] = {}
+        found: dict[_Key, int] = {}
         for sql, params in statements:
-            for row_id, g, m, ref, delta in await conn.exec_driver_sql(sql, params):
-                found[(g, m, ref)] = (row_id, int(delta))
+            for g, m, ref, delta in await conn.exec_driver_sql(sql, params):
+                found[(g, m, ref)] = int(delta)
         return found
 
 
@@ -200,7 +204,7 @@ class PointsLedger:
         distinct).
 
         A few driver-level statements instead of a round trip per entry: one select of the
-        existing rows (a few on SQLite), one bulk insert, one executemany update. A flush of
+        existing rows (a few on SQLite), then one multi-row upsert of the new deltas. A flush of
         ten thousand members is a burst of Python work on the event loop, so the rows skip
         SQLAlchemy's per-row parameter processing (`bot.storage.bulk`). All or nothing: on
         error nothing is written."""
@@ -209,22 +213,16 @@ class PointsLedger:
         async with self._db.transaction() as s:
             conn = await s.connection()
             current = await bulk.current(conn, [(g, m, ref) for g, m, ref, *_ in rows])
-            inserts: list[tuple[object, ...]] = []
-            updates: list[tuple[object, ...]] = []
+            writes: list[tuple[object, ...]] = []
             out: list[int] = []
             for g, m, ref, delta, cap, at in rows:
                 found = current.get((g, m, ref))
-                now_delta = found[1] if found is not None else 0
+                now_delta = found if found is not None else 0
                 new = min(now_delta + delta, max(cap, now_delta))
-                if found is None:
-                    inserts.append((g, m, new, reason, ref, None, "", stamp(as_utc(at))))
-                elif new != now_delta:
-                    updates.append((new, stamp(as_utc(at)), found[0]))
+                if found is None or new != now_delta:
+                    writes.append((g, m, new, reason, ref, None, "", stamp(as_utc(at))))
                 out.append(new)
-            if inserts:
-                await bulk.insert.execute(conn, inserts)
-            if updates:
-                await conn.exec_driver_sql(bulk.update_sql, updates)
+            await bulk.write.execute(conn, writes)
         return out
 
     def _bulk(self) -> _LedgerBulk:
