@@ -37,13 +37,13 @@ def spam_check(
     established member. A bad line gives a verdict with "error" (and a note on stderr);
     the exit code is then 1."""
     from plugins.antispam.detector import Detector
-    from plugins.antispam.spamcheck import check_lines, load_antispam_config
+    from plugins.antispam.spamcheck import check_lines, load_antispam_config, model_for
 
     try:
         settings = load_antispam_config(config, group)
     except ConfigError as err:
         raise _problems(err) from None
-    detector = Detector(settings, stateful=False)
+    detector = Detector(settings, stateful=False, classifier=model_for(settings))
     if source == "-":
         stream = sys.stdin
     else:

@@ -18,6 +18,7 @@ read or change those tables first wait for the writer (`Executor.settle`); so do
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,7 +29,7 @@ from bot.core.events import GroupMessage, MembersJoined, MembersLeft, MessageKin
 from bot.core.plugin import STOP, Command, Permission, Plugin
 
 from .checks import Message
-from .classifier import NaiveBayes, seed_samples
+from .classifier import TextModel, shipped_model
 from .config import AntispamConfig
 from .detector import Detector, Windows
 from .executor import Executor
@@ -36,7 +37,6 @@ from .models import AntispamBan, AntispamDecision, Outcome
 from .replay import replay
 from .store import AntispamStore
 from .strikes import StrikeBook
-from .textforms import deep_normalize, squeeze
 from .tracker import MemberTracker
 from .verdict import CLEAN
 
@@ -63,7 +63,7 @@ class AntispamState:
     executor: Executor
     store: AntispamStore | None
     windows: Windows = field(default_factory=Windows)
-    classifier: NaiveBayes | None = None
+    classifier: TextModel | None = None
     detectors: dict[int, Detector] = field(default_factory=dict)
 
     def detector_for(self, config: AntispamConfig) -> Detector:
@@ -113,14 +113,22 @@ async def _build(host: PluginHost) -> AntispamState:
     strikes.horizon = horizon
     classifier = None
     if any(c.classifier.enabled for c in configs):
-        classifier = NaiveBayes().train_many(
-            (squeeze(deep_normalize(text)), spam) for text, spam in (*seed_samples(), *labelled)
-        )
+        classifier = await asyncio.to_thread(_build_model, labelled)
     executor = Executor(services, store, bans, strikes, writer)
     state = AntispamState(host, tracker, executor, store, classifier=classifier)
     for cfg in configs:
         state.detectors[id(cfg)] = Detector(cfg, windows=state.windows, classifier=classifier, explain=False)
     return state
+
+
+def _build_model(labelled: list[tuple[str, bool]]) -> TextModel:
+    """The shipped corpus's model, or one trained on the corpus plus this bot's labelled
+    decisions (run in a thread: training takes a fraction of a second)."""
+    if not labelled:
+        return shipped_model()
+    from .classifier import corpus_samples, training_pairs
+
+    return TextModel.train([*training_pairs(corpus_samples()), *labelled])
 
 
 def _running_state(host: PluginHost) -> AntispamState | None:

@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol
 
 from bot.core.events import MessageKind
 
-from .classifier import NaiveBayes
+from .classifier import TextModel
 from .config import (
     Action,
     AdContentRule,
@@ -29,6 +29,7 @@ from .config import (
     LinkRule,
     MentionsRule,
     NewMemberRule,
+    Strictness,
     WaveRule,
 )
 from .textforms import LOUD, Features, Phrase
@@ -665,19 +666,19 @@ class ClassifierCheck:
     quiet = None  # reads the text itself
     quiet_counts = True
 
-    def __init__(self, rule: ClassifierRule, model: NaiveBayes) -> None:
+    def __init__(self, rule: ClassifierRule, model: TextModel, strictness: Strictness) -> None:
         self.action = Action.of(rule.action)
-        self.threshold = rule.threshold
+        self.threshold = getattr(rule.thresholds, strictness)
         self.min_chars = rule.min_chars
         self.model = model
+        self._short = _result(self.name, False, "内容太短", self.action)
 
     def check(self, probe: Probe) -> CheckResult:
         return self.check_quiet(probe.features.squeezed, "", "", None)
 
     def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
         """Reads the squeezed text only, quiet or not."""
-        text = squeezed
-        if len(text) < self.min_chars:
-            return _result(self.name, False, "内容太短", self.action)
-        p = self.model.spam_probability(text)
+        if len(squeezed) < self.min_chars:
+            return self._short
+        p = self.model.score(squeezed)
         return _result(self.name, p >= self.threshold, f"广告概率 {p:.3f}（阈值 {self.threshold}）", self.action)

@@ -147,14 +147,32 @@ class MentionsRule(PluginConfig):
     max: int = Field(8, ge=1)
 
 
-class ClassifierRule(PluginConfig):
-    """Optional naive Bayes, trained from the shipped seed set plus this bot's decisions
-    (removals stay spam, pardons become ham). Off by default."""
+Strictness = Literal["lenient", "normal", "strict"]
 
-    enabled: bool = False
+
+class ClassifierThresholds(PluginConfig):
+    """Spam probability at which the text model flags a message, per group strictness."""
+
+    lenient: float = Field(0.995, gt=0.5, lt=1)
+    normal: float = Field(0.98, gt=0.5, lt=1)
+    strict: float = Field(0.9, gt=0.5, lt=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> ClassifierThresholds:
+        if not self.strict <= self.normal <= self.lenient:
+            raise ValueError("thresholds must be ordered strict <= normal <= lenient")
+        return self
+
+
+class ClassifierRule(PluginConfig):
+    """The learned text model (naive Bayes over character n-grams), trained from the corpus
+    shipped in `plugins/antispam/corpus/` plus this deployment's taught samples. Its score is
+    one check among the others; the group's `strictness` picks the threshold."""
+
+    enabled: bool = True
     action: RuleAction = "warn"
-    threshold: float = Field(0.97, gt=0.5, lt=1)
-    min_chars: int = Field(8, ge=1)
+    thresholds: ClassifierThresholds = Field(default_factory=ClassifierThresholds)
+    min_chars: int = Field(6, ge=1)
 
 
 class StrikeSettings(PluginConfig):
@@ -171,6 +189,8 @@ class AntispamConfig(PluginConfig):
     notify_admins: bool = True
     # Tell the admins about dry-run decisions (nothing happens in the group).
     notify_dry_run: bool = True
+    # How readily the text model flags a message: lenient | normal | strict (per group through overrides).
+    strictness: Strictness = "normal"
 
     warn_text: template_type("member", "rules", "strikes", "limit", "group") = (  # type: ignore[valid-type]
         "请勿发布广告、引流或推广信息（触发规则：{rules}）。这是第 {strikes}/{limit} 次提醒，"

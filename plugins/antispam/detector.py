@@ -36,7 +36,7 @@ from .checks import (
     WaveWindows,
     is_quiet,
 )
-from .classifier import NaiveBayes
+from .classifier import TextModel
 from .config import AntispamConfig, RuleAction
 from .textforms import Analyzer
 from .verdict import CLEAN, CheckResult, Verdict
@@ -81,7 +81,7 @@ class Detector:
         *,
         windows: Windows | None = None,
         stateful: bool = True,
-        classifier: NaiveBayes | None = None,
+        classifier: TextModel | None = None,
         explain: bool = True,
     ) -> None:
         """`stateful=False` leaves out flood and wave (they need senders and times: a file
@@ -117,7 +117,7 @@ class Detector:
             if _on(config.wave.action):
                 checks.append(WaveCheck(config.wave, windows.wave))
         if config.classifier.enabled and _on(config.classifier.action) and classifier is not None:
-            checks.append(ClassifierCheck(config.classifier, classifier))
+            checks.append(ClassifierCheck(config.classifier, classifier, config.strictness))
         self.checks: tuple[Check, ...] = tuple(checks)
         self.allow_members = frozenset(config.allow_members)
         # A quiet message's results: each content check's stock negative, and the checks

@@ -24,6 +24,7 @@ from bot.core.events import MessageKind
 from bot.core.loader import RESERVED
 
 from .checks import Message
+from .classifier import TextModel, shipped_model
 from .config import AntispamConfig
 from .detector import Detector
 
@@ -126,3 +127,8 @@ def antispam_config_of(config: BotConfig, lines: LineMap, group: str | None = No
         return AntispamConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(lines.from_validation(err, loc)) from None
+
+
+def model_for(config: AntispamConfig) -> TextModel | None:
+    """The text model a stateless check of `config` uses (None when the classifier is off)."""
+    return shipped_model() if config.classifier.enabled and config.classifier.action != "ignore" else None

@@ -8,10 +8,9 @@ import pytest
 
 from bot.core.events import MessageKind
 from plugins.antispam.checks import Message
-from plugins.antispam.classifier import NaiveBayes, seed_samples
+from plugins.antispam.classifier import shipped_model
 from plugins.antispam.config import Action, AntispamConfig
 from plugins.antispam.detector import Detector, Windows
-from plugins.antispam.textforms import deep_normalize, squeeze
 from plugins.antispam.verdict import CLEAN
 
 T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
@@ -147,11 +146,11 @@ def test_wave_crosses_groups_and_members_but_spares_chains() -> None:
     assert ad  # (documented example)
 
 
-def test_classifier_is_optional_and_trained_from_the_seed() -> None:
-    model = NaiveBayes().train_many((squeeze(deep_normalize(t)), s) for t, s in seed_samples())
-    assert model.spam_probability(squeeze(deep_normalize("兼职刷单日结，佣金秒到，加我了解"))) > 0.9
-    assert model.spam_probability(squeeze(deep_normalize("今天天气真好，出去走走吧"))) < 0.5
-    cfg = AntispamConfig.model_validate({"classifier": {"enabled": True, "threshold": 0.9}})
+def test_classifier_is_trained_from_the_shipped_corpus() -> None:
+    model = shipped_model()
+    assert model.score_text("兼职刷单日结，佣金秒到，加我了解") > 0.9
+    assert model.score_text("今天天气真好，出去走走吧") < 0.5
+    cfg = AntispamConfig.model_validate({"classifier": {"thresholds": {"normal": 0.9}}})
     detector = Detector(cfg, stateful=False, classifier=model)
     assert result(detector, "classifier", Message("兼职刷单日结，佣金秒到，加我了解")).spam
     assert "classifier" not in {r.name for r in Detector(AntispamConfig(), stateful=False).check(Message("x")).results}

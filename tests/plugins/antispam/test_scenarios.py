@@ -112,7 +112,7 @@ async def test_a_clear_ad_is_removed_at_once_and_the_spammer_is_refused_everywhe
         assert bot.said("g2", contains="欢迎") == []
         rows = await decisions(bot)
     assert [(r.group_id, r.outcome, r.rules) for r in rows] == [
-        ("g1", "removed", "ad_content,contact,new_member"), ("g2", "removed", "blacklisted")]
+        ("g1", "removed", "ad_content,contact,new_member,classifier"), ("g2", "removed", "blacklisted")]
 
 
 async def test_dry_run_removes_nobody_and_records_would_remove(tmp_path: Path) -> None:
@@ -217,7 +217,8 @@ async def test_replay_counts_strikes_as_the_live_bot_does_to_the_edge_of_the_win
         await bot.wait("24h")
         await bot.say("g1", "bob", MILD)
         bot.assert_kicked("g1", "bob")
-    quiet = CONFIG.replace("  antispam:\n", "  antispam:\n    ad_content: {action: ignore}\n")
+    quiet = CONFIG.replace(
+        "  antispam:\n", "  antispam:\n    ad_content: {action: ignore}\n    classifier: {action: ignore}\n")
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'edge.db'}"
     async with chat(write_config(tmp_path, quiet, "quiet.yaml"), WORLD, db_url=db_url) as bot:
         await bot.say("g1", "bob", MILD)
