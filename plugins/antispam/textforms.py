@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import ahocorasick
+import phonenumbers
 
 from bot.core.text import normalize
 
-from . import lexicon
+from . import charmaps, lexicon
 
 # The patterns searched on every message start with a character class or alternatives that
 # each start with a plain character ("[ab][ab]*", not "[ab]+"; "x|y|dot", not "[xy]|dot";
@@ -55,16 +56,11 @@ for _base, _start in ((1, 0x2776), (1, 0x2780), (1, 0x278A), (1, 0x24F5)):
 _HOMOGLYPHS["⓿"] = "0"
 _HOMOGLYPHS["🄋"] = "0"
 
-# Traditional characters that ads use to slip past simplified-Chinese filters.
-_TRADITIONAL = (
-    "賺赚錢钱職职資资貸贷號号聯联繫系電电話话點点網网幣币門门單单領领費费價价圖图紅红買买賣卖購购給给個个們们"
-    "線线會会現现發发貨货團团優优證证詢询詳详務务傳传碼码備备註注廣广約约視视頻频獎奖薦荐導导課课習习機机車车"
-    "開开這这結结讓让與与邊边還还進进為为無无東东紙纸減减戶户內内報报滿满禮礼獲获搶抢漲涨員员製制體体愛爱樂乐"
-    "專专業业寶宝媽妈兒儿補补淨净種种養养龍龙場场從从來来對对時时間间問问題题學学書书讀读寫写說说請请謝谢親亲"
-    "氣气殺杀頭头長长實实際际麼么")
+# Look-alike letters (Unicode's confusables) and traditional characters (OpenCC), from
+# maintained data (`charmaps`); the hand-written entries above win where both speak.
 _MAP = {c: v for c, v in _HOMOGLYPHS.items() if c != v}
-_MAP.update({_TRADITIONAL[i]: _TRADITIONAL[i + 1] for i in range(0, len(_TRADITIONAL), 2)
-             if _TRADITIONAL[i] != _TRADITIONAL[i + 1]})
+for _char, _plain in (*charmaps.confusable_letters().items(), *charmaps.traditional_to_simplified().items()):
+    _MAP.setdefault(_char, _plain)
 _TABLE = str.maketrans(_MAP)
 _NEEDS_MAP = re.compile("[" + re.escape("".join(_MAP)) + "]")
 
@@ -499,6 +495,8 @@ class Analyzer:
                 hidden = ""
             before = norm[max(0, m.start() - 10) : m.start()]
             kind = _number_kind(digits, before)
+            if kind == "number" and len(digits) >= 8:
+                kind = _dialled_kind(digits, international=before.endswith("+"))
             if kind == "number" and hidden and len(digits) >= 7 and _CONTACT_WORD.search(before):
                 kind = "phone"
             if kind == "number":
@@ -604,6 +602,27 @@ def _number_kind(digits: str, before: str) -> str:
     if digits.startswith("400") and len(digits) == 10:
         return "landline"
     return "number"
+
+
+def _dialled_kind(digits: str, international: bool) -> str:
+    """What libphonenumber makes of a run the plain rules did not read as a phone number:
+    +86 / 0086 / 86 before a mobile number, other countries' numbers, landlines without the
+    leading 0. "number" when it is no valid number anywhere (an order number, a date)."""
+    if digits.startswith("00"):
+        digits, international = digits[2:], True
+    try:
+        parsed = phonenumbers.parse(("+" if international else "") + digits, None if international else "CN")
+    except phonenumbers.NumberParseException:
+        return "number"
+    if not phonenumbers.is_valid_number(parsed):
+        return "number"
+    kind = phonenumbers.number_type(parsed)
+    if parsed.country_code == 86:
+        if kind == phonenumbers.PhoneNumberType.MOBILE:
+            return "mobile"
+        # A plain 8-digit run that happens to be a valid local number is too often a figure.
+        return "landline" if len(digits) >= 10 else "number"
+    return "phone" if international else "number"
 
 
 def _account_name(word: str) -> str:

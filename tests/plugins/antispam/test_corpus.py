@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from plugins.antispam.detector import Detector
-from plugins.antispam.spamcheck import check_lines, load_antispam_config, message_from_json
+from plugins.antispam.spamcheck import check_lines, load_antispam_config, message_from_json, model_for
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config" / "bot.yaml"
@@ -47,7 +47,8 @@ class Score:
 def score(path: Path) -> Score:
     lines = path.read_text(encoding="utf-8").splitlines()
     truth = {rec["id"]: rec for rec in map(json.loads, filter(str.strip, lines))}
-    detector = Detector(load_antispam_config(CONFIG), stateful=False)
+    config = load_antispam_config(CONFIG)
+    detector = Detector(config, stateful=False, classifier=model_for(config))
     s = Score(0, 0, 0, 0, [], [])
     for verdict, error in check_lines(lines, detector):
         assert error is None, error
@@ -95,7 +96,8 @@ def test_the_cli_gives_the_same_verdicts_as_the_library() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     cli = [json.loads(line) for line in proc.stdout.splitlines()]
-    detector = Detector(load_antispam_config(CONFIG), stateful=False)
+    config = load_antispam_config(CONFIG)
+    detector = Detector(config, stateful=False, classifier=model_for(config))
     library = [v for v, _ in check_lines(path.read_text(encoding="utf-8").splitlines(), detector)]
     assert cli == library
 
@@ -104,7 +106,9 @@ def test_the_hot_path_decides_exactly_like_the_explaining_path() -> None:
     """The chat handler runs the detector with explain=False (negative results keep short
     details, hopeless scoring is skipped): the decisions must not change."""
     config = load_antispam_config(CONFIG)
-    explaining, terse = Detector(config, stateful=False), Detector(config, stateful=False, explain=False)
+    model = model_for(config)
+    explaining = Detector(config, stateful=False, classifier=model)
+    terse = Detector(config, stateful=False, explain=False, classifier=model)
     for line in (DATA / "spam_corpus.jsonl").read_text(encoding="utf-8").splitlines():
         _, message = message_from_json(json.loads(line))
         for new in (None, 0):

@@ -28,9 +28,18 @@ def analyzer() -> Analyzer:
     ("ⅴx ❶❷❸", "vx123"),  # roman numeral five, dingbat digits
     ("Vх", "vx"),  # Cyrillic х
     ("1️⃣3️⃣8️⃣", "138"),  # keycap digits
+    # From maintained data (charmaps): OpenCC's traditional forms, Unicode's confusables.
+    ("穩賺不賠，資金盤內測", "稳赚不赔资金盘内测"),
+    ("後臺諮詢", "后台咨询"),
+    ("加ᏙＸ", "加vx"),  # Cherokee Ꮩ
+    ("ᴡx号", "wx号"),  # small capital W
 ])
 def test_squeezed_form(raw: str, squeezed: str) -> None:
     assert squeeze(deep_normalize(raw)) == squeezed
+
+
+def test_chinese_text_is_not_read_as_look_alike_letters() -> None:
+    assert deep_normalize("三〇八，一口价") == "三〇八,一口价"
 
 
 @pytest.mark.parametrize(("text", "hidden"), [
@@ -183,3 +192,20 @@ def test_read_tells_quiet_text_exactly_as_the_features_do(analyzer: Analyzer) ->
                 assert features == full, text
                 loud += 1
     assert quiet > 100 and loud > 100  # both answers are exercised
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("有需要联系 +86 138 1234 5678", "mobile"),
+    ("电话0086-139-8765-4321", "mobile"),
+    ("8613812345678 随时打", "mobile"),
+    ("一三八 一二三四 五六七八", "mobile"),
+    ("热线 021-12345678", "landline"),
+])
+def test_phone_numbers_in_any_spelling(analyzer: Analyzer, text: str, kind: str) -> None:
+    numbers = analyzer.analyze(text).numbers
+    assert numbers and numbers[0].kind == kind, numbers
+
+
+@pytest.mark.parametrize("text", ["订单号 2026120112345678", "价格 12345678 元", "快递单号 SF1234567890123"])
+def test_figures_are_not_phone_numbers(analyzer: Analyzer, text: str) -> None:
+    assert not analyzer.analyze(text).numbers
