@@ -29,7 +29,7 @@ from bot.core.events import GroupMessage, MembersJoined, MembersLeft, MessageKin
 from bot.core.plugin import STOP, Command, Permission, Plugin
 
 from .checks import Message
-from .classifier import TextModel, shipped_model
+from .classifier import RECENT_AGE, RECENT_SENT, TextModel, shipped_model
 from .config import AntispamConfig
 from .detector import Detector, Windows
 from .executor import Executor
@@ -78,8 +78,10 @@ class AntispamState:
 async def _build(host: PluginHost) -> AntispamState:
     services = host.services
     configs: list[AntispamConfig] = host.settings.configs()  # type: ignore[assignment]
-    max_age = timedelta(minutes=max(c.new_member.minutes for c in configs))
-    tracker = MemberTracker(max_age, max(c.new_member.messages for c in configs))
+    # Members are followed while the new-member rules or the text model's "recent" standing
+    # can still apply to them.
+    max_age = max(timedelta(minutes=max(c.new_member.minutes for c in configs)), RECENT_AGE)
+    tracker = MemberTracker(max_age, max(*(c.new_member.messages for c in configs), RECENT_SENT))
     horizon = timedelta(hours=max(c.strikes.window_hours for c in configs))
     previous = _running_state(host)
     if previous is not None:
@@ -126,9 +128,9 @@ def _build_model(labelled: list[tuple[str, bool]]) -> TextModel:
     decisions (run in a thread: training takes a fraction of a second)."""
     if not labelled:
         return shipped_model()
-    from .classifier import corpus_samples, training_pairs
+    from .classifier import corpus_samples, training_examples
 
-    return TextModel.train([*training_pairs(corpus_samples()), *labelled])
+    return TextModel.train([*training_examples(corpus_samples()), *labelled])
 
 
 def _running_state(host: PluginHost) -> AntispamState | None:
@@ -165,7 +167,7 @@ async def screen(event: GroupMessage, ctx: Context, config: AntispamConfig, stat
             (age is None and sent is None) or not detector.is_new_member(age, sent)):
         # An established member's plain text, most of chat: nothing is built unless the
         # text gives a content check something to look at (or the flood check fires).
-        verdict = detector.check_plain(event.text, ctx.text, event.group_id, member_id, event.at)
+        verdict = detector.check_plain(event.text, ctx.text, event.group_id, member_id, event.at, age, sent)
         if verdict is CLEAN or not verdict.spam:
             return False
     else:

@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol
 
 from bot.core.events import MessageKind
 
-from .classifier import TextModel
+from .classifier import NEW, OLD, RECENT, TextModel, standing
 from .config import (
     Action,
     AdContentRule,
@@ -83,10 +83,11 @@ class Check(Protocol):
 
     def check(self, probe: Probe) -> CheckResult: ...
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
-        """What `check` returns for a quiet message with this squeezed text, sender and
-        time, without a `Probe` (the chat handler's hot path). Checks whose `quiet` is set
-        return it."""
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
+                    who: str) -> CheckResult:
+        """What `check` returns for a quiet message with this squeezed text, sender, time and
+        sender's standing (`classifier.standing`), without a `Probe` (the chat handler's hot
+        path). Checks whose `quiet` is set return it."""
         ...
 
     # For checks without `quiet`: whether `check_quiet` keeps state or can fire. When it
@@ -116,7 +117,8 @@ class _Content:
     quiet: CheckResult
     quiet_counts = False
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
+                    who: str) -> CheckResult:
         return self.quiet
 
 
@@ -434,6 +436,11 @@ class NewMemberCheck(_Content):
             found.append("文件")
         if "qr_code" in t and probe.qr:
             found.append("二维码")
+        elif "first_media" in t and msg.member_messages == 0 and msg.kind in _MEDIA and not f.squeezed:
+            # The classic ad of a newcomer: an image or a video (usually a QR code) as the
+            # very first thing they post, with nothing said. A caption is the text model's to
+            # read (it knows the kind and the sender's standing).
+            found.append("第一条消息就是不带文字的" + ("图片" if msg.kind is MessageKind.IMAGE else "视频"))
         if "contact" in t:
             found += [f"账号 {h.ident}" for h in f.handles]
             found += [f"号码 {n.digits}" for n in f.numbers if n.kind in ("qq", "group") or n.hidden]
@@ -442,6 +449,8 @@ class NewMemberCheck(_Content):
             return _result(self.name, True, "新成员发了" + "、".join(dict.fromkeys(found)), self.action)
         return self._fine
 
+
+_MEDIA = frozenset((MessageKind.IMAGE, MessageKind.VIDEO))
 
 _KIND_TITLES = {"contact_card": "名片", "mini_program": "小程序", "file": "文件"}
 _KIND_FIELDS = {
@@ -533,9 +542,10 @@ class FloodCheck:
 
     def check(self, probe: Probe) -> CheckResult:
         msg = probe.message
-        return self.check_quiet("", msg.group_id, msg.member_id, msg.at)
+        return self.check_quiet("", msg.group_id, msg.member_id, msg.at, OLD)
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
+                    who: str) -> CheckResult:
         """Counts the message whatever it says (the text is not read)."""
         if at is None or not member_id:
             return self._unknown
@@ -629,7 +639,8 @@ class WaveCheck:
             return self._no_hook
         return self._copy(f.squeezed, msg.group_id, msg.member_id, msg.at)
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
+                    who: str) -> CheckResult:
         if at is None or not member_id:
             return self._unknown
         if len(squeezed) < self.rule.min_chars:
@@ -661,6 +672,9 @@ def _has_hook(probe: Probe) -> bool:
         kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM) or probe.qr)
 
 
+_UNREAD = frozenset((MessageKind.SYSTEM, MessageKind.VOICE, MessageKind.EMOTICON))
+
+
 class ClassifierCheck:
     name = "classifier"
     quiet = None  # reads the text itself
@@ -668,17 +682,32 @@ class ClassifierCheck:
 
     def __init__(self, rule: ClassifierRule, model: TextModel, strictness: Strictness) -> None:
         self.action = Action.of(rule.action)
-        self.threshold = getattr(rule.thresholds, strictness)
+        established = getattr(rule.thresholds, strictness)
+        newcomer = getattr(rule.newcomer_thresholds, strictness)
+        self.thresholds = {OLD: established, RECENT: newcomer, NEW: newcomer}
         self.min_chars = rule.min_chars
         self.model = model
         self._short = _result(self.name, False, "内容太短", self.action)
 
     def check(self, probe: Probe) -> CheckResult:
-        return self.check_quiet(probe.features.squeezed, "", "", None)
+        msg = probe.message
+        squeezed = probe.features.squeezed
+        kind = msg.kind
+        # Nothing to read: no text at all (a bare image or voice message says nothing about
+        # itself; the new-member rules and the QR check look at those), or a very short text.
+        if not squeezed or kind in _UNREAD or (kind is MessageKind.TEXT and len(squeezed) < self.min_chars):
+            return self._short
+        who = standing(msg.member_age, msg.member_messages)
+        return self._judge(self.model.score(squeezed, kind.value, who), self.thresholds[who])
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> CheckResult:
-        """Reads the squeezed text only, quiet or not."""
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
+                    who: str) -> CheckResult:
+        """A plain text: reads the squeezed text and the sender's standing only."""
         if len(squeezed) < self.min_chars:
             return self._short
-        p = self.model.score(squeezed)
-        return _result(self.name, p >= self.threshold, f"广告概率 {p:.3f}（阈值 {self.threshold}）", self.action)
+        return self._judge(self.model.score(squeezed, "text", who), self.thresholds[who])
+
+    def _judge(self, p: float, threshold: float) -> CheckResult:
+        spam = p >= threshold
+        return CheckResult(self.name, spam, f"广告概率 {p:.3f}（阈值 {threshold}）",
+                           self.action if spam else Action.NONE, p)

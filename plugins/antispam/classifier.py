@@ -11,45 +11,81 @@ phrase as independent evidence and is sure of itself on short ordinary lines.
 
 Features: the set of character n-grams (`NGRAMS`) of the squeezed text (letters, digits and
 CJK only; see `textforms.squeeze`), with every digit read as "0" so 日赚500 and 日赚800 share
-their grams, scaled by 1/sqrt(count) so long and short messages weigh alike. Training is
-AdaGrad with L2 regularisation, in a fixed order (the same corpus gives the same model).
+their grams, scaled by 1/sqrt(count) so long and short messages weigh alike; and the
+message's context as words: its kind, the sender's standing (new, recent, old, unknown) and the
+two together, and whether the text is empty or very short. The context lets one model weigh
+"扫码进群" under an image from a member of ten minutes differently from the same words of a
+member of two years (cross-validated: at a 1% false-positive rate the context raised the
+share of ads caught from 0.72 to 0.84). Training is AdaGrad with L2 regularisation, in a
+fixed order (the same corpus gives the same model).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
+import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from bot.core.events import MessageKind
 
 from .textforms import deep_normalize, squeeze
 
 FORMAT = "qunbot-spam-model"
 VERSION = 2
 NGRAMS = (1, 2, 3)
-EPOCHS = 15
-L2 = 1e-3
-RATE = 0.5
-PRUNE = 1e-3  # weights smaller than this are left out of the model file
+EPOCHS = 10
+L2 = 3e-4
+RATE = 0.2
+MIN_DF = 2  # grams of fewer training lines than this are left out of the model file
 CORPUS_PACKAGE = f"{__package__}.corpus"
+SHIPPED_MODEL = "model.json"
 
 _DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
+
+# A sender's standing, as the model reads it (the boundaries are part of the model).
+NEW, RECENT, OLD = "new", "recent", "old"
+_NEW_AGE, _NEW_SENT = timedelta(days=1), 3
+RECENT_AGE, RECENT_SENT = timedelta(days=7), 20
+SHORT = 6  # squeezed characters below which a text is "short"
+
+
+def standing(age: timedelta | None, sent: int | None) -> str:
+    """new: in the group under a day or fewer than 3 messages; recent: under a week or fewer
+    than 20; old: longer. No history (present before the bot, or an input line without it)
+    counts as old, as everywhere in anti-spam: most members of a real group joined before
+    the bot did."""
+    if (age is not None and age < _NEW_AGE) or (sent is not None and sent < _NEW_SENT):
+        return NEW
+    if (age is not None and age <= RECENT_AGE) or (sent is not None and sent < RECENT_SENT):
+        return RECENT
+    return OLD
+
+
+def _context(kind: str, who: str, size: int) -> tuple[str, ...]:
+    length = "@empty" if size == 0 else "@short" if size < SHORT else "@text"
+    return (f"@k:{kind}", f"@m:{who}", f"@k:{kind}@m:{who}", length)
 
 
 class ModelError(ValueError):
     """A model file or sample set that cannot be used; the message names it and says why."""
 
 
-def grams(squeezed: str) -> set[str]:
-    """The distinct n-grams of a squeezed text, digits read as 0."""
+def grams(squeezed: str, kind: str = "text", who: str = OLD) -> set[str]:
+    """The model's features: the distinct n-grams of a squeezed text (digits read as 0) and
+    the context words."""
     text = squeezed.translate(_DIGITS_AS_ZERO)
     size = len(text)
-    out: set[str] = set()
+    out: set[str] = set(_context(kind, who, size))
     for n in NGRAMS:
         out.update([text[i : i + n] for i in range(size - n + 1)])
     return out
@@ -71,16 +107,18 @@ class TextModel:
         self.info = info or {}
 
     @classmethod
-    def train(cls, samples: Iterable[tuple[str, bool]], *, prepared: bool = False, epochs: int = EPOCHS,
+    def train(cls, examples: Iterable[Example], *, prepared: bool = False, epochs: int = EPOCHS,
               l2: float = L2, rate: float = RATE) -> TextModel:
-        """Train on (text, is_spam) pairs; raw texts unless `prepared` (already squeezed)."""
+        """Train on examples: (text, is_spam) or (text, is_spam, kind, standing); raw texts
+        unless `prepared` (already squeezed)."""
         docs: list[tuple[tuple[str, ...], float, float]] = []
         counts = {True: 0, False: 0}
-        for text, spam in samples:
-            feats = tuple(sorted(grams(text if prepared else prepare(text))))
-            if feats:
-                docs.append((feats, 1.0 if spam else 0.0, 1.0 / math.sqrt(len(feats))))
-                counts[spam] += 1
+        for example in examples:
+            text, spam = example[0], example[1]
+            kind, who = (example[2], example[3]) if len(example) == 4 else ("text", OLD)
+            feats = tuple(sorted(grams(text if prepared else prepare(text), kind, who)))
+            docs.append((feats, 1.0 if spam else 0.0, 1.0 / math.sqrt(len(feats))))
+            counts[spam] += 1
         if not counts[True] or not counts[False]:
             raise ModelError(f"training needs both spam and normal samples (got {counts[True]} spam, "
                              f"{counts[False]} normal)")
@@ -101,25 +139,24 @@ class TextModel:
                     weights[f] = w - rate * g / math.sqrt(sq)
                 bias_square += error * error
                 bias -= rate * error / math.sqrt(bias_square)
-        kept = {f: round(w, 5) for f, w in weights.items() if abs(w) >= PRUNE}
+        # Grams of a single line helped fit that line; elsewhere they are noise, and they
+        # would make up most of the file.
+        df = Counter(f for feats, _, _ in docs for f in feats)
+        kept = {f: round(w, 4) for f, w in weights.items() if df[f] >= MIN_DF}
         info = {"spam": counts[True], "normal": counts[False], "grams": len(kept), "epochs": epochs, "l2": l2}
         return cls(kept, bias, info)
 
-    def log_odds(self, squeezed: str) -> float:
-        feats = grams(squeezed)
-        if not feats:
-            return self.bias
+    def log_odds(self, squeezed: str, kind: str = "text", who: str = OLD) -> float:
+        feats = grams(squeezed, kind, who)
         get = self.weights.get
         return self.bias + sum([get(g, 0.0) for g in feats]) / math.sqrt(len(feats))
 
-    def score(self, squeezed: str) -> float:
-        """Spam probability of a squeezed text (0 for an empty one)."""
-        if not squeezed:
-            return 0.0
-        return _sigmoid(self.log_odds(squeezed))
+    def score(self, squeezed: str, kind: str = "text", who: str = OLD) -> float:
+        """Spam probability of a message: its squeezed text, kind and sender's standing."""
+        return _sigmoid(self.log_odds(squeezed, kind, who))
 
-    def score_text(self, text: str) -> float:
-        return self.score(prepare(text))
+    def score_text(self, text: str, kind: str = "text", who: str = OLD) -> float:
+        return self.score(prepare(text), kind, who)
 
     # --- files --------------------------------------------------------------------------------
 
@@ -221,14 +258,44 @@ def corpus_samples() -> tuple[Sample, ...]:
     return tuple(out)
 
 
-def training_pairs(samples: Iterable[Sample]) -> Iterator[tuple[str, bool]]:
-    """What the model learns from: the text of each sample (captions of images included)."""
+Example = tuple[str, bool] | tuple[str, bool, str, str]
+
+
+def training_examples(samples: Iterable[Sample]) -> Iterator[Example]:
+    """What the model learns from: each sample's text (captions included), kind and standing."""
     for s in samples:
-        if s.text.strip():
-            yield s.text, s.spam
+        age = timedelta(days=s.member_days) if s.member_days is not None else None
+        yield s.text, s.spam, MessageKind.parse(s.kind).value, standing(age, s.member_messages)
+
+
+def corpus_digest(samples: Iterable[Sample]) -> str:
+    """What the shipped model was trained on, as a hash (the model file records it)."""
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(json.dumps([s.id, s.text, s.spam, s.kind, s.member_days, s.member_messages],
+                            ensure_ascii=False).encode())
+    return h.hexdigest()[:16]
+
+
+def build_shipped() -> TextModel:
+    """Train the model on the shipped corpus (a few seconds); `shipped_model` loads the result."""
+    samples = corpus_samples()
+    model = TextModel.train(training_examples(samples))
+    model.info["corpus"] = corpus_digest(samples)
+    return model
 
 
 @cache
 def shipped_model() -> TextModel:
-    """The model trained on the shipped corpus alone (cached: trained once per process)."""
-    return TextModel.train(training_pairs(corpus_samples()))
+    """The model trained on the shipped corpus, from `model.json` beside this file (rebuilt
+    with `python -m plugins.antispam.classifier` whenever the corpus changes; a test checks
+    that it matches the corpus)."""
+    return TextModel.loads(resources.files(__package__).joinpath(SHIPPED_MODEL).read_text("utf-8"),
+                           f"plugins/antispam/{SHIPPED_MODEL}")
+
+
+if __name__ == "__main__":
+    built = build_shipped()
+    target = Path(__file__).with_name(SHIPPED_MODEL)
+    built.save(target)
+    sys.stdout.write(f"{target}: {built.info}\n")

@@ -36,8 +36,8 @@ from .checks import (
     WaveWindows,
     is_quiet,
 )
-from .classifier import TextModel
-from .config import AntispamConfig, RuleAction
+from .classifier import TextModel, standing
+from .config import Action, AntispamConfig, RuleAction
 from .textforms import Analyzer
 from .verdict import CLEAN, CheckResult, Verdict
 
@@ -68,6 +68,10 @@ def build_analyzer(config: AntispamConfig) -> Analyzer:
         allowed_domains=config.links.domains,
         strong_weight=ad.threshold,
     )
+
+
+# Rules whose warnings the text model may set aside (`ClassifierRule.veto_below`).
+_VETOED = frozenset(("ad_content", "contact", "links"))
 
 
 def _on(action: RuleAction) -> bool:
@@ -116,8 +120,12 @@ class Detector:
                 checks.append(FloodCheck(config.flood, windows.flood))
             if _on(config.wave.action):
                 checks.append(WaveCheck(config.wave, windows.wave))
+        self._veto_at: int | None = None  # the classifier's position, when it may veto
         if config.classifier.enabled and _on(config.classifier.action) and classifier is not None:
             checks.append(ClassifierCheck(config.classifier, classifier, config.strictness))
+            if config.classifier.veto_below > 0:
+                self._veto_at = len(checks) - 1
+        self._veto_below = config.classifier.veto_below
         self.checks: tuple[Check, ...] = tuple(checks)
         self.allow_members = frozenset(config.allow_members)
         # A quiet message's results: each content check's stock negative, and the checks
@@ -145,13 +153,14 @@ class Detector:
             squeezed, features = self.analyzer.read(message.text, message.normalized)
             if features is None:
                 # Every content check gives its stock negative; only the stateful ones look.
-                return Verdict(self._run_quiet(squeezed, message.group_id, message.member_id, message.at))
+                who = standing(message.member_age, message.member_messages)
+                return Verdict(self._run_quiet(squeezed, message.group_id, message.member_id, message.at, who))
             return self._judge(Probe(message, features, False, False))
         features = self.analyzer.analyze(message.text, message.url, message.normalized)
         return self._judge(Probe(message, features, self.is_new(message), self.explain))
 
     def check_plain(self, text: str, normalized: str | None, group_id: str, member_id: str,
-                    at: datetime | None) -> Verdict:
+                    at: datetime | None, age: timedelta | None = None, sent: int | None = None) -> Verdict:
         """`check` for an established member's plain text message (kind text, no URL, no
         mentions: the caller knows), as the chat handler needs it: a quiet text is counted
         by the stateful checks and gets `CLEAN` unless one of them fires (then the full
@@ -159,27 +168,43 @@ class Detector:
         `Features` or per-message `Verdict`. The rest get `check`'s verdict."""
         squeezed, features = self.analyzer.read(text, normalized)
         if features is not None:
-            message = Message(text=text, group_id=group_id, member_id=member_id, at=at, normalized=normalized)
+            message = Message(text=text, group_id=group_id, member_id=member_id, at=at, normalized=normalized,
+                              member_age=age, member_messages=sent)
             return self._judge(Probe(message, features, False, self.explain))
+        who = standing(age, sent)
         results = self._quiet_results.copy()
         fired = False
         for i, run in self._quiet_live:
-            result = results[i] = run(squeezed, group_id, member_id, at)
+            result = results[i] = run(squeezed, group_id, member_id, at, who)
             fired = fired or result.spam
         if not fired:
             return CLEAN
         for i, run in self._quiet_passive:
-            results[i] = run(squeezed, group_id, member_id, at)
+            results[i] = run(squeezed, group_id, member_id, at, who)
         return Verdict(tuple(results))  # type: ignore[arg-type]
 
     def _judge(self, probe: Probe) -> Verdict:
         if not self.explain and is_quiet(probe):
             # Quiet after all (`Analyzer.read` decides the common cases only): skip the calls.
             return Verdict(tuple([c.quiet or c.check(probe) for c in self.checks]))
-        return Verdict(tuple([c.check(probe) for c in self.checks]))
+        results = [c.check(probe) for c in self.checks]
+        if self._veto_at is not None:
+            self._corroborate(results)
+        return Verdict(tuple(results))
 
-    def _run_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None) -> tuple[CheckResult, ...]:
+    def _corroborate(self, results: list[CheckResult]) -> None:
+        """Set aside the content rules' warnings the text model reads as ordinary chat."""
+        score = results[self._veto_at].score  # type: ignore[index]
+        if score is None or score >= self._veto_below:
+            return
+        for i, r in enumerate(results):
+            if r.spam and r.action is Action.WARN and r.name in _VETOED:
+                results[i] = r._replace(spam=False, action=Action.NONE,
+                                        details=f"{r.details}（文本模型读作正常消息 {score:.2f}，不处理）")
+
+    def _run_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
+                   who: str) -> tuple[CheckResult, ...]:
         results = self._quiet_results.copy()
         for i, run in self._quiet_runs:
-            results[i] = run(squeezed, group_id, member_id, at)
+            results[i] = run(squeezed, group_id, member_id, at, who)
         return tuple(results)  # type: ignore[arg-type]

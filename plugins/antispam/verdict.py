@@ -34,6 +34,7 @@ class CheckResult(NamedTuple):
     spam: bool
     details: str
     action: Action = Action.NONE  # what this result asks for when spam
+    score: float | None = None  # the text model's spam probability (its own result only)
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "spam": self.spam, "details": self.details}

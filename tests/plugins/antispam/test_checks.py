@@ -150,7 +150,7 @@ def test_classifier_is_trained_from_the_shipped_corpus() -> None:
     model = shipped_model()
     assert model.score_text("兼职刷单日结，佣金秒到，加我了解") > 0.9
     assert model.score_text("今天天气真好，出去走走吧") < 0.5
-    cfg = AntispamConfig.model_validate({"classifier": {"thresholds": {"normal": 0.9}}})
+    cfg = AntispamConfig.model_validate({"classifier": {"thresholds": {"lenient": 0.9, "normal": 0.9, "strict": 0.9}}})
     detector = Detector(cfg, stateful=False, classifier=model)
     assert result(detector, "classifier", Message("兼职刷单日结，佣金秒到，加我了解")).spam
     assert "classifier" not in {r.name for r in Detector(AntispamConfig(), stateful=False).check(Message("x")).results}
@@ -206,3 +206,10 @@ def test_the_chat_handlers_fast_path_decides_like_check() -> None:
             assert plain == verdict
             fired += verdict.spam
     assert fired > 5
+
+
+def test_the_shipped_model_is_trained_on_the_shipped_corpus() -> None:
+    from plugins.antispam.classifier import corpus_digest, corpus_samples
+
+    assert shipped_model().info["corpus"] == corpus_digest(corpus_samples()), (
+        "plugins/antispam/corpus changed: rebuild the model with `python -m plugins.antispam.classifier`")
