@@ -246,7 +246,13 @@ class AdContentCheck(_Content):
         bad_links = (sorted((link for link in f.links if not link.allowed), key=_link_weight, reverse=True)
                      if f.links else ())
         if bad_links:
-            channels.append((f"链接 {bad_links[0].host}", _link_weight(bad_links[0])))
+            link = bad_links[0]
+            if not (link.suspicious or link.hidden) and standing(msg.member_age, msg.member_messages) == OLD:
+                # A long-time member sharing news or a shop they use: a plain link of theirs
+                # is no way to reach a seller.
+                parts.append((f"老成员分享的链接 {link.host}", 0))
+            else:
+                channels.append((f"链接 {link.host}", _link_weight(link)))
         if f.emails:
             channels.append(("邮箱", 1))
         kind = msg.kind

@@ -213,3 +213,14 @@ def test_the_shipped_model_is_trained_on_the_shipped_corpus() -> None:
 
     assert shipped_model().info["corpus"] == corpus_digest(corpus_samples()), (
         "plugins/antispam/corpus changed: rebuild the model with `python -m plugins.antispam.classifier`")
+
+
+@pytest.mark.parametrize(("days", "spam"), [(400, False), (None, False), (0, True)])
+def test_a_plain_link_weighs_by_the_senders_standing(days: int | None, spam: bool) -> None:
+    """A long-time member's news or shop link with a few promotional words is not an ad; the
+    same words and link from a member of today are."""
+    detector = Detector(AntispamConfig(), stateful=False)
+    message = Message("今天京东秒杀，限时优惠，点这里看看 https://news.example-shop.com/item/123",
+                      kind=MessageKind.URL, member_age=timedelta(days=days) if days is not None else None,
+                      member_messages=0 if days == 0 else None)
+    assert result(detector, "ad_content", message).spam is spam
