@@ -166,7 +166,7 @@ class GroupSlowChecks:
         if best is None:
             return CheckResult("qr_code", False, "图片里没有二维码")
         action, what = best
-        return CheckResult("qr_code", action > Action.NONE, f"二维码：{what}", action)
+        return CheckResult("qr_code", action > Action.NONE, what, action)
 
     def _allowed(self, payload: str) -> bool:
         host = link_host(payload)
