@@ -143,6 +143,8 @@ class GroupSlowChecks:
         if not done:
             self._keep_late(scan, message)
             return CheckResult("qr_code", False, f"{qr.wait_ms} 毫秒内没读完图片，未等待")
+        if scan.cancelled():  # the reader was closed under it (a stop or a reload)
+            return CheckResult("qr_code", False, "没有读取图片：正在停止")
         try:
             payloads = scan.result()
         except (QrError, PlatformError) as exc:

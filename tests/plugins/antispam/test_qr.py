@@ -257,3 +257,30 @@ def test_the_console_line_for_an_image_with_a_qr_code() -> None:
     assert isinstance(plain, GroupMessage) and plain.kind is MessageKind.IMAGE and "console-8" not in world.images
     with pytest.raises(ConsoleLineError, match=r"\[qr:CONTENT\]"):
         parse_line("g1 bob[image:abc]: x", world, VirtualClock(NOW), 9)
+
+
+async def test_an_image_still_queued_when_the_reader_closes_gives_a_result_not_an_error() -> None:
+    world, platform = world_platform()
+    world.post_image("m1", qr_image(GROUP_INVITE))
+    world.post_image("m2", qr_image(GROUP_INVITE))
+    release = threading.Event()
+
+    def stuck_decoder(data: bytes, max_pixels: int) -> list[str]:
+        release.wait(10)
+        return []
+
+    reader = QrReader(stuck_decoder)
+    checks = slow_checks(AntispamConfig(qr={"wait_ms": 5000}), reader)
+    plan = checks.plan(image(), "m1", CLEAN)
+    assert plan is not None
+    first = asyncio.ensure_future(checks.run(plan, platform, image(), "m1", CLEAN, NOW))
+    second = asyncio.ensure_future(checks.run(plan, platform, image(), "m2", CLEAN, NOW))
+    for _ in range(500):
+        if reader.pending == 2:
+            break
+        await asyncio.sleep(0.01)
+    reader.close()  # a stop or a reload: the queued decode is cancelled
+    (result,) = (await second).results
+    assert not result.spam and result.details == "没有读取图片：正在停止"
+    release.set()
+    assert (await first).results[0].details == "图片里没有二维码"
