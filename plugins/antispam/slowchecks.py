@@ -221,7 +221,11 @@ class SlowChecks:
             self.add(config)
 
     def add(self, config: AntispamConfig) -> GroupSlowChecks | None:
-        llm = self._client(config.llm) if config.llm.enabled and self.memo is not None else None
+        scored = self.memo is not None and config.classifier.enabled and config.classifier.action != "ignore"
+        if config.llm.enabled and not scored:
+            log.warning("antispam: the language model is asked about borderline scores of the text model, "
+                        "which is off here (classifier.enabled / classifier.action): it will not be asked")
+        llm = self._client(config.llm) if config.llm.enabled and scored else None
         if (self.reader is None or not config.qr.enabled) and llm is None:
             return None
         checks = self.by_config[id(config)] = GroupSlowChecks(config, self.reader, llm, self.memo)

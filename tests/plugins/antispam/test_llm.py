@@ -278,3 +278,12 @@ async def test_through_the_pipeline_a_borderline_message_is_warned_on_the_models
         bot.assert_silent()
         await bot.say("g1", "bob", "好的")  # too short for the text model: not borderline, not asked
         assert len(server.requests) == 2
+
+
+def test_without_the_text_model_the_language_model_is_never_asked(caplog: pytest.LogCaptureFixture) -> None:
+    from plugins.antispam.slowchecks import SlowChecks
+
+    caplog.set_level(logging.WARNING, "qunbot.plugin.antispam")
+    slow = SlowChecks([AntispamConfig(llm={"enabled": True}, classifier={"enabled": False})], TextModel({}, 0.0))
+    assert slow.clients == {} and all(c.llm is None for c in slow.by_config.values())
+    assert "the text model, which is off here" in caplog.text
