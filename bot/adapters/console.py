@@ -4,6 +4,7 @@ Input, one line each (blank lines and lines starting with `#` are ignored)::
 
     g1 alice: 签到                 alice says "签到" in group g1
     g1 bob[url]: 点击领取 http://x   a message of another kind (url, image, mini_program, card, file …)
+    g1 bob[qr:https://u.wechat.com/x]: 扫码   an image of a QR code holding that text (the caption is optional)
     pm alice: 进群                 alice sends the bot a private message
     +g1 carol dave < alice         carol and dave join g1, invited by alice (the "< alice" is optional)
     -g1 bob                        bob leaves g1 (append "< owner1" when someone removed him)
@@ -22,12 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from bot.adapters.world import World, WorldPlatform
+from bot.adapters.world import World, WorldPlatform, qr_image
 from bot.core.clock import Clock
 from bot.core.events import Event, GroupMessage, Member, MembersJoined, MembersLeft, MessageKind, PrivateMessage
 from bot.core.platform import ActionRecord
 
-_MESSAGE = re.compile(r"^(?P<target>\S+)\s+(?P<sender>[^:\s\[]+)(?:\[(?P<kind>[\w-]+)\])?\s*[:：]\s?(?P<text>.*)$")
+_MESSAGE = re.compile(r"^(?P<target>\S+)\s+(?P<sender>[^:\s\[]+)(?:\[(?P<kind>[\w-]+)(?::(?P<qr>[^\]]+))?\])?"
+                      r"\s*[:：]\s?(?P<text>.*)$")
 _MEMBERSHIP = re.compile(r"^(?P<op>[+-])(?P<group>\S+)\s+(?P<members>[^<]+?)(?:\s*<\s*(?P<by>\S+))?\s*$")
 _WAIT = re.compile(r"^wait\s+(?P<seconds>\d+(?:\.\d+)?)\s*s?$")
 _URL = re.compile(r"https?://\S+", re.IGNORECASE)
@@ -61,12 +63,20 @@ def parse_line(line: str, world: World, clock: Clock, seq: int) -> Event | Parse
         gone = world.leave(gid, ids)
         return MembersLeft(at=now, group_id=gid, members=tuple(gone), removed_by=by, group_topic=group.topic)
     if m := _MESSAGE.match(line):
-        target, text = m.group("target"), m.group("text")
+        target, text, qr = m.group("target"), m.group("text"), m.group("qr")
         sender = world.contact(m.group("sender"))
         url_match = _URL.search(text)
-        kind = MessageKind.parse(m.group("kind")) if m.group("kind") else (
+        if qr is not None and m.group("kind") != "qr":
+            raise ConsoleLineError(
+                f"cannot read {line!r}; an image with a QR code is written 'g1 bob[qr:CONTENT]: caption'")
+        kind = MessageKind.IMAGE if qr is not None else MessageKind.parse(m.group("kind")) if m.group("kind") else (
             MessageKind.URL if url_match and url_match.group(0) == text.strip() else MessageKind.TEXT)
         url = url_match.group(0) if url_match else None
+        if qr is not None:
+            try:
+                world.post_image(f"console-{seq}", qr_image(qr.strip()))
+            except ValueError as exc:
+                raise ConsoleLineError(str(exc)) from None
         if target in ("pm", "private"):
             return PrivateMessage(at=now, sender=sender, text=text, kind=kind, url=url, message_id=f"console-{seq}")
         group = world.group(target)

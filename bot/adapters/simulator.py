@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.adapters.world import World, WorldPlatform
+from bot.adapters.world import World, WorldPlatform, qr_image
 from bot.app import BotApp, LoadedConfig
 from bot.config.errors import ConfigError, ConfigIssue, LineMap
 from bot.config.yamlio import load_yaml
@@ -95,7 +95,7 @@ class ScenarioError(Exception):
 
 
 _STEP_KEYS: dict[str, set[str]] = {
-    "message": {"group", "from", "text", "kind", "url", "mentions", "id"},
+    "message": {"group", "from", "text", "kind", "url", "mentions", "id", "qr"},
     "join": {"join", "members", "inviter"},
     "leave": {"leave", "members", "by"},
     "private": {"private", "text", "kind", "url", "id"},
@@ -295,12 +295,18 @@ class Simulation:
             mentions_bot = bot.id in mentions or f"@{bot.name}" in text
             if mentions_bot and bot.id not in mentions:
                 mentions = (*mentions, bot.id)
+            qr = step.get("qr")
             msg_kind = MessageKind.parse(step.get("kind")) if step.get("kind") else (
-                MessageKind.URL if url else MessageKind.TEXT)
+                MessageKind.IMAGE if qr is not None else MessageKind.URL if url else MessageKind.TEXT)
+            message_id = str(step.get("id") or f"sim-{seq}")
+            if qr is not None:
+                # A real QR image, so the bot fetches and decodes it as it would on WeChat.
+                if msg_kind is not MessageKind.IMAGE or not isinstance(qr, str) or not qr:
+                    raise ValueError("qr: the QR code's content as text, on an image step (kind: image)")
+                world.post_image(message_id, qr_image(qr))
             return GroupMessage(
                 at=now, group_id=gid, sender=sender, text=text, kind=msg_kind, url=url, mentions=mentions,
-                mentions_bot=mentions_bot, message_id=str(step.get("id") or f"sim-{seq}"),
-                group_topic=world.groups[gid].topic,
+                mentions_bot=mentions_bot, message_id=message_id, group_topic=world.groups[gid].topic,
             )
         if kind == "private":
             sender = self._contact(number, world, step["private"])

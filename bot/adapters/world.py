@@ -4,6 +4,7 @@ Platform interface against it and records every action the bot takes."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,6 +13,8 @@ from bot.core.events import Event, Member, MembersJoined, MembersLeft
 from bot.core.platform import ActionRecord, Capability, GroupInfo, PlatformError, SendResult
 
 WECHAT_GROUP_LIMIT = 500
+# Images posted in the simulated world, kept for `fetch_image` (the oldest go first).
+IMAGES_KEPT = 1000
 # Above this many members, WeChat turns "add" into an invitation the invitee must accept.
 DIRECT_ADD_LIMIT = 40
 
@@ -30,6 +33,14 @@ class World:
         self.bot = bot
         self.contacts: dict[str, Member] = {bot.id: bot}
         self.groups: dict[str, WorldGroup] = {}
+        self.images: OrderedDict[str, bytes] = OrderedDict()  # message id -> image file
+
+    def post_image(self, message_id: str, data: bytes) -> None:
+        """Keep the image of a posted message, for `WorldPlatform.fetch_image`."""
+        self.images[message_id] = data
+        self.images.move_to_end(message_id)
+        while len(self.images) > IMAGES_KEPT:
+            self.images.popitem(last=False)
 
     def add_contact(self, member_id: str, name: str = "") -> Member:
         existing = self.contacts.get(member_id)
@@ -177,6 +188,14 @@ class WorldPlatform:
         group = self.world.groups.get(group_id)
         return [self.world.contact(m) for m in group.members] if group else []
 
+    async def fetch_image(self, message_id: str, max_bytes: int) -> bytes:
+        data = self.world.images.get(message_id)
+        if data is None:
+            raise PlatformError(f"message {message_id} has no image")
+        if len(data) > max_bytes:
+            raise PlatformError(f"the image of message {message_id} is larger than {max_bytes} bytes")
+        return data
+
     async def groups(self) -> list[GroupInfo]:
         out = []
         for gid, group in self.world.groups.items():
@@ -185,3 +204,18 @@ class WorldPlatform:
                 if info is not None:
                     out.append(info)
         return out
+
+
+def qr_image(payload: str) -> bytes:
+    """A PNG of a QR code holding `payload`, as a phone would post it: what the simulator and
+    the console attach to an image message that carries a QR payload. Needs segno (in the
+    `qr` extra)."""
+    try:
+        import segno
+    except ImportError:
+        raise ValueError("an image with a QR code needs segno: pip install 'qunbot[qr]'") from None
+    import io
+
+    out = io.BytesIO()
+    segno.make(payload, error="m", micro=False).save(out, kind="png", scale=6, border=4)
+    return out.getvalue()

@@ -79,6 +79,12 @@ class Platform(Protocol):
 
     async def groups(self) -> list[GroupInfo]: ...
 
+    async def fetch_image(self, message_id: str, max_bytes: int) -> bytes:
+        """The bytes of an image message (what was posted, not a thumbnail where the platform
+        offers a choice). Raises PlatformError when the message has no image the platform can
+        hand over, or when the image is larger than `max_bytes` (it is not read past that)."""
+        ...
+
 
 @dataclass(slots=True)
 class ActionRecord:

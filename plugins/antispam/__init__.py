@@ -35,6 +35,7 @@ from .detector import Detector, Windows
 from .executor import Executor
 from .models import AntispamBan, AntispamDecision, Outcome
 from .replay import replay
+from .slowchecks import SlowChecks
 from .store import AntispamStore
 from .strikes import StrikeBook
 from .tracker import MemberTracker
@@ -65,12 +66,16 @@ class AntispamState:
     windows: Windows = field(default_factory=Windows)
     classifier: TextModel | None = None
     detectors: dict[int, Detector] = field(default_factory=dict)
+    slow: SlowChecks | None = None  # QR codes and the language model (see `slowchecks`)
 
     def detector_for(self, config: AntispamConfig) -> Detector:
         detector = self.detectors.get(id(config))
         if detector is None:  # a config the loader did not list (not expected): compile once
+            model = self.slow.model_for(config, self.classifier) if self.slow is not None else self.classifier
             detector = self.detectors[id(config)] = Detector(
-                config, windows=self.windows, classifier=self.classifier, explain=False)
+                config, windows=self.windows, classifier=model, explain=False)
+            if self.slow is not None:
+                self.slow.add(config)
         return detector
 
 
@@ -118,8 +123,10 @@ async def _build(host: PluginHost) -> AntispamState:
         classifier = await asyncio.to_thread(_build_model, labelled)
     executor = Executor(services, store, bans, strikes, writer)
     state = AntispamState(host, tracker, executor, store, classifier=classifier)
+    state.slow = slow = SlowChecks(configs, classifier)
     for cfg in configs:
-        state.detectors[id(cfg)] = Detector(cfg, windows=state.windows, classifier=classifier, explain=False)
+        state.detectors[id(cfg)] = Detector(cfg, windows=state.windows, classifier=slow.model_for(cfg, classifier),
+                                            explain=False)
     return state
 
 
@@ -146,6 +153,8 @@ async def _shutdown(host: PluginHost) -> None:
     # `qunbot run` at the end of input, `simulate`, a stop or a reload: write what is queued.
     if isinstance(host.state, AntispamState):
         await host.state.executor.settle()
+        if host.state.slow is not None:
+            await host.state.slow.aclose()
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -163,12 +172,16 @@ async def screen(event: GroupMessage, ctx: Context, config: AntispamConfig, stat
     kind = event.kind
     if kind is _SYSTEM or member_id in detector.allow_members:
         return False
+    # The checks that wait (QR codes, the language model): None for groups with neither on.
+    slow = state.slow.by_config.get(id(config)) if state.slow is not None else None
+    if slow is not None and slow.memo is not None:
+        slow.memo.last = None  # the text model's score of this message, once the detector ran
     if kind is _TEXT and not (event.url or event.mentions) and (
             (age is None and sent is None) or not detector.is_new_member(age, sent)):
         # An established member's plain text, most of chat: nothing is built unless the
         # text gives a content check something to look at (or the flood check fires).
         verdict = detector.check_plain(event.text, ctx.text, event.group_id, member_id, event.at, age, sent)
-        if verdict is CLEAN or not verdict.spam:
+        if (verdict is CLEAN or not verdict.spam) and (slow is None or slow.llm is None):
             return False
     else:
         verdict = None
@@ -178,8 +191,11 @@ async def screen(event: GroupMessage, ctx: Context, config: AntispamConfig, stat
     )
     if verdict is None:
         verdict = detector.check(message)
-        if not verdict.spam:
-            return False
+    if slow is not None and (plan := slow.plan(message, event.message_id, verdict)) is not None:
+        # After the synchronous verdict, only for messages that qualify; bounded waits.
+        verdict = await slow.run(plan, ctx.services.platform, message, event.message_id, verdict, ctx.now())
+    if not verdict.spam:
+        return False
     executor = state.executor
     decision = await executor.decide(event.group_id, member_id, verdict, config, ctx.now())
     await executor.carry_out(ctx, decision, verdict, message, sender, config, event.message_id)

@@ -185,6 +185,67 @@ class ClassifierRule(PluginConfig):
     min_chars: int = Field(2, ge=1)  # plain texts shorter than this (squeezed) are not scored
 
 
+class QrActions(PluginConfig):
+    """What to do when a new member's image holds a QR code pointing to each kind of target."""
+
+    group_invite: RuleAction = "remove"  # a WeChat, WeCom or QQ group (weixin.qq.com/g/…)
+    contact: RuleAction = "remove"  # a personal card (u.wechat.com/…, WeCom or QQ contact)
+    official_account: RuleAction = "warn"  # an official account (weixin.qq.com/r/…)
+    payment: RuleAction = "warn"  # a payment code (wxp://…, qr.alipay.com/…)
+    telegram: RuleAction = "remove"  # t.me/…
+    link: RuleAction = "warn"  # any other web link (allowed domains of `links` excepted)
+    text: RuleAction = "ignore"  # plain text, no link
+
+
+class QrRule(PluginConfig):
+    """Images from members in their first `member_days` are fetched and read for QR codes
+    (needs the `qr` extra: pip install 'qunbot[qr]'); what a code points to is a check result,
+    acted on per kind of target. Bounded: images over `max_bytes` or `max_pixels` are not
+    read, decoding runs in one worker thread, and the verdict waits at most `wait_ms`."""
+
+    enabled: bool = True
+    member_days: float = Field(3, ge=0)
+    actions: QrActions = Field(default_factory=QrActions)
+    wait_ms: int = Field(1500, ge=50, le=10_000)
+    max_bytes: int = Field(5_000_000, ge=10_000, le=50_000_000)
+    max_pixels: int = Field(16_000_000, ge=10_000, le=100_000_000)
+
+
+class LlmRule(PluginConfig):
+    """A second opinion from a language model behind an OpenAI-compatible chat-completions
+    endpoint (a local model server, or a hosted one), off by default. Asked only about
+    borderline messages (see README: the text model's probability within `band` below the
+    group's threshold, or, with `disputes`, the text model and the rules disagreeing), at most
+    `per_hour` times an hour, answers cached by normalised text; the verdict waits at most
+    `timeout_ms`. The API key is read from the environment variable named in `api_key_env`."""
+
+    enabled: bool = False
+    action: RuleAction = "warn"
+    url: str = "http://127.0.0.1:8000/v1/chat/completions"
+    model: str = "qwen2.5-7b-instruct"
+    api_key_env: str | None = None  # e.g. QUNBOT_LLM_KEY; the key itself never goes in the file
+    band: float = Field(0.3, ge=0, lt=1)
+    disputes: bool = True
+    timeout_ms: int = Field(2000, ge=100, le=30_000)
+    per_hour: int = Field(120, ge=1, le=100_000)
+    cache_size: int = Field(2000, ge=0, le=1_000_000)
+    min_chars: int = Field(6, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("the chat-completions URL must start with http:// or https://")
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not value.replace("_", "").isalnum():
+            raise ValueError("the NAME of an environment variable (e.g. QUNBOT_LLM_KEY), not the key itself")
+        return value
+
+
 class StrikeSettings(PluginConfig):
     limit: int = Field(3, ge=1)  # this many warnings within the window → removal
     window_hours: float = Field(24, gt=0)
@@ -221,3 +282,6 @@ class AntispamConfig(PluginConfig):
     wave: WaveRule = Field(default_factory=WaveRule)
     mentions: MentionsRule = Field(default_factory=MentionsRule)
     classifier: ClassifierRule = Field(default_factory=ClassifierRule)
+    # The checks that wait for something (see `slowchecks`): QR codes in images, a language model.
+    qr: QrRule = Field(default_factory=QrRule)
+    llm: LlmRule = Field(default_factory=LlmRule)

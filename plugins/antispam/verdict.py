@@ -23,6 +23,8 @@ RULE_TITLES = {
     "wave": "多人/多群重复内容",
     "mentions": "过多@他人",
     "classifier": "疑似广告（分类器）",
+    "qr_code": "二维码",
+    "llm": "疑似广告（语言模型）",
     "blacklisted": "已被拉黑",
 }
 

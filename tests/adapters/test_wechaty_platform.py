@@ -309,3 +309,48 @@ async def test_status_events_produce_no_qunbot_event(s: Setup, caplog: pytest.Lo
         await s.platform.on_puppet_event(name, payload, s.puppet)
     assert s.events == []
     assert "wechaty.js.org/qrcode/abc" in caplog.text and "reported an error: boom" in caplog.text
+
+
+# --- images (what the anti-spam QR check fetches) -----------------------------------------------
+
+
+async def test_fetch_image_reads_an_inline_file_box_and_asks_for_the_hd_image(s: Setup) -> None:
+    import base64
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+    s.world.images["img-1"] = SimpleNamespace(name="a.png", base64=base64.b64encode(png).decode())
+    s.world.images["img-2"] = SimpleNamespace(name="b.png", base64=b"data:image/png;base64," + base64.b64encode(png))
+    assert await s.platform.fetch_image("img-1", 10_000) == png
+    assert await s.platform.fetch_image("img-2", 10_000) == png
+    assert ("message_image", ("img-1", 2)) in s.world.calls
+    with pytest.raises(PlatformError, match="larger than 100 bytes"):
+        await s.platform.fetch_image("img-1", 100)
+
+
+async def test_fetch_image_downloads_a_file_box_by_url_up_to_the_cap(s: Setup) -> None:
+    body = bytes(range(256)) * 40  # 10,240 bytes
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                     % len(body) + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        s.world.images["img-3"] = SimpleNamespace(name="c.png", base64=None, remoteUrl=f"http://127.0.0.1:{port}/c.png")
+        assert await s.platform.fetch_image("img-3", 20_000) == body
+        with pytest.raises(PlatformError, match="larger than 5000 bytes"):
+            await s.platform.fetch_image("img-3", 5000)
+
+
+async def test_fetch_image_failures_are_platform_errors(s: Setup) -> None:
+    s.world.images["img-4"] = SimpleNamespace(name="d.png", base64="", remoteUrl="")
+    with pytest.raises(PlatformError, match="no image data"):
+        await s.platform.fetch_image("img-4", 10_000)
+    s.world.fail["message_image"] = RuntimeError("message not found")
+    with pytest.raises(PlatformError, match="read image img-4"):
+        await s.platform.fetch_image("img-4", 10_000)

@@ -38,6 +38,7 @@ class FakeWorld:
     })
     messages: dict[str, Any] = field(default_factory=dict)
     links: dict[str, Any] = field(default_factory=dict)
+    images: dict[str, Any] = field(default_factory=dict)  # message id -> FileBox-like (base64 / remoteUrl)
     friendships: dict[str, Any] = field(default_factory=dict)
     sent: list[tuple[str, str, list[str] | None]] = field(default_factory=list)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
@@ -119,6 +120,10 @@ class FakePuppet:
     async def message_mini_program(self, message_id: str) -> Any:
         self._check("message_mini_program", message_id)
         return SimpleNamespace(title="小程序标题", description="")
+
+    async def message_image(self, message_id: str, image_type: int = 3) -> Any:
+        self._check("message_image", message_id, image_type)
+        return self.world.images[message_id]
 
     async def contact_payload(self, contact_id: str) -> Any:
         self._check("contact_payload", contact_id)

@@ -69,6 +69,10 @@ class FakePlatform:
     async def groups(self) -> list[GroupInfo]:
         return []
 
+    async def fetch_image(self, message_id: str, max_bytes: int) -> bytes:
+        self._record("fetch_image", message_id, max_bytes)
+        raise PlatformError(f"message {message_id} has no image")
+
     def times(self, action: str | None = None, target: str | None = None) -> list[datetime]:
         return [
             at
