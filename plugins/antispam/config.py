@@ -175,6 +175,24 @@ class ClassifierRule(PluginConfig):
     min_chars: int = Field(6, ge=1)
 
 
+class TeachingSettings(PluginConfig):
+    """What admins teach in chat (广告 / 误判) and the model files of `qunbot spam-train`.
+    The samples and the model are the deployment's: `model_dir`, `similarity`, `min_chars`
+    and the `recent_*` bounds are read from the defaults, not from a group's overrides."""
+
+    # A near-duplicate of a message an admin marked as an ad: ignore | warn | remove.
+    action: RuleAction = "remove"
+    # Share of character pairs (2-grams) two squeezed texts must have in common (Jaccard)
+    # to count as the same message reworded; unrelated chat rarely reaches 0.3.
+    similarity: float = Field(0.45, gt=0.2, le=1)
+    min_chars: int = Field(8, ge=3)  # shorter texts are never matched or learned
+    # The per-group memory `广告 @成员` and quoted messages are found in.
+    recent_messages: int = Field(200, ge=10, le=5000)
+    recent_hours: float = Field(24, gt=0, le=168)
+    # Where `qunbot spam-train` writes candidate.json and activation writes model.json.
+    model_dir: str = "data/antispam"
+
+
 class StrikeSettings(PluginConfig):
     limit: int = Field(3, ge=1)  # this many warnings within the window → removal
     window_hours: float = Field(24, gt=0)
@@ -211,3 +229,4 @@ class AntispamConfig(PluginConfig):
     wave: WaveRule = Field(default_factory=WaveRule)
     mentions: MentionsRule = Field(default_factory=MentionsRule)
     classifier: ClassifierRule = Field(default_factory=ClassifierRule)
+    teaching: TeachingSettings = Field(default_factory=TeachingSettings)

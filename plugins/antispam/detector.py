@@ -38,6 +38,7 @@ from .checks import (
 )
 from .classifier import TextModel
 from .config import AntispamConfig, RuleAction
+from .teaching import TaughtCheck, TaughtSamples
 from .textforms import Analyzer
 from .verdict import CLEAN, CheckResult, Verdict
 
@@ -83,11 +84,13 @@ class Detector:
         stateful: bool = True,
         classifier: TextModel | None = None,
         explain: bool = True,
+        taught: TaughtSamples | None = None,
     ) -> None:
         """`stateful=False` leaves out flood and wave (they need senders and times: a file
         of unrelated messages, as `spam-check` reads, has neither). `explain=False` lets
         results that found nothing keep their details short (the chat handler's hot path;
-        spam results are always explained in full)."""
+        spam results are always explained in full). `taught`: the samples admins taught
+        (the `taught` check; shared and updated in place)."""
         self.config = config
         self.explain = explain
         self.analyzer = build_analyzer(config)
@@ -118,6 +121,8 @@ class Detector:
                 checks.append(WaveCheck(config.wave, windows.wave))
         if config.classifier.enabled and _on(config.classifier.action) and classifier is not None:
             checks.append(ClassifierCheck(config.classifier, classifier, config.strictness))
+        if taught is not None and _on(config.teaching.action):
+            checks.append(TaughtCheck(config.teaching, taught))
         self.checks: tuple[Check, ...] = tuple(checks)
         self.allow_members = frozenset(config.allow_members)
         # A quiet message's results: each content check's stock negative, and the checks

@@ -23,6 +23,7 @@ RULE_TITLES = {
     "wave": "多人/多群重复内容",
     "mentions": "过多@他人",
     "classifier": "疑似广告（分类器）",
+    "taught": "管理员标记过的广告",
     "blacklisted": "已被拉黑",
 }
 
