@@ -37,7 +37,7 @@ from .models import AntispamBan, AntispamDecision, Outcome
 from .replay import replay
 from .store import AntispamStore
 from .strikes import StrikeBook
-from .teaching import LiveModel, RecentMessages, TaughtSamples, candidate_path, deployment_model
+from .teaching import LiveModel, RecentMessages, TaughtSamples, WithTaught, candidate_path, deployment_model
 from .tracker import MemberTracker
 from .verdict import CLEAN
 
@@ -339,7 +339,7 @@ async def replay_command(cmd: Command, ctx: Context, state: AntispamState, servi
         except ModelError as err:
             ctx.reply(f"没有可用的新模型：{err}")
             return
-        classifier = _WithTaught(model, state.taught)
+        classifier = WithTaught(model, state.taught)
         judged_by = "当前规则和新模型"
     now = ctx.now()
     host = state.host
@@ -378,13 +378,6 @@ _CANDIDATE_WORDS = frozenset({"新模型", "候选", "candidate"})
 
 def host_teaching(state: AntispamState) -> TeachingSettings:
     return state.host.config_for(None).teaching  # type: ignore[no-any-return]
-
-
-class _WithTaught(LiveModel):
-    """A candidate model as the running bot would use it: taught normal messages pass."""
-
-    def __init__(self, model: TextModel, taught: TaughtSamples) -> None:  # no file to watch
-        self.model, self.taught, self.source, self.problem = model, taught, "candidate", None
 
 
 def _resolve_member(state: AntispamState, target: str) -> str:

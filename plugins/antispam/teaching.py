@@ -266,22 +266,15 @@ def activate(model_dir: str | Path) -> TextModel:
     return model
 
 
-class LiveModel:
-    """The text model of the running bot (duck-types `TextModel.score` for `ClassifierCheck`):
-    taught normal messages score 0, everything else what the current model says."""
+class WithTaught:
+    """A text model as the bot uses it (duck-types `TextModel.score` for `ClassifierCheck`):
+    near-duplicates of taught normal messages score 0, everything else what the model says."""
 
-    __slots__ = ("_mtime", "_next_poll", "_task", "model", "model_dir", "problem", "source", "taught")
+    __slots__ = ("model", "taught")
 
-    def __init__(self, model: TextModel, source: str, taught: TaughtSamples, model_dir: str | Path,
-                 problem: str | None = None) -> None:
+    def __init__(self, model: TextModel, taught: TaughtSamples) -> None:
         self.model = model
-        self.source = source
         self.taught = taught
-        self.model_dir = Path(model_dir)
-        self.problem = problem  # why the active file is not used (told to the bot admins once)
-        self._mtime = self._stat()
-        self._next_poll: datetime | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def score(self, squeezed: str) -> float:
         if self.taught.best(squeezed, False) is not None:
@@ -290,6 +283,22 @@ class LiveModel:
 
     def score_text(self, text: str) -> float:
         return self.score(prepare(text))
+
+
+class LiveModel(WithTaught):
+    """The running bot's model: the active model file or the shipped one, swapped in place."""
+
+    __slots__ = ("_mtime", "_next_poll", "_task", "model_dir", "problem", "source")
+
+    def __init__(self, model: TextModel, source: str, taught: TaughtSamples, model_dir: str | Path,
+                 problem: str | None = None) -> None:
+        super().__init__(model, taught)
+        self.source = source
+        self.model_dir = Path(model_dir)
+        self.problem = problem  # why the active file is not used (told to the bot admins once)
+        self._mtime = self._stat()
+        self._next_poll: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def use(self, model: TextModel, source: str) -> None:
         self.model, self.source, self.problem = model, source, None

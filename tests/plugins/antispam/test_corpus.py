@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from plugins.antispam.detector import Detector
-from plugins.antispam.spamcheck import check_lines, load_antispam_config, message_from_json
+from plugins.antispam.spamcheck import check_lines, load_antispam_config, message_from_json, model_for
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config" / "bot.yaml"
@@ -95,7 +95,8 @@ def test_the_cli_gives_the_same_verdicts_as_the_library() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     cli = [json.loads(line) for line in proc.stdout.splitlines()]
-    detector = Detector(load_antispam_config(CONFIG), stateful=False)
+    settings = load_antispam_config(CONFIG)
+    detector = Detector(settings, stateful=False, classifier=model_for(settings))
     library = [v for v, _ in check_lines(path.read_text(encoding="utf-8").splitlines(), detector)]
     assert cli == library
 
