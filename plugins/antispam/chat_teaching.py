@@ -95,6 +95,8 @@ async def mark_ham(cmd: Command, ctx: Context, state: AntispamState, services: S
     removed_from = {b.group_id for b in lifted.bans} | (banned_in if gid is None else banned_in & {gid})
     if last is not None and last.outcome == Outcome.REMOVED:
         removed_from.add(last.group_id)
+    if gid is not None:  # a group's admin answers for that group only
+        removed_from &= {gid}
     where = gid or (last.group_id if last is not None else None) or next(iter(removed_from), None)
     sample = state.recent.last_from(where, member_id, now) if where else None
     if sample is None and last is not None and last.text:

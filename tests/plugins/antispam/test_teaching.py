@@ -4,13 +4,17 @@ sample row or model file is named and the rules keep working."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from bot.core.events import GroupMessage, Member, Quote
 from bot.core.platform import Capability
+from plugins.antispam.classifier import TextModel, prepare
 from plugins.antispam.models import AntispamDecision, AntispamSample
+from plugins.antispam.teaching import RecentMessages, TaughtSamples, WithTaught
 from tests.harness import chat, write_config
 
 HONEY = "周末去山里采的野生蜂蜜，纯天然没兑水，家里老人孩子都爱喝，要的找我"
@@ -210,3 +214,48 @@ async def test_a_corrupt_model_file_falls_back_to_the_shipped_model_and_is_told_
         assert await bot.sim.app.reload(path)
         assert len([a for a in bot.actions if a.action == "private" and str(active) in (a.text or "")]) == told
 
+
+
+# --- units ---------------------------------------------------------------------------------------
+
+
+def test_taught_samples_match_rewordings_not_unrelated_chat() -> None:
+    taught = TaughtSamples()
+    assert taught.add(1, HONEY, True)
+    assert not taught.add(2, "要的找我", True)  # too short to match anything safely
+    assert taught.best(prepare(HONEY_AGAIN), True).key == 1  # type: ignore[union-attr]
+    assert taught.best(prepare(HONEY_AGAIN), False) is None
+    for chat_line in ("周末去山里玩了一天，孩子都爱爬山，家里老人也去了", "今天小区门口的快递柜坏了，大家取件注意一下"):
+        assert taught.best(prepare(chat_line), True) is None
+    assert taught.matching(HONEY_AGAIN, True) == [1]
+    taught.discard(1)
+    assert taught.best(prepare(HONEY), True) is None and len(taught) == 0
+
+
+def test_taught_normal_messages_score_zero_in_the_model() -> None:
+    taught = TaughtSamples()
+    model = WithTaught(TextModel({"脐橙": 30.0}, 0.0), taught)
+    assert model.score_text(ORANGES_AGAIN) > 0.99
+    taught.add(7, ORANGES, False)
+    assert model.score_text(ORANGES_AGAIN) == 0.0
+
+
+def test_recent_messages_are_bounded_in_count_and_age() -> None:
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    recent = RecentMessages(per_group=3, max_age=timedelta(hours=1))
+
+    def msg(i: int, minutes: float, who: str = "bob") -> GroupMessage:
+        return GroupMessage(at=start + timedelta(minutes=minutes), group_id="g1", sender=Member(who, who.title()),
+                            text=f"m{i}", message_id=str(i))
+
+    for i in range(5):
+        recent.add(msg(i, i))
+    assert [e.text for e in recent._recent("g1", start + timedelta(minutes=5))] == ["m4", "m3", "m2"]
+    assert recent.last_from("g1", "bob", start + timedelta(minutes=5)).text == "m4"  # type: ignore[union-attr]
+    assert recent.last_from("g1", "bob", start + timedelta(minutes=70)) is None  # too old to be meant
+    recent.add(msg(9, 120, "amy"))  # a message an hour later drops the old ones
+    assert [e.text for e in recent._groups["g1"]] == ["m9"]
+    later = start + timedelta(minutes=120)
+    assert recent.quoted("g1", Quote("Amy", "m9"), later).message_id == "9"  # type: ignore[union-attr]
+    assert recent.quoted("g1", Quote("Bob", "m9"), later) is None
+    assert recent.find_member("Amy", later).sender.id == "amy"  # type: ignore[union-attr]
