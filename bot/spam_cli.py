@@ -8,11 +8,15 @@ import json
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.config.errors import ConfigError
+
+if TYPE_CHECKING:
+    from plugins.antispam.classifier import TextModel
+    from plugins.antispam.config import AntispamConfig
 
 DEFAULT_CONFIG = Path("config/bot.yaml")
 EXIT_USAGE = 2
@@ -37,13 +41,10 @@ def spam_check(
     established member. A bad line gives a verdict with "error" (and a note on stderr);
     the exit code is then 1."""
     from plugins.antispam.detector import Detector
-    from plugins.antispam.spamcheck import check_lines, load_antispam_config, model_for
+    from plugins.antispam.spamcheck import check_lines
 
-    try:
-        settings = load_antispam_config(config, group)
-    except ConfigError as err:
-        raise _problems(err) from None
-    detector = Detector(settings, stateful=False, classifier=model_for(settings))
+    settings = _settings(config, group)
+    detector = Detector(settings, stateful=False, classifier=_model(settings, None, "spam-check"))
     if source == "-":
         stream = sys.stdin
     else:
@@ -68,12 +69,178 @@ def spam_check(
         raise typer.Exit(1)
 
 
+def _settings(config: Path, group: str | None) -> AntispamConfig:
+    from plugins.antispam.spamcheck import load_antispam_config
+
+    try:
+        return load_antispam_config(config, group)
+    except ConfigError as err:
+        raise _problems(err) from None
+
+
+def _model(settings: AntispamConfig, path: Path | None, command: str) -> TextModel | None:
+    """The text model to judge with: the file given (an error when it cannot be used), else
+    the deployment's (its active model file, or the shipped model when that file cannot be
+    read: said on stderr, the rules still run)."""
+    from plugins.antispam.classifier import ModelError, TextModel
+    from plugins.antispam.spamcheck import model_and_problem
+
+    if path is not None:
+        try:
+            return TextModel.load(path)
+        except ModelError as err:
+            typer.echo(f"qunbot {command}: {err}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+    model, problem = model_and_problem(settings)
+    if problem is not None:
+        typer.echo(f"qunbot {command}: {problem}; using the shipped model", err=True)
+    return model
+
+
+def spam_eval(
+    source: Annotated[Path, typer.Argument(metavar="FILE", help="Labelled JSON lines (the corpus format).")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="The bot's YAML configuration.")] = DEFAULT_CONFIG,
+    group: Annotated[
+        str | None, typer.Option("--group", "-g", help="Apply this group's overrides (default: the defaults).")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Judge with this model file (default: the deployment's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON summary instead of the report.")] = False,
+) -> None:
+    """Measure the anti-spam rules on a labelled file (lines of {"id", "text", "kind",
+    "url", "member_days", "member_messages", "spam", "family"?}): recall, false-positive
+    rate and precision overall, per kind and per family, and the ids they got wrong. Every
+    line is judged exactly as `qunbot spam-check` judges it."""
+    from plugins.antispam.detector import Detector
+    from plugins.antispam.evaluate import evaluate
+
+    settings = _settings(config, group)
+    detector = Detector(settings, stateful=False, classifier=_model(settings, model, "spam-eval"))
+    if not source.is_file():
+        typer.echo(f"qunbot spam-eval: no such file: {source}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    with source.open(encoding="utf-8", errors="replace") as stream:
+        result = evaluate(stream, detector)
+    for error in result.errors:
+        typer.echo(f"qunbot spam-eval: {error}", err=True)
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), ensure_ascii=False))
+    else:
+        for line in result.report():
+            typer.echo(line)
+    if result.errors:
+        raise typer.Exit(1)
+
+
+def spam_train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The bot's YAML configuration.")] = DEFAULT_CONFIG,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: the config's storage.url).")] = None,
+    activate: Annotated[
+        bool, typer.Option("--activate", help="Switch the candidate built before on (the running bot follows).")
+    ] = False,
+    folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="Cross-validation folds.")] = 5,
+) -> None:
+    """Build a candidate text model from the shipped corpus plus this deployment's labelled
+    samples (taught in chat with 广告 / 误判, and removals that stood or were pardoned), write
+    it to <teaching.model_dir>/candidate.json and print its cross-validated figures. Nothing
+    changes until it is switched on: try it with `qunbot spam-replay --model …`, then
+    `qunbot spam-train --activate` (or 启用新模型 in chat)."""
+    from plugins.antispam.classifier import ModelError
+    from plugins.antispam.teaching import activate as switch_on
+    from plugins.antispam.teaching import active_path
+
+    settings = _settings(config, None)
+    model_dir = settings.teaching.model_dir
+    if activate:
+        try:
+            model = switch_on(model_dir)
+        except (ModelError, OSError) as err:
+            typer.echo(f"qunbot spam-train: not switched on: {err}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"switched on: {active_path(model_dir)} ({model.info.get('spam')} ads, "
+                   f"{model.info.get('normal')} normal lines); the running bot uses it within a minute.")
+        return
+    from bot.app import load_everything
+
+    try:
+        loaded = load_everything(config)
+    except ConfigError as err:
+        raise _problems(err) from None
+    try:
+        option = "" if config == DEFAULT_CONFIG else f" --config {config}"
+        lines = asyncio.run(_train(loaded, settings, db, folds, option))
+    except ModelError as err:
+        typer.echo(f"qunbot spam-train: {err}", err=True)
+        raise typer.Exit(1) from None
+    for line in lines:
+        typer.echo(line)
+
+
+async def _train(loaded: object, settings: AntispamConfig, db_url: str | None, folds: int,
+                 config_option: str) -> list[str]:
+    from bot.storage.db import Database
+    from bot.storage.settings import normalize_url
+    from plugins.antispam.classifier import NEW, OLD, Example, TextModel, corpus_samples, training_examples
+    from plugins.antispam.evaluate import cross_validate, score_with
+    from plugins.antispam.spamcheck import model_and_problem
+    from plugins.antispam.store import AntispamStore
+    from plugins.antispam.teaching import candidate_path
+
+    config = loaded.config  # type: ignore[attr-defined]
+    storage = config.storage.model_copy(update={"url": normalize_url(db_url)}) if db_url else config.storage
+    database = await Database.open(storage)
+    try:
+        store = AntispamStore(database)
+        taught, problems = await store.samples()
+        decided = await store.labelled()
+    finally:
+        await database.close()
+    corpus: list[Example] = list(training_examples(corpus_samples()))
+    own: list[Example] = [(text, spam) for _key, text, spam in taught]
+    seen = {example[0] for example in own}
+    own += [(text, spam) for text, spam in decided if text not in seen]  # a taught line counts once
+    samples = corpus + own
+    rule = settings.classifier
+    thresholds = rule.by_standing(settings.strictness)
+    out = [f"skipped: {p}" for p in problems]
+    all_lines, own_lines = await asyncio.to_thread(
+        cross_validate, samples, thresholds, rule.min_chars, folds, [False] * len(corpus) + [True] * len(own))
+    model = await asyncio.to_thread(TextModel.train, samples)
+    path = candidate_path(settings.teaching.model_dir)
+    await asyncio.to_thread(model.save, path)
+    current, _problem = model_and_problem(settings)
+    out += [
+        f"trained on {len(corpus)} corpus lines + {len(own)} of this deployment's "
+        f"({sum(e[1] for e in own)} ads, {len(own) - sum(e[1] for e in own)} normal); "
+        f"thresholds {thresholds[OLD]} / newcomers {thresholds[NEW]} ({settings.strictness})",
+        f"cross-validated ({folds} folds), text model alone:",
+        f"  {all_lines.line('all lines')}",
+    ]
+    if own:
+        out.append(f"  {own_lines.line('own samples')}")
+        if current is not None:
+            out.append(f"  {score_with(current, own, thresholds, rule.min_chars).line('current model')}"
+                       "   (on the same own samples, for comparison)")
+    out += [
+        f"candidate written: {path}",
+        "nothing changes until you switch it on. First see what it would have done:",
+        f"  qunbot spam-replay{config_option} --days 30 --model {path}",
+        "then switch it on (the running bot follows within a minute, no restart):",
+        f"  qunbot spam-train{config_option} --activate   (or send 启用新模型 to the bot as a bot admin)",
+    ]
+    return out
+
+
 def spam_replay(
     config: Annotated[Path, typer.Option("--config", "-c", help="The bot's YAML configuration.")] = DEFAULT_CONFIG,
     db: Annotated[str | None, typer.Option("--db", help="Database URL (default: the config's storage.url).")] = None,
     days: Annotated[int, typer.Option("--days", "-d", min=1, max=365, help="How far back to replay.")] = 7,
     group: Annotated[list[str] | None, typer.Option("--group", "-g", help="Only these groups (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per member.")] = False,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Judge with this model file, e.g. the candidate of spam-train.")
+    ] = None,
     until: Annotated[
         datetime | None, typer.Option("--until", formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"],
                                       help="End of the window (default: now), e.g. 2026-12-01T00:00:00+08:00.")
@@ -88,8 +255,9 @@ def spam_replay(
         loaded = load_everything(config)
     except ConfigError as err:
         raise _problems(err) from None
+    candidate = _model(_settings(config, None), model, "spam-replay") if model is not None else None
     try:
-        lines = asyncio.run(_replay(loaded, db, days, group or None, as_json, until))
+        lines = asyncio.run(_replay(loaded, db, days, group or None, as_json, until, candidate))
     except Exception as exc:
         typer.echo(f"qunbot spam-replay: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -98,7 +266,8 @@ def spam_replay(
 
 
 async def _replay(
-    loaded: object, db_url: str | None, days: int, groups: list[str] | None, as_json: bool, until: datetime | None
+    loaded: object, db_url: str | None, days: int, groups: list[str] | None, as_json: bool, until: datetime | None,
+    candidate: TextModel | None = None,
 ) -> list[str]:
     from sqlmodel import select
 
@@ -106,9 +275,10 @@ async def _replay(
     from bot.storage.db import Database
     from bot.storage.models import Group
     from bot.storage.settings import normalize_url
-    from plugins.antispam.config import AntispamConfig
     from plugins.antispam.replay import replay
-    from plugins.antispam.spamcheck import antispam_config_of
+    from plugins.antispam.spamcheck import antispam_config_of, model_and_problem
+    from plugins.antispam.store import AntispamStore
+    from plugins.antispam.teaching import TaughtSamples, WithTaught
 
     config = loaded.config  # type: ignore[attr-defined]
     settings = next((s for s in loaded.plugins if s.name == "antispam"), None)  # type: ignore[attr-defined]
@@ -130,11 +300,20 @@ async def _replay(
                     or member_id in admins.get(group_id, ()) or member_id in config_for(group_id).allow_members
                     or member_id in config.other_bots or member_id == config.bot.id)
 
+        # The deployment's text model (or the candidate given) and taught samples, as the bot runs.
+        defaults = antispam_config_of(config, loaded.lines, None)  # type: ignore[attr-defined]
+        teaching = defaults.teaching
+        taught = TaughtSamples(teaching.similarity, teaching.min_chars)
+        for key, text, spam in (await AntispamStore(database).samples())[0]:
+            taught.add(key, text, spam)
+        model = candidate if candidate is not None else model_and_problem(defaults)[0]
+        classifier = WithTaught(model, taught) if model is not None else None
         now = SystemClock(config.tz).now() if until is None else until
         if now.tzinfo is None:
             now = now.replace(tzinfo=config.tz)
         report = await replay(database, config_for, since=now - timedelta(days=days), until=now, tz=config.tz,
-                              groups=groups, protected=protected)
+                              groups=groups, protected=protected, classifier=classifier,  # type: ignore[arg-type]
+                              taught=taught, judged_by="当前规则和新模型" if candidate is not None else "当前规则")
     finally:
         await database.close()
     if not as_json:
@@ -150,3 +329,5 @@ async def _replay(
 def register(app: typer.Typer) -> None:
     app.command("spam-check")(spam_check)
     app.command("spam-replay")(spam_replay)
+    app.command("spam-eval")(spam_eval)
+    app.command("spam-train")(spam_train)

@@ -34,6 +34,7 @@ from bot.core.events import (
     MembersLeft,
     MessageKind,
     PrivateMessage,
+    Quote,
 )
 from bot.core.platform import ActionRecord
 
@@ -95,7 +96,7 @@ class ScenarioError(Exception):
 
 
 _STEP_KEYS: dict[str, set[str]] = {
-    "message": {"group", "from", "text", "kind", "url", "mentions", "id", "qr"},
+    "message": {"group", "from", "text", "kind", "url", "mentions", "id", "qr", "quote"},
     "join": {"join", "members", "inviter"},
     "leave": {"leave", "members", "by"},
     "private": {"private", "text", "kind", "url", "id"},
@@ -276,6 +277,16 @@ class Simulation:
             raise self._fail(number, "members must be a non-empty list of contact ids")
         return [self._contact(number, world, m) for m in ids]
 
+    def _quote(self, number: int, world: World, value: object) -> Quote | None:
+        """`quote: {from: id, text: …}`: a reply quoting a message, as WeChat shows it (the
+        quoted sender's display name and text, no ids)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict) or set(value) - {"from", "text"} or "from" not in value:
+            raise self._fail(number, "quote must be {from: contact id, text: the quoted text}")
+        quoted = self._contact(number, world, value["from"])
+        return Quote(name=quoted.display, text=str(value.get("text") or ""))
+
     def _event(self, number: int, kind: str, step: dict[str, Any], now: datetime, world: World, seq: int) -> Event:
         try:
             return self._build(number, kind, step, now, world, seq)
@@ -307,6 +318,7 @@ class Simulation:
             return GroupMessage(
                 at=now, group_id=gid, sender=sender, text=text, kind=msg_kind, url=url, mentions=mentions,
                 mentions_bot=mentions_bot, message_id=message_id, group_topic=world.groups[gid].topic,
+                quote=self._quote(number, world, step.get("quote")),
             )
         if kind == "private":
             sender = self._contact(number, world, step["private"])

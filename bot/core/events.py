@@ -62,6 +62,18 @@ class Member:
         return self.name or self.id
 
 
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The message a reply quotes, as the platform shows it. WeChat gives only the quoted
+    sender's display name and (possibly shortened) text, no ids; platforms that know them
+    fill `sender_id` and `message_id`."""
+
+    name: str
+    text: str
+    sender_id: str | None = None
+    message_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """Base of every inbound event. `at` is when the platform says it happened."""
@@ -80,6 +92,7 @@ class GroupMessage(Event):
     mentions_bot: bool = False
     message_id: str | None = None
     group_topic: str = ""
+    quote: Quote | None = None  # the message this one replies to, when it quotes one
 
     @property
     def session_key(self) -> tuple[str, str]:

@@ -29,8 +29,8 @@ from bot.core.events import GroupMessage, MembersJoined, MembersLeft, MessageKin
 from bot.core.plugin import STOP, Command, Permission, Plugin
 
 from .checks import Message
-from .classifier import RECENT_AGE, RECENT_SENT, TextModel, shipped_model
-from .config import AntispamConfig
+from .classifier import RECENT_AGE, RECENT_SENT, ModelError, TextModel
+from .config import AntispamConfig, TeachingSettings
 from .detector import Detector, Windows
 from .executor import Executor
 from .models import AntispamBan, AntispamDecision, Outcome
@@ -38,6 +38,7 @@ from .replay import replay
 from .slowchecks import SlowChecks
 from .store import AntispamStore
 from .strikes import StrikeBook
+from .teaching import LiveModel, RecentMessages, TaughtSamples, WithTaught, candidate_path, deployment_model
 from .tracker import MemberTracker
 from .verdict import CLEAN
 
@@ -64,19 +65,32 @@ class AntispamState:
     executor: Executor
     store: AntispamStore | None
     windows: Windows = field(default_factory=Windows)
-    classifier: TextModel | None = None
+    classifier: LiveModel | None = None
     detectors: dict[int, Detector] = field(default_factory=dict)
     slow: SlowChecks | None = None  # QR codes and the language model (see `slowchecks`)
+    recent: RecentMessages = field(default_factory=RecentMessages)
+    taught: TaughtSamples = field(default_factory=TaughtSamples)
+    problems_told: set[str] = field(default_factory=set)
 
     def detector_for(self, config: AntispamConfig) -> Detector:
         detector = self.detectors.get(id(config))
         if detector is None:  # a config the loader did not list (not expected): compile once
             model = self.slow.model_for(config, self.classifier) if self.slow is not None else self.classifier
             detector = self.detectors[id(config)] = Detector(
-                config, windows=self.windows, classifier=model, explain=False)
+                config, windows=self.windows, classifier=model, explain=False, taught=self.taught)
             if self.slow is not None:
                 self.slow.add(config)
         return detector
+
+    def saw(self, event: GroupMessage) -> None:
+        """Every group message: remembered for 广告 @成员 and quotes; the model file is
+        looked at again now and then (a `spam-train --activate` is picked up)."""
+        self.recent.add(event)
+        if self.classifier is not None:
+            self.classifier.poll(event.at, self.tell_bot_admins)
+
+    async def tell_bot_admins(self, text: str) -> None:
+        await self.host.services.notifier.notify(text, source=self.host.name)
 
 
 @plugin.state
@@ -98,7 +112,9 @@ async def _build(host: PluginHost) -> AntispamState:
     else:
         strikes, bans, writer = StrikeBook(horizon), {}, None
     store = AntispamStore(services.db) if services.db is not None else None
-    labelled: list[tuple[str, bool]] = []
+    teaching = host.config_for(None).teaching  # the deployment's samples and model files
+    taught = TaughtSamples(teaching.similarity, teaching.min_chars)
+    problems: list[str] = []
     if store is not None:
         if services.recorder is not None:
             try:
@@ -115,29 +131,37 @@ async def _build(host: PluginHost) -> AntispamState:
             covered, strikes.horizon = now - strikes.horizon, horizon
             strikes.drop_before(covered)
             strikes.load(await store.recent_strikes(now - horizon, until=covered))
-        if any(c.classifier.enabled for c in configs):
-            labelled = await store.labelled()
+        samples, problems = await store.samples()
+        for key, text, spam in samples:
+            taught.add(key, text, spam)
+    elif previous is not None:  # no database: the samples taught so far live in memory only
+        taught = previous.taught
     strikes.horizon = horizon
     classifier = None
     if any(c.classifier.enabled for c in configs):
-        classifier = await asyncio.to_thread(_build_model, labelled)
+        # The active model file (`qunbot spam-train --activate`, 启用新模型) or the shipped one;
+        # never retrained behind the operators' back: a new model is switched on explicitly.
+        model, source, problem = await asyncio.to_thread(deployment_model, teaching.model_dir)
+        if problem is not None:
+            problems.append(f"{problem}（改用内置模型）")
+        classifier = LiveModel(model, source, taught, teaching.model_dir, problem)
     executor = Executor(services, store, bans, strikes, writer)
-    state = AntispamState(host, tracker, executor, store, classifier=classifier)
+    recent = previous.recent if previous is not None else RecentMessages(
+        teaching.recent_messages, timedelta(hours=teaching.recent_hours))
+    recent.per_group, recent.max_age = teaching.recent_messages, timedelta(hours=teaching.recent_hours)
+    state = AntispamState(host, tracker, executor, store, classifier=classifier, recent=recent, taught=taught)
     state.slow = slow = SlowChecks(configs, classifier)
     for cfg in configs:
         state.detectors[id(cfg)] = Detector(cfg, windows=state.windows, classifier=slow.model_for(cfg, classifier),
-                                            explain=False)
+                                            explain=False, taught=taught)
+    told = set(previous.problems_told) if previous is not None else set()
+    for problem in problems:
+        log.error("anti-spam: %s", problem)
+    fresh = [p for p in problems if p not in told]
+    if fresh:  # once per problem, not again on every reload
+        await state.tell_bot_admins("⚠️ 自动踢广告：以下数据无法使用，已跳过，其余规则照常工作：\n" + "\n".join(fresh))
+    state.problems_told = told | set(fresh)
     return state
-
-
-def _build_model(labelled: list[tuple[str, bool]]) -> TextModel:
-    """The shipped corpus's model, or one trained on the corpus plus this bot's labelled
-    decisions (run in a thread: training takes a fraction of a second)."""
-    if not labelled:
-        return shipped_model()
-    from .classifier import corpus_samples, training_examples
-
-    return TextModel.train([*training_examples(corpus_samples()), *labelled])
 
 
 def _running_state(host: PluginHost) -> AntispamState | None:
@@ -165,6 +189,7 @@ _TEXT, _SYSTEM = MessageKind.TEXT, MessageKind.SYSTEM
 
 @plugin.on(GroupMessage)
 async def screen(event: GroupMessage, ctx: Context, config: AntispamConfig, state: AntispamState) -> Any:
+    state.saw(event)
     sender = event.sender
     member_id = sender.id
     age, sent = state.tracker.observe(event.group_id, member_id, event.at)
@@ -233,7 +258,32 @@ async def pardon(cmd: Command, ctx: Context, state: AntispamState, services: Ser
         ctx.reply("用法：解封 成员ID（可在“黑名单”里查看）")
         return
     member_id = _resolve_member(state, target)
-    in_group = ctx.group_id
+    lifted = await lift(state, ctx, member_id, ctx.group_id)
+    if not lifted.unbanned and not lifted.cleared:
+        ctx.reply(f"{target} 不在黑名单里，也没有警告记录。")
+        return
+    ctx.reply(f"{member_id}：{lifted.summary}。")
+
+
+@dataclass(frozen=True, slots=True)
+class Lifted:
+    bans: list[AntispamBan]  # the ban rows removed (where they had been removed)
+    unbanned: bool
+    cleared: int
+
+    @property
+    def summary(self) -> str:
+        parts = []
+        if self.unbanned:
+            parts.append("已解除拉黑，可以重新加入")
+        if self.cleared:
+            parts.append(f"已清除 {self.cleared} 条警告记录")
+        return "，".join(parts)
+
+
+async def lift(state: AntispamState, ctx: Context, member_id: str, in_group: str | None) -> Lifted:
+    """A pardon (解封, 误判): the member's bans (in `in_group`, or everywhere) and strikes are
+    lifted, their last removal is relabelled as a mistake, and the pardon is recorded."""
     asker = ctx.sender.id if ctx.sender else ""
     lifted: list[AntispamBan] = []
     await state.executor.settle()  # the rows of the member's last actions, before changing them
@@ -244,25 +294,19 @@ async def pardon(cmd: Command, ctx: Context, state: AntispamState, services: Ser
         await state.store.relabel_last_removal(member_id, "ham")
     known = state.executor.bans.get(member_id, [])
     keep = [b for b in known if not (in_group is None or b.everywhere or b.group_id == in_group)]
+    if not lifted:
+        lifted = [b for b in known if b not in keep]
     if keep:
         state.executor.bans[member_id] = keep
     else:
         state.executor.bans.pop(member_id, None)
     unbanned = bool(lifted) or len(keep) < len(known)
-    if not unbanned and not cleared:
-        ctx.reply(f"{target} 不在黑名单里，也没有警告记录。")
-        return
-    if state.store is not None:
+    if (unbanned or cleared) and state.store is not None:
         await state.store.record(AntispamDecision(
             at=ctx.now(), group_id=in_group or "*", member_id=member_id, action="none", outcome=Outcome.PARDONED,
             by=asker, rules=",".join(sorted({b.group_id for b in lifted})),
         ))
-    parts = []
-    if unbanned:
-        parts.append("已解除拉黑，可以重新加入")
-    if cleared:
-        parts.append(f"已清除 {cleared} 条警告记录")
-    ctx.reply(f"{member_id}：{'，'.join(parts)}。")
+    return Lifted(lifted, unbanned, cleared)
 
 
 @plugin.command("黑名单", "banlist", "blacklist", permission=Permission.GROUP_ADMIN, scope="both",
@@ -287,18 +331,32 @@ async def show_bans(ctx: Context, state: AntispamState, services: Services) -> N
     ctx.reply("\n".join(lines))
 
 
-@plugin.command("广告回放", "spam-replay", permission=Permission.GROUP_ADMIN, scope="both", usage="[天数]",
-                help="用当前规则回放最近几天的消息：会警告、移出哪些人（不做任何处理）")
+@plugin.command("广告回放", "spam-replay", permission=Permission.GROUP_ADMIN, scope="both", usage="[天数] [新模型]",
+                help="用当前规则回放最近几天的消息：会警告、移出哪些人（不做任何处理）；"
+                     "加“新模型”：用 spam-train 训练出的候选模型回放")
 async def replay_command(cmd: Command, ctx: Context, state: AntispamState, services: Services) -> None:
     if services.db is None:
         ctx.reply("没有数据库，无法回放。")
         return
+    words = list(cmd.args)
+    candidate = any(w in _CANDIDATE_WORDS for w in words)
     try:
-        days = int(cmd.arg(0) or "7")
+        days = int(next((w for w in words if w not in _CANDIDATE_WORDS), "7"))
     except ValueError:
-        ctx.reply("用法：广告回放 [天数]，例如：广告回放 7")
+        ctx.reply("用法：广告回放 [天数] [新模型]，例如：广告回放 30 新模型")
         return
     days = max(1, min(days, 90))
+    classifier: object = state.classifier
+    judged_by = "当前规则"
+    if candidate:
+        path = candidate_path(host_teaching(state).model_dir)
+        try:
+            model = await asyncio.to_thread(TextModel.load, path)
+        except ModelError as err:
+            ctx.reply(f"没有可用的新模型：{err}")
+            return
+        classifier = WithTaught(model, state.taught)
+        judged_by = "当前规则和新模型"
     now = ctx.now()
     host = state.host
     gid = ctx.group_id
@@ -310,7 +368,8 @@ async def replay_command(cmd: Command, ctx: Context, state: AntispamState, servi
     await state.executor.settle()
 
     report = await replay(services.db, host.config_for, since=now - timedelta(days=days), until=now,
-                          tz=services.clock.tz, groups=groups, protected=protected)
+                          tz=services.clock.tz, groups=groups, protected=protected,
+                          classifier=classifier, taught=state.taught, judged_by=judged_by)  # type: ignore[arg-type]
     ctx.reply(report.summary(services.clock.tz))
 
 
@@ -330,6 +389,13 @@ async def test_text(cmd: Command, ctx: Context, config: AntispamConfig, state: A
     ctx.reply("\n".join(lines))
 
 
+_CANDIDATE_WORDS = frozenset({"新模型", "候选", "candidate"})
+
+
+def host_teaching(state: AntispamState) -> TeachingSettings:
+    return state.host.config_for(None).teaching  # type: ignore[no-any-return]
+
+
 def _resolve_member(state: AntispamState, target: str) -> str:
     """An id as typed, or the id of the banned member with that display name."""
     if target in state.executor.bans:
@@ -338,3 +404,7 @@ def _resolve_member(state: AntispamState, target: str) -> str:
         if any(b.member_name == target for b in bans):
             return member_id
     return target
+
+
+# 广告, 误判 and 启用新模型 (admins teaching in chat) register themselves on `plugin`.
+from . import chat_teaching  # noqa: E402,F401

@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol
 
 from bot.core.events import MessageKind
 
-from .classifier import NEW, OLD, RECENT, TextModel, standing
+from .classifier import OLD, Scorer, standing
 from .config import (
     Action,
     AdContentRule,
@@ -686,11 +686,9 @@ class ClassifierCheck:
     quiet = None  # reads the text itself
     quiet_counts = True
 
-    def __init__(self, rule: ClassifierRule, model: TextModel, strictness: Strictness) -> None:
+    def __init__(self, rule: ClassifierRule, model: Scorer, strictness: Strictness) -> None:
         self.action = Action.of(rule.action)
-        established = getattr(rule.thresholds, strictness)
-        newcomer = getattr(rule.newcomer_thresholds, strictness)
-        self.thresholds = {OLD: established, RECENT: newcomer, NEW: newcomer}
+        self.thresholds = rule.by_standing(strictness)
         self.min_chars = rule.min_chars
         self.model = model
         self._short = _result(self.name, False, "内容太短", self.action)

@@ -34,7 +34,7 @@ from datetime import timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bot.core.events import MessageKind
 
@@ -94,6 +94,13 @@ def grams(squeezed: str, kind: str = "text", who: str = OLD) -> set[str]:
 def prepare(text: str) -> str:
     """Raw text → the squeezed form the model reads (the checks compute it once per message)."""
     return squeeze(deep_normalize(text))
+
+
+class Scorer(Protocol):
+    """What the text check needs of a model: `TextModel`, or a wrapper around one (the running
+    bot's `teaching.LiveModel`, `slowchecks.ScoreMemo`)."""
+
+    def score(self, squeezed: str, kind: str = "text", who: str = ...) -> float: ...
 
 
 class TextModel:

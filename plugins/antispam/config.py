@@ -16,6 +16,7 @@ from bot.core.plugin import PluginConfig
 from bot.core.templates import template_type
 
 from . import lexicon
+from .classifier import NEW, OLD, RECENT
 
 RuleAction = Literal["ignore", "warn", "remove"]
 
@@ -184,6 +185,11 @@ class ClassifierRule(PluginConfig):
     veto_below: float = Field(0.3, ge=0, lt=1)
     min_chars: int = Field(2, ge=1)  # plain texts shorter than this (squeezed) are not scored
 
+    def by_standing(self, strictness: Strictness) -> dict[str, float]:
+        """The thresholds of a strictness, by the sender's standing (`classifier.standing`)."""
+        newcomer = getattr(self.newcomer_thresholds, strictness)
+        return {OLD: getattr(self.thresholds, strictness), RECENT: newcomer, NEW: newcomer}
+
 
 class QrActions(PluginConfig):
     """What to do when a new member's image holds a QR code pointing to each kind of target."""
@@ -246,6 +252,24 @@ class LlmRule(PluginConfig):
         return value
 
 
+class TeachingSettings(PluginConfig):
+    """What admins teach in chat (广告 / 误判) and the model files of `qunbot spam-train`.
+    The samples and the model are the deployment's: `model_dir`, `similarity`, `min_chars`
+    and the `recent_*` bounds are read from the defaults, not from a group's overrides."""
+
+    # A near-duplicate of a message an admin marked as an ad: ignore | warn | remove.
+    action: RuleAction = "remove"
+    # Share of character pairs (2-grams) two squeezed texts must have in common (Jaccard)
+    # to count as the same message reworded; unrelated chat rarely reaches 0.3.
+    similarity: float = Field(0.45, gt=0.2, le=1)
+    min_chars: int = Field(8, ge=3)  # shorter texts are never matched or learned
+    # The per-group memory `广告 @成员` and quoted messages are found in.
+    recent_messages: int = Field(200, ge=10, le=5000)
+    recent_hours: float = Field(24, gt=0, le=168)
+    # Where `qunbot spam-train` writes candidate.json and activation writes model.json.
+    model_dir: str = "data/antispam"
+
+
 class StrikeSettings(PluginConfig):
     limit: int = Field(3, ge=1)  # this many warnings within the window → removal
     window_hours: float = Field(24, gt=0)
@@ -285,3 +309,4 @@ class AntispamConfig(PluginConfig):
     # The checks that wait for something (see `slowchecks`): QR codes in images, a language model.
     qr: QrRule = Field(default_factory=QrRule)
     llm: LlmRule = Field(default_factory=LlmRule)
+    teaching: TeachingSettings = Field(default_factory=TeachingSettings)

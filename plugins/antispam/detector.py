@@ -36,8 +36,9 @@ from .checks import (
     WaveWindows,
     is_quiet,
 )
-from .classifier import TextModel, standing
+from .classifier import Scorer, standing
 from .config import Action, AntispamConfig, RuleAction
+from .teaching import TaughtCheck, TaughtSamples
 from .textforms import Analyzer
 from .verdict import CLEAN, CheckResult, Verdict
 
@@ -85,13 +86,15 @@ class Detector:
         *,
         windows: Windows | None = None,
         stateful: bool = True,
-        classifier: TextModel | None = None,
+        classifier: Scorer | None = None,
         explain: bool = True,
+        taught: TaughtSamples | None = None,
     ) -> None:
         """`stateful=False` leaves out flood and wave (they need senders and times: a file
         of unrelated messages, as `spam-check` reads, has neither). `explain=False` lets
         results that found nothing keep their details short (the chat handler's hot path;
-        spam results are always explained in full)."""
+        spam results are always explained in full). `taught`: the samples admins taught
+        (the `taught` check; shared and updated in place)."""
         self.config = config
         self.explain = explain
         self.analyzer = build_analyzer(config)
@@ -126,6 +129,8 @@ class Detector:
             if config.classifier.veto_below > 0:
                 self._veto_at = len(checks) - 1
         self._veto_below = config.classifier.veto_below
+        if taught is not None and _on(config.teaching.action):
+            checks.append(TaughtCheck(config.teaching, taught))
         self.checks: tuple[Check, ...] = tuple(checks)
         self.allow_members = frozenset(config.allow_members)
         # A quiet message's results: each content check's stock negative, and the checks

@@ -169,16 +169,18 @@ class Executor:
                 strikes = f"（第 {decision.strikes} 次违规）" if decision.strikes > 1 else ""
                 await ctx.notify_admins(
                     f"🚫 已将 {who}移出群「{group}」{strikes}。\n触发规则：{rules}\n{details}\n原消息：{quote}\n"
-                    f"如为误判，管理员可发送“解封 {sender.id}”解除拉黑。", group_id)
+                    f"如为误判，请回复“误判 {_handle(sender)}”（解除拉黑、邀请回群，并记为正常消息）；"
+                    f"只解除拉黑：“解封 {sender.id}”。", group_id)
         elif decision.outcome == Outcome.FAILED_CLOSED:
             await ctx.notify_admins(
                 f"⚠️ {who}在群「{group}」的消息应当移出（{rules}），但{decision.why}，我只发了提醒，没有移出。"
-                f"请管理员处理。\n{details}\n原消息：{quote}", group_id)
+                f"请管理员处理。\n{details}\n原消息：{quote}\n是广告：在群里发送“广告 @{sender.display}”；"
+                f"如为误判，请回复“误判 {_handle(sender)}”。", group_id)
         elif decision.outcome in (Outcome.WOULD_WARN, Outcome.WOULD_REMOVE) and config.notify_dry_run:
             verb = "移出" if decision.outcome == Outcome.WOULD_REMOVE else "警告"
             await ctx.notify_admins(
                 f"【试运行】{who}在群「{group}」的消息按当前规则会被{verb}（{rules}），本次未做任何处理。\n"
-                f"{details}\n原消息：{quote}", group_id)
+                f"{details}\n原消息：{quote}\n如为误判，请回复“误判 {_handle(sender)}”（记为正常消息）。", group_id)
         log.info("%s %s in %s: %s (%s)", decision.outcome, sender.id, group_id, rules, decision.why or "-")
 
     def _ban(self, member: Member, group_id: str, config: AntispamConfig, now: datetime,
@@ -243,6 +245,13 @@ class Executor:
 
     def _keep(self, text: str) -> str | None:
         return text if self.services.config.storage.store_text == "full" else None
+
+
+def _handle(member: Member) -> str:
+    """How to name a member in a command an admin can copy: the display name when it is one
+    word, else the id."""
+    name = member.name.strip()
+    return name if name and not any(c.isspace() for c in name) else member.id
 
 
 def _quote(text: str, kind: str) -> str:

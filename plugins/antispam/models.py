@@ -79,3 +79,23 @@ class AntispamBan(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
     rules: str = ""
     decision_id: int | None = None
+
+
+class AntispamSample(SQLModel, table=True):
+    """A message an admin taught the bot about in chat (广告 → spam, 误判 → normal): matched
+    at once by the `taught` check, and part of the next `qunbot spam-train` model.
+    (migration: 0310_antispam_samples)"""
+
+    __tablename__ = "antispam_samples"
+    __table_args__ = (sa.Index("ix_antispam_samples_at", "at"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    label: str  # "spam" | "normal" (a string, so a bad value is reported, not mistaken)
+    text: str = Field(sa_type=sa.Text())
+    kind: str = "text"
+    group_id: str = ""
+    member_id: str = ""
+    member_name: str = ""
+    by: str = ""  # the admin who taught it
+    message_id: str | None = None

@@ -22,9 +22,11 @@ from bot.storage.db import Database
 from bot.storage.models import Contact, DailyActivity, EventLog, EventType, Membership
 
 from .checks import Message
+from .classifier import TextModel
 from .config import Action, AntispamConfig
 from .detector import Detector, Windows
 from .strikes import StrikeBook
+from .teaching import TaughtSamples
 from .verdict import RULE_TITLES
 
 _PAGE = 2000
@@ -53,6 +55,7 @@ class ReplayReport:
     messages: int = 0
     without_text: int = 0
     suspects: list[Suspect] = field(default_factory=list)
+    judged_by: str = "当前规则"  # or e.g. "当前规则和新模型" for a candidate model
 
     @property
     def removed(self) -> list[Suspect]:
@@ -65,8 +68,8 @@ class ReplayReport:
     def summary(self, tz: tzinfo, limit: int = 20) -> str:
         days = max(1, round((self.until - self.since).total_seconds() / 86400))
         if not self.suspects:
-            return f"按当前规则回放最近 {days} 天的 {self.messages} 条消息：没有人会被警告或移出。"
-        lines = [f"按当前规则回放最近 {days} 天的 {self.messages} 条消息：会移出 {len(self.removed)} 人，"
+            return f"按{self.judged_by}回放最近 {days} 天的 {self.messages} 条消息：没有人会被警告或移出。"
+        lines = [f"按{self.judged_by}回放最近 {days} 天的 {self.messages} 条消息：会移出 {len(self.removed)} 人，"
                  f"只警告 {len(self.warned)} 人。"]
         ordered = sorted(self.suspects, key=lambda s: (not s.removed, -(s.warnings), s.first_at or self.since))
         for s in ordered[:limit]:
@@ -94,8 +97,13 @@ async def replay(
     tz: tzinfo,
     groups: Sequence[str] | None = None,
     protected: Protected | None = None,
+    classifier: TextModel | None = None,
+    taught: TaughtSamples | None = None,
+    judged_by: str = "当前规则",
 ) -> ReplayReport:
-    report = ReplayReport(since, until)
+    """`classifier`: the text model to judge with (the running bot's, or a candidate to try
+    before switching it on); None leaves the text model out. `taught`: the taught samples."""
+    report = ReplayReport(since, until, judged_by=judged_by)
     joins = await _joins(db, groups)
     before = await _messages_before(db, groups, business_day(since, tz))
     names: dict[str, str] = {}
@@ -132,7 +140,7 @@ async def replay(
             cfg = config_for(gid)
             detector = detectors.get(id(cfg))
             if detector is None:
-                detector = detectors[id(cfg)] = Detector(cfg, windows=windows)
+                detector = detectors[id(cfg)] = Detector(cfg, windows=windows, classifier=classifier, taught=taught)
             joined = _stay_at(joins.get(key, ()), row.at)
             count = sent.get(key)
             if count is None:

@@ -35,7 +35,7 @@ from bot.core.events import MessageKind
 from bot.core.platform import Platform, PlatformError
 
 from .checks import Message
-from .classifier import NEW, OLD, RECENT, TextModel
+from .classifier import OLD, Scorer
 from .config import Action, AntispamConfig, LlmRule
 from .llm import SecondOpinion
 from .qrcodes import QrError, QrReader, classify, link_host
@@ -48,20 +48,22 @@ _RULES_LEAN_NORMAL = 0.5  # below this, the text model reads a message as normal
 _LATE_KEPT = 32  # decodes still running after their verdict, kept to log their result
 
 
-class ScoreMemo(TextModel):
-    """The text model, remembering the last (squeezed text, probability) it scored: the
-    detector scores every message anyway, and the language model's "borderline" is read
-    from that score instead of scoring twice. Used only by the detectors of groups with the
-    language model on; the handler clears `last` before each of their messages."""
+class ScoreMemo:
+    """The text model, remembering the last (squeezed text, probability, standing) it scored:
+    the detector scores every message anyway, and the language model's "borderline" is read
+    from that score instead of scoring twice. It wraps the running model (which an activated
+    model file may swap), so it always scores with the current one. Used only by the detectors
+    of groups with the language model on; the handler clears `last` before each of their
+    messages."""
 
-    __slots__ = ("last",)
+    __slots__ = ("last", "model")
 
-    def __init__(self, model: TextModel) -> None:
-        super().__init__(model.weights, model.bias, model.info)
-        self.last: tuple[str, float, str] | None = None  # (squeezed text, probability, standing)
+    def __init__(self, model: Scorer) -> None:
+        self.model = model
+        self.last: tuple[str, float, str] | None = None
 
     def score(self, squeezed: str, kind: str = "text", who: str = OLD) -> float:
-        p = TextModel.score(self, squeezed, kind, who)
+        p = self.model.score(squeezed, kind, who)
         self.last = (squeezed, p, who)
         return p
 
@@ -86,9 +88,7 @@ class GroupSlowChecks:
         self.llm = llm if config.llm.enabled else None
         self.memo = memo if self.llm is not None else None
         self.llm_action = Action.of(config.llm.action)
-        newcomer = getattr(config.classifier.newcomer_thresholds, config.strictness)
-        self.thresholds: dict[str, float] = {
-            OLD: getattr(config.classifier.thresholds, config.strictness), RECENT: newcomer, NEW: newcomer}
+        self.thresholds = config.classifier.by_standing(config.strictness)
         self.band = config.llm.band
         self.disputes = config.llm.disputes
         self.min_chars = config.llm.min_chars
@@ -215,7 +215,7 @@ class SlowChecks:
     configuration's id to its `GroupSlowChecks`, only for configurations with one of the
     checks on."""
 
-    def __init__(self, configs: list[AntispamConfig], model: TextModel | None) -> None:
+    def __init__(self, configs: list[AntispamConfig], model: Scorer | None) -> None:
         self.reader = QrReader.create() if any(c.qr.enabled for c in configs) else None
         self.memo = ScoreMemo(model) if model is not None and any(c.llm.enabled for c in configs) else None
         self.clients: dict[str, SecondOpinion] = {}
@@ -234,7 +234,7 @@ class SlowChecks:
         checks = self.by_config[id(config)] = GroupSlowChecks(config, self.reader, llm, self.memo)
         return checks
 
-    def model_for(self, config: AntispamConfig, model: TextModel | None) -> TextModel | None:
+    def model_for(self, config: AntispamConfig, model: Scorer | None) -> Scorer | None:
         """The text model a configuration's detector scores with (the memo when it asks the
         language model)."""
         return self.memo if config.llm.enabled and self.memo is not None else model

@@ -24,9 +24,10 @@ from bot.core.events import MessageKind
 from bot.core.loader import RESERVED
 
 from .checks import Message
-from .classifier import TextModel, shipped_model
+from .classifier import TextModel
 from .config import AntispamConfig
 from .detector import Detector
+from .teaching import deployment_model
 
 _QR_KINDS = frozenset({"qr", "qrcode", "qr_code", "qr-code"})
 
@@ -130,5 +131,14 @@ def antispam_config_of(config: BotConfig, lines: LineMap, group: str | None = No
 
 
 def model_for(config: AntispamConfig) -> TextModel | None:
-    """The text model a stateless check of `config` uses (None when the classifier is off)."""
-    return shipped_model() if config.classifier.enabled and config.classifier.action != "ignore" else None
+    """The text model a stateless check of `config` uses, as the deployment runs it (the
+    active model file of `teaching.model_dir`, else the shipped one); None when the classifier
+    is off. A model file that cannot be read is reported by `model_and_problem`."""
+    return model_and_problem(config)[0]
+
+
+def model_and_problem(config: AntispamConfig) -> tuple[TextModel | None, str | None]:
+    if not (config.classifier.enabled and config.classifier.action != "ignore"):
+        return None, None
+    model, _source, problem = deployment_model(config.teaching.model_dir)
+    return model, problem

@@ -16,7 +16,7 @@ from bot.core.clock import business_day
 from bot.storage.db import Database
 from bot.storage.models import DailyActivity, Membership
 
-from .models import AntispamBan, AntispamDecision, AntispamStrike, Outcome
+from .models import AntispamBan, AntispamDecision, AntispamSample, AntispamStrike, Outcome
 
 # One action's audit rows: the decision, and the strike or the ban it caused.
 AuditRows = tuple[AntispamDecision, AntispamStrike | None, AntispamBan | None]
@@ -107,6 +107,51 @@ class AntispamStore:
             last = (await s.exec(query.order_by(col(AntispamDecision.id).desc()).limit(1))).first()
             if last is not None:
                 await s.exec(sa.update(AntispamDecision).where(col(AntispamDecision.id) == last).values(label=label))
+
+    # --- taught samples --------------------------------------------------------------------------
+    async def add_sample(self, sample: AntispamSample) -> int:
+        async with self._db.transaction() as s:
+            s.add(sample)
+            await s.flush()
+            assert sample.id is not None
+            return sample.id
+
+    async def samples(self, limit: int = 20_000) -> tuple[list[tuple[int, str, bool]], list[str]]:
+        """(row id, text, is spam) of the newest `limit` taught samples, oldest first, and one
+        problem per row that cannot be used (naming the table and the row id): a bad row is
+        skipped, never fatal. Only the columns needed are read, each checked by hand, so a
+        damaged value in one row cannot fail the whole read."""
+        t = AntispamSample.__table__  # type: ignore[attr-defined]
+        query = sa.select(t.c.id, t.c.label, t.c.text).order_by(t.c.id.desc()).limit(limit)
+        async with self._db.session() as s:
+            rows = list((await s.execute(query)).all())
+        good: list[tuple[int, str, bool]] = []
+        problems: list[str] = []
+        for row_id, label, text in reversed(rows):
+            if label not in ("spam", "normal"):
+                problems.append(f"antispam_samples row {row_id}: label {label!r} is neither spam nor normal")
+            elif not isinstance(text, str) or not text.strip():
+                problems.append(f"antispam_samples row {row_id}: no text")
+            else:
+                good.append((int(row_id), text, label == "spam"))
+        return good, problems
+
+    async def delete_samples(self, ids: Sequence[int]) -> None:
+        if ids:
+            async with self._db.transaction() as s:
+                await s.exec(sa.delete(AntispamSample).where(col(AntispamSample.id).in_(list(ids))))
+
+    async def last_acted(self, member: str, group_id: str | None = None) -> AntispamDecision | None:
+        """The newest decision that acted (or would have) on a member, by id or display name."""
+        query = select(AntispamDecision).where(
+            (col(AntispamDecision.member_id) == member) | (col(AntispamDecision.member_name) == member),
+            col(AntispamDecision.outcome).in_([Outcome.WARNED, Outcome.REMOVED, Outcome.FAILED_CLOSED,
+                                               Outcome.WOULD_WARN, Outcome.WOULD_REMOVE]),
+        )
+        if group_id is not None:
+            query = query.where(col(AntispamDecision.group_id) == group_id)
+        async with self._db.session() as s:
+            return (await s.exec(query.order_by(col(AntispamDecision.id).desc()).limit(1))).first()
 
     # --- strikes ------------------------------------------------------------------------------
     async def recent_strikes(

@@ -25,6 +25,7 @@ RULE_TITLES = {
     "classifier": "疑似广告（分类器）",
     "qr_code": "二维码",
     "llm": "疑似广告（语言模型）",
+    "taught": "管理员标记过的广告",
     "blacklisted": "已被拉黑",
 }
 

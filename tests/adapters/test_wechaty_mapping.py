@@ -18,13 +18,14 @@ from bot.adapters.wechaty.mapping import (
     mentions_bot,
     message_kind,
     platform_time,
+    split_quote,
     to_platform_error,
     with_mentions,
 )
 from bot.adapters.wechaty.platform import removal_right
 from bot.adapters.wechaty.redact import SecretRedactor, install
 from bot.config.models import WechatyReconnect
-from bot.core.events import MessageKind
+from bot.core.events import MessageKind, Quote
 from bot.core.platform import PlatformError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -207,3 +208,12 @@ def test_install_reroutes_library_loggers_and_filters_their_handlers() -> None:
         other.removeHandler(other_handler)
         for target in (library, other, other_handler, logging.getLogger(), *logging.getLogger().handlers):
             target.removeFilter(redactor)
+
+
+def test_split_quote_reads_wechat_quote_replies_only() -> None:
+    reply, quote = split_quote("「小美：姐妹们看过来」\n- - - - - - - - - - - - - - -\n广告")
+    assert (reply, quote) == ("广告", Quote(name="小美", text="姐妹们看过来"))
+    reply, quote = split_quote("「Bob: 第一行\n第二行「引号」」\n- - - - - - - - - - - - - - -\n误判 @Bob")
+    assert reply == "误判 @Bob" and quote == Quote(name="Bob", text="第一行\n第二行「引号」")
+    for text in ("「书名」很好看", "「小美：没有分隔线」\n广告", "广告", ""):
+        assert split_quote(text) == (text, None)

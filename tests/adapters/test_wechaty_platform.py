@@ -28,6 +28,7 @@ from bot.core.events import (
     MembersLeft,
     MessageKind,
     PrivateMessage,
+    Quote,
 )
 from bot.core.platform import Capability, Platform, PlatformError
 from tests.adapters.wechaty_fakes import FakePuppet, FakeWorld, FriendshipType, MessageType, text_message
@@ -208,6 +209,15 @@ async def test_group_text_with_a_mention_of_the_bot(s: Setup) -> None:
     text_message(s.world, "m3", "bob", "看这个 https://x.cn/a", room="g1@chatroom")
     plain = await s.feed("message", SimpleNamespace(message_id="m3"))
     assert isinstance(plain, GroupMessage) and not plain.mentions_bot and plain.url == "https://x.cn/a"
+
+
+async def test_a_quote_reply_becomes_the_reply_and_a_quote(s: Setup) -> None:
+    quoted = "「Alice：兼职日结 https://x.cn/a」\n- - - - - - - - - - - - - - -\n广告"
+    text_message(s.world, "q1", "bob", quoted, room="g1@chatroom")
+    event = await s.feed("message", SimpleNamespace(message_id="q1"))
+    assert isinstance(event, GroupMessage)
+    assert event.text == "广告" and event.url is None  # the quoted link is not the reply's
+    assert event.quote == Quote(name="Alice", text="兼职日结 https://x.cn/a")
 
 
 async def test_private_messages_and_other_kinds(s: Setup) -> None:

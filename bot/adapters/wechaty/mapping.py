@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from bot.core.events import MessageKind
+from bot.core.events import MessageKind, Quote
 from bot.core.platform import PlatformError
 from bot.core.text import strip_mention
 
@@ -93,6 +93,24 @@ def with_mentions(text: str, names: list[tuple[str, str]]) -> str:
     if not missing:
         return text
     return "".join(f"@{name}\u2005" for name in missing) + text
+
+
+# WeChat sends a reply that quotes a message as one text: the quoted sender's name and text
+# in 「」, a line of spaced dashes, then the reply ("「Alice：原文」\n- - - - …\n广告").
+_QUOTE = re.compile(
+    r"\A「(?P<name>[^：:\n」]{1,80})[：:](?P<text>.*)」[ \t]*\r?\n[ \t]*-(?:[ \t]*-){5,}[ \t]*\r?\n(?P<reply>.*)\Z",
+    re.DOTALL,
+)
+
+
+def split_quote(text: str) -> tuple[str, Quote | None]:
+    """(the reply, the quoted message) of a WeChat quote-reply; (text, None) for any other text."""
+    if not text.startswith("「"):
+        return text, None
+    found = _QUOTE.match(text)
+    if found is None:
+        return text, None
+    return found.group("reply").strip(), Quote(name=found.group("name").strip(), text=found.group("text").strip())
 
 
 # --- errors -----------------------------------------------------------------------------------

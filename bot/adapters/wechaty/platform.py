@@ -20,6 +20,7 @@ from bot.adapters.wechaty.mapping import (
     mentions_bot,
     message_kind,
     platform_time,
+    split_quote,
     to_platform_error,
     with_mentions,
 )
@@ -490,6 +491,9 @@ class WechatyPlatform:
         at = platform_time(mp.timestamp, self.clock.tz, self.clock.now())
         text = mp.text or ""
         url: str | None = None
+        quote = None
+        if kind is MessageKind.TEXT:  # a quote-reply: the reply is the text, the quoted message apart
+            text, quote = split_quote(text)
         if kind is MessageKind.URL:
             text, url = await self._link(message_id, text, puppet)
         elif kind is MessageKind.MINI_PROGRAM:
@@ -509,7 +513,7 @@ class WechatyPlatform:
             return GroupMessage(
                 at=at, group_id=mp.room_id, sender=sender, text=text, kind=kind, url=url, mentions=mention_ids,
                 mentions_bot=kind is MessageKind.TEXT and mentions_bot(text, mention_ids, bot.id, bot.name),
-                message_id=mp.id or message_id, group_topic=await self._topic(mp.room_id, puppet),
+                message_id=mp.id or message_id, group_topic=await self._topic(mp.room_id, puppet), quote=quote,
             )
         return PrivateMessage(at=at, sender=sender, text=text, kind=kind, url=url, message_id=mp.id or message_id)
 

@@ -1,0 +1,177 @@
+"""`qunbot spam-eval`, `spam-train` (+ `--activate`), `spam-replay --model`, and the running
+bot following the active model file (启用新模型, a CLI activation, a damaged file)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from plugins.antispam.classifier import TextModel
+from plugins.antispam.evaluate import cross_validate
+from tests.harness import chat, write_config
+from tests.plugins.antispam.test_cli import qunbot
+from tests.plugins.antispam.test_teaching import HONEY, HONEY_AGAIN, WORLD, kicks, state_of
+
+LABELLED = [
+    {"id": "a1", "text": "兼职日结，日入300+，一部手机就能做，加V：abc888", "kind": "text", "spam": True,
+     "family": "part_time", "member_days": 0, "member_messages": 0},
+    {"id": "a2", "text": "宝妈在家轻松赚，每天两小时，私我", "kind": "text", "spam": True, "family": "part_time"},
+    {"id": "a3", "text": "", "kind": "image", "spam": True, "family": "qr_image", "member_days": 5,
+     "member_messages": 40},
+    {"id": "n1", "text": "今天天气不错，出去走走", "kind": "text", "spam": False, "family": None},
+    {"id": "n2", "text": "看看这个 https://shop.example.com/x", "kind": "text", "spam": False,
+     "member_days": 0, "member_messages": 0},
+    {"id": "n3", "text": "", "kind": "emoticon", "spam": False},
+]
+
+
+def write_lines(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def config(tmp_path: Path, db: Path) -> Path:
+    return write_config(tmp_path, f"""
+bot_admins: [boss]
+groups:
+  - {{id: g1, name: 宝妈交流群}}
+storage: {{url: "sqlite+aiosqlite:///{db}"}}
+plugins:
+  antispam:
+    teaching: {{model_dir: "{tmp_path / 'models'}"}}
+""")
+
+
+def honey_model() -> TextModel:
+    """A model that calls anything about honey an ad (what a retrained model might learn)."""
+    return TextModel({"蜂蜜": 300.0}, -10.0, {"spam": 1, "normal": 1})
+
+
+def test_spam_eval_reports_overall_per_kind_per_family_and_the_wrong_ids(tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "labelled.jsonl", LABELLED)
+    proc = qunbot("spam-eval", "--config", str(config(tmp_path, tmp_path / "q.db")), str(source))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    overall = next(line for line in lines if line.startswith("overall"))
+    # a1 and a2 caught, a3 (an old member's bare image) missed; n2 (a newcomer's link) flagged
+    assert "recall 0.667 (2/3)" in overall and "false positives 0.333 (1/3)" in overall
+    assert "precision 0.667" in overall
+    assert any("image" in line and "recall 0.000 (0/1)" in line for line in lines)
+    assert any("part_time" in line and "recall 1.000 (2/2)" in line for line in lines)
+    assert any(line.strip().startswith("a3") for line in lines)
+    assert any(line.strip().startswith("n2") and "new_member" in line for line in lines)
+    proc = qunbot("spam-eval", "--json", "--config", str(config(tmp_path, tmp_path / "q.db")), str(source))
+    summary = json.loads(proc.stdout)
+    assert summary["overall"] == {"ads": 3, "caught": 2, "normal": 3, "flagged": 1, "recall": 0.6667,
+                                  "false_positive_rate": 0.3333, "precision": 0.6667}
+    assert summary["families"]["qr_image"]["recall"] == 0.0
+    assert [m["id"] for m in summary["missed"]] == ["a3"]
+    assert [m["id"] for m in summary["false_positives"]] == ["n2"]
+
+
+def test_spam_eval_judges_as_spam_check_does_and_names_unlabelled_lines(tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "labelled.jsonl", [*LABELLED, {"id": "x", "text": "你好"}])
+    cfg = str(config(tmp_path, tmp_path / "q.db"))
+    checked = [json.loads(line) for line in qunbot("spam-check", "--config", cfg, str(source)).stdout.splitlines()]
+    proc = qunbot("spam-eval", "--json", "--config", cfg, str(source))
+    assert proc.returncode == 1 and 'x: no label ("spam": true/false)' in proc.stderr
+    summary = json.loads(proc.stdout)
+    flagged = {v["id"] for v in checked if v["spam"]}
+    assert flagged == {"a1", "a2", "n2"}
+    assert summary["overall"]["caught"] + summary["overall"]["flagged"] == len(flagged)
+
+
+def test_cross_validation_holds_each_line_out_once() -> None:
+    samples = [("兼职日结一部手机就能做加我", True), ("今天天气不错出去走走吧", False)] * 10
+    thresholds = {"new": 0.9, "recent": 0.9, "old": 0.9}
+    everything, own = cross_validate(samples, thresholds, 6, folds=5, mark=[i >= 16 for i in range(20)])
+    assert everything.ads + everything.normal == 20
+    assert own.ads + own.normal == 4
+    assert everything.recall == 1.0 and everything.false_positive_rate == 0.0
+
+
+async def test_train_on_taught_samples_replay_the_candidate_then_activate(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    path = config(tmp_path, db)
+    async with chat(path, WORLD, db_url=f"sqlite+aiosqlite:///{db}") as bot:
+        await bot.say("g1", "spammer", HONEY)
+        await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": HONEY})
+        await bot.say("g1", "bob", "我家的野生蜂蜜今年收成不错")  # not a near-duplicate: not caught
+        assert kicks(bot) == [("g1", "spammer")]
+    proc = qunbot("spam-train", "--config", str(path))
+    assert proc.returncode == 0, proc.stderr
+    # the taught line and the removal's labelled decision are the same text: counted once
+    assert "+ 1 of this deployment's (1 ads, 0 normal)" in proc.stdout
+    assert "own samples" in proc.stdout and "current model" in proc.stdout
+    candidate = tmp_path / "models" / "candidate.json"
+    assert TextModel.load(candidate).info["spam"] >= 1
+    assert not (tmp_path / "models" / "model.json").exists()  # nothing switched on yet
+
+    honey_model().save(candidate)  # a candidate that differs visibly from the current model
+    until = "2026-12-02T00:00:00+08:00"
+    now = qunbot("spam-replay", "--config", str(path), "--days", "30", "--until", until, "--json")
+    assert [json.loads(line)["member"] for line in now.stdout.splitlines()] == ["spammer"]  # the taught check
+    proc = qunbot("spam-replay", "--config", str(path), "--days", "30", "--until", until, "--model", str(candidate))
+    assert proc.returncode == 0, proc.stderr
+    assert "按当前规则和新模型回放" in proc.stdout and "spammer" in proc.stdout
+
+    proc = qunbot("spam-train", "--config", str(path), "--activate")
+    assert proc.returncode == 0, proc.stderr
+    assert TextModel.load(tmp_path / "models" / "model.json").weights == {"蜂蜜": 300.0}
+
+
+def test_damaged_model_files_are_named(tmp_path: Path) -> None:
+    path = config(tmp_path, tmp_path / "q.db")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "candidate.json").write_text('{"format": "qunbot-spam-model", "version": 1', encoding="utf-8")
+    proc = qunbot("spam-train", "--config", str(path), "--activate")
+    assert proc.returncode == 1 and str(models / "candidate.json") in proc.stderr and "invalid JSON" in proc.stderr
+    assert not (models / "model.json").exists()
+    proc = qunbot("spam-replay", "--config", str(path), "--model", str(models / "candidate.json"))
+    assert proc.returncode == 2 and str(models / "candidate.json") in proc.stderr
+    (models / "model.json").write_text("garbage", encoding="utf-8")
+    proc = qunbot("spam-check", "--config", str(path), stdin='{"id": 1, "text": "兼职日结，加V：abc888"}\n')
+    assert proc.returncode == 0  # the rules and the shipped model still judge
+    assert json.loads(proc.stdout)["spam"] is True
+    assert str(models / "model.json") in proc.stderr and "using the shipped model" in proc.stderr
+
+
+async def test_the_running_bot_follows_the_active_file_and_chat_activation(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    path = config(tmp_path, db)
+    models = tmp_path / "models"
+    async with chat(path, WORLD, db_url=f"sqlite+aiosqlite:///{db}") as bot:
+        live = state_of(bot).classifier
+        await bot.say("g1", "bob", HONEY_AGAIN)
+        assert bot.said("g1", contains="请勿") == []
+        honey_model().save(models / "model.json")  # e.g. `qunbot spam-train --activate` meanwhile
+        await bot.wait("31s")
+        await bot.say("g1", "bob", "早上好")  # a message after the poll interval looks at the file
+        assert live._task is not None
+        await live._task
+        assert live.source == str(models / "model.json")
+        await bot.say("g1", "carol", HONEY_AGAIN)
+        bot.assert_said("g1", contains="疑似广告（分类器）")
+
+        (models / "model.json").write_text("{broken", encoding="utf-8")
+        await bot.wait("31s")
+        await bot.say("g1", "bob", "中午好")
+        await live._task
+        await bot.wait("1s")  # the notice goes out through the outbox
+        bot.assert_private("boss", contains="新的广告模型文件无法使用，仍沿用当前模型")
+        assert live.model.weights == {"蜂蜜": 300.0}  # the last good model keeps running
+
+        await bot.private("alice", "启用新模型")
+        bot.assert_private("alice", contains="需要机器人管理员权限")
+        await bot.private("boss", "启用新模型")
+        bot.assert_private("boss", contains="没有启用新模型")
+        honey_model().save(models / "candidate.json")
+        await bot.say("g1", "alice", "广告回放 30 新模型")
+        bot.assert_said("g1", contains="按当前规则和新模型回放")
+        TextModel({"天气": 300.0}, -10.0).save(models / "candidate.json")
+        await bot.private("boss", "启用新模型")
+        bot.assert_private("boss", contains="已启用新模型")
+        bot.new_actions()
+        await bot.say("g1", "carol", "今天天气真不错，适合出去走走啊")
+        bot.assert_said("g1", contains="疑似广告（分类器）")
