@@ -38,7 +38,7 @@ from .replay import replay
 from .slowchecks import SlowChecks
 from .store import AntispamStore
 from .strikes import StrikeBook
-from .teaching import LiveModel, RecentMessages, TaughtSamples, WithTaught, candidate_path, deployment_model
+from .teaching import LiveModel, RecentMessages, TaughtSamples, WithTaught, candidate_path
 from .tracker import MemberTracker
 from .verdict import CLEAN
 
@@ -141,10 +141,9 @@ async def _build(host: PluginHost) -> AntispamState:
     if any(c.classifier.enabled for c in configs):
         # The active model file (`qunbot spam-train --activate`, 启用新模型) or the shipped one;
         # never retrained behind the operators' back: a new model is switched on explicitly.
-        model, source, problem = await asyncio.to_thread(deployment_model, teaching.model_dir)
-        if problem is not None:
-            problems.append(f"{problem}（改用内置模型）")
-        classifier = LiveModel(model, source, taught, teaching.model_dir, problem)
+        classifier = await asyncio.to_thread(LiveModel.load, teaching.model_dir, taught)
+        if classifier.problem is not None:
+            problems.append(f"{classifier.problem}（改用内置模型）")
     executor = Executor(services, store, bans, strikes, writer)
     recent = previous.recent if previous is not None else RecentMessages(
         teaching.recent_messages, timedelta(hours=teaching.recent_hours))

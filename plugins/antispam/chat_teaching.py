@@ -131,8 +131,9 @@ async def activate_model(ctx: Context, state: AntispamState) -> None:
     except OSError as err:
         ctx.reply(f"没有启用新模型：无法写入 {active_path(teaching.model_dir)}（{err}）")
         return
-    if state.classifier is not None:
-        state.classifier.use(model, str(active_path(teaching.model_dir)))
+    live = state.classifier
+    if live is not None:
+        live.use(model, str(active_path(teaching.model_dir)), await asyncio.to_thread(live.stat))
     info = model.info
     ctx.reply(f"已启用新模型（{info.get('spam', '?')} 条广告、{info.get('normal', '?')} 条正常消息训练）"
               f"，立即生效。想退回内置模型，删除 {active_path(teaching.model_dir)} 即可。")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -37,13 +38,13 @@ ACTIVE_FILE = "model.json"
 CANDIDATE_FILE = "candidate.json"
 POLL = timedelta(seconds=30)
 SHINGLE = 2
-_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
+_DIGITS = re.compile("[1-9]")  # re.sub is several times faster than str.translate here
 
 
 def shingles(squeezed: str) -> frozenset[str]:
     """Character 2-grams of a squeezed text, digits read as 0 (a new phone number or price
     does not make an ad new)."""
-    text = squeezed.translate(_DIGITS_AS_ZERO)
+    text = _DIGITS.sub("0", squeezed)
     return frozenset([text[i : i + SHINGLE] for i in range(len(text) - SHINGLE + 1)])
 
 
@@ -252,6 +253,13 @@ def deployment_model(model_dir: str | Path) -> tuple[TextModel, str, str | None]
         return shipped_model(), "shipped", str(err)
 
 
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
 def activate(model_dir: str | Path) -> TextModel:
     """Make the candidate the active model: checked first (a damaged candidate is refused,
     naming it), then copied over the active file through a rename, so the running bot never
@@ -292,24 +300,29 @@ class LiveModel(WithTaught):
     __slots__ = ("_mtime", "_next_poll", "_task", "model_dir", "problem", "source")
 
     def __init__(self, model: TextModel, source: str, taught: TaughtSamples, model_dir: str | Path,
-                 problem: str | None = None) -> None:
+                 problem: str | None = None, mtime: float | None = None) -> None:
+        """`mtime`: the active file's when `model` was read from it (None: no file)."""
         super().__init__(model, taught)
         self.source = source
         self.model_dir = Path(model_dir)
         self.problem = problem  # why the active file is not used (told to the bot admins once)
-        self._mtime = self._stat()
+        self._mtime = mtime
         self._next_poll: datetime | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def use(self, model: TextModel, source: str) -> None:
-        self.model, self.source, self.problem = model, source, None
-        self._mtime = self._stat()
+    @classmethod
+    def load(cls, model_dir: str | Path, taught: TaughtSamples) -> LiveModel:
+        """The deployment's model (see `deployment_model`), file I/O included: run it in a thread."""
+        mtime = _mtime(active_path(model_dir))
+        model, source, problem = deployment_model(model_dir)
+        return cls(model, source, taught, model_dir, problem, mtime)
 
-    def _stat(self) -> float | None:
-        try:
-            return active_path(self.model_dir).stat().st_mtime
-        except OSError:
-            return None
+    def use(self, model: TextModel, source: str, mtime: float | None) -> None:
+        """Switch to a model just activated (`mtime`: the active file's, so it is not read again)."""
+        self.model, self.source, self.problem, self._mtime = model, source, None, mtime
+
+    def stat(self) -> float | None:
+        return _mtime(active_path(self.model_dir))
 
     def poll(self, now: datetime, tell: Callable[[str], object]) -> None:
         """Called per message (a comparison): every `POLL`, look at the active file in a
@@ -323,7 +336,7 @@ class LiveModel(WithTaught):
     async def refresh(self, tell: Callable[[str], object] | None = None) -> bool:
         """Switch to the active file if it changed since it was last read. A file that cannot
         be read leaves the current model in use, and is told (once per change of the file)."""
-        mtime = await asyncio.to_thread(self._stat)
+        mtime = await asyncio.to_thread(self.stat)
         if mtime == self._mtime:
             return False
         self._mtime = mtime

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from plugins.antispam.classifier import TextModel
 from plugins.antispam.evaluate import cross_validate
+from plugins.antispam.models import AntispamSample
 from tests.harness import chat, write_config
 from tests.plugins.antispam.test_cli import qunbot
 from tests.plugins.antispam.test_teaching import HONEY, HONEY_AGAIN, WORLD, kicks, state_of
@@ -98,8 +101,12 @@ async def test_train_on_taught_samples_replay_the_candidate_then_activate(tmp_pa
         await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": HONEY})
         await bot.say("g1", "bob", "我家的野生蜂蜜今年收成不错")  # not a near-duplicate: not caught
         assert kicks(bot) == [("g1", "spammer")]
+        async with bot.sim.app.db.transaction() as session:  # a damaged row: named and skipped
+            await session.execute(sa.insert(AntispamSample.__table__).values(  # type: ignore[attr-defined]
+                at=bot.sim.clock.now(), label="ham?", text="随便一句"))
     proc = qunbot("spam-train", "--config", str(path))
     assert proc.returncode == 0, proc.stderr
+    assert "skipped: antispam_samples row 2: label 'ham?' is neither spam nor normal" in proc.stdout
     # the taught line and the removal's labelled decision are the same text: counted once
     assert "+ 1 of this deployment's (1 ads, 0 normal)" in proc.stdout
     assert "own samples" in proc.stdout and "current model" in proc.stdout
