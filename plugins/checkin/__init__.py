@@ -9,11 +9,14 @@
 - Queries: 我的积分, 签到榜, 连续签到榜, 积分榜, 签到日历, 积分明细. Tie rules: see
   plugins/checkin/service.py.
 - Admin commands (加分, 扣分, 代补签) need Permission.GROUP_ADMIN; the core refuses others.
+- While the database is unreachable, check-ins and invite awards are held (`pending.py`) and
+  done when it is back (the member is told both times); the other commands are refused by
+  the dispatcher with a hint to retry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
@@ -24,10 +27,12 @@ from bot.core.events import GroupMessage, Member, MembersJoined, MembersLeft, Me
 from bot.core.plugin import Command, Permission, Plugin
 from bot.core.scheduler import date_trigger
 from bot.core.templates import Template
+from bot.storage.health import is_outage
 from bot.storage.points import PointsLedger
 from plugins.checkin import config as cfgmod
 from plugins.checkin.activity import ActivityBuffer, BusinessDays
 from plugins.checkin.config import CheckinConfig
+from plugins.checkin.pending import PendingWork
 from plugins.checkin.service import CheckinService, MakeupRefused
 from plugins.checkin.views import (
     TargetError,
@@ -51,6 +56,7 @@ FLUSH_JOB = "checkin:activity_flush"
 # Looked up once: an enum member lookup costs more than the rest of a check.
 _TEXT, _SYSTEM = MessageKind.TEXT, MessageKind.SYSTEM
 HISTORY_SIZE = 10
+_OUTAGE_FULL = "数据库暂时连不上，现在记不下更多签到了，请过几分钟再发一次。"
 
 plugin = Plugin(
     "checkin", title="签到打卡", config=CheckinConfig, priority=45,
@@ -85,6 +91,7 @@ class CheckinState:
     service: CheckinService
     ledger: PointsLedger
     activity: ActivityBuffer
+    pending: PendingWork
     # (group, board) → when it was last shown, for the board cooldown.
     boards_shown: dict[tuple[str, str], datetime] = field(default_factory=dict)
     # id(resolved config) → its plan (the plan holds the config, so the id stays its own).
@@ -110,7 +117,15 @@ class CheckinState:
         )
 
     async def _flush_job(self, _fire: datetime) -> None:
-        await self.activity.flush()
+        try:
+            await self.activity.flush()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # The tallies stay pending; they are written as soon as the database is back.
+            health = self.host.services.db.health  # type: ignore[union-attr]
+            health.failed(exc)
+            self.pending.hold("activity-flush", self.activity.flush_all, "activity flushes held")
 
 
 @plugin.state
@@ -121,7 +136,7 @@ async def _state(host: PluginHost) -> CheckinState:
     ledger = PointsLedger(db)
     # A reload builds a new state: the old one writes its tallies in its shutdown hook.
     host.services.scheduler.remove(FLUSH_JOB)
-    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger))
+    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger), PendingWork(db.health))
     state.activity.on_pending = state.schedule_flush
     return state
 
@@ -129,6 +144,7 @@ async def _state(host: PluginHost) -> CheckinState:
 @plugin.on_shutdown
 async def _flush_on_shutdown(host: PluginHost) -> None:
     if isinstance(host.state, CheckinState):
+        host.state.pending.close()
         await host.state.activity.flush()
 
 
@@ -203,21 +219,43 @@ async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
     base = config.points.base
     if config.points.random_max:
         base += ctx.services.rng.randint(0, config.points.random_max)
-    await state.activity.flush(event.group_id, member.id)  # so the reported total is the ledger's
-    out = await state.service.check_in(event.group_id, member.id, member.display, day, now, base=base,
-                                       bonus_for=_bonus_for(config))
-    values: dict[str, object] = {
-        "member": member.display, "rank": out.rank, "streak": out.streak, "longest": out.longest,
-        "total": out.total, "days": out.days, "date": cn_day(day), "time": f"{local:%H:%M}",
-        "group": _group_name(ctx, event),
-    }
-    if not out.created:
-        ctx.reply(_render(texts.already, cfgmod.ALREADY_FIELDS, values), mention=config.mention)
-        return
-    note = _render(texts.bonus_note, cfgmod.BONUS_FIELDS, {"streak": out.streak, "bonus": out.bonus}) \
-        if out.bonus else ""
-    values.update(points=out.points, base=out.base, bonus=out.bonus, bonus_note=note)
-    ctx.reply(_render(texts.success, cfgmod.SUCCESS_FIELDS, values), mention=config.mention)
+    group_name = _group_name(ctx, event)
+
+    async def check_in_now(held: bool) -> None:
+        await state.activity.flush(event.group_id, member.id)  # so the reported total is the ledger's
+        out = await state.service.check_in(event.group_id, member.id, member.display, day, now, base=base,
+                                           bonus_for=_bonus_for(config))
+        values: dict[str, object] = {
+            "member": member.display, "rank": out.rank, "streak": out.streak, "longest": out.longest,
+            "total": out.total, "days": out.days, "date": cn_day(day), "time": f"{local:%H:%M}",
+            "group": group_name,
+        }
+        prefix = texts.held_done if held else ""
+        if not out.created:
+            ctx.reply(prefix + _render(texts.already, cfgmod.ALREADY_FIELDS, values), mention=config.mention)
+            return
+        note = _render(texts.bonus_note, cfgmod.BONUS_FIELDS, {"streak": out.streak, "bonus": out.bonus}) \
+            if out.bonus else ""
+        values.update(points=out.points, base=out.base, bonus=out.bonus, bonus_note=note)
+        ctx.reply(prefix + _render(texts.success, cfgmod.SUCCESS_FIELDS, values), mention=config.mention)
+
+    health = ctx.services.db.health  # type: ignore[union-attr]
+    if health.up:
+        try:
+            await check_in_now(held=False)
+            return
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            health.failed(exc)
+    # The database is away: hold the check-in (with the time it was sent) until it is back.
+    key = f"checkin:{event.group_id}:{member.id}:{day}"
+    if key in state.pending:
+        ctx.reply(texts.held_again, mention=config.mention)
+    elif state.pending.hold(key, lambda: check_in_now(held=True), "check-ins held"):
+        ctx.reply(texts.held, mention=config.mention)
+    else:
+        ctx.reply(_OUTAGE_FULL, mention=config.mention)
 
 
 # --- queries ----------------------------------------------------------------------------
@@ -438,6 +476,31 @@ async def count_activity(event: GroupMessage, ctx: Context, config: CheckinConfi
     return False  # counting is not acting: never stops anything
 
 
+async def _now_or_when_back(ctx: Context, state: CheckinState, key: str, what: str,
+                            work: Callable[[], Awaitable[bool]]) -> bool:
+    """Do `work` now, or, if the database is unreachable, hold it until it is back (the work
+    must be idempotent: it may have got halfway)."""
+    health = ctx.services.db.health  # type: ignore[union-attr]
+    if health.up:
+        try:
+            return await work()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            health.failed(exc)
+
+    async def later() -> None:
+        await work()
+
+    if not state.pending.hold(key, later, what):
+        ctx.log.warning("database unreachable and the held-work queue is full: %s not done", key)
+    return False
+
+
+def _key(kind: str, event: MembersJoined | MembersLeft) -> str:
+    return f"{kind}:{event.group_id}:{','.join(m.id for m in event.members)}:{event.at.isoformat()}"
+
+
 @plugin.on(MembersJoined)
 async def reward_inviter(event: MembersJoined, ctx: Context, config: CheckinConfig, state: CheckinState) -> bool:
     inv = config.invite
@@ -448,22 +511,26 @@ async def reward_inviter(event: MembersJoined, ctx: Context, config: CheckinConf
     if inviter.id in bots:
         return False
     now = ctx.now()
-    paid = []
-    for m in event.members:
-        if m.id in bots or m.id == inviter.id:
-            continue
-        # One payment per newcomer and inviter, ever: leaving and rejoining pays nothing.
-        if await state.ledger.add(event.group_id, inviter.id, inv.points, "invite", now, ref=f"invite:{m.id}",
-                                  note=f"邀请{m.display}"):
-            paid.append(m)
-    if paid and inv.announce:
-        await state.activity.flush(event.group_id, inviter.id)
-        total = await state.ledger.total(event.group_id, inviter.id)
-        ctx.say(_render(inv.announce, cfgmod.INVITE_FIELDS, {
-            "inviter": inviter.display, "members": "、".join(m.display for m in paid),
-            "points": inv.points * len(paid), "total": total,
-        }))
-    return bool(paid)
+
+    async def award() -> bool:
+        paid = []
+        for m in event.members:
+            if m.id in bots or m.id == inviter.id:
+                continue
+            # One payment per newcomer and inviter, ever: leaving and rejoining pays nothing.
+            if await state.ledger.add(event.group_id, inviter.id, inv.points, "invite", now, ref=f"invite:{m.id}",
+                                      note=f"邀请{m.display}"):
+                paid.append(m)
+        if paid and inv.announce:
+            await state.activity.flush(event.group_id, inviter.id)
+            total = await state.ledger.total(event.group_id, inviter.id)
+            ctx.say(_render(inv.announce, cfgmod.INVITE_FIELDS, {
+                "inviter": inviter.display, "members": "、".join(m.display for m in paid),
+                "points": inv.points * len(paid), "total": total,
+            }))
+        return bool(paid)
+
+    return await _now_or_when_back(ctx, state, _key("invite", event), "invite awards held", award)
 
 
 @plugin.on(MembersLeft)
@@ -473,13 +540,17 @@ async def revoke_invite(event: MembersLeft, ctx: Context, config: CheckinConfig,
         return False
     now = ctx.now()
     window = timedelta(days=inv.revoke_within_days)
-    revoked = False
-    for m in event.members:
-        for award in await state.ledger.with_ref(event.group_id, f"invite:{m.id}"):
-            if award.reason != "invite" or now - award.at > window:
-                continue
-            revoked |= await state.ledger.add(
-                event.group_id, award.member_id, -award.delta, "invite_revoked", now,
-                ref=f"invite_revoked:{m.id}", note=f"{m.display}入群不足{inv.revoke_within_days:g}天就退群了",
-            )
-    return revoked
+
+    async def revoke() -> bool:
+        revoked = False
+        for m in event.members:
+            for award in await state.ledger.with_ref(event.group_id, f"invite:{m.id}"):
+                if award.reason != "invite" or now - award.at > window:
+                    continue
+                revoked |= await state.ledger.add(
+                    event.group_id, award.member_id, -award.delta, "invite_revoked", now,
+                    ref=f"invite_revoked:{m.id}", note=f"{m.display}入群不足{inv.revoke_within_days:g}天就退群了",
+                )
+        return revoked
+
+    return await _now_or_when_back(ctx, state, _key("revoke", event), "invite revocations held", revoke)

@@ -198,6 +198,10 @@ class ActivityBuffer:
         member.day, member.tally = day, tally
         return tally
 
+    async def flush_all(self) -> None:
+        """Write every pending tally (a held job after a database outage)."""
+        await self.flush()
+
     async def flush(self, group_id: str | None = None, member_id: str | None = None) -> int:
         """Write pending points (all, one group's, or one member's); returns the points
         handed to the ledger (its cap may still trim them). Once it returns, the ledger
