@@ -95,6 +95,7 @@ def default_dead_letter_path(settings: StorageSettings, config_path: Path | None
 # Raw chat messages: what the buffer may drop, oldest first, when it is full. Everything
 # else (joins, leaves, renames, the bot's own messages) is rare and carries state.
 _DROPPABLE: frozenset[type[Event]] = frozenset({ev.GroupMessage, ev.PrivateMessage})
+DROPPED = "raw messages dropped (buffer full)"  # the outage summary's name for them
 # What an event costs in memory, roughly: the objects themselves, plus its text.
 _EVENT_BYTES = 600
 
@@ -553,7 +554,7 @@ class Recorder:
             return
         self._no_shed_below = 0
         self.dropped += dropped
-        self._db.health.count("raw messages dropped (buffer full)", dropped)
+        self._db.health.count(DROPPED, dropped)
         if not self._dropping:
             self._dropping = True
             log.warning(
@@ -845,7 +846,9 @@ class Recorder:
 
     async def replay_dead_letter(self, path: Path | str | None = None) -> int:
         """Queue the events of a dead-letter file again, flush, and rename the file to
-        `*.replayed`. A malformed line raises ValueError (with its number) and changes nothing."""
+        `*.replayed`. Events are cleaned as at the edge (`storable`: rows set aside for a NUL
+        before it was cleaned there now go in); those refused again are set aside again, in a
+        new file. A malformed line raises ValueError (with its number) and changes nothing."""
         path = Path(path) if path else self.dead_letter_path
         if not await asyncio.to_thread(path.exists):
             return 0
@@ -855,7 +858,7 @@ class Recorder:
             if not line.strip():
                 continue
             try:
-                events.append(event_from_json(json.loads(line)["event"]))
+                events.append(ev.storable(event_from_json(json.loads(line)["event"])))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{number}: not a dead-letter event: {exc}") from exc
         await asyncio.to_thread(path.replace, path.with_name(path.name + ".replayed"))
