@@ -144,6 +144,7 @@ async def _state(host: PluginHost) -> CheckinState:
 @plugin.on_shutdown
 async def _flush_on_shutdown(host: PluginHost) -> None:
     if isinstance(host.state, CheckinState):
+        await host.state.pending.run_now()
         host.state.pending.close()
         await host.state.activity.flush()
 

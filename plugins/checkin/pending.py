@@ -70,6 +70,18 @@ class PendingWork:
             self._jobs.pop(key, None)
             self.done += 1
 
+    async def run_now(self) -> None:
+        """At shutdown: do what is held now if the database is there (after any run already
+        going). Held work lives in memory: a stop while the database is away leaves it undone,
+        and says so."""
+        if self._running is not None and not self._running.done():
+            await self._running
+        if self._jobs and self._health.up:
+            await self.run()
+        if self._jobs:
+            log.warning("the database is unreachable: %d held jobs not done yet: %s",
+                        len(self._jobs), ", ".join(list(self._jobs)[:50]))
+
     def close(self) -> None:
         """Stop listening (a reload's old state): held jobs still run when it is back."""
         if not self._jobs:
