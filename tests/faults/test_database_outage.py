@@ -30,8 +30,8 @@ CHECKIN_EVERY = 20  # one line in 20 is a check-in, each by a member not yet che
 
 
 @pytest.fixture
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayPostgres]:
-    server = ThrowawayPostgres(tmp_path_factory.mktemp("pg") / "server")
+def postgres(workdir: Path) -> Iterator[ThrowawayPostgres]:
+    server = ThrowawayPostgres(workdir / "pg")
     server.init()
     try:
         yield server
@@ -83,8 +83,8 @@ async def _scalar(url: str, sql: str) -> int:
         await db.close()
 
 
-def test_a_database_outage_under_load_loses_nothing(postgres: ThrowawayPostgres, tmp_path: Path) -> None:
-    bot = BotProcess(write_config(tmp_path, postgres.url), tmp_path)
+def test_a_database_outage_under_load_loses_nothing(postgres: ThrowawayPostgres, workdir: Path) -> None:
+    bot = BotProcess(write_config(workdir, postgres.url), workdir)
     feeder = Feeder(bot)
     feeder.run_for(3)
     postgres.stop()

@@ -36,10 +36,10 @@ def _wait_for(predicate: object, timeout: float = 30) -> None:
     raise AssertionError("timed out")
 
 
-def test_kill_9_and_restart_counts_nothing_twice(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'qunbot.db'}"
-    config = write_config(tmp_path, url)
-    first = BotProcess(config, tmp_path, "first")
+def test_kill_9_and_restart_counts_nothing_twice(workdir: Path) -> None:
+    url = f"sqlite+aiosqlite:///{workdir / 'data' / 'qunbot.db'}"
+    config = write_config(workdir, url)
+    first = BotProcess(config, workdir, "first")
     first.send("g1 alice: 签到")
     for n in range(40):
         first.send(f"g1 bob: 聊天{n}")
@@ -49,7 +49,7 @@ def test_kill_9_and_restart_counts_nothing_twice(tmp_path: Path) -> None:
         first.send(f"g1 bob: 最后{n}")  # the last moment's work: may be lost, never doubled
     first.kill9()
 
-    second = BotProcess(config, tmp_path, "second")
+    second = BotProcess(config, workdir, "second")
     second.send("g1 alice: 签到")  # the same day: already checked in
     for n in range(5):
         second.send(f"g1 bob: 重启后{n}")
