@@ -125,7 +125,7 @@ class DatabaseHealth:
             " database commands refused with a hint to retry, until it is back", self.name, self.reason,
         )
         for listener in list(self.on_down):
-            _call(listener, self.reason)
+            call_listener(listener, self.reason)
         if self._prober is None or self._prober.done():
             self._prober = asyncio.create_task(self._probe_until_up(), name="database-probe")
 
@@ -137,12 +137,12 @@ class DatabaseHealth:
         seconds = time.monotonic() - (self.down_since or time.monotonic())
         counts, self.counts = self.counts, Counter()
         for report in list(self.reporters):
-            _call(report, counts)
+            call_listener(report, counts)
         summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()) if n) or "nothing waiting"
         log.warning("database %s is back after %.1f s: %s", self.name, seconds, summary)
         self._up_event.set()
         for listener in list(self.on_up):
-            _call(listener, seconds, counts)
+            call_listener(listener, seconds, counts)
 
     async def wait_up(self) -> None:
         await self._up_event.wait()
@@ -173,7 +173,8 @@ class DatabaseHealth:
 _RUNNING: set[asyncio.Task[object]] = set()  # listener coroutines, kept until they finish
 
 
-def _call(listener: Callable[..., object], *args: object) -> None:
+def call_listener(listener: Callable[..., object], *args: object) -> None:
+    """Call a listener; a coroutine it returns runs as a task (kept until it finishes)."""
     try:
         result = listener(*args)
     except Exception:
@@ -182,4 +183,10 @@ def _call(listener: Callable[..., object], *args: object) -> None:
     if asyncio.iscoroutine(result):
         task: asyncio.Task[object] = asyncio.ensure_future(result)
         _RUNNING.add(task)
-        task.add_done_callback(_RUNNING.discard)
+        task.add_done_callback(_finished)
+
+
+def _finished(task: asyncio.Task[object]) -> None:
+    _RUNNING.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("database health listener failed", exc_info=task.exception())

@@ -43,7 +43,7 @@ from bot.core.clock import business_day, day_start
 from bot.core.events import Event, Member
 from bot.storage.bulk import BulkStatement, DriverValues
 from bot.storage.db import Database
-from bot.storage.health import describe, is_outage
+from bot.storage.health import call_listener, describe, is_outage
 from bot.storage.models import (
     Contact,
     DailyActivity,
@@ -562,7 +562,7 @@ class Recorder:
                 len(buffer), self._bytes // (1024 * 1024), self.dropped,
             )
             if self.on_drop is not None:
-                self.on_drop(dropped)
+                call_listener(self.on_drop, dropped)
 
     def record_outbound(self, group_id: str | None, text: str, at: datetime, message_id: str | None = None) -> None:
         """Log a message the bot sent (type "bot_message"); text follows `store_text`."""

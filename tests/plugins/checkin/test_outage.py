@@ -5,6 +5,7 @@ no traceback per message."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,28 @@ async def test_check_ins_are_held_and_other_commands_refused_during_an_outage(
     assert len(warnings) == 2, warnings
     assert "1 check-ins held" in warnings[1] and "1 commands refused" in warnings[1]
     assert "1 invite awards held" in warnings[1]
+
+
+DROPS = BASE_CONFIG.replace("bot_admins: []", "bot_admins: [owner1]") + """storage:
+  buffer_max_events: 1000
+notify: {private_to_group_admins: false, private_to_bot_admins: true}
+"""
+
+
+async def test_dropped_messages_are_reported_to_the_bot_admins(tmp_path: Path) -> None:
+    async with chat(write_config(tmp_path, DROPS), WORLD) as bot:
+        db = bot.sim.app.db
+        assert db is not None
+        db.health.failed(ConnectionRefusedError("test outage"))
+        for n in range(1_100):
+            await bot.say("g1", "bob", f"聊天 {n}")
+        recorder = bot.sim.app.recorder
+        assert recorder is not None and recorder.dropped > 0
+        await bot.wait("5s")
+        notices = [a.text or "" for a in bot.new_actions() if a.action == "private" and a.to == "owner1"]
+        assert len(notices) == 1 and "丢弃最早的聊天消息" in notices[0], notices
+        db.health.succeeded()  # what the health probe does when it sees the database again
+        await asyncio.sleep(0.05)  # a real turn of the loop: the notice task runs
+        await bot.wait("1m")
+        notices = [a.text or "" for a in bot.new_actions() if a.action == "private" and a.to == "owner1"]
+        assert len(notices) == 1 and f"丢弃了 {recorder.dropped} 条" in notices[0], notices
