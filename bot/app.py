@@ -25,7 +25,7 @@ from bot.core.outbox import OutboundItem, Outbox
 from bot.core.platform import Platform, SendResult
 from bot.core.scheduler import Scheduler
 from bot.storage.db import Database
-from bot.storage.recorder import DROPPED, Recorder, default_dead_letter_path
+from bot.storage.recorder import DROPPED, Recorder, data_path, default_dead_letter_path
 from bot.storage.repo import PluginStateRepo
 from bot.storage.settings import StorageSettings
 
@@ -94,6 +94,7 @@ class BotApp:
         self.services = Services(
             config=config, clock=self.clock, platform=self.platform, outbox=outbox, groups=groups,
             notifier=notifier, scheduler=scheduler, rng=self.rng, db=self.db, recorder=self.recorder,
+            data_file=lambda kind: data_path(storage, self.loaded.path, kind),
         )
         runtime = await Runtime.build(self.loaded.plugins, self.services)
         self.dispatcher = Dispatcher(self.services, runtime)

@@ -84,12 +84,17 @@ class OutboundMessage(Event):
     message_id: str | None = None
 
 
-def default_dead_letter_path(settings: StorageSettings, config_path: Path | None = None) -> Path:
-    """`<data dir>/<database name>.deadletter.jsonl`: an absolute path, named after the
-    database so that two databases sharing a data directory never replay each other's rows."""
+def data_path(settings: StorageSettings, config_path: Path | None, kind: str) -> Path:
+    """`<data dir>/<database name>.<kind>`: a file of the bot's own, as an absolute path,
+    named after the database so that two databases sharing a data directory (the examples'
+    SQLite files in data/) never read each other's files."""
     db_file = settings.sqlite_path
     name = db_file.stem if db_file is not None else (make_url(settings.url).database or "qunbot")
-    return settings.resolved_data_dir(config_path) / f"{name}.deadletter.jsonl"
+    return settings.resolved_data_dir(config_path) / f"{name}.{kind}"
+
+
+def default_dead_letter_path(settings: StorageSettings, config_path: Path | None = None) -> Path:
+    return data_path(settings, config_path, "deadletter.jsonl")
 
 
 # Raw chat messages: what the buffer may drop, oldest first, when it is full. Everything

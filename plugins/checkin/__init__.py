@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core.clock import business_day, day_start
 from bot.core.context import Context, PluginHost
@@ -29,10 +29,11 @@ from bot.core.scheduler import date_trigger
 from bot.core.templates import Template
 from bot.storage.health import is_outage
 from bot.storage.points import PointsLedger
+from bot.storage.recorder import event_from_json, event_to_json
 from plugins.checkin import config as cfgmod
 from plugins.checkin.activity import ActivityBuffer, BusinessDays
 from plugins.checkin.config import CheckinConfig
-from plugins.checkin.pending import PendingWork
+from plugins.checkin.pending import Job, PendingWork, pending_work
 from plugins.checkin.service import CheckinService, MakeupRefused
 from plugins.checkin.views import (
     TargetError,
@@ -136,8 +137,11 @@ async def _state(host: PluginHost) -> CheckinState:
     ledger = PointsLedger(db)
     # A reload builds a new state: the old one writes its tallies in its shutdown hook.
     host.services.scheduler.remove(FLUSH_JOB)
-    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger), PendingWork(db.health))
+    journal = host.services.data_file("held-checkins.jsonl") if host.services.data_file is not None else None
+    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger),
+                         pending_work(db.health, journal))
     state.activity.on_pending = state.schedule_flush
+    await state.pending.restore(lambda record: _rebuild_check_in(state, record))
     return state
 
 
@@ -145,7 +149,6 @@ async def _state(host: PluginHost) -> CheckinState:
 async def _flush_on_shutdown(host: PluginHost) -> None:
     if isinstance(host.state, CheckinState):
         await host.state.pending.run_now()
-        host.state.pending.close()
         await host.state.activity.flush()
 
 
@@ -220,30 +223,10 @@ async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
     base = config.points.base
     if config.points.random_max:
         base += ctx.services.rng.randint(0, config.points.random_max)
-    group_name = _group_name(ctx, event)
-
-    async def check_in_now(held: bool) -> None:
-        await state.activity.flush(event.group_id, member.id)  # so the reported total is the ledger's
-        out = await state.service.check_in(event.group_id, member.id, member.display, day, now, base=base,
-                                           bonus_for=_bonus_for(config))
-        values: dict[str, object] = {
-            "member": member.display, "rank": out.rank, "streak": out.streak, "longest": out.longest,
-            "total": out.total, "days": out.days, "date": cn_day(day), "time": f"{local:%H:%M}",
-            "group": group_name,
-        }
-        prefix = texts.held_done if held else ""
-        if not out.created:
-            ctx.reply(prefix + _render(texts.already, cfgmod.ALREADY_FIELDS, values), mention=config.mention)
-            return
-        note = _render(texts.bonus_note, cfgmod.BONUS_FIELDS, {"streak": out.streak, "bonus": out.bonus}) \
-            if out.bonus else ""
-        values.update(points=out.points, base=out.base, bonus=out.bonus, bonus_note=note)
-        ctx.reply(prefix + _render(texts.success, cfgmod.SUCCESS_FIELDS, values), mention=config.mention)
-
     health = ctx.services.db.health  # type: ignore[union-attr]
     if health.up:
         try:
-            await check_in_now(held=False)
+            await _apply_check_in(ctx, event, config, state, day, now, base, held=False)
             return
         except Exception as exc:
             if not is_outage(exc):
@@ -253,10 +236,53 @@ async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
     key = f"checkin:{event.group_id}:{member.id}:{day}"
     if key in state.pending:
         ctx.reply(texts.held_again, mention=config.mention)
-    elif state.pending.hold(key, lambda: check_in_now(held=True), "check-ins held"):
+        return
+    record = {"kind": "checkin", "event": event_to_json(event), "day": day.isoformat(), "at": now.isoformat(),
+              "base": base}
+    if state.pending.hold(key, lambda: _apply_check_in(ctx, event, config, state, day, now, base, held=True),
+                          "check-ins held", record):
         ctx.reply(texts.held, mention=config.mention)
     else:
         ctx.reply(_OUTAGE_FULL, mention=config.mention)
+
+
+async def _apply_check_in(ctx: Context, event: GroupMessage, config: CheckinConfig, state: CheckinState, day: date,
+                          now: datetime, base: int, *, held: bool) -> None:
+    """Check in and reply; `held`: done late (after an outage), said so before the reply."""
+    member, texts = event.sender, config.texts
+    await state.activity.flush(event.group_id, member.id)  # so the reported total is the ledger's
+    out = await state.service.check_in(event.group_id, member.id, member.display, day, now, base=base,
+                                       bonus_for=_bonus_for(config))
+    values: dict[str, object] = {
+        "member": member.display, "rank": out.rank, "streak": out.streak, "longest": out.longest,
+        "total": out.total, "days": out.days, "date": cn_day(day), "time": f"{now.astimezone(_tz(ctx)):%H:%M}",
+        "group": _group_name(ctx, event),
+    }
+    prefix = texts.held_done if held else ""
+    if not out.created:
+        ctx.reply(prefix + _render(texts.already, cfgmod.ALREADY_FIELDS, values), mention=config.mention)
+        return
+    note = _render(texts.bonus_note, cfgmod.BONUS_FIELDS, {"streak": out.streak, "bonus": out.bonus}) \
+        if out.bonus else ""
+    values.update(points=out.points, base=out.base, bonus=out.bonus, bonus_note=note)
+    ctx.reply(prefix + _render(texts.success, cfgmod.SUCCESS_FIELDS, values), mention=config.mention)
+
+
+def _rebuild_check_in(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:
+    """A check-in held before a restart, from its journal line."""
+    if record.get("kind") != "checkin":
+        return None
+    try:
+        event = event_from_json(record["event"])
+        day, now, base = date.fromisoformat(record["day"]), datetime.fromisoformat(record["at"]), int(record["base"])
+    except (KeyError, TypeError, ValueError) as exc:
+        state.host.log.warning("a held check-in could not be read back (%s): %s", exc, record)
+        return None
+    if not isinstance(event, GroupMessage) or now.tzinfo is None:
+        return None
+    ctx = state.host.context(event)
+    config = state.host.config_for(event.group_id)
+    return (lambda: _apply_check_in(ctx, event, config, state, day, now, base, held=True)), "check-ins held"
 
 
 # --- queries ----------------------------------------------------------------------------

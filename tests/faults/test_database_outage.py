@@ -12,7 +12,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,6 +74,15 @@ def actions(stdout: str) -> list[str]:
     return entries
 
 
+def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
 async def _scalar(url: str, sql: str) -> int:
     db = await Database.open(url, migrate=False)
     try:
@@ -87,6 +96,7 @@ def test_a_database_outage_under_load_loses_nothing(postgres: ThrowawayPostgres,
     bot = BotProcess(write_config(workdir, postgres.url), workdir)
     feeder = Feeder(bot)
     feeder.run_for(3)
+    wait_for(lambda: "签到成功" in bot.stdout)  # started and answering before the outage
     postgres.stop()
     stopped = time.monotonic()
     feeder.run_for(OUTAGE_SECONDS)
@@ -120,3 +130,33 @@ def test_a_database_outage_under_load_loses_nothing(postgres: ThrowawayPostgres,
     assert "events buffered" in back[0][1] and "check-ins held" in back[0][1]
     print(f"outage {outage:.1f} s, {feeder.sent} lines ({during} before it ended), "
           f"{len(feeder.checkins)} check-ins ({held} held), back: {back[0][1]}")
+
+
+def test_stopped_during_an_outage_the_bot_does_it_all_at_the_next_start(
+    postgres: ThrowawayPostgres, workdir: Path
+) -> None:
+    config = write_config(workdir, postgres.url)
+    first = BotProcess(config, workdir, "first")
+    first.send("g1 alice: 签到")
+    first.send("g1 bob: 早上好")
+    wait_for(lambda: any("签到成功" in a for a in actions(first.stdout)))
+    time.sleep(1)  # the recorder writes within 0.2 s
+    postgres.stop()
+    first.send("g1 carol: 签到")  # held
+    first.send("g1 dave: 数据库停了还在聊")
+    time.sleep(2)
+    assert first.finish() == 0, first.stderr  # stops with the database still away
+    assert any("@carol\u2005⏳ 数据库暂时连不上" in a for a in actions(first.stdout)), first.stdout
+    assert "kept in" in first.stderr and "set aside" in first.stderr, first.stderr[-3000:]
+
+    postgres.start()
+    second = BotProcess(config, workdir, "second")
+    time.sleep(3)
+    assert second.finish() == 0, second.stderr
+    said = actions(second.stdout)
+    assert any("@carol\u2005⏳ 刚才记下的签到已补上" in a and "签到成功" in a for a in said), said
+    messages = asyncio.run(_scalar(postgres.url, "SELECT count(*) FROM event_log WHERE type = 'message'"))
+    assert messages == 4  # the two sent during the outage came back from the set-aside file
+    records = asyncio.run(_scalar(postgres.url, "SELECT count(*) FROM checkin_records"))
+    assert records == 2
+    assert not list(workdir.glob("data/*.held-checkins.jsonl"))  # done: the journal is gone

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from bot.storage.db import Database
 from tests.faults.botprocess import BotProcess, write_config
-from tests.faults.test_database_outage import actions
+from tests.faults.test_database_outage import actions, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -27,15 +27,6 @@ async def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
         await db.close()
 
 
-def _wait_for(predicate: object, timeout: float = 30) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
-
-
 def test_kill_9_and_restart_counts_nothing_twice(workdir: Path) -> None:
     url = f"sqlite+aiosqlite:///{workdir / 'data' / 'qunbot.db'}"
     config = write_config(workdir, url)
@@ -43,7 +34,7 @@ def test_kill_9_and_restart_counts_nothing_twice(workdir: Path) -> None:
     first.send("g1 alice: 签到")
     for n in range(40):
         first.send(f"g1 bob: 聊天{n}")
-    _wait_for(lambda: any("签到成功" in a for a in actions(first.stdout)))
+    wait_for(lambda: any("签到成功" in a for a in actions(first.stdout)))
     time.sleep(3)  # past flush_seconds (1 s) and the recorder's interval: all of it is written
     for n in range(10):
         first.send(f"g1 bob: 最后{n}")  # the last moment's work: may be lost, never doubled
