@@ -480,6 +480,7 @@ class Recorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stopped = asyncio.Event()
         self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         dialect = db.engine.dialect
         self._values = DriverValues.for_dialect(dialect.name)
@@ -586,6 +587,7 @@ class Recorder:
         if self._task is not None:
             return
         self._stopping = False
+        self._stopped.clear()
         self._task = asyncio.create_task(self._run(), name="storage-recorder")
 
     async def stop(self, *, patience: float = 0.0) -> bool:
@@ -594,6 +596,7 @@ class Recorder:
         set aside (the dead-letter file, replayed at the next start) rather than lost.
         True when everything was written or set aside."""
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
         if self._task is not None:
             task, self._task = self._task, None
@@ -624,13 +627,11 @@ class Recorder:
         health = self._db.health
         while not self._stopping:
             if not health.up:
-                # Nothing to try until the health probe sees the database again.
-                await _first(health.wait_up(), self._wake.wait())
+                # Nothing to try until the health probe sees the database again (a full
+                # buffer's wake-ups are no reason to try earlier).
+                await _first(health.wait_up(), self._stopped.wait())
                 if self._stopping:
                     return
-                if not health.up:
-                    self._wake.clear()
-                    continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.flush_interval):
                     await self._wake.wait()
