@@ -88,10 +88,11 @@ class StorageSettings(BaseModel):
     def resolved_data_dir(self, config_path: Path | None) -> Path:
         """The data directory as an absolute path (see `data_dir`), whatever the working
         directory is later."""
-        base = (config_path.resolve().parent if config_path is not None else Path.cwd())
+        # Without a config file (library use, tests) the working directory stands in for it.
+        base = config_path.resolve().parent if config_path is not None else Path.cwd()
         if self.data_dir is not None:
             return (base / self.data_dir.expanduser()).resolve()
         db_file = self.sqlite_path
         if db_file is not None:
             return db_file.resolve().parent
-        return (base.parent / "data").resolve()
+        return ((base.parent if config_path is not None else base) / "data").resolve()
