@@ -31,7 +31,8 @@ from bot.storage.health import is_outage
 from bot.storage.points import PointsLedger
 from bot.storage.recorder import event_from_json, event_to_json
 from plugins.checkin import config as cfgmod
-from plugins.checkin.activity import ActivityBuffer, BusinessDays
+from plugins.checkin.activity import REASON as ACTIVITY_REASON
+from plugins.checkin.activity import ActivityBuffer, BusinessDays, activity_ref
 from plugins.checkin.config import CheckinConfig
 from plugins.checkin.pending import Job, PendingWork, pending_work
 from plugins.checkin.service import CheckinService, MakeupRefused
@@ -141,15 +142,22 @@ async def _state(host: PluginHost) -> CheckinState:
     state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger),
                          pending_work(db.health, journal))
     state.activity.on_pending = state.schedule_flush
-    await state.pending.restore(lambda record: _rebuild_check_in(state, record))
+    await state.pending.restore(lambda record: _rebuild(state, record))
     return state
 
 
 @plugin.on_shutdown
 async def _flush_on_shutdown(host: PluginHost) -> None:
     if isinstance(host.state, CheckinState):
-        await host.state.pending.run_now()
-        await host.state.activity.flush()
+        state = host.state
+        await state.pending.run_now()
+        try:
+            await state.activity.flush()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            _hold_activity(state)
+            await state.pending.settle()
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -266,6 +274,41 @@ async def _apply_check_in(ctx: Context, event: GroupMessage, config: CheckinConf
         if out.bonus else ""
     values.update(points=out.points, base=out.base, bonus=out.bonus, bonus_note=note)
     ctx.reply(prefix + _render(texts.success, cfgmod.SUCCESS_FIELDS, values), mention=config.mention)
+
+
+def _hold_activity(state: CheckinState) -> None:
+    """Stopping with the database away: the unwritten activity points go to the journal (one
+    entry), written at the next start."""
+    rows = state.activity.take_pending()
+    if not rows:
+        return
+    record = {"kind": "activity",
+              "rows": [[g, m, d.isoformat(), n, cap, at.isoformat()] for g, m, d, n, cap, at in rows]}
+    rebuilt = _rebuild_activity(state, record)
+    if rebuilt is not None:
+        state.pending.hold(f"activity:{rows[0][5].isoformat()}:{len(rows)}", rebuilt[0], rebuilt[1], record)
+
+
+def _rebuild_activity(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:
+    try:
+        rows = [(str(g), str(m), activity_ref(date.fromisoformat(d)), int(n), int(cap), datetime.fromisoformat(at))
+                for g, m, d, n, cap, at in record["rows"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        state.host.log.warning("held activity points could not be read back (%s): %s", exc, record)
+        return None
+
+    async def write() -> None:
+        # One transaction: all or nothing (rows from one stop have distinct keys).
+        await state.ledger.accumulate_many(ACTIVITY_REASON, rows)
+
+    return write, "activity points held"
+
+
+def _rebuild(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:
+    """Held work from its journal line, after a restart."""
+    if record.get("kind") == "activity":
+        return _rebuild_activity(state, record)
+    return _rebuild_check_in(state, record)
 
 
 def _rebuild_check_in(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:

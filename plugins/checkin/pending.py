@@ -114,7 +114,7 @@ class PendingWork:
             self.health.count(what)
             held += 1
         if held:
-            log.warning("doing %d check-ins held before the restart (%s)", held, self.journal)
+            log.warning("doing %d jobs held before the restart (check-ins, activity points; %s)", held, self.journal)
             if self.health.up:
                 self._database_back()
         elif records or text:

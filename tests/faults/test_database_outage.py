@@ -148,11 +148,12 @@ def test_stopped_during_an_outage_the_bot_does_it_all_at_the_next_start(
     time.sleep(1)  # the recorder writes within 0.2 s
     postgres.stop()
     first.send("g1 carol: 签到")  # held
-    first.send("g1 dave: 数据库停了还在聊")
+    first.send("g1 dave: 数据库停了还在聊")  # an activity point, written at the next start
     time.sleep(2)
     assert first.finish() == 0, first.stderr  # stops with the database still away
     assert any("@carol\u2005⏳ 数据库暂时连不上" in a for a in actions(first.stdout)), first.stdout
     assert "kept in" in first.stderr and "set aside" in first.stderr, first.stderr[-3000:]
+    assert "Traceback" not in first.stderr, first.stderr[-3000:]
 
     postgres.start()
     second = BotProcess(config, workdir, "second")
@@ -164,4 +165,7 @@ def test_stopped_during_an_outage_the_bot_does_it_all_at_the_next_start(
     assert messages == 4  # the two sent during the outage came back from the set-aside file
     records = asyncio.run(_scalar(postgres.url, "SELECT count(*) FROM checkin_records"))
     assert records == 2
+    points = asyncio.run(_scalar(postgres.url, "SELECT coalesce(sum(delta), 0) FROM points_ledger"
+                                               " WHERE reason = 'activity'"))
+    assert points == 2  # bob's before the outage, dave's during it
     assert not list(workdir.glob("data/*.held-checkins.jsonl"))  # done: the journal is gone
