@@ -111,12 +111,9 @@ def check_config(
 
 def _safe_url(url: str) -> str:
     """A database URL without its password."""
-    from sqlalchemy.engine import make_url
+    from bot.storage.health import masked_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable url>"
+    return masked_url(url)
 
 
 @app.command()

@@ -353,7 +353,6 @@ class Dispatcher:
         self.stats["handled"] += 1
         return spec.block or result is STOP or ctx.stopped
 
-
     def _database_outage(self, exc: Exception, what: str) -> bool:
         """True (and the outage noted, counted under `what`) when `exc` means the database
         is unreachable: one warning per outage instead of a traceback per message."""
