@@ -111,12 +111,14 @@ def _event_bytes(event: Event) -> int:
 
 
 class _Outage(Exception):
-    """The database went away in the middle of a flush: these events are still unwritten."""
+    """A flush cannot go on: the database went away, or (`database` False) it refused rows
+    that the dead-letter file cannot take. These events are still unwritten."""
 
-    def __init__(self, unwritten: list[Event], cause: BaseException) -> None:
+    def __init__(self, unwritten: list[Event], cause: BaseException, *, database: bool = True) -> None:
         super().__init__(str(cause))
         self.unwritten = unwritten
         self.cause = cause
+        self.database = database  # False: the database is there, the dead-letter file is not
 
 
 def _utc(at: datetime) -> datetime:
@@ -661,7 +663,8 @@ class Recorder:
                     unwritten = []
                 except _Outage as outage:
                     unwritten = outage.unwritten
-                    health.failed(outage.cause)
+                    if outage.database:
+                        health.failed(outage.cause)
                 finally:
                     self._in_flight = 0
                     if unwritten:
@@ -680,24 +683,32 @@ class Recorder:
         the refused events are alone, and set only those aside. Raises `_Outage` (with what
         is still unwritten) when the database is unreachable."""
         pieces = [batch]  # a stack: the last piece is written next
-        while pieces:
-            piece = pieces.pop()
-            try:
-                await self._write(piece)
-            except Exception as exc:
-                if is_outage(exc):
-                    raise _Outage([*piece, *chain.from_iterable(reversed(pieces))], exc) from exc
-                if len(piece) > 1:
-                    half = len(piece) // 2
-                    pieces += [piece[half:], piece[:half]]
+        refused: list[str] = []
+        try:
+            while pieces:
+                piece = pieces.pop()
+                try:
+                    await self._write(piece)
+                except Exception as exc:
+                    if is_outage(exc):
+                        raise _Outage([*piece, *chain.from_iterable(reversed(pieces))], exc) from exc
+                    if len(piece) > 1:
+                        half = len(piece) // 2
+                        pieces += [piece[half:], piece[:half]]
+                        continue
+                    reason = describe(exc)
+                    if not await self._set_aside(piece, reason):
+                        # Nowhere to put it: keep everything left for the next flush.
+                        raise _Outage([*piece, *chain.from_iterable(reversed(pieces))], exc,
+                                      database=False) from exc
+                    refused.append(reason)
                     continue
-                reason = describe(exc)
-                log.warning("recorder: the database refused an event (%s); set aside in %s",
-                            reason, self.dead_letter_path)
-                if not await self._set_aside(piece, reason):
-                    raise _Outage([*piece, *chain.from_iterable(reversed(pieces))], exc) from exc
-                continue
-            self.written += len(piece)
+                self.written += len(piece)
+        finally:
+            if refused:
+                # One line per batch, however many rows were refused.
+                log.warning("recorder: the database refused %d event(s) (%s); set aside in %s",
+                            len(refused), refused[0], self.dead_letter_path)
 
     async def _set_aside(self, events: list[Event], reason: str) -> bool:
         lines = [
@@ -706,8 +717,9 @@ class Recorder:
         ]
         try:
             await asyncio.to_thread(_append_lines, self.dead_letter_path, lines)
-        except Exception:
-            log.exception("recorder: cannot write the dead-letter file %s", self.dead_letter_path)
+        except OSError as exc:
+            log.error("recorder: cannot write the dead-letter file %s (%s); the events stay buffered",
+                      self.dead_letter_path, exc)
             return False
         self.dead_lettered += len(events)
         return True

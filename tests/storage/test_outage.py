@@ -143,3 +143,25 @@ async def test_start_up_with_the_database_away_gives_up_with_one_clear_line(
     retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
     assert len(retries) >= 2  # it did retry, with the URL masked
     assert all("***" in r.getMessage() for r in retries)
+
+
+async def test_refused_rows_stay_buffered_when_they_cannot_be_set_aside(
+    fresh_db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = await Database.open(fresh_db_url, migrate=False)  # no tables: every row is refused
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("", encoding="utf-8")
+    try:
+        rec = Recorder(broken, SHANGHAI, dead_letter_path=blocker / "dead.jsonl")
+        rec.record(msg(1))
+        rec.record(msg(2))
+        await rec.flush()
+        assert (rec.pending, rec.dead_lettered) == (2, 0)  # kept, not lost
+        assert broken.health.up  # the database answered: not an outage
+        assert "cannot write the dead-letter file" in caplog.text
+        blocker.unlink()  # the folder can be made now: the next try sets them aside
+        assert await rec.stop()
+        assert (rec.pending, rec.dead_lettered) == (0, 2)
+        assert len((blocker / "dead.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+    finally:
+        await broken.close()
