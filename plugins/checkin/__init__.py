@@ -306,8 +306,11 @@ def _rebuild_activity(state: CheckinState, record: dict[str, Any]) -> tuple[Job,
 
 def _rebuild(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:
     """Held work from its journal line, after a restart."""
-    if record.get("kind") == "activity":
+    kind = record.get("kind")
+    if kind == "activity":
         return _rebuild_activity(state, record)
+    if kind in _INVITE_JOBS:
+        return _rebuild_invite_job(state, record)
     return _rebuild_check_in(state, record)
 
 
@@ -546,61 +549,81 @@ async def count_activity(event: GroupMessage, ctx: Context, config: CheckinConfi
     return False  # counting is not acting: never stops anything
 
 
-async def _now_or_when_back(ctx: Context, state: CheckinState, key: str, what: str,
-                            work: Callable[[], Awaitable[bool]]) -> bool:
-    """Do `work` now, or, if the database is unreachable, hold it until it is back (the work
-    must be idempotent: it may have got halfway)."""
+async def _now_or_when_back(ctx: Context, state: CheckinState, kind: str, event: MembersJoined | MembersLeft,
+                            now: datetime) -> bool:
+    """Do an invite job now, or, if the database is unreachable, hold it (journalled) until
+    it is back. The jobs are idempotent: one award and one revocation per newcomer."""
+    work = _INVITE_JOBS[kind]
+    config = ctx.config
     health = ctx.services.db.health  # type: ignore[union-attr]
     if health.up:
         try:
-            return await work()
+            return await work(event, ctx, config, state, now)
         except Exception as exc:
             if not is_outage(exc):
                 raise
             health.failed(exc)
 
     async def later() -> None:
-        await work()
+        await work(event, ctx, config, state, now)
 
-    if not state.pending.hold(key, later, what):
+    key = f"{kind}:{event.group_id}:{','.join(m.id for m in event.members)}:{event.at.isoformat()}"
+    record = {"kind": kind, "event": event_to_json(event), "at": now.isoformat()}
+    if not state.pending.hold(key, later, f"{kind} jobs held", record):
         ctx.log.warning("database unreachable and the held-work queue is full: %s not done", key)
     return False
 
 
-def _key(kind: str, event: MembersJoined | MembersLeft) -> str:
-    return f"{kind}:{event.group_id}:{','.join(m.id for m in event.members)}:{event.at.isoformat()}"
+def _rebuild_invite_job(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:
+    kind = record.get("kind", "")
+    try:
+        event = event_from_json(record["event"])
+        now = datetime.fromisoformat(record["at"])
+    except (KeyError, TypeError, ValueError) as exc:
+        state.host.log.warning("a held %s job could not be read back (%s): %s", kind, exc, record)
+        return None
+    if not isinstance(event, (MembersJoined, MembersLeft)) or now.tzinfo is None:
+        return None
+    ctx = state.host.context(event)
+    work = _INVITE_JOBS[kind]
+
+    async def later() -> None:
+        await work(event, ctx, ctx.config, state, now)
+
+    return later, f"{kind} jobs held"
 
 
 @plugin.on(MembersJoined)
 async def reward_inviter(event: MembersJoined, ctx: Context, config: CheckinConfig, state: CheckinState) -> bool:
     inv = config.invite
-    inviter = event.inviter
-    if not inv.enabled or inviter is None:
+    if not inv.enabled or event.inviter is None:
         return False
+    if event.inviter.id in {ctx.services.bot.id, *ctx.services.config.other_bots}:
+        return False
+    return await _now_or_when_back(ctx, state, "invite", event, ctx.now())
+
+
+async def _award_invite(event: MembersJoined | MembersLeft, ctx: Context, config: CheckinConfig,
+                        state: CheckinState, now: datetime) -> bool:
+    assert isinstance(event, MembersJoined) and event.inviter is not None
+    inv, inviter = config.invite, event.inviter
     bots = {ctx.services.bot.id, *ctx.services.config.other_bots}
-    if inviter.id in bots:
-        return False
-    now = ctx.now()
-
-    async def award() -> bool:
-        paid = []
-        for m in event.members:
-            if m.id in bots or m.id == inviter.id:
-                continue
-            # One payment per newcomer and inviter, ever: leaving and rejoining pays nothing.
-            if await state.ledger.add(event.group_id, inviter.id, inv.points, "invite", now, ref=f"invite:{m.id}",
-                                      note=f"邀请{m.display}"):
-                paid.append(m)
-        if paid and inv.announce:
-            await state.activity.flush(event.group_id, inviter.id)
-            total = await state.ledger.total(event.group_id, inviter.id)
-            ctx.say(_render(inv.announce, cfgmod.INVITE_FIELDS, {
-                "inviter": inviter.display, "members": "、".join(m.display for m in paid),
-                "points": inv.points * len(paid), "total": total,
-            }))
-        return bool(paid)
-
-    return await _now_or_when_back(ctx, state, _key("invite", event), "invite awards held", award)
+    paid = []
+    for m in event.members:
+        if m.id in bots or m.id == inviter.id:
+            continue
+        # One payment per newcomer and inviter, ever: leaving and rejoining pays nothing.
+        if await state.ledger.add(event.group_id, inviter.id, inv.points, "invite", now, ref=f"invite:{m.id}",
+                                  note=f"邀请{m.display}"):
+            paid.append(m)
+    if paid and inv.announce:
+        await state.activity.flush(event.group_id, inviter.id)
+        total = await state.ledger.total(event.group_id, inviter.id)
+        ctx.say(_render(inv.announce, cfgmod.INVITE_FIELDS, {
+            "inviter": inviter.display, "members": "、".join(m.display for m in paid),
+            "points": inv.points * len(paid), "total": total,
+        }))
+    return bool(paid)
 
 
 @plugin.on(MembersLeft)
@@ -608,19 +631,24 @@ async def revoke_invite(event: MembersLeft, ctx: Context, config: CheckinConfig,
     inv = config.invite
     if not inv.enabled or inv.revoke_within_days <= 0:
         return False
-    now = ctx.now()
+    return await _now_or_when_back(ctx, state, "revoke", event, ctx.now())
+
+
+async def _revoke_invite(event: MembersJoined | MembersLeft, ctx: Context, config: CheckinConfig,
+                         state: CheckinState, now: datetime) -> bool:
+    inv = config.invite
     window = timedelta(days=inv.revoke_within_days)
+    revoked = False
+    for m in event.members:
+        for award in await state.ledger.with_ref(event.group_id, f"invite:{m.id}"):
+            if award.reason != "invite" or now - award.at > window:
+                continue
+            revoked |= await state.ledger.add(
+                event.group_id, award.member_id, -award.delta, "invite_revoked", now,
+                ref=f"invite_revoked:{m.id}", note=f"{m.display}入群不足{inv.revoke_within_days:g}天就退群了",
+            )
+    return revoked
 
-    async def revoke() -> bool:
-        revoked = False
-        for m in event.members:
-            for award in await state.ledger.with_ref(event.group_id, f"invite:{m.id}"):
-                if award.reason != "invite" or now - award.at > window:
-                    continue
-                revoked |= await state.ledger.add(
-                    event.group_id, award.member_id, -award.delta, "invite_revoked", now,
-                    ref=f"invite_revoked:{m.id}", note=f"{m.display}入群不足{inv.revoke_within_days:g}天就退群了",
-                )
-        return revoked
 
-    return await _now_or_when_back(ctx, state, _key("revoke", event), "invite revocations held", revoke)
+_INVITE_JOBS: dict[str, Callable[[MembersJoined | MembersLeft, Context, CheckinConfig, CheckinState, datetime],
+                                 Awaitable[bool]]] = {"invite": _award_invite, "revoke": _revoke_invite}

@@ -5,9 +5,10 @@ instead of being lost or refused. Every job is idempotent on its own (a check-in
 member and day, a ledger award one per ref), and the queue is keyed, so a job held twice or
 run again after a failure changes nothing twice.
 
-Held check-ins are also written to a journal under the data directory (one JSON line each,
-and a `done` line when done), so that a restart, even after kill -9, still does them; the
-journal is removed once nothing is held.
+Held check-ins and invite jobs (and, at a stop, unwritten activity points) are also written
+to a journal under the data directory (one JSON line each, and a `done` line when done), so
+that a restart, even after kill -9, still does them; the journal is removed once nothing is
+held.
 """
 
 from __future__ import annotations

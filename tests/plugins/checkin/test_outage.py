@@ -60,7 +60,7 @@ async def test_check_ins_are_held_and_other_commands_refused_during_an_outage(
     warnings = [r.getMessage() for r in caplog.records if r.name == "qunbot.storage"]
     assert len(warnings) == 2, warnings
     assert "1 check-ins held" in warnings[1] and "1 commands refused" in warnings[1]
-    assert "1 invite awards held" in warnings[1]
+    assert "1 invite jobs held" in warnings[1]
 
 
 DROPS = BASE_CONFIG.replace("bot_admins: []", "bot_admins: [owner1]") + """storage:
