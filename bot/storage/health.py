@@ -32,27 +32,32 @@ _OUTAGE_NAMES = frozenset({"ConnectionDoesNotExistError", "ConnectionResetError"
 def is_outage(exc: BaseException) -> bool:
     """True when `exc` says the database could not be reached or went away (retry later),
     False when the statement itself was refused (bad data: retrying cannot help)."""
+    return outage_reason(exc) is not None
+
+
+def outage_reason(exc: BaseException) -> str | None:
+    """Why `exc` means an outage, in one line for the log; None when it does not."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, sa.exc.DBAPIError) and current.connection_invalidated:
-            return True
+            return f"connection lost: {describe(current)}"
         if isinstance(current, (OSError, TimeoutError)):
-            return True  # refused, reset, unreachable host, connect timeout, disk gone (SQLite)
+            return describe(current)  # refused, reset, unreachable host, connect timeout, disk gone
         if type(current).__name__ in _OUTAGE_NAMES:
-            return True
+            return describe(current)
         state = getattr(current, "sqlstate", None)
         if isinstance(state, str) and state.startswith(_OUTAGE_SQLSTATES):
-            return True
+            return describe(current)
         if type(current).__module__ == "sqlite3" and type(current).__name__ == "OperationalError":
             # Locked, I/O error, full disk, cannot open: the file's problem, not the row's.
             message = str(current).lower()
             if any(word in message for word in _SQLITE_OUTAGE_WORDS):
-                return True
+                return describe(current)
         inner = current.orig if isinstance(current, sa.exc.DBAPIError) else None
         current = inner or current.__cause__ or current.__context__
-    return False
+    return None
 
 
 def masked_url(url: str) -> str:
@@ -117,7 +122,7 @@ class DatabaseHealth:
         self.up = False
         self.outages += 1
         self.down_since = time.monotonic()
-        self.reason = describe(exc)
+        self.reason = outage_reason(exc) or describe(exc)
         self.counts = Counter()
         self._up_event.clear()
         log.warning(
