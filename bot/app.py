@@ -7,6 +7,7 @@ import gc
 import logging
 import random
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from bot.core.outbox import OutboundItem, Outbox
 from bot.core.platform import Platform, SendResult
 from bot.core.scheduler import Scheduler
 from bot.storage.db import Database
-from bot.storage.recorder import Recorder
+from bot.storage.recorder import DROPPED, Recorder, data_path, default_dead_letter_path
 from bot.storage.repo import PluginStateRepo
 from bot.storage.settings import StorageSettings
 
@@ -80,7 +81,8 @@ class BotApp:
             # Validated, not copied: a plain sqlite:// or postgresql:// URL gets its async driver.
             storage = StorageSettings.model_validate({**storage.model_dump(), "url": self.db_url})
         self.db = await Database.open(storage)
-        self.recorder = Recorder(self.db, config.tz, storage)
+        self.recorder = Recorder(self.db, config.tz, storage,
+                                 dead_letter_path=default_dead_letter_path(storage, self.loaded.path))
         await self.recorder.start()
         outbox_settings = config.outbox.model_copy(update=self._outbox_override)
         outbox = Outbox(self.platform, self.clock, outbox_settings, self.rng, on_result=self._on_sent)
@@ -92,15 +94,52 @@ class BotApp:
         self.services = Services(
             config=config, clock=self.clock, platform=self.platform, outbox=outbox, groups=groups,
             notifier=notifier, scheduler=scheduler, rng=self.rng, db=self.db, recorder=self.recorder,
+            data_file=lambda kind: data_path(storage, self.loaded.path, kind),
         )
         runtime = await Runtime.build(self.loaded.plugins, self.services)
         self.dispatcher = Dispatcher(self.services, runtime)
         self.services.dispatcher = self.dispatcher
+        self._report_outages_to_admins(notifier)
+        await self._replay_set_aside()
         _settle_heap()
         log.info(
             "qunbot started: %d plugins (%s), timezone %s, storage %s",
             len(runtime.hosts), ", ".join(runtime.hosts), config.timezone, self.db.dialect,
         )
+
+    async def _replay_set_aside(self) -> None:
+        """Events the database refused in an earlier run get another chance (the reason may
+        be fixed by now, e.g. NUL that is cleaned out since); refused again, they go back."""
+        assert self.recorder is not None
+        try:
+            replayed = await self.recorder.replay_dead_letter()
+        except ValueError as err:
+            log.error("set-aside events not replayed: %s (see `qunbot deadletter list`)", err)
+            return
+        if replayed:
+            log.warning("replayed %d set-aside events from %s", replayed, self.recorder.dead_letter_path)
+
+    def _report_outages_to_admins(self, notifier: Notifier) -> None:
+        """Dropped chat messages are the one loss an outage can cause: the bot admins hear of
+        it privately, when dropping starts and with the count when the database is back."""
+        assert self.recorder is not None and self.db is not None
+        health = self.db.health
+
+        def dropping(_n: int) -> object:
+            return notifier.notify(
+                f"⚠️ 数据库 {health.name} 连不上（{health.reason}），内存缓冲已满：开始丢弃最早的聊天消息记录"
+                "（签到、积分、入群退群记录不丢）。", source="storage")
+
+        def back(seconds: float, counts: Counter[str]) -> object:
+            dropped = counts[DROPPED]
+            if not dropped:
+                return None
+            return notifier.notify(
+                f"✅ 数据库已恢复（中断 {seconds:.0f} 秒）。期间缓冲区满，丢弃了 {dropped} 条最早的聊天消息记录。",
+                source="storage")
+
+        self.recorder.on_drop = dropping
+        health.on_up.append(back)
 
     async def handle(self, event: Event) -> None:
         assert self.dispatcher is not None, "start() first"
@@ -152,7 +191,9 @@ class BotApp:
             await self.services.outbox.drain(self.clock.now() + timedelta(seconds=drain_seconds))
             await self.services.notifier.aclose()
         if self.recorder is not None:
-            await self.recorder.stop()
+            # An unreachable database gets the drain time to come back; then what is still
+            # unwritten is set aside on disk (replayed at the next start), not lost.
+            await self.recorder.stop(patience=drain_seconds)
         if self.db is not None:
             await self.db.close()
 

@@ -8,13 +8,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot import spam_cli
 from bot.config.errors import ConfigError
 from bot.stats_cli import stats_app
+
+if TYPE_CHECKING:
+    from bot.storage.settings import StorageSettings
 
 app = typer.Typer(
     name="qunbot",
@@ -65,11 +68,14 @@ def run(
         os.environ["QUNBOT_LOG"] = "INFO"
     _setup_logging(verbose)
     from bot.runner import run_bot
+    from bot.storage.db import DatabaseUnavailable
 
     try:
         code = asyncio.run(run_bot(config))
     except ConfigError as err:
         raise _config_problem(err) from None
+    except DatabaseUnavailable as exc:
+        raise _fail(f"qunbot: {exc}") from None
     except KeyboardInterrupt:
         code = 130
     except SystemExit as exc:
@@ -105,12 +111,9 @@ def check_config(
 
 def _safe_url(url: str) -> str:
     """A database URL without its password."""
-    from sqlalchemy.engine import make_url
+    from bot.storage.health import masked_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable url>"
+    return masked_url(url)
 
 
 @app.command()
@@ -165,6 +168,104 @@ def simulate(
     except Exception as exc:
         logging.getLogger("qunbot").debug("simulation failed", exc_info=True)
         raise _fail(f"qunbot simulate: {type(exc).__name__}: {exc}") from None
+
+
+deadletter_app = typer.Typer(
+    help="Events the database refused, set aside under the data directory: list them, or write them again.",
+    no_args_is_help=True,
+)
+app.add_typer(deadletter_app, name="deadletter")
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help="Database URL instead of storage.url (default: $QUNBOT_DATABASE_URL, else the config's).")]
+
+
+def _storage_for(config: Path, db: str | None) -> tuple[StorageSettings, Path]:
+    """The storage settings (URL from --db, $QUNBOT_DATABASE_URL or the config) and the
+    set-aside file they use."""
+    from bot.config import load_config
+    from bot.storage.recorder import default_dead_letter_path
+    from bot.storage.settings import StorageSettings
+
+    try:
+        cfg, _lines = load_config(config)
+    except ConfigError as err:
+        raise _config_problem(err) from None
+    url = db or os.environ.get("QUNBOT_DATABASE_URL", "").strip() or None
+    storage = cfg.storage
+    if url:
+        try:
+            storage = StorageSettings.model_validate({**storage.model_dump(), "url": url})
+        except ValueError:
+            raise _fail("qunbot deadletter: not a usable database URL", EXIT_USAGE) from None
+    return storage, default_dead_letter_path(storage, config)
+
+
+@deadletter_app.command("list")
+def deadletter_list(config: ConfigOption = DEFAULT_CONFIG, db: DbOption = None) -> None:
+    """Show the set-aside events: when, what, who, and why the database refused them."""
+    _setup_logging(False)
+    _storage, path = _storage_for(config, db)
+    if not path.exists():
+        typer.echo(f"no set-aside events ({path} does not exist)")
+        return
+    reasons: dict[str, int] = {}
+    count = 0
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            event = entry["event"]
+        except (ValueError, KeyError, TypeError):
+            typer.echo(f"{path}:{number}: not a set-aside event", err=True)
+            continue
+        count += 1
+        reason = str(entry.get("error", ""))
+        reasons[reason] = reasons.get(reason, 0) + 1
+        who = (event.get("sender") or event.get("contact") or {}).get("id", "")
+        # JSON-quoted ids: an unprintable character (the usual reason) shows as \u0000.
+        typer.echo(f"{event.get('at', '?')}  {event.get('type', '?')}  "
+                   f"group={json.dumps(event.get('group_id'), ensure_ascii=False)}  "
+                   f"member={json.dumps(who, ensure_ascii=False)}  {reason}")
+    typer.echo(f"{count} set-aside events in {path}")
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        typer.echo(f"  {n} × {reason}")
+
+
+@deadletter_app.command("replay")
+def deadletter_replay(config: ConfigOption = DEFAULT_CONFIG, db: DbOption = None) -> None:
+    """Write the set-aside events again (the bot also does this at every start). Events the
+    database refuses again go back to the file; exit 1 if there were any."""
+    _setup_logging(False)
+    storage, path = _storage_for(config, db)
+
+    async def replay() -> tuple[int, int]:
+        from bot.config import load_config
+        from bot.storage.db import Database
+        from bot.storage.recorder import Recorder
+
+        cfg, _lines = load_config(config)
+        database = await Database.open(storage)
+        try:
+            recorder = Recorder(database, cfg.tz, storage, dead_letter_path=path)
+            queued = await recorder.replay_dead_letter()
+            await recorder.stop()
+            return queued, recorder.dead_lettered
+        finally:
+            await database.close()
+
+    from bot.storage.db import DatabaseUnavailable
+
+    try:
+        queued, refused = asyncio.run(replay())
+    except DatabaseUnavailable as exc:
+        raise _fail(f"qunbot deadletter: {exc}") from None
+    except ValueError as exc:  # a malformed line: nothing was changed
+        raise _fail(f"qunbot deadletter: {exc}") from None
+    typer.echo(f"replayed {queued} set-aside events from {path}: {queued - refused} written, "
+               f"{refused} refused again")
+    if refused:
+        raise typer.Exit(1)
 
 
 def main() -> None:

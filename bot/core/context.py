@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core.clock import Clock
@@ -40,6 +42,9 @@ class Services:
     recorder: Recorder | None = None
     # Set by the composition root; built-in commands read the loaded plugins through it.
     dispatcher: Any = None
+    # A file of the bot's own under the data directory, by kind (e.g. "held-checkins.jsonl"):
+    # an absolute path named for the database. None: nowhere to keep files (tests).
+    data_file: Callable[[str], Path] | None = None
 
     @property
     def bot(self) -> Member:

@@ -1,12 +1,17 @@
 """The dispatcher: owns filtering, ordering, stop-propagation and per-plugin error isolation.
 
 Per inbound event:
+0. clean out what a database cannot store (NUL, lone surrogates) from its ids, names and text;
 1. drop the bot's own messages (and other bot accounts');
 2. drop duplicates (same platform id, or same sender/text within the same second);
 3. record it (the recorder batches writes off this path);
 4. stop there if it is stale (a reconnect replaying history);
 5. derive BotJoinedGroup / BotLeftGroup when the bot itself joins or leaves;
 6. run the handlers of enabled plugins in priority order until one stops propagation.
+
+A handler that fails because the database is unreachable logs no traceback: the outage is
+reported once (`bot.storage.health`), and a command gets a plain reply to retry later
+(`OUTAGE_REPLY`) unless its plugin handled the outage itself (check-ins are queued).
 """
 
 from __future__ import annotations
@@ -30,11 +35,15 @@ from bot.core.events import (
     MembersLeft,
     PrivateMessage,
     group_of,
+    storable,
 )
 from bot.core.loader import PluginSettings
 from bot.core.plugin import STOP, CommandSpec, HandlerSpec, Permission
+from bot.storage.health import is_outage
 
 log = logging.getLogger("qunbot.dispatch")
+
+OUTAGE_REPLY = "数据库暂时连不上，这条命令没能执行，请过几分钟再发一次。"
 
 
 @dataclass(slots=True)
@@ -179,6 +188,7 @@ class Dispatcher:
     async def dispatch(self, event: Event) -> None:
         stats = self.stats
         stats["received"] += 1
+        event = storable(event)
         if self._is_own(event):
             stats["own"] += 1
             return
@@ -294,9 +304,11 @@ class Dispatcher:
             ctx = Context(host, event, group_id, scratch, step.config)
             try:
                 result = await spec.call(event, ctx, None)
-            except Exception:
+            except Exception as exc:
                 stats["errors"] += 1
-                log.exception("plugin %s: handler %s failed on %s", host.name, spec.func.__name__, _describe(event))
+                if not self._database_outage(exc, "handler runs skipped"):
+                    log.exception("plugin %s: handler %s failed on %s", host.name, spec.func.__name__,
+                                  _describe(event))
                 continue
             # A handler returns something truthy when it acted; `block` then stops the rest.
             if result is STOP or ctx.stopped:
@@ -331,12 +343,25 @@ class Dispatcher:
                 return True
         try:
             result = await spec.call(event, ctx, match.command)
-        except Exception:
+        except Exception as exc:
             self.stats["errors"] += 1
-            log.exception("plugin %s: command %s failed on %s", host.name, spec.word, _describe(event))
+            if self._database_outage(exc, "commands refused"):
+                ctx.reply(OUTAGE_REPLY, mention=isinstance(event, GroupMessage))
+            else:
+                log.exception("plugin %s: command %s failed on %s", host.name, spec.word, _describe(event))
             return True
         self.stats["handled"] += 1
         return spec.block or result is STOP or ctx.stopped
+
+    def _database_outage(self, exc: Exception, what: str) -> bool:
+        """True (and the outage noted, counted under `what`) when `exc` means the database
+        is unreachable: one warning per outage instead of a traceback per message."""
+        db = self.services.db
+        if db is None or not is_outage(exc):
+            return False
+        db.health.failed(exc)
+        db.health.count(what)
+        return True
 
 
 def _concerns(route: Route, group_id: str) -> bool:

@@ -6,7 +6,8 @@ sees a platform object. All events are frozen and carry timezone-aware timestamp
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -187,3 +188,54 @@ def actor_of(event: Event) -> Member | None:
     if isinstance(event, (MembersJoined, MembersLeft)) and event.members:
         return event.members[0]
     return None
+
+
+# What a database cannot store in text: NUL (PostgreSQL refuses it) and lone UTF-16
+# surrogates (not encodable as UTF-8; a nickname cut in the middle of an emoji has one).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: str) -> bool:
+    # A NUL search and an encode are C loops; a regex search costs several times more.
+    if "\x00" in value:
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _storable_text(value: str) -> str:
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+
+
+def _storable_value(value: object) -> object:
+    if isinstance(value, str):
+        return _storable_text(value) if _unstorable(value) else value
+    if isinstance(value, Member):
+        name, id_ = _storable_value(value.name), _storable_value(value.id)
+        return value if (name is value.name and id_ is value.id) else Member(id=id_, name=name)  # type: ignore[arg-type]
+    if isinstance(value, tuple):
+        items = tuple(_storable_value(v) for v in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+def storable(event: Event) -> Event:
+    """The event with NUL removed from, and lone surrogates replaced in, every id, name,
+    topic and text; the event itself when there was nothing to clean (nearly always).
+    Called once, where events enter the bot (the dispatcher), so that storage and plugins
+    never see a value the database would refuse."""
+    if isinstance(event, GroupMessage):  # the hot path: its strings checked directly
+        sender = event.sender
+        if not _unstorable(f"{event.text}{sender.id}{sender.name}{event.group_id}{event.group_topic}"
+                           f"{event.message_id or ''}{''.join(event.mentions)}"):
+            return event
+    changes = {}
+    for f in fields(event):
+        value = getattr(event, f.name)
+        clean = _storable_value(value)
+        if clean is not value:
+            changes[f.name] = clean
+    return replace(event, **changes) if changes else event

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.storage.health import DatabaseHealth, describe, is_outage, masked_url
 from bot.storage.settings import StorageSettings
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,15 @@ CORE_REVISION = "0001_core"
 
 # pg_advisory_xact_lock key ("qunbot" in ASCII): serialises migrations across processes.
 _MIGRATION_LOCK = 0x71756E626F74
+
+# A connection attempt to an unreachable PostgreSQL host gives up after this long (asyncpg's
+# default, 60 s, would stall every probe and every command during an outage).
+_PG_CONNECT_TIMEOUT = 5
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached at start-up within `connect_retry_seconds`."""
+
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",  # readers never block the writer
@@ -76,6 +86,7 @@ class Database:
         self.engine = engine
         self.settings = settings
         self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        self.health = DatabaseHealth(self.ping, masked_url(settings.url), max_delay=settings.retry_max_seconds)
 
     @classmethod
     async def open(
@@ -100,17 +111,49 @@ class Database:
                 await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         else:
             kwargs["pool_pre_ping"] = True
+            kwargs["connect_args"] = {"timeout": _PG_CONNECT_TIMEOUT}
         engine = create_async_engine(settings.url, **kwargs)
         if settings.dialect == "sqlite":
             sa.event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         db = cls(engine, settings)
-        if migrate:
-            try:
+        try:
+            await db._reach(settings.connect_retry_seconds)
+            if migrate:
                 await db.migrate(version_locations)
-            except BaseException:
-                await engine.dispose()
-                raise
+        except BaseException:
+            await engine.dispose()
+            raise
         return db
+
+    async def _reach(self, patience: float) -> None:
+        """Connect once, retrying with back-off for `patience` seconds while the server is
+        unreachable; then DatabaseUnavailable, naming the database (password masked)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        delay = 0.5
+        name = masked_url(self.settings.url)
+        while True:
+            try:
+                await self.ping()
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise DatabaseUnavailable(
+                        f"cannot reach the database {name} (gave up after {patience:g} s): {describe(exc)}"
+                    ) from exc
+                wait = min(delay, left)
+                log.warning("database %s unreachable (%s); retrying in %.1f s (giving up in %.0f s)",
+                            name, describe(exc), wait, left)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, self.settings.retry_max_seconds)
+
+    async def ping(self) -> None:
+        """One round trip (SELECT 1): raises when the database is not reachable."""
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
 
     @property
     def dialect(self) -> str:
@@ -148,6 +191,7 @@ class Database:
             return {r[0] for r in rows}
 
     async def close(self) -> None:
+        await self.health.close()
         await self.engine.dispose()
 
     def __repr__(self) -> str:

@@ -3,8 +3,16 @@
 `record()` only appends to an in-memory buffer. A background task writes the buffer every
 `flush_interval` seconds, or as soon as `batch_size` events are waiting. Each batch is one
 transaction that appends to the event log and maintains contacts, groups, memberships and
-the daily activity rollup with bulk upserts. A batch that fails twice is appended to a
-dead-letter file (JSON lines, one event each) that `replay_dead_letter()` can write later.
+the daily activity rollup with bulk upserts.
+
+When the database is unreachable (`bot.storage.health.is_outage`) nothing is given up: the
+batch goes back to the buffer and the recorder waits for the database's health probe to see
+it back. The buffer is bounded (`buffer_max_events`, `buffer_max_bytes`); past a limit the
+oldest chat messages are dropped first, never joins, leaves or the bot's own messages, and
+the drops are counted. A batch the database refuses for its data is split in halves until
+the refused events are alone; only those are set aside, with the database's reason, in a
+JSON-lines file under the data directory, which `replay_dead_letter()` (run at start-up and
+by `qunbot deadletter replay`) writes again.
 """
 
 from __future__ import annotations
@@ -16,17 +24,18 @@ import json
 import logging
 import types
 import typing
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import Enum
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import events as ev
@@ -34,6 +43,7 @@ from bot.core.clock import business_day, day_start
 from bot.core.events import Event, Member
 from bot.storage.bulk import BulkStatement, DriverValues
 from bot.storage.db import Database
+from bot.storage.health import call_listener, describe, is_outage
 from bot.storage.models import (
     Contact,
     DailyActivity,
@@ -74,23 +84,46 @@ class OutboundMessage(Event):
     message_id: str | None = None
 
 
-def default_dead_letter_path(settings: StorageSettings) -> Path:
+def data_path(settings: StorageSettings, config_path: Path | None, kind: str) -> Path:
+    """`<data dir>/<database name>.<kind>`: a file of the bot's own, as an absolute path,
+    named after the database so that two databases sharing a data directory (the examples'
+    SQLite files in data/) never read each other's files."""
     db_file = settings.sqlite_path
-    if db_file is not None:
-        return db_file.with_name(f"{db_file.stem}.deadletter.jsonl")
-    return Path("data") / "qunbot.deadletter.jsonl"
+    name = db_file.stem if db_file is not None else (make_url(settings.url).database or "qunbot")
+    return settings.resolved_data_dir(config_path) / f"{name}.{kind}"
+
+
+def default_dead_letter_path(settings: StorageSettings, config_path: Path | None = None) -> Path:
+    return data_path(settings, config_path, "deadletter.jsonl")
+
+
+# Raw chat messages: what the buffer may drop, oldest first, when it is full. Everything
+# else (joins, leaves, renames, the bot's own messages) is rare and carries state.
+_DROPPABLE: frozenset[type[Event]] = frozenset({ev.GroupMessage, ev.PrivateMessage})
+DROPPED = "raw messages dropped (buffer full)"  # the outage summary's name for them
+# What an event costs in memory, roughly: the objects themselves, plus its text.
+_EVENT_BYTES = 600
+
+
+def _event_bytes(event: Event) -> int:
+    text = getattr(event, "text", None)
+    return _EVENT_BYTES + 2 * len(text) if text else _EVENT_BYTES
+
+
+class _Outage(Exception):
+    """A flush cannot go on: the database went away, or (`database` False) it refused rows
+    that the dead-letter file cannot take. These events are still unwritten."""
+
+    def __init__(self, unwritten: list[Event], cause: BaseException, *, database: bool = True) -> None:
+        super().__init__(str(cause))
+        self.unwritten = unwritten
+        self.cause = cause
+        self.database = database  # False: the database is there, the dead-letter file is not
 
 
 def _utc(at: datetime) -> datetime:
     # Comparing datetimes of different zones costs ~1 µs each; fold everything in UTC.
     return at if at.tzinfo is UTC else at.astimezone(UTC)
-
-
-def _clean(text: str | None) -> str | None:
-    # PostgreSQL rejects NUL in text; it carries no meaning in a chat message anyway.
-    if text and "\x00" in text:
-        return text.replace("\x00", "")
-    return text
 
 
 @dataclass(slots=True)
@@ -173,7 +206,7 @@ class _Batch:
         meta: dict[str, Any] | None = None,
     ) -> None:
         self.log.append((
-            stamp, type_, group_id, member_id, kind, _clean(text) if self.full_text else None, message_id,
+            stamp, type_, group_id, member_id, kind, text if self.full_text else None, message_id,
             _json(meta) if meta else None,
         ))
 
@@ -242,9 +275,8 @@ class _Batch:
             if e.mentions_bot:
                 found["mentions_bot"] = True
             meta = _json(found) if found else None
+        # NUL and the like were cleaned where the event entered the bot (`events.storable`).
         text = e.text if self.full_text else None
-        if text and "\x00" in text:
-            text = _clean(text)
         self.log.append((stamp, EventType.MESSAGE, gid, mid, e.kind._value_, text, e.message_id, meta))
         contact = self.contacts.get(mid)
         if contact is not None:
@@ -436,20 +468,21 @@ class Recorder:
         settings: StorageSettings | None = None,
         *,
         dead_letter_path: Path | str | None = None,
-        retry_delay: float = 0.2,
     ) -> None:
         self._db = db
         self._tz = tz
         self._settings = settings or db.settings
         self.dead_letter_path = Path(dead_letter_path) if dead_letter_path else default_dead_letter_path(self._settings)
-        self._retry_delay = retry_delay
         self._buffer: deque[Event] = deque()
+        self._bytes = 0  # `_event_bytes` of what is in `_buffer`
+        self._no_shed_below = 0  # a shed found nothing to drop: do not rescan before this length
         self._in_flight = 0
         self._sources: dict[tuple[str, str], str] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stopped = asyncio.Event()
         self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         dialect = db.engine.dialect
         self._values = DriverValues.for_dialect(dialect.name)
@@ -458,7 +491,22 @@ class Recorder:
         self._contacts_upsert = BulkStatement(_CONTACTS, _CONTACT_COLUMNS, dialect, _contacts_conflict)
         self._daily_upsert = BulkStatement(_DAILY, _DAILY_COLUMNS, dialect, _daily_conflict)
         self.written = 0  # events written to the database since start
-        self.dead_lettered = 0  # events sent to the dead-letter file since start
+        self.dead_lettered = 0  # events set aside (refused by the database) since start
+        self.dropped = 0  # raw messages dropped from a full buffer since start
+        # Called with the number dropped when a full buffer first drops messages (then again
+        # only after the buffer had room): the app tells the bot admins.
+        self.on_drop: Callable[[int], object] | None = None
+        self._dropping = False
+        self._done_at_outage = 0
+        db.health.on_down.append(self._outage_began)
+        db.health.reporters.append(self._report_outage)
+
+    def _outage_began(self, _reason: str) -> None:
+        self._done_at_outage = self.written + self.dead_lettered
+
+    def _report_outage(self, counts: Counter[str]) -> None:
+        # What waited: still pending, or handled since the outage began.
+        counts["events buffered"] += self.pending + self.written + self.dead_lettered - self._done_at_outage
 
     # -- the synchronous, O(1) side ---------------------------------------------------------
 
@@ -466,6 +514,11 @@ class Recorder:
     def pending(self) -> int:
         """Events accepted but not yet written (buffered or in the batch being written)."""
         return len(self._buffer) + self._in_flight
+
+    @property
+    def buffered_bytes(self) -> int:
+        """The buffer's approximate size in memory (what `buffer_max_bytes` limits)."""
+        return self._bytes
 
     def record(self, event: Event) -> None:
         """Queue an event for writing. Never touches the database; types that are not
@@ -475,9 +528,49 @@ class Recorder:
             return
         if event.at.tzinfo is None:
             raise ValueError(f"{type(event).__name__}.at is a naive datetime: {event.at!r}")
-        self._buffer.append(event)
-        if len(self._buffer) >= self._settings.batch_size:
+        buffer = self._buffer
+        buffer.append(event)
+        self._bytes += _event_bytes(event)
+        size = len(buffer)
+        settings = self._settings
+        if size >= settings.batch_size:
             self._wake.set()
+        if (size > settings.buffer_max_events or self._bytes > settings.buffer_max_bytes) \
+                and size >= self._no_shed_below:
+            self._shed()
+
+    def _shed(self) -> None:
+        """Drop the oldest raw messages until the buffer is 1% under its limits (so that a
+        full buffer sheds in steps, not on every event). Other events are never dropped."""
+        settings = self._settings
+        max_events = settings.buffer_max_events * 99 // 100
+        max_bytes = settings.buffer_max_bytes * 99 // 100
+        buffer = self._buffer
+        kept: list[Event] = []
+        dropped = 0
+        while buffer and (len(buffer) + len(kept) > max_events or self._bytes > max_bytes):
+            event = buffer.popleft()
+            if type(event) in _DROPPABLE:
+                self._bytes -= _event_bytes(event)
+                dropped += 1
+            else:
+                kept.append(event)
+        buffer.extendleft(reversed(kept))
+        if not dropped:
+            # Nothing droppable left: let the buffer grow a step before looking again.
+            self._no_shed_below = len(buffer) + max(1, settings.buffer_max_events // 100)
+            return
+        self._no_shed_below = 0
+        self.dropped += dropped
+        self._db.health.count(DROPPED, dropped)
+        if not self._dropping:
+            self._dropping = True
+            log.warning(
+                "recorder: buffer full (%d events, ~%d MB): dropping the oldest chat messages (%d so far)",
+                len(buffer), self._bytes // (1024 * 1024), self.dropped,
+            )
+            if self.on_drop is not None:
+                call_listener(self.on_drop, dropped)
 
     def record_outbound(self, group_id: str | None, text: str, at: datetime, message_id: str | None = None) -> None:
         """Log a message the bot sent (type "bot_message"); text follows `store_text`."""
@@ -496,27 +589,51 @@ class Recorder:
         if self._task is not None:
             return
         self._stopping = False
+        self._stopped.clear()
         self._task = asyncio.create_task(self._run(), name="storage-recorder")
 
-    async def stop(self) -> None:
-        """Stop the background task and write everything still buffered."""
+    async def stop(self, *, patience: float = 0.0) -> bool:
+        """Stop the background task and write everything still buffered. If the database is
+        unreachable, wait up to `patience` seconds for it; what is still unwritten then is
+        set aside (the dead-letter file, replayed at the next start) rather than lost.
+        True when everything was written or set aside."""
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
         if self._task is not None:
             task, self._task = self._task, None
             await task
+        health = self._db.health
         await self.flush()
+        if self._buffer and not health.up and patience > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(patience):
+                    await health.wait_up()
+            await self.flush()
         if self._buffer:
-            log.error(
-                "recorder stopped with %d events neither written nor dead-lettered; they follow",
-                len(self._buffer),
-            )
-            for event in self._buffer:
-                log.error("unwritten event: %s", json.dumps(event_to_json(event), ensure_ascii=False))
+            events = list(self._buffer)
             self._buffer.clear()
+            self._bytes = 0
+            reason = f"unwritten at shutdown: database unreachable ({health.reason or 'no reason known'})"
+            if await self._set_aside(events, reason):
+                log.error("recorder: %d unwritten events set aside in %s (replayed at the next start)",
+                          len(events), self.dead_letter_path)
+            else:
+                log.error("recorder stopped with %d events neither written nor set aside; they follow", len(events))
+                for event in events:
+                    log.error("unwritten event: %s", json.dumps(event_to_json(event), ensure_ascii=False))
+                return False
+        return True
 
     async def _run(self) -> None:
+        health = self._db.health
         while not self._stopping:
+            if not health.up:
+                # Nothing to try until the health probe sees the database again (a full
+                # buffer's wake-ups are no reason to try earlier).
+                await _first(health.wait_up(), self._stopped.wait())
+                if self._stopping:
+                    return
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.flush_interval):
                     await self._wake.wait()
@@ -529,61 +646,82 @@ class Recorder:
     # -- writing ------------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Write everything buffered now, in batches of `batch_size`, in arrival order."""
+        """Write everything buffered now, in batches of `batch_size`, in arrival order. When
+        the database is unreachable, what is unwritten stays buffered (nothing raised)."""
         async with self._lock:
             remaining = len(self._buffer)  # events queued meanwhile wait for the next flush
+            health = self._db.health
             while remaining > 0 and self._buffer:
                 size = min(self._settings.batch_size, remaining, len(self._buffer))
                 batch = [self._buffer.popleft() for _ in range(size)]
+                self._bytes -= sum(map(_event_bytes, batch))
                 remaining -= size
                 self._in_flight = size
-                saved = False
+                unwritten: list[Event] = batch  # until the write says otherwise
                 try:
-                    saved = await self._write_or_dead_letter(batch)
+                    await self._write_isolating(batch)
+                    unwritten = []
+                except _Outage as outage:
+                    unwritten = outage.unwritten
+                    if outage.database:
+                        health.failed(outage.cause)
                 finally:
                     self._in_flight = 0
-                    if not saved:
-                        # Neither written nor dead-lettered (or cancelled meanwhile): keep
-                        # them, in order, for the next flush.
-                        self._buffer.extendleft(reversed(batch))
-                if not saved:
+                    if unwritten:
+                        # Neither written nor set aside (or cancelled meanwhile): keep them,
+                        # in order, for the next flush.
+                        self._buffer.extendleft(reversed(unwritten))
+                        self._bytes += sum(map(_event_bytes, unwritten))
+                if unwritten:
                     return
+                health.succeeded()
+            if len(self._buffer) < self._settings.buffer_max_events // 2:
+                self._dropping = False
 
-    async def _write_or_dead_letter(self, batch: list[Event]) -> bool:
+    async def _write_isolating(self, batch: list[Event]) -> None:
+        """Write `batch`; if the database refuses it for its data, split it in halves until
+        the refused events are alone, and set only those aside. Raises `_Outage` (with what
+        is still unwritten) when the database is unreachable."""
+        pieces = [batch]  # a stack: the last piece is written next
+        refused: list[str] = []
         try:
-            await self._write(batch)
-        except Exception as first:
-            log.warning(
-                "recorder: writing a batch of %d events failed (%s: %s); retrying once",
-                len(batch),
-                type(first).__name__,
-                first,
-            )
-            await asyncio.sleep(self._retry_delay)
-            try:
-                await self._write(batch)
-            except Exception as second:
-                log.exception("recorder: batch of %d events failed again; dead-lettering it", len(batch))
-                return await self._dead_letter(batch, second)
-        self.written += len(batch)
-        return True
+            while pieces:
+                piece = pieces.pop()
+                try:
+                    await self._write(piece)
+                except Exception as exc:
+                    if is_outage(exc):
+                        raise _Outage([*piece, *chain.from_iterable(reversed(pieces))], exc) from exc
+                    if len(piece) > 1:
+                        half = len(piece) // 2
+                        pieces += [piece[half:], piece[:half]]
+                        continue
+                    reason = describe(exc)
+                    if not await self._set_aside(piece, reason):
+                        # Nowhere to put it: keep everything left for the next flush.
+                        raise _Outage([*piece, *chain.from_iterable(reversed(pieces))], exc,
+                                      database=False) from exc
+                    refused.append(reason)
+                    continue
+                self.written += len(piece)
+        finally:
+            if refused:
+                # One line per batch, however many rows were refused.
+                log.warning("recorder: the database refused %d event(s) (%s); set aside in %s",
+                            len(refused), refused[0], self.dead_letter_path)
 
-    async def _dead_letter(self, batch: list[Event], error: Exception) -> bool:
-        reason = f"{type(error).__name__}: {error}"[:1000]
+    async def _set_aside(self, events: list[Event], reason: str) -> bool:
         lines = [
-            json.dumps({"error": reason, "event": event_to_json(event)}, ensure_ascii=False) + "\n" for event in batch
+            json.dumps({"error": reason[:1000], "event": event_to_json(event)}, ensure_ascii=False) + "\n"
+            for event in events
         ]
         try:
             await asyncio.to_thread(_append_lines, self.dead_letter_path, lines)
-        except Exception:
-            log.exception("recorder: cannot write the dead-letter file %s", self.dead_letter_path)
+        except OSError as exc:
+            log.error("recorder: cannot write the dead-letter file %s (%s); the events stay buffered",
+                      self.dead_letter_path, exc)
             return False
-        self.dead_lettered += len(batch)
-        log.error(
-            "recorder: %d events written to %s (replay with Recorder.replay_dead_letter)",
-            len(batch),
-            self.dead_letter_path,
-        )
+        self.dead_lettered += len(events)
         return True
 
     def _fold(self, events: Iterable[Event]) -> _Batch:
@@ -726,7 +864,9 @@ class Recorder:
 
     async def replay_dead_letter(self, path: Path | str | None = None) -> int:
         """Queue the events of a dead-letter file again, flush, and rename the file to
-        `*.replayed`. A malformed line raises ValueError (with its number) and changes nothing."""
+        `*.replayed`. Events are cleaned as at the edge (`storable`: rows set aside for a NUL
+        before it was cleaned there now go in); those refused again are set aside again, in a
+        new file. A malformed line raises ValueError (with its number) and changes nothing."""
         path = Path(path) if path else self.dead_letter_path
         if not await asyncio.to_thread(path.exists):
             return 0
@@ -736,7 +876,7 @@ class Recorder:
             if not line.strip():
                 continue
             try:
-                events.append(event_from_json(json.loads(line)["event"]))
+                events.append(ev.storable(event_from_json(json.loads(line)["event"])))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{number}: not a dead-letter event: {exc}") from exc
         await asyncio.to_thread(path.replace, path.with_name(path.name + ".replayed"))
@@ -830,3 +970,13 @@ def event_from_json(data: dict[str, Any]) -> Event:
     if unknown:
         raise ValueError(f"unknown fields {sorted(unknown)}")
     return cls(**{k: _convert(hints[k], v) for k, v in data.items()})
+
+
+async def _first(*waits: Any) -> None:
+    """Wait until the first of these coroutines finishes; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -57,6 +57,19 @@ class StorageSettings(BaseModel):
     # At ordinary rates batches are small anyway (whatever arrived within `flush_interval`).
     batch_size: int = Field(default=10_000, ge=1, le=100_000)
     flush_interval: float = Field(default=0.5, gt=0, le=3600)
+    # While the database is unreachable, events wait in memory up to these limits; past
+    # them the oldest chat messages are dropped first (joins, leaves and the bot's own
+    # messages never), and the bot admins are told how many.
+    buffer_max_events: int = Field(default=500_000, ge=1_000)
+    buffer_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    # Longest wait between two probes of an unreachable database.
+    retry_max_seconds: float = Field(default=5.0, gt=0, le=300)
+    # At start-up, keep trying to reach the database this long before giving up (exit 1).
+    connect_retry_seconds: float = Field(default=60.0, ge=0, le=86_400)
+    # Where the bot keeps files of its own (set-aside rows). A relative path is relative to
+    # the config file's folder. Default: the SQLite database's folder, or on PostgreSQL the
+    # `data` folder beside the config file's folder (/app/data in the Docker image).
+    data_dir: Path | None = None
     echo: bool = False
 
     @field_validator("url")
@@ -71,3 +84,15 @@ class StorageSettings(BaseModel):
     @property
     def sqlite_path(self) -> Path | None:
         return sqlite_path(self.url)
+
+    def resolved_data_dir(self, config_path: Path | None) -> Path:
+        """The data directory as an absolute path (see `data_dir`), whatever the working
+        directory is later."""
+        # Without a config file (library use, tests) the working directory stands in for it.
+        base = config_path.resolve().parent if config_path is not None else Path.cwd()
+        if self.data_dir is not None:
+            return (base / self.data_dir.expanduser()).resolve()
+        db_file = self.sqlite_path
+        if db_file is not None:
+            return db_file.resolve().parent
+        return ((base.parent if config_path is not None else base) / "data").resolve()

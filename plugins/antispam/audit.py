@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlmodel import SQLModel
 
+from bot.storage.health import DatabaseHealth, is_outage
+
 from .models import AntispamBan, AntispamDecision, AntispamStrike
 
 if TYPE_CHECKING:
@@ -66,8 +68,12 @@ _BATCH = 200
 
 
 class AuditWriter:
-    def __init__(self, store: AntispamStore, *, retry_after: float = 0.5, max_pending: int = 10_000) -> None:
+    def __init__(self, store: AntispamStore, *, retry_after: float = 0.5, max_pending: int = 10_000,
+                 health: DatabaseHealth | None = None) -> None:
         self.store = store
+        # With it, an unreachable database is waited out (bans are never given up for an
+        # outage), and reported once there instead of a warning per action.
+        self.health = health
         self.retry_after = retry_after
         self.max_pending = max_pending
         self._queue: deque[AuditEntry] = deque()
@@ -105,13 +111,20 @@ class AuditWriter:
         # sees this task done and starts the next one, so nothing is stranded.
 
     async def _write(self, batch: list[AuditEntry]) -> None:
-        try:
-            await self.store.record_actions([entry.rows() for entry in batch])
-            return
-        except Exception as exc:
-            first = batch[0].decision
-            log.warning("could not record %d anti-spam action(s) (the first for %s in %s) (%s: %s); retrying once",
-                        len(batch), first.member_id, first.group_id, type(exc).__name__, exc)
+        while True:
+            try:
+                await self.store.record_actions([entry.rows() for entry in batch])
+                return
+            except Exception as exc:
+                if self.health is None or not is_outage(exc):
+                    failure = exc
+                    break
+                self.health.failed(exc)
+                self.health.count("anti-spam actions waiting", len(batch))
+                await self.health.wait_up()
+        first = batch[0].decision
+        log.warning("could not record %d anti-spam action(s) (the first for %s in %s) (%s: %s); retrying once",
+                    len(batch), first.member_id, first.group_id, type(failure).__name__, failure)
         await asyncio.sleep(self.retry_after)
         try:
             await self.store.record_actions([entry.rows() for entry in batch])

@@ -65,7 +65,8 @@ class Executor:
         self.store = store
         self.bans = bans  # member id -> bans, mirrored from the database
         self.strikes = strikes if strikes is not None else StrikeBook(timedelta(hours=24))
-        self.writer = writer if writer is not None else AuditWriter(store) if store is not None else None
+        self.writer = writer if writer is not None else \
+            AuditWriter(store, health=getattr(store, "health", None)) if store is not None else None
 
     async def settle(self) -> None:
         """Wait until the rows of every action so far are written (or given up on)."""

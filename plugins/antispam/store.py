@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from bot.core.clock import business_day
 from bot.storage.db import Database
+from bot.storage.health import DatabaseHealth
 from bot.storage.models import DailyActivity, Membership
 
 from .models import AntispamBan, AntispamDecision, AntispamSample, AntispamStrike, Outcome
@@ -33,6 +34,10 @@ class RecentJoin:
 class AntispamStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @property
+    def health(self) -> DatabaseHealth:
+        return self._db.health
 
     # --- audit -------------------------------------------------------------------------------
     async def record(self, row: AntispamDecision) -> int:

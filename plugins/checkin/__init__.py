@@ -9,14 +9,17 @@
 - Queries: 我的积分, 签到榜, 连续签到榜, 积分榜, 签到日历, 积分明细. Tie rules: see
   plugins/checkin/service.py.
 - Admin commands (加分, 扣分, 代补签) need Permission.GROUP_ADMIN; the core refuses others.
+- While the database is unreachable, check-ins and invite awards are held (`pending.py`) and
+  done when it is back (the member is told both times); the other commands are refused by
+  the dispatcher with a hint to retry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core.clock import business_day, day_start
 from bot.core.context import Context, PluginHost
@@ -24,10 +27,14 @@ from bot.core.events import GroupMessage, Member, MembersJoined, MembersLeft, Me
 from bot.core.plugin import Command, Permission, Plugin
 from bot.core.scheduler import date_trigger
 from bot.core.templates import Template
+from bot.storage.health import is_outage
 from bot.storage.points import PointsLedger
+from bot.storage.recorder import event_from_json, event_to_json
 from plugins.checkin import config as cfgmod
-from plugins.checkin.activity import ActivityBuffer, BusinessDays
+from plugins.checkin.activity import REASON as ACTIVITY_REASON
+from plugins.checkin.activity import ActivityBuffer, BusinessDays, activity_ref
 from plugins.checkin.config import CheckinConfig
+from plugins.checkin.pending import Job, PendingWork, pending_work
 from plugins.checkin.service import CheckinService, MakeupRefused
 from plugins.checkin.views import (
     TargetError,
@@ -51,6 +58,7 @@ FLUSH_JOB = "checkin:activity_flush"
 # Looked up once: an enum member lookup costs more than the rest of a check.
 _TEXT, _SYSTEM = MessageKind.TEXT, MessageKind.SYSTEM
 HISTORY_SIZE = 10
+_OUTAGE_FULL = "数据库暂时连不上，现在记不下更多签到了，请过几分钟再发一次。"
 
 plugin = Plugin(
     "checkin", title="签到打卡", config=CheckinConfig, priority=45,
@@ -85,6 +93,7 @@ class CheckinState:
     service: CheckinService
     ledger: PointsLedger
     activity: ActivityBuffer
+    pending: PendingWork
     # (group, board) → when it was last shown, for the board cooldown.
     boards_shown: dict[tuple[str, str], datetime] = field(default_factory=dict)
     # id(resolved config) → its plan (the plan holds the config, so the id stays its own).
@@ -110,7 +119,15 @@ class CheckinState:
         )
 
     async def _flush_job(self, _fire: datetime) -> None:
-        await self.activity.flush()
+        try:
+            await self.activity.flush()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # The tallies stay pending; they are written as soon as the database is back.
+            health = self.host.services.db.health  # type: ignore[union-attr]
+            health.failed(exc)
+            self.pending.hold("activity-flush", self.activity.flush_all, "activity flushes held")
 
 
 @plugin.state
@@ -121,15 +138,26 @@ async def _state(host: PluginHost) -> CheckinState:
     ledger = PointsLedger(db)
     # A reload builds a new state: the old one writes its tallies in its shutdown hook.
     host.services.scheduler.remove(FLUSH_JOB)
-    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger))
+    journal = host.services.data_file("held-checkins.jsonl") if host.services.data_file is not None else None
+    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger),
+                         pending_work(db.health, journal))
     state.activity.on_pending = state.schedule_flush
+    await state.pending.restore(lambda record: _rebuild(state, record))
     return state
 
 
 @plugin.on_shutdown
 async def _flush_on_shutdown(host: PluginHost) -> None:
     if isinstance(host.state, CheckinState):
-        await host.state.activity.flush()
+        state = host.state
+        await state.pending.run_now()
+        try:
+            await state.activity.flush()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            _hold_activity(state)
+            await state.pending.settle()
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -203,21 +231,104 @@ async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
     base = config.points.base
     if config.points.random_max:
         base += ctx.services.rng.randint(0, config.points.random_max)
+    health = ctx.services.db.health  # type: ignore[union-attr]
+    if health.up:
+        try:
+            await _apply_check_in(ctx, event, config, state, day, now, base, held=False)
+            return
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            health.failed(exc)
+    # The database is away: hold the check-in (with the time it was sent) until it is back.
+    key = f"checkin:{event.group_id}:{member.id}:{day}"
+    if key in state.pending:
+        ctx.reply(texts.held_again, mention=config.mention)
+        return
+    record = {"kind": "checkin", "event": event_to_json(event), "day": day.isoformat(), "at": now.isoformat(),
+              "base": base}
+    if state.pending.hold(key, lambda: _apply_check_in(ctx, event, config, state, day, now, base, held=True),
+                          "check-ins held", record):
+        ctx.reply(texts.held, mention=config.mention)
+    else:
+        ctx.reply(_OUTAGE_FULL, mention=config.mention)
+
+
+async def _apply_check_in(ctx: Context, event: GroupMessage, config: CheckinConfig, state: CheckinState, day: date,
+                          now: datetime, base: int, *, held: bool) -> None:
+    """Check in and reply; `held`: done late (after an outage), said so before the reply."""
+    member, texts = event.sender, config.texts
     await state.activity.flush(event.group_id, member.id)  # so the reported total is the ledger's
     out = await state.service.check_in(event.group_id, member.id, member.display, day, now, base=base,
                                        bonus_for=_bonus_for(config))
     values: dict[str, object] = {
         "member": member.display, "rank": out.rank, "streak": out.streak, "longest": out.longest,
-        "total": out.total, "days": out.days, "date": cn_day(day), "time": f"{local:%H:%M}",
+        "total": out.total, "days": out.days, "date": cn_day(day), "time": f"{now.astimezone(_tz(ctx)):%H:%M}",
         "group": _group_name(ctx, event),
     }
+    prefix = texts.held_done if held else ""
     if not out.created:
-        ctx.reply(_render(texts.already, cfgmod.ALREADY_FIELDS, values), mention=config.mention)
+        ctx.reply(prefix + _render(texts.already, cfgmod.ALREADY_FIELDS, values), mention=config.mention)
         return
     note = _render(texts.bonus_note, cfgmod.BONUS_FIELDS, {"streak": out.streak, "bonus": out.bonus}) \
         if out.bonus else ""
     values.update(points=out.points, base=out.base, bonus=out.bonus, bonus_note=note)
-    ctx.reply(_render(texts.success, cfgmod.SUCCESS_FIELDS, values), mention=config.mention)
+    ctx.reply(prefix + _render(texts.success, cfgmod.SUCCESS_FIELDS, values), mention=config.mention)
+
+
+def _hold_activity(state: CheckinState) -> None:
+    """Stopping with the database away: the unwritten activity points go to the journal (one
+    entry), written at the next start."""
+    rows = state.activity.take_pending()
+    if not rows:
+        return
+    record = {"kind": "activity",
+              "rows": [[g, m, d.isoformat(), n, cap, at.isoformat()] for g, m, d, n, cap, at in rows]}
+    rebuilt = _rebuild_activity(state, record)
+    if rebuilt is not None:
+        state.pending.hold(f"activity:{rows[0][5].isoformat()}:{len(rows)}", rebuilt[0], rebuilt[1], record)
+
+
+def _rebuild_activity(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:
+    try:
+        rows = [(str(g), str(m), activity_ref(date.fromisoformat(d)), int(n), int(cap), datetime.fromisoformat(at))
+                for g, m, d, n, cap, at in record["rows"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        state.host.log.warning("held activity points could not be read back (%s): %s", exc, record)
+        return None
+
+    async def write() -> None:
+        # One transaction: all or nothing (rows from one stop have distinct keys).
+        await state.ledger.accumulate_many(ACTIVITY_REASON, rows)
+
+    return write, "activity points held"
+
+
+def _rebuild(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:
+    """Held work from its journal line, after a restart."""
+    kind = record.get("kind")
+    if kind == "activity":
+        return _rebuild_activity(state, record)
+    if kind in _INVITE_JOBS:
+        return _rebuild_invite_job(state, record)
+    return _rebuild_check_in(state, record)
+
+
+def _rebuild_check_in(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:
+    """A check-in held before a restart, from its journal line."""
+    if record.get("kind") != "checkin":
+        return None
+    try:
+        event = event_from_json(record["event"])
+        day, now, base = date.fromisoformat(record["day"]), datetime.fromisoformat(record["at"]), int(record["base"])
+    except (KeyError, TypeError, ValueError) as exc:
+        state.host.log.warning("a held check-in could not be read back (%s): %s", exc, record)
+        return None
+    if not isinstance(event, GroupMessage) or now.tzinfo is None:
+        return None
+    ctx = state.host.context(event)
+    config = state.host.config_for(event.group_id)
+    return (lambda: _apply_check_in(ctx, event, config, state, day, now, base, held=True)), "check-ins held"
 
 
 # --- queries ----------------------------------------------------------------------------
@@ -438,16 +549,65 @@ async def count_activity(event: GroupMessage, ctx: Context, config: CheckinConfi
     return False  # counting is not acting: never stops anything
 
 
+async def _now_or_when_back(ctx: Context, state: CheckinState, kind: str, event: MembersJoined | MembersLeft,
+                            now: datetime) -> bool:
+    """Do an invite job now, or, if the database is unreachable, hold it (journalled) until
+    it is back. The jobs are idempotent: one award and one revocation per newcomer."""
+    work = _INVITE_JOBS[kind]
+    config = ctx.config
+    health = ctx.services.db.health  # type: ignore[union-attr]
+    if health.up:
+        try:
+            return await work(event, ctx, config, state, now)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            health.failed(exc)
+
+    async def later() -> None:
+        await work(event, ctx, config, state, now)
+
+    key = f"{kind}:{event.group_id}:{','.join(m.id for m in event.members)}:{event.at.isoformat()}"
+    record = {"kind": kind, "event": event_to_json(event), "at": now.isoformat()}
+    if not state.pending.hold(key, later, f"{kind} jobs held", record):
+        ctx.log.warning("database unreachable and the held-work queue is full: %s not done", key)
+    return False
+
+
+def _rebuild_invite_job(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:
+    kind = record.get("kind", "")
+    try:
+        event = event_from_json(record["event"])
+        now = datetime.fromisoformat(record["at"])
+    except (KeyError, TypeError, ValueError) as exc:
+        state.host.log.warning("a held %s job could not be read back (%s): %s", kind, exc, record)
+        return None
+    if not isinstance(event, (MembersJoined, MembersLeft)) or now.tzinfo is None:
+        return None
+    ctx = state.host.context(event)
+    work = _INVITE_JOBS[kind]
+
+    async def later() -> None:
+        await work(event, ctx, ctx.config, state, now)
+
+    return later, f"{kind} jobs held"
+
+
 @plugin.on(MembersJoined)
 async def reward_inviter(event: MembersJoined, ctx: Context, config: CheckinConfig, state: CheckinState) -> bool:
     inv = config.invite
-    inviter = event.inviter
-    if not inv.enabled or inviter is None:
+    if not inv.enabled or event.inviter is None:
         return False
+    if event.inviter.id in {ctx.services.bot.id, *ctx.services.config.other_bots}:
+        return False
+    return await _now_or_when_back(ctx, state, "invite", event, ctx.now())
+
+
+async def _award_invite(event: MembersJoined | MembersLeft, ctx: Context, config: CheckinConfig,
+                        state: CheckinState, now: datetime) -> bool:
+    assert isinstance(event, MembersJoined) and event.inviter is not None
+    inv, inviter = config.invite, event.inviter
     bots = {ctx.services.bot.id, *ctx.services.config.other_bots}
-    if inviter.id in bots:
-        return False
-    now = ctx.now()
     paid = []
     for m in event.members:
         if m.id in bots or m.id == inviter.id:
@@ -471,7 +631,12 @@ async def revoke_invite(event: MembersLeft, ctx: Context, config: CheckinConfig,
     inv = config.invite
     if not inv.enabled or inv.revoke_within_days <= 0:
         return False
-    now = ctx.now()
+    return await _now_or_when_back(ctx, state, "revoke", event, ctx.now())
+
+
+async def _revoke_invite(event: MembersJoined | MembersLeft, ctx: Context, config: CheckinConfig,
+                         state: CheckinState, now: datetime) -> bool:
+    inv = config.invite
     window = timedelta(days=inv.revoke_within_days)
     revoked = False
     for m in event.members:
@@ -483,3 +648,7 @@ async def revoke_invite(event: MembersLeft, ctx: Context, config: CheckinConfig,
                 ref=f"invite_revoked:{m.id}", note=f"{m.display}入群不足{inv.revoke_within_days:g}天就退群了",
             )
     return revoked
+
+
+_INVITE_JOBS: dict[str, Callable[[MembersJoined | MembersLeft, Context, CheckinConfig, CheckinState, datetime],
+                                 Awaitable[bool]]] = {"invite": _award_invite, "revoke": _revoke_invite}

@@ -198,6 +198,21 @@ class ActivityBuffer:
         member.day, member.tally = day, tally
         return tally
 
+    def take_pending(self) -> list[tuple[str, str, date, int, int, datetime]]:
+        """Every unwritten tally as (group, member, day, points, cap, time), handed over and
+        cleared: for keeping them elsewhere when they cannot be written (a stop while the
+        database is away)."""
+        out = []
+        for (gid, mid, day), tally in self._tallies.items():
+            if tally.pending > 0:
+                out.append((gid, mid, day, tally.pending, tally.cap, tally.at))
+                tally.pending = 0
+        return out
+
+    async def flush_all(self) -> None:
+        """Write every pending tally (a held job after a database outage)."""
+        await self.flush()
+
     async def flush(self, group_id: str | None = None, member_id: str | None = None) -> int:
         """Write pending points (all, one group's, or one member's); returns the points
         handed to the ledger (its cap may still trim them). Once it returns, the ledger

@@ -81,8 +81,9 @@ class ActivityPoints(PluginConfig):
     daily_cap: int = Field(10, ge=1, le=100_000)
     min_chars: int = Field(2, ge=0, le=1000)  # text shorter than this (after trimming) earns nothing
     min_interval_seconds: float = Field(30, ge=0, le=86_400)  # a burst of messages counts once
-    # Counts are kept in memory and written at most this often (and on shutdown / before any query).
-    flush_seconds: float = Field(60, ge=1, le=3600)
+    # Counts are kept in memory and written this many seconds after the first unwritten point
+    # (and on shutdown / before any query): a crash loses at most this much of them.
+    flush_seconds: float = Field(2, ge=0.5, le=10)
 
 
 class InvitePoints(PluginConfig):
@@ -159,6 +160,11 @@ class CheckinTexts(PluginConfig):
         "🔄 补签成功：{date}（消耗 {cost} 积分，本月已补签 {used}/{limit} 次）\n"
         "🔥 连续签到 {streak} 天，剩余 {total} 积分"
     )
+    # While the database is unreachable: the check-in is held and done when it is back
+    # (with the time it was sent), and the member then gets the usual reply after `held_done`.
+    held: str = "⏳ 数据库暂时连不上，你的签到已记下（按现在的时间算），恢复后自动补上并告诉你结果。"
+    held_again: str = "⏳ 你的签到已经记下了，数据库恢复后自动补上。"
+    held_done: str = "⏳ 刚才记下的签到已补上：\n"
 
 
 class CheckinConfig(PluginConfig):

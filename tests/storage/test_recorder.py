@@ -1,6 +1,6 @@
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from bot.core.events import (
@@ -50,7 +49,7 @@ def settings(db_url: str) -> StorageSettings:
 
 @pytest.fixture
 async def recorder(database: Database, tmp_path: Path) -> AsyncIterator[Recorder]:
-    rec = Recorder(database, SHANGHAI, dead_letter_path=tmp_path / "dead.jsonl", retry_delay=0)
+    rec = Recorder(database, SHANGHAI, dead_letter_path=tmp_path / "dead.jsonl")
     yield rec
     await rec.stop()
 
@@ -76,7 +75,7 @@ async def test_record_is_buffered_until_flush(database: Database, recorder: Reco
 
 
 async def test_batches_of_batch_size_all_written(database: Database, tmp_path: Path) -> None:
-    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, batch_size=7), retry_delay=0)
+    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, batch_size=7))
     for i in range(50):
         rec.record(msg(f"m{i}", at=T0 + timedelta(seconds=i), sender=Member(f"u{i % 5}", f"U{i % 5}")))
     await rec.flush()
@@ -153,13 +152,16 @@ async def test_a_failed_batch_does_not_count_its_contacts_as_written(
         nonlocal calls
         calls += 1
         if calls == 1:  # after the contacts' upsert, in the same transaction
-            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+            raise sa.exc.OperationalError("INSERT", {}, ConnectionResetError("connection reset by peer"))
         await real(self, conn, daily)
 
     monkeypatch.setattr(Recorder, "_write_daily", flaky)
     recorder.record(msg(at=T0, sender=Member("alice", "Alice")))
+    await recorder.flush()  # the connection broke: an outage, the event stays buffered
+    assert (recorder.pending, database.health.up) == (1, False)
     await recorder.flush()
     assert calls == 2
+    assert (recorder.pending, database.health.up) == (0, True)
     [contact] = await rows(database, Contact)
     assert (contact.name, contact.last_seen) == ("Alice", T0)
 
@@ -280,7 +282,7 @@ async def test_unrecorded_types_are_skipped_and_naive_times_refused(recorder: Re
 
 
 async def test_metadata_only_stores_no_text(database: Database, tmp_path: Path) -> None:
-    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, store_text="metadata"), retry_delay=0)
+    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, store_text="metadata"))
     rec.record(msg("secret", kind=MessageKind.URL, url="http://example.com/x", mentions=("bob",)))
     rec.record(PrivateMessage(at=T0, sender=ALICE, text="private secret", url="http://x"))
     rec.record(FriendRequest(at=T0, contact=BOB, hello="hello secret"))
@@ -329,8 +331,8 @@ async def test_stop_flushes_and_background_task_flushes_full_batches(database: D
     assert len(texts) == 11
 
 
-async def test_failed_batch_is_retried_once(
-    database: Database, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+async def test_an_outage_keeps_the_batch_and_its_sources(
+    database: Database, recorder: Recorder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     real = Recorder._write
     calls = 0
@@ -339,33 +341,34 @@ async def test_failed_batch_is_retried_once(
         nonlocal calls
         calls += 1
         if calls == 1:
-            raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+            raise sa.exc.OperationalError("INSERT", {}, ConnectionRefusedError("connection refused"))
         await real(self, events)
 
     monkeypatch.setattr(Recorder, "_write", flaky)
     recorder.record_membership_source("g1", "alice", "keyword:进群")
     recorder.record(MembersJoined(at=T0, group_id="g1", members=(ALICE,)))
     await recorder.flush()
+    assert (calls, recorder.pending, database.health.up) == (1, 1, False)
+    await recorder.start()
+    await asyncio.wait_for(database.health.wait_up(), 10)  # the health probe sees it back
+    for _ in range(100):
+        if recorder.pending == 0:
+            break
+        await asyncio.sleep(0.05)
     assert calls == 2
     assert recorder.dead_lettered == 0
     [stay] = await rows(database, Membership)
     assert stay.source == "keyword:进群"  # the failed attempt did not use the source up
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2, warnings  # one when the outage starts, one when it ends
+    assert "unreachable" in warnings[0] and "is back" in warnings[1] and "1 events buffered" in warnings[1]
 
 
-@pytest.fixture
-def broken_url(db_backend: str, db_url: str, tmp_path: Path) -> Iterator[str]:
-    """A database the recorder cannot write to: SQLite without its tables, or a
-    PostgreSQL database that does not exist."""
-    if db_backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'unmigrated.db'}"
-    else:
-        yield make_url(db_url).set(database="qunbot_missing_db").render_as_string(hide_password=False)
-
-
-async def test_dead_letter_on_a_broken_database(
-    broken_url: str, database: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+async def test_refused_events_are_set_aside_and_replayed(
+    fresh_db_url: str, database: Database, tmp_path: Path
 ) -> None:
-    broken = await Database.open(broken_url, migrate=False)
+    # A database without the tables refuses every event: each is set aside with its reason.
+    broken = await Database.open(fresh_db_url, migrate=False)
     dead = tmp_path / "dead" / "letters.jsonl"
     events: list[Event] = [
         msg("你好", message_id="m1", mentions=("bob",)),
@@ -373,17 +376,16 @@ async def test_dead_letter_on_a_broken_database(
         GroupRenamed(at=T0, group_id="g1", old_topic="a", new_topic="b"),
     ]
     try:
-        rec = Recorder(broken, SHANGHAI, dead_letter_path=dead, retry_delay=0)
+        rec = Recorder(broken, SHANGHAI, dead_letter_path=dead)
         for event in events:
             rec.record(event)
         rec.record_outbound("g1", "bot says", T0)
-        await rec.stop()  # must not raise: the batch goes to the dead-letter file
+        assert await rec.stop()  # must not raise: the events are set aside
+        assert broken.health.up  # a refusal is not an outage
     finally:
         await broken.close()
     assert rec.pending == 0
     assert rec.dead_lettered == 4
-    assert "retrying once" in caplog.text
-    assert "dead-letter" in caplog.text
     lines = [json.loads(line) for line in dead.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 4
     assert all(line["error"] for line in lines)
@@ -391,7 +393,7 @@ async def test_dead_letter_on_a_broken_database(
     assert lines[0]["event"]["text"] == "你好"
 
     # Nothing is lost: the file replays into a working database.
-    good = Recorder(database, SHANGHAI, dead_letter_path=dead, retry_delay=0)
+    good = Recorder(database, SHANGHAI, dead_letter_path=dead)
     assert await good.replay_dead_letter() == 4
     assert not dead.exists()
     assert dead.with_name(dead.name + ".replayed").exists()
@@ -425,7 +427,7 @@ async def test_malformed_dead_letter_file_changes_nothing(recorder: Recorder, tm
 
 
 async def test_purge_text_clears_old_text_and_urls(database: Database) -> None:
-    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, purge_after_days=30), retry_delay=0)
+    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, purge_after_days=30))
     old = T0 - timedelta(days=31)
     rec.record(msg("old", at=old, kind=MessageKind.URL, url="http://x", mentions=("bob",)))
     rec.record(PrivateMessage(at=old, sender=BOB, text="old private"))
@@ -439,12 +441,12 @@ async def test_purge_text_clears_old_text_and_urls(database: Database) -> None:
     assert log[2].meta == {"inviter": "owner1"}
     assert await rec.purge_text(T0) == 0  # idempotent
     assert (await rows(database, DailyActivity))[0].messages == 1  # rollups are kept
-    no_purge = Recorder(database, SHANGHAI, StorageSettings(url=database.url), retry_delay=0)
+    no_purge = Recorder(database, SHANGHAI, StorageSettings(url=database.url))
     assert await no_purge.purge_text(T0 + timedelta(days=1000)) == 0
 
 
 async def test_large_mixed_volume(database: Database) -> None:
-    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, batch_size=500), retry_delay=0)
+    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, batch_size=500))
     members = [Member(f"u{i}", f"用户{i}") for i in range(300)]
     rec.record(MembersJoined(at=T0, group_id="g0", members=tuple(members)))
     for i in range(3000):
@@ -462,7 +464,7 @@ async def test_large_mixed_volume(database: Database) -> None:
 async def test_one_batch_larger_than_one_statement(database: Database) -> None:
     # 4,500 log rows and 2,500 contacts in one transaction: several multi-row statements on
     # SQLite (at most 2,000 rows each), the last one shorter; every row and value arrives.
-    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, batch_size=10_000), retry_delay=0)
+    rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, batch_size=10_000))
     people = [Member(f"p{i}", f"成员{i}") for i in range(2500)]
     for i in range(4500):
         extra = {"mentions": ("alice",), "url": "https://example.com/x"} if i % 1000 == 0 else {}

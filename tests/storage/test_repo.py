@@ -46,7 +46,7 @@ async def test_plugin_state_repo(database: Database) -> None:
 
 
 async def test_membership_repo(database: Database) -> None:
-    rec = Recorder(database, SHANGHAI, retry_delay=0)
+    rec = Recorder(database, SHANGHAI)
     alice, bob = Member("alice", "Alice"), Member("bob", "Bob")
     rec.record(MembersJoined(at=T0, group_id="g1", members=(alice,)))
     rec.record(MembersJoined(at=T0 + timedelta(hours=1), group_id="g1", members=(bob,), inviter=alice))

@@ -281,3 +281,23 @@ async def test_past_the_bound_actions_are_logged_not_queued(caplog: pytest.LogCa
     assert len(dropped) == 1 and '"member_id": "c"' in dropped[0]
     await writer.settle()
     assert store.written == ["a", "b"]
+
+
+async def test_an_unreachable_database_is_waited_out_and_nothing_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    from bot.storage.health import DatabaseHealth
+
+    store = FlakyStore(failures=3)  # the database is away for three tries
+
+    async def probe() -> None:
+        if store.failures:
+            store.failures -= 1
+            raise ConnectionRefusedError("refused")
+
+    health = DatabaseHealth(probe, "test-db", first_delay=0.01, max_delay=0.01)
+    writer = AuditWriter(store, retry_after=0, health=health)  # type: ignore[arg-type]
+    writer.put(entry("a"))
+    writer.put(entry("b"))
+    await asyncio.wait_for(writer.settle(), 10)
+    assert store.written == ["a", "b"] and health.up
+    assert not [r for r in caplog.records if "rows dropped" in r.getMessage()]
+    assert "Traceback" not in caplog.text

@@ -128,7 +128,7 @@ async def test_replayed_admin_command_applies_once(tmp_path: Path) -> None:
 
 
 ACTIVITY = BASE_CONFIG + """    activity:
-      {enabled: true, points: 2, daily_cap: 5, min_chars: 2, min_interval_seconds: 30, flush_seconds: 60}
+      {enabled: true, points: 2, daily_cap: 5, min_chars: 2, min_interval_seconds: 30, flush_seconds: 5}
 """
 
 
