@@ -3,13 +3,16 @@ down in reverse order. The one place where the pieces meet."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import random
 import sys
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from bot.config import BotConfig, ConfigError, LineMap, load_config
 from bot.core import manage
@@ -29,6 +32,8 @@ from bot.storage.repo import PluginStateRepo
 from bot.storage.settings import StorageSettings
 
 log = logging.getLogger("qunbot.app")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,6 +72,10 @@ class BotApp:
         self.dispatcher: Dispatcher | None = None
         self.db: Database | None = None
         self.recorder: Recorder | None = None
+        # Events being dispatched right now: shutdown waits for them before it flushes.
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def config(self) -> BotConfig:
@@ -104,7 +113,14 @@ class BotApp:
 
     async def handle(self, event: Event) -> None:
         assert self.dispatcher is not None, "start() first"
-        await self.dispatcher.dispatch(event)
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self.dispatcher.dispatch(event)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     async def _on_sent(self, item: OutboundItem, result: SendResult | None, error: Exception | None) -> None:
         if self.recorder is None or error is not None or result is None or not result.ok:
@@ -144,17 +160,43 @@ class BotApp:
         services.notifier.settings = config.notify
         return services
 
-    async def stop(self, *, drain_seconds: float = 10.0) -> None:
+    async def stop(self, *, drain_seconds: float = 10.0) -> bool:
+        """Tear down in reverse order: let the events being dispatched finish, run the plugins'
+        shutdown hooks (activity points, the anti-spam audit), send what is queued (up to
+        `drain_seconds`), flush the recorder, close the database. Every step runs whatever
+        the one before did; returns False (after logging what) when something held in memory
+        could not be written, so that `qunbot run` exits non-zero."""
+        failed: list[str] = []
+        if self._in_flight:
+            try:
+                async with asyncio.timeout(drain_seconds):
+                    await self._idle.wait()
+            except TimeoutError:
+                log.error("shutdown: %d event(s) still being handled after %g s", self._in_flight, drain_seconds)
         if self.dispatcher is not None:
-            await self.dispatcher.runtime.shutdown()
+            failed += [f"plugin {name}" for name in await self.dispatcher.runtime.shutdown()]
         if self.services is not None:
-            await self.services.scheduler.flush_deferred()
-            await self.services.outbox.drain(self.clock.now() + timedelta(seconds=drain_seconds))
-            await self.services.notifier.aclose()
-        if self.recorder is not None:
-            await self.recorder.stop()
+            services = self.services
+            await _step("deferred jobs", failed, services.scheduler.flush_deferred())
+            await _step("outbox", failed, services.outbox.drain(self.clock.now() + timedelta(seconds=drain_seconds)))
+            await _step("notifier", failed, services.notifier.aclose())
+        if self.recorder is not None and await _step("recorder", failed, self.recorder.stop()) is False:
+            failed.append("recorder")
         if self.db is not None:
-            await self.db.close()
+            await _step("database", failed, self.db.close())
+        if failed:
+            log.error("shutdown: could not write everything: %s failed (see above)", ", ".join(failed))
+        return not failed
+
+
+async def _step(what: str, failed: list[str], work: Awaitable[T]) -> T | None:
+    """Await one shutdown step; a failure is logged and noted, and the next steps still run."""
+    try:
+        return await work
+    except Exception:
+        log.exception("shutdown: %s failed", what)
+        failed.append(what)
+        return None
 
 
 # How long a thread waiting for the GIL waits before it asks for it. A waiting thread only

@@ -50,13 +50,46 @@ async def _run_console(loaded: LoadedConfig, source: TextIO) -> int:
     assert app.services is not None and app.dispatcher is not None
     app.dispatcher.dedup_by_content = False  # console ids are unique; a repeated line is a new message
     services = app.services
+    stop = asyncio.Event()
+    signals = stop_on_signals(stop)
     background = start_background(app)
+    ok = False
     try:
-        await console.run(app.handle, source, idle=lambda: services.outbox.pending == 0)
+        lines = await console.run(app.handle, source, idle=lambda: services.outbox.pending == 0, stop=stop)
+        if stop.is_set():
+            log.info("console: stopping after %d lines read", lines)
     finally:
         await stop_background(background)
-        await app.stop()
-    return 0
+        ok = await app.stop()
+        remove_signal_handlers(signals)
+    return 0 if ok else 1
+
+
+def stop_on_signals(stop: asyncio.Event) -> list[signal.Signals]:
+    """SIGINT and SIGTERM set `stop` (the adapter stops reading, the app drains and flushes).
+    A second signal is not caught: it ends the process the usual way, for when the flush
+    itself hangs."""
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+
+    def first(sig: signal.Signals) -> None:
+        log.info("%s: shutting down (send it again to stop at once)", sig.name)
+        remove_signal_handlers(handled)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows / not the main thread
+            loop.add_signal_handler(sig, first, sig)
+            handled.append(sig)
+    return handled
+
+
+def remove_signal_handlers(handled: list[signal.Signals]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in handled:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(sig)
+    handled.clear()
 
 
 def start_background(app: BotApp) -> list[asyncio.Task[None]]:

@@ -498,13 +498,16 @@ class Recorder:
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="storage-recorder")
 
-    async def stop(self) -> None:
-        """Stop the background task and write everything still buffered."""
+    async def stop(self) -> bool:
+        """Stop the background task and write everything still buffered. False when the final
+        flush could not write everything to the database (what it could not write is in the
+        dead-letter file, or in the log): the caller exits non-zero."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
             task, self._task = self._task, None
             await task
+        set_aside = self.dead_lettered
         await self.flush()
         if self._buffer:
             log.error(
@@ -514,6 +517,8 @@ class Recorder:
             for event in self._buffer:
                 log.error("unwritten event: %s", json.dumps(event_to_json(event), ensure_ascii=False))
             self._buffer.clear()
+            return False
+        return self.dead_lettered == set_aside
 
     async def _run(self) -> None:
         while not self._stopping:
