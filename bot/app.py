@@ -4,6 +4,7 @@ down in reverse order. The one place where the pieces meet."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import random
@@ -97,6 +98,7 @@ class BotApp:
         toggles = PluginStateRepo(self.db)
         groups.load_toggles(await toggles.load_all(), toggles.set)
         notifier = Notifier(config.notify, groups, outbox, self.clock)
+        outbox.on_budget = functools.partial(_budget_alert, notifier)
         scheduler = Scheduler(self.clock)
         self.services = Services(
             config=config, clock=self.clock, platform=self.platform, outbox=outbox, groups=groups,
@@ -187,6 +189,14 @@ class BotApp:
         if failed:
             log.error("shutdown: could not write everything: %s failed (see above)", ", ".join(failed))
         return not failed
+
+
+async def _budget_alert(notifier: Notifier, used: int, budget: int) -> None:
+    await notifier.notify(
+        f"⚠️ 发送量提醒：本账号最近一小时已发送 {used} 条消息，每小时上限 {budget} 条（outbox.per_hour）。"
+        "到达上限后消息会排队等待，请检查是否有群发、直播同步或刷屏回复。",
+        source="outbox",
+    )
 
 
 async def _step(what: str, failed: list[str], work: Awaitable[T]) -> T | None:
