@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.config import BotConfig, ConfigError, LineMap, load_config
+from bot.config.diff import check_replacement, diff, save_applied
 from bot.core import manage
 from bot.core.clock import Clock
 from bot.core.context import Services
@@ -132,27 +133,47 @@ class BotApp:
                                           message_id=result.message_id)
 
     async def reload(self, path: str | Path | None = None) -> bool:
-        """Apply a changed config file without restart; keep the last good one on error."""
+        """Apply a changed config file without restart; keep the last good one on error.
+        A refused reload, and one that switches plugins off or removes broadcasts, is told
+        to the bot admins (privately, through the notifier), not only logged."""
         assert self.services is not None and self.dispatcher is not None
         path = Path(path or self.loaded.path or "")
         try:
             loaded = load_everything(path)
+            check_replacement(self.loaded.lines, loaded.lines)
         except ConfigError as err:
             log.error("config reload rejected, keeping the last good config:\n%s", err)
+            await self._tell_admins(f"⚠️ 配置文件没有重新加载，仍在使用上一个正确的配置。原因：\n{err}")
             return False
-        if _restart_only(self.config, loaded.config):
+        changes = diff(self.config, loaded.config)
+        if any(change.needs_restart for change in changes):
             log.warning("storage/adapter/bot identity changes need a restart; other changes applied")
         try:
             runtime = await Runtime.build(loaded.plugins, self._services_for(loaded.config))
-        except Exception:
+        except Exception as exc:
             log.exception("config reload failed while building plugins; keeping the last good config")
+            self._services_for(self.config)  # what the failed build was handed goes back
+            await self._tell_admins(
+                f"⚠️ 配置文件没有重新加载（启动插件时出错：{type(exc).__name__}: {exc}），仍在使用上一个正确的配置。"
+            )
             return False
         old = self.dispatcher.swap(runtime)
         self.loaded = loaded
         await old.shutdown()
         _settle_heap()
-        log.info("config reloaded from %s", path)
+        await asyncio.to_thread(save_applied, path)
+        log.info("config reloaded from %s%s", path, "".join(f"\n  {change}" for change in changes))
+        losses = [change for change in changes if change.plugin_off or change.broadcast_removed]
+        if losses:
+            await self._tell_admins("ℹ️ 配置已重新加载，以下功能已关闭或删除：\n" + "\n".join(f"- {c}" for c in losses))
         return True
+
+    async def _tell_admins(self, text: str) -> None:
+        assert self.services is not None
+        try:
+            await self.services.notifier.notify(text, source="config reload")
+        except Exception:
+            log.exception("could not tell the bot admins about the config reload")
 
     def _services_for(self, config: BotConfig) -> Services:
         assert self.services is not None
@@ -226,5 +247,3 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-def _restart_only(old: BotConfig, new: BotConfig) -> bool:
-    return (old.storage, old.adapter, old.bot, old.timezone) != (new.storage, new.adapter, new.bot, new.timezone)

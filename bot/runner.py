@@ -13,6 +13,7 @@ from typing import TextIO
 
 from bot.adapters.console import ConsoleAdapter, console_world
 from bot.app import BotApp, LoadedConfig, load_everything
+from bot.config.diff import save_applied
 from bot.core.clock import SystemClock
 from bot.core.events import Member
 
@@ -115,11 +116,21 @@ async def stop_background(tasks: list[asyncio.Task[None]]) -> None:
             await task
 
 
-async def watch_config(app: BotApp, path: Path) -> None:
+async def watch_config(app: BotApp, path: Path, *, debounce_ms: int = 500) -> None:
+    """Reload when the config file changes. The folder is watched, not the file: editors save
+    by writing a new file and renaming it over the old one, and a watch on the file itself
+    follows the old one (now gone) and never fires again."""
     from watchfiles import awatch
 
+    name = path.name
+    await asyncio.to_thread(save_applied, path)  # what `check-config --diff` compares against
+
+    def ours(_change: object, changed: str) -> bool:
+        return Path(changed).name == name
+
     try:
-        async for _changes in awatch(path, debounce=500, recursive=False):
-            await app.reload(path)
+        async for _changes in awatch(path.parent, watch_filter=ours, debounce=debounce_ms, recursive=False):
+            if await asyncio.to_thread(path.exists):  # removed (mid-rename): wait for it to be back
+                await app.reload(path)
     except FileNotFoundError:
-        log.warning("config file %s is not there to watch; reload with SIGHUP", path)
+        log.warning("config folder %s is not there to watch; reload with SIGHUP", path.parent)
