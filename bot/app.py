@@ -3,16 +3,21 @@ down in reverse order. The one place where the pieces meet."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 import logging
 import random
 import sys
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from bot.config import BotConfig, ConfigError, LineMap, load_config
+from bot.config.diff import check_replacement, diff, save_applied
 from bot.core import manage
 from bot.core.clock import Clock
 from bot.core.context import Services
@@ -30,6 +35,8 @@ from bot.storage.repo import PluginStateRepo
 from bot.storage.settings import StorageSettings
 
 log = logging.getLogger("qunbot.app")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -68,6 +75,10 @@ class BotApp:
         self.dispatcher: Dispatcher | None = None
         self.db: Database | None = None
         self.recorder: Recorder | None = None
+        # Events being dispatched right now: shutdown waits for them before it flushes.
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def config(self) -> BotConfig:
@@ -90,6 +101,7 @@ class BotApp:
         toggles = PluginStateRepo(self.db)
         groups.load_toggles(await toggles.load_all(), toggles.set)
         notifier = Notifier(config.notify, groups, outbox, self.clock)
+        outbox.on_budget = functools.partial(_budget_alert, notifier)
         scheduler = Scheduler(self.clock)
         self.services = Services(
             config=config, clock=self.clock, platform=self.platform, outbox=outbox, groups=groups,
@@ -143,7 +155,14 @@ class BotApp:
 
     async def handle(self, event: Event) -> None:
         assert self.dispatcher is not None, "start() first"
-        await self.dispatcher.dispatch(event)
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self.dispatcher.dispatch(event)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     async def _on_sent(self, item: OutboundItem, result: SendResult | None, error: Exception | None) -> None:
         if self.recorder is None or error is not None or result is None or not result.ok:
@@ -153,27 +172,47 @@ class BotApp:
                                           message_id=result.message_id)
 
     async def reload(self, path: str | Path | None = None) -> bool:
-        """Apply a changed config file without restart; keep the last good one on error."""
+        """Apply a changed config file without restart; keep the last good one on error.
+        A refused reload, and one that switches plugins off or removes broadcasts, is told
+        to the bot admins (privately, through the notifier), not only logged."""
         assert self.services is not None and self.dispatcher is not None
         path = Path(path or self.loaded.path or "")
         try:
             loaded = load_everything(path)
+            check_replacement(self.loaded.lines, loaded.lines)
         except ConfigError as err:
             log.error("config reload rejected, keeping the last good config:\n%s", err)
+            await self._tell_admins(f"⚠️ 配置文件没有重新加载，仍在使用上一个正确的配置。原因：\n{err}")
             return False
-        if _restart_only(self.config, loaded.config):
+        changes = diff(self.config, loaded.config)
+        if any(change.needs_restart for change in changes):
             log.warning("storage/adapter/bot identity changes need a restart; other changes applied")
         try:
             runtime = await Runtime.build(loaded.plugins, self._services_for(loaded.config))
-        except Exception:
+        except Exception as exc:
             log.exception("config reload failed while building plugins; keeping the last good config")
+            self._services_for(self.config)  # what the failed build was handed goes back
+            await self._tell_admins(
+                f"⚠️ 配置文件没有重新加载（启动插件时出错：{type(exc).__name__}: {exc}），仍在使用上一个正确的配置。"
+            )
             return False
         old = self.dispatcher.swap(runtime)
         self.loaded = loaded
         await old.shutdown()
         _settle_heap()
-        log.info("config reloaded from %s", path)
+        await asyncio.to_thread(save_applied, path)
+        log.info("config reloaded from %s%s", path, "".join(f"\n  {change}" for change in changes))
+        losses = [change for change in changes if change.plugin_off or change.broadcast_removed]
+        if losses:
+            await self._tell_admins("ℹ️ 配置已重新加载，以下功能已关闭或删除：\n" + "\n".join(f"- {c}" for c in losses))
         return True
+
+    async def _tell_admins(self, text: str) -> None:
+        assert self.services is not None
+        try:
+            await self.services.notifier.notify(text, source="config reload")
+        except Exception:
+            log.exception("could not tell the bot admins about the config reload")
 
     def _services_for(self, config: BotConfig) -> Services:
         assert self.services is not None
@@ -183,19 +222,54 @@ class BotApp:
         services.notifier.settings = config.notify
         return services
 
-    async def stop(self, *, drain_seconds: float = 10.0) -> None:
+    async def stop(self, *, drain_seconds: float = 10.0) -> bool:
+        """Tear down in reverse order: let the events being dispatched finish, run the plugins'
+        shutdown hooks (activity points, the anti-spam audit), send what is queued (up to
+        `drain_seconds`), flush the recorder, close the database. Every step runs whatever
+        the one before did; returns False (after logging what) when something held in memory
+        could not be written, so that `qunbot run` exits non-zero."""
+        failed: list[str] = []
+        if self._in_flight:
+            try:
+                async with asyncio.timeout(drain_seconds):
+                    await self._idle.wait()
+            except TimeoutError:
+                log.error("shutdown: %d event(s) still being handled after %g s", self._in_flight, drain_seconds)
         if self.dispatcher is not None:
-            await self.dispatcher.runtime.shutdown()
+            failed += [f"plugin {name}" for name in await self.dispatcher.runtime.shutdown()]
         if self.services is not None:
-            await self.services.scheduler.flush_deferred()
-            await self.services.outbox.drain(self.clock.now() + timedelta(seconds=drain_seconds))
-            await self.services.notifier.aclose()
-        if self.recorder is not None:
-            # An unreachable database gets the drain time to come back; then what is still
-            # unwritten is set aside on disk (replayed at the next start), not lost.
-            await self.recorder.stop(patience=drain_seconds)
+            services = self.services
+            await _step("deferred jobs", failed, services.scheduler.flush_deferred())
+            await _step("outbox", failed, services.outbox.drain(self.clock.now() + timedelta(seconds=drain_seconds)))
+            await _step("notifier", failed, services.notifier.aclose())
+        # An unreachable database gets the drain time to come back; then what is still
+        # unwritten is set aside on disk (replayed at the next start), not lost.
+        if self.recorder is not None and await _step(
+                "recorder", failed, self.recorder.stop(patience=drain_seconds)) is False:
+            failed.append("recorder")
         if self.db is not None:
-            await self.db.close()
+            await _step("database", failed, self.db.close())
+        if failed:
+            log.error("shutdown: could not write everything: %s failed (see above)", ", ".join(failed))
+        return not failed
+
+
+async def _budget_alert(notifier: Notifier, used: int, budget: int) -> None:
+    await notifier.notify(
+        f"⚠️ 发送量提醒：本账号最近一小时已发送 {used} 条消息，每小时上限 {budget} 条（outbox.per_hour）。"
+        "到达上限后消息会排队等待，请检查是否有群发、直播同步或刷屏回复。",
+        source="outbox",
+    )
+
+
+async def _step(what: str, failed: list[str], work: Awaitable[T]) -> T | None:
+    """Await one shutdown step; a failure is logged and noted, and the next steps still run."""
+    try:
+        return await work
+    except Exception:
+        log.exception("shutdown: %s failed", what)
+        failed.append(what)
+        return None
 
 
 # How long a thread waiting for the GIL waits before it asks for it. A waiting thread only
@@ -215,5 +289,3 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-def _restart_only(old: BotConfig, new: BotConfig) -> bool:
-    return (old.storage, old.adapter, old.bot, old.timezone) != (new.storage, new.adapter, new.bot, new.timezone)

@@ -17,6 +17,7 @@ from bot.config.errors import ConfigError
 from bot.stats_cli import stats_app
 
 if TYPE_CHECKING:
+    from bot.app import LoadedConfig
     from bot.storage.settings import StorageSettings
 
 app = typer.Typer(
@@ -91,6 +92,11 @@ def run(
 @app.command("check-config")
 def check_config(
     path: Annotated[Path, typer.Argument(help="Config file to check.")] = DEFAULT_CONFIG,
+    show_diff: Annotated[bool, typer.Option(
+        "--diff", help="Also show what a reload would change, against the config the running bot last applied "
+                       "(its copy .NAME.applied beside the file) or --against.")] = False,
+    against: Annotated[Path | None, typer.Option(
+        "--against", help="The config to compare with (implies --diff).", metavar="OLD.yaml")] = None,
 ) -> None:
     """Validate a config file: exit 0 with a summary, or 2 with FILE:LINE: key.path: problem."""
     _setup_logging(False)
@@ -100,6 +106,32 @@ def check_config(
         loaded = load_everything(path)
     except ConfigError as err:
         raise _config_problem(err) from None
+    if not show_diff and against is None:
+        _print_summary(path, loaded)
+        return
+    from bot.config.diff import applied_snapshot, check_replacement, diff
+
+    old_path = against or applied_snapshot(path)
+    if not old_path.exists():
+        raise _fail(f"{old_path}: not found (the bot writes it when it starts; or compare with --against OLD.yaml)",
+                    EXIT_USAGE)
+    try:
+        running = load_everything(old_path)
+        check_replacement(running.lines, loaded.lines)  # what a reload refuses, this refuses
+    except ConfigError as err:
+        raise _config_problem(err) from None
+    _print_summary(path, loaded)
+    changes = diff(running.config, loaded.config)
+    label = "the running bot's config" if against is None else str(old_path)
+    if not changes:
+        typer.echo(f"  a reload changes nothing (against {label})")
+        return
+    typer.echo(f"  a reload would change ({len(changes)}, against {label}):")
+    for change in changes:
+        typer.echo(f"    {change}")
+
+
+def _print_summary(path: Path, loaded: LoadedConfig) -> None:
     cfg = loaded.config
     typer.echo(f"{path}: OK")
     typer.echo(f"  adapter: {cfg.adapter}   timezone: {cfg.timezone}   storage: {_safe_url(cfg.storage.url)}")

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from bot.adapters.console import ConsoleAdapter, console_world
 from bot.app import BotApp, LoadedConfig, load_everything
+from bot.config.diff import save_applied
 from bot.core.clock import SystemClock
 from bot.core.events import Member
 
@@ -21,7 +22,7 @@ log = logging.getLogger("qunbot.run")
 # The console has no account to protect from bans, so it sends without pacing.
 CONSOLE_OUTBOX = {
     "min_gap": 0.0, "jitter": 0.0, "per_group_per_minute": 100_000, "per_minute": 100_000,
-    "moderation_gap": 0.0, "moderation_jitter": 0.0, "moderation_per_hour": 100_000,
+    "moderation_gap": 0.0, "moderation_jitter": 0.0, "moderation_per_hour": 100_000, "per_hour": 1_000_000,
 }
 
 
@@ -50,13 +51,46 @@ async def _run_console(loaded: LoadedConfig, source: TextIO) -> int:
     assert app.services is not None and app.dispatcher is not None
     app.dispatcher.dedup_by_content = False  # console ids are unique; a repeated line is a new message
     services = app.services
+    stop = asyncio.Event()
+    signals = stop_on_signals(stop)
     background = start_background(app)
+    ok = False
     try:
-        await console.run(app.handle, source, idle=lambda: services.outbox.pending == 0)
+        lines = await console.run(app.handle, source, idle=lambda: services.outbox.pending == 0, stop=stop)
+        if stop.is_set():
+            log.info("console: stopping after %d lines read", lines)
     finally:
         await stop_background(background)
-        await app.stop()
-    return 0
+        ok = await app.stop()
+        remove_signal_handlers(signals)
+    return 0 if ok else 1
+
+
+def stop_on_signals(stop: asyncio.Event) -> list[signal.Signals]:
+    """SIGINT and SIGTERM set `stop` (the adapter stops reading, the app drains and flushes).
+    A second signal is not caught: it ends the process the usual way, for when the flush
+    itself hangs."""
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+
+    def first(sig: signal.Signals) -> None:
+        log.info("%s: shutting down (send it again to stop at once)", sig.name)
+        remove_signal_handlers(handled)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows / not the main thread
+            loop.add_signal_handler(sig, first, sig)
+            handled.append(sig)
+    return handled
+
+
+def remove_signal_handlers(handled: list[signal.Signals]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in handled:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(sig)
+    handled.clear()
 
 
 def start_background(app: BotApp) -> list[asyncio.Task[None]]:
@@ -82,11 +116,21 @@ async def stop_background(tasks: list[asyncio.Task[None]]) -> None:
             await task
 
 
-async def watch_config(app: BotApp, path: Path) -> None:
+async def watch_config(app: BotApp, path: Path, *, debounce_ms: int = 500) -> None:
+    """Reload when the config file changes. The folder is watched, not the file: editors save
+    by writing a new file and renaming it over the old one, and a watch on the file itself
+    follows the old one (now gone) and never fires again."""
     from watchfiles import awatch
 
+    name = path.name
+    await asyncio.to_thread(save_applied, path)  # what `check-config --diff` compares against
+
+    def ours(_change: object, changed: str) -> bool:
+        return Path(changed).name == name
+
     try:
-        async for _changes in awatch(path, debounce=500, recursive=False):
-            await app.reload(path)
+        async for _changes in awatch(path.parent, watch_filter=ours, debounce=debounce_ms, recursive=False):
+            if await asyncio.to_thread(path.exists):  # removed (mid-rename): wait for it to be back
+                await app.reload(path)
     except FileNotFoundError:
-        log.warning("config file %s is not there to watch; reload with SIGHUP", path)
+        log.warning("config folder %s is not there to watch; reload with SIGHUP", path.parent)

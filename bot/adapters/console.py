@@ -17,9 +17,13 @@ id used in a line is created on first use, as are contacts.
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
+import os
 import re
+import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -119,37 +123,144 @@ class ConsoleAdapter:
         self.out = out or sys.stdout
         self.followups: asyncio.Queue[Event] = asyncio.Queue()
         self.platform = WorldPlatform(world, clock, on_action=self._print, on_event=self.followups.put_nowait)
+        self.lines_read = 0
 
     def _print(self, record: ActionRecord) -> None:
         print(format_action(record, self.world), file=self.out, flush=True)
 
-    async def run(self, handle: Callable[[Event], object], source: TextIO, idle: Callable[[], bool]) -> None:
-        """Read until end of input; then wait until the bot is idle (`idle()` true)."""
-        seq = 0
-        while True:
-            line = await asyncio.to_thread(source.readline)
-            if not line:
-                break
-            seq += 1
-            try:
-                item = parse_line(line, self.world, self.clock, seq)
-            except ConsoleLineError as exc:
-                sys.stderr.write(f"! {exc}\n")
-                continue
-            if item is None:
-                continue
-            if isinstance(item, ParsedWait):
-                await asyncio.sleep(item.seconds)
-                continue
-            await handle(item)  # type: ignore[misc]
+    async def run(
+        self,
+        handle: Callable[[Event], Awaitable[object]],
+        source: TextIO,
+        idle: Callable[[], bool],
+        stop: asyncio.Event | None = None,
+    ) -> int:
+        """Read until end of input, then wait until the bot is idle (`idle()` true). When
+        `stop` is set, read nothing more: the lines already read are still handled (they are
+        out of the pipe, nothing else would handle them), then it returns without waiting
+        for idle. Returns the number of lines read."""
+        stop = stop or asyncio.Event()
+        lines = LineSource(source)
+        try:
+            while (chunk := await lines.next_chunk(stop)) is not None:
+                for line in chunk:
+                    self.lines_read += 1
+                    if await self._line(handle, line, stop):
+                        await self._drain_followups(handle)
+        finally:
+            lines.close()
+        while not stop.is_set() and (not idle() or not self.followups.empty()):
             await self._drain_followups(handle)
-        while not idle() or not self.followups.empty():
-            await self._drain_followups(handle)
-            await asyncio.sleep(0.05)
+            await _sleep_unless(stop, 0.05)
+        await self._drain_followups(handle)
+        return self.lines_read
 
-    async def _drain_followups(self, handle: Callable[[Event], object]) -> None:
+    async def _line(self, handle: Callable[[Event], Awaitable[object]], line: str, stop: asyncio.Event) -> bool:
+        """Handle one line; True when it became an event."""
+        try:
+            item = parse_line(line, self.world, self.clock, self.lines_read)
+        except ConsoleLineError as exc:
+            sys.stderr.write(f"! {exc}\n")
+            return False
+        if item is None:
+            return False
+        if isinstance(item, ParsedWait):
+            await _sleep_unless(stop, item.seconds)
+            return False
+        await handle(item)
+        return True
+
+    async def _drain_followups(self, handle: Callable[[Event], Awaitable[object]]) -> None:
         while not self.followups.empty():
-            await handle(self.followups.get_nowait())  # type: ignore[misc]
+            await handle(self.followups.get_nowait())
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+
+
+class LineSource:
+    """Lines from the console's input, a chunk at a time.
+
+    Reading a line at a time through a thread cost a thread hand-over per line (the console
+    read about 2,000 lines/s). Here one read takes whatever the pipe holds, up to `CHUNK`
+    bytes, and it is cut into lines in one pass:
+    - a pipe, terminal or socket is read on the event loop once it is readable (a read of a
+      readable descriptor does not block), so stopping never leaves a read half done;
+    - a regular file (`< file`) never waits for a writer, and is read in a worker thread;
+    - a stream without a descriptor (tests' StringIO) is read in a worker thread too.
+    The last, unterminated line is kept until the next chunk completes it (or input ends)."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, source: TextIO) -> None:
+        self.source = source
+        self._fd = _descriptor(source)
+        self._regular = self._fd is not None and stat.S_ISREG(os.fstat(self._fd).st_mode)
+        encoding = getattr(source, "encoding", None) or "utf-8"
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        self._tail = ""
+        self._ended = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def next_chunk(self, stop: asyncio.Event) -> list[str] | None:
+        """The next complete lines (at least one), or None at the end of input or once
+        `stop` is set."""
+        while not self._ended and not stop.is_set():
+            text = await self._read(stop)
+            if text is None:  # stopped while waiting for input
+                return None
+            if not text:
+                self._ended = True
+                last = self._tail + self._decoder.decode(b"", final=True)
+                self._tail = ""
+                return [last] if last else None
+            lines = (self._tail + text).split("\n")
+            self._tail = lines.pop()
+            if lines:
+                return lines
+        return None
+
+    async def _read(self, stop: asyncio.Event) -> str | None:
+        fd = self._fd
+        if fd is None:
+            return await asyncio.to_thread(self.source.read, self.CHUNK)
+        if not self._regular:
+            try:
+                if not await self._readable(fd, stop):
+                    return None
+            except OSError:  # not pollable (/dev/null): reads never wait, like a file's
+                self._regular = True
+        data = os.read(fd, self.CHUNK) if not self._regular else await asyncio.to_thread(os.read, fd, self.CHUNK)
+        return self._decoder.decode(data) if data else ""
+
+    async def _readable(self, fd: int, stop: asyncio.Event) -> bool:
+        loop = self._loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((ready, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            loop.remove_reader(fd)
+            stopping.cancel()
+            ready.cancel()
+        return not stop.is_set()
+
+    def close(self) -> None:
+        if self._loop is not None and self._fd is not None:
+            self._loop.remove_reader(self._fd)
+
+
+def _descriptor(source: TextIO) -> int | None:
+    """The source's file descriptor (read directly: the console is its only reader, and
+    nothing has been read through the text layer before), or None for an in-memory stream."""
+    try:
+        return source.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def console_world(bot: Member, group_ids: list[tuple[str, str]]) -> World:

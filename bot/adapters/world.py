@@ -148,7 +148,7 @@ class WorldPlatform:
     async def remove_member(self, group_id: str, member_id: str, reason: str = "") -> None:
         group = self.world.group(group_id)
         if member_id not in group.members:
-            raise PlatformError(f"{member_id} is not in group {group_id}")
+            raise PlatformError(f"{member_id} is not in group {group_id}", permanent=True)
         self._record(ActionRecord("kick", self._stamp(), group=group_id, member=member_id, reason=reason))
         gone = self.world.leave(group_id, [member_id])
         if gone and self.on_event is not None:

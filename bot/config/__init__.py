@@ -18,6 +18,10 @@ def load_config(path: str | Path) -> tuple[BotConfig, LineMap]:
     data, lines = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError([lines.issue((), "the top level must be a mapping of settings")])
+    if not data:
+        # An editor caught mid-save, or a file emptied by mistake: running on nothing but
+        # defaults would silently switch every plugin off.
+        raise ConfigError([lines.issue((), "the file has no settings (it is empty or only comments)")])
     try:
         return BotConfig.model_validate(data), lines
     except ValidationError as err:

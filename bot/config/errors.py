@@ -58,6 +58,11 @@ class LineMap:
             loc = loc[:-1]
         return self._lines.get((), 1)
 
+    def top_level_keys(self) -> list[str]:
+        """The file's top-level keys, in the order they are written."""
+        keys = [(line, loc[0]) for loc, line in self._lines.items() if len(loc) == 1 and isinstance(loc[0], str)]
+        return [key for _, key in sorted(keys)]
+
     def issue(self, loc: Loc, problem: str) -> ConfigIssue:
         return ConfigIssue(self.file, self.line_of(loc), format_path(loc), problem)
 

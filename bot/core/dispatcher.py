@@ -134,13 +134,19 @@ class Runtime:
             commands_by_plugin={s.name: list(s.plugin.commands) for s in ordered},
         )
 
-    async def shutdown(self) -> None:
+    async def shutdown(self) -> list[str]:
+        """Run every plugin's shutdown hooks (they write what they hold in memory: activity
+        points, audit rows). Returns the names of the plugins whose hook failed."""
+        failed: list[str] = []
         for host in self.hosts.values():
             for hook in host.settings.plugin.shutdown_hooks:
                 try:
                     await hook(host)
                 except Exception:
                     log.exception("plugin %s failed to shut down", host.name)
+                    if host.name not in failed:
+                        failed.append(host.name)
+        return failed
 
 
 class _Recent:

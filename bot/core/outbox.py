@@ -7,13 +7,18 @@ WeChat bans accounts that send too fast, so sends are paced, not fired:
 - within a lane, a minimum gap plus random jitter between sends, drawn once per send from
   the injected rng (a seeded virtual run is reproducible); any two actions, whatever their
   lane, are at least `min_gap` apart;
-- sliding-window caps: per chat per minute and per account per minute (messages), per hour
-  (moderation);
+- sliding-window caps: per chat per minute, per account per minute and per hour (messages),
+  per hour (moderation); the bot admins are alerted once when the hourly message budget is
+  80% used (`on_budget`);
+- a long text is split into at most `max_parts` messages; what does not fit is cut, and the
+  last part says so (…（已截断）): one pasted essay never becomes hundreds of sends;
 - FIFO per chat (the parts of a long text stay in order), fair across chats: among the
   items that may go now, the chat served least recently goes first;
 - "too frequent" answers back off exponentially, and a run of them opens a circuit breaker
   that holds every send until a cool-down has passed; the items wait, none is dropped;
-- other failures are retried `max_retries` times, then reported through the callbacks.
+- other failures are retried `max_retries` times, then reported through the callbacks; a
+  refusal the platform marks permanent (removing someone who is not in the group) is not
+  retried.
 
 Enqueueing is synchronous and never blocks. `run()` is the real-time worker; the simulator
 drives `next_due()` / `send_next()` itself on a virtual clock, so nothing here sleeps
@@ -56,7 +61,12 @@ class OutboxSettings(BaseModel):
     jitter: float = Field(1.5, ge=0)
     per_group_per_minute: int = Field(10, ge=1)  # to one chat (group or contact), any 60 s
     per_minute: int = Field(30, ge=1)  # from the whole account, any 60 s
-    max_chars: int = Field(1500, ge=20)  # longer texts are split into several messages
+    max_chars: int = Field(1500, ge=20)  # longer texts are split into several messages ...
+    max_parts: int = Field(3, ge=1)  # ... at most this many; the rest is cut, ending in …（已截断）
+    # Messages (group and private) from the whole account in any hour; the bot admins are told
+    # once when `budget_alert` of it has been used.
+    per_hour: int = Field(600, ge=1)
+    budget_alert: float = Field(0.8, gt=0, le=1)
     # Removals and invites: their own, stricter lane.
     moderation_gap: float = Field(15.0, ge=0)
     moderation_jitter: float = Field(10.0, ge=0)
@@ -106,6 +116,10 @@ Payload = Mapping[str, Any]
 # the exception). Removals and invites report SendResult(ok=True) on success.
 DoneCallback = Callable[[SendResult | None, Exception | None], Awaitable[None]]
 ResultCallback = Callable[["OutboundItem", SendResult | None, Exception | None], Awaitable[None]]
+# Called with (messages sent in the last hour, the hourly budget) when the alert level is reached.
+BudgetCallback = Callable[[int, int], Awaitable[None]]
+
+TRUNCATED = "…（已截断）"
 
 
 @dataclass(eq=False, slots=True)
@@ -167,6 +181,32 @@ def split_text(text: str, max_chars: int) -> list[str]:
         start = cut
     parts.append(text[start:])
     return parts
+
+
+def cap_parts(parts: list[str], max_parts: int, max_chars: int, marker: str = TRUNCATED) -> list[str]:
+    """The first `max_parts` parts, the last of them ending in `marker` (shortened, at a
+    character boundary, so that it still fits in `max_chars`)."""
+    if len(parts) <= max_parts:
+        return parts
+    kept = parts[:max_parts]
+    kept[-1] = _with_marker(kept[-1], max_chars, marker)
+    return kept
+
+
+def cap_text(text: str, max_chars: int, marker: str = TRUNCATED) -> str:
+    """`text` if it has at most `max_chars` characters, else its beginning (cut at a character
+    boundary) followed by `marker`, `max_chars` characters in all."""
+    if len(text) <= max_chars:
+        return text
+    return _with_marker(text, max_chars, marker)
+
+
+def _with_marker(text: str, max_chars: int, marker: str) -> str:
+    text = text.rstrip()
+    room = max(max_chars - len(marker), 1)
+    if len(text) > room:
+        text = text[:_hard_cut(text, 0, room)].rstrip()
+    return text + marker
 
 
 def _cut(text: str, start: int, end: int) -> int:
@@ -249,11 +289,20 @@ class _LaneState:
     window: deque[datetime]  # the last `cap` call times; the oldest bounds the next one
     span: timedelta
     next_at: datetime | None = None
+    # The hourly budget of the message lane: call times within the last hour (expired ones
+    # are dropped as calls are made, so its length is the hour's use).
+    hourly: deque[datetime] | None = None
 
     def window_opens(self) -> datetime | None:
+        opens = None
         if len(self.window) == self.window.maxlen:
-            return self.window[0] + self.span
-        return None
+            opens = self.window[0] + self.span
+        hourly = self.hourly
+        if hourly is not None and len(hourly) == hourly.maxlen:
+            budget_opens = hourly[0] + _HOUR
+            if opens is None or budget_opens > opens:
+                opens = budget_opens
+        return opens
 
 
 @dataclass(slots=True)
@@ -272,15 +321,18 @@ class Outbox:
         settings: OutboxSettings,
         rng: random.Random,
         on_result: ResultCallback | None = None,
+        on_budget: BudgetCallback | None = None,
     ) -> None:
         self.platform = platform
         self.clock = clock
         self.settings = settings
         self._rng = rng
         self._on_result = on_result
+        self.on_budget = on_budget
         self._lanes = {
             Lane.MESSAGE: _LaneState(
-                settings.min_gap, settings.jitter, deque(maxlen=settings.per_minute), _MINUTE
+                settings.min_gap, settings.jitter, deque(maxlen=settings.per_minute), _MINUTE,
+                hourly=deque(maxlen=settings.per_hour),
             ),
             Lane.MODERATION: _LaneState(
                 settings.moderation_gap,
@@ -302,6 +354,8 @@ class Outbox:
         self._wakeup = asyncio.Event()
         self._lock = asyncio.Lock()
         self._calls = 0
+        self._budget_alerted = False
+        self._budget_alert_due: int | None = None  # the hour's use to report, once the call is done
 
     # --- enqueue (synchronous, never blocks) -----------------------------------------
     def say(self, group_id: str, text: str, mentions: tuple[str, ...] = ()) -> list[OutboundItem]:
@@ -343,9 +397,14 @@ class Outbox:
 
     def _parts(self, text: str, what: str, target: str) -> list[str]:
         _require_id(what, target)
-        parts = [p for p in split_text(text, self.settings.max_chars) if p.strip()]
+        settings = self.settings
+        parts = [p for p in split_text(text, settings.max_chars) if p.strip()]
         if not parts:
             log.warning("outbox: empty message to %s %s not sent", what, target)
+        elif len(parts) > settings.max_parts:
+            log.warning("outbox: a %d-character message to %s %s would take %d messages; sending the first %d, cut",
+                        len(text), what, target, len(parts), settings.max_parts)
+            parts = cap_parts(parts, settings.max_parts, settings.max_chars)
         return parts
 
     def _add(self, kind: OutboundKind, target: str, payload: dict[str, Any]) -> OutboundItem:
@@ -441,6 +500,13 @@ class Outbox:
             outcome = self._settle(key, item, result, error)
         if outcome.final:
             await self._report(outcome)
+        if self._budget_alert_due is not None:
+            used, self._budget_alert_due = self._budget_alert_due, None
+            if self.on_budget is not None:
+                try:
+                    await self.on_budget(used, self.settings.per_hour)
+                except Exception:
+                    log.exception("outbox: the send-budget alert failed")
         return item
 
     async def _call(self, item: OutboundItem) -> tuple[SendResult | None, Exception | None]:
@@ -485,6 +551,11 @@ class Outbox:
             return _Outcome(item, True, result, None)
         item.errors += 1
         reason = error if error is not None else (result.error if result else None) or "unknown error"
+        if isinstance(error, PlatformError) and error.permanent:
+            self._stats.failed += 1
+            log.warning("outbox: %s to %s refused, not retried: %s", item.kind, item.target, reason)
+            self._finish(key, item, ItemState.FAILED, result, error)
+            return _Outcome(item, True, result, error)
         if item.errors > self.settings.max_retries:
             self._stats.failed += 1
             log.error(
@@ -521,9 +592,32 @@ class Outbox:
             if window is None:
                 window = self._chats[item.chat] = deque(maxlen=self.settings.per_group_per_minute)
             window.append(at)
+            self._spend_budget(lane, at)
         self._calls += 1
         if self._calls % 512 == 0:
             self._forget_quiet_chats(at)
+
+    def _spend_budget(self, lane: _LaneState, at: datetime) -> None:
+        hourly = lane.hourly
+        assert hourly is not None
+        hourly.append(at)
+        expired = at - _HOUR
+        while hourly[0] <= expired:
+            hourly.popleft()
+        used, budget = len(hourly), self.settings.per_hour
+        if not self._budget_alerted and used >= budget * self.settings.budget_alert:
+            self._budget_alerted = True
+            self._budget_alert_due = used
+            log.warning("outbox: %d of the %d messages this account may send per hour were sent in the last hour",
+                        used, budget)
+        elif self._budget_alerted and used < budget / 2:
+            self._budget_alerted = False  # well below again: the next climb is worth another alert
+
+    @property
+    def sent_last_hour(self) -> int:
+        """Messages (group and private) sent in the hour up to the latest send."""
+        hourly = self._lanes[Lane.MESSAGE].hourly
+        return len(hourly) if hourly is not None else 0
 
     def _forget_quiet_chats(self, now: datetime) -> None:
         # Chats without a send in the last minute constrain nothing; keep the dict small.

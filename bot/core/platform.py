@@ -46,11 +46,14 @@ class SendResult:
 
 
 class PlatformError(Exception):
-    """An action the platform refused or failed. `rate_limited` marks "too frequent"."""
+    """An action the platform refused or failed. `rate_limited` marks "too frequent";
+    `permanent` marks a refusal that trying again cannot change (removing someone who is not
+    in the group): the outbox gives up on it at once instead of retrying."""
 
-    def __init__(self, message: str, *, rate_limited: bool = False) -> None:
+    def __init__(self, message: str, *, rate_limited: bool = False, permanent: bool = False) -> None:
         super().__init__(message)
         self.rate_limited = rate_limited
+        self.permanent = permanent
 
 
 @runtime_checkable

@@ -596,7 +596,9 @@ class Recorder:
         """Stop the background task and write everything still buffered. If the database is
         unreachable, wait up to `patience` seconds for it; what is still unwritten then is
         set aside (the dead-letter file, replayed at the next start) rather than lost.
-        True when everything was written or set aside."""
+        False when the database was still away at the end: the rows set aside then are safe
+        on disk, but the flush failed, and `qunbot run` says so with its exit code. (Rows the
+        database refused for their data are set aside as at any other time: not a failure.)"""
         self._stopping = True
         self._stopped.set()
         self._wake.set()
@@ -622,7 +624,7 @@ class Recorder:
                 log.error("recorder stopped with %d events neither written nor set aside; they follow", len(events))
                 for event in events:
                     log.error("unwritten event: %s", json.dumps(event_to_json(event), ensure_ascii=False))
-                return False
+            return False
         return True
 
     async def _run(self) -> None:

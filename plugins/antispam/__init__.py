@@ -175,9 +175,14 @@ def _running_state(host: PluginHost) -> AntispamState | None:
 async def _shutdown(host: PluginHost) -> None:
     # `qunbot run` at the end of input, `simulate`, a stop or a reload: write what is queued.
     if isinstance(host.state, AntispamState):
+        writer = host.state.executor.writer
+        dropped = writer.dropped if writer is not None else 0
         await host.state.executor.settle()
         if host.state.slow is not None:
             await host.state.slow.aclose()
+        if writer is not None and writer.dropped > dropped:
+            # The rows are in the log; the failure still makes `qunbot run` exit non-zero.
+            raise RuntimeError(f"{writer.dropped - dropped} anti-spam action(s) could not be recorded at shutdown")
 
 
 # --- events -----------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ class AuditWriter:
         self.max_pending = max_pending
         self._queue: deque[AuditEntry] = deque()
         self._task: asyncio.Task[None] | None = None
+        self.dropped = 0  # actions whose rows were given up on (logged instead)
 
     @property
     def pending(self) -> int:
@@ -87,6 +88,7 @@ class AuditWriter:
     def put(self, entry: AuditEntry) -> None:
         """Queue an action's rows; returns at once."""
         if len(self._queue) >= self.max_pending:
+            self.dropped += 1
             log.error("%d anti-spam actions are waiting to be recorded; rows dropped: %s",
                       len(self._queue), entry.describe())
             return
@@ -132,6 +134,7 @@ class AuditWriter:
         except Exception:
             if len(batch) == 1:
                 # The action itself happened; the log keeps what the audit rows would have said.
+                self.dropped += 1
                 log.exception("could not record an anti-spam action, rows dropped: %s", batch[0].describe())
                 return
             log.warning("could not record %d anti-spam actions together; trying each alone", len(batch),
@@ -140,4 +143,5 @@ class AuditWriter:
             try:
                 await self.store.record_actions([entry.rows()])
             except Exception:
+                self.dropped += 1
                 log.exception("could not record an anti-spam action, rows dropped: %s", entry.describe())

@@ -17,12 +17,20 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from bot.core.plugin import PluginConfig
 from bot.core.scheduler import cron_trigger
 from bot.core.templates import template_type
-from plugins.broadcast.schedule import Schedule, SpecError, local_datetime, parse_duration, parse_when
+from plugins.broadcast.schedule import (
+    DEFAULT_MIN_INTERVAL,
+    Schedule,
+    SpecError,
+    local_datetime,
+    parse_duration,
+    parse_when,
+    require_min_interval,
+)
 from plugins.broadcast.syntax import ALL, target_values
 
 # Values rendered for the occurrence (its local date and time), per target group.
@@ -183,7 +191,28 @@ class BroadcastConfig(PluginConfig):
     default_grace: Duration = timedelta(minutes=10)
     # How far back start-up looks for occurrences that fell due while the bot was down.
     catch_up_limit: Duration = timedelta(days=7)
+    # No broadcast, from YAML or chat, cron included, may send more often than this: a
+    # schedule with a shorter gap anywhere (cron "* * * * *", 每2分钟, every: 1m) is refused.
+    min_interval: Duration = DEFAULT_MIN_INTERVAL
     broadcasts: dict[BroadcastName, BroadcastEntry] = Field(default_factory=dict)
+
+    @field_validator("min_interval")
+    @classmethod
+    def _min_interval_floor(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("must be at least 1m (a cron fires at most once a minute anyway)")
+        return value
+
+    @field_validator("broadcasts")
+    @classmethod
+    def _no_flood(cls, value: dict[str, BroadcastEntry], info: ValidationInfo) -> dict[str, BroadcastEntry]:
+        minimum = info.data.get("min_interval", DEFAULT_MIN_INTERVAL)  # absent when itself invalid
+        for name, entry in value.items():
+            try:
+                require_min_interval(entry.schedule(_UTC), minimum)
+            except SpecError as exc:
+                raise ValueError(f"{name}: {exc} (see min_interval)") from None
+        return value
 
 
 # Schedules are validated at load before the configured timezone is applied.

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict
 
 from bot.core.scheduler import cron_trigger, date_trigger, interval_trigger
@@ -110,6 +111,46 @@ class Schedule(BaseModel):
     @property
     def recurring(self) -> bool:
         return self.kind != "date"
+
+    def shortest_gap(self) -> timedelta | None:
+        """The shortest time between two occurrences (None for a one-off). For a cron, every
+        day is assumed to be allowed, so a gap across midnight counts even when the day
+        fields would rule the next day out: the answer is never longer than the real one."""
+        if self.kind == "interval":
+            return timedelta(seconds=self.every_seconds or 0)
+        if self.kind == "date":
+            return None
+        assert self.cron is not None
+        minute, hour = self.cron.split()[:2]
+        trigger = CronTrigger(minute=minute, hour=hour, timezone=UTC)
+        fire = trigger.get_next_fire_time(None, _GAP_PROBE_START)
+        shortest: timedelta | None = None
+        # Two days hold every gap of a daily pattern, the one across midnight included.
+        while fire is not None and fire < _GAP_PROBE_START + timedelta(days=2):
+            following = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+            if following is None:
+                break
+            gap = following - fire
+            if shortest is None or gap < shortest:
+                shortest = gap
+                if gap <= timedelta(minutes=1):  # a cron cannot fire more often
+                    break
+            fire = following
+        return shortest
+
+
+_GAP_PROBE_START = datetime(2000, 1, 3, tzinfo=UTC)
+DEFAULT_MIN_INTERVAL = timedelta(minutes=5)
+
+
+def require_min_interval(schedule: Schedule, minimum: timedelta) -> None:
+    """SpecError when `schedule` would send more often than once per `minimum`."""
+    gap = schedule.shortest_gap()
+    if gap is not None and gap < minimum:
+        raise SpecError(
+            f"定时群发的间隔至少 {describe_duration(minimum)}（群发太频繁容易被封号）："
+            f"“{schedule.describe()}”最短 {describe_duration(gap)} 就发一次"
+        )
 
 
 def local_datetime(text: str, tz: tzinfo) -> datetime:
@@ -338,8 +379,7 @@ def _every_n(text: str, match: re.Match[str], now: datetime | None, tz: tzinfo) 
     if n < 1:
         raise SpecError(f"间隔 {label!r} 必须大于 0")
     if unit in ("分钟", "分"):
-        if n < 5:
-            raise SpecError("定时群发的间隔至少 5 分钟（群发太频繁容易被封号）")
+        # Too short an interval is refused by `require_min_interval`, as for every schedule.
         if 60 % n == 0:
             return Schedule(kind="cron", cron=f"*/{n} * * * *", label=label), end
         return _interval(n * 60, label, end, now, tz, None)

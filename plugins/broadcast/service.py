@@ -32,7 +32,14 @@ from bot.core.scheduler import Job, Scheduler
 from bot.core.templates import Template, TemplateError
 from plugins.broadcast.config import PLACEHOLDERS, BroadcastConfig, BroadcastEntry
 from plugins.broadcast.models import BroadcastDef, DeliveryState
-from plugins.broadcast.schedule import Schedule, SpecError, describe_duration, next_after, occurrences
+from plugins.broadcast.schedule import (
+    Schedule,
+    SpecError,
+    describe_duration,
+    next_after,
+    occurrences,
+    require_min_interval,
+)
 from plugins.broadcast.store import BroadcastStore, Report
 from plugins.broadcast.syntax import ALL, HERE, ParsedCommand
 
@@ -152,7 +159,10 @@ class BroadcastService:
             if row.source != "chat" or row.deleted:
                 continue
             try:
-                self.defs[row.name] = Definition.from_row(row, self.tz)
+                definition = Definition.from_row(row, self.tz)
+                # Made in chat before the minimum applied to it (or before it was raised).
+                require_min_interval(definition.schedule, cfg.min_interval)
+                self.defs[row.name] = definition
             except (KeyError, TypeError, ValueError) as exc:
                 log.error("broadcast %s: stored definition unusable, skipped: %s", row.name, exc)
         for name, definition in self.defs.items():
@@ -395,6 +405,7 @@ class BroadcastService:
         if level < Permission.BOT_ADMIN and resolved != [group_id]:
             raise Refused("群管理员只能给本群设置定时群发；发往多个群或全部群需要机器人管理员。")
         schedule = parsed.schedule
+        require_min_interval(schedule, self.cfg.min_interval)
         trigger = schedule.trigger(self.tz)
         first = trigger.get_next_fire_time(None, now)
         if first is None or first < now:

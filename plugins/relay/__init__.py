@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from bot.core.context import Context, PluginHost, Services
 from bot.core.events import BotLeftGroup, GroupMessage, PrivateMessage
+from bot.core.outbox import cap_text
 from bot.core.plugin import Command, Permission, Plugin
 from bot.core.scheduler import cron_trigger
 from bot.core.templates import Template
@@ -122,6 +123,7 @@ async def relay_message(event: GroupMessage, ctx: Context, state: RelayState, se
     body = message_body(event, config.kinds, config.labels)
     if body is None:
         return False
+    body = cap_text(body, config.max_chars)
     if state.graph.question_links(gid):
         asked = await _forward_question(event, ctx, state, body)
         if asked is not None:

@@ -98,6 +98,10 @@ class RelayConfig(PluginConfig):
     # While a relayed message to a group still waits in the outbox, later ones for that
     # group are merged into the next send: the backlog costs fewer sends, not more lag.
     merge_backlog: bool = True
+    # A relayed message (or question) longer than this is cut and ends in …（已截断）: one
+    # pasted essay is one send per target, not dozens. The outbox also caps the pieces of any
+    # message (outbox.max_chars × outbox.max_parts).
+    max_chars: int = Field(500, ge=20, le=10_000)
     # A message whose text equals what the bot relayed into that group within this many
     # seconds is an echo (another relay bot, a puppet that re-delivers): never relayed.
     echo_window_seconds: float = Field(600, ge=0)

@@ -122,6 +122,13 @@ async def test_remove_member_checks_the_member_is_gone(s: Setup) -> None:
     assert not err.value.rate_limited
 
 
+async def test_removing_someone_not_in_the_group_is_a_permanent_refusal_without_a_call(s: Setup) -> None:
+    with pytest.raises(PlatformError, match="carol is not in the group") as err:
+        await s.platform.remove_member("g1@chatroom", "carol", "广告")
+    assert err.value.permanent and not err.value.rate_limited
+    assert not [c for c in s.world.calls if c[0] == "room_delete"]
+
+
 async def test_invite_tells_an_added_member_from_a_pending_invitation(
     s: Setup, caplog: pytest.LogCaptureFixture
 ) -> None:

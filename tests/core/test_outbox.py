@@ -16,6 +16,7 @@ from bot.core.outbox import (
     OutboundKind,
     Outbox,
     OutboxSettings,
+    cap_parts,
     split_text,
 )
 from bot.core.platform import Capability, GroupInfo, PlatformError, SendResult
@@ -159,7 +160,7 @@ def test_split_rejects_silly_max() -> None:
 
 
 async def test_say_splits_and_mentions_only_the_first_part() -> None:
-    clock, platform, outbox = make(max_chars=20)
+    clock, platform, outbox = make(max_chars=20, max_parts=10)
     items = outbox.say("g1", "@Alice\u2005" + "很长的一段话。" * 8, ("alice",))
     assert len(items) > 1 and outbox.pending == len(items)
     assert [i.kind for i in items] == [OutboundKind.SAY] * len(items)
@@ -492,3 +493,60 @@ def test_settings_are_strict() -> None:
         OutboxSettings(per_minute=0)
     defaults = OutboxSettings()
     assert defaults.min_gap >= 1.0 and defaults.moderation_gap >= 15.0
+
+
+# --- flood guards -------------------------------------------------------------------------
+
+
+async def test_a_huge_message_is_cut_to_max_parts_and_says_so() -> None:
+    clock, platform, outbox = make(max_chars=100, max_parts=3)
+    text = "这是一句很长的直播内容。" * 100_000  # 1.2 M characters
+    items = outbox.say("g1", text)
+    assert len(items) == 3
+    await drive(clock, outbox)
+    sent = [what[0] for _, _, _, what in platform.calls]
+    assert len(sent) == 3 and all(len(part) <= 100 for part in sent)
+    assert sent[-1].endswith("…（已截断）") and not any("已截断" in part for part in sent[:-1])
+    assert "".join(sent).removesuffix("…（已截断）") == text[:len("".join(sent)) - len("…（已截断）")]
+
+
+def test_cap_parts_keeps_short_texts_and_cuts_at_a_character_boundary() -> None:
+    assert cap_parts(["a", "b"], 3, 20) == ["a", "b"]
+    parts = cap_parts(["x" * 19 + "👍🏽", "more"], 1, 20)  # only room for 14 characters
+    assert parts == ["x" * 14 + "…（已截断）"]
+    parts = cap_parts(["x" * 13 + "👍🏽" + "yy", "more"], 1, 20)
+    assert parts == ["x" * 13 + "…（已截断）"]  # the emoji and its skin tone go together
+
+
+async def test_the_hourly_budget_holds_sends_and_alerts_once_at_80_percent() -> None:
+    alerts: list[tuple[int, int]] = []
+
+    async def on_budget(used: int, budget: int) -> None:
+        alerts.append((used, budget))
+
+    clock, platform, outbox = make(min_gap=1, jitter=0, per_minute=1000, per_group_per_minute=1000, per_hour=10)
+    outbox.on_budget = on_budget
+    for i in range(25):
+        outbox.say(f"g{i % 3}", f"消息{i}")
+    await drive(clock, outbox, until=START + timedelta(minutes=59))
+    assert len(platform.calls) == 10  # the hour's budget, then nothing
+    assert alerts == [(8, 10)]
+    assert outbox.sent_last_hour == 10
+    await drive(clock, outbox)
+    times = platform.times()
+    assert len(times) == 25
+    # Never more than 10 in any hour.
+    assert all(sum(1 for t in times if a <= t < a + timedelta(hours=1)) <= 10 for a in times)
+    assert alerts == [(8, 10)]  # the rolling hour never dropped below half: no second alert
+
+
+async def test_a_permanent_refusal_is_not_retried() -> None:
+    def fail(n: int, action: str) -> object:
+        return PlatformError("bob is not in group g1", permanent=True) if action == "remove" else None
+
+    clock, platform, outbox = make(fail=fail, backoff_initial=60)
+    item = outbox.remove("g1", "bob", "spam")
+    await drive(clock, outbox)
+    assert platform.times("remove") == [platform.times("remove")[0]]  # one call
+    assert item.state is ItemState.FAILED and item.attempts == 1
+    assert outbox.stats.failed == 1 and outbox.stats.retried == 0

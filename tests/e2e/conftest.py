@@ -37,6 +37,7 @@ outbox:
   jitter: 0
   per_group_per_minute: 1000
   per_minute: 1000
+  per_hour: 100000
   moderation_gap: 0.1
   moderation_jitter: 0
   moderation_per_hour: 1000

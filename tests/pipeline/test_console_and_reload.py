@@ -39,7 +39,8 @@ async def test_piped_console_lines_show_welcome_and_replies(tmp_path: Path, caps
 
 def test_make_run_style_pipe_through_the_cli(tmp_path: Path) -> None:
     """The README's example: lines piped into `qunbot run` with the default config."""
-    env = {**os.environ, "QUNBOT_LOG": "WARNING"}
+    # This tree's code, whatever `bot` the environment has installed (it runs in tmp_path).
+    env = {**os.environ, "QUNBOT_LOG": "WARNING", "PYTHONPATH": str(REPO)}
     db = tmp_path / "run.db"
     cfg = (REPO / "config" / "bot.yaml").read_text(encoding="utf-8").replace(
         "sqlite+aiosqlite:///data/qunbot.db", f"sqlite+aiosqlite:///{db}")

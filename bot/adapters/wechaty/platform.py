@@ -174,6 +174,12 @@ class WechatyPlatform:
         return SendResult(True, str(message_id) if message_id else None)
 
     async def remove_member(self, group_id: str, member_id: str, reason: str = "") -> None:
+        # Someone who already left (or was removed by an admin meanwhile) cannot be removed:
+        # the member list says so, and the outbox does not retry a permanent refusal.
+        members = await self._call(f"members of {group_id}", lambda p: p.room_members(group_id))
+        if member_id not in members:
+            raise PlatformError(f"remove {member_id} from {group_id}: {member_id} is not in the group",
+                                permanent=True)
         # What python-wechaty's `room.delete(contact)` calls; its own re-read afterwards is a
         # no-op on an already loaded room, so the member list is read fresh here.
         await self._call(f"remove {member_id} from {group_id}", lambda p: p.room_delete(group_id, member_id))

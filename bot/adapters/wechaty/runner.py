@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 import os
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from bot.config.errors import ConfigError
 from bot.config.models import WechatySettings
 from bot.core.clock import SystemClock
 from bot.core.events import Member
-from bot.runner import start_background, stop_background
+from bot.runner import remove_signal_handlers, start_background, stop_background, stop_on_signals
 from bot.storage.settings import StorageSettings
 
 log = logging.getLogger("qunbot.wechaty")
@@ -117,12 +116,8 @@ async def _run(loaded: LoadedConfig, creds: Credentials, redactor: redact.Secret
     )
     app = BotApp(loaded, platform, clock, db_url=database_url_from_env())
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
+    handled = stop_on_signals(stop)
+    ok = False
     # Connect while the app starts; events that arrive first wait for `attach`.
     connecting = asyncio.create_task(connection.run(), name="wechaty-connection")
     try:
@@ -138,15 +133,15 @@ async def _run(loaded: LoadedConfig, creds: Credentials, redactor: redact.Secret
                 raise RuntimeError("the wechaty connection loop ended unexpectedly")
             log.info("wechaty: shutting down")
         finally:
-            # No new events; queued sends still go out over the live connection.
+            # No new events; queued sends still go out over the live connection, and
+            # `app.stop` lets the event being handled finish before it flushes.
             connection.deliver = False
             await stop_background(background)
-            await app.stop()
+            ok = await app.stop()
     finally:
         await connection.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(connecting, timeout=10)
         await platform.aclose()
-        for sig in handled:
-            loop.remove_signal_handler(sig)
-    return 0
+        remove_signal_handlers(handled)
+    return 0 if ok else 1

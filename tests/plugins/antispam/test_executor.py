@@ -265,7 +265,7 @@ async def test_a_failed_write_is_retried_once_then_logged_with_its_rows(caplog: 
     writer.put(entry("c"))
     writer.put(entry("d"))
     await writer.settle()
-    assert broken.written == ["d"] and writer.pending == 0
+    assert broken.written == ["d"] and writer.pending == 0 and writer.dropped == 1
     dropped = [r for r in caplog.records if "rows dropped" in r.getMessage()]
     assert len(dropped) == 1 and '"member_id": "c"' in dropped[0].getMessage()
     assert "加V abc888" in dropped[0].getMessage()  # the content is in the log
@@ -280,7 +280,7 @@ async def test_past_the_bound_actions_are_logged_not_queued(caplog: pytest.LogCa
     dropped = [r.getMessage() for r in caplog.records if "rows dropped" in r.getMessage()]
     assert len(dropped) == 1 and '"member_id": "c"' in dropped[0]
     await writer.settle()
-    assert store.written == ["a", "b"]
+    assert store.written == ["a", "b"] and writer.dropped == 1
 
 
 async def test_an_unreachable_database_is_waited_out_and_nothing_dropped(caplog: pytest.LogCaptureFixture) -> None:
@@ -301,3 +301,22 @@ async def test_an_unreachable_database_is_waited_out_and_nothing_dropped(caplog:
     assert store.written == ["a", "b"] and health.up
     assert not [r for r in caplog.records if "rows dropped" in r.getMessage()]
     assert "Traceback" not in caplog.text
+
+
+async def test_shutdown_settles_the_audit_and_fails_when_rows_were_given_up_on() -> None:
+    from types import SimpleNamespace
+
+    from plugins.antispam import _shutdown
+
+    state = object.__new__(AntispamState)
+    state.slow = None
+    writer = AuditWriter(FlakyStore(failures=0), retry_after=0)  # type: ignore[arg-type]
+    state.executor = SimpleNamespace(writer=writer, settle=writer.settle)  # type: ignore[assignment]
+    writer.put(entry("a"))
+    await _shutdown(SimpleNamespace(state=state))  # type: ignore[arg-type]
+    assert writer.pending == 0 and writer.store.written == ["a"]  # type: ignore[attr-defined]
+
+    writer.store = FlakyStore(failures=3)  # type: ignore[assignment]
+    writer.put(entry("b"))
+    with pytest.raises(RuntimeError, match="1 anti-spam action"):
+        await _shutdown(SimpleNamespace(state=state))  # type: ignore[arg-type]

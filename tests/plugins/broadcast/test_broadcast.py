@@ -321,3 +321,31 @@ plugins:
     assert "bot.yaml:8: plugins.broadcast.broadcasts.morning.text: unknown placeholder {nam}" in text
     assert "bot.yaml:9: plugins.broadcast.broadcasts.12: broadcast name '12': start with a letter" in text
     assert "bot.yaml:10: plugins.broadcast.broadcasts.12.at:" in text
+
+
+@pytest.mark.parametrize("when", ["cron * * * * *", "每1分钟", "cron */2 * * * *"])
+async def test_a_chat_broadcast_more_often_than_the_minimum_is_refused_cron_included(tmp_path: Path,
+                                                                                   when: str) -> None:
+    async with chat(write_config(tmp_path, CONFIG), WORLD) as bot:
+        await bot.private("boss", f"定时群发 {when} 群=g1 刷屏测试")
+        bot.assert_private("boss", contains="定时群发的间隔至少 5分钟")
+        await bot.wait("10m")
+        assert sends(bot, "刷屏测试") == []
+
+
+async def test_a_yaml_cron_more_often_than_the_minimum_is_a_config_error(tmp_path: Path) -> None:
+    bad = write_config(tmp_path, """\
+plugins:
+  broadcast:
+    broadcasts:
+      flood:
+        cron: "* * * * *"
+        to: g1
+        text: x
+""")
+    with pytest.raises(ConfigError, match=r"bot.yaml:3: plugins.broadcast.broadcasts: flood: 定时群发的间隔至少 5分钟"):
+        load_everything(bad)
+    # The operator may lower the minimum (to one minute at the least), and then it passes.
+    ok = bad.read_text(encoding="utf-8").replace("  broadcast:\n", "  broadcast:\n    min_interval: 1m\n")
+    bad.write_text(ok, encoding="utf-8")
+    load_everything(bad)

@@ -10,7 +10,15 @@ from pydantic import ValidationError
 
 from bot.core.scheduler import cron_trigger, crontab_weekdays
 from plugins.broadcast.config import BroadcastConfig
-from plugins.broadcast.schedule import SpecError, next_after, occurrences, parse_duration, parse_when
+from plugins.broadcast.schedule import (
+    SpecError,
+    describe_duration,
+    next_after,
+    occurrences,
+    parse_duration,
+    parse_when,
+    require_min_interval,
+)
 from plugins.broadcast.syntax import ALL, HERE, parse_command, split_messages
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -94,7 +102,6 @@ def test_intervals_are_anchored_so_every_process_computes_the_same_times() -> No
         ("25:00", "不存在"),
         ("每周一 25点", "不存在"),
         ("cron 0 8 * *", "5 个字段"),
-        ("每2分钟", "至少 5 分钟"),
         ("随便什么时候", "看不懂"),
         ("每天08:00 多余", "多了"),
     ],
@@ -218,3 +225,31 @@ def test_bad_yaml_entries(entry: dict[str, object], problem: str) -> None:
 def test_names_must_not_look_like_chat_ids() -> None:
     with pytest.raises(ValidationError, match="start with a letter"):
         BroadcastConfig.model_validate({"broadcasts": {"12": {"cron": "0 8 * * *", "to": "g1", "text": "x"}}})
+
+
+@pytest.mark.parametrize(
+    ("text", "gap"),
+    [
+        ("cron * * * * *", "1分钟"),
+        ("cron */2 * * * *", "2分钟"),
+        ("cron 0,1 8 * * *", "1分钟"),
+        ("cron 59 23,0 * * 1", "1小时"),  # not refused: 23:59 → 00:59
+        ("每2分钟", "2分钟"),
+        ("每3分钟", "3分钟"),
+    ],
+)
+def test_the_shortest_gap_of_a_schedule(text: str, gap: str) -> None:
+    assert describe_duration(parse_when(text, SH, NOW).shortest_gap()) == gap  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["cron * * * * *", "cron */2 * * * *", "cron 0,3 8 * * *", "每2分钟",
+                                  "cron 59,0 23,0 * * *"])
+def test_every_schedule_under_the_minimum_is_refused_cron_included(text: str) -> None:
+    with pytest.raises(SpecError, match="间隔至少 5分钟"):
+        require_min_interval(parse_when(text, SH, NOW), timedelta(minutes=5))
+
+
+@pytest.mark.parametrize("text", ["cron */5 * * * *", "每5分钟", "每半小时", "cron 0 8 * * 1-5", "每天 8:00、20:00",
+                                  "2026-12-24 20:00"])
+def test_schedules_at_or_over_the_minimum_pass(text: str) -> None:
+    require_min_interval(parse_when(text, SH, NOW), timedelta(minutes=5))

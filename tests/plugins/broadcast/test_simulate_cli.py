@@ -66,7 +66,8 @@ def start(tmp_path: Path, config: str, scenario_text: str, *, db: str | None = N
     command = [sys.executable, "-m", "bot", "simulate", f"{name}.yaml", "--config", "bot.yaml", "--json"]
     if db:
         command += ["--db", db]
-    env = {**os.environ, "TZ": tz, "QUNBOT_LOG": "ERROR"}
+    # This tree's code, whatever `bot` the environment has installed (it runs in tmp_path).
+    env = {**os.environ, "TZ": tz, "QUNBOT_LOG": "ERROR", "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 

@@ -383,3 +383,13 @@ async def test_ledger_sessions_and_transcripts_on_each_backend(tmp_path: Path, d
     assert sorted(r.origin_key.split(":")[0] for r in ledger) == ["m", "m"]
     assert [(t.text, t.question) for t in transcript] == [("第一句", False), ("听得到吗", True)]
     assert "转发 1 条消息到 3 个群" in (bot.assert_said("main", contains="已结束").text or "")
+
+
+async def test_a_huge_relayed_message_is_one_cut_send_per_target(tmp_path: Path) -> None:
+    async with chat(lecture(tmp_path), WORLD) as bot:
+        await bot.say("main", "teacher", "很长的讲稿。" * 170_000)  # about 1 MB of text
+        await bot.wait("10m")
+    for group in ("a1", "a2", "a3"):
+        [line] = bot.said(group)
+        assert line.text is not None and line.text.startswith("【张老师】很长的讲稿。")
+        assert line.text.endswith("…（已截断）") and len(line.text) <= len("【张老师】") + 500
