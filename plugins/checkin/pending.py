@@ -97,6 +97,8 @@ class PendingWork:
         for number, line in enumerate(text.splitlines(), 1):
             try:
                 entry = json.loads(line)
+                if not isinstance(entry, dict):
+                    raise ValueError("not an object")
             except ValueError:
                 log.warning("%s:%d: not a held-work line (a write cut short?); skipped", self.journal, number)
                 continue
@@ -115,7 +117,8 @@ class PendingWork:
             self.health.count(what)
             held += 1
         if held:
-            log.warning("doing %d jobs held before the restart (check-ins, activity points; %s)", held, self.journal)
+            log.warning("doing %d jobs held before the restart (check-ins, invite and activity points; %s)",
+                        held, self.journal)
             if self.health.up:
                 self._database_back()
         elif records or text:

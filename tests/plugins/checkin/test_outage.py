@@ -86,3 +86,38 @@ async def test_dropped_messages_are_reported_to_the_bot_admins(tmp_path: Path) -
         await bot.wait("1m")
         notices = [a.text or "" for a in bot.new_actions() if a.action == "private" and a.to == "owner1"]
         assert len(notices) == 1 and f"丢弃了 {recorder.dropped} 条" in notices[0], notices
+
+
+async def test_a_held_check_in_survives_a_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'bot.db'}"
+    config = write_config(tmp_path, INVITES)
+    async with chat(config, WORLD, db_url=url) as bot:
+        db = bot.sim.app.db
+        assert db is not None
+        monkeypatch.setattr(CheckinService, "check_in", refused)
+
+        async def probe_refused() -> None:
+            refused()
+
+        monkeypatch.setattr(db.health, "_probe", probe_refused)  # the database stays away till the end
+        await bot.say("g1", "alice", "签到", id="m1")
+        await bot.join("g1", "erin", inviter="bob")
+        assert any("签到已记下" in t for t in texts(bot))
+        journal = tmp_path / "data" / "bot.held-checkins.jsonl"
+        assert bot.sim.app.dispatcher is not None
+        await bot.sim.app.dispatcher.runtime.hosts["checkin"].state.pending.settle()
+        kinds = [line.split('"kind": "')[1].split('"')[0] for line in journal.read_text(encoding="utf-8").splitlines()]
+        assert kinds == ["checkin", "invite"]
+        # The bot stops with the database still away (the recorder sets its events aside).
+    monkeypatch.undo()
+    async with chat(config, {**WORLD, "clock": "2026-12-01T09:00:00+08:00"}, db_url=url) as bot:
+        assert bot.sim.app.dispatcher is not None
+        await bot.sim.app.dispatcher.runtime.hosts["checkin"].state.pending.run_now()
+        await bot.wait("5s")
+        done = texts(bot)
+        assert any("刚才记下的签到已补上" in t and "OK rank=1" in t for t in done), done
+        assert await ledger_sum(bot, "g1", "alice") == 5
+        assert await ledger_sum(bot, "g1", "bob") == 10
+        await bot.say("g1", "alice", "签到", id="m2")
+        assert any("ALREADY rank=1" in t for t in texts(bot))
+    assert not journal.exists()
