@@ -38,7 +38,7 @@ from bot.core.events import (
     storable,
 )
 from bot.core.loader import PluginSettings
-from bot.core.plugin import STOP, CommandSpec, HandlerSpec, Permission
+from bot.core.plugin import STOP, CommandSpec, HandlerSpec, Permission, ShutdownIncomplete
 from bot.storage.health import is_outage
 
 log = logging.getLogger("qunbot.dispatch")
@@ -142,10 +142,14 @@ class Runtime:
             for hook in host.settings.plugin.shutdown_hooks:
                 try:
                     await hook(host)
+                except ShutdownIncomplete as exc:
+                    log.error("plugin %s: %s", host.name, exc)
                 except Exception:
                     log.exception("plugin %s failed to shut down", host.name)
-                    if host.name not in failed:
-                        failed.append(host.name)
+                else:
+                    continue
+                if host.name not in failed:
+                    failed.append(host.name)
         return failed
 
 

@@ -202,6 +202,12 @@ class _Stop:
 STOP = _Stop()
 
 
+class ShutdownIncomplete(Exception):
+    """Raised by a shutdown hook that could not write everything for a known reason (the
+    database is away) and put it somewhere safe: the message says where. Logged as one line,
+    not a traceback; the plugin still counts as failed, so `qunbot run` exits non-zero."""
+
+
 def _params(func: Callable[..., Any], plugin: str) -> tuple[str, ...]:
     if not inspect.iscoroutinefunction(func):
         raise TypeError(f"plugin {plugin}: handler {func.__name__} must be `async def`")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core.clock import business_day, day_start
 from bot.core.context import Context, PluginHost
 from bot.core.events import GroupMessage, Member, MembersJoined, MembersLeft, MessageKind
-from bot.core.plugin import Command, Permission, Plugin
+from bot.core.plugin import Command, Permission, Plugin, ShutdownIncomplete
 from bot.core.scheduler import date_trigger
 from bot.core.templates import Template
 from bot.storage.health import is_outage
@@ -158,6 +158,10 @@ async def _flush_on_shutdown(host: PluginHost) -> None:
                 raise
             _hold_activity(state)
             await state.pending.settle()
+            # Nothing is lost (journalled, done at the next start), but the final flush did
+            # not reach the database: `qunbot run` says so with its exit code.
+            raise ShutdownIncomplete(f"activity points not written (database unreachable); held in "
+                                     f"{state.pending.journal} for the next start") from exc
 
 
 # --- helpers ----------------------------------------------------------------------------
