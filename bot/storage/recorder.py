@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import re
 import types
 import typing
 from collections import Counter, deque
@@ -85,11 +86,19 @@ class OutboundMessage(Event):
 
 
 def data_path(settings: StorageSettings, config_path: Path | None, kind: str) -> Path:
-    """`<data dir>/<database name>.<kind>`: a file of the bot's own, as an absolute path,
-    named after the database so that two databases sharing a data directory (the examples'
-    SQLite files in data/) never read each other's files."""
+    """`<data dir>/<database>.<kind>`: a file of the bot's own, as an absolute path, named
+    after the database (SQLite: the file's name; PostgreSQL: `<db>-<host>-<port>`) so that two
+    databases sharing a data directory (the examples' SQLite files in data/) never read each
+    other's files."""
     db_file = settings.sqlite_path
-    name = db_file.stem if db_file is not None else (make_url(settings.url).database or "qunbot")
+    if db_file is not None:
+        name = db_file.stem
+    else:
+        # Server, port and database: two bots on different servers (or test servers on free
+        # ports) whose configs share a folder never share these files.
+        url = make_url(settings.url)
+        name = "-".join(str(part) for part in (url.database or "qunbot", url.host or "local", url.port or 5432))
+        name = re.sub(r"[^\w.@-]", "_", name)
     return settings.resolved_data_dir(config_path) / f"{name}.{kind}"
 
 

@@ -25,6 +25,7 @@ def write_config(folder: Path, storage_url: str, extra: str = "") -> Path:
           flush_interval: 0.2
           retry_max_seconds: 1
           connect_retry_seconds: 20
+          data_dir: data             # beside this file: each test its own
         console: {{groups: [g1]}}
         notify: {{private_to_group_admins: false, private_to_bot_admins: true}}
         plugins:

@@ -162,9 +162,10 @@ def test_stopped_during_an_outage_the_bot_does_it_all_at_the_next_start(
     time.sleep(3)
     assert second.finish() == 0, second.stderr
     said = actions(second.stdout)
-    assert any("@carol\u2005⏳ 刚才记下的签到已补上" in a and "签到成功" in a for a in said), said
+    assert any("@carol\u2005⏳ 刚才记下的签到已补上" in a and "签到成功" in a for a in said), \
+        (said, first.stderr[-2000:], second.stderr[-2000:])
     messages = asyncio.run(_scalar(postgres.url, "SELECT count(*) FROM event_log WHERE type = 'message'"))
-    assert messages == 4  # the two sent during the outage came back from the set-aside file
+    assert messages == 4, (first.stderr, second.stderr)  # the two sent during the outage: from the set-aside file
     records = asyncio.run(_scalar(postgres.url, "SELECT count(*) FROM checkin_records"))
     assert records == 2
     points = asyncio.run(_scalar(postgres.url, "SELECT coalesce(sum(delta), 0) FROM points_ledger"

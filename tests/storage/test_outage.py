@@ -63,9 +63,11 @@ def test_data_dir_never_depends_on_the_working_directory(tmp_path: Path, monkeyp
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "config" / "bot.yaml"
     pg = StorageSettings(url="postgresql://u:p@h/qunbot")
-    assert default_dead_letter_path(pg, config) == tmp_path / "data" / "qunbot.deadletter.jsonl"
+    assert default_dead_letter_path(pg, config) == tmp_path / "data" / "qunbot-h-5432.deadletter.jsonl"
     own = StorageSettings(url="postgresql://u:p@h/qunbot", data_dir=Path("state"))
-    assert default_dead_letter_path(own, config) == tmp_path / "config" / "state" / "qunbot.deadletter.jsonl"
+    assert default_dead_letter_path(own, config) == tmp_path / "config" / "state" / "qunbot-h-5432.deadletter.jsonl"
+    other_server = StorageSettings(url="postgresql://u:p@h:5433/qunbot")
+    assert default_dead_letter_path(other_server, config) != default_dead_letter_path(pg, config)
     lite = StorageSettings(url="sqlite:///db/bot.db")
     path = default_dead_letter_path(lite, config)
     assert path.is_absolute() and path == tmp_path / "db" / "bot.deadletter.jsonl"
