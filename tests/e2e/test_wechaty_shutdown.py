@@ -17,7 +17,7 @@ keyword_reply:
   rules:
     - {name: mark, keywords: [到此为止], match: exact, replies: [收到标记]}
 checkin:
-  activity: {enabled: true, points: 1, daily_cap: 1000, min_chars: 1, min_interval_seconds: 0, flush_seconds: 3600}
+  activity: {enabled: true, points: 1, daily_cap: 1000, min_chars: 1, min_interval_seconds: 0, flush_seconds: 10}
 """
 SENDERS = ["contact_alice", "contact_bob", "contact_mallory"]
 
