@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from datetime import UTC, datetime
 
 from bot.adapters.console import ConsoleAdapter, console_world
@@ -79,3 +80,23 @@ def test_content_dedup_keeps_a_fixed_size_window() -> None:
         assert len(recent._keys) <= 100 and len(recent._order) <= 100
     assert recent.seen(hash(("g1", "m1", "第999条")))
     assert not recent.seen(hash(("g1", "m1", "第0条")))  # long forgotten
+
+
+def test_bulk_inserts_use_a_dozen_statement_sizes_whatever_the_batch() -> None:
+    """sqlite3 keeps each distinct prepared statement (megabytes for a thousand rows): batch
+    remainders of every size made that cache grow with every batch."""
+    from sqlalchemy.dialects import sqlite
+
+    from bot.storage.bulk import BulkStatement
+    from bot.storage.models import EventLog
+
+    columns = ("at", "type", "group_id", "member_id", "kind", "text", "message_id", "meta")
+    bulk = BulkStatement(EventLog.__table__, columns, sqlite.dialect())
+    sizes: set[int] = set()
+    for rows in range(1, 10_001):
+        chunks = bulk.chunks(rows)
+        assert chunks[0][0] == 0 and chunks[-1][1] == rows
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
+        sizes.update(end - start for start, end in chunks)
+    assert len(sizes) <= 13
+    assert bulk.sql_for(3).count("(?, ?, ?, ?, ?, ?, ?, ?)") == 3
