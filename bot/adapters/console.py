@@ -122,7 +122,8 @@ class ConsoleAdapter:
         self.clock = clock
         self.out = out or sys.stdout
         self.followups: asyncio.Queue[Event] = asyncio.Queue()
-        self.platform = WorldPlatform(world, clock, on_action=self._print, on_event=self.followups.put_nowait)
+        self.platform = WorldPlatform(world, clock, on_action=self._print, on_event=self.followups.put_nowait,
+                                      keep_actions=False)  # printed as they happen; kept, they would grow per send
         self.lines_read = 0
 
     def _print(self, record: ActionRecord) -> None:

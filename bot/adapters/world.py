@@ -106,10 +106,14 @@ class WorldPlatform:
         on_action: Callable[[ActionRecord], None] | None = None,
         on_event: Callable[[Event], None] | None = None,
         can_remove: bool | None = True,
+        keep_actions: bool = True,
     ) -> None:
         self.world = world
         self.clock = clock
+        # Every action, for tests and transcripts. A long-running bot (the console) passes
+        # keep_actions=False: `on_action` sees each one, and nothing piles up per send.
         self.actions: list[ActionRecord] = []
+        self._keep_actions = keep_actions
         self.on_action = on_action
         self.on_event = on_event
         self.can_remove = can_remove
@@ -124,7 +128,8 @@ class WorldPlatform:
         return frozenset(Capability)
 
     def _record(self, record: ActionRecord) -> None:
-        self.actions.append(record)
+        if self._keep_actions:
+            self.actions.append(record)
         if self.on_action is not None:
             self.on_action(record)
 

@@ -246,7 +246,10 @@ class Dispatcher:
             return False
         # Puppets sometimes deliver one message twice under different ids: the copy carries the
         # same platform timestamp, while a member repeating themselves does not.
-        fingerprint = (group_of(event), event.sender.id, event.kind, event.text, event.at)
+        # Kept as its hash: the tuple would hold the text and five objects per message (some
+        # 500 bytes each over `dedup_size` messages); two different messages sharing a 64-bit
+        # hash within that window is not a practical risk.
+        fingerprint = hash((group_of(event), event.sender.id, event.kind, event.text, event.at))
         return self._fingerprints.seen(fingerprint)
 
     def _derive(self, event: Event) -> list[Event]:

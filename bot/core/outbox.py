@@ -28,6 +28,7 @@ except `run()` and `drain()`, and only through the clock.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import logging
 import random
@@ -277,6 +278,12 @@ def _is_regional(char: str) -> bool:
 
 # --- the outbox --------------------------------------------------------------------------
 
+# A queue's head as the scheduler sees it: [eligible_at, rank, key]. `eligible_at` leaves out
+# the lane-wide bounds; `rank` is (when its chat was last served, head seq). An entry stays
+# valid while it is `Outbox._entries[key]`: re-indexing or emptying the queue retires it, and
+# retired entries are skipped when they come to the top of a heap.
+_Entry = list[Any]
+
 _NEVER = datetime.min.replace(tzinfo=UTC)
 _MINUTE = timedelta(minutes=1)
 _HOUR = timedelta(hours=1)
@@ -345,6 +352,11 @@ class Outbox:
         self._queues: dict[tuple[Lane, str, str], deque[OutboundItem]] = {}
         # Message call times per chat (the per-chat cap; also "served least recently").
         self._chats: dict[tuple[str, str], deque[datetime]] = {}
+        # The heads of the queues, per lane, so a send never scans every queue: those that may
+        # not go yet, by when they may (`_waiting`), and those that may, by rank (`_ready`).
+        self._entries: dict[tuple[Lane, str, str], _Entry] = {}
+        self._waiting: dict[Lane, list[tuple[datetime, int, _Entry]]] = {lane: [] for lane in Lane}
+        self._ready: dict[Lane, list[tuple[tuple[datetime, int], _Entry]]] = {lane: [] for lane in Lane}
         self._pending = 0
         self._seq = itertools.count(1)
         self._last_call: datetime | None = None
@@ -386,6 +398,7 @@ class Outbox:
         dropped: list[OutboundItem] = []
         for lane in Lane:
             queue = self._queues.pop((lane, "g", group_id), None)
+            self._entries.pop((lane, "g", group_id), None)
             if queue:
                 dropped.extend(queue)
         for item in dropped:
@@ -410,7 +423,13 @@ class Outbox:
     def _add(self, kind: OutboundKind, target: str, payload: dict[str, Any]) -> OutboundItem:
         _require_id("group" if kind is not OutboundKind.PRIVATE else "contact", target)
         item = OutboundItem(kind, target, MappingProxyType(payload), self.clock.now(), seq=next(self._seq))
-        self._queues.setdefault((item.lane, *item.chat), deque()).append(item)
+        key = (item.lane, *item.chat)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = deque()
+        queue.append(item)
+        if len(queue) == 1:
+            self._index(key)
         self._pending += 1
         self._wakeup.set()
         return item
@@ -451,8 +470,9 @@ class Outbox:
                 ready = bound
         return ready
 
-    def _eligible_at(self, key: tuple[Lane, str, str], item: OutboundItem, lane_ready: datetime) -> datetime:
-        at = max(item.enqueued_at, lane_ready)
+    def _head_eligible_at(self, key: tuple[Lane, str, str], item: OutboundItem) -> datetime:
+        """When a queue's head may go as far as it alone is concerned (lane bounds aside)."""
+        at = item.enqueued_at
         if item.not_before is not None and item.not_before > at:
             at = item.not_before
         if key[0] is Lane.MESSAGE:
@@ -463,27 +483,71 @@ class Outbox:
                     at = opens
         return at
 
+    def _index(self, key: tuple[Lane, str, str]) -> None:
+        """(Re-)enter a queue's head in the scheduling heaps after it or its chat changed: a
+        new queue, a send from it, a retry delay. Only that queue's entry changes: a chat's
+        window moves only when that chat's message queue sends."""
+        queue = self._queues.get(key)
+        if not queue:
+            self._entries.pop(key, None)
+            return
+        head = queue[0]
+        window = self._chats.get(head.chat) if key[0] is Lane.MESSAGE else None
+        # Fairness: the chat served least recently first, then the oldest item.
+        entry: _Entry = [self._head_eligible_at(key, head), (window[-1] if window else _NEVER, head.seq), key]
+        self._entries[key] = entry
+        heapq.heappush(self._waiting[key[0]], (entry[0], head.seq, entry))
+
+    def _valid(self, entry: _Entry) -> bool:
+        return self._entries.get(entry[2]) is entry
+
+    def _promote(self, lane: Lane, now: datetime) -> list[tuple[tuple[datetime, int], _Entry]]:
+        """Move the lane's heads that may go by `now` to its ready heap; return that heap with
+        a valid entry on top (or empty)."""
+        waiting, ready = self._waiting[lane], self._ready[lane]
+        while waiting and (waiting[0][0] <= now or not self._valid(waiting[0][2])):
+            _, _, entry = heapq.heappop(waiting)
+            if self._valid(entry):
+                heapq.heappush(ready, (entry[1], entry))
+        while ready and not self._valid(ready[0][1]):
+            heapq.heappop(ready)
+        return ready
+
     def next_due(self) -> datetime | None:
-        """The earliest time at which some queued item may be sent, or None when idle."""
+        """The earliest time at which some queued item may be sent, or None when idle. (When
+        something may go already, a time not after now.)"""
         if not self._queues:
             return None
-        ready = {lane: self._lane_ready(lane) for lane in Lane}
-        return min(self._eligible_at(key, queue[0], ready[key[0]]) for key, queue in self._queues.items())
+        due: datetime | None = None
+        now = self.clock.now()
+        for lane in Lane:
+            ready, waiting = self._promote(lane, now), self._waiting[lane]
+            if ready:
+                head = ready[0][1][0]  # one that may go (its time is not after now)
+            elif waiting:
+                head = waiting[0][0]
+            else:
+                continue
+            at = max(head, self._lane_ready(lane))
+            if due is None or at < due:
+                due = at
+        return due
 
     def _pick(self, now: datetime) -> tuple[Lane, str, str] | None:
-        ready = {lane: self._lane_ready(lane) for lane in Lane}
-        best: tuple[Lane, str, str] | None = None
-        best_rank: tuple[datetime, int] | None = None
-        for key, queue in self._queues.items():
-            head = queue[0]
-            if self._eligible_at(key, head, ready[key[0]]) > now:
+        """The queue to serve now: among the heads that may go, the lowest rank (moderation
+        items rank before messages). Its entry leaves the heap; `_index` re-enters the queue
+        once the call is settled."""
+        best: list[tuple[tuple[datetime, int], _Entry]] | None = None
+        for lane in Lane:
+            if self._lane_ready(lane) > now:
                 continue
-            # Fairness: the chat served least recently first, then the oldest item.
-            window = self._chats.get(head.chat) if key[0] is Lane.MESSAGE else None
-            rank = (window[-1] if window else _NEVER, head.seq)
-            if best_rank is None or rank < best_rank:
-                best, best_rank = key, rank
-        return best
+            ready = self._promote(lane, now)
+            if ready and (best is None or ready[0][0] < best[0][0]):
+                best = ready
+        if best is None:
+            return None
+        _, entry = heapq.heappop(best)
+        return entry[2]  # type: ignore[no-any-return]
 
     # --- sending -------------------------------------------------------------------------
     async def send_next(self) -> OutboundItem | None:
@@ -496,8 +560,11 @@ class Outbox:
                 return None
             item = self._queues[key][0]
             item.attempts += 1
-            result, error = await self._call(item)
-            outcome = self._settle(key, item, result, error)
+            try:
+                result, error = await self._call(item)
+                outcome = self._settle(key, item, result, error)
+            finally:
+                self._index(key)  # sent, retried or rate limited: its head or its rank changed
         if outcome.final:
             await self._report(outcome)
         if self._budget_alert_due is not None:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Bound parameters per statement: SQLite's default limit since 3.32 (999 before).
 SQLITE_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
-_SQLITE_MAX_ROWS = 2_000  # statements stay a few hundred kB; the batch splits into several
+_SQLITE_MAX_ROWS = 512  # sqlite3 keeps each prepared statement, and their size grows with the rows: see `chunks`
 
 
 def _same(value: Any) -> Any:
@@ -102,7 +102,7 @@ class BulkStatement:
             self._head, _, self._tail = self.sql.partition(one_row)
             self._row_marks = one_row.removeprefix("VALUES ")
             self._rows_per_statement = max(1, min(_SQLITE_MAX_ROWS, SQLITE_MAX_PARAMS // len(self.columns)))
-            self._full_sql = ""
+            self._sql_by_rows: dict[int, str] = {}
 
     def params(self, rows: Sequence[Sequence[Any]]) -> list[Any] | tuple[list[Any], ...]:
         """Driver parameters from rows of driver values in column order: every value in one
@@ -112,14 +112,28 @@ class BulkStatement:
         return list(chain.from_iterable(rows))
 
     def sql_for(self, rows: int) -> str:
-        """The SQLite statement inserting `rows` rows at once (the full-size one is kept;
-        a batch's last, shorter chunk has a different size every time)."""
-        if rows == self._rows_per_statement and self._full_sql:
-            return self._full_sql
-        sql = f"{self._head}VALUES {', '.join([self._row_marks] * rows)}{self._tail}"
-        if rows == self._rows_per_statement:
-            self._full_sql = sql
+        """The SQLite statement inserting `rows` rows at once (a full chunk or a power of two:
+        see `chunks`), built once."""
+        sql = self._sql_by_rows.get(rows)
+        if sql is None:
+            sql = self._sql_by_rows[rows] = f"{self._head}VALUES {', '.join([self._row_marks] * rows)}{self._tail}"
         return sql
+
+    def chunks(self, rows: int) -> list[tuple[int, int]]:
+        """(start, end) of each statement for `rows` rows: full-size chunks, then the rest in
+        powers of two. sqlite3 keeps every distinct statement it prepared (per connection, up
+        to 128), and one for a thousand rows holds megabytes: a remainder of a new size every
+        batch made that cache grow with every batch; now there are at most a dozen sizes."""
+        out: list[tuple[int, int]] = []
+        step, start = self._rows_per_statement, 0
+        while rows - start >= step:
+            out.append((start, start + step))
+            start += step
+        while start < rows:
+            size = 1 << ((rows - start).bit_length() - 1)
+            out.append((start, start + size))
+            start += size
+        return out
 
     async def execute(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -127,7 +141,6 @@ class BulkStatement:
         if self._by_column:
             await conn.exec_driver_sql(self.sql, self.params(rows))
             return
-        step = self._rows_per_statement
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
+        for start, end in self.chunks(len(rows)):
+            chunk = rows[start:end]
             await conn.exec_driver_sql(self.sql_for(len(chunk)), tuple(self.params(chunk)))

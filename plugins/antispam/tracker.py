@@ -10,29 +10,44 @@ members count as established. Entries drop out once they could no longer be "new
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from .store import RecentJoin
+
+# An entry is one int, (microseconds since the epoch of the join) << _BITS | messages sent:
+# a [datetime, count] list costs some 100 bytes more, over up to `cap` members.
+_BITS = 20
+_MAX_SENT = (1 << _BITS) - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def _pack(joined_at: datetime, sent: int) -> int:
+    return ((joined_at - _EPOCH) // _US) << _BITS | min(sent, _MAX_SENT)
+
+
+def _joined(entry: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=entry >> _BITS)
 
 
 class MemberTracker:
     __slots__ = ("_cap", "_entries", "_max_age", "_max_messages")
 
     def __init__(self, max_age: timedelta, max_messages: int, cap: int = 200_000) -> None:
-        # (group, member) -> [joined_at, messages sent since]
-        self._entries: OrderedDict[tuple[str, str], list[datetime | int]] = OrderedDict()
+        # (group, member) -> join time and messages sent since, packed (see `_pack`)
+        self._entries: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._max_age = max_age
         self._max_messages = max_messages
         self._cap = cap
 
     def load(self, joins: list[RecentJoin]) -> None:
         for j in joins:
-            self._entries[(j.group_id, j.member_id)] = [j.joined_at, j.messages]
+            self._entries[(j.group_id, j.member_id)] = _pack(j.joined_at, j.messages)
 
     def joined(self, group_id: str, member_id: str, at: datetime) -> None:
         key = (group_id, member_id)
         self._entries.pop(key, None)
-        self._entries[key] = [at, 0]
+        self._entries[key] = _pack(at, 0)
         if len(self._entries) > self._cap:
             self._entries.popitem(last=False)
 
@@ -42,20 +57,22 @@ class MemberTracker:
     def observe(self, group_id: str, member_id: str, at: datetime) -> tuple[timedelta | None, int | None]:
         """(time since joining, messages before this one) for a member's new message, and
         count the message. (None, None) for a member whose join is unknown."""
-        entry = self._entries.get((group_id, member_id))
+        key = (group_id, member_id)
+        entry = self._entries.get(key)
         if entry is None:  # most members: one lookup
             return None, None
-        joined_at, sent = entry
-        age = at - joined_at  # type: ignore[operator]
-        if age >= self._max_age and sent >= self._max_messages:  # type: ignore[operator]
-            del self._entries[(group_id, member_id)]  # established for good
+        age = at - _joined(entry)
+        sent = entry & _MAX_SENT
+        if age >= self._max_age and sent >= self._max_messages:
+            del self._entries[key]  # established for good
             return None, None
-        entry[1] = sent + 1  # type: ignore[operator]
-        return age, sent  # type: ignore[return-value]
+        if sent < _MAX_SENT:
+            self._entries[key] = entry + 1
+        return age, sent
 
     def peek(self, group_id: str, member_id: str) -> tuple[datetime, int] | None:
         entry = self._entries.get((group_id, member_id))
-        return (entry[0], entry[1]) if entry else None  # type: ignore[return-value]
+        return (_joined(entry), entry & _MAX_SENT) if entry is not None else None
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -143,7 +143,7 @@ class ActivityBuffer:
     the batched write is tested against)."""
 
     def __init__(self, ledger: PointsLedger, on_pending: Callable[[], None] | None = None, *,
-                 batched: bool = True) -> None:
+                 batched: bool = True, keep_members: int = 20_000) -> None:
         self._ledger = ledger
         self._batched = batched
         self.on_pending = on_pending
@@ -152,6 +152,13 @@ class ActivityBuffer:
         # message builds no key tuple and probes small per-group tables.
         self._members: dict[str, dict[str, _Member]] = {}
         self._newest = date.min  # the latest business day any message was counted on
+        # Past `keep_members` members, a full flush forgets those with nothing left to write
+        # whose last counted message is older than the longest interval seen: the ledger's
+        # write still enforces the daily cap, so all that costs is one more row write for a
+        # member already at the cap. Without it a busy day keeps everyone who spoke.
+        self.keep_members = keep_members
+        self._latest = datetime.min.replace(tzinfo=UTC)
+        self._longest_interval = timedelta()
         self._writing = asyncio.Lock()
 
     @property
@@ -181,6 +188,10 @@ class ActivityBuffer:
         if last is not None and now - last < min_interval:
             return False
         member.last = now
+        if now > self._latest:
+            self._latest = now
+        if min_interval > self._longest_interval:
+            self._longest_interval = min_interval
         tally.pending = min(pending + points, cap - written)
         tally.at = now
         if not pending and self.on_pending is not None:
@@ -305,5 +316,26 @@ class ActivityBuffer:
                     member.day = member.tally = None
             for member_id in gone:
                 del members[member_id]
+        if sum(len(members) for members in self._members.values()) > self.keep_members:
+            self._forget_idle()
         for group_id in [g for g, members in self._members.items() if not members]:
             del self._members[group_id]
+
+    def _forget_idle(self) -> None:
+        """Forget members with every point written whose interval has passed (see __init__)."""
+        tallies = self._tallies
+        idle_since = self._latest - self._longest_interval
+        for group_id, members in self._members.items():
+            gone = [
+                member_id for member_id, member in members.items()
+                if (member.last is None or member.last <= idle_since)
+                and all(tallies[(group_id, member_id, d)].pending == 0 for d in member.days)
+            ]
+            for member_id in gone:
+                for d in members.pop(member_id).days:
+                    del tallies[(group_id, member_id, d)]
+
+    @property
+    def members(self) -> int:
+        """Members whose counting state is kept."""
+        return sum(len(members) for members in self._members.values())

@@ -4,6 +4,7 @@ and the rendering of texts."""
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -120,11 +121,17 @@ class RoundGame(Game):
 
 class Cooldowns:
     """Per-member cooldowns (kept in memory: losing them on restart is harmless). A member
-    who keeps trying during the cooldown is told once, then ignored until it ends."""
+    who keeps trying during the cooldown is told once, then ignored until it ends.
 
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, ...], datetime] = {}
+    Bounded in time and size: the members are kept oldest start first, those whose longest
+    cooldown seen so far has ended are dropped as new ones come, and past `cap` the oldest go
+    even if their cooldown is still running (a crowd that large is no longer waiting on one)."""
+
+    def __init__(self, cap: int = 10_000) -> None:
+        self._last: OrderedDict[tuple[str, ...], datetime] = OrderedDict()
         self._told: set[tuple[str, ...]] = set()
+        self._cap = cap
+        self._longest = timedelta()
 
     def wait_left(self, key: tuple[str, ...], now: datetime, seconds: float) -> float:
         """Seconds left (0: go ahead, and the cooldown starts now)."""
@@ -133,12 +140,24 @@ class Cooldowns:
             left = seconds - (now - last).total_seconds()
             if left > 0:
                 return left
-        if len(self._last) >= 10_000:  # forget members idle for a day: the dict stays small
-            self._last = {k: t for k, t in self._last.items() if now - t < timedelta(days=1)}
-            self._told &= set(self._last)
+        self._longest = max(self._longest, timedelta(seconds=max(seconds, 0)))
+        self._last.pop(key, None)
         self._last[key] = now
         self._told.discard(key)
+        self._expire(now)
         return 0.0
+
+    def _expire(self, now: datetime) -> None:
+        last, told = self._last, self._told
+        while last:
+            key, started = next(iter(last.items()))
+            if len(last) <= self._cap and now - started < self._longest:
+                break
+            last.popitem(last=False)
+            told.discard(key)
+
+    def __len__(self) -> int:
+        return len(self._last)
 
     def tell_once(self, key: tuple[str, ...]) -> bool:
         """True the first time it is asked during one cooldown."""

@@ -550,3 +550,85 @@ async def test_a_permanent_refusal_is_not_retried() -> None:
     assert platform.times("remove") == [platform.times("remove")[0]]  # one call
     assert item.state is ItemState.FAILED and item.attempts == 1
     assert outbox.stats.failed == 1 and outbox.stats.retried == 0
+
+
+# --- scheduling without scans ----------------------------------------------------------------
+
+
+def _expected_pick(outbox: Outbox, now: datetime, last_served: dict[tuple[str, str], datetime]):
+    """The rule spelled out as a scan over every queue: among the heads that may go now, the
+    chat served least recently, then the oldest item; moderation before messages."""
+    best, best_rank, due = None, None, None
+    for key, queue in outbox._queues.items():
+        head = queue[0]
+        at = max(outbox._head_eligible_at(key, head), outbox._lane_ready(key[0]))
+        due = at if due is None or at < due else due
+        if at > now:
+            continue
+        served = last_served.get(head.chat) if head.lane.value == "message" else None
+        rank = (served or datetime.min.replace(tzinfo=START.tzinfo), head.seq)
+        if best_rank is None or rank < best_rank:
+            best, best_rank = head, rank
+    return best, due
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_indexed_pick_matches_a_scan_of_every_queue(seed: int) -> None:
+    """The heaps choose exactly what a scan would, through retries, rate limits, the breaker,
+    discarded groups and per-chat caps."""
+    rng = random.Random(seed)
+
+    def fail(n: int, action: str) -> object:
+        roll = rng.random()
+        if roll < 0.04:
+            return PlatformError("too frequent", rate_limited=True)
+        if roll < 0.12:
+            return PlatformError("network")
+        return None
+
+    clock, _platform, outbox = make(seed, fail=fail, min_gap=0.5, jitter=1, per_group_per_minute=3, per_minute=12,
+                                   backoff_initial=2, backoff_max=30, breaker_cooldown=40, moderation_gap=5)
+    last_served: dict[tuple[str, str], datetime] = {}
+    sends = 0
+    for step in range(1500):
+        roll = rng.random()
+        if roll < 0.3:
+            outbox.say(f"g{rng.randrange(12)}", f"第{step}条")
+        elif roll < 0.34:
+            outbox.send_private(f"c{rng.randrange(4)}", f"私聊{step}")
+        elif roll < 0.37:
+            outbox.remove(f"g{rng.randrange(12)}", f"m{step}")
+        elif roll < 0.38:
+            outbox.discard_group(f"g{rng.randrange(12)}")
+        elif roll < 0.6:
+            clock.advance(timedelta(seconds=rng.uniform(0, 4)))
+        else:
+            now = clock.now()
+            expected, due = _expected_pick(outbox, now, last_served)
+            actual_due = outbox.next_due()
+            if due is None or due > now:
+                assert actual_due == due
+            else:
+                assert actual_due is not None and actual_due <= now
+            item = await outbox.send_next()
+            assert item is expected
+            if item is not None:
+                sends += 1
+                if item.lane.value == "message":
+                    last_served[item.chat] = clock.now()
+    assert sends > 100
+    await drive(clock, outbox)
+    assert outbox.pending == 0 and outbox.next_due() is None
+
+
+async def test_scheduling_heaps_stay_small() -> None:
+    """Retired heap entries are dropped as they surface: a long run leaves no trail."""
+    clock, _platform, outbox = make(min_gap=0, jitter=0, per_group_per_minute=1000, per_minute=100_000)
+    for round_ in range(50):
+        for g in range(20):
+            outbox.say(f"g{g}", f"{round_}")
+        if round_ % 10 == 0:
+            outbox.discard_group("g3")
+        await drive(clock, outbox)
+    sizes = [len(h) for heaps in (outbox._waiting, outbox._ready) for h in heaps.values()]
+    assert sum(sizes) <= 20 and not outbox._entries

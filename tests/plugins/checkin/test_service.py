@@ -193,6 +193,30 @@ async def test_activity_buffer_keeps_unwritten_points_of_quiet_members(db: Datab
     assert buf._members["g"].keys() == {"dan"}  # written, then forgotten by the same flush
 
 
+async def test_activity_buffer_stays_under_its_member_cap_on_a_busy_day(db: Database) -> None:
+    """Past `keep_members`, a flush forgets members whose points are written and whose
+    interval has passed; the cap on the day still holds through the ledger's write."""
+    ledger = PointsLedger(db)
+    buf = ActivityBuffer(ledger, keep_members=50)
+    gap = timedelta(seconds=30)
+    t = T1
+    for i in range(400):  # a new speaker every second, a flush every 20
+        t = T1 + timedelta(seconds=i)
+        assert buf.count("g", f"m{i}", D1, t, points=2, cap=5, min_interval=gap)
+        if i % 20 == 19:
+            await buf.flush()
+            # Only those still inside their interval (the last 30 s) are kept past the cap.
+            assert buf.members <= 50
+    assert await ledger.total("g", "m0") == 2
+    # m399 is kept (inside its interval): a second message within it earns nothing.
+    assert not buf.count("g", "m399", D1, t + timedelta(seconds=5), points=2, cap=5, min_interval=gap)
+    # m0 was forgotten: it counts again, and the ledger caps the day at 5.
+    for minute in range(1, 6):
+        buf.count("g", "m0", D1, t + timedelta(minutes=minute), points=2, cap=5, min_interval=gap)
+        await buf.flush()
+    assert await ledger.total("g", "m0") == 5
+
+
 async def test_activity_buffer_on_the_database_writes_in_one_go(db: Database) -> None:
     """The same story as above with the buffer writing all due tallies in one transaction."""
     ledger = PointsLedger(db)
