@@ -112,12 +112,13 @@ class Scorer(Protocol):
 class TextModel:
     """A trained model: a weight per n-gram and a bias; `score` is a spam probability."""
 
-    __slots__ = ("bias", "info", "weights")
+    __slots__ = ("_context_weights", "bias", "info", "weights")
 
     def __init__(self, weights: dict[str, float], bias: float, info: dict[str, Any] | None = None) -> None:
         self.weights = weights
         self.bias = bias
         self.info = info or {}
+        self._context_weights: dict[tuple[str, str, int], float] = {}  # (kind, standing, length class)
 
     @classmethod
     def train(cls, examples: Iterable[Example], *, prepared: bool = False, epochs: int = EPOCHS,
@@ -160,8 +161,21 @@ class TextModel:
         return cls(kept, bias, info)
 
     def log_odds(self, squeezed: str, kind: str = "text", who: str = OLD) -> float:
-        feats = grams(squeezed, kind, who)
-        return self.bias + sum(map(self.weights.get, feats, _ZEROS)) / math.sqrt(len(feats))
+        """The weights of `grams(squeezed, kind, who)`, summed and scaled, computed without
+        building the context words (their weights are summed once per context and kept)."""
+        text = squeezed if squeezed.isalpha() else _DIGIT.sub("0", squeezed)
+        pairs = list(map(_concat, text, text[1:]))
+        found = set(text)
+        found.update(pairs)
+        found.update(map(_concat, pairs, text[2:]))
+        size = len(text)
+        key = (kind, who, 0 if size == 0 else 1 if size < SHORT else 2)
+        context = self._context_weights.get(key)
+        if context is None:
+            context = self._context_weights[key] = sum(
+                self.weights.get(word, 0.0) for word in _context(kind, who, size))
+        # Four context words, none of which is ever an n-gram of a text (they start with @).
+        return self.bias + (sum(map(self.weights.get, found, _ZEROS)) + context) / math.sqrt(len(found) + 4)
 
     def score(self, squeezed: str, kind: str = "text", who: str = OLD) -> float:
         """Spam probability of a message: its squeezed text, kind and sender's standing."""
