@@ -23,7 +23,6 @@ fixed order (the same corpus gives the same model).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
 import operator
@@ -39,23 +38,25 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+import ahocorasick
+
 from bot.core.events import MessageKind
 
 from .textforms import deep_normalize, squeeze
 
 FORMAT = "qunbot-spam-model"
-VERSION = 2
+VERSION = 3  # 3: lines read through the model's vocabulary, in training as in scoring
 NGRAMS = (1, 2, 3)
 EPOCHS = 10
 L2 = 3e-4
 RATE = 0.2
-MIN_DF = 2  # grams of fewer training lines than this are left out of the model file
+MIN_DF = 2  # grams of fewer training lines than this are not part of the model
 CORPUS_PACKAGE = f"{__package__}.corpus"
 SHIPPED_MODEL = "model.json"
 
 _DIGIT = re.compile("[1-9]")
 _concat = operator.add
-_ZEROS = itertools.repeat(0.0)
+_second = operator.itemgetter(1)
 
 # A sender's standing, as the model reads it (the boundaries are part of the model).
 NEW, RECENT, OLD = "new", "recent", "old"
@@ -97,6 +98,13 @@ def grams(squeezed: str, kind: str = "text", who: str = OLD) -> set[str]:
     return out
 
 
+def _as_bytes(text: str) -> str:
+    # The automaton walks UTF-8 bytes spelled as Latin-1 (as textforms.PhraseAutomaton does):
+    # a whole character's bytes only match at a character boundary, and byte-wise the
+    # automaton's nodes have few children.
+    return text.encode().decode("latin-1")
+
+
 def prepare(text: str) -> str:
     """Raw text → the squeezed form the model reads (the checks compute it once per message)."""
     return squeeze(deep_normalize(text))
@@ -112,30 +120,40 @@ class Scorer(Protocol):
 class TextModel:
     """A trained model: a weight per n-gram and a bias; `score` is a spam probability."""
 
-    __slots__ = ("_context_weights", "bias", "info", "weights")
+    __slots__ = ("_automaton", "_context_weights", "bias", "info", "weights")
 
     def __init__(self, weights: dict[str, float], bias: float, info: dict[str, Any] | None = None) -> None:
         self.weights = weights
         self.bias = bias
         self.info = info or {}
         self._context_weights: dict[tuple[str, str, int], float] = {}  # (kind, standing, length class)
+        # Built at the first score (training and cross-validation never need it).
+        self._automaton: tuple[ahocorasick.Automaton, list[float]] | None = None
 
     @classmethod
     def train(cls, examples: Iterable[Example], *, prepared: bool = False, epochs: int = EPOCHS,
               l2: float = L2, rate: float = RATE) -> TextModel:
         """Train on examples: (text, is_spam) or (text, is_spam, kind, standing); raw texts
         unless `prepared` (already squeezed)."""
-        docs: list[tuple[tuple[str, ...], float, float]] = []
+        found: list[tuple[set[str], float]] = []
         counts = {True: 0, False: 0}
         for example in examples:
             text, spam = example[0], example[1]
             kind, who = (example[2], example[3]) if len(example) == 4 else ("text", OLD)
-            feats = tuple(sorted(grams(text if prepared else prepare(text), kind, who)))
-            docs.append((feats, 1.0 if spam else 0.0, 1.0 / math.sqrt(len(feats))))
+            found.append((grams(text if prepared else prepare(text), kind, who), 1.0 if spam else 0.0))
             counts[spam] += 1
         if not counts[True] or not counts[False]:
             raise ModelError(f"training needs both spam and normal samples (got {counts[True]} spam, "
                              f"{counts[False]} normal)")
+        # The vocabulary: grams of at least MIN_DF training lines (a gram of one line only helps
+        # fit that line, and such grams would make up most of the file), and the context words.
+        # A line is read through the vocabulary in training as in scoring, where the automaton
+        # finds only the model's grams: the scale counts the same grams both times.
+        df = Counter(f for feats, _ in found for f in feats)
+        docs: list[tuple[tuple[str, ...], float, float]] = []
+        for feats, label in found:
+            known = tuple(sorted(f for f in feats if f[0] == "@" or df[f] >= MIN_DF))
+            docs.append((known, label, 1.0 / math.sqrt(len(known))))
         weights: dict[str, float] = {}
         squares: dict[str, float] = {}
         bias, bias_square = 0.0, 1e-8
@@ -153,29 +171,42 @@ class TextModel:
                     weights[f] = w - rate * g / math.sqrt(sq)
                 bias_square += error * error
                 bias -= rate * error / math.sqrt(bias_square)
-        # Grams of a single line helped fit that line; elsewhere they are noise, and they
-        # would make up most of the file.
-        df = Counter(f for feats, _, _ in docs for f in feats)
-        kept = {f: round(w, 4) for f, w in weights.items() if df[f] >= MIN_DF}
+        kept = {f: round(w, 4) for f, w in weights.items()}
         info = {"spam": counts[True], "normal": counts[False], "grams": len(kept), "epochs": epochs, "l2": l2}
         return cls(kept, bias, info)
 
     def log_odds(self, squeezed: str, kind: str = "text", who: str = OLD) -> float:
-        """The weights of `grams(squeezed, kind, who)`, summed and scaled, computed without
-        building the context words (their weights are summed once per context and kept)."""
+        """The weights of the text's grams the model knows, and of its context words, summed
+        and scaled. The grams are found in one pass of an Aho-Corasick automaton over the
+        model's grams (each match is the gram's number; the set of numbers dedupes them), all
+        in C: no per-gram string is built or hashed in Python."""
         text = squeezed if squeezed.isalpha() else _DIGIT.sub("0", squeezed)
-        pairs = list(map(_concat, text, text[1:]))
-        found = set(text)
-        found.update(pairs)
-        found.update(map(_concat, pairs, text[2:]))
         size = len(text)
         key = (kind, who, 0 if size == 0 else 1 if size < SHORT else 2)
-        context = self._context_weights.get(key)
-        if context is None:
-            context = self._context_weights[key] = sum(
-                self.weights.get(word, 0.0) for word in _context(kind, who, size))
-        # Four context words, none of which is ever an n-gram of a text (they start with @).
-        return self.bias + (sum(map(self.weights.get, found, _ZEROS)) + context) / math.sqrt(len(found) + 4)
+        total = self._context_weights.get(key)
+        if total is None:
+            total = self._context_weights[key] = sum(self.weights.get(word, 0.0) for word in _context(kind, who, size))
+        known = 4  # the context words
+        if size:
+            automaton, gram_weights = self._automaton or self._build_automaton()
+            found = set(map(_second, automaton.iter(_as_bytes(text))))
+            total += sum(map(gram_weights.__getitem__, found))
+            known += len(found)
+        return self.bias + total / math.sqrt(known)
+
+    def _build_automaton(self) -> tuple[ahocorasick.Automaton, list[float]]:
+        automaton = ahocorasick.Automaton()
+        gram_weights: list[float] = []
+        for gram, weight in self.weights.items():
+            if gram[0] != "@":  # context words are never part of a text
+                automaton.add_word(_as_bytes(gram), len(gram_weights))
+                gram_weights.append(weight)
+        if not gram_weights:
+            automaton.add_word("\x00\x00\x00\x00", 0)  # an automaton needs a word; NUL never occurs in text
+            gram_weights.append(0.0)
+        automaton.make_automaton()
+        self._automaton = (automaton, gram_weights)
+        return self._automaton
 
     def score(self, squeezed: str, kind: str = "text", who: str = OLD) -> float:
         """Spam probability of a message: its squeezed text, kind and sender's standing."""
