@@ -681,6 +681,14 @@ def _has_hook(probe: Probe) -> bool:
 _UNREAD = frozenset((MessageKind.SYSTEM, MessageKind.VOICE, MessageKind.EMOTICON))
 
 
+def model_reads(kind: str, squeezed: str, min_chars: int) -> bool:
+    """Whether the text model scores a message (the check, and `evaluate`'s figures): not when
+    there is nothing to read, no text at all (a bare image or voice message says nothing about
+    itself; the new-member rules and the QR check look at those), or a very short plain text.
+    `kind` is a `MessageKind` or its value."""
+    return bool(squeezed) and kind not in _UNREAD and (kind != MessageKind.TEXT or len(squeezed) >= min_chars)
+
+
 class ClassifierCheck:
     name = "classifier"
     quiet = None  # reads the text itself
@@ -696,13 +704,10 @@ class ClassifierCheck:
     def check(self, probe: Probe) -> CheckResult:
         msg = probe.message
         squeezed = probe.features.squeezed
-        kind = msg.kind
-        # Nothing to read: no text at all (a bare image or voice message says nothing about
-        # itself; the new-member rules and the QR check look at those), or a very short text.
-        if not squeezed or kind in _UNREAD or (kind is MessageKind.TEXT and len(squeezed) < self.min_chars):
+        if not model_reads(msg.kind, squeezed, self.min_chars):
             return self._short
         who = standing(msg.member_age, msg.member_messages)
-        return self._judge(self.model.score(squeezed, kind.value, who), self.thresholds[who])
+        return self._judge(self.model.score(squeezed, msg.kind.value, who), self.thresholds[who])
 
     def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
                     who: str) -> CheckResult:

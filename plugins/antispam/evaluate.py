@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checks import model_reads
 from .classifier import OLD, Example, Scorer, TextModel, prepare
 from .detector import Detector
 from .spamcheck import check_lines
@@ -148,10 +149,8 @@ def _unpack(example: Example) -> tuple[str, bool, str, str]:
 
 
 def _flags(model: Scorer, squeezed: str, kind: str, who: str, thresholds: dict[str, float], min_chars: int) -> bool:
-    """As the classifier check decides (no text, or a short plain text: never flagged)."""
-    if not squeezed or (kind == "text" and len(squeezed) < min_chars):
-        return False
-    return model.score(squeezed, kind, who) >= thresholds[who]
+    """As the classifier check decides."""
+    return model_reads(kind, squeezed, min_chars) and model.score(squeezed, kind, who) >= thresholds[who]
 
 
 def cross_validate(samples: Sequence[Example], thresholds: dict[str, float], min_chars: int, folds: int = 5,
