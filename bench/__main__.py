@@ -16,8 +16,14 @@ from pathlib import Path
 
 def figure(name: str, value: float, unit: str, baseline: float | None = None, **extra: object) -> dict[str, object]:
     ratio = round(value / baseline, 3) if baseline else None
-    return {"name": name, "value": round(value, 3), "unit": unit,
-            "baseline": round(baseline, 3) if baseline is not None else None, "ratio": ratio, **extra}
+    return {
+        "name": name,
+        "value": round(value, 3),
+        "unit": unit,
+        "baseline": round(baseline, 3) if baseline is not None else None,
+        "ratio": ratio,
+        **extra,
+    }
 
 
 async def main(selected: list[str]) -> int:

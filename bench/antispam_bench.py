@@ -52,13 +52,18 @@ def make_messages(n: int = N_MESSAGES, ad_share: float = AD_SHARE, seed: int = 7
     for i in range(n):
         rec = rng.choice(ads if rng.random() < ad_share else normal)
         new = rng.random() < 0.1
-        out.append(Message(
-            text=str(rec["text"]), kind=MessageKind.parse(rec.get("kind")), url=rec.get("url"),  # type: ignore[arg-type]
-            group_id=f"g{i % N_GROUPS}", member_id=f"m{rng.randrange(N_MEMBERS)}",
-            at=start + timedelta(milliseconds=50 * i),
-            member_age=timedelta(minutes=rng.randrange(60)) if new else None,
-            member_messages=rng.randrange(5) if new else None,
-        ))
+        out.append(
+            Message(
+                text=str(rec["text"]),
+                kind=MessageKind.parse(rec.get("kind")),
+                url=rec.get("url"),  # type: ignore[arg-type]
+                group_id=f"g{i % N_GROUPS}",
+                member_id=f"m{rng.randrange(N_MEMBERS)}",
+                at=start + timedelta(milliseconds=50 * i),
+                member_age=timedelta(minutes=rng.randrange(60)) if new else None,
+                member_messages=rng.randrange(5) if new else None,
+            )
+        )
     return out
 
 
@@ -94,10 +99,25 @@ async def figures() -> list[dict[str, object]]:
     finally:
         gc.unfreeze()
     return [
-        figure("antispam_check_messages_per_s", rate, "messages/s", baseline, target=20_000,
-               messages=len(traffic), ad_share=AD_SHARE, flagged=flagged,
-               baseline_name="normalize() alone on the same texts"),
-        figure("antispam_rules_only_messages_per_s", rules_rate, "messages/s", baseline,
-               messages=len(traffic), flagged=rules_flagged, baseline_name="normalize() alone on the same texts"),
+        figure(
+            "antispam_check_messages_per_s",
+            rate,
+            "messages/s",
+            baseline,
+            target=20_000,
+            messages=len(traffic),
+            ad_share=AD_SHARE,
+            flagged=flagged,
+            baseline_name="normalize() alone on the same texts",
+        ),
+        figure(
+            "antispam_rules_only_messages_per_s",
+            rules_rate,
+            "messages/s",
+            baseline,
+            messages=len(traffic),
+            flagged=rules_flagged,
+            baseline_name="normalize() alone on the same texts",
+        ),
         figure("antispam_ads_per_s", ad_rate, "messages/s", None, messages=len(ads), flagged=ad_flagged),
     ]

@@ -33,8 +33,18 @@ from bot.runner import CONSOLE_OUTBOX
 
 REPO = Path(__file__).resolve().parent.parent
 N_LINES = 50_000
-_WORDS = ["今天天气不错", "有人吗", "哈哈哈", "明天几点开会", "收到", "谢谢大家", "中午吃什么", "好的",
-          "这个链接打不开", "周末一起去爬山吗"]
+_WORDS = [
+    "今天天气不错",
+    "有人吗",
+    "哈哈哈",
+    "明天几点开会",
+    "收到",
+    "谢谢大家",
+    "中午吃什么",
+    "好的",
+    "这个链接打不开",
+    "周末一起去爬山吗",
+]
 
 
 def chat_lines(n: int = N_LINES) -> bytes:
@@ -93,8 +103,13 @@ async def bot_rate(data: bytes, *, through_console: bool = True) -> tuple[float,
     world = console_world(Member(config.bot.id, config.bot.name), [(g.id, g.name) for g in config.groups])
     with tempfile.TemporaryDirectory() as tmp:
         console = ConsoleAdapter(world, clock, out=_Discard())
-        app = BotApp(loaded, console.platform, clock, db_url=f"sqlite+aiosqlite:///{Path(tmp) / 'console.db'}",
-                     outbox_settings_override=CONSOLE_OUTBOX)
+        app = BotApp(
+            loaded,
+            console.platform,
+            clock,
+            db_url=f"sqlite+aiosqlite:///{Path(tmp) / 'console.db'}",
+            outbox_settings_override=CONSOLE_OUTBOX,
+        )
         await app.start()
         assert app.services is not None and app.dispatcher is not None
         app.dispatcher.dedup_by_content = False
@@ -125,8 +140,20 @@ async def figures() -> list[dict[str, object]]:
     direct, _ = await bot_rate(data, through_console=False)
     through_bot, flush = await bot_rate(data)
     return [
-        figure("console read, adapter only (lines/s; baseline: plain loop over the pipe)", adapter, "lines/s",
-               baseline, lines=N_LINES, target=10_000),
-        figure("console read through the whole bot (lines/s; baseline: the same events handed straight to the bot)",
-               through_bot, "lines/s", direct, lines=N_LINES, shutdown_flush_s=round(flush, 3)),
+        figure(
+            "console read, adapter only (lines/s; baseline: plain loop over the pipe)",
+            adapter,
+            "lines/s",
+            baseline,
+            lines=N_LINES,
+            target=10_000,
+        ),
+        figure(
+            "console read through the whole bot (lines/s; baseline: the same events handed straight to the bot)",
+            through_bot,
+            "lines/s",
+            direct,
+            lines=N_LINES,
+            shutdown_flush_s=round(flush, 3),
+        ),
     ]

@@ -85,15 +85,20 @@ class LeanPlatform:
         return None
 
     async def group_info(self, group_id: str) -> GroupInfo | None:
-        return GroupInfo(id=group_id, topic=f"群{group_id}", owner_id="owner1",
-                         member_count=self._members + 2, bot_can_remove=True)
+        return GroupInfo(
+            id=group_id, topic=f"群{group_id}", owner_id="owner1", member_count=self._members + 2, bot_can_remove=True
+        )
 
     async def members(self, group_id: str) -> list[Member]:
         return [Member(f"m{i}_{group_id}", f"m{i}") for i in range(self._members)]
 
     async def groups(self) -> list[GroupInfo]:
-        return [GroupInfo(id=f"g{g}", topic=f"群g{g}", owner_id="owner1", member_count=self._members + 2,
-                          bot_can_remove=True) for g in range(self._groups)]
+        return [
+            GroupInfo(
+                id=f"g{g}", topic=f"群g{g}", owner_id="owner1", member_count=self._members + 2, bot_can_remove=True
+            )
+            for g in range(self._groups)
+        ]
 
 
 def joins(start: datetime, groups: int, members: int) -> Iterator[MembersJoined]:
@@ -103,8 +108,12 @@ def joins(start: datetime, groups: int, members: int) -> Iterator[MembersJoined]
         gid = f"g{g}"
         for first in range(0, members, 50):
             at += timedelta(milliseconds=10)
-            yield MembersJoined(at=at, group_id=gid, group_topic=f"群{gid}", members=tuple(
-                Member(f"m{i}_{gid}", f"m{i}") for i in range(first, min(first + 50, members))))
+            yield MembersJoined(
+                at=at,
+                group_id=gid,
+                group_topic=f"群{gid}",
+                members=tuple(Member(f"m{i}_{gid}", f"m{i}") for i in range(first, min(first + 50, members))),
+            )
 
 
 def messages(start: datetime, n: int, groups: int, members: int, *, offset: int = 0) -> Iterator[GroupMessage]:
@@ -113,12 +122,23 @@ def messages(start: datetime, n: int, groups: int, members: int, *, offset: int 
     for i in range(offset, offset + n):
         gid = f"g{rng.randrange(groups)}"
         mid = f"m{rng.randrange(members)}_{gid}"
-        yield GroupMessage(at=start + timedelta(milliseconds=10 * i), group_id=gid, sender=Member(mid, mid[:8]),
-                           text=texts[i % len(texts)], message_id=f"bench-{i}")
+        yield GroupMessage(
+            at=start + timedelta(milliseconds=10 * i),
+            group_id=gid,
+            sender=Member(mid, mid[:8]),
+            text=texts[i % len(texts)],
+            message_id=f"bench-{i}",
+        )
 
 
-async def memory_run(n: int = N_MESSAGES, groups: int = N_GROUPS, members: int = MEMBERS_PER_GROUP, *,
-                     checkpoint: int = CHECKPOINT, trace: bool = False) -> dict[str, float]:
+async def memory_run(
+    n: int = N_MESSAGES,
+    groups: int = N_GROUPS,
+    members: int = MEMBERS_PER_GROUP,
+    *,
+    checkpoint: int = CHECKPOINT,
+    trace: bool = False,
+) -> dict[str, float]:
     """RSS (MB) before, after the joins and at every `checkpoint` messages; with `trace`,
     prints the biggest tracemalloc growth between checkpoints."""
     loaded = load_everything(REPO / "config" / "bot.yaml")
@@ -127,9 +147,14 @@ async def memory_run(n: int = N_MESSAGES, groups: int = N_GROUPS, members: int =
     platform = LeanPlatform(groups, members)
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        app = BotApp(loaded, platform, clock, rng=random.Random(1),
-                     db_url=f"sqlite+aiosqlite:///{Path(tmp) / 'memory.db'}",
-                     outbox_settings_override=CONSOLE_OUTBOX)
+        app = BotApp(
+            loaded,
+            platform,
+            clock,
+            rng=random.Random(1),
+            db_url=f"sqlite+aiosqlite:///{Path(tmp) / 'memory.db'}",
+            outbox_settings_override=CONSOLE_OUTBOX,
+        )
         await app.start()
         assert app.dispatcher is not None and app.recorder is not None and app.services is not None
         sender = asyncio.create_task(app.services.outbox.run())
@@ -163,8 +188,10 @@ async def memory_run(n: int = N_MESSAGES, groups: int = N_GROUPS, members: int =
                 out[f"rss_{i // 1000}k_mb"] = rss_mb()
                 if trace:
                     after = tracemalloc.take_snapshot()
-                    print(f"--- {i} messages, rss {out[f'rss_{i // 1000}k_mb']:.0f} MB, "
-                          f"{time.perf_counter() - began:.0f} s")
+                    print(
+                        f"--- {i} messages, rss {out[f'rss_{i // 1000}k_mb']:.0f} MB, "
+                        f"{time.perf_counter() - began:.0f} s"
+                    )
                     for stat in after.compare_to(before, "traceback")[:8]:
                         print(f"{stat.size_diff / 1024:+.0f} KiB {stat.count_diff:+d} blocks")
                         for line in stat.traceback.format()[-8:]:
@@ -183,9 +210,16 @@ async def figures() -> list[dict[str, object]]:
     steps = [k for k in result if k.startswith("rss_")]
     first, last = result[steps[0]], result[steps[-1]]
     return [
-        figure(f"memory_{key.removeprefix('rss_').removesuffix('_mb')}_messages_rss", result[key], "MB", None,
-               target=RSS_TARGET_MB, groups=N_GROUPS, members_per_group=MEMBERS_PER_GROUP,
-               after_joins_mb=round(result["joined_mb"], 1))
+        figure(
+            f"memory_{key.removeprefix('rss_').removesuffix('_mb')}_messages_rss",
+            result[key],
+            "MB",
+            None,
+            target=RSS_TARGET_MB,
+            groups=N_GROUPS,
+            members_per_group=MEMBERS_PER_GROUP,
+            after_joins_mb=round(result["joined_mb"], 1),
+        )
         for key in steps
     ] + [figure("memory_growth_100k_to_300k", (last - first) / first * 100, "%", None, target=10)]
 
@@ -198,8 +232,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=int, default=CHECKPOINT)
     parser.add_argument("--trace", action="store_true", help="print tracemalloc growth between checkpoints")
     args = parser.parse_args()
-    result = asyncio.run(memory_run(args.messages, args.groups, args.members, checkpoint=args.checkpoint,
-                                    trace=args.trace))
+    result = asyncio.run(
+        memory_run(args.messages, args.groups, args.members, checkpoint=args.checkpoint, trace=args.trace)
+    )
     for key, value in result.items():
         print(f"{key}: {value:.1f}")
 

@@ -48,8 +48,11 @@ def bench_config() -> LoadedConfig:
     # FAQ-style keywords of 3-6 characters (product names, questions): a few percent of
     # chat hits a rule, as in a real group. The matching bench uses harsher 2-5 character ones.
     rules = [
-        {"keywords": [_word(rng, 3, 6)], "match": rng.choice(["contains", "contains", "exact", "prefix"]),
-         "replies": [f"回复{i}"]}
+        {
+            "keywords": [_word(rng, 3, 6)],
+            "match": rng.choice(["contains", "contains", "exact", "prefix"]),
+            "replies": [f"回复{i}"],
+        }
         for i in range(N_RULES)
     ]
     rules += [{"keywords": [kw], "match": "contains", "replies": ["收到"]} for kw in ("群规", "红包", "优惠券")]
@@ -67,10 +70,15 @@ def make_events(start: datetime, n: int) -> list[GroupMessage]:
     for i, text in enumerate(texts):
         gid = f"g{i % N_GROUPS}"
         mid = f"m{rng.randrange(MEMBERS_PER_GROUP)}_{gid}"
-        events.append(GroupMessage(
-            at=start + timedelta(milliseconds=10 * i), group_id=gid, sender=Member(mid, mid), text=text,
-            message_id=f"bench-{i}",
-        ))
+        events.append(
+            GroupMessage(
+                at=start + timedelta(milliseconds=10 * i),
+                group_id=gid,
+                sender=Member(mid, mid),
+                text=text,
+                message_id=f"bench-{i}",
+            )
+        )
     return events
 
 
@@ -88,8 +96,14 @@ async def pipeline_rate(n: int = N_MESSAGES, *, send: bool = True) -> tuple[floa
     platform = WorldPlatform(world, clock, keep_actions=False)
     events = make_events(start, n)
     with tempfile.TemporaryDirectory() as tmp:
-        app = BotApp(loaded, platform, clock, rng=random.Random(1),
-                     db_url=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", outbox_settings_override=CONSOLE_OUTBOX)
+        app = BotApp(
+            loaded,
+            platform,
+            clock,
+            rng=random.Random(1),
+            db_url=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
+            outbox_settings_override=CONSOLE_OUTBOX,
+        )
         await app.start()
         assert app.dispatcher is not None and app.recorder is not None and app.services is not None
         outbox = app.services.outbox
@@ -165,19 +179,44 @@ async def figures() -> list[dict[str, object]]:
     keyword = keyword_match_rate(N_RULES, N_MESSAGES)
     short, long = await outbox_send_cost(100), await outbox_send_cost(100_000)
     return [
-        figure("pipeline_messages_per_s", rate, "messages/s", baseline,
-               target=20_000, messages=N_MESSAGES, keyword_rules=N_RULES, handled=stats["handled"],
-               sent=stats["sent"], unsent=stats["unsent"], recorded=stats["recorded"],
-               unwritten_after_last_message=stats["unwritten_after_last_message"],
-               queued_sends_after_last_message=stats["queued_sends_after_last_message"],
-               shutdown_ms=stats["shutdown_ms"], dispatch_only_messages_per_s=round(dispatch_rate),
-               baseline_name="raw SQLite batched insert of the same event rows"),
-        figure("pipeline_dispatch_only_messages_per_s", dispatch_rate, "messages/s", baseline,
-               messages=N_MESSAGES, handled=dispatch_stats["handled"], recorded=dispatch_stats["recorded"],
-               replies_not_sent=dispatch_stats["unsent"], final_flush_ms=dispatch_stats["shutdown_ms"],
-               baseline_name="raw SQLite batched insert of the same event rows"),
+        figure(
+            "pipeline_messages_per_s",
+            rate,
+            "messages/s",
+            baseline,
+            target=20_000,
+            messages=N_MESSAGES,
+            keyword_rules=N_RULES,
+            handled=stats["handled"],
+            sent=stats["sent"],
+            unsent=stats["unsent"],
+            recorded=stats["recorded"],
+            unwritten_after_last_message=stats["unwritten_after_last_message"],
+            queued_sends_after_last_message=stats["queued_sends_after_last_message"],
+            shutdown_ms=stats["shutdown_ms"],
+            dispatch_only_messages_per_s=round(dispatch_rate),
+            baseline_name="raw SQLite batched insert of the same event rows",
+        ),
+        figure(
+            "pipeline_dispatch_only_messages_per_s",
+            dispatch_rate,
+            "messages/s",
+            baseline,
+            messages=N_MESSAGES,
+            handled=dispatch_stats["handled"],
+            recorded=dispatch_stats["recorded"],
+            replies_not_sent=dispatch_stats["unsent"],
+            final_flush_ms=dispatch_stats["shutdown_ms"],
+            baseline_name="raw SQLite batched insert of the same event rows",
+        ),
         figure("outbox_send_us_queue_100", short, "µs/send", None, chats=1_000),
-        figure("outbox_send_us_queue_100000", long, "µs/send", short, chats=1_000,
-               note="ratio: long queue over short; flat is 1"),
+        figure(
+            "outbox_send_us_queue_100000",
+            long,
+            "µs/send",
+            short,
+            chats=1_000,
+            note="ratio: long queue over short; flat is 1",
+        ),
         figure("keyword_match_messages_per_s", keyword, "messages/s", None, target=100_000, rules=N_RULES),
     ]

@@ -68,8 +68,34 @@ def db_path(p: dict[str, Any]) -> Path:
 # --- generation ------------------------------------------------------------------------------
 
 # Share of a day's messages in each local hour: quiet nights, a lunch bump, busy evenings.
-_HOURS = np.array([0.4, 0.2, 0.1, 0.1, 0.1, 0.2, 0.6, 1.6, 2.6, 3.0, 3.2, 3.4, 3.8, 3.0, 2.6, 2.6, 2.8,
-                   3.0, 3.4, 4.0, 4.8, 5.4, 4.2, 1.8])
+_HOURS = np.array(
+    [
+        0.4,
+        0.2,
+        0.1,
+        0.1,
+        0.1,
+        0.2,
+        0.6,
+        1.6,
+        2.6,
+        3.0,
+        3.2,
+        3.4,
+        3.8,
+        3.0,
+        2.6,
+        2.6,
+        2.8,
+        3.0,
+        3.4,
+        4.0,
+        4.8,
+        5.4,
+        4.2,
+        1.8,
+    ]
+)
 _HOURS = _HOURS / _HOURS.sum()
 
 
@@ -84,8 +110,10 @@ class _Gen:
         # UTC epoch second at which each local day begins, from 200 days before the window.
         self.first_day = -200
         self.day0 = np.array(
-            [int(datetime.combine(self.start + timedelta(days=d), datetime.min.time(), tzinfo=self.tz).timestamp())
-             for d in range(self.first_day, self.days + 2)],
+            [
+                int(datetime.combine(self.start + timedelta(days=d), datetime.min.time(), tzinfo=self.tz).timestamp())
+                for d in range(self.first_day, self.days + 2)
+            ],
             dtype=np.int64,
         )
 
@@ -191,10 +219,14 @@ def generate(path: Path, p: dict[str, Any], bar: Callable[[str, float], None]) -
     con.execute("PRAGMA cache_size=-400000")
     con.execute("BEGIN")
     registered = _ts_text(np.array([int(g.day0[0])]))[0]
-    con.executemany("INSERT INTO groups (id, topic, owner_id, active, registered_at, left_at) VALUES (?,?,?,?,?,NULL)",
-                    [(x, f"测试群{i}", None, 1, registered) for i, x in enumerate(gid)])
-    con.executemany("INSERT INTO contacts (id, name, first_seen, last_seen) VALUES (?,?,?,?)",
-                    [(x, f"成员{i}", registered, registered) for i, x in enumerate(mid)])
+    con.executemany(
+        "INSERT INTO groups (id, topic, owner_id, active, registered_at, left_at) VALUES (?,?,?,?,?,NULL)",
+        [(x, f"测试群{i}", None, 1, registered) for i, x in enumerate(gid)],
+    )
+    con.executemany(
+        "INSERT INTO contacts (id, name, first_seen, last_seen) VALUES (?,?,?,?)",
+        [(x, f"成员{i}", registered, registered) for i, x in enumerate(mid)],
+    )
     # Memberships and their join/leave events.
     order = np.argsort(st["joined"], kind="stable")
     joined_txt = _ts_text(st["joined"][order])
@@ -213,8 +245,11 @@ def generate(path: Path, p: dict[str, Any], bar: Callable[[str, float], None]) -
         events.append((joined_txt[j], "join", g_, m_, json.dumps(meta, ensure_ascii=False) if meta else None))
         if left is not None:
             events.append((left, "leave", g_, m_, '{"removed_by": "admin"}' if st["removed"][i] else None))
-    con.executemany("INSERT INTO memberships (group_id, member_id, joined_at, left_at, inviter_id, source, removed) "
-                    "VALUES (?,?,?,?,?,?,?)", rows)
+    con.executemany(
+        "INSERT INTO memberships (group_id, member_id, joined_at, left_at, inviter_id, source, removed) "
+        "VALUES (?,?,?,?,?,?,?)",
+        rows,
+    )
     con.execute("DROP INDEX IF EXISTS ix_event_log_group_at")
     con.execute("DROP INDEX IF EXISTS ix_stats_event_log_stays")
     con.executemany("INSERT INTO event_log (at, type, group_id, member_id, meta) VALUES (?,?,?,?,?)", events)
@@ -246,9 +281,15 @@ def generate(path: Path, p: dict[str, Any], bar: Callable[[str, float], None]) -
         days_txt = [(g.start + timedelta(days=int(x))).isoformat() for x in day[part].tolist()]
         con.executemany(
             "INSERT INTO daily_activity (group_id, member_id, day, messages, first_at, last_at) VALUES (?,?,?,?,?,?)",
-            zip((gid[x] for x in pg.tolist()), (mid[x] for x in pm.tolist()), days_txt, n.tolist(),
-                _ts_text(first // 1_000_000, first % 1_000_000), _ts_text(last // 1_000_000, last % 1_000_000),
-                strict=True),
+            zip(
+                (gid[x] for x in pg.tolist()),
+                (mid[x] for x in pm.tolist()),
+                days_txt,
+                n.tolist(),
+                _ts_text(first // 1_000_000, first % 1_000_000),
+                _ts_text(last // 1_000_000, last % 1_000_000),
+                strict=True,
+            ),
         )
         con.execute("COMMIT")
         written += int(n.sum())
@@ -256,8 +297,9 @@ def generate(path: Path, p: dict[str, Any], bar: Callable[[str, float], None]) -
     bar("indexes", 0.0)
     con.execute("CREATE INDEX ix_event_log_group_at ON event_log (group_id, at)")
     bar("indexes", 0.5)
-    con.execute("CREATE INDEX ix_stats_event_log_stays ON event_log (group_id, member_id, at) "
-                "WHERE type IN ('join', 'leave')")  # as migration 0410_stats_event_stays makes it
+    con.execute(
+        "CREATE INDEX ix_stats_event_log_stays ON event_log (group_id, member_id, at) WHERE type IN ('join', 'leave')"
+    )  # as migration 0410_stats_event_stays makes it
     con.execute("CREATE TABLE bench_meta (key TEXT PRIMARY KEY, value TEXT)")
     facts = {"stays": len(rows), "active_member_days": len(cells), "messages": written, "events": written + len(events)}
     con.execute("INSERT INTO bench_meta VALUES ('facts', ?)", (json.dumps(facts),))
@@ -285,12 +327,21 @@ async def ensure_db(p: dict[str, Any]) -> tuple[Path, dict[str, int]]:
         stale.unlink(missing_ok=True)
     db = await Database.open(f"sqlite+aiosqlite:///{tmp}")
     await db.close()
-    with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
-                  console=_stderr_console()) as progress:
+    with Progress(
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+        console=_stderr_console(),
+    ) as progress:
         tasks: dict[str, Any] = {}
-        labels = {"activity": "generating activity", "messages": f"writing {p['events']:,} messages",
-                  "indexes": "indexing the event log"}
+        labels = {
+            "activity": "generating activity",
+            "messages": f"writing {p['events']:,} messages",
+            "indexes": "indexing the event log",
+        }
 
         def bar(stage: str, done: float) -> None:
             if stage not in tasks:
@@ -342,8 +393,9 @@ async def figures() -> list[dict[str, object]]:
     db = await Database.open(f"sqlite+aiosqlite:///{path}")
     try:
         async with db.engine.connect() as conn:
-            sizes = (await conn.exec_driver_sql(
-                "SELECT group_id, COUNT(*) FROM memberships GROUP BY group_id ORDER BY 2, 1")).all()
+            sizes = (
+                await conn.exec_driver_sql("SELECT group_id, COUNT(*) FROM memberships GROUP BY group_id ORDER BY 2, 1")
+            ).all()
         one = sizes[len(sizes) // 2][0]
         everyone, single = Scope(), Scope.one(one)
 
@@ -359,19 +411,47 @@ async def figures() -> list[dict[str, object]]:
         one_base_s, one_base_r = await _timed(run(retention_from_events, single), 3)
     finally:
         await db.close()
-    common = {"groups": p["groups"], "members": p["members"], "events": facts["events"],
-              "messages": facts["messages"], "stays": facts["stays"], "active_member_days": facts["active_member_days"],
-              "days": p["days"], "db": str(path.relative_to(REPO)), "prepare_s": round(prepared, 1)}
+    common = {
+        "groups": p["groups"],
+        "members": p["members"],
+        "events": facts["events"],
+        "messages": facts["messages"],
+        "stays": facts["stays"],
+        "active_member_days": facts["active_member_days"],
+        "days": p["days"],
+        "db": str(path.relative_to(REPO)),
+        "prepare_s": round(prepared, 1),
+    }
     return [
-        figure("stats_retention_all_groups_s", all_s, "s", all_base_s, target=1.0, first_run_s=round(all_cold, 3),
-               cpu_s=round(CPU["all"], 3), cpus=os.cpu_count(),
-               cohorts=len(all_r.rows), load_average=[round(x, 1) for x in os.getloadavg()],
-               entries=all_r.total.size, same_as_baseline=_same(all_r, all_base_r),
-               baseline_name="same report from the raw event log", **common),
-        figure("stats_retention_one_group_ms", one_s * 1000, "ms", one_base_s * 1000, target=100, group=one,
-               first_run_ms=round(one_cold * 1000, 1), cpu_ms=round(CPU["one"] * 1000, 1),
-               entries=one_r.total.size, same_as_baseline=_same(one_r, one_base_r),
-               baseline_name="same report from the raw event log"),
+        figure(
+            "stats_retention_all_groups_s",
+            all_s,
+            "s",
+            all_base_s,
+            target=1.0,
+            first_run_s=round(all_cold, 3),
+            cpu_s=round(CPU["all"], 3),
+            cpus=os.cpu_count(),
+            cohorts=len(all_r.rows),
+            load_average=[round(x, 1) for x in os.getloadavg()],
+            entries=all_r.total.size,
+            same_as_baseline=_same(all_r, all_base_r),
+            baseline_name="same report from the raw event log",
+            **common,
+        ),
+        figure(
+            "stats_retention_one_group_ms",
+            one_s * 1000,
+            "ms",
+            one_base_s * 1000,
+            target=100,
+            group=one,
+            first_run_ms=round(one_cold * 1000, 1),
+            cpu_ms=round(CPU["one"] * 1000, 1),
+            entries=one_r.total.size,
+            same_as_baseline=_same(one_r, one_base_r),
+            baseline_name="same report from the raw event log",
+        ),
     ]
 
 

@@ -92,8 +92,9 @@ class BotApp:
             # Validated, not copied: a plain sqlite:// or postgresql:// URL gets its async driver.
             storage = StorageSettings.model_validate({**storage.model_dump(), "url": self.db_url})
         self.db = await Database.open(storage)
-        self.recorder = Recorder(self.db, config.tz, storage,
-                                 dead_letter_path=default_dead_letter_path(storage, self.loaded.path))
+        self.recorder = Recorder(
+            self.db, config.tz, storage, dead_letter_path=default_dead_letter_path(storage, self.loaded.path)
+        )
         await self.recorder.start()
         outbox_settings = config.outbox.model_copy(update=self._outbox_override)
         outbox = Outbox(self.platform, self.clock, outbox_settings, self.rng, on_result=self._on_sent)
@@ -104,8 +105,16 @@ class BotApp:
         outbox.on_budget = functools.partial(_budget_alert, notifier)
         scheduler = Scheduler(self.clock)
         self.services = Services(
-            config=config, clock=self.clock, platform=self.platform, outbox=outbox, groups=groups,
-            notifier=notifier, scheduler=scheduler, rng=self.rng, db=self.db, recorder=self.recorder,
+            config=config,
+            clock=self.clock,
+            platform=self.platform,
+            outbox=outbox,
+            groups=groups,
+            notifier=notifier,
+            scheduler=scheduler,
+            rng=self.rng,
+            db=self.db,
+            recorder=self.recorder,
             data_file=lambda kind: data_path(storage, self.loaded.path, kind),
         )
         runtime = await Runtime.build(self.loaded.plugins, self.services)
@@ -116,7 +125,10 @@ class BotApp:
         _settle_heap()
         log.info(
             "qunbot started: %d plugins (%s), timezone %s, storage %s",
-            len(runtime.hosts), ", ".join(runtime.hosts), config.timezone, self.db.dialect,
+            len(runtime.hosts),
+            ", ".join(runtime.hosts),
+            config.timezone,
+            self.db.dialect,
         )
 
     async def _replay_set_aside(self) -> None:
@@ -140,7 +152,9 @@ class BotApp:
         def dropping(_n: int) -> object:
             return notifier.notify(
                 f"⚠️ 数据库 {health.name} 连不上（{health.reason}），内存缓冲已满：开始丢弃最早的聊天消息记录"
-                "（签到、积分、入群退群记录不丢）。", source="storage")
+                "（签到、积分、入群退群记录不丢）。",
+                source="storage",
+            )
 
         def back(seconds: float, counts: Counter[str]) -> object:
             dropped = counts[DROPPED]
@@ -148,7 +162,8 @@ class BotApp:
                 return None
             return notifier.notify(
                 f"✅ 数据库已恢复（中断 {seconds:.0f} 秒）。期间缓冲区满，丢弃了 {dropped} 条最早的聊天消息记录。",
-                source="storage")
+                source="storage",
+            )
 
         self.recorder.on_drop = dropping
         health.on_up.append(back)
@@ -168,8 +183,9 @@ class BotApp:
         if self.recorder is None or error is not None or result is None or not result.ok:
             return
         if item.kind == "say":
-            self.recorder.record_outbound(item.target, str(item.payload.get("text", "")), self.clock.now(),
-                                          message_id=result.message_id)
+            self.recorder.record_outbound(
+                item.target, str(item.payload.get("text", "")), self.clock.now(), message_id=result.message_id
+            )
 
     async def reload(self, path: str | Path | None = None) -> bool:
         """Apply a changed config file without restart; keep the last good one on error.
@@ -244,8 +260,10 @@ class BotApp:
             await _step("notifier", failed, services.notifier.aclose())
         # An unreachable database gets the drain time to come back; then what is still
         # unwritten is set aside on disk (replayed at the next start), not lost.
-        if self.recorder is not None and await _step(
-                "recorder", failed, self.recorder.stop(patience=drain_seconds)) is False:
+        if (
+            self.recorder is not None
+            and await _step("recorder", failed, self.recorder.stop(patience=drain_seconds)) is False
+        ):
             failed.append("recorder")
         if self.db is not None:
             await _step("database", failed, self.db.close())
@@ -287,5 +305,3 @@ def _settle_heap() -> None:
     the cyclic GC's sight, so collections on the message path stay short."""
     gc.collect()
     gc.freeze()
-
-

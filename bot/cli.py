@@ -92,11 +92,17 @@ def run(
 @app.command("check-config")
 def check_config(
     path: Annotated[Path, typer.Argument(help="Config file to check.")] = DEFAULT_CONFIG,
-    show_diff: Annotated[bool, typer.Option(
-        "--diff", help="Also show what a reload would change, against the config the running bot last applied "
-                       "(its copy .NAME.applied beside the file) or --against.")] = False,
-    against: Annotated[Path | None, typer.Option(
-        "--against", help="The config to compare with (implies --diff).", metavar="OLD.yaml")] = None,
+    show_diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff",
+            help="Also show what a reload would change, against the config the running bot last applied "
+            "(its copy .NAME.applied beside the file) or --against.",
+        ),
+    ] = False,
+    against: Annotated[
+        Path | None, typer.Option("--against", help="The config to compare with (implies --diff).", metavar="OLD.yaml")
+    ] = None,
 ) -> None:
     """Validate a config file: exit 0 with a summary, or 2 with FILE:LINE: key.path: problem."""
     _setup_logging(False)
@@ -113,8 +119,9 @@ def check_config(
 
     old_path = against or applied_snapshot(path)
     if not old_path.exists():
-        raise _fail(f"{old_path}: not found (the bot writes it when it starts; or compare with --against OLD.yaml)",
-                    EXIT_USAGE)
+        raise _fail(
+            f"{old_path}: not found (the bot writes it when it starts; or compare with --against OLD.yaml)", EXIT_USAGE
+        )
     try:
         running = load_everything(old_path)
         check_replacement(running.lines, loaded.lines)  # what a reload refuses, this refuses
@@ -135,8 +142,10 @@ def _print_summary(path: Path, loaded: LoadedConfig) -> None:
     cfg = loaded.config
     typer.echo(f"{path}: OK")
     typer.echo(f"  adapter: {cfg.adapter}   timezone: {cfg.timezone}   storage: {_safe_url(cfg.storage.url)}")
-    typer.echo(f"  groups: {len(cfg.groups)}   group sets: {', '.join(cfg.group_sets) or '-'}   "
-               f"bot admins: {len(cfg.bot_admins)}")
+    typer.echo(
+        f"  groups: {len(cfg.groups)}   group sets: {', '.join(cfg.group_sets) or '-'}   "
+        f"bot admins: {len(cfg.bot_admins)}"
+    )
     names = [f"{s.name}({s.priority})" for s in sorted(loaded.plugins, key=lambda s: s.priority)]
     typer.echo(f"  plugins (priority): {', '.join(names)}")
 
@@ -207,8 +216,12 @@ deadletter_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(deadletter_app, name="deadletter")
-DbOption = Annotated[str | None, typer.Option(
-    "--db", help="Database URL instead of storage.url (default: $QUNBOT_DATABASE_URL, else the config's).")]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL instead of storage.url (default: $QUNBOT_DATABASE_URL, else the config's)."
+    ),
+]
 
 
 def _storage_for(config: Path, db: str | None) -> tuple[StorageSettings, Path]:
@@ -256,9 +269,11 @@ def deadletter_list(config: ConfigOption = DEFAULT_CONFIG, db: DbOption = None) 
         reasons[reason] = reasons.get(reason, 0) + 1
         who = (event.get("sender") or event.get("contact") or {}).get("id", "")
         # JSON-quoted ids: an unprintable character (the usual reason) shows as \u0000.
-        typer.echo(f"{event.get('at', '?')}  {event.get('type', '?')}  "
-                   f"group={json.dumps(event.get('group_id'), ensure_ascii=False)}  "
-                   f"member={json.dumps(who, ensure_ascii=False)}  {reason}")
+        typer.echo(
+            f"{event.get('at', '?')}  {event.get('type', '?')}  "
+            f"group={json.dumps(event.get('group_id'), ensure_ascii=False)}  "
+            f"member={json.dumps(who, ensure_ascii=False)}  {reason}"
+        )
     typer.echo(f"{count} set-aside events in {path}")
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         typer.echo(f"  {n} × {reason}")
@@ -294,8 +309,7 @@ def deadletter_replay(config: ConfigOption = DEFAULT_CONFIG, db: DbOption = None
         raise _fail(f"qunbot deadletter: {exc}") from None
     except ValueError as exc:  # a malformed line: nothing was changed
         raise _fail(f"qunbot deadletter: {exc}") from None
-    typer.echo(f"replayed {queued} set-aside events from {path}: {queued - refused} written, "
-               f"{refused} refused again")
+    typer.echo(f"replayed {queued} set-aside events from {path}: {queued - refused} written, {refused} refused again")
     if refused:
         raise typer.Exit(1)
 

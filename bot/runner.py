@@ -21,8 +21,14 @@ log = logging.getLogger("qunbot.run")
 
 # The console has no account to protect from bans, so it sends without pacing.
 CONSOLE_OUTBOX = {
-    "min_gap": 0.0, "jitter": 0.0, "per_group_per_minute": 100_000, "per_minute": 100_000,
-    "moderation_gap": 0.0, "moderation_jitter": 0.0, "moderation_per_hour": 100_000, "per_hour": 1_000_000,
+    "min_gap": 0.0,
+    "jitter": 0.0,
+    "per_group_per_minute": 100_000,
+    "per_minute": 100_000,
+    "moderation_gap": 0.0,
+    "moderation_jitter": 0.0,
+    "moderation_per_hour": 100_000,
+    "per_hour": 1_000_000,
 }
 
 

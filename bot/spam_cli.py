@@ -158,8 +158,10 @@ def spam_train(
         except (ModelError, OSError) as err:
             typer.echo(f"qunbot spam-train: not switched on: {err}", err=True)
             raise typer.Exit(1) from None
-        typer.echo(f"switched on: {active_path(model_dir)} ({model.info.get('spam')} ads, "
-                   f"{model.info.get('normal')} normal lines); the running bot uses it within a minute.")
+        typer.echo(
+            f"switched on: {active_path(model_dir)} ({model.info.get('spam')} ads, "
+            f"{model.info.get('normal')} normal lines); the running bot uses it within a minute."
+        )
         return
     from bot.app import load_everything
 
@@ -177,8 +179,9 @@ def spam_train(
         typer.echo(line)
 
 
-async def _train(loaded: object, settings: AntispamConfig, db_url: str | None, folds: int,
-                 config_option: str) -> list[str]:
+async def _train(
+    loaded: object, settings: AntispamConfig, db_url: str | None, folds: int, config_option: str
+) -> list[str]:
     from bot.storage.db import Database
     from bot.storage.settings import normalize_url
     from plugins.antispam.classifier import NEW, OLD, Example, TextModel, corpus_samples, training_examples
@@ -205,7 +208,8 @@ async def _train(loaded: object, settings: AntispamConfig, db_url: str | None, f
     thresholds = rule.by_standing(settings.strictness)
     out = [f"skipped: {p}" for p in problems]
     all_lines, own_lines = await asyncio.to_thread(
-        cross_validate, samples, thresholds, rule.min_chars, folds, [False] * len(corpus) + [True] * len(own))
+        cross_validate, samples, thresholds, rule.min_chars, folds, [False] * len(corpus) + [True] * len(own)
+    )
     model = await asyncio.to_thread(TextModel.train, samples)
     path = candidate_path(settings.teaching.model_dir)
     await asyncio.to_thread(model.save, path)
@@ -220,8 +224,10 @@ async def _train(loaded: object, settings: AntispamConfig, db_url: str | None, f
     if own:
         out.append(f"  {own_lines.line('own samples')}")
         if current is not None:
-            out.append(f"  {score_with(current, own, thresholds, rule.min_chars).line('current model')}"
-                       "   (on the same own samples, for comparison)")
+            out.append(
+                f"  {score_with(current, own, thresholds, rule.min_chars).line('current model')}"
+                "   (on the same own samples, for comparison)"
+            )
     out += [
         f"candidate written: {path}",
         "nothing changes until you switch it on. First see what it would have done:",
@@ -242,8 +248,12 @@ def spam_replay(
         Path | None, typer.Option("--model", help="Judge with this model file, e.g. the candidate of spam-train.")
     ] = None,
     until: Annotated[
-        datetime | None, typer.Option("--until", formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"],
-                                      help="End of the window (default: now), e.g. 2026-12-01T00:00:00+08:00.")
+        datetime | None,
+        typer.Option(
+            "--until",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"],
+            help="End of the window (default: now), e.g. 2026-12-01T00:00:00+08:00.",
+        ),
     ] = None,
 ) -> None:
     """Replay the current anti-spam rules over the stored history: who would they have
@@ -266,7 +276,12 @@ def spam_replay(
 
 
 async def _replay(
-    loaded: object, db_url: str | None, days: int, groups: list[str] | None, as_json: bool, until: datetime | None,
+    loaded: object,
+    db_url: str | None,
+    days: int,
+    groups: list[str] | None,
+    as_json: bool,
+    until: datetime | None,
     candidate: TextModel | None = None,
 ) -> list[str]:
     from sqlmodel import select
@@ -296,9 +311,14 @@ async def _replay(
         admins = {g.id: set(g.admins) for g in config.groups}
 
         async def protected(group_id: str, member_id: str) -> bool:
-            return (member_id in config.bot_admins or member_id == owners.get(group_id)
-                    or member_id in admins.get(group_id, ()) or member_id in config_for(group_id).allow_members
-                    or member_id in config.other_bots or member_id == config.bot.id)
+            return (
+                member_id in config.bot_admins
+                or member_id == owners.get(group_id)
+                or member_id in admins.get(group_id, ())
+                or member_id in config_for(group_id).allow_members
+                or member_id in config.other_bots
+                or member_id == config.bot.id
+            )
 
         # The deployment's text model (or the candidate given) and taught samples, as the bot runs.
         defaults = antispam_config_of(config, loaded.lines, None)  # type: ignore[attr-defined]
@@ -311,17 +331,36 @@ async def _replay(
         now = SystemClock(config.tz).now() if until is None else until
         if now.tzinfo is None:
             now = now.replace(tzinfo=config.tz)
-        report = await replay(database, config_for, since=now - timedelta(days=days), until=now, tz=config.tz,
-                              groups=groups, protected=protected, classifier=classifier,  # type: ignore[arg-type]
-                              taught=taught, judged_by="当前规则和新模型" if candidate is not None else "当前规则")
+        report = await replay(
+            database,
+            config_for,
+            since=now - timedelta(days=days),
+            until=now,
+            tz=config.tz,
+            groups=groups,
+            protected=protected,
+            classifier=classifier,  # type: ignore[arg-type]
+            taught=taught,
+            judged_by="当前规则和新模型" if candidate is not None else "当前规则",
+        )
     finally:
         await database.close()
     if not as_json:
         return [report.summary(config.tz, limit=200)]
     return [
-        json.dumps({"group": s.group_id, "member": s.member_id, "name": s.name, "outcome": s.outcome,
-                    "warnings": s.warnings, "rules": s.rules, "sample": s.sample,
-                    "first_at": s.first_at.isoformat() if s.first_at else None}, ensure_ascii=False)
+        json.dumps(
+            {
+                "group": s.group_id,
+                "member": s.member_id,
+                "name": s.name,
+                "outcome": s.outcome,
+                "warnings": s.warnings,
+                "rules": s.rules,
+                "sample": s.sample,
+                "first_at": s.first_at.isoformat() if s.first_at else None,
+            },
+            ensure_ascii=False,
+        )
         for s in report.suspects
     ]
 

@@ -60,8 +60,17 @@ class Setup:
     as_of: datetime
 
 
-def _load(config: Path, db: str | None, groups: list[str] | None, sets: list[str] | None, start: str | None,
-          end: str | None, days: int | None, as_of: str | None, default_days: int = DEFAULT_DAYS) -> Setup:
+def _load(
+    config: Path,
+    db: str | None,
+    groups: list[str] | None,
+    sets: list[str] | None,
+    start: str | None,
+    end: str | None,
+    days: int | None,
+    as_of: str | None,
+    default_days: int = DEFAULT_DAYS,
+) -> Setup:
     from bot.config import load_config
     from bot.core.clock import SystemClock
     from bot.stats import Period, Scope
@@ -143,8 +152,14 @@ async def _with_db(setup: Setup, work: Callable[[Any, Any], Awaitable[Any]]) -> 
             return await work(db, None)
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn("computing"), BarColumn(), TextColumn("{task.completed}/{task.total} group chunks"),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
+        with Progress(
+            TextColumn("computing"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} group chunks"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
             task = bar.add_task("stats", total=None)
 
             def progress(done: int, total: int) -> None:
@@ -155,9 +170,15 @@ async def _with_db(setup: Setup, work: Callable[[Any, Any], Awaitable[Any]]) -> 
         await db.close()
 
 
-def _emit(report: Any, as_json: bool, as_csv: bool, png: Path | None, chart: Callable[[Any, Path], Path] | None,
-          extra_tables: Callable[[Any], list[Any]] | None = None, csv_rows: Callable[[Any], tuple[list[str], list[Any]]]
-          | None = None) -> None:
+def _emit(
+    report: Any,
+    as_json: bool,
+    as_csv: bool,
+    png: Path | None,
+    chart: Callable[[Any, Path], Path] | None,
+    extra_tables: Callable[[Any], list[Any]] | None = None,
+    csv_rows: Callable[[Any], tuple[list[str], list[Any]]] | None = None,
+) -> None:
     from bot.stats.table import to_csv
 
     if as_json and as_csv:
@@ -194,8 +215,9 @@ def _emit(report: Any, as_json: bool, as_csv: bool, png: Path | None, chart: Cal
                 console.print(f"[dim]{note}[/dim]")
 
 
-def _run(build: Callable[[], Setup], work: Callable[[Any, Setup, Any], Awaitable[Any]],
-         output: Callable[[Any, Setup], None]) -> None:
+def _run(
+    build: Callable[[], Setup], work: Callable[[Any, Setup, Any], Awaitable[Any]], output: Callable[[Any, Setup], None]
+) -> None:
     try:
         setup = build()
         report = asyncio.run(_with_db(setup, lambda db, progress: work(db, setup, progress)))
@@ -216,28 +238,53 @@ def _charts() -> Any:
 
 
 @stats_app.command()
-def growth(config: ConfigOpt = DEFAULT_CONFIG, db: DbOpt = None, group: GroupOpt = None, set_: SetOpt = None,
-           start: FromOpt = None, end: ToOpt = None, days: DaysOpt = None, as_of: AsOfOpt = None,
-           as_json: JsonOpt = False, as_csv: CsvOpt = False, png: PngOpt = None) -> None:
+def growth(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = None,
+    group: GroupOpt = None,
+    set_: SetOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    days: DaysOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    png: PngOpt = None,
+) -> None:
     """Members over time: joins, leaves, removals and net growth per day."""
     from bot import stats
 
-    _run(lambda: _load(config, db, group, set_, start, end, days, as_of),
-         lambda d, s, p: stats.growth(d, s.tz, s.scope, s.period, progress=p),
-         lambda r, s: _emit(r, as_json, as_csv, png, _charts().growth_chart))
+    _run(
+        lambda: _load(config, db, group, set_, start, end, days, as_of),
+        lambda d, s, p: stats.growth(d, s.tz, s.scope, s.period, progress=p),
+        lambda r, s: _emit(r, as_json, as_csv, png, _charts().growth_chart),
+    )
 
 
 @stats_app.command()
-def activity(config: ConfigOpt = DEFAULT_CONFIG, db: DbOpt = None, group: GroupOpt = None, set_: SetOpt = None,
-             start: FromOpt = None, end: ToOpt = None, days: DaysOpt = None, as_of: AsOfOpt = None,
-             as_json: JsonOpt = False, as_csv: CsvOpt = False, png: PngOpt = None) -> None:
+def activity(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = None,
+    group: GroupOpt = None,
+    set_: SetOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    days: DaysOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    png: PngOpt = None,
+) -> None:
     """Active members per day (DAU), week and month, messages per day, active ratio."""
     from bot import stats
 
-    _run(lambda: _load(config, db, group, set_, start, end, days, as_of),
-         lambda d, s, p: stats.activity(d, s.tz, s.scope, s.period, progress=p),
-         lambda r, s: _emit(r, as_json, as_csv, png, _charts().activity_chart,
-                            extra_tables=lambda rep: [rep.bucket_table()]))
+    _run(
+        lambda: _load(config, db, group, set_, start, end, days, as_of),
+        lambda d, s, p: stats.activity(d, s.tz, s.scope, s.period, progress=p),
+        lambda r, s: _emit(
+            r, as_json, as_csv, png, _charts().activity_chart, extra_tables=lambda rep: [rep.bucket_table()]
+        ),
+    )
 
 
 def _int_list(text: str | None, default: list[int]) -> list[int]:
@@ -251,14 +298,21 @@ def _int_list(text: str | None, default: list[int]) -> list[int]:
 
 @stats_app.command()
 def retention(
-    config: ConfigOpt = DEFAULT_CONFIG, db: DbOpt = None, group: GroupOpt = None, set_: SetOpt = None,
-    start: FromOpt = None, end: ToOpt = None, days: DaysOpt = None, as_of: AsOfOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = None,
+    group: GroupOpt = None,
+    set_: SetOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    days: DaysOpt = None,
+    as_of: AsOfOpt = None,
     by: Annotated[str, typer.Option(help="Cohorts by join day, week, source or inviter.")] = "week",
     at: Annotated[str | None, typer.Option("--at", help="Days after joining, e.g. 1,7,30 (default: config).")] = None,
     window: Annotated[int | None, typer.Option(help="Days from day N in which a post counts as active.")] = None,
-    from_events: Annotated[bool, typer.Option("--from-events", help="Compute from the raw event log (check).")]
-    = False,
-    as_json: JsonOpt = False, as_csv: CsvOpt = False, png: PngOpt = None,
+    from_events: Annotated[bool, typer.Option("--from-events", help="Compute from the raw event log (check).")] = False,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    png: PngOpt = None,
 ) -> None:
     """Retention by join cohort: share still in the group, and still active, N days after joining.
 
@@ -268,14 +322,24 @@ def retention(
 
     def work(d: Any, s: Setup, p: Any) -> Awaitable[Any]:
         fn = stats.retention_from_events if from_events else stats.retention
-        return fn(d, s.tz, s.scope, s.period, as_of=s.as_of, by=by, progress=p,
-                  days=_int_list(at, s.stats.retention_days), window=window or s.stats.active_window_days)
+        return fn(
+            d,
+            s.tz,
+            s.scope,
+            s.period,
+            as_of=s.as_of,
+            by=by,
+            progress=p,
+            days=_int_list(at, s.stats.retention_days),
+            window=window or s.stats.active_window_days,
+        )
 
     async def work_with_names(d: Any, s: Setup, p: Any) -> Any:
         report = await work(d, s, p)
         if by == "inviter":
-            report.labels = {k: f"{v} ({k})" for k, v in (await stats.names(d, [r.key for r in report.rows])).items()
-                             if v}
+            report.labels = {
+                k: f"{v} ({k})" for k, v in (await stats.names(d, [r.key for r in report.rows])).items() if v
+            }
         return report
 
     def csv_rows(report: Any) -> tuple[list[str], list[Any]]:
@@ -285,53 +349,97 @@ def retention(
     if by not in stats.COHORT_BY:
         typer.echo(f"qunbot stats: --by must be one of {', '.join(stats.COHORT_BY)}", err=True)
         raise typer.Exit(2)
-    _run(lambda: _load(config, db, group, set_, start, end, days, as_of, default_days=60), work_with_names,
-         lambda r, s: _emit(r, as_json, as_csv, png, _charts().retention_chart, csv_rows=csv_rows))
+    _run(
+        lambda: _load(config, db, group, set_, start, end, days, as_of, default_days=60),
+        work_with_names,
+        lambda r, s: _emit(r, as_json, as_csv, png, _charts().retention_chart, csv_rows=csv_rows),
+    )
 
 
 @stats_app.command()
 def members(
-    config: ConfigOpt = DEFAULT_CONFIG, db: DbOpt = None, group: GroupOpt = None, set_: SetOpt = None,
-    start: FromOpt = None, end: ToOpt = None, days: DaysOpt = None, as_of: AsOfOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = None,
+    group: GroupOpt = None,
+    set_: SetOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    days: DaysOpt = None,
+    as_of: AsOfOpt = None,
     lurk_days: Annotated[int | None, typer.Option(help="No message in this many days = lurker.")] = None,
     core_share: Annotated[float | None, typer.Option(help="The core sends this share of messages.")] = None,
     top: Annotated[int, typer.Option(help="Top posters to list.")] = 10,
     sample: Annotated[int, typer.Option(help="Lurkers to list (all are counted).")] = 20,
-    as_json: JsonOpt = False, as_csv: CsvOpt = False,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """Top posters, the active core, lurkers and removals."""
     from bot import stats
 
-    _run(lambda: _load(config, db, group, set_, start, end, days, as_of),
-         lambda d, s, p: stats.members(d, s.tz, s.scope, s.period, lurk_days=lurk_days or s.stats.lurk_days,
-                                       core_share=core_share or s.stats.core_share, top=top, sample=sample,
-                                       progress=p),
-         lambda r, s: _emit(r, as_json, as_csv, None, None))
+    _run(
+        lambda: _load(config, db, group, set_, start, end, days, as_of),
+        lambda d, s, p: stats.members(
+            d,
+            s.tz,
+            s.scope,
+            s.period,
+            lurk_days=lurk_days or s.stats.lurk_days,
+            core_share=core_share or s.stats.core_share,
+            top=top,
+            sample=sample,
+            progress=p,
+        ),
+        lambda r, s: _emit(r, as_json, as_csv, None, None),
+    )
 
 
 @stats_app.command()
-def heatmap(config: ConfigOpt = DEFAULT_CONFIG, db: DbOpt = None, group: GroupOpt = None, set_: SetOpt = None,
-            start: FromOpt = None, end: ToOpt = None, days: DaysOpt = None, as_of: AsOfOpt = None,
-            as_json: JsonOpt = False, as_csv: CsvOpt = False, png: PngOpt = None) -> None:
+def heatmap(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = None,
+    group: GroupOpt = None,
+    set_: SetOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    days: DaysOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    png: PngOpt = None,
+) -> None:
     """Messages by local hour and weekday (reads the event log)."""
     from bot import stats
 
-    _run(lambda: _load(config, db, group, set_, start, end, days, as_of),
-         lambda d, s, p: stats.heatmap(d, s.tz, s.scope, s.period, progress=p),
-         lambda r, s: _emit(r, as_json, as_csv, png, _charts().heatmap_chart))
+    _run(
+        lambda: _load(config, db, group, set_, start, end, days, as_of),
+        lambda d, s, p: stats.heatmap(d, s.tz, s.scope, s.period, progress=p),
+        lambda r, s: _emit(r, as_json, as_csv, png, _charts().heatmap_chart),
+    )
 
 
 @stats_app.command()
-def checkin(config: ConfigOpt = DEFAULT_CONFIG, db: DbOpt = None, group: GroupOpt = None, set_: SetOpt = None,
-            start: FromOpt = None, end: ToOpt = None, days: DaysOpt = None, as_of: AsOfOpt = None,
-            as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+def checkin(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = None,
+    group: GroupOpt = None,
+    set_: SetOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    days: DaysOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
     """Check-in rate per day: from the check-in plugin's records, or messages with the check-in words."""
     from bot import stats
 
-    _run(lambda: _load(config, db, group, set_, start, end, days, as_of),
-         lambda d, s, p: stats.checkin_rate(d, s.tz, s.scope, s.period, fallback_keywords=s.stats.checkin_words,
-                                            progress=p),
-         lambda r, s: _emit(r, as_json, as_csv, None, None))
+    _run(
+        lambda: _load(config, db, group, set_, start, end, days, as_of),
+        lambda d, s, p: stats.checkin_rate(
+            d, s.tz, s.scope, s.period, fallback_keywords=s.stats.checkin_words, progress=p
+        ),
+        lambda r, s: _emit(r, as_json, as_csv, None, None),
+    )
 
 
 @stats_app.command()
@@ -341,8 +449,12 @@ def action(
     until: Annotated[str | None, typer.Option(help="Window end (default: --hours after --since).")] = None,
     hours: Annotated[float, typer.Option(help="Window length when --until is not given.")] = 24.0,
     match: Annotated[str, typer.Option(help="exact or contains.")] = "contains",
-    config: ConfigOpt = DEFAULT_CONFIG, db: DbOpt = None, group: GroupOpt = None, set_: SetOpt = None,
-    as_json: JsonOpt = False, as_csv: CsvOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = None,
+    group: GroupOpt = None,
+    set_: SetOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """Action rate: the share of members who posted a keyword within a window (e.g. after a broadcast)."""
     from bot import stats
@@ -352,22 +464,43 @@ def action(
         finish = _parse_time(until, s.tz, "--until") if until else begin + timedelta(hours=hours)
         return stats.action_rate(d, s.scope, begin, finish, keyword, match=match, progress=p)
 
-    _run(lambda: _load(config, db, group, set_, None, None, None, None), work,
-         lambda r, s: _emit(r, as_json, as_csv, None, None))
+    _run(
+        lambda: _load(config, db, group, set_, None, None, None, None),
+        work,
+        lambda r, s: _emit(r, as_json, as_csv, None, None),
+    )
 
 
 @stats_app.command()
-def summary(config: ConfigOpt = DEFAULT_CONFIG, db: DbOpt = None, group: GroupOpt = None, set_: SetOpt = None,
-            start: FromOpt = None, end: ToOpt = None, days: DaysOpt = None, as_of: AsOfOpt = None,
-            as_json: JsonOpt = False) -> None:
+def summary(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = None,
+    group: GroupOpt = None,
+    set_: SetOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    days: DaysOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """The short text summary admins get in chat (群数据), for any scope and period."""
     from bot import stats
 
     async def work(d: Any, s: Setup, p: Any) -> Any:
         c = s.stats
-        return await stats.summarize(d, s.tz, s.scope, s.period, as_of=s.as_of, lurk_days=c.lurk_days,
-                                     core_share=c.core_share, top=c.top, retention_days=c.retention_days,
-                                     window=c.active_window_days, retention_lookback_days=c.retention_lookback_days)
+        return await stats.summarize(
+            d,
+            s.tz,
+            s.scope,
+            s.period,
+            as_of=s.as_of,
+            lurk_days=c.lurk_days,
+            core_share=c.core_share,
+            top=c.top,
+            retention_days=c.retention_days,
+            window=c.active_window_days,
+            retention_lookback_days=c.retention_lookback_days,
+        )
 
     def output(report: Any, s: Setup) -> None:
         if as_json:

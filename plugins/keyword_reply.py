@@ -276,8 +276,13 @@ def compile_rules(config: KeywordReplyConfig, resolve_groups) -> CompiledRules: 
     return CompiledRules(KeywordMatcher(entries), regex_rules)
 
 
-plugin = Plugin("keyword_reply", title="关键词回复", config=KeywordReplyConfig, priority=60,
-                description="按关键词自动回复，支持精确/包含/前缀/正则匹配")
+plugin = Plugin(
+    "keyword_reply",
+    title="关键词回复",
+    config=KeywordReplyConfig,
+    priority=60,
+    description="按关键词自动回复，支持精确/包含/前缀/正则匹配",
+)
 
 
 @plugin.state
@@ -288,8 +293,9 @@ async def _state(host: PluginHost) -> KeywordState:
 
 
 @plugin.on(GroupMessage, PrivateMessage)
-async def reply(event: GroupMessage | PrivateMessage, ctx: Context, config: KeywordReplyConfig,
-                state: KeywordState) -> bool:
+async def reply(
+    event: GroupMessage | PrivateMessage, ctx: Context, config: KeywordReplyConfig, state: KeywordState
+) -> bool:
     if not event.text:
         return False
     group_id = event.group_id if isinstance(event, GroupMessage) else None

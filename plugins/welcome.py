@@ -78,16 +78,18 @@ class WelcomeState:
         ctx.say(_render(cfg.text, values), tuple(m.id for m in mentioned))
         if cfg.private_text:
             for member in batch.members:
-                ctx.send_private(member.id, _render(cfg.private_text, {**values, "members": member.display,
-                                                                       "names": member.display}))
+                ctx.send_private(
+                    member.id, _render(cfg.private_text, {**values, "members": member.display, "names": member.display})
+                )
 
 
 def _render(text: str, values: dict[str, object]) -> str:
     return Template.parse(text, PLACEHOLDERS).render(values)
 
 
-plugin = Plugin("welcome", title="入群欢迎", config=WelcomeConfig, priority=40,
-                description="新人入群时发送欢迎语，并 @ 新人")
+plugin = Plugin(
+    "welcome", title="入群欢迎", config=WelcomeConfig, priority=40, description="新人入群时发送欢迎语，并 @ 新人"
+)
 
 
 @plugin.state
@@ -113,8 +115,10 @@ async def on_join(event: MembersJoined, ctx: Context, config: WelcomeConfig, sta
     if first:
         when = ctx.now() + timedelta(seconds=config.merge_window_seconds)
         ctx.services.scheduler.add(
-            f"welcome:flush:{gid}", date_trigger(when, ctx.clock.tz),
-            lambda fire, gid=gid: state.flush(gid, fire), deferred=True,
+            f"welcome:flush:{gid}",
+            date_trigger(when, ctx.clock.tz),
+            lambda fire, gid=gid: state.flush(gid, fire),
+            deferred=True,
         )
     return True
 

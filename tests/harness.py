@@ -41,6 +41,7 @@ async def fresh_sqlite_url() -> str:
     shutil.copyfile(_template_db, target)
     return f"sqlite+aiosqlite:///{target}"
 
+
 DEFAULT_WORLD: dict[str, Any] = {
     "clock": "2026-12-01T08:00:00+08:00",
     "bot": {"id": "wxid_bot", "name": "小助手"},
@@ -106,7 +107,8 @@ class Chat:
     # --- assertions -------------------------------------------------------------------
     def said(self, group: str | None = None, contains: str = "") -> list[ActionRecord]:
         return [
-            a for a in self.sim.actions
+            a
+            for a in self.sim.actions
             if a.action == "say" and (group is None or a.group == group) and contains in (a.text or "")
         ]
 

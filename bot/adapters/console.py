@@ -32,8 +32,10 @@ from bot.core.clock import Clock
 from bot.core.events import Event, GroupMessage, Member, MembersJoined, MembersLeft, MessageKind, PrivateMessage
 from bot.core.platform import ActionRecord
 
-_MESSAGE = re.compile(r"^(?P<target>\S+)\s+(?P<sender>[^:\s\[]+)(?:\[(?P<kind>[\w-]+)(?::(?P<qr>[^\]]+))?\])?"
-                      r"\s*[:：]\s?(?P<text>.*)$")
+_MESSAGE = re.compile(
+    r"^(?P<target>\S+)\s+(?P<sender>[^:\s\[]+)(?:\[(?P<kind>[\w-]+)(?::(?P<qr>[^\]]+))?\])?"
+    r"\s*[:：]\s?(?P<text>.*)$"
+)
 _MEMBERSHIP = re.compile(r"^(?P<op>[+-])(?P<group>\S+)\s+(?P<members>[^<]+?)(?:\s*<\s*(?P<by>\S+))?\s*$")
 _WAIT = re.compile(r"^wait\s+(?P<seconds>\d+(?:\.\d+)?)\s*s?$")
 _URL = re.compile(r"https?://\S+", re.IGNORECASE)
@@ -72,9 +74,15 @@ def parse_line(line: str, world: World, clock: Clock, seq: int) -> Event | Parse
         url_match = _URL.search(text)
         if qr is not None and m.group("kind") != "qr":
             raise ConsoleLineError(
-                f"cannot read {line!r}; an image with a QR code is written 'g1 bob[qr:CONTENT]: caption'")
-        kind = MessageKind.IMAGE if qr is not None else MessageKind.parse(m.group("kind")) if m.group("kind") else (
-            MessageKind.URL if url_match and url_match.group(0) == text.strip() else MessageKind.TEXT)
+                f"cannot read {line!r}; an image with a QR code is written 'g1 bob[qr:CONTENT]: caption'"
+            )
+        kind = (
+            MessageKind.IMAGE
+            if qr is not None
+            else MessageKind.parse(m.group("kind"))
+            if m.group("kind")
+            else (MessageKind.URL if url_match and url_match.group(0) == text.strip() else MessageKind.TEXT)
+        )
         url = url_match.group(0) if url_match else None
         if qr is not None:
             try:
@@ -89,9 +97,16 @@ def parse_line(line: str, world: World, clock: Clock, seq: int) -> Event | Parse
         bot = world.bot
         mentions_bot = f"@{bot.name}" in text
         return GroupMessage(
-            at=now, group_id=target, sender=sender, text=text, kind=kind, url=url,
-            mentions=(bot.id,) if mentions_bot else (), mentions_bot=mentions_bot,
-            message_id=f"console-{seq}", group_topic=group.topic,
+            at=now,
+            group_id=target,
+            sender=sender,
+            text=text,
+            kind=kind,
+            url=url,
+            mentions=(bot.id,) if mentions_bot else (),
+            mentions_bot=mentions_bot,
+            message_id=f"console-{seq}",
+            group_topic=group.topic,
         )
     raise ConsoleLineError(
         f"cannot read {line!r}; expected 'g1 alice: text', 'pm alice: text', '+g1 carol < alice' or '-g1 bob'"
@@ -122,8 +137,9 @@ class ConsoleAdapter:
         self.clock = clock
         self.out = out or sys.stdout
         self.followups: asyncio.Queue[Event] = asyncio.Queue()
-        self.platform = WorldPlatform(world, clock, on_action=self._print, on_event=self.followups.put_nowait,
-                                      keep_actions=False)  # printed as they happen; kept, they would grow per send
+        self.platform = WorldPlatform(
+            world, clock, on_action=self._print, on_event=self.followups.put_nowait, keep_actions=False
+        )  # printed as they happen; kept, they would grow per send
         self.lines_read = 0
 
     def _print(self, record: ActionRecord) -> None:

@@ -145,8 +145,9 @@ class Simulation:
             world.add_group(g.id, g.topic, g.owner, g.admins, g.members)
         self.known = self._known_ids(world)
         self.followups: list[Event] = []
-        self.platform = WorldPlatform(world, self.clock, on_action=self._record, on_event=self.followups.append,
-                                      can_remove=sc.bot.can_remove)
+        self.platform = WorldPlatform(
+            world, self.clock, on_action=self._record, on_event=self.followups.append, can_remove=sc.bot.can_remove
+        )
         # The scenario's bot identity wins over the config's: it is who the world knows.
         base = self.loaded.config
         config = base.model_copy(update={"bot": base.bot.model_copy(update={"id": sc.bot.id, "name": sc.bot.name})})
@@ -254,8 +255,11 @@ class Simulation:
             raise self._fail(number, "a step must be a mapping")
         kind = step_kind(step)
         if kind is None:
-            raise self._fail(number, f"unknown step {sorted(step)!r} (expected one of: group message, "
-                                     "join, leave, private, wait, rename, friend_request)")
+            raise self._fail(
+                number,
+                f"unknown step {sorted(step)!r} (expected one of: group message, "
+                "join, leave, private, wait, rename, friend_request)",
+            )
         extra = set(step) - _STEP_KEYS[kind]
         if extra:
             raise self._fail(number, f"unknown key(s) {sorted(extra)} in a {kind} step")
@@ -307,8 +311,11 @@ class Simulation:
             if mentions_bot and bot.id not in mentions:
                 mentions = (*mentions, bot.id)
             qr = step.get("qr")
-            msg_kind = MessageKind.parse(step.get("kind")) if step.get("kind") else (
-                MessageKind.IMAGE if qr is not None else MessageKind.URL if url else MessageKind.TEXT)
+            msg_kind = (
+                MessageKind.parse(step.get("kind"))
+                if step.get("kind")
+                else (MessageKind.IMAGE if qr is not None else MessageKind.URL if url else MessageKind.TEXT)
+            )
             message_id = str(step.get("id") or f"sim-{seq}")
             if qr is not None:
                 # A real QR image, so the bot fetches and decodes it as it would on WeChat.
@@ -316,17 +323,34 @@ class Simulation:
                     raise ValueError("qr: the QR code's content as text, on an image step (kind: image)")
                 world.post_image(message_id, qr_image(qr))
             return GroupMessage(
-                at=now, group_id=gid, sender=sender, text=text, kind=msg_kind, url=url, mentions=mentions,
-                mentions_bot=mentions_bot, message_id=message_id, group_topic=world.groups[gid].topic,
+                at=now,
+                group_id=gid,
+                sender=sender,
+                text=text,
+                kind=msg_kind,
+                url=url,
+                mentions=mentions,
+                mentions_bot=mentions_bot,
+                message_id=message_id,
+                group_topic=world.groups[gid].topic,
                 quote=self._quote(number, world, step.get("quote")),
             )
         if kind == "private":
             sender = self._contact(number, world, step["private"])
             url = step.get("url")
-            msg_kind = MessageKind.parse(step.get("kind")) if step.get("kind") else (
-                MessageKind.URL if url else MessageKind.TEXT)
-            return PrivateMessage(at=now, sender=sender, text=str(step.get("text", "") or ""), kind=msg_kind,
-                                  url=url, message_id=str(step.get("id") or f"sim-{seq}"))
+            msg_kind = (
+                MessageKind.parse(step.get("kind"))
+                if step.get("kind")
+                else (MessageKind.URL if url else MessageKind.TEXT)
+            )
+            return PrivateMessage(
+                at=now,
+                sender=sender,
+                text=str(step.get("text", "") or ""),
+                kind=msg_kind,
+                url=url,
+                message_id=str(step.get("id") or f"sim-{seq}"),
+            )
         if kind == "join":
             gid = self._group(number, world, step["join"])
             ids = step.get("members")
@@ -337,15 +361,17 @@ class Simulation:
             members = self._members(number, world, ids)
             inviter = self._contact(number, world, step["inviter"]) if step.get("inviter") else None
             added = world.join(gid, [m.id for m in members])
-            return MembersJoined(at=now, group_id=gid, members=tuple(added), inviter=inviter,
-                                 group_topic=world.groups[gid].topic)
+            return MembersJoined(
+                at=now, group_id=gid, members=tuple(added), inviter=inviter, group_topic=world.groups[gid].topic
+            )
         if kind == "leave":
             gid = self._group(number, world, step["leave"])
             members = self._members(number, world, step.get("members"))
             remover = self._contact(number, world, step["by"]) if step.get("by") else None
             gone = world.leave(gid, [m.id for m in members])
-            return MembersLeft(at=now, group_id=gid, members=tuple(gone), removed_by=remover,
-                               group_topic=world.groups[gid].topic)
+            return MembersLeft(
+                at=now, group_id=gid, members=tuple(gone), removed_by=remover, group_topic=world.groups[gid].topic
+            )
         if kind == "rename":
             gid = self._group(number, world, step["rename"])
             old = world.groups[gid].topic

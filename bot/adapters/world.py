@@ -54,8 +54,12 @@ class World:
         return self.contacts.get(member_id) or self.add_contact(member_id)
 
     def add_group(
-        self, group_id: str, topic: str = "", owner: str | None = None,
-        admins: list[str] | None = None, members: list[str] | None = None,
+        self,
+        group_id: str,
+        topic: str = "",
+        owner: str | None = None,
+        admins: list[str] | None = None,
+        members: list[str] | None = None,
     ) -> WorldGroup:
         group = WorldGroup(group_id, topic or group_id, owner, set(admins or ()), [])
         for mid in [self.bot.id, *(members or ())]:
@@ -158,8 +162,13 @@ class WorldPlatform:
         gone = self.world.leave(group_id, [member_id])
         if gone and self.on_event is not None:
             self.on_event(
-                MembersLeft(at=self.clock.now(), group_id=group_id, members=tuple(gone), removed_by=self.bot,
-                            group_topic=group.topic)
+                MembersLeft(
+                    at=self.clock.now(),
+                    group_id=group_id,
+                    members=tuple(gone),
+                    removed_by=self.bot,
+                    group_topic=group.topic,
+                )
             )
 
     async def invite(self, group_id: str, contact_id: str) -> None:
@@ -172,8 +181,13 @@ class WorldPlatform:
         added = self.world.join(group_id, [contact_id])
         if added and self.on_event is not None:
             self.on_event(
-                MembersJoined(at=self.clock.now(), group_id=group_id, members=tuple(added), inviter=self.bot,
-                              group_topic=group.topic)
+                MembersJoined(
+                    at=self.clock.now(),
+                    group_id=group_id,
+                    members=tuple(added),
+                    inviter=self.bot,
+                    group_topic=group.topic,
+                )
             )
 
     async def accept_friend(self, request_id: str) -> None:
@@ -184,7 +198,10 @@ class WorldPlatform:
         if group is None:
             return None
         return GroupInfo(
-            id=group.id, topic=group.topic, owner_id=group.owner, admin_ids=frozenset(group.admins),
+            id=group.id,
+            topic=group.topic,
+            owner_id=group.owner,
+            admin_ids=frozenset(group.admins),
             member_count=len(group.members),
             bot_can_remove=self.can_remove if group.owner != self.bot.id else True,
         )

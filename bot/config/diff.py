@@ -114,12 +114,18 @@ def check_replacement(running: LineMap, new: LineMap) -> None:
     if not missing:
         return
     last = max((new.line_of((key,)) or 1 for key in present), default=1)
-    raise ConfigError([
-        ConfigIssue(new.file, last, key,
-                    "missing, but the running config has it: the file looks cut off (saved half-way?); "
-                    f"to remove the section on purpose, write it empty (`{key}: {{}}` or `{key}: []`)")
-        for key in missing
-    ])
+    raise ConfigError(
+        [
+            ConfigIssue(
+                new.file,
+                last,
+                key,
+                "missing, but the running config has it: the file looks cut off (saved half-way?); "
+                f"to remove the section on purpose, write it empty (`{key}: {{}}` or `{key}: []`)",
+            )
+            for key in missing
+        ]
+    )
 
 
 def applied_snapshot(config_path: Path) -> Path:

@@ -320,8 +320,7 @@ class Dispatcher:
             except Exception as exc:
                 stats["errors"] += 1
                 if not self._database_outage(exc, "handler runs skipped"):
-                    log.exception("plugin %s: handler %s failed on %s", host.name, spec.func.__name__,
-                                  _describe(event))
+                    log.exception("plugin %s: handler %s failed on %s", host.name, spec.func.__name__, _describe(event))
                 continue
             # A handler returns something truthy when it acted; `block` then stops the rest.
             if result is STOP or ctx.stopped:

@@ -229,8 +229,10 @@ def storable(event: Event) -> Event:
     never see a value the database would refuse."""
     if isinstance(event, GroupMessage):  # the hot path: its strings checked directly
         sender = event.sender
-        if not _unstorable(f"{event.text}{sender.id}{sender.name}{event.group_id}{event.group_topic}"
-                           f"{event.message_id or ''}{''.join(event.mentions)}"):
+        if not _unstorable(
+            f"{event.text}{sender.id}{sender.name}{event.group_id}{event.group_topic}"
+            f"{event.message_id or ''}{''.join(event.mentions)}"
+        ):
             return event
     changes = {}
     for f in fields(event):

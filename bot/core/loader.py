@@ -195,9 +195,7 @@ def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return seen
 
 
-def _selectors(
-    value: Any, loc: Loc, config: BotConfig, lines: LineMap, issues: list[ConfigIssue]
-) -> set[str] | None:
+def _selectors(value: Any, loc: Loc, config: BotConfig, lines: LineMap, issues: list[ConfigIssue]) -> set[str] | None:
     if value is None:
         return None
     if isinstance(value, str):

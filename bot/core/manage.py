@@ -100,14 +100,25 @@ async def _toggle(cmd: Command, ctx: Context, services: Services, enabled: bool)
     ctx.reply(f"已在{where}{verb}“{host.settings.plugin.title}”。")
 
 
-@plugin.command("开启", "打开", scope="both", permission=Permission.GROUP_ADMIN, usage="功能名 [群ID]",
-                help="在本群（或指定群）开启一个功能")
+@plugin.command(
+    "开启",
+    "打开",
+    scope="both",
+    permission=Permission.GROUP_ADMIN,
+    usage="功能名 [群ID]",
+    help="在本群（或指定群）开启一个功能",
+)
 async def enable_plugin(cmd: Command, ctx: Context, services: Services) -> None:
     await _toggle(cmd, ctx, services, True)
 
 
-@plugin.command("关闭", scope="both", permission=Permission.GROUP_ADMIN, usage="功能名 [群ID]",
-                help="在本群（或指定群）关闭一个功能")
+@plugin.command(
+    "关闭",
+    scope="both",
+    permission=Permission.GROUP_ADMIN,
+    usage="功能名 [群ID]",
+    help="在本群（或指定群）关闭一个功能",
+)
 async def disable_plugin(cmd: Command, ctx: Context, services: Services) -> None:
     await _toggle(cmd, ctx, services, False)
 

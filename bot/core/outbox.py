@@ -206,7 +206,7 @@ def _with_marker(text: str, max_chars: int, marker: str) -> str:
     text = text.rstrip()
     room = max(max_chars - len(marker), 1)
     if len(text) > room:
-        text = text[:_hard_cut(text, 0, room)].rstrip()
+        text = text[: _hard_cut(text, 0, room)].rstrip()
     return text + marker
 
 
@@ -338,7 +338,10 @@ class Outbox:
         self.on_budget = on_budget
         self._lanes = {
             Lane.MESSAGE: _LaneState(
-                settings.min_gap, settings.jitter, deque(maxlen=settings.per_minute), _MINUTE,
+                settings.min_gap,
+                settings.jitter,
+                deque(maxlen=settings.per_minute),
+                _MINUTE,
                 hourly=deque(maxlen=settings.per_hour),
             ),
             Lane.MODERATION: _LaneState(
@@ -374,9 +377,7 @@ class Outbox:
         """Queue `text` for a group, split into parts if long; mentions go on the first part."""
         parts = self._parts(text, "group", group_id)
         return [
-            self._add(
-                OutboundKind.SAY, group_id, {"text": part, "mentions": tuple(mentions) if i == 0 else ()}
-            )
+            self._add(OutboundKind.SAY, group_id, {"text": part, "mentions": tuple(mentions) if i == 0 else ()})
             for i, part in enumerate(parts)
         ]
 
@@ -415,8 +416,14 @@ class Outbox:
         if not parts:
             log.warning("outbox: empty message to %s %s not sent", what, target)
         elif len(parts) > settings.max_parts:
-            log.warning("outbox: a %d-character message to %s %s would take %d messages; sending the first %d, cut",
-                        len(text), what, target, len(parts), settings.max_parts)
+            log.warning(
+                "outbox: a %d-character message to %s %s would take %d messages; sending the first %d, cut",
+                len(text),
+                what,
+                target,
+                len(parts),
+                settings.max_parts,
+            )
             parts = cap_parts(parts, settings.max_parts, settings.max_chars)
         return parts
 
@@ -675,8 +682,9 @@ class Outbox:
         if not self._budget_alerted and used >= budget * self.settings.budget_alert:
             self._budget_alerted = True
             self._budget_alert_due = used
-            log.warning("outbox: %d of the %d messages this account may send per hour were sent in the last hour",
-                        used, budget)
+            log.warning(
+                "outbox: %d of the %d messages this account may send per hour were sent in the last hour", used, budget
+            )
         elif self._budget_alerted and used < budget / 2:
             self._budget_alerted = False  # well below again: the next climb is worth another alert
 

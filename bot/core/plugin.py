@@ -141,7 +141,10 @@ class Plugin:
         self.title = self.title or self.name
 
     def on(
-        self, *event_types: type[Event], priority: int | None = None, block: bool = False,
+        self,
+        *event_types: type[Event],
+        priority: int | None = None,
+        block: bool = False,
         concerns: Callable[[Any, str], bool] | None = None,
     ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
         """Handle events of these types. `block=True` stops lower-priority handlers
@@ -174,8 +177,16 @@ class Plugin:
         def deco(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             self.commands.append(
                 CommandSpec(
-                    self.name, word, aliases, func, permission, help, usage, scope,
-                    _params(func, self.name), words_from,
+                    self.name,
+                    word,
+                    aliases,
+                    func,
+                    permission,
+                    help,
+                    usage,
+                    scope,
+                    _params(func, self.name),
+                    words_from,
                 )
             )
             return func
@@ -218,8 +229,7 @@ def _params(func: Callable[..., Any], plugin: str) -> tuple[str, ...]:
     unknown = [n for n in names if n not in INJECTABLE]
     if unknown:
         raise TypeError(
-            f"plugin {plugin}: handler {func.__name__} asks for {unknown}; "
-            f"handlers may ask for {sorted(INJECTABLE)}"
+            f"plugin {plugin}: handler {func.__name__} asks for {unknown}; handlers may ask for {sorted(INJECTABLE)}"
         )
     return names
 

@@ -89,9 +89,7 @@ def _parse(text: str, allowed: frozenset[str]) -> Template:
             raise _fail(f"unclosed '{{' at position {at} (write {{{{ for a literal brace)", allowed)
         elif lexeme == "}":
             at = token.start() + 1
-            raise _fail(
-                f"'}}' without a matching '{{' at position {at} (write }}}} for a literal brace)", allowed
-            )
+            raise _fail(f"'}}' without a matching '{{' at position {at} (write }}}} for a literal brace)", allowed)
         else:
             name = token.group(1)
             if name not in allowed:

@@ -87,23 +87,42 @@ class ActionReport:
     def as_json(self) -> dict[str, Any]:
         r = self.rate
         return {
-            "report": "action_rate", "scope": self.scope.as_json(), "since": self.since.isoformat(),
-            "until": self.until.isoformat(), "keywords": self.keywords, "match": self.match,
-            "eligible": self.eligible, "acted": self.acted, "rate": None if r is None else round(r, 4),
-            "available": self.available, "messages": self.messages, "messages_without_text": self.without_text,
-            "groups": [{"group": g.group_id, "eligible": g.eligible, "acted": g.acted,
-                        "rate": None if g.rate is None else round(g.rate, 4)} for g in self.groups],
+            "report": "action_rate",
+            "scope": self.scope.as_json(),
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "keywords": self.keywords,
+            "match": self.match,
+            "eligible": self.eligible,
+            "acted": self.acted,
+            "rate": None if r is None else round(r, 4),
+            "available": self.available,
+            "messages": self.messages,
+            "messages_without_text": self.without_text,
+            "groups": [
+                {
+                    "group": g.group_id,
+                    "eligible": g.eligible,
+                    "acted": g.acted,
+                    "rate": None if g.rate is None else round(g.rate, 4),
+                }
+                for g in self.groups
+            ],
         }
 
     def table(self) -> Table:
-        t = Table(f"行动率 action rate — {self.scope.label}, {'/'.join(self.keywords)} ({self.match}), "
-                  f"{self.since.isoformat(timespec='minutes')} .. {self.until.isoformat(timespec='minutes')}",
-                  ["group", "eligible", "acted", "rate"])
+        t = Table(
+            f"行动率 action rate — {self.scope.label}, {'/'.join(self.keywords)} ({self.match}), "
+            f"{self.since.isoformat(timespec='minutes')} .. {self.until.isoformat(timespec='minutes')}",
+            ["group", "eligible", "acted", "rate"],
+        )
         for g in self.groups:
             t.rows.append([g.group_id, g.eligible, g.acted, pct(g.rate, 1) if self.available else "n/a"])
         t.rows.append(["total", self.eligible, self.acted, pct(self.rate, 1) if self.available else "n/a"])
-        t.notes.append("eligible: members at the start of the window, plus anyone who acted; acted: posted a "
-                       "matching message within the window")
+        t.notes.append(
+            "eligible: members at the start of the window, plus anyone who acted; acted: posted a "
+            "matching message within the window"
+        )
         if not self.available:
             t.notes.append("n/a: message text is not stored (storage.store_text: metadata) or was purged")
         elif self.without_text:
@@ -125,8 +144,12 @@ async def _messages(
     db: Database, chunk: list[str], scope: Scope, since: datetime, until: datetime
 ) -> list[tuple[str, str, datetime, str | None]]:
     c = _LOG.c
-    where = [c.group_id.in_(chunk), c.type == EventType.MESSAGE, c.at >= sa.literal(since, UTCDateTime()),
-             c.at < sa.literal(until, UTCDateTime())]
+    where = [
+        c.group_id.in_(chunk),
+        c.type == EventType.MESSAGE,
+        c.at >= sa.literal(since, UTCDateTime()),
+        c.at < sa.literal(until, UTCDateTime()),
+    ]
     if scope.exclude_members:
         where.append(c.member_id.not_in(scope.exclude_members))
     stmt = sa.select(c.group_id, c.member_id, c.at, c.text).where(*where)
@@ -211,25 +234,46 @@ class CheckinReport:
     def as_json(self) -> dict[str, Any]:
         avg, once = self.avg_rate, self.once_rate
         return {
-            "report": "checkin_rate", "scope": self.scope.as_json(), "period": self.period.as_json(),
-            "source": self.source, "available": self.available,
+            "report": "checkin_rate",
+            "scope": self.scope.as_json(),
+            "period": self.period.as_json(),
+            "source": self.source,
+            "available": self.available,
             "avg_daily_rate": None if avg is None else round(avg, 4),
-            "checked_in_once": self.checked_in_once, "members_end": self.members_end,
+            "checked_in_once": self.checked_in_once,
+            "members_end": self.members_end,
             "once_rate": None if once is None else round(once, 4),
-            "days": [{"day": d.day.isoformat(), "members": d.members, "checked_in": d.checked_in,
-                      "rate": None if d.rate is None else round(d.rate, 4)} for d in self.days],
+            "days": [
+                {
+                    "day": d.day.isoformat(),
+                    "members": d.members,
+                    "checked_in": d.checked_in,
+                    "rate": None if d.rate is None else round(d.rate, 4),
+                }
+                for d in self.days
+            ],
             "notes": self.notes,
         }
 
     def table(self) -> Table:
-        t = Table(f"签到率 check-in rate — {self.scope.label}, {self.period.start}..{self.period.end} "
-                  f"(from {self.source})", ["day", "members", "checked_in", "rate"])
+        t = Table(
+            f"签到率 check-in rate — {self.scope.label}, {self.period.start}..{self.period.end} (from {self.source})",
+            ["day", "members", "checked_in", "rate"],
+        )
         for d in self.days:
-            t.rows.append([d.day.isoformat(), d.members, d.checked_in if self.available else "n/a",
-                           pct(d.rate, 1) if self.available else "n/a"])
-        t.notes.append(f"average daily rate {pct(self.avg_rate, 1) if self.available else 'n/a'}; "
-                       f"checked in at least once: {self.checked_in_once if self.available else 'n/a'} of "
-                       f"{self.members_end} members ({pct(self.once_rate, 1) if self.available else 'n/a'})")
+            t.rows.append(
+                [
+                    d.day.isoformat(),
+                    d.members,
+                    d.checked_in if self.available else "n/a",
+                    pct(d.rate, 1) if self.available else "n/a",
+                ]
+            )
+        t.notes.append(
+            f"average daily rate {pct(self.avg_rate, 1) if self.available else 'n/a'}; "
+            f"checked in at least once: {self.checked_in_once if self.available else 'n/a'} of "
+            f"{self.members_end} members ({pct(self.once_rate, 1) if self.available else 'n/a'})"
+        )
         t.notes.extend(self.notes)
         return t
 
@@ -269,8 +313,11 @@ async def checkin_rate(
         t = sa.table(CHECKIN_TABLE, *(sa.column(n) for n in ("group_id", "member_id", "day", "makeup")))
         day = sa.type_coerce(t.c.day, sa.Date)
         for chunk in chunks(ids):
-            where = [t.c.group_id.in_(chunk), day >= sa.literal(period.start, sa.Date),
-                     day <= sa.literal(period.end, sa.Date)]
+            where = [
+                t.c.group_id.in_(chunk),
+                day >= sa.literal(period.start, sa.Date),
+                day <= sa.literal(period.end, sa.Date),
+            ]
             if "makeup" in columns:
                 where.append(sa.or_(t.c.makeup.is_(None), sa.not_(sa.type_coerce(t.c.makeup, sa.Boolean))))
             if scope.exclude_members:

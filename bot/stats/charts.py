@@ -115,8 +115,17 @@ def _figure(width: float = 11, height: float = 6, rows: int = 1, cols: int = 1, 
     if font is None:
         _warn_no_font()
     families = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
-    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": families,
-                                "axes.unicode_minus": False, "axes.titleweight": "bold"}), warnings.catch_warnings():
+    with (
+        matplotlib.rc_context(
+            {
+                "font.family": "sans-serif",
+                "font.sans-serif": families,
+                "axes.unicode_minus": False,
+                "axes.titleweight": "bold",
+            }
+        ),
+        warnings.catch_warnings(),
+    ):
         # Missing glyphs are drawn as boxes rather than raising; say so once, above.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig = Figure(figsize=(width, height), layout="constrained")
@@ -153,11 +162,22 @@ def _date_axis(ax: Any, days: list[date], counts: bool = True) -> None:
 def growth_chart(report: GrowthReport, path: Path | str) -> Path:
     days = [d.day for d in report.days]
     with _figure(11, 7, 2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]}) as (fig, (top, bottom), t):
-        top.plot(days, [d.members for d in report.days], color="#1f77b4", linewidth=2.2, marker="o",
-                 markersize=3 if len(days) <= 62 else 0, label=t("群成员数（日终）", "members (end of day)"))
+        top.plot(
+            days,
+            [d.members for d in report.days],
+            color="#1f77b4",
+            linewidth=2.2,
+            marker="o",
+            markersize=3 if len(days) <= 62 else 0,
+            label=t("群成员数（日终）", "members (end of day)"),
+        )
         top.set_ylabel(t("成员数", "members"))
-        top.set_title(t(f"成员增长 — {t.scope(report.scope)}（{report.period.start} 至 {report.period.end}）",
-                        f"Member growth — {t.scope(report.scope)} ({report.period.start} to {report.period.end})"))
+        top.set_title(
+            t(
+                f"成员增长 — {t.scope(report.scope)}（{report.period.start} 至 {report.period.end}）",
+                f"Member growth — {t.scope(report.scope)} ({report.period.start} to {report.period.end})",
+            )
+        )
         top.legend(loc="upper left")
         _date_axis(top, days)
         joins = [d.joins for d in report.days]
@@ -166,8 +186,14 @@ def growth_chart(report: GrowthReport, path: Path | str) -> Path:
         bottom.bar(days, joins, color="#2ca02c", label=t("入群", "joined"))
         bottom.bar(days, left, color="#ff9f40", label=t("退群", "left"))
         bottom.bar(days, removed, bottom=left, color="#d62728", label=t("被移出", "removed"))
-        bottom.plot(days, [d.net for d in report.days], color="black", linewidth=1.2, marker=".",
-                    label=t("净增长", "net growth"))
+        bottom.plot(
+            days,
+            [d.net for d in report.days],
+            color="black",
+            linewidth=1.2,
+            marker=".",
+            label=t("净增长", "net growth"),
+        )
         bottom.axhline(0, color="grey", linewidth=0.8)
         bottom.set_ylabel(t("人数 / 天", "people per day"))
         bottom.set_xlabel(t("日期", "date"))
@@ -189,19 +215,31 @@ def activity_chart(report: ActivityReport, path: Path | str) -> Path:
         top.bar(days, [d.messages for d in report.days], color="#c6dbef", label=t("消息数", "messages"))
         top.set_ylabel(t("消息数 / 天", "messages per day"))
         right = top.twinx()
-        right.plot(days, [d.active for d in report.days], color="#d62728", linewidth=2.2, marker="o",
-                   markersize=3 if len(days) <= 62 else 0, label=t("日活跃成员 (DAU)", "daily active members (DAU)"))
+        right.plot(
+            days,
+            [d.active for d in report.days],
+            color="#d62728",
+            linewidth=2.2,
+            marker="o",
+            markersize=3 if len(days) <= 62 else 0,
+            label=t("日活跃成员 (DAU)", "daily active members (DAU)"),
+        )
         right.set_ylabel(t("活跃成员数", "active members"))
         right.set_ylim(bottom=0)
         handles = top.get_legend_handles_labels()
         more = right.get_legend_handles_labels()
         top.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left")
-        top.set_title(t(f"活跃度 — {t.scope(report.scope)}（{report.period.start} 至 {report.period.end}）",
-                        f"Activity — {t.scope(report.scope)} ({report.period.start} to {report.period.end})"))
+        top.set_title(
+            t(
+                f"活跃度 — {t.scope(report.scope)}（{report.period.start} 至 {report.period.end}）",
+                f"Activity — {t.scope(report.scope)} ({report.period.start} to {report.period.end})",
+            )
+        )
         _date_axis(top, days)
         ratios = [(d.active_ratio or 0) * 100 for d in report.days]
-        bottom.plot(days, ratios, color="#9467bd", linewidth=2,
-                    label=t("活跃率 (DAU / 成员)", "active ratio (DAU / members)"))
+        bottom.plot(
+            days, ratios, color="#9467bd", linewidth=2, label=t("活跃率 (DAU / 成员)", "active ratio (DAU / members)")
+        )
         bottom.fill_between(days, ratios, color="#9467bd", alpha=0.15)
         bottom.set_ylabel(t("活跃率 %", "active ratio %"))
         bottom.set_ylim(bottom=0)
@@ -209,11 +247,14 @@ def activity_chart(report: ActivityReport, path: Path | str) -> Path:
         bottom.legend(loc="best", framealpha=0.9)
         _date_axis(bottom, days, counts=False)
         fig.supxlabel(
-            t(f"日均活跃 {report.avg_dau:.1f} 人，日均消息 {report.avg_messages:.0f} 条；"
-              f"近7天活跃 {report.wau} 人，近30天活跃 {report.mau} 人",
-              f"average DAU {report.avg_dau:.1f}, {report.avg_messages:.0f} messages/day; "
-              f"WAU {report.wau}, MAU {report.mau}"),
-            fontsize="small", color="#444444",
+            t(
+                f"日均活跃 {report.avg_dau:.1f} 人，日均消息 {report.avg_messages:.0f} 条；"
+                f"近7天活跃 {report.wau} 人，近30天活跃 {report.mau} 人",
+                f"average DAU {report.avg_dau:.1f}, {report.avg_messages:.0f} messages/day; "
+                f"WAU {report.wau}, MAU {report.mau}",
+            ),
+            fontsize="small",
+            color="#444444",
         )
         return _save(fig, path)
 
@@ -228,20 +269,40 @@ def retention_chart(report: RetentionReport, path: Path | str, max_cohorts: int 
         cmap = _cmap(len(shown))
         for ax, attr, title in (
             (left, "in_group", t("仍在群内", "still in the group")),
-            (right, "active", t(f"仍活跃（第N天起{report.window}天内发过言）",
-                                f"still active (posted within {report.window} days from day N)")),
+            (
+                right,
+                "active",
+                t(
+                    f"仍活跃（第N天起{report.window}天内发过言）",
+                    f"still active (posted within {report.window} days from day N)",
+                ),
+            ),
         ):
             for i, row in enumerate(shown):
                 ys = [_share(getattr(row, attr).get(n)) for n in report.days]
-                ax.plot(xs, ys, marker="o", linewidth=1.2, alpha=0.75, color=cmap(i),
-                        label=f"{report.labels.get(row.key, row.key)} (n={row.size})")
+                ax.plot(
+                    xs,
+                    ys,
+                    marker="o",
+                    linewidth=1.2,
+                    alpha=0.75,
+                    color=cmap(i),
+                    label=f"{report.labels.get(row.key, row.key)} (n={row.size})",
+                )
             ys = [_share(getattr(report.total, attr).get(n)) for n in report.days]
-            ax.plot(xs, ys, marker="o", linewidth=3, color="black", label=t(f"全部 (n={report.total.size})",
-                                                                            f"all (n={report.total.size})"))
+            ax.plot(
+                xs,
+                ys,
+                marker="o",
+                linewidth=3,
+                color="black",
+                label=t(f"全部 (n={report.total.size})", f"all (n={report.total.size})"),
+            )
             for x, y in zip(xs, ys, strict=True):
                 if y is not None:
-                    ax.annotate(f"{y:.0f}%", (x, y), textcoords="offset points", xytext=(0, 8), ha="center",
-                                fontweight="bold")
+                    ax.annotate(
+                        f"{y:.0f}%", (x, y), textcoords="offset points", xytext=(0, 8), ha="center", fontweight="bold"
+                    )
             ax.set_xticks(xs, ticks)
             ax.set_xlim(-0.4, len(xs) - 0.6)
             ax.set_ylim(0, 108)
@@ -249,15 +310,22 @@ def retention_chart(report: RetentionReport, path: Path | str, max_cohorts: int 
             ax.set_xlabel(t("入群后天数", "days after joining"))
             ax.grid(True, alpha=0.3)
         left.set_ylabel(t("占该批入群成员的比例 %", "share of the cohort %"))
-        by = {"day": t("按入群日", "by join day"), "week": t("按入群周", "by join week"),
-              "source": t("按来源", "by source"), "inviter": t("按邀请人", "by inviter")}[report.by]
-        fig.suptitle(t(f"留存曲线（{by}）— {t.scope(report.scope)}，{report.period.start} 至 {report.period.end} 入群",
-                       f"Retention ({by}) — {t.scope(report.scope)}, joined {report.period.start} to "
-                       f"{report.period.end}"), fontweight="bold")
+        by = {
+            "day": t("按入群日", "by join day"),
+            "week": t("按入群周", "by join week"),
+            "source": t("按来源", "by source"),
+            "inviter": t("按邀请人", "by inviter"),
+        }[report.by]
+        fig.suptitle(
+            t(
+                f"留存曲线（{by}）— {t.scope(report.scope)}，{report.period.start} 至 {report.period.end} 入群",
+                f"Retention ({by}) — {t.scope(report.scope)}, joined {report.period.start} to {report.period.end}",
+            ),
+            fontweight="bold",
+        )
         handles, labels = right.get_legend_handles_labels()
         if handles:
-            fig.legend(handles, labels, loc="outside right center", fontsize="small",
-                       title=t("入群批次", "cohort"))
+            fig.legend(handles, labels, loc="outside right center", fontsize="small", title=t("入群批次", "cohort"))
         return _save(fig, path)
 
 
@@ -273,14 +341,25 @@ def heatmap_chart(report: Heatmap, path: Path | str) -> Path:
             for h in range(24):
                 n = report.counts[w][h]
                 if n:
-                    ax.text(h, w, _short(n), ha="center", va="center", fontsize=7,
-                            color="white" if n > peak * 0.6 else "#333333")
+                    ax.text(
+                        h,
+                        w,
+                        _short(n),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if n > peak * 0.6 else "#333333",
+                    )
         bar = fig.colorbar(image, ax=ax, fraction=0.03)
         bar.set_label(t("消息数", "messages"))
-        ax.set_title(t(f"发言时段热力图 — {t.scope(report.scope)}（{report.period.start} 至 {report.period.end}，"
-                       f"共 {report.total} 条）",
-                       f"Messages by hour and weekday — {t.scope(report.scope)} ({report.period.start} to "
-                       f"{report.period.end}, {report.total} messages)"))
+        ax.set_title(
+            t(
+                f"发言时段热力图 — {t.scope(report.scope)}（{report.period.start} 至 {report.period.end}，"
+                f"共 {report.total} 条）",
+                f"Messages by hour and weekday — {t.scope(report.scope)} ({report.period.start} to "
+                f"{report.period.end}, {report.total} messages)",
+            )
+        )
         return _save(fig, path)
 
 

@@ -195,8 +195,12 @@ def _bounds(plan: _Plan, period: Period) -> Any:
     values inlined as literals: they are dates and instants computed here, and thousands of
     bind parameters would cost more to process than the query takes to run."""
     lit_date, lit_ts = plan.lt.date_literal, plan.lt.instant_literal
-    cols: list[tuple[str, Any]] = [("d0", sa.Date()), ("wk", sa.Date()), ("due_in", sa.Integer()),
-                                   ("due_act", sa.Integer())]
+    cols: list[tuple[str, Any]] = [
+        ("d0", sa.Date()),
+        ("wk", sa.Date()),
+        ("due_in", sa.Integer()),
+        ("due_act", sa.Integer()),
+    ]
     for i, _ in enumerate(plan.days):
         cols += [(f"end{i}", UTCDateTime()), (f"lo{i}", sa.Date()), (f"hi{i}", sa.Date())]
     cols += [("lo_all", sa.Date()), ("hi_all", sa.Date())]
@@ -273,8 +277,15 @@ def _from_rollups(plan: _Plan, b: Any, scope: Scope, period: Period) -> Any:
     if scope.exclude_members:
         where.append(e.c.member_id.not_in(scope.exclude_members))
     entries = (
-        sa.select(e.c.group_id, e.c.member_id, e.c.joined_at, e.c.left_at, e.c.source, e.c.inviter_id,
-                  lt.day(e.c.joined_at).label("d0"))
+        sa.select(
+            e.c.group_id,
+            e.c.member_id,
+            e.c.joined_at,
+            e.c.left_at,
+            e.c.source,
+            e.c.inviter_id,
+            lt.day(e.c.joined_at).label("d0"),
+        )
         .where(*where)
         .cte("entries")
         .prefix_with("MATERIALIZED")
@@ -284,30 +295,41 @@ def _from_rollups(plan: _Plan, b: Any, scope: Scope, period: Period) -> Any:
     # In the group at the end of day N by this stay ...
     own = sa.case(
         (x.left_at.is_(None), plan.all_bits),
-        else_=sum((sa.case((x.left_at >= end, plan.bit(i)), else_=0) for i, end in enumerate(ends)),
-                  start=sa.literal(0)),
+        else_=sum(
+            (sa.case((x.left_at >= end, plan.bit(i)), else_=0) for i, end in enumerate(ends)), start=sa.literal(0)
+        ),
     )
     # ... or by a later one (looked up for leavers only).
     s = _M.alias("s")
     later = (
-        sa.select(_mask(plan, [sa.and_(s.c.joined_at < end, sa.or_(s.c.left_at.is_(None), s.c.left_at >= end))
-                               for end in ends]))
+        sa.select(
+            _mask(
+                plan, [sa.and_(s.c.joined_at < end, sa.or_(s.c.left_at.is_(None), s.c.left_at >= end)) for end in ends]
+            )
+        )
         .where(s.c.group_id == x.group_id, s.c.member_id == x.member_id, s.c.joined_at > x.joined_at)
         .scalar_subquery()
     )
     in_mask = own.op("|")(sa.case((sa.or_(x.left_at.is_(None), bc.due_in == 0), 0), else_=later))
     a = _DA.alias("a")
     posted = (
-        sa.select(_mask(plan, [sa.and_(a.c.day >= getattr(bc, f"lo{i}"), a.c.day <= getattr(bc, f"hi{i}"))
-                               for i in range(len(plan.days))]))
-        .where(a.c.group_id == x.group_id, a.c.member_id == x.member_id, a.c.day >= bc.lo_all,
-               a.c.day <= bc.hi_all)
+        sa.select(
+            _mask(
+                plan,
+                [
+                    sa.and_(a.c.day >= getattr(bc, f"lo{i}"), a.c.day <= getattr(bc, f"hi{i}"))
+                    for i in range(len(plan.days))
+                ],
+            )
+        )
+        .where(a.c.group_id == x.group_id, a.c.member_id == x.member_id, a.c.day >= bc.lo_all, a.c.day <= bc.hi_all)
         .scalar_subquery()
     )
     act_mask = sa.case((bc.due_act == 0, 0), else_=posted)
     scored = (
-        sa.select(_key(plan.by, x, bc).label("k"), bc.due_in, bc.due_act, in_mask.label("in_mask"),
-                  act_mask.label("act_mask"))
+        sa.select(
+            _key(plan.by, x, bc).label("k"), bc.due_in, bc.due_act, in_mask.label("in_mask"), act_mask.label("act_mask")
+        )
         .select_from(entries.join(b, bc.d0 == x.d0))
         .cte("scored")
         .prefix_with("MATERIALIZED")
@@ -345,36 +367,60 @@ def _from_events(plan: _Plan, b: Any, scope: Scope, period: Period) -> Any:
         p.c.at >= since,
         sa.or_(p.c.at < e.c.at, sa.and_(p.c.at == e.c.at, p.c.id < e.c.id)),
     )
-    where = [e.c.group_id.op("IN")(_CHUNK), e.c.type.in_(stays), e.c.type == EventType.JOIN, e.c.at >= since,
-             e.c.at < sa.literal_column(lt.instant_literal(end)), ~earlier_in_period]
+    where = [
+        e.c.group_id.op("IN")(_CHUNK),
+        e.c.type.in_(stays),
+        e.c.type == EventType.JOIN,
+        e.c.at >= since,
+        e.c.at < sa.literal_column(lt.instant_literal(end)),
+        ~earlier_in_period,
+    ]
     if scope.exclude_members:
         where.append(e.c.member_id.not_in(scope.exclude_members))
-    joins = sa.select(e.c.group_id, e.c.member_id, lt.day(e.c.at).label("d0"), e.c.at.label("joined_at"),
-                      _json_field(lt.dialect, e.c.meta, "source").label("source"),
-                      _json_field(lt.dialect, e.c.meta, "inviter").label("inviter_id"),
-                      sa.null().label("day")).where(*where)
+    joins = sa.select(
+        e.c.group_id,
+        e.c.member_id,
+        lt.day(e.c.at).label("d0"),
+        e.c.at.label("joined_at"),
+        _json_field(lt.dialect, e.c.meta, "source").label("source"),
+        _json_field(lt.dialect, e.c.meta, "inviter").label("inviter_id"),
+        sa.null().label("day"),
+    ).where(*where)
     # Messages from the first day any window starts to the last complete day any can end.
     w, last_day = plan.window, min(period.end + timedelta(days=max(plan.days) + plan.window - 1), plan.horizon)
     lo = utc_start(period.start + timedelta(days=min(plan.days)), tz)
     hi = max(lo, utc_start(last_day + timedelta(days=1), tz))
     mt = LocalTime.build(lt.dialect, tz, lo, hi)  # a span of its own: it reaches past the period
     m = _LOG.alias("m")
-    messages = sa.select(m.c.group_id, m.c.member_id, sa.null(), sa.null(), sa.null(), sa.null(),
-                         mt.day(m.c.at)).where(
-        m.c.group_id.op("IN")(_CHUNK), m.c.type == EventType.MESSAGE,
-        m.c.at >= sa.literal_column(lt.instant_literal(lo)), m.c.at < sa.literal_column(lt.instant_literal(hi)))
+    messages = sa.select(m.c.group_id, m.c.member_id, sa.null(), sa.null(), sa.null(), sa.null(), mt.day(m.c.at)).where(
+        m.c.group_id.op("IN")(_CHUNK),
+        m.c.type == EventType.MESSAGE,
+        m.c.at >= sa.literal_column(lt.instant_literal(lo)),
+        m.c.at < sa.literal_column(lt.instant_literal(hi)),
+    )
     stream = sa.union_all(joins, messages).cte("stream")
     s = stream.c
     tagged = sa.select(
-        s.group_id, s.member_id, s.joined_at, s.source, s.inviter_id, s.day,
+        s.group_id,
+        s.member_id,
+        s.joined_at,
+        s.source,
+        s.inviter_id,
+        s.day,
         sa.func.max(s.d0).over(partition_by=(s.group_id, s.member_id)).label("d0"),
     ).cte("tagged")
     t = tagged.c
     posted = [sa.and_(t.day >= lt.add_days(t.d0, n), t.day <= lt.add_days(t.d0, n + w - 1)) for n in plan.days]
     entries = (
-        sa.select(t.group_id, t.member_id, sa.func.max(t.d0).label("d0"), sa.func.max(t.joined_at).label("joined_at"),
-                  sa.func.max(t.source).label("source"), sa.func.max(t.inviter_id).label("inviter_id"),
-                  _mask(plan, posted).label("posted"))
+        sa.select(
+            t.group_id,
+            t.member_id,
+            sa.func.max(t.d0).label("d0"),
+            sa.func.max(t.joined_at).label("joined_at"),
+            sa.func.max(t.source).label("source"),
+            sa.func.max(t.inviter_id).label("inviter_id"),
+            _mask(plan, posted).label("posted"),
+        )
         .where(t.d0.is_not(None))
         .group_by(t.group_id, t.member_id)
         .cte("entries")
@@ -386,8 +432,13 @@ def _from_events(plan: _Plan, b: Any, scope: Scope, period: Period) -> Any:
         q = _LOG.alias(f"q{i}")
         last_change = (
             sa.select(q.c.type)
-            .where(q.c.group_id == x.group_id, q.c.member_id == x.member_id, q.c.type.in_(stays),
-                   q.c.at >= x.joined_at, q.c.at < getattr(bc, f"end{i}"))
+            .where(
+                q.c.group_id == x.group_id,
+                q.c.member_id == x.member_id,
+                q.c.type.in_(stays),
+                q.c.at >= x.joined_at,
+                q.c.at < getattr(bc, f"end{i}"),
+            )
             .order_by(q.c.at.desc(), q.c.id.desc())
             .limit(1)
             .scalar_subquery()
@@ -396,8 +447,9 @@ def _from_events(plan: _Plan, b: Any, scope: Scope, period: Period) -> Any:
     in_mask = sum(in_terms[1:], start=in_terms[0])
     act_mask = sa.case((bc.due_act == 0, 0), else_=x.posted)
     scored = (
-        sa.select(_key(plan.by, x, bc).label("k"), bc.due_in, bc.due_act, in_mask.label("in_mask"),
-                  act_mask.label("act_mask"))
+        sa.select(
+            _key(plan.by, x, bc).label("k"), bc.due_in, bc.due_act, in_mask.label("in_mask"), act_mask.label("act_mask")
+        )
         .select_from(entries.join(b, bc.d0 == x.d0))
         .cte("scored")
         .prefix_with("MATERIALIZED")
@@ -521,8 +573,9 @@ async def retention(
     progress: ProgressFn | None = None,
 ) -> RetentionReport:
     """Cohort retention from the membership stays and the daily activity rollup."""
-    return await _retention(_from_rollups, db, tz, scope, period, as_of=as_of, by=by, days=days,
-                            window=window, progress=progress)
+    return await _retention(
+        _from_rollups, db, tz, scope, period, as_of=as_of, by=by, days=days, window=window, progress=progress
+    )
 
 
 async def retention_from_events(
@@ -538,5 +591,6 @@ async def retention_from_events(
     progress: ProgressFn | None = None,
 ) -> RetentionReport:
     """The same report from the raw event log only (reference and benchmark baseline)."""
-    return await _retention(_from_events, db, tz, scope, period, as_of=as_of, by=by, days=days,
-                            window=window, progress=progress)
+    return await _retention(
+        _from_events, db, tz, scope, period, as_of=as_of, by=by, days=days, window=window, progress=progress
+    )

@@ -41,13 +41,21 @@ class Heatmap:
         return [(w, h, c) for c, w, h in cells[:n]]
 
     def as_json(self) -> dict[str, Any]:
-        return {"report": "heatmap", "scope": self.scope.as_json(), "period": self.period.as_json(),
-                "weekdays": list(WEEKDAYS_EN), "hours": list(range(24)), "messages": self.counts,
-                "total": self.total}
+        return {
+            "report": "heatmap",
+            "scope": self.scope.as_json(),
+            "period": self.period.as_json(),
+            "weekdays": list(WEEKDAYS_EN),
+            "hours": list(range(24)),
+            "messages": self.counts,
+            "total": self.total,
+        }
 
     def table(self) -> Table:
-        t = Table(f"发言时段 hour × weekday — {self.scope.label}, {self.period.start}..{self.period.end}",
-                  ["weekday", *[f"{h:02d}" for h in range(24)], "total"])
+        t = Table(
+            f"发言时段 hour × weekday — {self.scope.label}, {self.period.start}..{self.period.end}",
+            ["weekday", *[f"{h:02d}" for h in range(24)], "total"],
+        )
         for w in range(7):
             t.rows.append([WEEKDAYS_EN[w], *self.counts[w], sum(self.counts[w])])
         top = ", ".join(f"{WEEKDAYS_EN[w]} {h:02d}:00 ({c})" for w, h, c in self.busiest())
@@ -66,8 +74,12 @@ async def heatmap(
     ids = await scope.group_ids(db)
     steps = Progress(n_chunks(ids), progress)
     for chunk in chunks(ids):
-        where = [c.group_id.in_(chunk), c.at >= sa.literal(start, UTCDateTime()),
-                 c.at < sa.literal(end, UTCDateTime()), c.type == EventType.MESSAGE]
+        where = [
+            c.group_id.in_(chunk),
+            c.at >= sa.literal(start, UTCDateTime()),
+            c.at < sa.literal(end, UTCDateTime()),
+            c.type == EventType.MESSAGE,
+        ]
         if scope.exclude_members:
             where.append(c.member_id.not_in(scope.exclude_members))
         stmt = (

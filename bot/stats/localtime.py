@@ -126,8 +126,9 @@ class LocalTime:
     def week(self, day_expr: Any) -> Any:
         """The Monday starting the ISO week of a day expression."""
         if self.sqlite:
-            return sa.func.date(day_expr, sa.literal_column("'-6 days'"), sa.literal_column("'weekday 1'"),
-                                type_=sa.String)
+            return sa.func.date(
+                day_expr, sa.literal_column("'-6 days'"), sa.literal_column("'weekday 1'"), type_=sa.String
+            )
         return sa.cast(sa.func.date_trunc("week", day_expr), sa.Date)
 
     def month(self, day_expr: Any) -> Any:

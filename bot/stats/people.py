@@ -68,20 +68,33 @@ class MembersReport:
     def as_json(self) -> dict[str, Any]:
         share = ratio(self.lurkers, self.members)
         return {
-            "report": "members", "scope": self.scope.as_json(), "period": self.period.as_json(),
-            "members": self.members, "posters": self.posters, "messages": self.messages,
+            "report": "members",
+            "scope": self.scope.as_json(),
+            "period": self.period.as_json(),
+            "members": self.members,
+            "posters": self.posters,
+            "messages": self.messages,
             "top": [m.as_json() for m in self.top],
-            "core": {"share_of_messages": self.core_share, "size": self.core_size,
-                     "messages": self.core_messages, "members": [m.as_json() for m in self.core]},
-            "lurkers": {"days": self.lurk_days, "count": self.lurkers,
-                        "share": None if share is None else round(share, 4),
-                        "sample": [m.as_json() for m in self.lurker_sample]},
+            "core": {
+                "share_of_messages": self.core_share,
+                "size": self.core_size,
+                "messages": self.core_messages,
+                "members": [m.as_json() for m in self.core],
+            },
+            "lurkers": {
+                "days": self.lurk_days,
+                "count": self.lurkers,
+                "share": None if share is None else round(share, 4),
+                "sample": [m.as_json() for m in self.lurker_sample],
+            },
             "removals": [m.as_json() for m in self.removals],
         }
 
     def table(self) -> Table:
-        t = Table(f"成员 members — {self.scope.label}, {self.period.start}..{self.period.end}",
-                  ["list", "group", "member", "name", "messages", "last_active"])
+        t = Table(
+            f"成员 members — {self.scope.label}, {self.period.start}..{self.period.end}",
+            ["list", "group", "member", "name", "messages", "last_active"],
+        )
         for kind, lines in (("top", self.top), ("lurker", self.lurker_sample), ("removed", self.removals)):
             for m in lines:
                 last = m.last_active.isoformat() if m.last_active else ("-" if kind == "lurker" else "")
@@ -142,25 +155,31 @@ async def members(
     for chunk in chunks(ids):
         posted = (
             sa.select(a.group_id, a.member_id, sa.func.sum(a.messages))
-            .where(a.group_id.in_(chunk), *_not_excluded(a.member_id, scope),
-                   a.day >= sa.literal(period.start, sa.Date), a.day <= sa.literal(period.end, sa.Date))
+            .where(
+                a.group_id.in_(chunk),
+                *_not_excluded(a.member_id, scope),
+                a.day >= sa.literal(period.start, sa.Date),
+                a.day <= sa.literal(period.end, sa.Date),
+            )
             .group_by(a.group_id, a.member_id)
         )
         present = [
-            m.group_id.in_(chunk), *_not_excluded(m.member_id, scope),
+            m.group_id.in_(chunk),
+            *_not_excluded(m.member_id, scope),
             m.joined_at < sa.literal(end, UTCDateTime()),
             sa.or_(m.left_at.is_(None), m.left_at >= sa.literal(end, UTCDateTime())),
         ]
         q = _DA.alias("q")
         spoke = sa.exists().where(
-            q.c.group_id == m.group_id, q.c.member_id == m.member_id,
-            q.c.day >= sa.literal(quiet_from, sa.Date), q.c.day <= sa.literal(period.end, sa.Date),
+            q.c.group_id == m.group_id,
+            q.c.member_id == m.member_id,
+            q.c.day >= sa.literal(quiet_from, sa.Date),
+            q.c.day <= sa.literal(period.end, sa.Date),
         )
         lurking = [*present, m.joined_at < sa.literal(joined_before, UTCDateTime()), ~spoke]
         last_day = (
             sa.select(sa.func.max(q.c.day))
-            .where(q.c.group_id == m.group_id, q.c.member_id == m.member_id,
-                   q.c.day <= sa.literal(period.end, sa.Date))
+            .where(q.c.group_id == m.group_id, q.c.member_id == m.member_id, q.c.day <= sa.literal(period.end, sa.Date))
             .scalar_subquery()
         )
         async with db.engine.connect() as conn:
@@ -177,8 +196,13 @@ async def members(
                 lurkers.extend(MemberLine(g, mid, last_active=as_date(last) if last else None) for g, mid, last in rows)
             rows = await conn.execute(
                 sa.select(m.group_id, m.member_id, m.left_at)
-                .where(m.group_id.in_(chunk), *_not_excluded(m.member_id, scope), m.removed.is_(True),
-                       m.left_at >= sa.literal(start, UTCDateTime()), m.left_at < sa.literal(end, UTCDateTime()))
+                .where(
+                    m.group_id.in_(chunk),
+                    *_not_excluded(m.member_id, scope),
+                    m.removed.is_(True),
+                    m.left_at >= sa.literal(start, UTCDateTime()),
+                    m.left_at < sa.literal(end, UTCDateTime()),
+                )
                 .order_by(m.left_at)
             )
             removals.extend(MemberLine(g, mid, at=at.astimezone(tz)) for g, mid, at in rows)
@@ -197,6 +221,17 @@ async def members(
     for line in (*top_lines, *core, *lurkers, *removals):
         line.name = known.get(line.member_id, "")
     return MembersReport(
-        scope, period, lurk_days, core_share, n_members, len(counts), total, top_lines, core, core_messages,
-        n_lurkers, lurkers, removals,
+        scope,
+        period,
+        lurk_days,
+        core_share,
+        n_members,
+        len(counts),
+        total,
+        top_lines,
+        core,
+        core_messages,
+        n_lurkers,
+        lurkers,
+        removals,
     )

@@ -32,9 +32,13 @@ class Summary:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "report": "summary", "scope": self.scope.as_json(), "period": self.period.as_json(),
-            "live_members": self.live_members, "growth": self.growth.as_json(),
-            "activity": self.activity.as_json(), "retention": self.retention.as_json(),
+            "report": "summary",
+            "scope": self.scope.as_json(),
+            "period": self.period.as_json(),
+            "live_members": self.live_members,
+            "growth": self.growth.as_json(),
+            "activity": self.activity.as_json(),
+            "retention": self.retention.as_json(),
             "members": self.members.as_json(),
         }
 
@@ -81,8 +85,10 @@ def summary_text(s: Summary, heading: str, *, top: int = 3, removals: bool = Fal
     lines = [f"📊 {heading}（{_span(s.period)}）"]
     lines.append(f"👥 成员 {s.member_count} 人：入群 {g.joins}，退群 {g.left}，移出 {g.removed}，净增 {g.net:+d}")
     dau_ratio = ratio(a.avg_dau, s.member_count)
-    lines.append(f"💬 消息 {a.messages} 条，日均活跃 {a.avg_dau:.1f} 人（活跃率 {pct(dau_ratio, 1)}），"
-                 f"期间发言 {a.active_in_period} 人")
+    lines.append(
+        f"💬 消息 {a.messages} 条，日均活跃 {a.avg_dau:.1f} 人（活跃率 {pct(dau_ratio, 1)}），"
+        f"期间发言 {a.active_in_period} 人"
+    )
     parts = []
     for n in r.days:
         cell = r.total.in_group.get(n)

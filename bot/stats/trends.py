@@ -35,8 +35,14 @@ class GrowthDay:
         return self.joins - self.left - self.removed
 
     def as_json(self) -> dict[str, Any]:
-        return {"day": self.day.isoformat(), "members": self.members, "joins": self.joins, "left": self.left,
-                "removed": self.removed, "net": self.net}
+        return {
+            "day": self.day.isoformat(),
+            "members": self.members,
+            "joins": self.joins,
+            "left": self.left,
+            "removed": self.removed,
+            "net": self.net,
+        }
 
 
 @dataclass
@@ -68,20 +74,30 @@ class GrowthReport:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "report": "growth", "scope": self.scope.as_json(), "period": self.period.as_json(),
-            "members_before": self.members_before, "members_after": self.members_after,
-            "joins": self.joins, "left": self.left, "removed": self.removed, "net": self.net,
+            "report": "growth",
+            "scope": self.scope.as_json(),
+            "period": self.period.as_json(),
+            "members_before": self.members_before,
+            "members_after": self.members_after,
+            "joins": self.joins,
+            "left": self.left,
+            "removed": self.removed,
+            "net": self.net,
             "days": [d.as_json() for d in self.days],
         }
 
     def table(self) -> Table:
-        t = Table(f"成员增长 growth — {self.scope.label}, {self.period.start}..{self.period.end}",
-                  ["day", "members", "joins", "left", "removed", "net"])
+        t = Table(
+            f"成员增长 growth — {self.scope.label}, {self.period.start}..{self.period.end}",
+            ["day", "members", "joins", "left", "removed", "net"],
+        )
         for d in self.days:
             t.rows.append([d.day.isoformat(), d.members, d.joins, d.left, d.removed, f"{d.net:+d}"])
         t.rows.append(["total", self.members_after, self.joins, self.left, self.removed, f"{self.net:+d}"])
-        t.notes.append(f"members at the start: {self.members_before}; members = stays recorded by the bot "
-                       "(people already in a group before the bot arrived are not counted)")
+        t.notes.append(
+            f"members at the start: {self.members_before}; members = stays recorded by the bot "
+            "(people already in a group before the bot arrived are not counted)"
+        )
         return t
 
 
@@ -105,9 +121,7 @@ async def growth(
     steps = Progress(n_chunks(ids), progress)
     for chunk in chunks(ids):
         where = _scoped(m.group_id, chunk, m.member_id, scope)
-        base = sa.select(sa.func.count()).where(
-            *where, m.joined_at < lo, sa.or_(m.left_at.is_(None), m.left_at >= lo)
-        )
+        base = sa.select(sa.func.count()).where(*where, m.joined_at < lo, sa.or_(m.left_at.is_(None), m.left_at >= lo))
         joined = lt.day(m.joined_at)
         joins = (
             sa.select(joined.label("d"), sa.func.count())
@@ -154,8 +168,13 @@ class ActivityDay:
 
     def as_json(self) -> dict[str, Any]:
         r = self.active_ratio
-        return {"day": self.day.isoformat(), "members": self.members, "active": self.active,
-                "messages": self.messages, "active_ratio": None if r is None else round(r, 4)}
+        return {
+            "day": self.day.isoformat(),
+            "members": self.members,
+            "active": self.active,
+            "messages": self.messages,
+            "active_ratio": None if r is None else round(r, 4),
+        }
 
 
 @dataclass
@@ -168,8 +187,12 @@ class ActivityBucket:
     messages: int
 
     def as_json(self) -> dict[str, Any]:
-        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "active": self.active,
-                "messages": self.messages}
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "active": self.active,
+            "messages": self.messages,
+        }
 
 
 @dataclass
@@ -205,17 +228,27 @@ class ActivityReport:
     def as_json(self) -> dict[str, Any]:
         r = self.avg_active_ratio
         return {
-            "report": "activity", "scope": self.scope.as_json(), "period": self.period.as_json(),
-            "messages": self.messages, "avg_dau": round(self.avg_dau, 2), "avg_messages": round(self.avg_messages, 2),
-            "avg_active_ratio": None if r is None else round(r, 4), "active_in_period": self.active_in_period,
-            "wau": self.wau, "mau": self.mau, "members_end": self.members_end,
-            "days": [d.as_json() for d in self.days], "weeks": [w.as_json() for w in self.weeks],
+            "report": "activity",
+            "scope": self.scope.as_json(),
+            "period": self.period.as_json(),
+            "messages": self.messages,
+            "avg_dau": round(self.avg_dau, 2),
+            "avg_messages": round(self.avg_messages, 2),
+            "avg_active_ratio": None if r is None else round(r, 4),
+            "active_in_period": self.active_in_period,
+            "wau": self.wau,
+            "mau": self.mau,
+            "members_end": self.members_end,
+            "days": [d.as_json() for d in self.days],
+            "weeks": [w.as_json() for w in self.weeks],
             "months": [m.as_json() for m in self.months],
         }
 
     def table(self) -> Table:
-        t = Table(f"活跃 activity — {self.scope.label}, {self.period.start}..{self.period.end}",
-                  ["day", "members", "active", "messages", "active_ratio"])
+        t = Table(
+            f"活跃 activity — {self.scope.label}, {self.period.start}..{self.period.end}",
+            ["day", "members", "active", "messages", "active_ratio"],
+        )
         for d in self.days:
             t.rows.append([d.day.isoformat(), d.members, d.active, d.messages, pct(d.active_ratio, 1)])
         t.notes.append(
@@ -237,8 +270,11 @@ async def _distinct_active(db: Database, chunk: list[str], scope: Scope, lo: dat
     a = _DA.c
     inner = (
         sa.select(a.group_id, a.member_id)
-        .where(*_scoped(a.group_id, chunk, a.member_id, scope), a.day >= sa.literal(lo, sa.Date),
-               a.day <= sa.literal(hi, sa.Date))
+        .where(
+            *_scoped(a.group_id, chunk, a.member_id, scope),
+            a.day >= sa.literal(lo, sa.Date),
+            a.day <= sa.literal(hi, sa.Date),
+        )
         .distinct()
         .subquery()
     )

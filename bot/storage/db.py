@@ -145,8 +145,13 @@ class Database:
                         f"cannot reach the database {name} (gave up after {patience:g} s): {describe(exc)}"
                     ) from exc
                 wait = min(delay, left)
-                log.warning("database %s unreachable (%s); retrying in %.1f s (giving up in %.0f s)",
-                            name, describe(exc), wait, left)
+                log.warning(
+                    "database %s unreachable (%s); retrying in %.1f s (giving up in %.0f s)",
+                    name,
+                    describe(exc),
+                    wait,
+                    left,
+                )
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, self.settings.retry_max_seconds)
 

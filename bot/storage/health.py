@@ -127,7 +127,9 @@ class DatabaseHealth:
         self._up_event.clear()
         log.warning(
             "database %s unreachable (%s): events are buffered in memory, check-ins queued, other"
-            " database commands refused with a hint to retry, until it is back", self.name, self.reason,
+            " database commands refused with a hint to retry, until it is back",
+            self.name,
+            self.reason,
         )
         for listener in list(self.on_down):
             call_listener(listener, self.reason)

@@ -70,7 +70,8 @@ _SQLITE_KEYS = min(3_000, SQLITE_MAX_PARAMS // 3)  # keys per SQLite select
 
 def _set_delta_and_time(stmt: Any) -> Any:
     return stmt.on_conflict_do_update(
-        index_elements=["group_id", "member_id", "ref"], set_={"delta": stmt.excluded.delta, "at": stmt.excluded.at})
+        index_elements=["group_id", "member_id", "ref"], set_={"delta": stmt.excluded.delta, "at": stmt.excluded.at}
+    )
 
 
 class _LedgerBulk:
@@ -91,7 +92,7 @@ class _LedgerBulk:
         else:
             statements = [
                 (_SQLITE_CURRENT.format(", ".join(["(?, ?, ?)"] * len(chunk))), tuple(chain.from_iterable(chunk)))
-                for chunk in (keys[i: i + _SQLITE_KEYS] for i in range(0, len(keys), _SQLITE_KEYS))
+                for chunk in (keys[i : i + _SQLITE_KEYS] for i in range(0, len(keys), _SQLITE_KEYS))
             ]
         found: dict[_Key, int] = {}
         for sql, params in statements:
@@ -181,9 +182,7 @@ class PointsLedger:
         cap: int | None,
     ) -> int:
         row = (
-            await s.execute(
-                sa.select(PointsEntry.id, PointsEntry.delta).where(*_same_entry(group_id, member_id, ref))
-            )
+            await s.execute(sa.select(PointsEntry.id, PointsEntry.delta).where(*_same_entry(group_id, member_id, ref)))
         ).first()
         current = int(row[1]) if row is not None else 0
         new = current + delta

@@ -181,7 +181,11 @@ class _Batch:
     the one pass over the events, and the parameters are then the rows as they are."""
 
     def __init__(
-        self, tz: tzinfo, full_text: bool, sources: dict[tuple[str, str], str], values: DriverValues,
+        self,
+        tz: tzinfo,
+        full_text: bool,
+        sources: dict[tuple[str, str], str],
+        values: DriverValues,
         known: _KnownContacts,
     ) -> None:
         self.tz = tz
@@ -214,10 +218,18 @@ class _Batch:
         message_id: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        self.log.append((
-            stamp, type_, group_id, member_id, kind, text if self.full_text else None, message_id,
-            _json(meta) if meta else None,
-        ))
+        self.log.append(
+            (
+                stamp,
+                type_,
+                group_id,
+                member_id,
+                kind,
+                text if self.full_text else None,
+                message_id,
+                _json(meta) if meta else None,
+            )
+        )
 
     def seen(self, member: Member | None, stamp: Any) -> None:
         """A contact seen at `stamp` (a driver time value: they compare as times do)."""
@@ -544,8 +556,9 @@ class Recorder:
         settings = self._settings
         if size >= settings.batch_size:
             self._wake.set()
-        if (size > settings.buffer_max_events or self._bytes > settings.buffer_max_bytes) \
-                and size >= self._no_shed_below:
+        if (
+            size > settings.buffer_max_events or self._bytes > settings.buffer_max_bytes
+        ) and size >= self._no_shed_below:
             self._shed()
 
     def _shed(self) -> None:
@@ -576,7 +589,9 @@ class Recorder:
             self._dropping = True
             log.warning(
                 "recorder: buffer full (%d events, ~%d MB): dropping the oldest chat messages (%d so far)",
-                len(buffer), self._bytes // (1024 * 1024), self.dropped,
+                len(buffer),
+                self._bytes // (1024 * 1024),
+                self.dropped,
             )
             if self.on_drop is not None:
                 call_listener(self.on_drop, dropped)
@@ -627,8 +642,11 @@ class Recorder:
             self._bytes = 0
             reason = f"unwritten at shutdown: database unreachable ({health.reason or 'no reason known'})"
             if await self._set_aside(events, reason):
-                log.error("recorder: %d unwritten events set aside in %s (replayed at the next start)",
-                          len(events), self.dead_letter_path)
+                log.error(
+                    "recorder: %d unwritten events set aside in %s (replayed at the next start)",
+                    len(events),
+                    self.dead_letter_path,
+                )
             else:
                 log.error("recorder stopped with %d events neither written nor set aside; they follow", len(events))
                 for event in events:
@@ -710,16 +728,19 @@ class Recorder:
                     reason = describe(exc)
                     if not await self._set_aside(piece, reason):
                         # Nowhere to put it: keep everything left for the next flush.
-                        raise _Outage([*piece, *chain.from_iterable(reversed(pieces))], exc,
-                                      database=False) from exc
+                        raise _Outage([*piece, *chain.from_iterable(reversed(pieces))], exc, database=False) from exc
                     refused.append(reason)
                     continue
                 self.written += len(piece)
         finally:
             if refused:
                 # One line per batch, however many rows were refused.
-                log.warning("recorder: the database refused %d event(s) (%s); set aside in %s",
-                            len(refused), refused[0], self.dead_letter_path)
+                log.warning(
+                    "recorder: the database refused %d event(s) (%s); set aside in %s",
+                    len(refused),
+                    refused[0],
+                    self.dead_letter_path,
+                )
 
     async def _set_aside(self, events: list[Event], reason: str) -> bool:
         lines = [
@@ -729,8 +750,11 @@ class Recorder:
         try:
             await asyncio.to_thread(_append_lines, self.dead_letter_path, lines)
         except OSError as exc:
-            log.error("recorder: cannot write the dead-letter file %s (%s); the events stay buffered",
-                      self.dead_letter_path, exc)
+            log.error(
+                "recorder: cannot write the dead-letter file %s (%s); the events stay buffered",
+                self.dead_letter_path,
+                exc,
+            )
             return False
         self.dead_lettered += len(events)
         return True

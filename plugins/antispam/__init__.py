@@ -77,7 +77,8 @@ class AntispamState:
         if detector is None:  # a config the loader did not list (not expected): compile once
             model = self.slow.model_for(config, self.classifier) if self.slow is not None else self.classifier
             detector = self.detectors[id(config)] = Detector(
-                config, windows=self.windows, classifier=model, explain=False, taught=self.taught)
+                config, windows=self.windows, classifier=model, explain=False, taught=self.taught
+            )
             if self.slow is not None:
                 self.slow.add(config)
         return detector
@@ -145,14 +146,18 @@ async def _build(host: PluginHost) -> AntispamState:
         if classifier.problem is not None:
             problems.append(f"{classifier.problem}（改用内置模型）")
     executor = Executor(services, store, bans, strikes, writer)
-    recent = previous.recent if previous is not None else RecentMessages(
-        teaching.recent_messages, timedelta(hours=teaching.recent_hours))
+    recent = (
+        previous.recent
+        if previous is not None
+        else RecentMessages(teaching.recent_messages, timedelta(hours=teaching.recent_hours))
+    )
     recent.per_group, recent.max_age = teaching.recent_messages, timedelta(hours=teaching.recent_hours)
     state = AntispamState(host, tracker, executor, store, classifier=classifier, recent=recent, taught=taught)
     state.slow = slow = SlowChecks(configs, classifier)
     for cfg in configs:
-        state.detectors[id(cfg)] = Detector(cfg, windows=state.windows, classifier=slow.model_for(cfg, classifier),
-                                            explain=False, taught=taught)
+        state.detectors[id(cfg)] = Detector(
+            cfg, windows=state.windows, classifier=slow.model_for(cfg, classifier), explain=False, taught=taught
+        )
     told = set(previous.problems_told) if previous is not None else set()
     for problem in problems:
         log.error("anti-spam: %s", problem)
@@ -205,8 +210,11 @@ async def screen(event: GroupMessage, ctx: Context, config: AntispamConfig, stat
     slow = state.slow.by_config.get(id(config)) if state.slow is not None else None
     if slow is not None and slow.memo is not None:
         slow.memo.last = None  # the text model's score of this message, once the detector ran
-    if kind is _TEXT and not (event.url or event.mentions) and (
-            (age is None and sent is None) or not detector.is_new_member(age, sent)):
+    if (
+        kind is _TEXT
+        and not (event.url or event.mentions)
+        and ((age is None and sent is None) or not detector.is_new_member(age, sent))
+    ):
         # An established member's plain text, most of chat: nothing is built unless the
         # text gives a content check something to look at (or the flood check fires).
         verdict = detector.check_plain(event.text, ctx.text, event.group_id, member_id, event.at, age, sent)
@@ -215,8 +223,16 @@ async def screen(event: GroupMessage, ctx: Context, config: AntispamConfig, stat
     else:
         verdict = None
     message = Message(
-        text=event.text, kind=kind, url=event.url, group_id=event.group_id, member_id=member_id,
-        at=event.at, mentions=len(event.mentions), member_age=age, member_messages=sent, normalized=ctx.text,
+        text=event.text,
+        kind=kind,
+        url=event.url,
+        group_id=event.group_id,
+        member_id=member_id,
+        at=event.at,
+        mentions=len(event.mentions),
+        member_age=age,
+        member_messages=sent,
+        normalized=ctx.text,
     )
     if verdict is None:
         verdict = detector.check(message)
@@ -254,8 +270,15 @@ async def on_leave(event: MembersLeft, state: AntispamState) -> bool:
 # --- admin commands ------------------------------------------------------------------------------
 
 
-@plugin.command("解封", "pardon", "unban", permission=Permission.GROUP_ADMIN, scope="both", usage="成员ID",
-                help="解除某人的拉黑和警告记录")
+@plugin.command(
+    "解封",
+    "pardon",
+    "unban",
+    permission=Permission.GROUP_ADMIN,
+    scope="both",
+    usage="成员ID",
+    help="解除某人的拉黑和警告记录",
+)
 async def pardon(cmd: Command, ctx: Context, state: AntispamState, services: Services) -> None:
     target = (cmd.arg(0) or "").lstrip("@＠")
     if not target:
@@ -306,19 +329,28 @@ async def lift(state: AntispamState, ctx: Context, member_id: str, in_group: str
         state.executor.bans.pop(member_id, None)
     unbanned = bool(lifted) or len(keep) < len(known)
     if (unbanned or cleared) and state.store is not None:
-        await state.store.record(AntispamDecision(
-            at=ctx.now(), group_id=in_group or "*", member_id=member_id, action="none", outcome=Outcome.PARDONED,
-            by=asker, rules=",".join(sorted({b.group_id for b in lifted})),
-        ))
+        await state.store.record(
+            AntispamDecision(
+                at=ctx.now(),
+                group_id=in_group or "*",
+                member_id=member_id,
+                action="none",
+                outcome=Outcome.PARDONED,
+                by=asker,
+                rules=",".join(sorted({b.group_id for b in lifted})),
+            )
+        )
     return Lifted(lifted, unbanned, cleared)
 
 
-@plugin.command("黑名单", "banlist", "blacklist", permission=Permission.GROUP_ADMIN, scope="both",
-                help="查看被自动踢广告拉黑的成员")
+@plugin.command(
+    "黑名单", "banlist", "blacklist", permission=Permission.GROUP_ADMIN, scope="both", help="查看被自动踢广告拉黑的成员"
+)
 async def show_bans(ctx: Context, state: AntispamState, services: Services) -> None:
     gid = ctx.group_id
-    rows = [b for bans in state.executor.bans.values() for b in bans
-            if gid is None or b.everywhere or b.group_id == gid]
+    rows = [
+        b for bans in state.executor.bans.values() for b in bans if gid is None or b.everywhere or b.group_id == gid
+    ]
     if not rows:
         ctx.reply("黑名单是空的。")
         return
@@ -335,9 +367,15 @@ async def show_bans(ctx: Context, state: AntispamState, services: Services) -> N
     ctx.reply("\n".join(lines))
 
 
-@plugin.command("广告回放", "spam-replay", permission=Permission.GROUP_ADMIN, scope="both", usage="[天数] [新模型]",
-                help="用当前规则回放最近几天的消息：会警告、移出哪些人（不做任何处理）；"
-                     "加“新模型”：用 spam-train 训练出的候选模型回放")
+@plugin.command(
+    "广告回放",
+    "spam-replay",
+    permission=Permission.GROUP_ADMIN,
+    scope="both",
+    usage="[天数] [新模型]",
+    help="用当前规则回放最近几天的消息：会警告、移出哪些人（不做任何处理）；"
+    "加“新模型”：用 spam-train 训练出的候选模型回放",
+)
 async def replay_command(cmd: Command, ctx: Context, state: AntispamState, services: Services) -> None:
     if services.db is None:
         ctx.reply("没有数据库，无法回放。")
@@ -371,14 +409,29 @@ async def replay_command(cmd: Command, ctx: Context, state: AntispamState, servi
 
     await state.executor.settle()
 
-    report = await replay(services.db, host.config_for, since=now - timedelta(days=days), until=now,
-                          tz=services.clock.tz, groups=groups, protected=protected,
-                          classifier=classifier, taught=state.taught, judged_by=judged_by)  # type: ignore[arg-type]
+    report = await replay(
+        services.db,
+        host.config_for,
+        since=now - timedelta(days=days),
+        until=now,
+        tz=services.clock.tz,
+        groups=groups,
+        protected=protected,
+        classifier=classifier,
+        taught=state.taught,
+        judged_by=judged_by,
+    )  # type: ignore[arg-type]
     ctx.reply(report.summary(services.clock.tz))
 
 
-@plugin.command("测广告", "spam-test", permission=Permission.GROUP_ADMIN, scope="both", usage="文字",
-                help="看看一段文字会不会被判为广告、为什么（按老成员判断）")
+@plugin.command(
+    "测广告",
+    "spam-test",
+    permission=Permission.GROUP_ADMIN,
+    scope="both",
+    usage="文字",
+    help="看看一段文字会不会被判为广告、为什么（按老成员判断）",
+)
 async def test_text(cmd: Command, ctx: Context, config: AntispamConfig, state: AntispamState) -> None:
     if not cmd.rest:
         ctx.reply("用法：测广告 要检查的文字")

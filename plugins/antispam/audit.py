@@ -54,8 +54,9 @@ class AuditEntry:
 
     def describe(self) -> str:
         rows = {"decision": self.decision, "strike": self.strike, "ban": self.ban}
-        return json.dumps({k: v.model_dump(mode="json", exclude={"id"}) for k, v in rows.items() if v is not None},
-                          ensure_ascii=False)
+        return json.dumps(
+            {k: v.model_dump(mode="json", exclude={"id"}) for k, v in rows.items() if v is not None}, ensure_ascii=False
+        )
 
 
 def _copy(row: _Row) -> _Row:
@@ -68,8 +69,14 @@ _BATCH = 200
 
 
 class AuditWriter:
-    def __init__(self, store: AntispamStore, *, retry_after: float = 0.5, max_pending: int = 10_000,
-                 health: DatabaseHealth | None = None) -> None:
+    def __init__(
+        self,
+        store: AntispamStore,
+        *,
+        retry_after: float = 0.5,
+        max_pending: int = 10_000,
+        health: DatabaseHealth | None = None,
+    ) -> None:
         self.store = store
         # With it, an unreachable database is waited out (bans are never given up for an
         # outage), and reported once there instead of a warning per action.
@@ -89,8 +96,9 @@ class AuditWriter:
         """Queue an action's rows; returns at once."""
         if len(self._queue) >= self.max_pending:
             self.dropped += 1
-            log.error("%d anti-spam actions are waiting to be recorded; rows dropped: %s",
-                      len(self._queue), entry.describe())
+            log.error(
+                "%d anti-spam actions are waiting to be recorded; rows dropped: %s", len(self._queue), entry.describe()
+            )
             return
         self._queue.append(entry)
         if self._task is None or self._task.done():
@@ -125,8 +133,14 @@ class AuditWriter:
                 self.health.count("anti-spam actions waiting", len(batch))
                 await self.health.wait_up()
         first = batch[0].decision
-        log.warning("could not record %d anti-spam action(s) (the first for %s in %s) (%s: %s); retrying once",
-                    len(batch), first.member_id, first.group_id, type(failure).__name__, failure)
+        log.warning(
+            "could not record %d anti-spam action(s) (the first for %s in %s) (%s: %s); retrying once",
+            len(batch),
+            first.member_id,
+            first.group_id,
+            type(failure).__name__,
+            failure,
+        )
         await asyncio.sleep(self.retry_after)
         try:
             await self.store.record_actions([entry.rows() for entry in batch])
@@ -137,8 +151,7 @@ class AuditWriter:
                 self.dropped += 1
                 log.exception("could not record an anti-spam action, rows dropped: %s", batch[0].describe())
                 return
-            log.warning("could not record %d anti-spam actions together; trying each alone", len(batch),
-                        exc_info=True)
+            log.warning("could not record %d anti-spam actions together; trying each alone", len(batch), exc_info=True)
         for entry in batch:
             try:
                 await self.store.record_actions([entry.rows()])

@@ -34,10 +34,16 @@ _MARK_USAGE = "用法：引用一条消息回复“广告”，或发送“广�
 _PARDON_USAGE = "用法：误判 @成员（或 误判 名字/成员ID）"
 
 
-@plugin.command("广告", "spam", permission=Permission.GROUP_ADMIN, usage="@成员，或引用一条消息回复",
-                help="把一条消息标记为广告：移出发送者，并记为广告样本（以后相似的消息直接处理）")
-async def mark_spam(cmd: Command, ctx: Context, config: AntispamConfig, state: AntispamState,
-                    services: Services) -> None:
+@plugin.command(
+    "广告",
+    "spam",
+    permission=Permission.GROUP_ADMIN,
+    usage="@成员，或引用一条消息回复",
+    help="把一条消息标记为广告：移出发送者，并记为广告样本（以后相似的消息直接处理）",
+)
+async def mark_spam(
+    cmd: Command, ctx: Context, config: AntispamConfig, state: AntispamState, services: Services
+) -> None:
     event = ctx.event
     assert isinstance(event, GroupMessage)
     found, problem = await _marked_message(cmd, ctx, state, services, event)
@@ -51,11 +57,11 @@ async def mark_spam(cmd: Command, ctx: Context, config: AntispamConfig, state: A
     if decision.outcome == Outcome.EXEMPT:
         ctx.reply(f"{member.display} 是{decision.why}，不处理，也不记为广告样本。")
         return
-    message = Message(text=found.text, kind=found.kind, url=found.url, group_id=gid, member_id=member.id,
-                      at=found.at)
+    message = Message(text=found.text, kind=found.kind, url=found.url, group_id=gid, member_id=member.id, at=found.at)
     # Carried out as if on the marked message: a warning (failing closed) mentions its sender.
-    await state.executor.carry_out(state.host.context(found), decision, verdict, message, member, config,
-                                   found.message_id)
+    await state.executor.carry_out(
+        state.host.context(found), decision, verdict, message, member, config, found.message_id
+    )
     learned = await learn(state, ctx, found, spam=True)
     done = {
         Outcome.REMOVED: f"已将 {member.display} 移出",
@@ -65,8 +71,14 @@ async def mark_spam(cmd: Command, ctx: Context, config: AntispamConfig, state: A
     ctx.reply(f"{done}；{learned}")
 
 
-@plugin.command("误判", "notspam", permission=Permission.GROUP_ADMIN, scope="both", usage="@成员 或 名字",
-                help="自动踢广告判错了：解除拉黑和警告、邀请回群，并把 TA 的消息记为正常样本")
+@plugin.command(
+    "误判",
+    "notspam",
+    permission=Permission.GROUP_ADMIN,
+    scope="both",
+    usage="@成员 或 名字",
+    help="自动踢广告判错了：解除拉黑和警告、邀请回群，并把 TA 的消息记为正常样本",
+)
 async def mark_ham(cmd: Command, ctx: Context, state: AntispamState, services: Services) -> None:
     event = ctx.event
     gid = ctx.group_id
@@ -100,8 +112,13 @@ async def mark_ham(cmd: Command, ctx: Context, state: AntispamState, services: S
     where = gid or (last.group_id if last is not None else None) or next(iter(removed_from), None)
     sample = state.recent.last_from(where, member_id, now) if where else None
     if sample is None and last is not None and last.text:
-        sample = GroupMessage(at=last.at, group_id=last.group_id, sender=Member(member_id, last.member_name),
-                              text=last.text, message_id=last.message_id)
+        sample = GroupMessage(
+            at=last.at,
+            group_id=last.group_id,
+            sender=Member(member_id, last.member_name),
+            text=last.text,
+            message_id=last.message_id,
+        )
     if not lifted.unbanned and not lifted.cleared and sample is None:
         ctx.reply(f"{target} 不在黑名单里，没有警告记录，我也不记得 TA 最近的消息。")
         return
@@ -114,13 +131,19 @@ async def mark_ham(cmd: Command, ctx: Context, state: AntispamState, services: S
             parts.append(f"已邀请 TA 回到{groups}")
         else:
             parts.append("当前平台不能由机器人邀请入群，请手动把 TA 拉回群")
-    parts.append(await learn(state, ctx, sample, spam=False) if sample is not None
-                 else "没有找到 TA 的消息文字，没有记为样本")
+    parts.append(
+        await learn(state, ctx, sample, spam=False) if sample is not None else "没有找到 TA 的消息文字，没有记为样本"
+    )
     ctx.reply(f"{name}（{member_id}）：{'；'.join(parts)}。")
 
 
-@plugin.command("启用新模型", "activate-model", permission=Permission.BOT_ADMIN, scope="both",
-                help="启用 qunbot spam-train 训练出的候选广告模型（立即生效，不用重启）")
+@plugin.command(
+    "启用新模型",
+    "activate-model",
+    permission=Permission.BOT_ADMIN,
+    scope="both",
+    help="启用 qunbot spam-train 训练出的候选广告模型（立即生效，不用重启）",
+)
 async def activate_model(ctx: Context, state: AntispamState) -> None:
     teaching = host_teaching(state)
     try:
@@ -135,15 +158,18 @@ async def activate_model(ctx: Context, state: AntispamState) -> None:
     if live is not None:
         live.use(model, str(active_path(teaching.model_dir)), await asyncio.to_thread(live.stat))
     info = model.info
-    ctx.reply(f"已启用新模型（{info.get('spam', '?')} 条广告、{info.get('normal', '?')} 条正常消息训练）"
-              f"，立即生效。想退回内置模型，删除 {active_path(teaching.model_dir)} 即可。")
+    ctx.reply(
+        f"已启用新模型（{info.get('spam', '?')} 条广告、{info.get('normal', '?')} 条正常消息训练）"
+        f"，立即生效。想退回内置模型，删除 {active_path(teaching.model_dir)} 即可。"
+    )
 
 
 # --- helpers ------------------------------------------------------------------------------------
 
 
-async def _marked_message(cmd: Command, ctx: Context, state: AntispamState, services: Services,
-                          event: GroupMessage) -> tuple[GroupMessage | None, str]:
+async def _marked_message(
+    cmd: Command, ctx: Context, state: AntispamState, services: Services, event: GroupMessage
+) -> tuple[GroupMessage | None, str]:
     """The message an admin's 广告 means, or why there is none."""
     gid, now = event.group_id, ctx.now()
     teaching = host_teaching(state)
@@ -155,8 +181,14 @@ async def _marked_message(cmd: Command, ctx: Context, state: AntispamState, serv
         member = await _member_named(services, gid, event.quote.sender_id or event.quote.name)
         if member is None:
             return None, f"找不到群里名叫「{event.quote.name}」的成员，请改用“广告 @成员”。"
-        return GroupMessage(at=now, group_id=gid, sender=member, text=event.quote.text,
-                            message_id=event.quote.message_id, group_topic=event.group_topic), ""
+        return GroupMessage(
+            at=now,
+            group_id=gid,
+            sender=member,
+            text=event.quote.text,
+            message_id=event.quote.message_id,
+            group_topic=event.group_topic,
+        ), ""
     mentioned = [m for m in event.mentions if m != services.bot.id]
     typed = (cmd.arg(0) or "").lstrip("@＠").strip()
     if not mentioned and not typed:
@@ -167,8 +199,10 @@ async def _marked_message(cmd: Command, ctx: Context, state: AntispamState, serv
         member_id = member.id if member is not None else typed
     found = state.recent.last_from(gid, member_id, now)
     if found is None:
-        return None, (f"我不记得 {typed or member_id} 最近在本群说过什么（只记最近 {teaching.recent_hours:g} 小时、"
-                      f"每群 {teaching.recent_messages} 条）。请引用那条消息回复“广告”。")
+        return None, (
+            f"我不记得 {typed or member_id} 最近在本群说过什么（只记最近 {teaching.recent_hours:g} 小时、"
+            f"每群 {teaching.recent_messages} 条）。请引用那条消息回复“广告”。"
+        )
     return found, ""
 
 
@@ -199,10 +233,19 @@ async def learn(state: AntispamState, ctx: Context, message: GroupMessage, *, sp
         return f"这条消息文字太少（{message.kind.value}），没有记为{what}样本"
     by = ctx.sender.id if ctx.sender else ""
     if state.store is not None:
-        key = await state.store.add_sample(AntispamSample(
-            at=ctx.now(), label="spam" if spam else "normal", text=text, kind=message.kind.value,
-            group_id=message.group_id, member_id=message.sender.id, member_name=message.sender.name, by=by,
-            message_id=message.message_id))
+        key = await state.store.add_sample(
+            AntispamSample(
+                at=ctx.now(),
+                label="spam" if spam else "normal",
+                text=text,
+                kind=message.kind.value,
+                group_id=message.group_id,
+                member_id=message.sender.id,
+                member_name=message.sender.name,
+                by=by,
+                message_id=message.message_id,
+            )
+        )
     else:
         key = state.taught.local_key()
     # The opposite label's near-duplicates were a mistake: taught again, they are dropped.

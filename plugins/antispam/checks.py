@@ -83,8 +83,7 @@ class Check(Protocol):
 
     def check(self, probe: Probe) -> CheckResult: ...
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
-                    who: str) -> CheckResult:
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
         """What `check` returns for a quiet message with this squeezed text, sender, time and
         sender's standing (`classifier.standing`), without a `Probe` (the chat handler's hot
         path). Checks whose `quiet` is set return it."""
@@ -117,8 +116,7 @@ class _Content:
     quiet: CheckResult
     quiet_counts = False
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
-                    who: str) -> CheckResult:
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
         return self.quiet
 
 
@@ -243,8 +241,9 @@ class AdContentCheck(_Content):
             else:
                 if any(n.kind == "landline" for n in f.numbers):
                     channels.append(("座机/400电话", 1))
-        bad_links = (sorted((link for link in f.links if not link.allowed), key=_link_weight, reverse=True)
-                     if f.links else ())
+        bad_links = (
+            sorted((link for link in f.links if not link.allowed), key=_link_weight, reverse=True) if f.links else ()
+        )
         if bad_links:
             link = bad_links[0]
             if not (link.suspicious or link.hidden) and standing(msg.member_age, msg.member_messages) == OLD:
@@ -299,9 +298,20 @@ class AdContentCheck(_Content):
         f = probe.features
         # The common case on the hot path: nothing offered in words or figures and nothing
         # hidden can never score as an ad (see `score`), so the scoring is skipped.
-        if (not probe.explain and not (f.digits or "赚" in f.squeezed or "挣" in f.squeezed or "折" in f.squeezed
-                                       or "只要" in f.squeezed or "低至" in f.squeezed or "仅需" in f.squeezed)
-                and not any(p.category in _OFFERING for p in f.phrases) and not _dodgy(f)):
+        if (
+            not probe.explain
+            and not (
+                f.digits
+                or "赚" in f.squeezed
+                or "挣" in f.squeezed
+                or "折" in f.squeezed
+                or "只要" in f.squeezed
+                or "低至" in f.squeezed
+                or "仅需" in f.squeezed
+            )
+            and not any(p.category in _OFFERING for p in f.phrases)
+            and not _dodgy(f)
+        ):
             return self._nothing
         score, parts = self.score(probe)
         spam = score >= self.threshold
@@ -326,8 +336,11 @@ def _dodgy(f: Features) -> bool:
     if not (f.solicitations or f.handles or f.numbers or f.links):
         return bool(f.spaced_out)
     return bool(
-        f.spaced_out or any(how for _, how in f.solicitations) or any(h.hidden for h in f.handles)
-        or any(n.hidden for n in f.numbers) or any(x.hidden or x.suspicious for x in f.links)
+        f.spaced_out
+        or any(how for _, how in f.solicitations)
+        or any(h.hidden for h in f.handles)
+        or any(n.hidden for n in f.numbers)
+        or any(x.hidden or x.suspicious for x in f.links)
     )
 
 
@@ -338,7 +351,9 @@ def _link_weight(link: object) -> int:
 def reachable(f: Features, msg: Message) -> bool:
     """Whether the message carries an actual way to reach someone (not just the words)."""
     return bool(
-        f.handles or [n for n in f.numbers if n.kind != "number" or n.hidden] or [x for x in f.links if not x.allowed]
+        f.handles
+        or [n for n in f.numbers if n.kind != "number" or n.hidden]
+        or [x for x in f.links if not x.allowed]
         or msg.kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM)
     )
 
@@ -550,8 +565,7 @@ class FloodCheck:
         msg = probe.message
         return self.check_quiet("", msg.group_id, msg.member_id, msg.at, OLD)
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
-                    who: str) -> CheckResult:
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
         """Counts the message whatever it says (the text is not read)."""
         if at is None or not member_id:
             return self._unknown
@@ -645,8 +659,7 @@ class WaveCheck:
             return self._no_hook
         return self._copy(f.squeezed, msg.group_id, msg.member_id, msg.at)
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
-                    who: str) -> CheckResult:
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
         if at is None or not member_id:
             return self._unknown
         if len(squeezed) < self.rule.min_chars:
@@ -662,8 +675,9 @@ class WaveCheck:
             return self._short
         members, groups = self.windows.add(skeleton[:120], at, group_id, member_id, self.span)
         if members >= self.rule.members or groups >= self.rule.groups:
-            return _result(self.name, True, f"{self.rule.minutes:g} 分钟内 {members} 人在 {groups} 个群发了相同内容",
-                           self.action)
+            return _result(
+                self.name, True, f"{self.rule.minutes:g} 分钟内 {members} 人在 {groups} 个群发了相同内容", self.action
+            )
         return _result(self.name, False, f"{members} 人发过", self.action)
 
 
@@ -674,8 +688,7 @@ def _has_hook(probe: Probe) -> bool:
     if f.links and any(not link.allowed for link in f.links):
         return True
     kind = probe.message.kind
-    return kind is not MessageKind.TEXT and (
-        kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM) or probe.qr)
+    return kind is not MessageKind.TEXT and (kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM) or probe.qr)
 
 
 _UNREAD = frozenset((MessageKind.SYSTEM, MessageKind.VOICE, MessageKind.EMOTICON))
@@ -709,8 +722,7 @@ class ClassifierCheck:
         who = standing(msg.member_age, msg.member_messages)
         return self._judge(self.model.score(squeezed, msg.kind.value, who), self.thresholds[who])
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
-                    who: str) -> CheckResult:
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
         """A plain text: reads the squeezed text and the sender's standing only."""
         if len(squeezed) < self.min_chars:
             return self._short
@@ -718,5 +730,6 @@ class ClassifierCheck:
 
     def _judge(self, p: float, threshold: float) -> CheckResult:
         spam = p >= threshold
-        return CheckResult(self.name, spam, f"广告概率 {p:.3f}（阈值 {threshold}）",
-                           self.action if spam else Action.NONE, p)
+        return CheckResult(
+            self.name, spam, f"广告概率 {p:.3f}（阈值 {threshold}）", self.action if spam else Action.NONE, p
+        )

@@ -131,8 +131,15 @@ class TextModel:
         self._automaton: tuple[ahocorasick.Automaton, list[float]] | None = None
 
     @classmethod
-    def train(cls, examples: Iterable[Example], *, prepared: bool = False, epochs: int = EPOCHS,
-              l2: float = L2, rate: float = RATE) -> TextModel:
+    def train(
+        cls,
+        examples: Iterable[Example],
+        *,
+        prepared: bool = False,
+        epochs: int = EPOCHS,
+        l2: float = L2,
+        rate: float = RATE,
+    ) -> TextModel:
         """Train on examples: (text, is_spam) or (text, is_spam, kind, standing); raw texts
         unless `prepared` (already squeezed)."""
         found: list[tuple[set[str], float]] = []
@@ -143,8 +150,9 @@ class TextModel:
             found.append((grams(text if prepared else prepare(text), kind, who), 1.0 if spam else 0.0))
             counts[spam] += 1
         if not counts[True] or not counts[False]:
-            raise ModelError(f"training needs both spam and normal samples (got {counts[True]} spam, "
-                             f"{counts[False]} normal)")
+            raise ModelError(
+                f"training needs both spam and normal samples (got {counts[True]} spam, {counts[False]} normal)"
+            )
         # The vocabulary: grams of at least MIN_DF training lines (a gram of one line only helps
         # fit that line, and such grams would make up most of the file), and the context words.
         # A line is read through the vocabulary in training as in scoring, where the automaton
@@ -218,8 +226,18 @@ class TextModel:
     # --- files --------------------------------------------------------------------------------
 
     def dumps(self) -> str:
-        return json.dumps({"format": FORMAT, "version": VERSION, "ngrams": list(NGRAMS), "bias": self.bias,
-                           "info": self.info, "weights": self.weights}, ensure_ascii=False, sort_keys=True)
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "ngrams": list(NGRAMS),
+                "bias": self.bias,
+                "info": self.info,
+                "weights": self.weights,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
 
     @classmethod
     def loads(cls, data: str, source: str = "model") -> TextModel:
@@ -230,13 +248,21 @@ class TextModel:
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise ModelError(f"{source}: not a qunbot spam model (format is not {FORMAT!r})")
         if obj.get("version") != VERSION or obj.get("ngrams") != list(NGRAMS):
-            raise ModelError(f"{source}: model version {obj.get('version')} / n-grams {obj.get('ngrams')} do not "
-                             f"match this qunbot ({VERSION} / {list(NGRAMS)}); rebuild it with `qunbot spam-train`")
+            raise ModelError(
+                f"{source}: model version {obj.get('version')} / n-grams {obj.get('ngrams')} do not "
+                f"match this qunbot ({VERSION} / {list(NGRAMS)}); rebuild it with `qunbot spam-train`"
+            )
         weights, bias = obj.get("weights"), obj.get("bias")
-        if not isinstance(weights, dict) or not isinstance(bias, (int, float)) or not all(
-                isinstance(k, str) and isinstance(v, (int, float)) and math.isfinite(v) for k, v in weights.items()):
-            raise ModelError(f"{source}: damaged model (weights or bias missing or not numbers); "
-                             f"rebuild it with `qunbot spam-train`")
+        if (
+            not isinstance(weights, dict)
+            or not isinstance(bias, (int, float))
+            or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and math.isfinite(v) for k, v in weights.items()
+            )
+        ):
+            raise ModelError(
+                f"{source}: damaged model (weights or bias missing or not numbers); rebuild it with `qunbot spam-train`"
+            )
         info = obj.get("info") if isinstance(obj.get("info"), dict) else {}
         return cls({k: float(v) for k, v in weights.items()}, float(bias), info)
 
@@ -283,13 +309,24 @@ class Sample:
 
     @classmethod
     def from_json(cls, obj: Any, source: str) -> Sample:
-        if not isinstance(obj, dict) or not isinstance(obj.get("text", ""), str) or not isinstance(
-                obj.get("spam"), bool) or "id" not in obj:
+        if (
+            not isinstance(obj, dict)
+            or not isinstance(obj.get("text", ""), str)
+            or not isinstance(obj.get("spam"), bool)
+            or "id" not in obj
+        ):
             raise ModelError(f"{source}: expected an object with id, text and spam (true/false)")
-        return cls(id=str(obj["id"]), text=obj.get("text") or "", spam=obj["spam"], kind=obj.get("kind") or "text",
-                   url=obj.get("url"), member_days=obj.get("member_days"),
-                   member_messages=obj.get("member_messages"), family=obj.get("family"),
-                   community=obj.get("community"))
+        return cls(
+            id=str(obj["id"]),
+            text=obj.get("text") or "",
+            spam=obj["spam"],
+            kind=obj.get("kind") or "text",
+            url=obj.get("url"),
+            member_days=obj.get("member_days"),
+            member_messages=obj.get("member_messages"),
+            family=obj.get("family"),
+            community=obj.get("community"),
+        )
 
 
 def read_samples(lines: Iterable[str], source: str) -> Iterator[Sample]:
@@ -329,8 +366,9 @@ def corpus_digest(samples: Iterable[Sample]) -> str:
     """What the shipped model was trained on, as a hash (the model file records it)."""
     h = hashlib.sha256()
     for s in samples:
-        h.update(json.dumps([s.id, s.text, s.spam, s.kind, s.member_days, s.member_messages],
-                            ensure_ascii=False).encode())
+        h.update(
+            json.dumps([s.id, s.text, s.spam, s.kind, s.member_days, s.member_messages], ensure_ascii=False).encode()
+        )
     return h.hexdigest()[:16]
 
 
@@ -347,8 +385,9 @@ def shipped_model() -> TextModel:
     """The model trained on the shipped corpus, from `model.json` beside this file (rebuilt
     with `python -m plugins.antispam.classifier` whenever the corpus changes; a test checks
     that it matches the corpus)."""
-    return TextModel.loads(resources.files(__package__).joinpath(SHIPPED_MODEL).read_text("utf-8"),
-                           f"plugins/antispam/{SHIPPED_MODEL}")
+    return TextModel.loads(
+        resources.files(__package__).joinpath(SHIPPED_MODEL).read_text("utf-8"), f"plugins/antispam/{SHIPPED_MODEL}"
+    )
 
 
 if __name__ == "__main__":

@@ -176,9 +176,11 @@ class ClassifierRule(PluginConfig):
     # Chosen by 5-fold cross-validation on the shipped corpus (README, 自动踢广告): members of
     # more than a week (or whose join the bot never saw) get the higher bar, newcomers the lower.
     thresholds: ClassifierThresholds = Field(
-        default_factory=lambda: ClassifierThresholds(lenient=0.9, normal=0.85, strict=0.75))
+        default_factory=lambda: ClassifierThresholds(lenient=0.9, normal=0.85, strict=0.75)
+    )
     newcomer_thresholds: ClassifierThresholds = Field(
-        default_factory=lambda: ClassifierThresholds(lenient=0.85, normal=0.75, strict=0.6))
+        default_factory=lambda: ClassifierThresholds(lenient=0.85, normal=0.75, strict=0.6)
+    )
     # A warning (never a removal) of the phrase, contact or link rules is set aside when the
     # model reads the message as ordinary chat, below this probability: scam warnings that
     # quote the scam, "我们群不喊单". 0 turns this off.

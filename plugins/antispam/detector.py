@@ -138,8 +138,9 @@ class Detector:
         # the ones that count the message or can fire on it run even when nothing is listed.
         self._quiet_results = [c.quiet for c in self.checks]
         self._quiet_runs = tuple((i, c.check_quiet) for i, c in enumerate(self.checks) if c.quiet is None)
-        self._quiet_live = tuple((i, c.check_quiet) for i, c in enumerate(self.checks)
-                                 if c.quiet is None and c.quiet_counts)
+        self._quiet_live = tuple(
+            (i, c.check_quiet) for i, c in enumerate(self.checks) if c.quiet is None and c.quiet_counts
+        )
         self._quiet_passive = tuple(run for run in self._quiet_runs if run not in self._quiet_live)
 
     def is_new(self, message: Message) -> bool:
@@ -151,8 +152,12 @@ class Detector:
         return (age is not None and age < self._new_minutes) or (sent is not None and sent < self._new_messages)
 
     def check(self, message: Message) -> Verdict:
-        if (not self.explain and message.kind is MessageKind.TEXT and not (message.url or message.mentions)
-                and not self.is_new(message)):
+        if (
+            not self.explain
+            and message.kind is MessageKind.TEXT
+            and not (message.url or message.mentions)
+            and not self.is_new(message)
+        ):
             # Most chat: an established member's plain text, which `Analyzer.read` tells
             # quiet or not before building anything.
             squeezed, features = self.analyzer.read(message.text, message.normalized)
@@ -164,8 +169,16 @@ class Detector:
         features = self.analyzer.analyze(message.text, message.url, message.normalized)
         return self._judge(Probe(message, features, self.is_new(message), self.explain))
 
-    def check_plain(self, text: str, normalized: str | None, group_id: str, member_id: str,
-                    at: datetime | None, age: timedelta | None = None, sent: int | None = None) -> Verdict:
+    def check_plain(
+        self,
+        text: str,
+        normalized: str | None,
+        group_id: str,
+        member_id: str,
+        at: datetime | None,
+        age: timedelta | None = None,
+        sent: int | None = None,
+    ) -> Verdict:
         """`check` for an established member's plain text message (kind text, no URL, no
         mentions: the caller knows), as the chat handler needs it: a quiet text is counted
         by the stateful checks and gets `CLEAN` unless one of them fires (then the full
@@ -173,8 +186,15 @@ class Detector:
         `Features` or per-message `Verdict`. The rest get `check`'s verdict."""
         squeezed, features = self.analyzer.read(text, normalized)
         if features is not None:
-            message = Message(text=text, group_id=group_id, member_id=member_id, at=at, normalized=normalized,
-                              member_age=age, member_messages=sent)
+            message = Message(
+                text=text,
+                group_id=group_id,
+                member_id=member_id,
+                at=at,
+                normalized=normalized,
+                member_age=age,
+                member_messages=sent,
+            )
             return self._judge(Probe(message, features, False, self.explain))
         who = standing(age, sent)
         results = self._quiet_results.copy()
@@ -204,11 +224,13 @@ class Detector:
             return
         for i, r in enumerate(results):
             if r.spam and r.action is Action.WARN and r.name in _VETOED:
-                results[i] = r._replace(spam=False, action=Action.NONE,
-                                        details=f"{r.details}（文本模型读作正常消息 {score:.2f}，不处理）")
+                results[i] = r._replace(
+                    spam=False, action=Action.NONE, details=f"{r.details}（文本模型读作正常消息 {score:.2f}，不处理）"
+                )
 
-    def _run_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
-                   who: str) -> tuple[CheckResult, ...]:
+    def _run_quiet(
+        self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str
+    ) -> tuple[CheckResult, ...]:
         results = self._quiet_results.copy()
         for i, run in self._quiet_runs:
             results[i] = run(squeezed, group_id, member_id, at, who)

@@ -52,9 +52,15 @@ class Tally:
         return self.caught / hits if hits else None
 
     def as_json(self) -> dict[str, Any]:
-        return {"ads": self.ads, "caught": self.caught, "normal": self.normal, "flagged": self.flagged,
-                "recall": _round(self.recall), "false_positive_rate": _round(self.false_positive_rate),
-                "precision": _round(self.precision)}
+        return {
+            "ads": self.ads,
+            "caught": self.caught,
+            "normal": self.normal,
+            "flagged": self.flagged,
+            "recall": _round(self.recall),
+            "false_positive_rate": _round(self.false_positive_rate),
+            "precision": _round(self.precision),
+        }
 
     def line(self, label: str) -> str:
         parts = [f"{label:<16}"]
@@ -77,8 +83,14 @@ class Miss:
     rules: list[str]
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "spam": self.spam, "kind": self.kind, "family": self.family,
-                "rules": self.rules, "text": self.text}
+        return {
+            "id": self.id,
+            "spam": self.spam,
+            "kind": self.kind,
+            "family": self.family,
+            "rules": self.rules,
+            "text": self.text,
+        }
 
 
 @dataclass
@@ -127,7 +139,7 @@ def evaluate(lines: Iterable[str], detector: Detector) -> Evaluation:
         obj = json.loads(line)  # check_lines read it: valid JSON, an object
         spam = obj.get("spam")
         if not isinstance(spam, bool):
-            result.errors.append(f"{obj.get('id')}: no label (\"spam\": true/false)")
+            result.errors.append(f'{obj.get("id")}: no label ("spam": true/false)')
             continue
         kind = str(obj.get("kind") or "text")
         family = obj.get("family") if isinstance(obj.get("family"), str) and obj.get("family") else None
@@ -153,8 +165,13 @@ def _flags(model: Scorer, squeezed: str, kind: str, who: str, thresholds: dict[s
     return model_reads(kind, squeezed, min_chars) and model.score(squeezed, kind, who) >= thresholds[who]
 
 
-def cross_validate(samples: Sequence[Example], thresholds: dict[str, float], min_chars: int, folds: int = 5,
-                   mark: Sequence[bool] | None = None) -> tuple[Tally, Tally]:
+def cross_validate(
+    samples: Sequence[Example],
+    thresholds: dict[str, float],
+    min_chars: int,
+    folds: int = 5,
+    mark: Sequence[bool] | None = None,
+) -> tuple[Tally, Tally]:
     """The text model's figures on lines it was not trained on: every `folds`-th line is held
     out in turn (deterministic). Returns (all lines, the lines `mark`ed, e.g. this
     deployment's own samples). `thresholds` by the sender's standing (`classifier.standing`)."""

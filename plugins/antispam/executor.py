@@ -65,8 +65,13 @@ class Executor:
         self.store = store
         self.bans = bans  # member id -> bans, mirrored from the database
         self.strikes = strikes if strikes is not None else StrikeBook(timedelta(hours=24))
-        self.writer = writer if writer is not None else \
-            AuditWriter(store, health=getattr(store, "health", None)) if store is not None else None
+        self.writer = (
+            writer
+            if writer is not None
+            else AuditWriter(store, health=getattr(store, "health", None))
+            if store is not None
+            else None
+        )
 
     async def settle(self) -> None:
         """Wait until the rows of every action so far are written (or given up on)."""
@@ -138,10 +143,19 @@ class Executor:
         rules = verdict.rules
         rule_names = ",".join(verdict.rule_names)
         row = AntispamDecision(
-            at=now, group_id=group_id, member_id=sender.id, member_name=sender.name, message_id=message_id,
-            kind=message.kind.value, text=self._keep(message.text), action=verdict.action.label,
-            outcome=decision.outcome, rules=rule_names, checks=[r.as_json() for r in verdict.results],
-            strikes=decision.strikes, dry_run=config.dry_run,
+            at=now,
+            group_id=group_id,
+            member_id=sender.id,
+            member_name=sender.name,
+            message_id=message_id,
+            kind=message.kind.value,
+            text=self._keep(message.text),
+            action=verdict.action.label,
+            outcome=decision.outcome,
+            rules=rule_names,
+            checks=[r.as_json() for r in verdict.results],
+            strikes=decision.strikes,
+            dry_run=config.dry_run,
             label="spam" if decision.outcome == Outcome.REMOVED else None,
         )
         strike = ban = None
@@ -157,40 +171,61 @@ class Executor:
         details = "\n".join(f"· {r.title}：{r.details}" for r in verdict.fired)
         if strike is not None:
             text = Template.parse(config.warn_text, ("member", "rules", "strikes", "limit", "group")).render(
-                {"member": sender.display, "rules": rules, "strikes": min(decision.strikes, config.strikes.limit),
-                 "limit": config.strikes.limit, "group": group}
+                {
+                    "member": sender.display,
+                    "rules": rules,
+                    "strikes": min(decision.strikes, config.strikes.limit),
+                    "limit": config.strikes.limit,
+                    "group": group,
+                }
             )
             ctx.reply(text, mention=True)
         if decision.outcome == Outcome.REMOVED:
             ctx.remove(group_id, sender.id, f"自动踢广告：{rules}")
             if config.removal_text:
-                ctx.say(Template.parse(config.removal_text, ("member", "rules", "group")).render(
-                    {"member": sender.display, "rules": rules, "group": group}))
+                ctx.say(
+                    Template.parse(config.removal_text, ("member", "rules", "group")).render(
+                        {"member": sender.display, "rules": rules, "group": group}
+                    )
+                )
             if config.notify_admins:
                 strikes = f"（第 {decision.strikes} 次违规）" if decision.strikes > 1 else ""
                 await ctx.notify_admins(
                     f"🚫 已将 {who}移出群「{group}」{strikes}。\n触发规则：{rules}\n{details}\n原消息：{quote}\n"
                     f"如为误判，请回复“误判 {_handle(sender)}”（解除拉黑、邀请回群，并记为正常消息）；"
-                    f"只解除拉黑：“解封 {sender.id}”。", group_id)
+                    f"只解除拉黑：“解封 {sender.id}”。",
+                    group_id,
+                )
         elif decision.outcome == Outcome.FAILED_CLOSED:
             await ctx.notify_admins(
                 f"⚠️ {who}在群「{group}」的消息应当移出（{rules}），但{decision.why}，我只发了提醒，没有移出。"
                 f"请管理员处理。\n{details}\n原消息：{quote}\n是广告：在群里发送“广告 @{sender.display}”；"
-                f"如为误判，请回复“误判 {_handle(sender)}”。", group_id)
+                f"如为误判，请回复“误判 {_handle(sender)}”。",
+                group_id,
+            )
         elif decision.outcome in (Outcome.WOULD_WARN, Outcome.WOULD_REMOVE) and config.notify_dry_run:
             verb = "移出" if decision.outcome == Outcome.WOULD_REMOVE else "警告"
             await ctx.notify_admins(
                 f"【试运行】{who}在群「{group}」的消息按当前规则会被{verb}（{rules}），本次未做任何处理。\n"
-                f"{details}\n原消息：{quote}\n如为误判，请回复“误判 {_handle(sender)}”（记为正常消息）。", group_id)
+                f"{details}\n原消息：{quote}\n如为误判，请回复“误判 {_handle(sender)}”（记为正常消息）。",
+                group_id,
+            )
         log.info("%s %s in %s: %s (%s)", decision.outcome, sender.id, group_id, rules, decision.why or "-")
 
-    def _ban(self, member: Member, group_id: str, config: AntispamConfig, now: datetime,
-             rules: str) -> AntispamBan | None:
+    def _ban(
+        self, member: Member, group_id: str, config: AntispamConfig, now: datetime, rules: str
+    ) -> AntispamBan | None:
         """Ban a removed member (in memory at once; the row goes with the decision's)."""
         if config.ban_scope == "none":
             return None
-        ban = AntispamBan(member_id=member.id, member_name=member.name, group_id=group_id,
-                          everywhere=config.ban_scope == "all_groups", at=now, rules=rules)
+        ban = AntispamBan(
+            member_id=member.id,
+            member_name=member.name,
+            group_id=group_id,
+            everywhere=config.ban_scope == "all_groups",
+            at=now,
+            rules=rules,
+        )
         kept = [b for b in self.bans.get(member.id, []) if b.group_id != group_id]
         self.bans[member.id] = [*kept, ban]
         return ban
@@ -201,8 +236,9 @@ class Executor:
                 return ban
         return None
 
-    async def rejoin(self, ctx: Context, group_id: str, member: Member, ban: AntispamBan,
-                     config: AntispamConfig) -> bool:
+    async def rejoin(
+        self, ctx: Context, group_id: str, member: Member, ban: AntispamBan, config: AntispamConfig
+    ) -> bool:
         """A banned member joined: remove them again (unless protected, in dry-run, or the
         bot may not remove here). Returns whether a removal was queued."""
         now = ctx.now()
@@ -214,29 +250,47 @@ class Executor:
         if why:
             return False
         blocker = "" if config.dry_run else await self.cannot_remove(group_id)
-        outcome = (Outcome.WOULD_REMOVE if config.dry_run else Outcome.FAILED_CLOSED if blocker else Outcome.REMOVED)
-        self._audit(AuditEntry(
-            AntispamDecision(
-                at=now, group_id=group_id, member_id=member.id, member_name=member.name, kind="join",
-                action=Action.REMOVE.label, outcome=outcome, rules="blacklisted",
-                checks=[{"name": "blacklisted", "spam": True,
-                         "details": f"removed from {ban.group_id} at {ban.at.isoformat()} ({ban.rules})"}],
-                dry_run=config.dry_run,
+        outcome = Outcome.WOULD_REMOVE if config.dry_run else Outcome.FAILED_CLOSED if blocker else Outcome.REMOVED
+        self._audit(
+            AuditEntry(
+                AntispamDecision(
+                    at=now,
+                    group_id=group_id,
+                    member_id=member.id,
+                    member_name=member.name,
+                    kind="join",
+                    action=Action.REMOVE.label,
+                    outcome=outcome,
+                    rules="blacklisted",
+                    checks=[
+                        {
+                            "name": "blacklisted",
+                            "spam": True,
+                            "details": f"removed from {ban.group_id} at {ban.at.isoformat()} ({ban.rules})",
+                        }
+                    ],
+                    dry_run=config.dry_run,
+                )
             )
-        ))
+        )
         if outcome == Outcome.REMOVED:
             ctx.remove(group_id, member.id, f"自动踢广告：黑名单成员（{rules}）")
             await ctx.notify_admins(
                 f"🚫 黑名单成员 {who}加入了群「{group}」，已移出。\n此前在群「{first}」因{rules}被移出。\n"
-                f"如需解除，管理员可发送“解封 {member.id}”。", group_id)
+                f"如需解除，管理员可发送“解封 {member.id}”。",
+                group_id,
+            )
             return True
         if outcome == Outcome.FAILED_CLOSED:
             await ctx.notify_admins(
                 f"⚠️ 黑名单成员 {who}加入了群「{group}」（此前在群「{first}」因{rules}被移出），"
-                f"但{blocker}，没有移出。请管理员处理。", group_id)
+                f"但{blocker}，没有移出。请管理员处理。",
+                group_id,
+            )
         elif config.notify_dry_run:
             await ctx.notify_admins(
-                f"【试运行】黑名单成员 {who}加入了群「{group}」，按当前规则会被移出，本次未做任何处理。", group_id)
+                f"【试运行】黑名单成员 {who}加入了群「{group}」，按当前规则会被移出，本次未做任何处理。", group_id
+            )
         return False
 
     # --- helpers -------------------------------------------------------------------------------------

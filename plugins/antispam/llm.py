@@ -34,7 +34,7 @@ MAX_REASON = 120  # characters of the model's reason kept
 
 PROMPT = (
     "你是微信群的广告审核员。判断下面这条群消息是不是广告、引流、推销或诈骗信息。"
-    "只输出一个 JSON 对象，不要输出任何其他内容，格式：{\"spam\": true 或 false, \"reason\": \"不超过20字的理由\"}"
+    '只输出一个 JSON 对象，不要输出任何其他内容，格式：{"spam": true 或 false, "reason": "不超过20字的理由"}'
 )
 
 
@@ -52,8 +52,9 @@ class SecondOpinion:
         self.timeout = rule.timeout_ms / 1000
         self._key = os.environ.get(rule.api_key_env, "") if rule.api_key_env else ""
         if rule.api_key_env and not self._key:
-            log.warning("antispam: the language model's key variable %s is not set; asking without a key",
-                        rule.api_key_env)
+            log.warning(
+                "antispam: the language model's key variable %s is not set; asking without a key", rule.api_key_env
+            )
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self._client = httpx.AsyncClient(headers=headers, timeout=self.timeout, transport=transport)
         self._calls: deque[datetime] = deque()
@@ -96,8 +97,7 @@ class SecondOpinion:
             self._fault(problem or "no opinion")
             return None
         if self._failing:
-            log.info("antispam: the language model answers again (after %d call(s) without an opinion)",
-                     self._failing)
+            log.info("antispam: the language model answers again (after %d call(s) without an opinion)", self._failing)
             self._failing = 0
         if self.rule.cache_size:
             self._cache[key] = opinion

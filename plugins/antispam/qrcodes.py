@@ -43,7 +43,8 @@ class QrTarget(NamedTuple):
 
 # (kind, title, pattern on the payload, scheme and host lower-cased). First match wins.
 _TARGETS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
-    (kind, title, re.compile(pattern)) for kind, title, pattern in (
+    (kind, title, re.compile(pattern))
+    for kind, title, pattern in (
         ("group_invite", "微信群邀请", r"^https?://weixin\.qq\.com/g/"),
         ("group_invite", "企业微信群邀请", r"^https?://work\.weixin\.qq\.com/gm?/"),
         ("group_invite", "QQ群邀请", r"^https?://(?:jq\.qq\.com/|qm\.qq\.com/cgi-bin/qm/qr\?.*\bk=.*\bjump_from=)"),
@@ -63,7 +64,7 @@ _BARE_DOMAIN = re.compile(r"^(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:
 def _lower_head(payload: str) -> str:
     """The payload with its scheme and host lower-cased (paths keep their case)."""
     m = _SCHEME_HOST.match(payload)
-    return payload if m is None else m.group(1).lower() + m.group(2).lower() + payload[m.end():]
+    return payload if m is None else m.group(1).lower() + m.group(2).lower() + payload[m.end() :]
 
 
 def classify(payload: str) -> QrTarget:
@@ -134,8 +135,10 @@ class QrReader:
         `qr` extra is not installed."""
         missing = [name for name in ("zxingcpp", "PIL") if not _importable(name)]
         if missing:
-            log.warning("antispam: QR codes in images are not read: %s not installed (pip install 'qunbot[qr]')",
-                        " and ".join({"zxingcpp": "zxing-cpp", "PIL": "Pillow"}[m] for m in missing))
+            log.warning(
+                "antispam: QR codes in images are not read: %s not installed (pip install 'qunbot[qr]')",
+                " and ".join({"zxingcpp": "zxing-cpp", "PIL": "Pillow"}[m] for m in missing),
+            )
             return None
         return cls()
 

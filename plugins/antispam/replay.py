@@ -69,8 +69,10 @@ class ReplayReport:
         days = max(1, round((self.until - self.since).total_seconds() / 86400))
         if not self.suspects:
             return f"按{self.judged_by}回放最近 {days} 天的 {self.messages} 条消息：没有人会被警告或移出。"
-        lines = [f"按{self.judged_by}回放最近 {days} 天的 {self.messages} 条消息：会移出 {len(self.removed)} 人，"
-                 f"只警告 {len(self.warned)} 人。"]
+        lines = [
+            f"按{self.judged_by}回放最近 {days} 天的 {self.messages} 条消息：会移出 {len(self.removed)} 人，"
+            f"只警告 {len(self.warned)} 人。"
+        ]
         ordered = sorted(self.suspects, key=lambda s: (not s.removed, -(s.warnings), s.first_at or self.since))
         for s in ordered[:limit]:
             verb = "移出" if s.removed else f"警告 {s.warnings} 次"
@@ -119,8 +121,12 @@ async def replay(
     while True:
         query = (
             select(EventLog)
-            .where(col(EventLog.type) == EventType.MESSAGE, col(EventLog.at) >= since, col(EventLog.at) < until,
-                   col(EventLog.id) > last_id)
+            .where(
+                col(EventLog.type) == EventType.MESSAGE,
+                col(EventLog.at) >= since,
+                col(EventLog.at) < until,
+                col(EventLog.id) > last_id,
+            )
             .order_by(col(EventLog.id))
             .limit(_PAGE)
         )
@@ -151,8 +157,13 @@ async def replay(
                 continue  # gone from the group by then
             meta = row.meta or {}
             message = Message(
-                text=row.text or "", kind=MessageKind.parse(row.kind), url=meta.get("url"), group_id=gid,
-                member_id=mid, at=row.at, mentions=len(meta.get("mentions") or ()),
+                text=row.text or "",
+                kind=MessageKind.parse(row.kind),
+                url=meta.get("url"),
+                group_id=gid,
+                member_id=mid,
+                at=row.at,
+                mentions=len(meta.get("mentions") or ()),
                 member_age=(row.at - joined) if joined is not None else None,
                 member_messages=count if joined is not None else None,
             )
@@ -165,8 +176,7 @@ async def replay(
                 if exempt[key]:
                     continue
             if suspect is None:
-                suspect = suspects[key] = Suspect(gid, mid, sample=(row.text or f"[{row.kind}]")[:40],
-                                                  first_at=row.at)
+                suspect = suspects[key] = Suspect(gid, mid, sample=(row.text or f"[{row.kind}]")[:40], first_at=row.at)
             since = row.at - timedelta(hours=cfg.strikes.window_hours)
             action = verdict.action
             if action is Action.WARN and strikes.count(gid, mid, since, row.at) + 1 >= cfg.strikes.limit:

@@ -76,8 +76,9 @@ class Plan(NamedTuple):
 class GroupSlowChecks:
     """The slow checks of one configuration (a group or a set of groups)."""
 
-    def __init__(self, config: AntispamConfig, reader: QrReader | None, llm: SecondOpinion | None,
-                 memo: ScoreMemo | None) -> None:
+    def __init__(
+        self, config: AntispamConfig, reader: QrReader | None, llm: SecondOpinion | None, memo: ScoreMemo | None
+    ) -> None:
         qr = config.qr
         self.reader = reader if qr.enabled else None
         self.qr = qr
@@ -97,9 +98,15 @@ class GroupSlowChecks:
     # --- which messages qualify (synchronous, cheap) ----------------------------------------
     def plan(self, message: Message, message_id: str | None, verdict: Verdict) -> Plan | None:
         action = verdict.action
-        qr = (self.reader is not None and message.kind is _IMAGE and message_id is not None
-              and message.member_age is not None and message.member_age < self.qr_age
-              and self.qr_strongest > action and not self.reader.busy)
+        qr = (
+            self.reader is not None
+            and message.kind is _IMAGE
+            and message_id is not None
+            and message.member_age is not None
+            and message.member_age < self.qr_age
+            and self.qr_strongest > action
+            and not self.reader.busy
+        )
         why = self._borderline(verdict) if self.llm is not None and self.llm_action > action else ""
         return Plan(qr, why) if qr or why else None
 
@@ -122,8 +129,9 @@ class GroupSlowChecks:
         return ""
 
     # --- running them -------------------------------------------------------------------------
-    async def run(self, plan: Plan, platform: Platform, message: Message, message_id: str | None,
-                  verdict: Verdict, now: datetime) -> Verdict:
+    async def run(
+        self, plan: Plan, platform: Platform, message: Message, message_id: str | None, verdict: Verdict, now: datetime
+    ) -> Verdict:
         """The verdict with the slow checks' results added; waits at most for the longer of
         the two deadlines."""
         jobs = []
@@ -190,12 +198,17 @@ class GroupSlowChecks:
                 return
             error = task.exception()
             if error is not None:
-                log.info("antispam: a late image read of %s in %s failed: %s", message.member_id, message.group_id,
-                         error)
+                log.info(
+                    "antispam: a late image read of %s in %s failed: %s", message.member_id, message.group_id, error
+                )
             else:
                 result = self.qr_result(task.result())
-                log.info("antispam: QR code read after the verdict (not acted on) from %s in %s: %s",
-                         message.member_id, message.group_id, result.details)
+                log.info(
+                    "antispam: QR code read after the verdict (not acted on) from %s in %s: %s",
+                    message.member_id,
+                    message.group_id,
+                    result.details,
+                )
 
         scan.add_done_callback(done)
 
@@ -226,8 +239,10 @@ class SlowChecks:
     def add(self, config: AntispamConfig) -> GroupSlowChecks | None:
         scored = self.memo is not None and config.classifier.enabled and config.classifier.action != "ignore"
         if config.llm.enabled and not scored:
-            log.warning("antispam: the language model is asked about borderline scores of the text model, "
-                        "which is off here (classifier.enabled / classifier.action): it will not be asked")
+            log.warning(
+                "antispam: the language model is asked about borderline scores of the text model, "
+                "which is off here (classifier.enabled / classifier.action): it will not be asked"
+            )
         llm = self._client(config.llm) if config.llm.enabled and scored else None
         if (self.reader is None or not config.qr.enabled) and llm is None:
             return None

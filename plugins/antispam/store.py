@@ -70,7 +70,8 @@ class AntispamStore:
                 if ban is not None:  # one row per member and group: a new ban refreshes it
                     ban.decision_id = decision.id
                     same = select(AntispamBan).where(
-                        col(AntispamBan.member_id) == ban.member_id, col(AntispamBan.group_id) == ban.group_id)
+                        col(AntispamBan.member_id) == ban.member_id, col(AntispamBan.group_id) == ban.group_id
+                    )
                     existing = (await s.exec(same)).first()
                     if existing is None:
                         s.add(ban)
@@ -150,8 +151,9 @@ class AntispamStore:
         """The newest decision that acted (or would have) on a member, by id or display name."""
         query = select(AntispamDecision).where(
             (col(AntispamDecision.member_id) == member) | (col(AntispamDecision.member_name) == member),
-            col(AntispamDecision.outcome).in_([Outcome.WARNED, Outcome.REMOVED, Outcome.FAILED_CLOSED,
-                                               Outcome.WOULD_WARN, Outcome.WOULD_REMOVE]),
+            col(AntispamDecision.outcome).in_(
+                [Outcome.WARNED, Outcome.REMOVED, Outcome.FAILED_CLOSED, Outcome.WOULD_WARN, Outcome.WOULD_REMOVE]
+            ),
         )
         if group_id is not None:
             query = query.where(col(AntispamDecision.group_id) == group_id)
@@ -159,13 +161,12 @@ class AntispamStore:
             return (await s.exec(query.order_by(col(AntispamDecision.id).desc()).limit(1))).first()
 
     # --- strikes ------------------------------------------------------------------------------
-    async def recent_strikes(
-        self, since: datetime, until: datetime | None = None
-    ) -> list[tuple[str, str, datetime]]:
+    async def recent_strikes(self, since: datetime, until: datetime | None = None) -> list[tuple[str, str, datetime]]:
         """(group id, member id, time) of the strikes at or after `since` (and before
         `until`), oldest first: what the executor's strike book starts from."""
         query = select(AntispamStrike.group_id, AntispamStrike.member_id, AntispamStrike.at).where(
-            col(AntispamStrike.at) >= since)
+            col(AntispamStrike.at) >= since
+        )
         if until is not None:
             query = query.where(col(AntispamStrike.at) < until)
         async with self._db.session() as s:
@@ -210,8 +211,9 @@ class AntispamStore:
             first_day: date = business_day(since, tz)
             daily = (
                 await s.exec(
-                    select(DailyActivity.group_id, DailyActivity.member_id, DailyActivity.day,
-                           DailyActivity.messages).where(col(DailyActivity.day) >= first_day)
+                    select(
+                        DailyActivity.group_id, DailyActivity.member_id, DailyActivity.day, DailyActivity.messages
+                    ).where(col(DailyActivity.day) >= first_day)
                 )
             ).all()
         per_member: dict[tuple[str, str], list[tuple[date, int]]] = {}

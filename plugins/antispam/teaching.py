@@ -221,13 +221,11 @@ class TaughtCheck:
     def check(self, probe: Probe) -> CheckResult:
         return self.check_quiet(probe.features.squeezed, "", "", None, OLD)
 
-    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None,
-                    who: str) -> CheckResult:
+    def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
         found = self.samples.best(squeezed, True)
         if found is None:
             return self._none
-        return _result(self.name, True, f"与管理员标记的广告 #{found.key} 相似（{found.similarity:.2f}）",
-                       self.action)
+        return _result(self.name, True, f"与管理员标记的广告 #{found.key} 相似（{found.similarity:.2f}）", self.action)
 
 
 # --- the live model -----------------------------------------------------------------------------
@@ -299,8 +297,15 @@ class LiveModel(WithTaught):
 
     __slots__ = ("_mtime", "_next_poll", "_task", "model_dir", "problem", "source")
 
-    def __init__(self, model: TextModel, source: str, taught: TaughtSamples, model_dir: str | Path,
-                 problem: str | None = None, mtime: float | None = None) -> None:
+    def __init__(
+        self,
+        model: TextModel,
+        source: str,
+        taught: TaughtSamples,
+        model_dir: str | Path,
+        problem: str | None = None,
+        mtime: float | None = None,
+    ) -> None:
         """`mtime`: the active file's when `model` was read from it (None: no file)."""
         super().__init__(model, taught)
         self.source = source

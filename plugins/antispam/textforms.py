@@ -41,13 +41,42 @@ from . import charmaps, lexicon
 
 _HOMOGLYPHS = {
     # Cyrillic and Greek letters that look Latin
-    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "к": "k", "м": "m", "т": "t",
-    "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ν": "v", "ο": "o", "α": "a", "ι": "i", "κ": "k",
-    "τ": "t", "υ": "u", "ρ": "p", "χ": "x", "ѵ": "v", "ᴠ": "v", "ⅴ": "v", "ｖ": "v",
+    "а": "a",
+    "е": "e",
+    "о": "o",
+    "р": "p",
+    "с": "c",
+    "х": "x",
+    "у": "y",
+    "к": "k",
+    "м": "m",
+    "т": "t",
+    "і": "i",
+    "ј": "j",
+    "ѕ": "s",
+    "ԁ": "d",
+    "ɡ": "g",
+    "ν": "v",
+    "ο": "o",
+    "α": "a",
+    "ι": "i",
+    "κ": "k",
+    "τ": "t",
+    "υ": "u",
+    "ρ": "p",
+    "χ": "x",
+    "ѵ": "v",
+    "ᴠ": "v",
+    "ⅴ": "v",
+    "ｖ": "v",
     # plus signs used for 加
-    "➕": "+", "✚": "+", "✙": "+", "＋": "+",
+    "➕": "+",
+    "✚": "+",
+    "✙": "+",
+    "＋": "+",
     # the satellite emoji reads 卫星 (wèixīng), a homophone of 微信; the penguin is QQ's mascot
-    "🛰": "卫星", "🐧": "企鹅",
+    "🛰": "卫星",
+    "🐧": "企鹅",
 }
 # Enclosed and dingbat digits NFKC leaves alone.
 for _base, _start in ((1, 0x2776), (1, 0x2780), (1, 0x278A), (1, 0x24F5)):
@@ -89,8 +118,9 @@ _SPACED_ALNUM = re.compile(r"(?<![a-z0-9])(?:[a-z0-9][ \t❤♥★☆·•*_~-]+
 
 _ACCOUNT_WORDS = sorted({*lexicon.OBFUSCATED_ACCOUNT, *lexicon.PLAIN_ACCOUNT, "wechat", "微"}, key=len, reverse=True)
 _ACCOUNT_ALT = "|".join(re.escape(w) for w in _ACCOUNT_WORDS if w not in ("v", "q", "扣", "薇", "微"))
-_VERBS = "|".join(re.escape(v) for v in sorted(
-    (*lexicon.ADD_VERBS_PLAIN, *lexicon.ADD_VERBS_OBFUSCATED), key=len, reverse=True))
+_VERBS = "|".join(
+    re.escape(v) for v in sorted((*lexicon.ADD_VERBS_PLAIN, *lexicon.ADD_VERBS_OBFUSCATED), key=len, reverse=True)
+)
 _FILLERS = ("我", "个", "一下", "下", "个人", "好友")
 # On the squeezed form: an "add" verb, an optional 我/个/一下, then an account word. A bare
 # "v" or "q" counts unless it starts an ordinary word ("加vip会员", "加quick").
@@ -114,7 +144,8 @@ _ACCOUNT_TITLE = {"wechat": "微信", "qq": "QQ", "telegram": "Telegram"}
 _VERB = re.compile("[加+伽嘉珈茄]")  # every "add" verb has one of these
 # Every account word starts with one of these: no such character, no handle to look for.
 _ACCOUNT_HINT = re.compile(
-    "微|薇|嶶|溦|徽|威|维|扣|蔻|抠|企|飞|卫|绿|vx|wx|qq|tg|wechat|telegram|v(?<![a-z]v)(?![a-z])|q(?<![a-z]q)(?![a-z])")
+    "微|薇|嶶|溦|徽|威|维|扣|蔻|抠|企|飞|卫|绿|vx|wx|qq|tg|wechat|telegram|v(?<![a-z]v)(?![a-z])|q(?<![a-z]q)(?![a-z])"
+)
 _GROUP_NUMBER = re.compile(r"群号?\s*(?:是|为|[:：])?\s*$")
 # Decoration between characters ("微❤信"), removed where handles are looked for.
 _DECOR = re.compile(f"[^\\w\\s{_CJK}!-/:-@\\[-`{{-~]+")
@@ -135,12 +166,17 @@ _PRICE_WORDS = ("只要", "低至", "仅需")
 # Found with the phrases, in the same pass, what makes `read` look closer: the price words,
 # two Chinese digits in a row (a number needs five) and the two characters where an add
 # verb or a filler meets an account word (every solicitation has them).
-_MARKERS = frozenset((
-    *_PRICE_WORDS,
-    *(a + b for a in _CHINESE_DIGITS for b in _CHINESE_DIGITS),
-    *(before[-1] + word[0] for before in (*lexicon.ADD_VERBS_PLAIN, *lexicon.ADD_VERBS_OBFUSCATED, *_FILLERS)
-      for word in _ACCOUNT_WORDS),
-))
+_MARKERS = frozenset(
+    (
+        *_PRICE_WORDS,
+        *(a + b for a in _CHINESE_DIGITS for b in _CHINESE_DIGITS),
+        *(
+            before[-1] + word[0]
+            for before in (*lexicon.ADD_VERBS_PLAIN, *lexicon.ADD_VERBS_OBFUSCATED, *_FILLERS)
+            for word in _ACCOUNT_WORDS
+        ),
+    )
+)
 _LETTER = re.compile("[a-z]")
 # In the core normal form: a digit, letter or busy character, or one the look-alike map changes.
 _ANY_BUSY = re.compile(f"[0-9a-z赚挣折{re.escape(''.join(_MAP))}]")
@@ -159,8 +195,29 @@ _DOT_LETTER = re.compile(r"[a-z0-9]\.[a-z]")
 _FAKE_DOT_HINT = re.compile(r"点|點|。|丶|·|•|dot| \.|\. |\(\.\)|\[\.\]|（\.）")
 # Addresses found only after undoing "点com" tricks must end in one of these: English words
 # such as ".live" or ".me" after "。" would otherwise read as links.
-_HIDDEN_TLDS = frozenset(("com", "cn", "net", "org", "top", "xyz", "vip", "cc", "icu", "club", "site", "online",
-                          "shop", "wang", "ren", "tk", "cyou", "ltd", "info"))
+_HIDDEN_TLDS = frozenset(
+    (
+        "com",
+        "cn",
+        "net",
+        "org",
+        "top",
+        "xyz",
+        "vip",
+        "cc",
+        "icu",
+        "club",
+        "site",
+        "online",
+        "shop",
+        "wang",
+        "ren",
+        "tk",
+        "cyou",
+        "ltd",
+        "info",
+    )
+)
 # Dots written to dodge link filters, between two letters or digits.
 _FAKE_DOT = re.compile(
     r"(?<=[a-z0-9])\s*(?:点|點|。|\(\.\)|\[\.\]|（\.）|\(点\)|【点】|\[点\]|dot|丶|·|•|\s\.|\.\s)\s*(?=[a-z0-9])"
@@ -376,7 +433,8 @@ class Analyzer:
             # after a hint.
             busy = _BUSY.search(norm) is not None or (
                 _LETTER.search(norm) is not None
-                and (_LINK_HINT.search(norm) is not None or _ACCOUNT_HINT.search(norm) is not None))
+                and (_LINK_HINT.search(norm) is not None or _ACCOUNT_HINT.search(norm) is not None)
+            )
         squeezed = _NOT_WORD.sub("", norm)
         if not squeezed:
             return squeezed, None  # `analyze` reads nothing in it either
@@ -451,8 +509,14 @@ class Analyzer:
 
     def _link(self, text: str, host: str, hidden: str) -> Link:
         allowed = _under(host, self._allowed)
-        return Link(text, host, allowed, hidden, "" if allowed else self._suspicion(host),
-                    commerce=not allowed and _under(host, self._commerce))
+        return Link(
+            text,
+            host,
+            allowed,
+            hidden,
+            "" if allowed else self._suspicion(host),
+            commerce=not allowed and _under(host, self._commerce),
+        )
 
     def is_allowed(self, host: str) -> bool:
         return _under(host, self._allowed)
@@ -529,7 +593,7 @@ class Analyzer:
         despaced = None
         spaced = _SPACED_ALNUM.search(plain) if plain.count(" ") >= 4 else None
         if spaced:
-            despaced = plain[: spaced.start()] + re.sub(r"[^a-z0-9]", "", spaced.group()) + plain[spaced.end():]
+            despaced = plain[: spaced.start()] + re.sub(r"[^a-z0-9]", "", spaced.group()) + plain[spaced.end() :]
         split = "字间插符号" if plain != f.norm else ""
         handles: list[Handle] = []
         seen: set[str] = set()
@@ -627,7 +691,8 @@ def _dialled_kind(digits: str, international: bool) -> str:
 
 def _account_name(word: str) -> str:
     word = word.lower()
-    return lexicon.OBFUSCATED_ACCOUNT.get(word) or lexicon.PLAIN_ACCOUNT.get(word) or (
-        "qq" if word in ("扣",) else "wechat")
-
-
+    return (
+        lexicon.OBFUSCATED_ACCOUNT.get(word)
+        or lexicon.PLAIN_ACCOUNT.get(word)
+        or ("qq" if word in ("扣",) else "wechat")
+    )

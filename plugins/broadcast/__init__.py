@@ -26,7 +26,10 @@ from plugins.broadcast.store import BroadcastStore
 from plugins.broadcast.syntax import USAGE, parse_command
 
 plugin = Plugin(
-    "broadcast", title="定时群发", config=BroadcastConfig, priority=30,
+    "broadcast",
+    title="定时群发",
+    config=BroadcastConfig,
+    priority=30,
     description="按时间表向多个群发送消息（配置文件或聊天命令设置），每次每群最多发送一次",
 )
 
@@ -58,11 +61,11 @@ def _content_after_command(ctx: Context) -> str:
     if head is None:
         return ""
     if unicodedata.normalize("NFKC", head.group(0)) in prefixes:  # "/ 定时群发 …"
-        body = body[head.end():].lstrip()
+        body = body[head.end() :].lstrip()
         head = re.match(r"\S+", body)
         if head is None:
             return ""
-    return body[head.end():].lstrip(" \t\u3000\u2005").lstrip("\r\n")
+    return body[head.end() :].lstrip(" \t\u3000\u2005").lstrip("\r\n")
 
 
 async def _level(ctx: Context) -> Permission:
@@ -70,8 +73,13 @@ async def _level(ctx: Context) -> Permission:
 
 
 @plugin.command(
-    "定时群发", "添加群发", "新建群发", permission=Permission.GROUP_ADMIN, scope="both",
-    usage="时间 [群=g1,g2|全部群|分组=名称] 内容", help="设置定时群发（一次或重复）",
+    "定时群发",
+    "添加群发",
+    "新建群发",
+    permission=Permission.GROUP_ADMIN,
+    scope="both",
+    usage="时间 [群=g1,g2|全部群|分组=名称] 内容",
+    help="设置定时群发（一次或重复）",
 )
 async def create(cmd: Command, ctx: Context, state: BroadcastService) -> None:
     text = _content_after_command(ctx)
@@ -97,7 +105,8 @@ async def create(cmd: Command, ctx: Context, state: BroadcastService) -> None:
 async def list_all(ctx: Context, state: BroadcastService) -> None:
     level = await _level(ctx)
     shown = [
-        d for d in state.defs.values()
+        d
+        for d in state.defs.values()
         if level >= Permission.BOT_ADMIN or (ctx.group_id is not None and state.reaches(d, ctx.group_id))
     ]
     if not shown:
@@ -142,8 +151,9 @@ async def pause(cmd: Command, ctx: Context, state: BroadcastService) -> None:
         ctx.reply(f"好的，{state.describe(definition)}")
 
 
-@plugin.command("恢复群发", "继续群发", permission=Permission.GROUP_ADMIN, scope="both", usage="ID",
-                help="恢复一个暂停的定时群发")
+@plugin.command(
+    "恢复群发", "继续群发", permission=Permission.GROUP_ADMIN, scope="both", usage="ID", help="恢复一个暂停的定时群发"
+)
 async def resume(cmd: Command, ctx: Context, state: BroadcastService) -> None:
     definition = await _target(cmd, ctx, state, "恢复群发")
     if definition is not None:
@@ -151,8 +161,14 @@ async def resume(cmd: Command, ctx: Context, state: BroadcastService) -> None:
         ctx.reply(f"已恢复（暂停期间的不补发）。{state.describe(definition)}")
 
 
-@plugin.command("删除群发", "取消群发", permission=Permission.GROUP_ADMIN, scope="both", usage="ID",
-                help="删除一个定时群发（报告保留）")
+@plugin.command(
+    "删除群发",
+    "取消群发",
+    permission=Permission.GROUP_ADMIN,
+    scope="both",
+    usage="ID",
+    help="删除一个定时群发（报告保留）",
+)
 async def delete(cmd: Command, ctx: Context, state: BroadcastService) -> None:
     definition = await _target(cmd, ctx, state, "删除群发")
     if definition is None:
@@ -164,8 +180,9 @@ async def delete(cmd: Command, ctx: Context, state: BroadcastService) -> None:
     ctx.reply(f"已删除定时群发 #{definition.name}。发送记录仍可用“群发报告 {definition.name}”查看。")
 
 
-@plugin.command("群发报告", "群发记录", permission=Permission.GROUP_ADMIN, scope="both", usage="ID",
-                help="查看定时群发的发送报告")
+@plugin.command(
+    "群发报告", "群发记录", permission=Permission.GROUP_ADMIN, scope="both", usage="ID", help="查看定时群发的发送报告"
+)
 async def report(cmd: Command, ctx: Context, state: BroadcastService) -> None:
     ref = cmd.arg(0)
     if not ref:

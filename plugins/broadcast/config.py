@@ -1,14 +1,14 @@
 """The broadcast plugin's YAML section::
 
-    broadcast:
-      default_grace: 10m
-      broadcasts:
-        morning:                       # a name: letters first (numbers are chat-made ids)
-          cron: "0 8 * * 1-5"          # or  every: 2h (+ start: "2026-12-01 08:00")
-                                       # or  at: "2026-12-24 20:00"   or  when: 每天08:00
-          to: [g1, set:learning]       # or  to: all
-          messages: ["早上好！今天是{date} {weekday}"]
-          grace: 15m
+broadcast:
+  default_grace: 10m
+  broadcasts:
+    morning:                       # a name: letters first (numbers are chat-made ids)
+      cron: "0 8 * * 1-5"          # or  every: 2h (+ start: "2026-12-01 08:00")
+                                   # or  at: "2026-12-24 20:00"   or  when: 每天08:00
+      to: [g1, set:learning]       # or  to: all
+      messages: ["早上好！今天是{date} {weekday}"]
+      grace: 15m
 """
 
 from __future__ import annotations

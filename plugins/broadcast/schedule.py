@@ -32,10 +32,33 @@ _DURATION_PART = re.compile(
     re.IGNORECASE,
 )
 _UNIT_SECONDS = {
-    "秒钟": 1, "秒": 1, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-    "分钟": 60, "分": 60, "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-    "小时": 3600, "个小时": 3600, "钟头": 3600, "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-    "天": 86400, "日": 86400, "d": 86400, "day": 86400, "days": 86400,
+    "秒钟": 1,
+    "秒": 1,
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "second": 1,
+    "seconds": 1,
+    "分钟": 60,
+    "分": 60,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "小时": 3600,
+    "个小时": 3600,
+    "钟头": 3600,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "天": 86400,
+    "日": 86400,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
 }
 
 
@@ -174,8 +197,20 @@ def next_after(trigger: BaseTrigger, fire: datetime) -> datetime | None:
 
 # --- parsing: shared pieces ----------------------------------------------------------------------
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-              "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _NUM = r"\d{1,2}|[零〇一二两三四五六七八九十]{1,3}"
 _PERIODS = "凌晨|清晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|夜间|早|晚"
 _LATE = ("下午", "傍晚", "晚上", "夜里", "夜间", "晚")
@@ -259,8 +294,24 @@ def _skip_space(text: str, pos: int) -> int:
 
 # --- recurring ------------------------------------------------------------------------------------
 
-_WEEKDAY_CHARS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "日": 0, "天": 0, "末": -1,
-                  "1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "6": 6, "7": 0}
+_WEEKDAY_CHARS = {
+    "一": 1,
+    "二": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "日": 0,
+    "天": 0,
+    "末": -1,
+    "1": 1,
+    "2": 2,
+    "3": 3,
+    "4": 4,
+    "5": 5,
+    "6": 6,
+    "7": 0,
+}
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 _EVERY_DAY = re.compile(r"(?:每天|每日|天天)(?:的)?")
@@ -283,7 +334,7 @@ _CRON_FIVE = re.compile(rf"(?P<q>[\"'“”「『]?)(?P<expr>{_CRON_FIELD}(?:[ \
 
 
 def _weekdays(text: str) -> list[int]:
-    """"一三五" → [1, 3, 5]; "一到五" → [1..5]; crontab numbering (0 = Sunday)."""
+    """ "一三五" → [1, 3, 5]; "一到五" → [1..5]; crontab numbering (0 = Sunday)."""
     cleaned = re.sub(r"周|星期|礼拜|\s", "", text)
     days: list[int] = []
     i = 0
@@ -331,7 +382,7 @@ def _recurring_at(text: str, pos: int, now: datetime | None, tz: tzinfo) -> tupl
                 raise SpecError(f"cron 表达式 {expr!r} 有误：{exc}") from None
         else:
             return Schedule(kind="cron", cron=expr, label=f"cron {expr}"), five.end()
-    elif keyword and text[keyword.end():keyword.end() + 1].strip():
+    elif keyword and text[keyword.end() : keyword.end() + 1].strip():
         raise SpecError("cron 后面要跟 5 个字段：分 时 日 月 星期，例如 cron 0 8 * * 1-5")
 
     for pattern, dom, dow in ((_EVERY_DAY, "*", "*"), (_WORKDAYS, "*", "mon-fri"), (_WEEKEND, "*", "sat,sun")):
@@ -364,7 +415,7 @@ def _with_times(text: str, match: re.Match[str], dom: str, dow: str) -> tuple[Sc
     if found is None:
         raise SpecError(f"“{match.group(0).strip()}”后面请写上时间，例如 {match.group(0).strip()} 08:00")
     times, end = found
-    return _cron_for(times, dom, dow, " ".join(text[match.start():end].split())), end
+    return _cron_for(times, dom, dow, " ".join(text[match.start() : end].split())), end
 
 
 def _every_n(text: str, match: re.Match[str], now: datetime | None, tz: tzinfo) -> tuple[Schedule, int]:
@@ -392,7 +443,7 @@ def _every_n(text: str, match: re.Match[str], now: datetime | None, tz: tzinfo) 
             if minute > 59:
                 raise SpecError(f"{minute} 分不存在")
             end = at.end()
-            label = text[match.start():end]
+            label = text[match.start() : end]
         if 24 % n == 0:
             return Schedule(kind="cron", cron=f"{minute} {'*' if n == 1 else f'*/{n}'} * * *", label=label), end
         return _interval(n * 3600, label, end, now, tz, _Clock(0, minute))
@@ -403,7 +454,7 @@ def _every_n(text: str, match: re.Match[str], now: datetime | None, tz: tzinfo) 
     times, end = found
     if len(times) > 1:
         raise SpecError("每隔几天的群发只能写一个时间")
-    label = " ".join(text[match.start():end].split())
+    label = " ".join(text[match.start() : end].split())
     if n == 1:
         return _cron_for(times, "*", "*", label), end
     return _interval(n * 86400, label, end, now, tz, times[0])
@@ -433,9 +484,18 @@ _DAY_WORD = re.compile(r"(?P<w>今天|今日|今晚|今早|明天|明日|明晚|
 _RELATIVE = re.compile(
     r"(?P<n>\d+|[一两二三四五六七八九十半]{1,3})\s*(?:个)?\s*(?P<u>分钟|分|小时|钟头|天)\s*(?:以)?后"
 )
-_DAY_OFFSETS = {"今天": (0, None), "今日": (0, None), "今晚": (0, "晚上"), "今早": (0, "早上"),
-                "明天": (1, None), "明日": (1, None), "明晚": (1, "晚上"), "明早": (1, "早上"),
-                "后天": (2, None), "大后天": (3, None)}
+_DAY_OFFSETS = {
+    "今天": (0, None),
+    "今日": (0, None),
+    "今晚": (0, "晚上"),
+    "今早": (0, "早上"),
+    "明天": (1, None),
+    "明日": (1, None),
+    "明晚": (1, "晚上"),
+    "明早": (1, "早上"),
+    "后天": (2, None),
+    "大后天": (3, None),
+}
 
 
 def _once_at(text: str, pos: int, now: datetime | None, tz: tzinfo) -> tuple[Schedule, int] | None:

@@ -99,8 +99,17 @@ class Definition:
         schedule = Schedule.model_validate(spec["schedule"])
         for text in spec["messages"]:
             Template.parse(text, PLACEHOLDERS)
-        return cls(row.name, "chat", schedule, list(spec["targets"]), list(spec["messages"]),
-                   timedelta(seconds=int(spec["grace_seconds"])), schedule.trigger(tz), row.created_in, row.created_by)
+        return cls(
+            row.name,
+            "chat",
+            schedule,
+            list(spec["targets"]),
+            list(spec["messages"]),
+            timedelta(seconds=int(spec["grace_seconds"])),
+            schedule.trigger(tz),
+            row.created_in,
+            row.created_by,
+        )
 
 
 @dataclass
@@ -185,8 +194,11 @@ class BroadcastService:
             return
         name = definition.name
         job = self.scheduler.add(
-            definition.job_id, definition.trigger, functools.partial(self._fire, name),
-            grace=definition.grace, on_missed=functools.partial(self._on_missed, name),
+            definition.job_id,
+            definition.trigger,
+            functools.partial(self._fire, name),
+            grace=definition.grace,
+            on_missed=functools.partial(self._on_missed, name),
         )
         if paused:
             self.scheduler.pause(definition.job_id)
@@ -210,12 +222,19 @@ class BroadcastService:
         in_grace = now - latest <= definition.grace
         missed = fires[:-1] if in_grace else fires
         if missed:
-            log.warning("broadcast %s: %d occurrence(s) fell due while the bot was down and are past grace (%s)",
-                        definition.name, len(missed), describe_duration(definition.grace))
+            log.warning(
+                "broadcast %s: %d occurrence(s) fell due while the bot was down and are past grace (%s)",
+                definition.name,
+                len(missed),
+                describe_duration(definition.grace),
+            )
             await self._record_missed(definition, missed, "机器人离线，超过宽限期")
         if in_grace:
-            log.info("broadcast %s: sending the %s occurrence late (within grace)", definition.name,
-                     latest.astimezone(self.tz).isoformat())
+            log.info(
+                "broadcast %s: sending the %s occurrence late (within grace)",
+                definition.name,
+                latest.astimezone(self.tz).isoformat(),
+            )
             await self._deliver(definition, latest)
 
     # --- firing --------------------------------------------------------------------------
@@ -282,8 +301,13 @@ class BroadcastService:
         if won is None:
             return  # paused or deleted, possibly by another process sharing the database
         if len(won) < len(states):
-            log.info("broadcast %s at %s: %d of %d group(s) already claimed elsewhere", definition.name,
-                     occurrence.isoformat(), len(states) - len(won), len(states))
+            log.info(
+                "broadcast %s at %s: %d of %d group(s) already claimed elsewhere",
+                definition.name,
+                occurrence.isoformat(),
+                len(states) - len(won),
+                len(states),
+            )
         for claimed in won:
             if claimed.state == DeliveryState.CLAIMED:
                 await self._send(definition, occurrence, claimed.group_id, claimed.id)
@@ -365,9 +389,7 @@ class BroadcastService:
     def reaches(self, definition: Definition, gid: str) -> bool:
         """Whether the broadcast's selectors name this group (directly, by set, or all)."""
         sets = self.services.config.group_sets
-        return any(
-            t in (ALL, gid) or (t.startswith("set:") and gid in sets.get(t[4:], ())) for t in definition.targets
-        )
+        return any(t in (ALL, gid) or (t.startswith("set:") and gid in sets.get(t[4:], ())) for t in definition.targets)
 
     def check_manage(self, definition: Definition, level: Permission, group_id: str | None) -> None:
         """Bot admins manage every broadcast; a group admin only chat-made ones whose one
@@ -484,8 +506,10 @@ class BroadcastService:
         preview = definition.messages[0].replace("\n", " ")
         preview = preview if len(preview) <= 24 else preview[:24] + "…"
         count = f"（共 {len(definition.messages)} 条）" if len(definition.messages) > 1 else ""
-        return (f"{ref} {definition.schedule.describe()} → {self.targets_text(definition)}，{self.status(definition)}："
-                f"{preview}{count}")
+        return (
+            f"{ref} {definition.schedule.describe()} → {self.targets_text(definition)}，{self.status(definition)}："
+            f"{preview}{count}"
+        )
 
     def report_text(self, definition: Definition, report: Report) -> str:
         ref = definition.name if definition.source == "yaml" else f"#{definition.name}"
@@ -504,9 +528,13 @@ class BroadcastService:
 
 
 def _counts(counts: dict[str, int]) -> str:
-    order = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.MISSED, DeliveryState.CLAIMED,
-             DeliveryState.SKIPPED)
+    order = (
+        DeliveryState.SENT,
+        DeliveryState.FAILED,
+        DeliveryState.MISSED,
+        DeliveryState.CLAIMED,
+        DeliveryState.SKIPPED,
+    )
     parts = [f"{STATE_LABELS[s]} {counts.get(s.value, 0)}" for s in order[:3]]
     parts += [f"{STATE_LABELS[s]} {counts[s.value]}" for s in order[3:] if counts.get(s.value)]
     return " · ".join(parts)
-

@@ -68,8 +68,17 @@ class BroadcastStore:
         """Register YAML broadcasts not seen before; `checked_at` starts now (a new
         broadcast has nothing to catch up on). Existing rows keep their state."""
         rows = [
-            {"name": n, "source": "yaml", "spec": None, "paused": False, "deleted": False, "created_by": None,
-             "created_in": None, "created_at": now, "checked_at": now}
+            {
+                "name": n,
+                "source": "yaml",
+                "spec": None,
+                "paused": False,
+                "deleted": False,
+                "created_by": None,
+                "created_in": None,
+                "created_at": now,
+                "checked_at": now,
+            }
             for n in names
         ]
         if not rows:
@@ -83,8 +92,13 @@ class BroadcastStore:
     ) -> BroadcastDef:
         """A broadcast made in chat; its name is its numeric id."""
         row = BroadcastDef(
-            name=f"new-{uuid.uuid4().hex}", source="chat", spec=spec, created_by=by, created_in=group_id,
-            created_at=now, checked_at=now,
+            name=f"new-{uuid.uuid4().hex}",
+            source="chat",
+            spec=spec,
+            created_by=by,
+            created_in=group_id,
+            created_at=now,
+            checked_at=now,
         )
         async with self._db.transaction() as s:
             s.add(row)
@@ -161,8 +175,9 @@ class BroadcastStore:
         async with self._db.engine.begin() as conn:
             return await self._insert_rows(conn, name, rows, occurrence)
 
-    async def record_missed(self, name: str, occurrences: Sequence[datetime], groups: Sequence[str],
-                            now: datetime, detail: str = "") -> int:
+    async def record_missed(
+        self, name: str, occurrences: Sequence[datetime], groups: Sequence[str], now: datetime, detail: str = ""
+    ) -> int:
         """Occurrences nobody sent: a row each per group, unless one exists already."""
         if not occurrences:
             return 0
@@ -218,8 +233,8 @@ class BroadcastStore:
     async def report(self, name: str, recent: int = 10) -> Report:
         c = BroadcastDelivery.__table__.c  # type: ignore[attr-defined]
         report = Report(name)
-        by_group = sa.select(c.group_id, c.state, sa.func.count()).where(c.broadcast == name).group_by(
-            c.group_id, c.state
+        by_group = (
+            sa.select(c.group_id, c.state, sa.func.count()).where(c.broadcast == name).group_by(c.group_id, c.state)
         )
         latest = (
             sa.select(c.occurrence)
@@ -253,6 +268,11 @@ class BroadcastStore:
 
 def _row(name: str, occurrence: datetime, gid: str, state: str, detail: str | None, now: datetime) -> dict[str, Any]:
     return {
-        "broadcast": name, "occurrence": occurrence, "group_id": gid, "state": state, "detail": detail,
-        "claimed_at": now, "done_at": None if state == DeliveryState.CLAIMED else now,
+        "broadcast": name,
+        "occurrence": occurrence,
+        "group_id": gid,
+        "state": state,
+        "detail": detail,
+        "claimed_at": now,
+        "done_at": None if state == DeliveryState.CLAIMED else now,
     }

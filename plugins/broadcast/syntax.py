@@ -45,7 +45,7 @@ class ParsedCommand:
 
 
 def target_values(raw: str) -> list[str]:
-    """"g1,g2、set:x" → selectors; 全部 → "all", 本群 → "here"."""
+    """ "g1,g2、set:x" → selectors; 全部 → "all", 本群 → "here"."""
     out: list[str] = []
     for value in _SEP.split(raw):
         value = value.strip()

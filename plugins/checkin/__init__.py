@@ -61,7 +61,10 @@ HISTORY_SIZE = 10
 _OUTAGE_FULL = "数据库暂时连不上，现在记不下更多签到了，请过几分钟再发一次。"
 
 plugin = Plugin(
-    "checkin", title="签到打卡", config=CheckinConfig, priority=45,
+    "checkin",
+    title="签到打卡",
+    config=CheckinConfig,
+    priority=45,
     description="每日签到、连续签到奖励、积分、补签、排行榜和签到日历",
 )
 
@@ -83,8 +86,16 @@ class ActivityPlan:
     @classmethod
     def build(cls, config: CheckinConfig, bot_config: BotConfig) -> ActivityPlan:
         act = config.activity
-        return cls(config, bot_config, act.enabled, act.min_chars, act.points, act.daily_cap,
-                   timedelta(seconds=act.min_interval_seconds), BusinessDays(bot_config.tz, config.day_starts_at))
+        return cls(
+            config,
+            bot_config,
+            act.enabled,
+            act.min_chars,
+            act.points,
+            act.daily_cap,
+            timedelta(seconds=act.min_interval_seconds),
+            BusinessDays(bot_config.tz, config.day_starts_at),
+        )
 
 
 @dataclass
@@ -114,8 +125,12 @@ class CheckinState:
         clock = self.host.services.clock
         delay = timedelta(seconds=self.host.config_for(None).activity.flush_seconds)
         scheduler.add(
-            FLUSH_JOB, date_trigger(clock.now() + delay, clock.tz), self._flush_job,
-            deferred=True, grace=timedelta(days=1), on_missed=self._flush_job,
+            FLUSH_JOB,
+            date_trigger(clock.now() + delay, clock.tz),
+            self._flush_job,
+            deferred=True,
+            grace=timedelta(days=1),
+            on_missed=self._flush_job,
         )
 
     async def _flush_job(self, _fire: datetime) -> None:
@@ -139,8 +154,9 @@ async def _state(host: PluginHost) -> CheckinState:
     # A reload builds a new state: the old one writes its tallies in its shutdown hook.
     host.services.scheduler.remove(FLUSH_JOB)
     journal = host.services.data_file("held-checkins.jsonl") if host.services.data_file is not None else None
-    state = CheckinState(host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger),
-                         pending_work(db.health, journal))
+    state = CheckinState(
+        host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger), pending_work(db.health, journal)
+    )
     state.activity.on_pending = state.schedule_flush
     await state.pending.restore(lambda record: _rebuild(state, record))
     return state
@@ -160,8 +176,10 @@ async def _flush_on_shutdown(host: PluginHost) -> None:
             await state.pending.settle()
             # Nothing is lost (journalled, done at the next start), but the final flush did
             # not reach the database: `qunbot run` says so with its exit code.
-            raise ShutdownIncomplete(f"activity points not written (database unreachable); held in "
-                                     f"{state.pending.journal} for the next start") from exc
+            raise ShutdownIncomplete(
+                f"activity points not written (database unreachable); held in "
+                f"{state.pending.journal} for the next start"
+            ) from exc
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -226,10 +244,19 @@ async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
     member = event.sender
     texts = config.texts
     if config.window is not None and not config.window.contains(local.time()):
-        ctx.reply(_render(texts.outside_window, cfgmod.WINDOW_FIELDS, {
-            "member": member.display, "start": f"{config.window.start:%H:%M}",
-            "end": f"{config.window.end:%H:%M}", "time": f"{local:%H:%M}",
-        }), mention=config.mention)
+        ctx.reply(
+            _render(
+                texts.outside_window,
+                cfgmod.WINDOW_FIELDS,
+                {
+                    "member": member.display,
+                    "start": f"{config.window.start:%H:%M}",
+                    "end": f"{config.window.end:%H:%M}",
+                    "time": f"{local:%H:%M}",
+                },
+            ),
+            mention=config.mention,
+        )
         return
     day = business_day(now, tz, config.day_starts_at)
     base = config.points.base
@@ -249,33 +276,56 @@ async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
     if key in state.pending:
         ctx.reply(texts.held_again, mention=config.mention)
         return
-    record = {"kind": "checkin", "event": event_to_json(event), "day": day.isoformat(), "at": now.isoformat(),
-              "base": base}
-    if state.pending.hold(key, lambda: _apply_check_in(ctx, event, config, state, day, now, base, held=True),
-                          "check-ins held", record):
+    record = {
+        "kind": "checkin",
+        "event": event_to_json(event),
+        "day": day.isoformat(),
+        "at": now.isoformat(),
+        "base": base,
+    }
+    if state.pending.hold(
+        key, lambda: _apply_check_in(ctx, event, config, state, day, now, base, held=True), "check-ins held", record
+    ):
         ctx.reply(texts.held, mention=config.mention)
     else:
         ctx.reply(_OUTAGE_FULL, mention=config.mention)
 
 
-async def _apply_check_in(ctx: Context, event: GroupMessage, config: CheckinConfig, state: CheckinState, day: date,
-                          now: datetime, base: int, *, held: bool) -> None:
+async def _apply_check_in(
+    ctx: Context,
+    event: GroupMessage,
+    config: CheckinConfig,
+    state: CheckinState,
+    day: date,
+    now: datetime,
+    base: int,
+    *,
+    held: bool,
+) -> None:
     """Check in and reply; `held`: done late (after an outage), said so before the reply."""
     member, texts = event.sender, config.texts
     await state.activity.flush(event.group_id, member.id)  # so the reported total is the ledger's
-    out = await state.service.check_in(event.group_id, member.id, member.display, day, now, base=base,
-                                       bonus_for=_bonus_for(config))
+    out = await state.service.check_in(
+        event.group_id, member.id, member.display, day, now, base=base, bonus_for=_bonus_for(config)
+    )
     values: dict[str, object] = {
-        "member": member.display, "rank": out.rank, "streak": out.streak, "longest": out.longest,
-        "total": out.total, "days": out.days, "date": cn_day(day), "time": f"{now.astimezone(_tz(ctx)):%H:%M}",
+        "member": member.display,
+        "rank": out.rank,
+        "streak": out.streak,
+        "longest": out.longest,
+        "total": out.total,
+        "days": out.days,
+        "date": cn_day(day),
+        "time": f"{now.astimezone(_tz(ctx)):%H:%M}",
         "group": _group_name(ctx, event),
     }
     prefix = texts.held_done if held else ""
     if not out.created:
         ctx.reply(prefix + _render(texts.already, cfgmod.ALREADY_FIELDS, values), mention=config.mention)
         return
-    note = _render(texts.bonus_note, cfgmod.BONUS_FIELDS, {"streak": out.streak, "bonus": out.bonus}) \
-        if out.bonus else ""
+    note = (
+        _render(texts.bonus_note, cfgmod.BONUS_FIELDS, {"streak": out.streak, "bonus": out.bonus}) if out.bonus else ""
+    )
     values.update(points=out.points, base=out.base, bonus=out.bonus, bonus_note=note)
     ctx.reply(prefix + _render(texts.success, cfgmod.SUCCESS_FIELDS, values), mention=config.mention)
 
@@ -286,8 +336,10 @@ def _hold_activity(state: CheckinState) -> None:
     rows = state.activity.take_pending()
     if not rows:
         return
-    record = {"kind": "activity",
-              "rows": [[g, m, d.isoformat(), n, cap, at.isoformat()] for g, m, d, n, cap, at in rows]}
+    record = {
+        "kind": "activity",
+        "rows": [[g, m, d.isoformat(), n, cap, at.isoformat()] for g, m, d, n, cap, at in rows],
+    }
     rebuilt = _rebuild_activity(state, record)
     if rebuilt is not None:
         state.pending.hold(f"activity:{rows[0][5].isoformat()}:{len(rows)}", rebuilt[0], rebuilt[1], record)
@@ -295,8 +347,10 @@ def _hold_activity(state: CheckinState) -> None:
 
 def _rebuild_activity(state: CheckinState, record: dict[str, Any]) -> tuple[Job, str] | None:
     try:
-        rows = [(str(g), str(m), activity_ref(date.fromisoformat(d)), int(n), int(cap), datetime.fromisoformat(at))
-                for g, m, d, n, cap, at in record["rows"]]
+        rows = [
+            (str(g), str(m), activity_ref(date.fromisoformat(d)), int(n), int(cap), datetime.fromisoformat(at))
+            for g, m, d, n, cap, at in record["rows"]
+        ]
     except (KeyError, TypeError, ValueError) as exc:
         state.host.log.warning("held activity points could not be read back (%s): %s", exc, record)
         return None
@@ -347,13 +401,23 @@ async def my_points(event: GroupMessage, ctx: Context, config: CheckinConfig, st
     if config.makeup.enabled:
         used = await state.service.makeups_since(gid, member.id, _month_start(ctx, config, today))
         left = max(config.makeup.monthly_limit - used, 0)
-    ctx.reply(_render(config.texts.my_points, cfgmod.MY_POINTS_FIELDS, {
-        "member": member.display, "total": total,
-        "points_rank": await state.service.points_rank(gid, member.id, total),
-        "streak": status.streak, "longest": status.longest, "days": status.days,
-        "today": f"已签到（第{status.rank_today}位）" if status.today is not None else "还没签到",
-        "makeups_left": left,
-    }), mention=config.mention)
+    ctx.reply(
+        _render(
+            config.texts.my_points,
+            cfgmod.MY_POINTS_FIELDS,
+            {
+                "member": member.display,
+                "total": total,
+                "points_rank": await state.service.points_rank(gid, member.id, total),
+                "streak": status.streak,
+                "longest": status.longest,
+                "days": status.days,
+                "today": f"已签到（第{status.rank_today}位）" if status.today is not None else "还没签到",
+                "makeups_left": left,
+            },
+        ),
+        mention=config.mention,
+    )
 
 
 @plugin.command("签到榜", help="今日签到排行", words_from=lambda c: c.words.today_board)
@@ -385,10 +449,10 @@ async def points_board(event: GroupMessage, ctx: Context, config: CheckinConfig,
     ctx.reply(render_points_board(rows, names, config.top_n, event.sender.id))
 
 
-@plugin.command("签到日历", usage="[月份，如 2026-11]", help="我的月度签到日历",
-                words_from=lambda c: c.words.calendar)
-async def month_calendar(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
-                         state: CheckinState) -> None:
+@plugin.command("签到日历", usage="[月份，如 2026-11]", help="我的月度签到日历", words_from=lambda c: c.words.calendar)
+async def month_calendar(
+    event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig, state: CheckinState
+) -> None:
     gid, member = event.group_id, event.sender
     today = _today(ctx, config)
     month = parse_month(cmd.rest, today)
@@ -406,18 +470,32 @@ async def month_calendar(event: GroupMessage, cmd: Command, ctx: Context, config
         left = max(mk.monthly_limit - used, 0)
         if left:
             oldest = max(first, today - timedelta(days=mk.max_days_back))
-            open_days = [d for n in range((today - oldest).days)
-                         if (d := oldest + timedelta(days=n)) <= last and d not in records]
+            open_days = [
+                d
+                for n in range((today - oldest).days)
+                if (d := oldest + timedelta(days=n)) <= last and d not in records
+            ]
             note = f"（发送“{config.words.makeup[0]} 日期”，每次 {mk.cost} 积分，本月还可 {left} 次）"
-    ctx.reply(render_calendar(member.display, month[0], month[1], records, today, streak=status.streak,
-                              longest=status.longest, can_make_up=open_days, makeup_note=note),
-              mention=config.mention)
+    ctx.reply(
+        render_calendar(
+            member.display,
+            month[0],
+            month[1],
+            records,
+            today,
+            streak=status.streak,
+            longest=status.longest,
+            can_make_up=open_days,
+            makeup_note=note,
+        ),
+        mention=config.mention,
+    )
 
 
-@plugin.command("积分明细", usage="[@成员（管理员可查他人）]", help="最近的积分变动",
-                words_from=lambda c: c.words.history)
-async def history(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
-                  state: CheckinState) -> None:
+@plugin.command(
+    "积分明细", usage="[@成员（管理员可查他人）]", help="最近的积分变动", words_from=lambda c: c.words.history
+)
+async def history(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig, state: CheckinState) -> None:
     gid = event.group_id
     who = event.sender
     if cmd.rest or [m for m in event.mentions if m != ctx.services.bot.id]:
@@ -436,15 +514,26 @@ async def history(event: GroupMessage, cmd: Command, ctx: Context, config: Check
 
 
 # --- make-up ----------------------------------------------------------------------------
-@plugin.command("补签", usage="[日期，默认昨天，如 12-03]", help="补签漏掉的一天（消耗积分）",
-                words_from=lambda c: c.words.makeup if c.makeup.enabled else [])
-async def make_up(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
-                  state: CheckinState) -> None:
+@plugin.command(
+    "补签",
+    usage="[日期，默认昨天，如 12-03]",
+    help="补签漏掉的一天（消耗积分）",
+    words_from=lambda c: c.words.makeup if c.makeup.enabled else [],
+)
+async def make_up(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig, state: CheckinState) -> None:
     await _make_up(event, ctx, config, state, event.sender, cmd.rest, cmd.typed, by=None)
 
 
-async def _make_up(event: GroupMessage, ctx: Context, config: CheckinConfig, state: CheckinState,
-                   member: Member, when: str, typed: str, by: str | None) -> None:
+async def _make_up(
+    event: GroupMessage,
+    ctx: Context,
+    config: CheckinConfig,
+    state: CheckinState,
+    member: Member,
+    when: str,
+    typed: str,
+    by: str | None,
+) -> None:
     today = _today(ctx, config)
     day = parse_day(when, today)
     if day is None:
@@ -455,28 +544,54 @@ async def _make_up(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
     await state.activity.flush(gid, member.id)
     try:
         out = await state.service.make_up(
-            gid, member.id, member.display, day, today, ctx.now(), cost=mk.cost, monthly_limit=mk.monthly_limit,
-            month_start=_month_start(ctx, config, today), max_days_back=mk.max_days_back,
-            base=config.points.base if mk.award_base else 0, by=by,
+            gid,
+            member.id,
+            member.display,
+            day,
+            today,
+            ctx.now(),
+            cost=mk.cost,
+            monthly_limit=mk.monthly_limit,
+            month_start=_month_start(ctx, config, today),
+            max_days_back=mk.max_days_back,
+            base=config.points.base if mk.award_base else 0,
+            by=by,
         )
     except MakeupRefused as exc:
         who = "" if by is None else f"{member.display}："
         ctx.reply(f"{who}{exc}", mention=True)
         return
     if by is not None:
-        ctx.reply(f"🔄 已为 {member.display} 补签 {cn_day(out.day)}（管理员补签，不扣积分）\n"
-                  f"🔥 {member.display} 现在连续签到 {out.streak} 天")
+        ctx.reply(
+            f"🔄 已为 {member.display} 补签 {cn_day(out.day)}（管理员补签，不扣积分）\n"
+            f"🔥 {member.display} 现在连续签到 {out.streak} 天"
+        )
         return
-    ctx.reply(_render(config.texts.makeup_success, cfgmod.MAKEUP_FIELDS, {
-        "member": member.display, "date": cn_day(out.day), "cost": out.cost, "streak": out.streak,
-        "longest": out.longest, "total": out.total, "used": out.used, "limit": mk.monthly_limit,
-        "left": max(mk.monthly_limit - out.used, 0), "points": out.points,
-    }), mention=config.mention)
+    ctx.reply(
+        _render(
+            config.texts.makeup_success,
+            cfgmod.MAKEUP_FIELDS,
+            {
+                "member": member.display,
+                "date": cn_day(out.day),
+                "cost": out.cost,
+                "streak": out.streak,
+                "longest": out.longest,
+                "total": out.total,
+                "used": out.used,
+                "limit": mk.monthly_limit,
+                "left": max(mk.monthly_limit - out.used, 0),
+                "points": out.points,
+            },
+        ),
+        mention=config.mention,
+    )
 
 
 # --- admin ------------------------------------------------------------------------------
-async def _adjust(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig, state: CheckinState,
-                  sign: int) -> None:
+async def _adjust(
+    event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig, state: CheckinState, sign: int
+) -> None:
     gid = event.group_id
     verb = "加" if sign > 0 else "扣"
     usage = f"用法：{cmd.typed} @成员 分数 [原因]，例如：{cmd.typed} @小明 10 活动奖励"
@@ -499,34 +614,50 @@ async def _adjust(event: GroupMessage, cmd: Command, ctx: Context, config: Check
         await state.activity.flush(gid, member.id)
         # The message id makes a replayed command a no-op (one ledger row per message and member).
         ref = f"admin:{event.message_id}" if event.message_id else None
-        await state.ledger.add(gid, member.id, sign * amount, "admin", now, ref=ref, by=event.sender.id,
-                               note=reason)
+        await state.ledger.add(gid, member.id, sign * amount, "admin", now, ref=ref, by=event.sender.id, note=reason)
         total = await state.ledger.total(gid, member.id)
         lines.append(f"{'✅' if sign > 0 else '⚠️'} {member.display} {verb} {amount} 分（{reason}），现有 {total} 分")
     ctx.reply("\n".join(lines))
 
 
-@plugin.command("加分", permission=Permission.GROUP_ADMIN, usage="@成员 分数 [原因]", help="给成员加积分",
-                words_from=lambda c: c.words.add_points)
-async def add_points(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
-                     state: CheckinState) -> None:
+@plugin.command(
+    "加分",
+    permission=Permission.GROUP_ADMIN,
+    usage="@成员 分数 [原因]",
+    help="给成员加积分",
+    words_from=lambda c: c.words.add_points,
+)
+async def add_points(
+    event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig, state: CheckinState
+) -> None:
     await _adjust(event, cmd, ctx, config, state, +1)
 
 
-@plugin.command("扣分", permission=Permission.GROUP_ADMIN, usage="@成员 分数 [原因]", help="扣成员积分",
-                words_from=lambda c: c.words.deduct_points)
-async def deduct_points(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
-                        state: CheckinState) -> None:
+@plugin.command(
+    "扣分",
+    permission=Permission.GROUP_ADMIN,
+    usage="@成员 分数 [原因]",
+    help="扣成员积分",
+    words_from=lambda c: c.words.deduct_points,
+)
+async def deduct_points(
+    event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig, state: CheckinState
+) -> None:
     await _adjust(event, cmd, ctx, config, state, -1)
 
 
-@plugin.command("代补签", permission=Permission.GROUP_ADMIN, usage="@成员 [日期]",
-                help="为成员补签（不扣积分、不占次数）", words_from=lambda c: c.words.admin_makeup)
-async def admin_make_up(event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig,
-                        state: CheckinState) -> None:
+@plugin.command(
+    "代补签",
+    permission=Permission.GROUP_ADMIN,
+    usage="@成员 [日期]",
+    help="为成员补签（不扣积分、不占次数）",
+    words_from=lambda c: c.words.admin_makeup,
+)
+async def admin_make_up(
+    event: GroupMessage, cmd: Command, ctx: Context, config: CheckinConfig, state: CheckinState
+) -> None:
     try:
-        targets = resolve_targets(cmd.rest, event.mentions, await _roster(ctx, event.group_id),
-                                  ctx.services.bot.id)
+        targets = resolve_targets(cmd.rest, event.mentions, await _roster(ctx, event.group_id), ctx.services.bot.id)
     except TargetError as exc:
         ctx.reply(f"{exc}。用法：{cmd.typed} @成员 [日期]", mention=True)
         return
@@ -548,13 +679,21 @@ async def count_activity(event: GroupMessage, ctx: Context, config: CheckinConfi
     if kind is _SYSTEM or (kind is _TEXT and len(event.text.strip()) < plan.min_chars):
         return False
     now = ctx.now()
-    state.activity.count(event.group_id, event.sender.id, plan.days.day_of(now), now, points=plan.points,
-                         cap=plan.cap, min_interval=plan.min_interval)
+    state.activity.count(
+        event.group_id,
+        event.sender.id,
+        plan.days.day_of(now),
+        now,
+        points=plan.points,
+        cap=plan.cap,
+        min_interval=plan.min_interval,
+    )
     return False  # counting is not acting: never stops anything
 
 
-async def _now_or_when_back(ctx: Context, state: CheckinState, kind: str, event: MembersJoined | MembersLeft,
-                            now: datetime) -> bool:
+async def _now_or_when_back(
+    ctx: Context, state: CheckinState, kind: str, event: MembersJoined | MembersLeft, now: datetime
+) -> bool:
     """Do an invite job now, or, if the database is unreachable, hold it (journalled) until
     it is back. The jobs are idempotent: one award and one revocation per newcomer."""
     work = _INVITE_JOBS[kind]
@@ -607,8 +746,9 @@ async def reward_inviter(event: MembersJoined, ctx: Context, config: CheckinConf
     return await _now_or_when_back(ctx, state, "invite", event, ctx.now())
 
 
-async def _award_invite(event: MembersJoined | MembersLeft, ctx: Context, config: CheckinConfig,
-                        state: CheckinState, now: datetime) -> bool:
+async def _award_invite(
+    event: MembersJoined | MembersLeft, ctx: Context, config: CheckinConfig, state: CheckinState, now: datetime
+) -> bool:
     assert isinstance(event, MembersJoined) and event.inviter is not None
     inv, inviter = config.invite, event.inviter
     bots = {ctx.services.bot.id, *ctx.services.config.other_bots}
@@ -617,16 +757,25 @@ async def _award_invite(event: MembersJoined | MembersLeft, ctx: Context, config
         if m.id in bots or m.id == inviter.id:
             continue
         # One payment per newcomer and inviter, ever: leaving and rejoining pays nothing.
-        if await state.ledger.add(event.group_id, inviter.id, inv.points, "invite", now, ref=f"invite:{m.id}",
-                                  note=f"邀请{m.display}"):
+        if await state.ledger.add(
+            event.group_id, inviter.id, inv.points, "invite", now, ref=f"invite:{m.id}", note=f"邀请{m.display}"
+        ):
             paid.append(m)
     if paid and inv.announce:
         await state.activity.flush(event.group_id, inviter.id)
         total = await state.ledger.total(event.group_id, inviter.id)
-        ctx.say(_render(inv.announce, cfgmod.INVITE_FIELDS, {
-            "inviter": inviter.display, "members": "、".join(m.display for m in paid),
-            "points": inv.points * len(paid), "total": total,
-        }))
+        ctx.say(
+            _render(
+                inv.announce,
+                cfgmod.INVITE_FIELDS,
+                {
+                    "inviter": inviter.display,
+                    "members": "、".join(m.display for m in paid),
+                    "points": inv.points * len(paid),
+                    "total": total,
+                },
+            )
+        )
     return bool(paid)
 
 
@@ -638,8 +787,9 @@ async def revoke_invite(event: MembersLeft, ctx: Context, config: CheckinConfig,
     return await _now_or_when_back(ctx, state, "revoke", event, ctx.now())
 
 
-async def _revoke_invite(event: MembersJoined | MembersLeft, ctx: Context, config: CheckinConfig,
-                         state: CheckinState, now: datetime) -> bool:
+async def _revoke_invite(
+    event: MembersJoined | MembersLeft, ctx: Context, config: CheckinConfig, state: CheckinState, now: datetime
+) -> bool:
     inv = config.invite
     window = timedelta(days=inv.revoke_within_days)
     revoked = False
@@ -648,11 +798,17 @@ async def _revoke_invite(event: MembersJoined | MembersLeft, ctx: Context, confi
             if award.reason != "invite" or now - award.at > window:
                 continue
             revoked |= await state.ledger.add(
-                event.group_id, award.member_id, -award.delta, "invite_revoked", now,
-                ref=f"invite_revoked:{m.id}", note=f"{m.display}入群不足{inv.revoke_within_days:g}天就退群了",
+                event.group_id,
+                award.member_id,
+                -award.delta,
+                "invite_revoked",
+                now,
+                ref=f"invite_revoked:{m.id}",
+                note=f"{m.display}入群不足{inv.revoke_within_days:g}天就退群了",
             )
     return revoked
 
 
-_INVITE_JOBS: dict[str, Callable[[MembersJoined | MembersLeft, Context, CheckinConfig, CheckinState, datetime],
-                                 Awaitable[bool]]] = {"invite": _award_invite, "revoke": _revoke_invite}
+_INVITE_JOBS: dict[
+    str, Callable[[MembersJoined | MembersLeft, Context, CheckinConfig, CheckinState, datetime], Awaitable[bool]]
+] = {"invite": _award_invite, "revoke": _revoke_invite}

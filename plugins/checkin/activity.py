@@ -142,8 +142,14 @@ class ActivityBuffer:
     `batched=False` writes one `PointsLedger.accumulate` per tally instead (the reference
     the batched write is tested against)."""
 
-    def __init__(self, ledger: PointsLedger, on_pending: Callable[[], None] | None = None, *,
-                 batched: bool = True, keep_members: int = 20_000) -> None:
+    def __init__(
+        self,
+        ledger: PointsLedger,
+        on_pending: Callable[[], None] | None = None,
+        *,
+        batched: bool = True,
+        keep_members: int = 20_000,
+    ) -> None:
         self._ledger = ledger
         self._batched = batched
         self.on_pending = on_pending
@@ -166,7 +172,14 @@ class ActivityBuffer:
         return sum(t.pending for t in self._tallies.values())
 
     def count(
-        self, group_id: str, member_id: str, day: date, now: datetime, *, points: int, cap: int,
+        self,
+        group_id: str,
+        member_id: str,
+        day: date,
+        now: datetime,
+        *,
+        points: int,
+        cap: int,
         min_interval: timedelta,
     ) -> bool:
         """Count one message; True if it earned points (written at the next flush)."""
@@ -238,12 +251,17 @@ class ActivityBuffer:
             # Before every check-in and query: the member's few tallies, not everyone's.
             member = self._members.get(group_id, {}).get(member_id)
             tallies = self._tallies
-            due = [(k, t) for d in (member.days if member is not None else ())
-                   if (t := tallies[k := (group_id, member_id, d)]).pending > 0]
+            due = [
+                (k, t)
+                for d in (member.days if member is not None else ())
+                if (t := tallies[k := (group_id, member_id, d)]).pending > 0
+            ]
         else:
-            due = [(k, t) for k, t in self._tallies.items()
-                   if t.pending > 0 and (group_id is None or k[0] == group_id)
-                   and (member_id is None or k[1] == member_id)]
+            due = [
+                (k, t)
+                for k, t in self._tallies.items()
+                if t.pending > 0 and (group_id is None or k[0] == group_id) and (member_id is None or k[1] == member_id)
+            ]
         handed = 0
         if due:
             if self._batched:
@@ -327,7 +345,8 @@ class ActivityBuffer:
         idle_since = self._latest - self._longest_interval
         for group_id, members in self._members.items():
             gone = [
-                member_id for member_id, member in members.items()
+                member_id
+                for member_id, member in members.items()
                 if (member.last is None or member.last <= idle_since)
                 and all(tallies[(group_id, member_id, d)].pending == 0 for d in member.days)
             ]

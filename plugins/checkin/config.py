@@ -14,27 +14,40 @@ from bot.core.templates import template_type
 
 
 def _hhmm(value: Any) -> Any:
-    """"HH:MM" → time. YAML 1.1 reads an unquoted 04:00 as the base-60 number 240 (minutes),
+    """ "HH:MM" → time. YAML 1.1 reads an unquoted 04:00 as the base-60 number 240 (minutes),
     so an int is taken as minutes after midnight: quoting is optional."""
     if isinstance(value, time):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         if 0 <= value < 24 * 60:
             return time(value // 60, value % 60)
-        raise ValueError(f"not a time of day: {value!r} (write it as \"HH:MM\")")
+        raise ValueError(f'not a time of day: {value!r} (write it as "HH:MM")')
     if isinstance(value, str):
         hours, sep, minutes = value.strip().partition(":")
         if sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2:
             h, m = int(hours), int(minutes)
             if 0 <= h < 24 and 0 <= m < 60:
                 return time(h, m)
-    raise ValueError(f"not a time of day: {value!r} (write it as \"HH:MM\", e.g. \"04:00\")")
+    raise ValueError(f'not a time of day: {value!r} (write it as "HH:MM", e.g. "04:00")')
 
 
 ClockTime = Annotated[time, BeforeValidator(_hhmm)]
 
-SUCCESS_FIELDS = ("member", "rank", "streak", "longest", "points", "base", "bonus", "total", "days", "date",
-                  "time", "group", "bonus_note")
+SUCCESS_FIELDS = (
+    "member",
+    "rank",
+    "streak",
+    "longest",
+    "points",
+    "base",
+    "bonus",
+    "total",
+    "days",
+    "date",
+    "time",
+    "group",
+    "bonus_note",
+)
 ALREADY_FIELDS = ("member", "rank", "streak", "longest", "total", "days", "date", "time", "group")
 WINDOW_FIELDS = ("member", "start", "end", "time")
 BONUS_FIELDS = ("streak", "bonus")

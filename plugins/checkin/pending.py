@@ -117,8 +117,9 @@ class PendingWork:
             self.health.count(what)
             held += 1
         if held:
-            log.warning("doing %d jobs held before the restart (check-ins, invite and activity points; %s)",
-                        held, self.journal)
+            log.warning(
+                "doing %d jobs held before the restart (check-ins, invite and activity points; %s)", held, self.journal
+            )
             if self.health.up:
                 self._database_back()
         elif records or text:
@@ -159,8 +160,12 @@ class PendingWork:
         await self.settle()
         if self._jobs:
             where = f"kept in {self.journal} for the next start" if self.journal else "lost (no data directory)"
-            log.warning("the database is unreachable: %d held jobs not done yet, %s: %s",
-                        len(self._jobs), where, ", ".join(list(self._jobs)[:50]))
+            log.warning(
+                "the database is unreachable: %d held jobs not done yet, %s: %s",
+                len(self._jobs),
+                where,
+                ", ".join(list(self._jobs)[:50]),
+            )
 
     # -- the journal ---------------------------------------------------------------------------
 

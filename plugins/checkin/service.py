@@ -137,16 +137,32 @@ class CheckinService:
                     linked = latest is not None and latest.day == day - timedelta(days=1)
                     streak = latest.streak + 1 if latest is not None and linked else 1
                     bonus = bonus_for(streak)
-                    record = R(group_id=group_id, member_id=member_id, day=day, at=now, name=name, streak=streak,
-                               points=base + bonus)
+                    record = R(
+                        group_id=group_id,
+                        member_id=member_id,
+                        day=day,
+                        at=now,
+                        name=name,
+                        streak=streak,
+                        points=base + bonus,
+                    )
                     s.add(record)
                     await s.flush()
                     if base:
-                        await self.ledger.add(group_id, member_id, base, "checkin", now, ref=f"checkin:{day}",
-                                              note="签到", session=s)
+                        await self.ledger.add(
+                            group_id, member_id, base, "checkin", now, ref=f"checkin:{day}", note="签到", session=s
+                        )
                     if bonus:
-                        await self.ledger.add(group_id, member_id, bonus, "streak_bonus", now,
-                                              ref=f"streak_bonus:{day}", note=f"连续签到{streak}天", session=s)
+                        await self.ledger.add(
+                            group_id,
+                            member_id,
+                            bonus,
+                            "streak_bonus",
+                            now,
+                            ref=f"streak_bonus:{day}",
+                            note=f"连续签到{streak}天",
+                            session=s,
+                        )
                 assert record is not None
                 outcome = await self._outcome(s, record, created, base if created else 0, bonus)
         except IntegrityError:
@@ -157,11 +173,21 @@ class CheckinService:
                 outcome = await self._outcome(s, record, False, 0, 0)
         return outcome
 
-    async def _outcome(self, s: AsyncSession, record: CheckinRecord, created: bool, base: int,
-                       bonus: int) -> CheckinOutcome:
+    async def _outcome(
+        self, s: AsyncSession, record: CheckinRecord, created: bool, base: int, bonus: int
+    ) -> CheckinOutcome:
         rank, longest, days, total = await self._stats(s, record)
-        return CheckinOutcome(created=created, day=record.day, rank=rank, streak=record.streak, longest=longest,
-                              base=base, bonus=bonus, total=total, days=days)
+        return CheckinOutcome(
+            created=created,
+            day=record.day,
+            rank=rank,
+            streak=record.streak,
+            longest=longest,
+            base=base,
+            bonus=bonus,
+            total=total,
+            days=days,
+        )
 
     # --- make-up ----------------------------------------------------------------------
     async def make_up(
@@ -188,17 +214,34 @@ class CheckinService:
         if (today - day).days > max_days_back:
             raise MakeupRefused(f"只能补签最近 {max_days_back} 天内漏掉的日子")
         try:
-            used = await self._make_up(group_id, member_id, name, day, now, cost, monthly_limit, month_start,
-                                       base, by)
+            used = await self._make_up(group_id, member_id, name, day, now, cost, monthly_limit, month_start, base, by)
         except IntegrityError:  # the same day made up a moment ago (a double-sent message)
             raise MakeupRefused(f"{day.month}月{day.day}日已经签到过了，不用补签") from None
         status = await self.status(group_id, member_id, today)
         total = await self.ledger.total(group_id, member_id)
-        return MakeupOutcome(day=day, cost=0 if by else cost, points=base, streak=status.streak,
-                             longest=status.longest, total=total, used=used + (0 if by else 1))
+        return MakeupOutcome(
+            day=day,
+            cost=0 if by else cost,
+            points=base,
+            streak=status.streak,
+            longest=status.longest,
+            total=total,
+            used=used + (0 if by else 1),
+        )
 
-    async def _make_up(self, group_id: str, member_id: str, name: str, day: date, now: datetime, cost: int,
-                       monthly_limit: int, month_start: datetime, base: int, by: str | None) -> int:
+    async def _make_up(
+        self,
+        group_id: str,
+        member_id: str,
+        name: str,
+        day: date,
+        now: datetime,
+        cost: int,
+        monthly_limit: int,
+        month_start: datetime,
+        base: int,
+        by: str | None,
+    ) -> int:
         async with self.db.transaction() as s:
             if await self._record(s, group_id, member_id, day) is not None:
                 raise MakeupRefused(f"{day.month}月{day.day}日已经签到过了，不用补签")
@@ -210,17 +253,35 @@ class CheckinService:
                 if total < cost:
                     raise MakeupRefused(f"积分不足：补签需要 {cost} 积分，你现在有 {total} 积分")
             prev = await self._record(s, group_id, member_id, day - timedelta(days=1))
-            record = R(group_id=group_id, member_id=member_id, day=day, at=now, name=name,
-                       streak=(prev.streak if prev is not None else 0) + 1, points=base, makeup=True, by=by)
+            record = R(
+                group_id=group_id,
+                member_id=member_id,
+                day=day,
+                at=now,
+                name=name,
+                streak=(prev.streak if prev is not None else 0) + 1,
+                points=base,
+                makeup=True,
+                by=by,
+            )
             s.add(record)
             await s.flush()
             await self._relink_after(s, record)
             if by is None and cost:
-                await self.ledger.add(group_id, member_id, -cost, "makeup", now, ref=f"makeup:{day}",
-                                      note=f"补签{day.isoformat()}", session=s)
+                await self.ledger.add(
+                    group_id,
+                    member_id,
+                    -cost,
+                    "makeup",
+                    now,
+                    ref=f"makeup:{day}",
+                    note=f"补签{day.isoformat()}",
+                    session=s,
+                )
             if base:
-                await self.ledger.add(group_id, member_id, base, "checkin", now, ref=f"checkin:{day}",
-                                      by=by, note="补签", session=s)
+                await self.ledger.add(
+                    group_id, member_id, base, "checkin", now, ref=f"checkin:{day}", by=by, note="补签", session=s
+                )
         return used
 
     async def makeups_since(self, group_id: str, member_id: str, since: datetime) -> int:
@@ -308,8 +369,10 @@ class CheckinService:
     async def _latest(s: AsyncSession, group_id: str, member_id: str, day: date) -> CheckinRecord | None:
         """The member's record for `day` or, failing that, the last one before it."""
         stmt = (
-            select(R).where(R.group_id == group_id, R.member_id == member_id, R.day <= day)
-            .order_by(col(R.day).desc()).limit(1)
+            select(R)
+            .where(R.group_id == group_id, R.member_id == member_id, R.day <= day)
+            .order_by(col(R.day).desc())
+            .limit(1)
         )
         return (await s.exec(stmt)).first()
 
@@ -320,15 +383,24 @@ class CheckinService:
         mine = sa.and_(col(R.group_id) == g, col(R.member_id) == m)
         rank: Any = sa.literal(0)
         if not record.makeup:
-            rank = select(sa.func.count()).select_from(R).where(
-                R.group_id == g, R.day == record.day, col(R.makeup).is_(False),
-                sa.or_(col(R.at) < record.at, sa.and_(col(R.at) == record.at, col(R.id) <= record.id)),
-            ).scalar_subquery()
+            rank = (
+                select(sa.func.count())
+                .select_from(R)
+                .where(
+                    R.group_id == g,
+                    R.day == record.day,
+                    col(R.makeup).is_(False),
+                    sa.or_(col(R.at) < record.at, sa.and_(col(R.at) == record.at, col(R.id) <= record.id)),
+                )
+                .scalar_subquery()
+            )
         longest = select(sa.func.coalesce(sa.func.max(R.streak), 0)).where(mine).scalar_subquery()
         days = select(sa.func.count()).select_from(R).where(mine).scalar_subquery()
-        total = select(sa.func.coalesce(sa.func.sum(PointsEntry.delta), 0)).where(
-            PointsEntry.group_id == g, PointsEntry.member_id == m
-        ).scalar_subquery()
+        total = (
+            select(sa.func.coalesce(sa.func.sum(PointsEntry.delta), 0))
+            .where(PointsEntry.group_id == g, PointsEntry.member_id == m)
+            .scalar_subquery()
+        )
         row = (await s.exec(select(rank, longest, days, total))).one()
         return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
@@ -336,9 +408,15 @@ class CheckinService:
     async def _rank(s: AsyncSession, record: CheckinRecord) -> int:
         if record.makeup:
             return 0
-        stmt = select(sa.func.count()).select_from(R).where(
-            R.group_id == record.group_id, R.day == record.day, col(R.makeup).is_(False),
-            sa.or_(col(R.at) < record.at, sa.and_(col(R.at) == record.at, col(R.id) <= record.id)),
+        stmt = (
+            select(sa.func.count())
+            .select_from(R)
+            .where(
+                R.group_id == record.group_id,
+                R.day == record.day,
+                col(R.makeup).is_(False),
+                sa.or_(col(R.at) < record.at, sa.and_(col(R.at) == record.at, col(R.id) <= record.id)),
+            )
         )
         return int((await s.exec(stmt)).one())
 
@@ -352,9 +430,16 @@ class CheckinService:
 
     @staticmethod
     async def _makeups_since(s: AsyncSession, group_id: str, member_id: str, since: datetime) -> int:
-        stmt = select(sa.func.count()).select_from(R).where(
-            R.group_id == group_id, R.member_id == member_id, col(R.makeup).is_(True),
-            col(R.by).is_(None), R.at >= since,
+        stmt = (
+            select(sa.func.count())
+            .select_from(R)
+            .where(
+                R.group_id == group_id,
+                R.member_id == member_id,
+                col(R.makeup).is_(True),
+                col(R.by).is_(None),
+                R.at >= since,
+            )
         )
         return int((await s.exec(stmt)).one())
 
@@ -362,7 +447,8 @@ class CheckinService:
     async def _relink_after(s: AsyncSession, record: CheckinRecord) -> None:
         """Renumber the run that follows a filled gap: each next consecutive day is one more."""
         stmt = (
-            select(R).where(R.group_id == record.group_id, R.member_id == record.member_id, R.day > record.day)
+            select(R)
+            .where(R.group_id == record.group_id, R.member_id == record.member_id, R.day > record.day)
             .order_by(col(R.day))
         )
         expected, streak = record.day + timedelta(days=1), record.streak

@@ -139,8 +139,9 @@ def _name(row: BoardRow, names: Mapping[str, str]) -> str:
     return names.get(row.member_id) or row.name or row.member_id
 
 
-def render_today_board(rows: Sequence[BoardRow], names: Mapping[str, str], day: date, top_n: int,
-                       tz: tzinfo, me: str, hint: str) -> str:
+def render_today_board(
+    rows: Sequence[BoardRow], names: Mapping[str, str], day: date, top_n: int, tz: tzinfo, me: str, hint: str
+) -> str:
     if not rows:
         return f"📋 {cn_day(day)}还没有人签到，{hint}"
     lines = [f"📋 今日签到榜 · {cn_day(day)}（已签到 {len(rows)} 人）"]
@@ -205,8 +206,12 @@ def render_calendar(
             cells.append(MARK_OPEN)
     rows = ["".join(cells[i : i + 7]) for i in range(0, len(cells), 7)]
     made_up = sum(1 for r in records.values() if r.makeup)
-    lines = [f"📅 {who} 的 {year}年{month}月签到", WEEKDAYS, *rows,
-             f"{MARK_DONE}签到 {MARK_MAKEUP}补签 {MARK_MISSED}漏签 {MARK_OPEN}未到"]
+    lines = [
+        f"📅 {who} 的 {year}年{month}月签到",
+        WEEKDAYS,
+        *rows,
+        f"{MARK_DONE}签到 {MARK_MAKEUP}补签 {MARK_MISSED}漏签 {MARK_OPEN}未到",
+    ]
     summary = f"本月签到 {len(records)} 天"
     if made_up:
         summary += f"（含补签 {made_up} 天）"

@@ -77,10 +77,12 @@ class Game:
     def job_id(self, item_id: int, what: str = "end") -> str:
         return f"games:{self.kind}:{what}:{item_id}"
 
-    def at(self, job_id: str, when: datetime, func: Callable[[datetime], Awaitable[None]],
-           *, deferred: bool = False) -> None:
-        self.services.scheduler.add(job_id, date_trigger(when, self.services.clock.tz), func,
-                                    grace=LATE_OK, deferred=deferred)
+    def at(
+        self, job_id: str, when: datetime, func: Callable[[datetime], Awaitable[None]], *, deferred: bool = False
+    ) -> None:
+        self.services.scheduler.add(
+            job_id, date_trigger(when, self.services.clock.tz), func, grace=LATE_OK, deferred=deferred
+        )
 
     def unschedule(self, job_id: str) -> None:
         self.services.scheduler.remove(job_id)

@@ -63,9 +63,7 @@ class LotteryTexts(PluginConfig):
     )
     joined: T_LOTTERY_JOINED = "{members} 参与抽奖成功 ✅ 当前 {count} 人"
     already: T_LOTTERY_ALREADY = "你已经参加过了，请耐心等待开奖（当前 {count} 人）"
-    result: T_LOTTERY_RESULT = (
-        "🎉 抽奖「{prize}」开奖啦！共 {count} 人参与。\n恭喜 {winners} 中奖！请联系群主领奖～"
-    )
+    result: T_LOTTERY_RESULT = "🎉 抽奖「{prize}」开奖啦！共 {count} 人参与。\n恭喜 {winners} 中奖！请联系群主领奖～"
     empty: T_LOTTERY_EMPTY = "抽奖「{prize}」没有人参加，已结束。"
     cancelled: T_LOTTERY_CANCELLED = "抽奖「{prize}」已取消。"
 
@@ -88,9 +86,7 @@ class LotteryConfig(PluginConfig):
 
 
 class PollTexts(PluginConfig):
-    started: T_POLL_STARTED = (
-        "📊 投票（#{id}）：{title}\n{options}\n{how}\n截止：{end}"
-    )
+    started: T_POLL_STARTED = "📊 投票（#{id}）：{title}\n{options}\n{how}\n截止：{end}"
     voted: T_POLL_VOTED = "已投给 {number}. {option}"
     changed: T_POLL_VOTED = "已改投 {number}. {option}"
     locked: T_POLL_LOCKED = "你已经投给了 {number}. {option}，本次投票不能改票"
@@ -160,12 +156,8 @@ def load_bank_file(path: str | Path) -> list[Question]:
 
 
 class QuizTexts(PluginConfig):
-    question: T_QUIZ_QUESTION = (
-        "📝 第 {number}/{total} 题（{seconds} 秒内作答）：\n{question}"
-    )
-    correct: T_QUIZ_CORRECT = (
-        "🎉 答对了！答案：{answer}，奖励 {points} 积分（共 {total} 分）"
-    )
+    question: T_QUIZ_QUESTION = "📝 第 {number}/{total} 题（{seconds} 秒内作答）：\n{question}"
+    correct: T_QUIZ_CORRECT = "🎉 答对了！答案：{answer}，奖励 {points} 积分（共 {total} 分）"
     timeout: T_QUIZ_TIMEOUT = "⏰ 时间到，没人答对。答案是：{answer}"
     hint: T_QUIZ_HINT = "💡 提示：{hint}"
     finished: str = "答题结束，谢谢大家参与！"
@@ -205,9 +197,7 @@ class GuessTexts(PluginConfig):
         "🔢 猜数字开始！我想了一个 {low}~{high} 之间的整数，发送“猜 数字”来猜，{minutes} 分钟内有效。"
     )
     hint: T_GUESS_HINT = "{member} 猜 {guess}：{direction}了！范围 {low}~{high}"
-    correct: T_GUESS_CORRECT = (
-        "🎉 猜中了！就是 {number}（全群共猜了 {tries} 次），奖励 {points} 积分（共 {total} 分）"
-    )
+    correct: T_GUESS_CORRECT = "🎉 猜中了！就是 {number}（全群共猜了 {tries} 次），奖励 {points} 积分（共 {total} 分）"
     timeout: T_GUESS_TIMEOUT = "⏰ 猜数字时间到，答案是 {number}。"
 
 

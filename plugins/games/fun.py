@@ -63,15 +63,22 @@ class GuessGame(RoundGame):
             return
         now = self.now()
         secret = self.services.rng.randint(cfg.low, cfg.high)
-        rnd = await self.repo.add_round(Round(
-            group_id=gid, kind=self.kind, question=f"{cfg.low}-{cfg.high}", answers=[str(secret)],
-            extra={"low": cfg.low, "high": cfg.high, "tries": 0},
-            started_by=ctx.sender.id if ctx.sender else "", started_at=now,
-            ends_at=now + timedelta(minutes=cfg.timeout_minutes),
-        ))
+        rnd = await self.repo.add_round(
+            Round(
+                group_id=gid,
+                kind=self.kind,
+                question=f"{cfg.low}-{cfg.high}",
+                answers=[str(secret)],
+                extra={"low": cfg.low, "high": cfg.high, "tries": 0},
+                started_by=ctx.sender.id if ctx.sender else "",
+                started_at=now,
+                ends_at=now + timedelta(minutes=cfg.timeout_minutes),
+            )
+        )
         self._track(rnd)
-        ctx.say(render(cfg.texts.started, GUESS_STARTED,
-                       {"low": cfg.low, "high": cfg.high, "minutes": cfg.timeout_minutes}))
+        ctx.say(
+            render(cfg.texts.started, GUESS_STARTED, {"low": cfg.low, "high": cfg.high, "minutes": cfg.timeout_minutes})
+        )
 
     async def guess(self, cmd: Command, ctx: Context, config: GamesConfig) -> None:
         gid = ctx.group_id or ""
@@ -101,15 +108,29 @@ class GuessGame(RoundGame):
         secret = int(rnd.answers[0])
         if number == secret:
             done = await self.repo.finish_round(
-                rnd.id, "won", self.now(), winner=sender.id, extra=extra,
+                rnd.id,
+                "won",
+                self.now(),
+                winner=sender.id,
+                extra=extra,
                 award=Award(cfg.points, "game:guess", f"game:guess:{rnd.id}"),
             )
             self._untrack(rnd)
             if done is not None:
-                ctx.reply(render(cfg.texts.correct, GUESS_CORRECT, {
-                    "member": sender.display, "number": secret, "tries": extra["tries"], "points": cfg.points,
-                    "total": done.total,
-                }), mention=True)
+                ctx.reply(
+                    render(
+                        cfg.texts.correct,
+                        GUESS_CORRECT,
+                        {
+                            "member": sender.display,
+                            "number": secret,
+                            "tries": extra["tries"],
+                            "points": cfg.points,
+                            "total": done.total,
+                        },
+                    ),
+                    mention=True,
+                )
             return
         if number < secret:
             extra["low"], direction = number + 1, "小"
@@ -117,10 +138,19 @@ class GuessGame(RoundGame):
             extra["high"], direction = number - 1, "大"
         rnd.extra = extra  # the cached row follows the database
         await self.repo.update_extra(rnd.id, extra)
-        ctx.reply(render(cfg.texts.hint, GUESS_HINT, {
-            "member": sender.display, "guess": number, "direction": direction,
-            "low": extra["low"], "high": extra["high"],
-        }))
+        ctx.reply(
+            render(
+                cfg.texts.hint,
+                GUESS_HINT,
+                {
+                    "member": sender.display,
+                    "guess": number,
+                    "direction": direction,
+                    "low": extra["low"],
+                    "high": extra["high"],
+                },
+            )
+        )
 
     async def timeout(self, rnd: Round) -> None:
         assert rnd.id is not None

@@ -94,7 +94,10 @@ class LotteryGame(Game):
         now = self.now()
         try:
             req = parse_lottery(
-                cmd.rest, now, default_keyword=cfg.default_keyword, default_winners=cfg.default_winners,
+                cmd.rest,
+                now,
+                default_keyword=cfg.default_keyword,
+                default_winners=cfg.default_winners,
                 default_duration=timedelta(minutes=cfg.default_minutes),
             )
             self._check(req, gid, cfg, now)
@@ -102,18 +105,35 @@ class LotteryGame(Game):
             ctx.reply(f"❌ {exc}\n{usage}")
             return
         creator = ctx.sender
-        lot = await self.repo.add_lottery(Lottery(
-            group_id=gid, prize=req.prize, keyword=req.keyword, winners=req.winners,
-            max_participants=req.max_participants, ends_at=req.ends_at,
-            # From the injected rng (seeded in simulations), recorded so the draw is reproducible.
-            seed=self.services.rng.getrandbits(63),
-            created_by=creator.id if creator else "", created_at=now,
-        ))
+        lot = await self.repo.add_lottery(
+            Lottery(
+                group_id=gid,
+                prize=req.prize,
+                keyword=req.keyword,
+                winners=req.winners,
+                max_participants=req.max_participants,
+                ends_at=req.ends_at,
+                # From the injected rng (seeded in simulations), recorded so the draw is reproducible.
+                seed=self.services.rng.getrandbits(63),
+                created_by=creator.id if creator else "",
+                created_at=now,
+            )
+        )
         self._track(lot)
-        ctx.say(render(cfg.texts.started, LOTTERY_STARTED, {
-            "id": lot.id, "prize": lot.prize, "winners": lot.winners, "keyword": lot.keyword,
-            "end": self.describe_end(lot, now), "creator": creator.display if creator else "",
-        }))
+        ctx.say(
+            render(
+                cfg.texts.started,
+                LOTTERY_STARTED,
+                {
+                    "id": lot.id,
+                    "prize": lot.prize,
+                    "winners": lot.winners,
+                    "keyword": lot.keyword,
+                    "end": self.describe_end(lot, now),
+                    "creator": creator.display if creator else "",
+                },
+            )
+        )
 
     def _check(self, req: LotteryRequest, group_id: str, cfg: LotteryConfig, now: datetime) -> None:
         if req.winners > cfg.max_winners:
@@ -171,8 +191,12 @@ class LotteryGame(Game):
             batch = self.pending.setdefault(found.id, [])
             if not batch:
                 lid = found.id
-                self.at(self.job_id(lid, "ack"), self.now() + timedelta(seconds=cfg.merge_seconds),
-                        lambda fire: self._acknowledge(lid), deferred=True)
+                self.at(
+                    self.job_id(lid, "ack"),
+                    self.now() + timedelta(seconds=cfg.merge_seconds),
+                    lambda fire: self._acknowledge(lid),
+                    deferred=True,
+                )
             batch.append(sender.display)
         if found.max_participants and count >= found.max_participants:
             await self.draw(found.id, reason="full")
@@ -188,9 +212,18 @@ class LotteryGame(Game):
             return
         cfg = self.config(lot.group_id).lottery
         count = await self.repo.count_entries(lottery_id)
-        self.context(lot.group_id).say(render(cfg.texts.joined, LOTTERY_JOINED, {
-            "members": "、".join(names), "count": count, "prize": lot.prize, "keyword": lot.keyword,
-        }))
+        self.context(lot.group_id).say(
+            render(
+                cfg.texts.joined,
+                LOTTERY_JOINED,
+                {
+                    "members": "、".join(names),
+                    "count": count,
+                    "prize": lot.prize,
+                    "keyword": lot.keyword,
+                },
+            )
+        )
 
     # --- the draw ---------------------------------------------------------------------------
     async def draw(self, lottery_id: int, *, reason: str, by: str | None = None) -> DrawResult | None:
@@ -209,12 +242,30 @@ class LotteryGame(Game):
             return result
         people = [(w.member_id, w.member_name) for w in result.winners]
         text, ids = mention_list(people, cfg.max_mentions)
-        ctx.say(render(cfg.texts.result, LOTTERY_RESULT, {
-            "id": lot.id, "prize": lot.prize, "count": len(result.entries), "winners": text,
-            "names": "、".join(name for _, name in people), "seed": lot.seed,
-        }), ids)
-        log.info("lottery %s in %s drawn (%s): seed %s, %d entries, winners %s",
-                 lot.id, lot.group_id, reason, lot.seed, len(result.entries), lot.winner_ids)
+        ctx.say(
+            render(
+                cfg.texts.result,
+                LOTTERY_RESULT,
+                {
+                    "id": lot.id,
+                    "prize": lot.prize,
+                    "count": len(result.entries),
+                    "winners": text,
+                    "names": "、".join(name for _, name in people),
+                    "seed": lot.seed,
+                },
+            ),
+            ids,
+        )
+        log.info(
+            "lottery %s in %s drawn (%s): seed %s, %d entries, winners %s",
+            lot.id,
+            lot.group_id,
+            reason,
+            lot.seed,
+            len(result.entries),
+            lot.winner_ids,
+        )
         return result
 
     async def cancel(self, lottery_id: int, group_id: str, by: str | None) -> bool:
@@ -248,8 +299,14 @@ class LotteryGame(Game):
 
 
 # --- commands -------------------------------------------------------------------------------
-@plugin.command("发起抽奖", "开始抽奖", "创建抽奖", permission=Permission.GROUP_ADMIN,
-                usage="奖品 [N人] [截止时间] [满M人开奖] [口令=…]", help="发起抽奖（不带参数看用法）")
+@plugin.command(
+    "发起抽奖",
+    "开始抽奖",
+    "创建抽奖",
+    permission=Permission.GROUP_ADMIN,
+    usage="奖品 [N人] [截止时间] [满M人开奖] [口令=…]",
+    help="发起抽奖（不带参数看用法）",
+)
 async def start_lottery(cmd: Command, ctx: Context, config: GamesConfig, state: GamesState) -> None:
     await state.lottery.start(cmd, ctx, config)
 
@@ -289,6 +346,8 @@ async def show_lotteries(ctx: Context, state: GamesState) -> None:
     lines = []
     for lid, (lot, _) in running.items():
         count = await game.repo.count_entries(lid)
-        lines.append(f"🎁 #{lid} {lot.prize}（{lot.winners} 人中奖）\n发送“{lot.keyword}”参与，已有 {count} 人；"
-                     f"开奖：{game.describe_end(lot, now)}")
+        lines.append(
+            f"🎁 #{lid} {lot.prize}（{lot.winners} 人中奖）\n发送“{lot.keyword}”参与，已有 {count} 人；"
+            f"开奖：{game.describe_end(lot, now)}"
+        )
     ctx.reply("\n".join(lines))

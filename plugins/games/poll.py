@@ -85,24 +85,40 @@ class PollGame(Game):
             return
         now = self.now()
         try:
-            req = parse_poll(cmd.rest, now, default_duration=timedelta(minutes=cfg.default_minutes),
-                             max_options=cfg.max_options)
+            req = parse_poll(
+                cmd.rest, now, default_duration=timedelta(minutes=cfg.default_minutes), max_options=cfg.max_options
+            )
             if req.ends_at > now + timedelta(days=cfg.max_days):
                 raise ParseError(f"截止时间最多在 {cfg.max_days} 天以内")
         except ParseError as exc:
             ctx.reply(f"❌ {exc}\n{usage}")
             return
-        poll = await self.repo.add_poll(Poll(
-            group_id=gid, title=req.title, options=req.options, ends_at=req.ends_at,
-            created_by=ctx.sender.id if ctx.sender else "", created_at=now,
-        ))
+        poll = await self.repo.add_poll(
+            Poll(
+                group_id=gid,
+                title=req.title,
+                options=req.options,
+                ends_at=req.ends_at,
+                created_by=ctx.sender.id if ctx.sender else "",
+                created_at=now,
+            )
+        )
         self._track(poll)
         how = "发送“投 编号”投票" + ("，也可以直接发送编号" if cfg.bare_number else "")
         how += "，可以改票" if cfg.allow_change else "，每人一票、不能改票"
-        ctx.say(render(cfg.texts.started, POLL_STARTED, {
-            "id": poll.id, "title": poll.title, "options": _option_lines(poll), "how": how,
-            "end": format_when(poll.ends_at, now),
-        }))
+        ctx.say(
+            render(
+                cfg.texts.started,
+                POLL_STARTED,
+                {
+                    "id": poll.id,
+                    "title": poll.title,
+                    "options": _option_lines(poll),
+                    "how": how,
+                    "end": format_when(poll.ends_at, now),
+                },
+            )
+        )
 
     async def close(self, poll: Poll, *, status: str = "closed") -> bool:
         """Close (and announce the results) or cancel; False if it was not open."""
@@ -126,10 +142,17 @@ class PollGame(Game):
             crown = " 🏆" if final and n and n == top else ""
             lines.append(f"{number}. {option}：{n} 票（{pct}%）{bar}{crown}")
         cfg = self.config(poll.group_id).poll
-        return render(cfg.texts.result, POLL_RESULT, {
-            "id": poll.id, "title": poll.title, "results": "\n".join(lines), "total": total,
-            "status": "结果" if final else "进行中",
-        })
+        return render(
+            cfg.texts.result,
+            POLL_RESULT,
+            {
+                "id": poll.id,
+                "title": poll.title,
+                "results": "\n".join(lines),
+                "total": total,
+                "status": "结果" if final else "进行中",
+            },
+        )
 
     # --- voting ----------------------------------------------------------------------------
     async def vote(self, ctx: Context, number: int, *, explicit: bool) -> None:
@@ -146,8 +169,7 @@ class PollGame(Game):
             if explicit:
                 ctx.reply(f"请发送 1~{len(poll.options)} 之间的编号，例如：投 1", mention=True)
             return
-        outcome, previous = await self.repo.vote(poll.id, sender.id, number, self.now(),
-                                                 allow_change=cfg.allow_change)
+        outcome, previous = await self.repo.vote(poll.id, sender.id, number, self.now(), allow_change=cfg.allow_change)
         if outcome == "closed":
             self._untrack(poll)
             if explicit:
@@ -157,14 +179,32 @@ class PollGame(Game):
             return
         if outcome == "locked":
             assert previous is not None
-            ctx.reply(render(cfg.texts.locked, POLL_LOCKED, {
-                "member": sender.display, "number": previous, "option": poll.options[previous - 1],
-            }), mention=True)
+            ctx.reply(
+                render(
+                    cfg.texts.locked,
+                    POLL_LOCKED,
+                    {
+                        "member": sender.display,
+                        "number": previous,
+                        "option": poll.options[previous - 1],
+                    },
+                ),
+                mention=True,
+            )
             return
         text = cfg.texts.changed if outcome == "changed" else cfg.texts.voted
-        ctx.reply(render(text, POLL_VOTED, {
-            "member": sender.display, "number": number, "option": poll.options[number - 1],
-        }), mention=True)
+        ctx.reply(
+            render(
+                text,
+                POLL_VOTED,
+                {
+                    "member": sender.display,
+                    "number": number,
+                    "option": poll.options[number - 1],
+                },
+            ),
+            mention=True,
+        )
 
     async def on_text(self, ctx: Context, event: GroupMessage, key: str, raw: str) -> bool:
         poll = self.open.get(event.group_id)
@@ -182,8 +222,14 @@ def _option_lines(poll: Poll) -> str:
 
 
 # --- commands -------------------------------------------------------------------------------
-@plugin.command("发起投票", "开始投票", "创建投票", permission=Permission.GROUP_ADMIN,
-                usage="标题 选项1 选项2 … [截止=时间]", help="发起投票（不带参数看用法）")
+@plugin.command(
+    "发起投票",
+    "开始投票",
+    "创建投票",
+    permission=Permission.GROUP_ADMIN,
+    usage="标题 选项1 选项2 … [截止=时间]",
+    help="发起投票（不带参数看用法）",
+)
 async def start_poll(cmd: Command, ctx: Context, config: GamesConfig, state: GamesState) -> None:
     await state.poll.start(cmd, ctx, config)
 

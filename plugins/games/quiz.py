@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from plugins.games.state import GamesState
 
 
-
 class QuizGame(RoundGame):
     kind = "quiz"
 
@@ -73,15 +72,33 @@ class QuizGame(RoundGame):
         fewest = min(asked.get(q.question, 0) for q in bank)
         question = self.services.rng.choice([q for q in bank if asked.get(q.question, 0) == fewest])
         now = self.now()
-        rnd = await self.repo.add_round(Round(
-            group_id=group_id, kind=self.kind, question=question.question, answers=list(question.answers),
-            hint=question.hint, number=number, total=total, started_by=by, started_at=now,
-            ends_at=now + timedelta(seconds=cfg.timeout_seconds),
-        ))
+        rnd = await self.repo.add_round(
+            Round(
+                group_id=group_id,
+                kind=self.kind,
+                question=question.question,
+                answers=list(question.answers),
+                hint=question.hint,
+                number=number,
+                total=total,
+                started_by=by,
+                started_at=now,
+                ends_at=now + timedelta(seconds=cfg.timeout_seconds),
+            )
+        )
         self._track(rnd)
-        self.context(group_id).say(render(cfg.texts.question, QUIZ_QUESTION, {
-            "number": number, "total": total, "question": question.question, "seconds": cfg.timeout_seconds,
-        }))
+        self.context(group_id).say(
+            render(
+                cfg.texts.question,
+                QUIZ_QUESTION,
+                {
+                    "number": number,
+                    "total": total,
+                    "question": question.question,
+                    "seconds": cfg.timeout_seconds,
+                },
+            )
+        )
 
     async def _next(self, rnd: Round) -> None:
         if rnd.number < rnd.total:
@@ -99,15 +116,28 @@ class QuizGame(RoundGame):
         cfg = self.config(event.group_id).quiz
         winner = event.sender
         done = await self.repo.finish_round(
-            rnd.id, "won", self.now(), winner=winner.id,
+            rnd.id,
+            "won",
+            self.now(),
+            winner=winner.id,
             award=Award(cfg.points, "game:quiz", f"game:quiz:{rnd.id}"),
         )
         self._untrack(rnd)
         if done is None:  # someone else was first by a hair, or it timed out
             return False
-        ctx.reply(render(cfg.texts.correct, QUIZ_CORRECT, {
-            "member": winner.display, "answer": rnd.answers[0], "points": cfg.points, "total": done.total,
-        }), mention=True)
+        ctx.reply(
+            render(
+                cfg.texts.correct,
+                QUIZ_CORRECT,
+                {
+                    "member": winner.display,
+                    "answer": rnd.answers[0],
+                    "points": cfg.points,
+                    "total": done.total,
+                },
+            ),
+            mention=True,
+        )
         await self._next(rnd)
         return True
 
@@ -146,8 +176,9 @@ class QuizGame(RoundGame):
 
 
 # --- commands -------------------------------------------------------------------------------
-@plugin.command("开始答题", "答题", permission=Permission.GROUP_ADMIN, usage="[题数]",
-                help="从题库连续出几道题，先答对的得积分")
+@plugin.command(
+    "开始答题", "答题", permission=Permission.GROUP_ADMIN, usage="[题数]", help="从题库连续出几道题，先答对的得积分"
+)
 async def start_quiz(cmd: Command, ctx: Context, config: GamesConfig, state: GamesState) -> None:
     count = parse_int(cmd.rest) if cmd.rest else config.quiz.default_questions
     if count is None:

@@ -171,9 +171,11 @@ class GamesRepo:
                 status = (await s.exec(select(Poll.status).where(Poll.id == poll_id))).first()
                 if status != OPEN:
                     return "closed", None
-                previous = (await s.exec(
-                    select(PollVote.option).where(PollVote.poll_id == poll_id, PollVote.member_id == member_id)
-                )).first()
+                previous = (
+                    await s.exec(
+                        select(PollVote.option).where(PollVote.poll_id == poll_id, PollVote.member_id == member_id)
+                    )
+                ).first()
                 if previous is None:
                     s.add(PollVote(poll_id=poll_id, member_id=member_id, option=option, voted_at=at))
                     await s.flush()
@@ -232,7 +234,13 @@ class GamesRepo:
             await s.exec(sa.update(Round).where(col(Round.id) == round_id).values(extra=extra))
 
     async def finish_round(
-        self, round_id: int, status: str, at: datetime, *, winner: str | None = None, award: Award | None = None,
+        self,
+        round_id: int,
+        status: str,
+        at: datetime,
+        *,
+        winner: str | None = None,
+        award: Award | None = None,
         extra: dict[str, Any] | None = None,
     ) -> RoundResult | None:
         """Close an open round (and award its points, in the same transaction); None if it
@@ -241,9 +249,7 @@ class GamesRepo:
         if extra is not None:
             values["extra"] = extra
         async with self.db.transaction() as s:
-            done = await s.exec(
-                sa.update(Round).where(Round.id == round_id, Round.status == OPEN).values(**values)
-            )
+            done = await s.exec(sa.update(Round).where(Round.id == round_id, Round.status == OPEN).values(**values))
             if done.rowcount != 1:
                 return None
             rnd = (await s.exec(select(Round).where(Round.id == round_id))).one()

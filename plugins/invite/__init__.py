@@ -41,7 +41,10 @@ CHOOSE_PLACEHOLDERS = ("name", "keyword", "topics")
 ADMIN_PLACEHOLDERS = ("keyword", "groups", "cap", "group")
 
 plugin = Plugin(
-    "invite", title="关键词拉群", config=InviteConfig, priority=45,
+    "invite",
+    title="关键词拉群",
+    config=InviteConfig,
+    priority=45,
     description="私聊发送关键词（如“进群”“加群 读书”），自动邀请进最空的群；好友验证含关键词自动通过",
 )
 
@@ -189,8 +192,15 @@ async def _invite(
     if not candidates:
         log.warning("invite: rule %r has no group the bot is in (%s)", match.rule.label, ", ".join(wanted) or "-")
         say(config.all_full)
-        await _tell_admins_once(state, ctx, f"{day}:nogroup:{match.rule.label}", config.admin_full,
-                                keyword=match.phrase, groups="、".join(wanted) or "-", cap=config.member_cap)
+        await _tell_admins_once(
+            state,
+            ctx,
+            f"{day}:nogroup:{match.rule.label}",
+            config.admin_full,
+            keyword=match.phrase,
+            groups="、".join(wanted) or "-",
+            cap=config.member_cap,
+        )
         return
     pending_since = now - timedelta(hours=config.pending_hours)
     open_invite = await store.open_invite(contact.id, [c[0] for c in candidates], pending_since)
@@ -203,8 +213,9 @@ async def _invite(
     today, per_group = await store.count_since(day_start(day, tz), day_start(day + timedelta(days=1), tz))
     if config.daily_cap is not None and today >= config.daily_cap:
         say(config.try_tomorrow)
-        await _tell_admins_once(state, ctx, f"{day}:daily_cap", config.admin_daily_cap,
-                                keyword=match.phrase, cap=config.daily_cap)
+        await _tell_admins_once(
+            state, ctx, f"{day}:daily_cap", config.admin_daily_cap, keyword=match.phrase, cap=config.daily_cap
+        )
         return
 
     # 3. The least full group under the cap (open invitations count as members-to-be).
@@ -223,23 +234,42 @@ async def _invite(
         if capped:
             say(config.try_tomorrow)
             await _tell_admins_once(
-                state, ctx, f"{day}:group_cap:{match.rule.label}", config.admin_group_cap, keyword=match.phrase,
-                cap=config.daily_cap_per_group, groups="、".join(_name(services, g) for g in capped),
+                state,
+                ctx,
+                f"{day}:group_cap:{match.rule.label}",
+                config.admin_group_cap,
+                keyword=match.phrase,
+                cap=config.daily_cap_per_group,
+                groups="、".join(_name(services, g) for g in capped),
             )
         else:
             say(config.all_full)
             await _tell_admins_once(
-                state, ctx, f"{day}:full:{match.rule.label}", config.admin_full, keyword=match.phrase,
-                cap=config.member_cap, groups="、".join(_name(services, c[0], c[1]) for c in candidates),
+                state,
+                ctx,
+                f"{day}:full:{match.rule.label}",
+                config.admin_full,
+                keyword=match.phrase,
+                cap=config.member_cap,
+                groups="、".join(_name(services, c[0], c[1]) for c in candidates),
             )
         return
     chosen = min(open_groups, key=lambda c: c.size)  # min() keeps configuration order on ties
 
     # 4. Record, tell the recorder where the join comes from, queue the invite, answer.
-    record = await store.add(InviteRecord(
-        bot_id=store.bot_id, group_id=chosen.group_id, contact_id=contact.id, contact_name=contact.name,
-        keyword=match.phrase, rule=match.rule.label, via=via, source=match.source, created_at=now,
-    ))
+    record = await store.add(
+        InviteRecord(
+            bot_id=store.bot_id,
+            group_id=chosen.group_id,
+            contact_id=contact.id,
+            contact_name=contact.name,
+            keyword=match.phrase,
+            rule=match.rule.label,
+            via=via,
+            source=match.source,
+            created_at=now,
+        )
+    )
     if services.recorder is not None:
         services.recorder.record_membership_source(chosen.group_id, contact.id, match.source)
     item = ctx.invite(chosen.group_id, contact.id)

@@ -66,7 +66,7 @@ class InviteMatcher:
             topics = self._topics.get(key)
             if not topics:
                 continue
-            rest = folded[len(key):].strip(_SEPARATORS)
+            rest = folded[len(key) :].strip(_SEPARATORS)
             if rest in topics:
                 return topics[rest]
             return self._choose(key)
@@ -79,7 +79,7 @@ class InviteMatcher:
             return None
         for key in self._keys(self._contains, folded):
             topics = self._topics.get(key, {})
-            after = folded[folded.find(key) + len(key):]
+            after = folded[folded.find(key) + len(key) :]
             for topic, match in topics.items():
                 if topic in after:
                     return match

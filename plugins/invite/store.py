@@ -42,7 +42,8 @@ class InviteStore:
         query = (
             sa.select(col(r.group_id), sa.func.count())
             .where(
-                col(r.group_id).in_(list(group_ids)), col(r.status).in_(InviteStatus.PENDING),
+                col(r.group_id).in_(list(group_ids)),
+                col(r.status).in_(InviteStatus.PENDING),
                 col(r.created_at) >= since,
             )
             .group_by(col(r.group_id))
@@ -57,8 +58,10 @@ class InviteStore:
         query = (
             select(r)
             .where(
-                col(r.contact_id) == contact_id, col(r.group_id).in_(list(group_ids)),
-                col(r.status).in_(InviteStatus.PENDING), col(r.created_at) >= since,
+                col(r.contact_id) == contact_id,
+                col(r.group_id).in_(list(group_ids)),
+                col(r.status).in_(InviteStatus.PENDING),
+                col(r.created_at) >= since,
             )
             .order_by(col(r.created_at).desc(), col(r.id).desc())
             .limit(1)
@@ -87,7 +90,8 @@ class InviteStore:
             result = await s.exec(
                 sa.update(r)
                 .where(
-                    col(r.group_id) == group_id, col(r.contact_id).in_(list(contact_ids)),
+                    col(r.group_id) == group_id,
+                    col(r.contact_id).in_(list(contact_ids)),
                     col(r.status).in_(InviteStatus.PENDING),
                 )
                 .values(status=InviteStatus.JOINED, joined_at=at)
@@ -97,9 +101,7 @@ class InviteStore:
     async def _update(self, record_id: int, from_status: str, **values: object) -> None:
         r = InviteRecord
         async with self._db.transaction() as s:
-            await s.exec(
-                sa.update(r).where(col(r.id) == record_id, col(r.status) == from_status).values(**values)
-            )
+            await s.exec(sa.update(r).where(col(r.id) == record_id, col(r.status) == from_status).values(**values))
 
     async def all(self) -> list[InviteRecord]:
         async with self._db.session() as s:

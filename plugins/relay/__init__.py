@@ -42,7 +42,10 @@ from plugins.relay.store import RelayStore, TranscriptLine
 log = logging.getLogger("qunbot.plugin.relay")
 
 plugin = Plugin(
-    "relay", title="多群同步直播", config=RelayConfig, priority=70,
+    "relay",
+    title="多群同步直播",
+    config=RelayConfig,
+    priority=70,
     description="把一个群的发言同步到多个群（讲座直播），或多个群互通；支持提问转发与直播记录",
 )
 
@@ -80,10 +83,10 @@ async def _state(host: PluginHost) -> RelayState:
     graph = RelayGraph.build(config, services.config.groups_in)
     for link in graph.links:
         if (link.mesh and len(link.mesh) < 2) or (not link.mesh and not link.targets):
-            log.warning("relay %r links fewer than two groups once its sets are resolved: it relays nothing",
-                        link.name)
-    sender = RelaySender(services.outbox, services.clock, merge=config.merge_backlog,
-                         echo_window=config.echo_window_seconds)
+            log.warning("relay %r links fewer than two groups once its sets are resolved: it relays nothing", link.name)
+    sender = RelaySender(
+        services.outbox, services.clock, merge=config.merge_backlog, echo_window=config.echo_window_seconds
+    )
     store = None
     if services.db is not None:
         store = RelayStore(services.db, store_text=services.config.storage.store_text == "full")
@@ -93,8 +96,9 @@ async def _state(host: PluginHost) -> RelayState:
             if session.relay in graph.by_name:
                 state.sessions[session.relay] = session
             else:
-                log.warning("relay: open session %s of relay %r, which is no longer configured",
-                            session.id, session.relay)
+                log.warning(
+                    "relay: open session %s of relay %r, which is no longer configured", session.id, session.relay
+                )
         # Ledger rows guard against duplicates and replays, which come within minutes or
         # hours; older ones are dropped nightly.
         keep = timedelta(days=config.ledger_days)
@@ -103,8 +107,9 @@ async def _state(host: PluginHost) -> RelayState:
             removed = await store.purge_ledger(fire - keep)
             log.debug("relay: purged %d ledger rows", removed)
 
-        services.scheduler.add("relay:purge_ledger", cron_trigger("17 4 * * *", services.clock.tz), purge,
-                               grace=timedelta(days=1))
+        services.scheduler.add(
+            "relay:purge_ledger", cron_trigger("17 4 * * *", services.clock.tz), purge, grace=timedelta(days=1)
+        )
     return state
 
 
@@ -159,7 +164,8 @@ async def _forward_question(event: GroupMessage, ctx: Context, state: RelayState
     if state.store is not None:
         lines = [
             TranscriptLine(state.sessions[link.name].id, question=True)  # type: ignore[arg-type]
-            for link in links if link.name in state.sessions
+            for link in links
+            if link.name in state.sessions
         ]
         if not await state.store.claim(event, sources, now, lines, text=question):
             return False
@@ -235,8 +241,12 @@ async def _pick_link(cmd: Command, ctx: Context, state: RelayState, starting: bo
 
 
 @plugin.command(
-    "开始直播", permission=Permission.GROUP_ADMIN, scope="both", words_from=lambda c: c.start_words,
-    usage="[转发名] [@讲师]", help="开始直播：同步发言到各群并记录",
+    "开始直播",
+    permission=Permission.GROUP_ADMIN,
+    scope="both",
+    words_from=lambda c: c.start_words,
+    usage="[转发名] [@讲师]",
+    help="开始直播：同步发言到各群并记录",
 )
 async def start_live(cmd: Command, ctx: Context, state: RelayState, event: GroupMessage | PrivateMessage) -> None:
     link = await _pick_link(cmd, ctx, state, starting=True)
@@ -259,8 +269,12 @@ async def start_live(cmd: Command, ctx: Context, state: RelayState, event: Group
     speakers = session.speakers or link.spec.speakers
     who_speaks = "、".join(await _member_names(ctx, link, speakers)) if speakers else "所有人"
     targets = [t for t in _audience(link) if t != ctx.group_id]
-    _announce(ctx, link, f"🎙️ 直播「{link.name}」开始：{who_speaks}的发言将同步到 {len(targets)} 个群。"
-                         f"结束时发送“{state.config.stop_words[0]}”。")
+    _announce(
+        ctx,
+        link,
+        f"🎙️ 直播「{link.name}」开始：{who_speaks}的发言将同步到 {len(targets)} 个群。"
+        f"结束时发送“{state.config.stop_words[0]}”。",
+    )
     source_name = await _display(ctx, _home(ctx, link))
     for target in targets:
         if not state.host.enabled_in(target):
@@ -271,8 +285,12 @@ async def start_live(cmd: Command, ctx: Context, state: RelayState, event: Group
 
 
 @plugin.command(
-    "结束直播", permission=Permission.GROUP_ADMIN, scope="both", words_from=lambda c: c.stop_words,
-    usage="[转发名]", help="结束直播并给出小结",
+    "结束直播",
+    permission=Permission.GROUP_ADMIN,
+    scope="both",
+    words_from=lambda c: c.stop_words,
+    usage="[转发名]",
+    help="结束直播并给出小结",
 )
 async def stop_live(cmd: Command, ctx: Context, state: RelayState) -> None:
     link = await _pick_link(cmd, ctx, state, starting=False)
@@ -291,8 +309,12 @@ async def stop_live(cmd: Command, ctx: Context, state: RelayState) -> None:
     summary = await state.store.summary(session, now, len(targets), config.summary_questions)
     source_name = await _display(ctx, _home(ctx, link))
     values = {
-        "relay": link.name, "source": source_name, "duration": _duration(summary.ended_at - summary.started_at),
-        "messages": summary.messages, "questions": summary.questions, "speakers": summary.speakers,
+        "relay": link.name,
+        "source": source_name,
+        "duration": _duration(summary.ended_at - summary.started_at),
+        "messages": summary.messages,
+        "questions": summary.questions,
+        "speakers": summary.speakers,
         "groups": summary.groups,
     }
     lines = [Template.parse(config.summary, SUMMARY_PLACEHOLDERS).render(values)]
@@ -313,7 +335,10 @@ async def stop_live(cmd: Command, ctx: Context, state: RelayState) -> None:
 
 
 @plugin.command(
-    "直播状态", permission=Permission.GROUP_ADMIN, scope="both", words_from=lambda c: c.status_words,
+    "直播状态",
+    permission=Permission.GROUP_ADMIN,
+    scope="both",
+    words_from=lambda c: c.status_words,
     help="查看转发与直播状态",
 )
 async def live_status(ctx: Context, state: RelayState) -> None:

@@ -59,9 +59,7 @@ class RelayLink(PluginConfig):
                 raise ValueError(f"relay {self.name!r}: a mesh needs at least two groups (or a set:name)")
         else:
             if not self.source or not self.targets:
-                raise ValueError(
-                    f"relay {self.name!r}: needs source + targets (one-to-many) or mesh: [groups]"
-                )
+                raise ValueError(f"relay {self.name!r}: needs source + targets (one-to-many) or mesh: [groups]")
             if self.source in self.targets:
                 raise ValueError(f"relay {self.name!r}: the source {self.source!r} is also a target")
         return self

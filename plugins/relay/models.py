@@ -40,8 +40,9 @@ class RelaySession(SQLModel, table=True):
 
     __tablename__ = "relay_sessions"
     __table_args__ = (
-        sa.Index("uq_relay_sessions_open", "relay", unique=True, sqlite_where=OPEN_SESSION,
-                 postgresql_where=OPEN_SESSION),
+        sa.Index(
+            "uq_relay_sessions_open", "relay", unique=True, sqlite_where=OPEN_SESSION, postgresql_where=OPEN_SESSION
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -66,8 +66,12 @@ class RelayStore:
         stmt = (
             self._insert(RelayLedger.__table__)
             .values(
-                origin_key=origin_key(event), group_id=event.group_id, member_id=event.sender.id,
-                message_id=event.message_id, at=at, targets=list(targets),
+                origin_key=origin_key(event),
+                group_id=event.group_id,
+                member_id=event.sender.id,
+                message_id=event.message_id,
+                at=at,
+                targets=list(targets),
             )
             .on_conflict_do_nothing(index_elements=["origin_key"])
         )
@@ -76,13 +80,19 @@ class RelayStore:
             if not result.rowcount:  # type: ignore[attr-defined]
                 return False
             for line in transcript:
-                s.add(RelayTranscript(
-                    session_id=line.session_id, at=at, group_id=event.group_id, member_id=event.sender.id,
-                    member_name=event.sender.display, kind=event.kind.value,
-                    text=(text if text is not None else event.text) if self._store_text else None,
-                    question=line.question,
-                    meta={"url": event.url} if event.url and self._store_text else None,
-                ))
+                s.add(
+                    RelayTranscript(
+                        session_id=line.session_id,
+                        at=at,
+                        group_id=event.group_id,
+                        member_id=event.sender.id,
+                        member_name=event.sender.display,
+                        kind=event.kind.value,
+                        text=(text if text is not None else event.text) if self._store_text else None,
+                        question=line.question,
+                        meta={"url": event.url} if event.url and self._store_text else None,
+                    )
+                )
         return True
 
     async def purge_ledger(self, before: datetime) -> int:
@@ -141,17 +151,26 @@ class RelayStore:
                     ).where(col(t.session_id) == session.id)
                 )
             ).one()
-            asked = list(
-                (
-                    await s.exec(
-                        select(t)
-                        .where(col(t.session_id) == session.id, col(t.question).is_(True))
-                        .order_by(col(t.at), col(t.id))
-                        .limit(list_questions)
-                    )
-                ).all()
-            ) if list_questions else []
+            asked = (
+                list(
+                    (
+                        await s.exec(
+                            select(t)
+                            .where(col(t.session_id) == session.id, col(t.question).is_(True))
+                            .order_by(col(t.at), col(t.id))
+                            .limit(list_questions)
+                        )
+                    ).all()
+                )
+                if list_questions
+                else []
+            )
         return Summary(
-            messages=int(counts[0] or 0), questions=int(counts[1] or 0), speakers=int(counts[2] or 0),
-            groups=groups, started_at=session.started_at, ended_at=ended_at, asked=asked,
+            messages=int(counts[0] or 0),
+            questions=int(counts[1] or 0),
+            speakers=int(counts[2] or 0),
+            groups=groups,
+            started_at=session.started_at,
+            ended_at=ended_at,
+            asked=asked,
         )

@@ -21,8 +21,13 @@ from bot.stats.localtime import local_day
 from bot.storage.repo import GroupRepo
 from plugins.stats.config import DigestConfig, StatsConfig
 
-plugin = Plugin("stats", title="数据统计", config=StatsConfig, priority=60,
-                description="群数据摘要（成员增长、活跃、留存、潜水），每日/每周数据简报私聊发给群管理员")
+plugin = Plugin(
+    "stats",
+    title="数据统计",
+    config=StatsConfig,
+    priority=60,
+    description="群数据摘要（成员增长、活跃、留存、潜水），每日/每周数据简报私聊发给群管理员",
+)
 
 _DAYS = re.compile(r"^(?:近|最近)?\s*(\d{1,3})\s*(?:天|日|d|days?)?$", re.IGNORECASE)
 _HEADINGS = {"daily": "每日数据简报", "weekly": "每周数据简报"}
@@ -56,9 +61,18 @@ class StatsState:
         info = await services.groups.info(group_id)
         live = info.member_count if info is not None and info.member_count > 0 else None
         return await summarize(
-            services.db, services.clock.tz, self.scope(group_id), period, as_of=as_of,
-            lurk_days=cfg.lurk_days, core_share=cfg.core_share, top=cfg.top, retention_days=cfg.retention_days,
-            window=cfg.active_window_days, retention_lookback_days=cfg.retention_lookback_days, live_members=live,
+            services.db,
+            services.clock.tz,
+            self.scope(group_id),
+            period,
+            as_of=as_of,
+            lurk_days=cfg.lurk_days,
+            core_share=cfg.core_share,
+            top=cfg.top,
+            retention_days=cfg.retention_days,
+            window=cfg.active_window_days,
+            retention_lookback_days=cfg.retention_lookback_days,
+            live_members=live,
         )
 
     async def digest(self, kind: str, fire: datetime) -> None:
@@ -124,9 +138,14 @@ async def _stop(host: PluginHost) -> None:
             host.services.scheduler.remove(job_id)
 
 
-@plugin.command("群数据", permission=Permission.GROUP_ADMIN, usage="[天数]", scope="group",
-                help="本群数据摘要：成员增长、活跃、留存、潜水、发言最多（默认近7天）",
-                words_from=lambda cfg: cfg.command_words)
+@plugin.command(
+    "群数据",
+    permission=Permission.GROUP_ADMIN,
+    usage="[天数]",
+    scope="group",
+    help="本群数据摘要：成员增长、活跃、留存、潜水、发言最多（默认近7天）",
+    words_from=lambda cfg: cfg.command_words,
+)
 async def group_stats(cmd: Command, ctx: Context, config: StatsConfig, state: StatsState) -> None:
     days = parse_days(cmd.rest, config.default_days)
     if days is None:

@@ -65,7 +65,8 @@ def test_settings_validation() -> None:
 
 def test_config_errors_never_echo_a_secret(tmp_path: Path) -> None:
     path = tmp_path / "bot.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         adapter: wechaty
         wechaty:
           token: [tok-in-a-list]
@@ -73,7 +74,9 @@ def test_config_errors_never_echo_a_secret(tmp_path: Path) -> None:
         notify:
           webhooks:
             - {kind: dingtalk, url: "https://oapi.dingtalk.com/robot/send", secret: 998877}
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError) as err:
         load_config(path)
     text = str(err.value)
@@ -100,8 +103,14 @@ def test_check_available_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) 
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
 
 
 def test_the_core_the_console_and_the_adapter_modules_never_import_python_wechaty() -> None:

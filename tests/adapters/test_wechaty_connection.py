@@ -17,7 +17,11 @@ from bot.config.models import WechatyReconnect, WechatySettings
 from tests.adapters.wechaty_fakes import FakePuppet, FakeWorld
 
 FAST = WechatySettings(
-    heartbeat_interval=0.05, liveness_timeout=0.3, connect_timeout=1, rpc_timeout=1, send_wait=1,
+    heartbeat_interval=0.05,
+    liveness_timeout=0.3,
+    connect_timeout=1,
+    rpc_timeout=1,
+    send_wait=1,
     reconnect=WechatyReconnect(initial_delay=0.01, max_delay=0.02, reset_after=100),
 )
 
@@ -34,8 +38,9 @@ async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> Non
 
 
 class Harness:
-    def __init__(self, make: Callable[[int], FakePuppet], settings: WechatySettings = FAST,
-                 redact: Callable[[str], str] = str) -> None:
+    def __init__(
+        self, make: Callable[[int], FakePuppet], settings: WechatySettings = FAST, redact: Callable[[str], str] = str
+    ) -> None:
         self.puppets: list[FakePuppet] = []
         self.events: list[tuple[str, Any, FakePuppet]] = []
         self._make = make
@@ -48,8 +53,9 @@ class Harness:
         async def sink(name: str, payload: Any, puppet: Any) -> None:
             self.events.append((name, payload, puppet))
 
-        self.conn = PuppetConnection(settings, "127.0.0.1:1", factory, sink=sink, redact=redact,
-                                     rng=random.Random(1), probe=no_probe)
+        self.conn = PuppetConnection(
+            settings, "127.0.0.1:1", factory, sink=sink, redact=redact, rng=random.Random(1), probe=no_probe
+        )
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Harness:

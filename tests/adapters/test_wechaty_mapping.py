@@ -115,8 +115,15 @@ def test_missing_mentions_are_prefixed_with_u2005_and_present_ones_are_not_doubl
 
 @pytest.mark.parametrize(
     "message",
-    ["Too frequent, try again later", "operation too fast", "RESOURCE_EXHAUSTED quota", "rate limit exceeded",
-     "操作过于频繁，请稍后再试", "发送太快", "HTTP 429"],
+    [
+        "Too frequent, try again later",
+        "operation too fast",
+        "RESOURCE_EXHAUSTED quota",
+        "rate limit exceeded",
+        "操作过于频繁，请稍后再试",
+        "发送太快",
+        "HTTP 429",
+    ],
 )
 def test_rate_limit_wordings(message: str) -> None:
     assert is_rate_limited(message)

@@ -63,8 +63,13 @@ class Setup:
 def make(world: FakeWorld, settings: WechatySettings = SETTINGS, *, connected: bool = True) -> Setup:
     puppet = FakePuppet(world)
     conn = PuppetConnection(settings, "127.0.0.1:1", lambda: puppet)
-    platform = WechatyPlatform(conn, settings, VirtualClock(NOW, TZ), Member("wxid_cfg", "配置名"),
-                               url_link_payload=lambda url, title, desc, thumb: LinkPayload(url, title, thumb, desc))
+    platform = WechatyPlatform(
+        conn,
+        settings,
+        VirtualClock(NOW, TZ),
+        Member("wxid_cfg", "配置名"),
+        url_link_payload=lambda url, title, desc, thumb: LinkPayload(url, title, thumb, desc),
+    )
     if connected:
         conn.puppet = puppet
         conn.logged_in.set()
@@ -187,8 +192,11 @@ async def test_group_info_reports_owner_admins_and_removal_rights(s: Setup) -> N
 
 
 async def test_members_and_groups(s: Setup) -> None:
-    assert await s.platform.members("g1@chatroom") == [Member("bot", "小助手"), Member("alice", "Alice"),
-                                                       Member("bob", "Bob")]
+    assert await s.platform.members("g1@chatroom") == [
+        Member("bot", "小助手"),
+        Member("alice", "Alice"),
+        Member("bob", "Bob"),
+    ]
     s.world.rooms["x@chatroom"] = {"topic": "别人的群", "owner": "owner", "admins": [], "members": ["owner"]}
     ids = sorted(g.id for g in await s.platform.groups())
     assert ids == ["g1@chatroom", "g2@chatroom", "g3@chatroom"]
@@ -242,8 +250,15 @@ async def test_private_messages_and_other_kinds(s: Setup) -> None:
     text_message(s.world, "i1", "bob", "<msg><img/></msg>", room="g1@chatroom", kind=MessageType.MESSAGE_TYPE_IMAGE)
     image = await s.feed("message", SimpleNamespace(message_id="i1"))
     assert image.kind is MessageKind.IMAGE and image.text == ""  # type: ignore[attr-defined]
-    text_message(s.world, "f1", "bob", "<xml/>", room="g1@chatroom", kind=MessageType.MESSAGE_TYPE_ATTACHMENT,
-                 filename="报价.pdf")
+    text_message(
+        s.world,
+        "f1",
+        "bob",
+        "<xml/>",
+        room="g1@chatroom",
+        kind=MessageType.MESSAGE_TYPE_ATTACHMENT,
+        filename="报价.pdf",
+    )
     file = await s.feed("message", SimpleNamespace(message_id="f1"))
     assert file.kind is MessageKind.FILE and file.text == "报价.pdf"  # type: ignore[attr-defined]
     text_message(s.world, "mp", "bob", "<xml/>", room="g1@chatroom", kind=MessageType.MESSAGE_TYPE_MINI_PROGRAM)
@@ -253,34 +268,43 @@ async def test_private_messages_and_other_kinds(s: Setup) -> None:
 
 async def test_joins_leaves_topics_and_friend_requests(s: Setup) -> None:
     ts = int(NOW.timestamp() * 1000)
-    joined = await s.feed("room-join", SimpleNamespace(invited_ids=["carol"], inviter_id="alice",
-                                                       room_id="g1@chatroom", timestamp=ts))
+    joined = await s.feed(
+        "room-join", SimpleNamespace(invited_ids=["carol"], inviter_id="alice", room_id="g1@chatroom", timestamp=ts)
+    )
     assert isinstance(joined, MembersJoined)
     assert joined.members == (Member("carol", "Carol"),) and joined.inviter == Member("alice", "Alice")
     assert joined.group_topic == "宝妈群" and joined.at == NOW
 
-    removed = await s.feed("room-leave", SimpleNamespace(removed_ids=["bob"], remover_id="bot",
-                                                         room_id="g1@chatroom", timestamp=ts))
+    removed = await s.feed(
+        "room-leave", SimpleNamespace(removed_ids=["bob"], remover_id="bot", room_id="g1@chatroom", timestamp=ts)
+    )
     assert isinstance(removed, MembersLeft) and removed.removed_by == Member("bot", "小助手")
-    left = await s.feed("room-leave", SimpleNamespace(removed_ids=["alice"], remover_id="alice",
-                                                      room_id="g1@chatroom", timestamp=ts))
+    left = await s.feed(
+        "room-leave", SimpleNamespace(removed_ids=["alice"], remover_id="alice", room_id="g1@chatroom", timestamp=ts)
+    )
     assert isinstance(left, MembersLeft) and left.removed_by is None and left.members == (Member("alice", "Alice"),)
 
     s.world.rooms["g1@chatroom"]["topic"] = "新群名"
-    renamed = await s.feed("room-topic", SimpleNamespace(changer_id="owner", new_topic="新群名", old_topic="宝妈群",
-                                                         room_id="g1@chatroom", timestamp=ts))
+    renamed = await s.feed(
+        "room-topic",
+        SimpleNamespace(
+            changer_id="owner", new_topic="新群名", old_topic="宝妈群", room_id="g1@chatroom", timestamp=ts
+        ),
+    )
     assert isinstance(renamed, GroupRenamed) and renamed.changed_by == Member("owner", "群主")
     assert (renamed.old_topic, renamed.new_topic) == ("宝妈群", "新群名")
     text_message(s.world, "m9", "carol", "hi", room="g1@chatroom")
     assert (await s.feed("message", SimpleNamespace(message_id="m9"))).group_topic == "新群名"  # type: ignore[attr-defined]
 
-    s.world.friendships["f1"] = SimpleNamespace(id="f1", contact_id="carol", hello="我想进群",
-                                                type=FriendshipType.FRIENDSHIP_TYPE_RECEIVE)
+    s.world.friendships["f1"] = SimpleNamespace(
+        id="f1", contact_id="carol", hello="我想进群", type=FriendshipType.FRIENDSHIP_TYPE_RECEIVE
+    )
     request = await s.feed("friendship", SimpleNamespace(friendship_id="f1"))
     assert isinstance(request, FriendRequest)
     assert request.contact == Member("carol", "Carol") and request.hello == "我想进群" and request.request_id == "f1"
-    s.world.friendships["f2"] = SimpleNamespace(id="f2", contact_id="carol", hello="",
-                                                type=FriendshipType.FRIENDSHIP_TYPE_CONFIRM)
+    s.world.friendships["f2"] = SimpleNamespace(
+        id="f2", contact_id="carol", hello="", type=FriendshipType.FRIENDSHIP_TYPE_CONFIRM
+    )
     before = len(s.events)
     await s.platform.on_puppet_event("friendship", SimpleNamespace(friendship_id="f2"), s.puppet)
     assert len(s.events) == before  # a confirmation is not a request
@@ -311,8 +335,12 @@ async def test_link_cards_are_built_without_fetching_and_qr_codes_name_the_group
     await s.platform.send_url_link("g1@chatroom", "https://example.com/a", "标题", "说明")
     conversation, body, _ = s.world.sent[-1]
     assert conversation == "g1@chatroom"
-    assert json.loads(body) == {"url": "https://example.com/a", "title": "标题", "description": "说明",
-                                "thumbnailUrl": ""}
+    assert json.loads(body) == {
+        "url": "https://example.com/a",
+        "title": "标题",
+        "description": "说明",
+        "thumbnailUrl": "",
+    }
     assert await s.platform.room_qr_code("g2@chatroom") == "qr://g2@chatroom"
 
 
@@ -350,8 +378,10 @@ async def test_fetch_image_downloads_a_file_box_by_url_up_to_the_cap(s: Setup) -
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while (await reader.readline()) not in (b"\r\n", b""):
             pass
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-                     % len(body) + body)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+            + body
+        )
         await writer.drain()
         writer.close()
 

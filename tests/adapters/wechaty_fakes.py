@@ -29,13 +29,21 @@ class FriendshipType(Enum):
 @dataclass
 class FakeWorld:
     self_id: str = "bot"
-    contacts: dict[str, str] = field(default_factory=lambda: {
-        "bot": "小助手", "alice": "Alice", "bob": "Bob", "carol": "Carol", "owner": "群主"})
-    rooms: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        "g1@chatroom": {"topic": "宝妈群", "owner": "bot", "admins": [], "members": ["bot", "alice", "bob"]},
-        "g2@chatroom": {"topic": "读书群", "owner": "owner", "admins": ["bot"], "members": ["bot", "owner", "alice"]},
-        "g3@chatroom": {"topic": "", "owner": "", "admins": [], "members": ["bot", "carol"]},
-    })
+    contacts: dict[str, str] = field(
+        default_factory=lambda: {"bot": "小助手", "alice": "Alice", "bob": "Bob", "carol": "Carol", "owner": "群主"}
+    )
+    rooms: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "g1@chatroom": {"topic": "宝妈群", "owner": "bot", "admins": [], "members": ["bot", "alice", "bob"]},
+            "g2@chatroom": {
+                "topic": "读书群",
+                "owner": "owner",
+                "admins": ["bot"],
+                "members": ["bot", "owner", "alice"],
+            },
+            "g3@chatroom": {"topic": "", "owner": "", "admins": [], "members": ["bot", "carol"]},
+        }
+    )
     messages: dict[str, Any] = field(default_factory=dict)
     links: dict[str, Any] = field(default_factory=dict)
     images: dict[str, Any] = field(default_factory=dict)  # message id -> FileBox-like (base64 / remoteUrl)
@@ -51,8 +59,14 @@ class FakeWorld:
 class FakePuppet:
     """One client = one connection. `listen()` delivers `login` then waits until `end()`."""
 
-    def __init__(self, world: FakeWorld, *, answer_ding: bool = True, handshake_error: Exception | None = None,
-                 login: bool = True) -> None:
+    def __init__(
+        self,
+        world: FakeWorld,
+        *,
+        answer_ding: bool = True,
+        handshake_error: Exception | None = None,
+        login: bool = True,
+    ) -> None:
         self.world = world
         self.listeners: dict[str, list[Callable[..., None]]] = defaultdict(list)
         self.answer_ding = answer_ding
@@ -134,8 +148,13 @@ class FakePuppet:
         room = self.world.rooms.get(room_id)
         if room is None:
             raise RuntimeError(f"room {room_id} not found")
-        return SimpleNamespace(id=room_id, topic=room["topic"], owner_id=room["owner"], admin_ids=list(room["admins"]),
-                               member_ids=list(room["members"]))
+        return SimpleNamespace(
+            id=room_id,
+            topic=room["topic"],
+            owner_id=room["owner"],
+            admin_ids=list(room["admins"]),
+            member_ids=list(room["members"]),
+        )
 
     async def room_members(self, room_id: str) -> list[str]:
         self._check("room_members", room_id)
@@ -177,10 +196,27 @@ class FakePuppet:
         self._check("friendship_accept", friendship_id)
 
 
-def text_message(world: FakeWorld, message_id: str, sender: str, text: str, *, room: str = "",
-                 mentions: tuple[str, ...] = (), timestamp: int = 0,
-                 kind: MessageType = MessageType.MESSAGE_TYPE_TEXT, filename: str = "") -> str:
+def text_message(
+    world: FakeWorld,
+    message_id: str,
+    sender: str,
+    text: str,
+    *,
+    room: str = "",
+    mentions: tuple[str, ...] = (),
+    timestamp: int = 0,
+    kind: MessageType = MessageType.MESSAGE_TYPE_TEXT,
+    filename: str = "",
+) -> str:
     world.messages[message_id] = SimpleNamespace(
-        id=message_id, text=text, timestamp=timestamp, type=kind, from_id=sender, room_id=room,
-        to_id="" if room else world.self_id, mention_ids=list(mentions), filename=filename)
+        id=message_id,
+        text=text,
+        timestamp=timestamp,
+        type=kind,
+        from_id=sender,
+        room_id=room,
+        to_id="" if room else world.self_id,
+        mention_ids=list(mentions),
+        filename=filename,
+    )
     return message_id

@@ -36,9 +36,7 @@ def test_every_match_in_insertion_order_once() -> None:
 
 
 def test_patterns_are_normalised() -> None:
-    m = matcher(
-        ("ＶＸ", "contains", "vx"), ("  Hello   World ", "exact", "hw"), ("加\u200b微信", "contains", "wx")
-    )
+    m = matcher(("ＶＸ", "contains", "vx"), ("  Hello   World ", "exact", "hw"), ("加\u200b微信", "contains", "wx"))
     assert m.match(normalize("加我vx")) == ["vx"]
     assert m.match(normalize("HELLO\u3000world")) == ["hw"]
     assert m.match(normalize("加微信")) == ["wx"]
@@ -71,8 +69,7 @@ def test_matches_a_naive_implementation() -> None:
     rng = random.Random(11)
     alphabet = "签到红包加微信abc "
     entries = [
-        ("".join(rng.choices(alphabet, k=rng.randint(1, 4))), rng.choice(list(MatchMode)), i)
-        for i in range(300)
+        ("".join(rng.choices(alphabet, k=rng.randint(1, 4))), rng.choice(list(MatchMode)), i) for i in range(300)
     ]
     entries = [e for e in entries if normalize(e[0])]
     m = KeywordMatcher(entries)

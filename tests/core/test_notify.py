@@ -83,7 +83,7 @@ async def test_a_failing_webhook_is_retried_then_logged_without_its_url(caplog) 
     import bot.core.notify as notify_module
 
     original = notify_module.wait_exponential
-    notify_module.wait_exponential = lambda **_: (lambda state: 0)  # type: ignore[assignment]
+    notify_module.wait_exponential = lambda **_: lambda state: 0  # type: ignore[assignment]
     try:
         await notifier.notify("x")
         await asyncio.wait_for(notifier.aclose(), 10)

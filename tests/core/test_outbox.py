@@ -89,9 +89,7 @@ def make(seed: int = 1, fail: Callable[[int, str], object] | None = None, **sett
     return clock, platform, outbox
 
 
-async def drive(
-    clock: VirtualClock, outbox: Outbox, until: datetime | None = None, max_steps: int = 10_000
-) -> None:
+async def drive(clock: VirtualClock, outbox: Outbox, until: datetime | None = None, max_steps: int = 10_000) -> None:
     """What the simulator does: jump to the next due time, send, repeat."""
     for _ in range(max_steps):
         due = outbox.next_due()
@@ -370,11 +368,7 @@ async def test_failed_send_result_is_retried_and_reported() -> None:
     clock, _, outbox = make(fail=fail, backoff_initial=10)
     [item] = outbox.say("g1", "x")
     await drive(clock, outbox)
-    assert (
-        item.state is ItemState.SENT
-        and item.attempts == 2
-        and item.result == SendResult(ok=True, message_id="m")
-    )
+    assert item.state is ItemState.SENT and item.attempts == 2 and item.result == SendResult(ok=True, message_id="m")
 
 
 async def test_a_failing_callback_does_not_stop_the_outbox() -> None:
@@ -401,9 +395,7 @@ async def test_nothing_is_lost_under_random_failures() -> None:
             return PlatformError("network")
         return None
 
-    clock, platform, outbox = make(
-        fail=fail, max_chars=30, backoff_initial=5, backoff_max=60, breaker_cooldown=120
-    )
+    clock, platform, outbox = make(fail=fail, max_chars=30, backoff_initial=5, backoff_max=60, breaker_cooldown=120)
     items: list[OutboundItem] = []
     for i in range(150):
         group = f"g{i % 9}"
@@ -424,9 +416,7 @@ async def test_nothing_is_lost_under_random_failures() -> None:
             assert item.payload["text"] in sent_texts
     # Per chat, successfully sent parts went out in enqueue order.
     for group in {i.target for i in items if i.kind is OutboundKind.SAY}:
-        mine = [
-            i for i in items if i.kind is OutboundKind.SAY and i.target == group and i.state is ItemState.SENT
-        ]
+        mine = [i for i in items if i.kind is OutboundKind.SAY and i.target == group and i.state is ItemState.SENT]
         order = [what[0] for _, act, tgt, what in platform.calls if act == "say" and tgt == group]
         positions = [max(k for k, text in enumerate(order) if text == i.payload["text"]) for i in mine]
         assert positions == sorted(positions)
@@ -507,7 +497,7 @@ async def test_a_huge_message_is_cut_to_max_parts_and_says_so() -> None:
     sent = [what[0] for _, _, _, what in platform.calls]
     assert len(sent) == 3 and all(len(part) <= 100 for part in sent)
     assert sent[-1].endswith("…（已截断）") and not any("已截断" in part for part in sent[:-1])
-    assert "".join(sent).removesuffix("…（已截断）") == text[:len("".join(sent)) - len("…（已截断）")]
+    assert "".join(sent).removesuffix("…（已截断）") == text[: len("".join(sent)) - len("…（已截断）")]
 
 
 def test_cap_parts_keeps_short_texts_and_cuts_at_a_character_boundary() -> None:
@@ -586,8 +576,18 @@ async def test_indexed_pick_matches_a_scan_of_every_queue(seed: int) -> None:
             return PlatformError("network")
         return None
 
-    clock, _platform, outbox = make(seed, fail=fail, min_gap=0.5, jitter=1, per_group_per_minute=3, per_minute=12,
-                                   backoff_initial=2, backoff_max=30, breaker_cooldown=40, moderation_gap=5)
+    clock, _platform, outbox = make(
+        seed,
+        fail=fail,
+        min_gap=0.5,
+        jitter=1,
+        per_group_per_minute=3,
+        per_minute=12,
+        backoff_initial=2,
+        backoff_max=30,
+        breaker_cooldown=40,
+        moderation_gap=5,
+    )
     last_served: dict[tuple[str, str], datetime] = {}
     sends = 0
     for step in range(1500):

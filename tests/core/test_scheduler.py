@@ -44,8 +44,14 @@ async def test_missed_beyond_grace_goes_to_on_missed() -> None:
         ran.append(f"missed {at:%H:%M}")
 
     # The bot comes back at 07:00 having been down since 05:00: 05:30 is past grace, 06:55 within.
-    s.add("j", cron_trigger("30 5 * * *", SH), job, since=T0 - timedelta(hours=2),
-          grace=timedelta(minutes=10), on_missed=missed)
+    s.add(
+        "j",
+        cron_trigger("30 5 * * *", SH),
+        job,
+        since=T0 - timedelta(hours=2),
+        grace=timedelta(minutes=10),
+        on_missed=missed,
+    )
     s.add("k", cron_trigger("55 6 * * *", SH), job, since=T0 - timedelta(hours=2), grace=timedelta(minutes=10))
     await s.run_due()
     assert ran == ["missed 05:30", "ran 06:55"]

@@ -71,22 +71,49 @@ WORLD: dict[str, Any] = {
     "self": {"id": BOT_ID, "name": BOT_NAME},
     "contacts": [{"id": f"contact_{c}", "name": c.capitalize()} for c in CONTACTS],
     "rooms": [
-        {"id": "room_dev@chatroom", "topic": "Dev Team", "ownerId": "contact_alice",
-         "memberIds": [BOT_ID, "contact_alice", "contact_bob", "contact_mallory"]},
-        {"id": "room_fun@chatroom", "topic": "Fun Group", "ownerId": BOT_ID,
-         "memberIds": [BOT_ID, "contact_alice", "contact_carol"]},
-        {"id": "room_checkin@chatroom", "topic": "打卡群", "ownerId": "contact_alice",
-         "memberIds": [BOT_ID, "contact_alice", "contact_bob", "contact_carol"]},
-        {"id": "room_ads@chatroom", "topic": "广告测试群", "ownerId": BOT_ID,
-         "memberIds": [BOT_ID, "contact_alice", "contact_mallory", "contact_ivan"]},
-        {"id": "room_ads_guest@chatroom", "topic": "别人的群", "ownerId": "contact_alice",
-         "memberIds": [BOT_ID, "contact_alice", "contact_mallory"]},
-        {"id": "room_live@chatroom", "topic": "直播间", "ownerId": "contact_admin",
-         "memberIds": [BOT_ID, "contact_admin", "contact_eve"]},
-        {"id": "room_hall@chatroom", "topic": "听课群", "ownerId": "contact_admin",
-         "memberIds": [BOT_ID, "contact_admin", "contact_frank"]},
-        {"id": "room_join@chatroom", "topic": "新人群", "ownerId": BOT_ID,
-         "memberIds": [BOT_ID, "contact_admin"]},
+        {
+            "id": "room_dev@chatroom",
+            "topic": "Dev Team",
+            "ownerId": "contact_alice",
+            "memberIds": [BOT_ID, "contact_alice", "contact_bob", "contact_mallory"],
+        },
+        {
+            "id": "room_fun@chatroom",
+            "topic": "Fun Group",
+            "ownerId": BOT_ID,
+            "memberIds": [BOT_ID, "contact_alice", "contact_carol"],
+        },
+        {
+            "id": "room_checkin@chatroom",
+            "topic": "打卡群",
+            "ownerId": "contact_alice",
+            "memberIds": [BOT_ID, "contact_alice", "contact_bob", "contact_carol"],
+        },
+        {
+            "id": "room_ads@chatroom",
+            "topic": "广告测试群",
+            "ownerId": BOT_ID,
+            "memberIds": [BOT_ID, "contact_alice", "contact_mallory", "contact_ivan"],
+        },
+        {
+            "id": "room_ads_guest@chatroom",
+            "topic": "别人的群",
+            "ownerId": "contact_alice",
+            "memberIds": [BOT_ID, "contact_alice", "contact_mallory"],
+        },
+        {
+            "id": "room_live@chatroom",
+            "topic": "直播间",
+            "ownerId": "contact_admin",
+            "memberIds": [BOT_ID, "contact_admin", "contact_eve"],
+        },
+        {
+            "id": "room_hall@chatroom",
+            "topic": "听课群",
+            "ownerId": "contact_admin",
+            "memberIds": [BOT_ID, "contact_admin", "contact_frank"],
+        },
+        {"id": "room_join@chatroom", "topic": "新人群", "ownerId": BOT_ID, "memberIds": [BOT_ID, "contact_admin"]},
     ],
 }
 
@@ -139,8 +166,13 @@ def plugin_missing(name: str) -> str | None:
 class Stack:
     """One gateway and one bot talking to it."""
 
-    def __init__(self, workdir: Path, plugins_yaml: str, world: dict[str, Any] | None = None,
-                 gateway_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        plugins_yaml: str,
+        world: dict[str, Any] | None = None,
+        gateway_env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.token = f"e2e-secret-{secrets.token_hex(8)}"
         self.gateway = Gateway(workdir, self.token, world=world, env=gateway_env)

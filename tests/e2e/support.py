@@ -73,8 +73,9 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, grace
 class Gateway:
     """The Node gateway: gRPC puppet service + HTTP control API (see its README)."""
 
-    def __init__(self, workdir: Path, token: str, *, world: dict[str, Any] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, token: str, *, world: dict[str, Any] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.token = token
         self.grpc_port = free_port()
@@ -97,13 +98,19 @@ class Gateway:
         return self.workdir / "gateway.log"
 
     def start(self) -> Gateway:
-        env = {**os.environ, "GRPC_PORT": str(self.grpc_port), "HTTP_PORT": str(self.http_port),
-               "TOKEN": self.token, **self.extra_env}
+        env = {
+            **os.environ,
+            "GRPC_PORT": str(self.grpc_port),
+            "HTTP_PORT": str(self.http_port),
+            "TOKEN": self.token,
+            **self.extra_env,
+        }
         if self.world_file is not None:
             env["WORLD_FILE"] = str(self.world_file)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(["node", "gateway.mjs"], cwd=GATEWAY_DIR, env=env, stdout=log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            ["node", "gateway.mjs"], cwd=GATEWAY_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         self.starts += 1
         wait_until(self._ready, 60, "the gateway to start")
         return self
@@ -177,8 +184,15 @@ class Gateway:
     def actions(self, since: int, **filters: Any) -> list[dict[str, Any]]:
         return self.get("/actions", since=since, **filters)  # type: ignore[no-any-return]
 
-    def wait_sent(self, since: int, *, count: int = 1, seconds: float = 15.0,
-                  match: Callable[[dict[str, Any]], bool] = lambda e: True, **filters: Any) -> list[dict[str, Any]]:
+    def wait_sent(
+        self,
+        since: int,
+        *,
+        count: int = 1,
+        seconds: float = 15.0,
+        match: Callable[[dict[str, Any]], bool] = lambda e: True,
+        **filters: Any,
+    ) -> list[dict[str, Any]]:
         """Block until at least `count` messages sent after `since` match (long-polling the gateway)."""
         deadline = time.monotonic() + seconds
         while True:
@@ -220,8 +234,13 @@ class Bot:
     def start(self, *, ready: bool = True) -> Bot:
         env = {**os.environ, "QUNBOT_LOG": "INFO", "PYTHONUNBUFFERED": "1", **self.env}
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(self.config)],
-                                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--config", str(self.config)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.runs += 1
         if ready:
             self.wait_ready()

@@ -32,8 +32,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(MISSING is not None, reason=MI
 
 DEV, FUN, OPS = "room_dev@chatroom", "room_fun@chatroom", "room_ops@chatroom"
 TOKEN = "adapter-test-token-5f1e"
-SETTINGS = WechatySettings(heartbeat_interval=1, liveness_timeout=3, rpc_timeout=5, connect_timeout=3, send_wait=5,
-                           reconnect=WechatyReconnect(initial_delay=0.2, max_delay=1))
+SETTINGS = WechatySettings(
+    heartbeat_interval=1,
+    liveness_timeout=3,
+    rpc_timeout=5,
+    connect_timeout=3,
+    send_wait=5,
+    reconnect=WechatyReconnect(initial_delay=0.2, max_delay=1),
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +84,17 @@ async def live(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     redactor = redact.SecretRedactor([TOKEN])
     lib = library.load(gateway.endpoint)
     redact.install(redactor, lib.logger_names, level=logging.WARNING)
-    conn = PuppetConnection(SETTINGS, gateway.endpoint, lambda: lib.puppet_class(lib.options_class(token=TOKEN)),
-                            redact=redactor.redact)
-    platform = WechatyPlatform(conn, SETTINGS, SystemClock("Asia/Shanghai"), Member("cfg", "cfg"),
-                               redact=redactor.redact,
-                               url_link_payload=lambda *a: library.url_link_payload(lib, *a))
+    conn = PuppetConnection(
+        SETTINGS, gateway.endpoint, lambda: lib.puppet_class(lib.options_class(token=TOKEN)), redact=redactor.redact
+    )
+    platform = WechatyPlatform(
+        conn,
+        SETTINGS,
+        SystemClock("Asia/Shanghai"),
+        Member("cfg", "cfg"),
+        redact=redactor.redact,
+        url_link_payload=lambda *a: library.url_link_payload(lib, *a),
+    )
     state = Live(gateway, platform)
     platform.attach(state.record)
     task = asyncio.create_task(conn.run())
@@ -107,8 +119,7 @@ async def test_inbound_messages_of_every_shape(live: Live) -> None:
     assert text.text == "@HarnessBot\u2005签到" and text.mentions == ("bot_self",) and text.mentions_bot
     assert abs(text.at - live.platform.clock.now()) < timedelta(seconds=30)  # the platform's timestamp
 
-    gw.say(DEV, "contact_bob", "ignored", kind="url", url="http://ad.example/x", title="点击领取",
-           description="免费送")
+    gw.say(DEV, "contact_bob", "ignored", kind="url", url="http://ad.example/x", title="点击领取", description="免费送")
     link = await live.next_event(GroupMessage)
     assert link.kind is MessageKind.URL and link.url == "http://ad.example/x" and link.text == "点击领取\n免费送"
 

@@ -46,8 +46,14 @@ def test_an_ad_gets_its_sender_removed_where_the_bot_owns_the_group(stack: Any) 
     gw = stack.gateway
     room = "room_ads@chatroom"
     since = gw.seq()
-    gw.say(room, "contact_mallory", "兼职刷单日结，加微信 abc12345 领取福利 http://spam.example/free", kind="url",
-           url="http://spam.example/free", title="兼职刷单日结 加微信领取福利")
+    gw.say(
+        room,
+        "contact_mallory",
+        "兼职刷单日结，加微信 abc12345 领取福利 http://spam.example/free",
+        kind="url",
+        url="http://spam.example/free",
+        title="兼职刷单日结 加微信领取福利",
+    )
     removal = gw.wait_action(since, "room-del", roomId=room)
     assert removal["contactIds"] == ["contact_mallory"]
     assert "contact_mallory" not in gw.room(room)["memberIds"]
@@ -58,8 +64,14 @@ def test_no_removal_is_attempted_where_the_bot_may_not_remove(stack: Any) -> Non
     gw = stack.gateway
     room = "room_ads_guest@chatroom"  # owned by Alice: bot_can_remove is False, removal fails closed
     since = gw.seq()
-    gw.say(room, "contact_mallory", "兼职刷单日结，加微信 abc12345 领取福利 http://spam.example/free", kind="url",
-           url="http://spam.example/free", title="兼职刷单日结 加微信领取福利")
+    gw.say(
+        room,
+        "contact_mallory",
+        "兼职刷单日结，加微信 abc12345 领取福利 http://spam.example/free",
+        kind="url",
+        url="http://spam.example/free",
+        title="兼职刷单日结 加微信领取福利",
+    )
     time.sleep(1.5)
     assert gw.actions(since, action="room-del") == []
     assert "contact_mallory" in gw.room(room)["memberIds"]

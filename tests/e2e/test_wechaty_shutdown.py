@@ -35,10 +35,12 @@ def test_sigterm_flushes_what_was_received_and_exits_0(stack_factory: Any) -> No
     assert "wechaty: shutting down" in bot.log()
     db = sqlite3.connect(stack.workdir / "bot.db")
     try:
-        messages = db.execute("SELECT COUNT(*) FROM event_log WHERE type = 'message' AND group_id = ?",
-                              (ROOM,)).fetchone()[0]
-        points = db.execute("SELECT SUM(delta) FROM points_ledger WHERE reason = 'activity' AND group_id = ?",
-                            (ROOM,)).fetchone()[0]
+        messages = db.execute(
+            "SELECT COUNT(*) FROM event_log WHERE type = 'message' AND group_id = ?", (ROOM,)
+        ).fetchone()[0]
+        points = db.execute(
+            "SELECT SUM(delta) FROM points_ledger WHERE reason = 'activity' AND group_id = ?", (ROOM,)
+        ).fetchone()[0]
     finally:
         db.close()
     assert messages == n + 1

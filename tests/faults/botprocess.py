@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def write_config(folder: Path, storage_url: str, extra: str = "") -> Path:
     path = folder / "bot.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         timezone: Asia/Shanghai
         adapter: console
         bot: {{id: wxid_bot, name: 小助手}}
@@ -32,7 +33,10 @@ def write_config(folder: Path, storage_url: str, extra: str = "") -> Path:
           checkin:
             activity: {{enabled: true, points: 1, daily_cap: 100000, min_chars: 1, min_interval_seconds: 0,
                         flush_seconds: 1}}
-        """) + textwrap.dedent(extra), encoding="utf-8")
+        """)
+        + textwrap.dedent(extra),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -46,8 +50,14 @@ class BotProcess:
         self._err = self.stderr_path.open("w", encoding="utf-8")
         # Started elsewhere than the repository: nothing may depend on the working directory.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=workdir, env=env,
-            stdin=subprocess.PIPE, stdout=self._out, stderr=self._err, text=True, encoding="utf-8",
+            [sys.executable, "-m", "bot", "run", "--config", str(config)],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=self._out,
+            stderr=self._err,
+            text=True,
+            encoding="utf-8",
         )
 
     def send(self, line: str) -> None:

@@ -124,8 +124,9 @@ def test_a_database_outage_under_load_loses_nothing(postgres: ThrowawayPostgres,
     assert messages == feeder.sent
     records = asyncio.run(_scalar(postgres.url, "SELECT count(*) FROM checkin_records"))
     assert records == len(feeder.checkins)
-    points = asyncio.run(_scalar(postgres.url, "SELECT coalesce(sum(delta), 0) FROM points_ledger"
-                                               " WHERE reason = 'activity'"))
+    points = asyncio.run(
+        _scalar(postgres.url, "SELECT coalesce(sum(delta), 0) FROM points_ledger WHERE reason = 'activity'")
+    )
     assert points == feeder.sent - len(feeder.checkins)  # each chat line earns 1 (no cap, no interval)
     # One warning as the outage starts, one with counts as it ends; no tracebacks.
     assert "Traceback" not in err, err[-3000:]
@@ -133,8 +134,10 @@ def test_a_database_outage_under_load_loses_nothing(postgres: ThrowawayPostgres,
     back = re.findall(r"is back after ([\d.]+) s: (.*)", err)
     assert len(back) == 1, err[-3000:]
     assert "events buffered" in back[0][1] and "check-ins held" in back[0][1]
-    print(f"outage {outage:.1f} s, {feeder.sent} lines ({during} before it ended), "
-          f"{len(feeder.checkins)} check-ins ({held} held), back: {back[0][1]}")
+    print(
+        f"outage {outage:.1f} s, {feeder.sent} lines ({during} before it ended), "
+        f"{len(feeder.checkins)} check-ins ({held} held), back: {back[0][1]}"
+    )
 
 
 def test_stopped_during_an_outage_the_bot_does_it_all_at_the_next_start(
@@ -162,13 +165,17 @@ def test_stopped_during_an_outage_the_bot_does_it_all_at_the_next_start(
     time.sleep(3)
     assert second.finish() == 0, second.stderr
     said = actions(second.stdout)
-    assert any("@carol\u2005⏳ 刚才记下的签到已补上" in a and "签到成功" in a for a in said), \
-        (said, first.stderr[-2000:], second.stderr[-2000:])
+    assert any("@carol\u2005⏳ 刚才记下的签到已补上" in a and "签到成功" in a for a in said), (
+        said,
+        first.stderr[-2000:],
+        second.stderr[-2000:],
+    )
     messages = asyncio.run(_scalar(postgres.url, "SELECT count(*) FROM event_log WHERE type = 'message'"))
     assert messages == 4, (first.stderr, second.stderr)  # the two sent during the outage: from the set-aside file
     records = asyncio.run(_scalar(postgres.url, "SELECT count(*) FROM checkin_records"))
     assert records == 2
-    points = asyncio.run(_scalar(postgres.url, "SELECT coalesce(sum(delta), 0) FROM points_ledger"
-                                               " WHERE reason = 'activity'"))
+    points = asyncio.run(
+        _scalar(postgres.url, "SELECT coalesce(sum(delta), 0) FROM points_ledger WHERE reason = 'activity'")
+    )
     assert points == 2  # bob's before the outage, dave's during it
     assert not list(workdir.glob("data/*.held-checkins.jsonl"))  # done: the journal is gone

@@ -49,8 +49,11 @@ def test_kill_9_and_restart_counts_nothing_twice(workdir: Path) -> None:
 
     records = asyncio.run(_rows(url, "SELECT member_id FROM checkin_records"))
     assert records == [("alice",)]
-    ledger = dict(asyncio.run(_rows(url, "SELECT member_id || ':' || reason, sum(delta) FROM points_ledger"
-                                         " GROUP BY member_id, reason")))
+    ledger = dict(
+        asyncio.run(
+            _rows(url, "SELECT member_id || ':' || reason, sum(delta) FROM points_ledger GROUP BY member_id, reason")
+        )
+    )
     assert ledger["alice:checkin"] == 5  # once
     # bob: 40 before the pause, at most 10 more from just before the kill, 5 after the restart.
     assert 40 + 5 <= int(ledger["bob:activity"]) <= 40 + 10 + 5  # type: ignore[call-overload]

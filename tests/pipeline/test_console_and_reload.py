@@ -42,14 +42,21 @@ def test_make_run_style_pipe_through_the_cli(tmp_path: Path) -> None:
     # This tree's code, whatever `bot` the environment has installed (it runs in tmp_path).
     env = {**os.environ, "QUNBOT_LOG": "WARNING", "PYTHONPATH": str(REPO)}
     db = tmp_path / "run.db"
-    cfg = (REPO / "config" / "bot.yaml").read_text(encoding="utf-8").replace(
-        "sqlite+aiosqlite:///data/qunbot.db", f"sqlite+aiosqlite:///{db}")
+    cfg = (
+        (REPO / "config" / "bot.yaml")
+        .read_text(encoding="utf-8")
+        .replace("sqlite+aiosqlite:///data/qunbot.db", f"sqlite+aiosqlite:///{db}")
+    )
     path = tmp_path / "bot.yaml"
     path.write_text(cfg, encoding="utf-8")
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "run", "--config", str(path)],
         input="+g1 carol dave < alice\ng1 alice: 群规\ng1 bob: 早上好\n",
-        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

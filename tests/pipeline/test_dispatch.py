@@ -83,8 +83,11 @@ async def test_own_messages_duplicates_and_stale_messages_reach_no_plugin() -> N
         assert seen == ["p"]
         app = bot.sim.app
         old = GroupMessage(
-            at=bot.sim.clock.now() - timedelta(hours=1), group_id="g1", sender=Member("alice", "Alice"),
-            text="from a replay", message_id="m-old",
+            at=bot.sim.clock.now() - timedelta(hours=1),
+            group_id="g1",
+            sender=Member("alice", "Alice"),
+            text="from a replay",
+            message_id="m-old",
         )
         await app.handle(old)
         assert seen == ["p"]
@@ -100,12 +103,14 @@ async def test_same_message_twice_under_different_ids_is_one() -> None:
         app.dispatcher.dedup_by_content = True  # as for a puppet (the simulator's ids are unique)
         at = bot.sim.clock.now()
         for message_id in ("a1", "a2"):  # one message delivered twice: same timestamp, new id
-            await app.handle(GroupMessage(at=at, group_id="g1", sender=Member("alice", "Alice"), text="same",
-                                          message_id=message_id))
+            await app.handle(
+                GroupMessage(at=at, group_id="g1", sender=Member("alice", "Alice"), text="same", message_id=message_id)
+            )
         assert seen == ["p"]
         later = at + timedelta(milliseconds=300)  # the member really says it again
-        await app.handle(GroupMessage(at=later, group_id="g1", sender=Member("alice", "Alice"), text="same",
-                                      message_id="a3"))
+        await app.handle(
+            GroupMessage(at=later, group_id="g1", sender=Member("alice", "Alice"), text="same", message_id="a3")
+        )
         assert seen == ["p", "p"]
 
 

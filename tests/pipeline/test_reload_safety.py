@@ -73,7 +73,8 @@ async def test_switching_plugins_off_and_removing_broadcasts_is_applied_and_told
         app = bot.sim.app
         app.loaded.path = cfg
         changed = CONFIG.replace('  welcome:\n    text: "欢迎 {members}"\n', "").replace(
-            "      evening: {cron: \"0 20 * * *\", to: g1, text: 晚上好}\n", "")
+            '      evening: {cron: "0 20 * * *", to: g1, text: 晚上好}\n', ""
+        )
         cfg.write_text(changed.replace("min_gap: 0", "min_gap: 0.5"), encoding="utf-8")
         assert await app.reload()
         await bot.wait("1s")
@@ -131,8 +132,10 @@ def test_check_config_diff_shows_what_a_reload_would_change(tmp_path: Path) -> N
     applied_snapshot(cfg).write_text(CONFIG, encoding="utf-8")  # as the running bot leaves it
     same = runner.invoke(cli, ["check-config", str(cfg), "--diff"])
     assert same.exit_code == 0 and "a reload changes nothing (against the running bot's config)" in same.output
-    cfg.write_text(CONFIG.replace('  welcome:\n    text: "欢迎 {members}"\n', "").replace(
-        "min_gap: 0,", "min_gap: 2,"), encoding="utf-8")
+    cfg.write_text(
+        CONFIG.replace('  welcome:\n    text: "欢迎 {members}"\n', "").replace("min_gap: 0,", "min_gap: 2,"),
+        encoding="utf-8",
+    )
     changed = runner.invoke(cli, ["check-config", str(cfg), "--diff"])
     assert changed.exit_code == 0, changed.output
     assert "a reload would change (2, against the running bot's config):" in changed.output

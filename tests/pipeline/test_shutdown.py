@@ -58,7 +58,11 @@ def test_a_signal_mid_stream_flushes_everything_read_and_exits_0(tmp_path: Path,
     env = {**os.environ, "QUNBOT_LOG": "INFO", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "run", "--config", str(cfg)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=env,
     )
     assert proc.stdin is not None and proc.stdout is not None
     first = 3000
@@ -97,8 +101,9 @@ def test_a_signal_mid_stream_flushes_everything_read_and_exits_0(tmp_path: Path,
     assert "Traceback" not in log
 
 
-async def test_a_failed_final_flush_exits_non_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failed_final_flush_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = write_config(tmp_path, CONFIG % {"db": tmp_path / "bot.db"})
 
     async def disk_full(self: Recorder) -> None:
@@ -109,8 +114,9 @@ async def test_a_failed_final_flush_exits_non_zero(tmp_path: Path, monkeypatch: 
     assert "shutdown: could not write everything: recorder failed" in caplog.text
 
 
-async def test_a_failed_points_flush_exits_non_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failed_points_flush_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = write_config(tmp_path, CONFIG % {"db": tmp_path / "bot.db"})
 
     async def unavailable(self: ActivityBuffer, group_id: str | None = None, member_id: str | None = None) -> int:

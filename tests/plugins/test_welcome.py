@@ -79,4 +79,3 @@ async def test_someone_who_left_before_the_welcome_is_not_welcomed(tmp_path: Pat
         await bot.wait("1m")
     (welcome,) = bot.said("g1", contains="欢迎")
     assert welcome.mentions == ["dave"] and "carol" not in (welcome.text or "")
-

@@ -25,8 +25,14 @@ async def _admin(sql: str) -> None:
     import asyncpg
 
     url = make_url(PG_URL)
-    conn = await asyncpg.connect(host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
-                                 password=url.password, database=url.database or "postgres", timeout=3)
+    conn = await asyncpg.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password,
+        database=url.database or "postgres",
+        timeout=3,
+    )
     try:
         await conn.execute(sql)
     finally:
@@ -82,9 +88,18 @@ async def database(
             pytest.skip(why)
         db = await Database.open(url, migrate=False)
         async with db.engine.begin() as conn:
-            tables = (await conn.execute(sa.text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-            ))).scalars().all()
+            tables = (
+                (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT tablename FROM pg_tables"
+                            " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
             # DELETE beats TRUNCATE on tiny tables; foreign keys are not checked meanwhile.
             await conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
             for table in tables:

@@ -23,24 +23,38 @@ class History:
         parsed = datetime.fromisoformat(when)
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)
 
-    def join(self, group: str, member: str, when: str, inviter: str | None = None,
-             source: str | None = None) -> History:
-        ev = MembersJoined(at=self.at(when), group_id=group, members=(Member(member, member.title()),),
-                           inviter=Member(inviter, inviter.title()) if inviter else None)
+    def join(
+        self, group: str, member: str, when: str, inviter: str | None = None, source: str | None = None
+    ) -> History:
+        ev = MembersJoined(
+            at=self.at(when),
+            group_id=group,
+            members=(Member(member, member.title()),),
+            inviter=Member(inviter, inviter.title()) if inviter else None,
+        )
         self.steps.append((ev, source))
         return self
 
     def leave(self, group: str, member: str, when: str, removed_by: str | None = None) -> History:
-        ev = MembersLeft(at=self.at(when), group_id=group, members=(Member(member, member.title()),),
-                         removed_by=Member(removed_by, removed_by.title()) if removed_by else None)
+        ev = MembersLeft(
+            at=self.at(when),
+            group_id=group,
+            members=(Member(member, member.title()),),
+            removed_by=Member(removed_by, removed_by.title()) if removed_by else None,
+        )
         self.steps.append((ev, None))
         return self
 
     def say(self, group: str, member: str, when: str, text: str = "你好", times: int = 1) -> History:
         for _ in range(times):
             self._seq += 1
-            ev = GroupMessage(at=self.at(when), group_id=group, sender=Member(member, member.title()), text=text,
-                              message_id=f"h{self._seq}")
+            ev = GroupMessage(
+                at=self.at(when),
+                group_id=group,
+                sender=Member(member, member.title()),
+                text=text,
+                message_id=f"h{self._seq}",
+            )
             self.steps.append((ev, None))
         return self
 

@@ -39,8 +39,9 @@ async def render_all(db: Database, out: Path) -> list[Path]:
     return [
         charts.growth_chart(await stats.growth(db, SH, scope, period), out / "growth.png"),
         charts.activity_chart(await stats.activity(db, SH, scope, period), out / "activity.png"),
-        charts.retention_chart(await stats.retention(db, SH, scope, period, as_of=as_of, by="week"),
-                               out / "retention.png"),
+        charts.retention_chart(
+            await stats.retention(db, SH, scope, period, as_of=as_of, by="week"), out / "retention.png"
+        ),
         charts.heatmap_chart(await stats.heatmap(db, SH, scope, period), out / "heatmap.png"),
     ]
 

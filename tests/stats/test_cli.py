@@ -59,8 +59,13 @@ def test_retention_json_matches_the_engine(setup: tuple[Path, Path]) -> None:
     assert data["scope"] == {"label": "宝妈交流群", "groups": ["g1"]}
     assert data["total"]["size"] == 6  # the bot (wxid_bot in the config) is not a member
     assert data["total"]["in_group"]["7"] == {"measured": 6, "count": 5, "share": 0.8333}
-    assert [c["cohort"] for c in data["cohorts"]] == ["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-08",
-                                                      "2026-12-14"]
+    assert [c["cohort"] for c in data["cohorts"]] == [
+        "2026-12-01",
+        "2026-12-02",
+        "2026-12-03",
+        "2026-12-08",
+        "2026-12-14",
+    ]
 
 
 def test_retention_csv_table_and_png(setup: tuple[Path, Path]) -> None:

@@ -77,8 +77,7 @@ async def test_daily_and_weekly_digests_go_privately_to_admins(config: Path) -> 
 
 
 async def test_digest_can_be_switched_off(tmp_path: Path) -> None:
-    config = write_config(tmp_path, CONFIG.replace('daily_digest: {time: "09:00"}',
-                                                   'daily_digest: {enabled: false}'))
+    config = write_config(tmp_path, CONFIG.replace('daily_digest: {time: "09:00"}', "daily_digest: {enabled: false}"))
     async with chat(config) as bot:
         await bot.wait("2d")
         assert not [a for a in bot.actions if a.action == "private" and "每日数据简报" in (a.text or "")]

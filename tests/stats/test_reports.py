@@ -75,8 +75,15 @@ async def test_activity_dau_wau_mau(database: Database) -> None:
     await week().write(database)
     a = await stats.activity(database, SH, G1, WEEK)
     rows = [(d.day.day, d.active, d.messages, d.members) for d in a.days]
-    assert rows == [(7, 1, 6, 4), (8, 1, 2, 4), (9, 2, 2, 3), (10, 0, 0, 3), (11, 0, 0, 4), (12, 0, 0, 3),
-                    (13, 1, 2, 3)]
+    assert rows == [
+        (7, 1, 6, 4),
+        (8, 1, 2, 4),
+        (9, 2, 2, 3),
+        (10, 0, 0, 3),
+        (11, 0, 0, 4),
+        (12, 0, 0, 3),
+        (13, 1, 2, 3),
+    ]
     assert a.messages == 12 and a.active_in_period == 3 and a.wau == 3 and a.mau == 3
     assert a.days[2].active_ratio == pytest.approx(2 / 3)
     assert [(w.start, w.end, w.active, w.messages) for w in a.weeks] == [(date(2026, 12, 7), date(2026, 12, 13), 3, 12)]
@@ -127,16 +134,37 @@ async def test_checkin_rate_from_records_or_messages(database: Database) -> None
     async with database.engine.begin() as conn:
         has_table = await conn.run_sync(lambda c: sa.inspect(c).has_table("checkin_records"))
     if has_table:
-        t = sa.table("checkin_records", *(sa.column(c) for c in ("group_id", "member_id", "day", "at", "name",
-                                                                  "streak", "points", "makeup")))
+        t = sa.table(
+            "checkin_records",
+            *(sa.column(c) for c in ("group_id", "member_id", "day", "at", "name", "streak", "points", "makeup")),
+        )
         at = datetime(2026, 12, 9, 8, tzinfo=SH)
         async with database.engine.begin() as conn:
-            await conn.execute(sa.insert(t), [
-                {"group_id": "g1", "member_id": "ann", "day": date(2026, 12, 9), "at": at, "name": "Ann",
-                 "streak": 1, "points": 5, "makeup": False},
-                {"group_id": "g1", "member_id": "quiet", "day": date(2026, 12, 10), "at": at, "name": "",
-                 "streak": 1, "points": 5, "makeup": True},
-            ])
+            await conn.execute(
+                sa.insert(t),
+                [
+                    {
+                        "group_id": "g1",
+                        "member_id": "ann",
+                        "day": date(2026, 12, 9),
+                        "at": at,
+                        "name": "Ann",
+                        "streak": 1,
+                        "points": 5,
+                        "makeup": False,
+                    },
+                    {
+                        "group_id": "g1",
+                        "member_id": "quiet",
+                        "day": date(2026, 12, 10),
+                        "at": at,
+                        "name": "",
+                        "streak": 1,
+                        "points": 5,
+                        "makeup": True,
+                    },
+                ],
+            )
         r = await stats.checkin_rate(database, SH, G1, WEEK)
         assert r.source == "checkin_records"
         assert [(d.day.day, d.checked_in) for d in r.days if d.checked_in] == [(9, 1)]
@@ -154,8 +182,9 @@ async def test_no_text_stored_means_not_available(database: Database) -> None:
     await h.write(database)
     async with database.engine.begin() as conn:
         await conn.execute(sa.text("UPDATE event_log SET text = NULL"))
-    r = await stats.action_rate(database, G1, datetime(2026, 12, 9, tzinfo=SH), datetime(2026, 12, 10, tzinfo=SH),
-                                ["签到"])
+    r = await stats.action_rate(
+        database, G1, datetime(2026, 12, 9, tzinfo=SH), datetime(2026, 12, 10, tzinfo=SH), ["签到"]
+    )
     assert not r.available and r.rate is None
     assert "n/a" in r.table().rows[-1]
     async with without_checkin_table(database):

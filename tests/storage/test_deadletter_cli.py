@@ -17,7 +17,7 @@ runner = CliRunner()
 def _config(folder: Path, url: str, extra: str = "") -> Path:
     path = folder / "config" / "bot.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"timezone: Asia/Shanghai\nstorage:\n  url: \"{url}\"\n{extra}", encoding="utf-8")
+    path.write_text(f'timezone: Asia/Shanghai\nstorage:\n  url: "{url}"\n{extra}', encoding="utf-8")
     return path
 
 
@@ -25,10 +25,18 @@ def test_list_and_replay_set_aside_events(tmp_path: Path) -> None:
     config = _config(tmp_path, f"sqlite:///{tmp_path / 'db' / 'bot.db'}")
     dead = tmp_path / "db" / "bot.deadletter.jsonl"
     dead.parent.mkdir()
-    event = {"type": "GroupMessage", "at": "2026-12-01T08:00:00+08:00", "group_id": "g1",
-             "sender": {"id": "a\u0000b", "name": "A"}, "text": "hi", "message_id": "m1"}
-    dead.write_text(json.dumps({"error": "CharacterNotInRepertoireError: invalid byte sequence 0x00",
-                                "event": event}) + "\n", encoding="utf-8")
+    event = {
+        "type": "GroupMessage",
+        "at": "2026-12-01T08:00:00+08:00",
+        "group_id": "g1",
+        "sender": {"id": "a\u0000b", "name": "A"},
+        "text": "hi",
+        "message_id": "m1",
+    }
+    dead.write_text(
+        json.dumps({"error": "CharacterNotInRepertoireError: invalid byte sequence 0x00", "event": event}) + "\n",
+        encoding="utf-8",
+    )
 
     listed = runner.invoke(app, ["deadletter", "list", "--config", str(config)])
     assert listed.exit_code == 0, listed.output

@@ -27,8 +27,13 @@ T0 = datetime(2026, 12, 1, 8, 0, tzinfo=SHANGHAI)
 
 
 def msg(n: int, sender: str = "alice", text: str = "hi") -> GroupMessage:
-    return GroupMessage(at=T0 + timedelta(seconds=n), group_id="g1", sender=Member(sender, sender.title()),
-                        text=text, message_id=f"m{n}")
+    return GroupMessage(
+        at=T0 + timedelta(seconds=n),
+        group_id="g1",
+        sender=Member(sender, sender.title()),
+        text=text,
+        message_id=f"m{n}",
+    )
 
 
 def test_outage_or_refused_data() -> None:
@@ -48,12 +53,18 @@ def test_masked_url() -> None:
 def test_storable_cleans_ids_names_and_text_once_at_the_edge() -> None:
     clean = msg(1)
     assert storable(clean) is clean  # nothing to do: the same object
-    dirty = GroupMessage(at=T0, group_id="g\x001", sender=Member("ali\x00ce", "A\ud83d"), text="a\x00b",
-                         mentions=("b\x00ob",))
+    dirty = GroupMessage(
+        at=T0, group_id="g\x001", sender=Member("ali\x00ce", "A\ud83d"), text="a\x00b", mentions=("b\x00ob",)
+    )
     out = storable(dirty)
     assert isinstance(out, GroupMessage)
-    assert (out.group_id, out.sender.id, out.sender.name, out.text, out.mentions) == \
-        ("g1", "alice", "A\ufffd", "ab", ("bob",))
+    assert (out.group_id, out.sender.id, out.sender.name, out.text, out.mentions) == (
+        "g1",
+        "alice",
+        "A\ufffd",
+        "ab",
+        ("bob",),
+    )
     joined = storable(MembersJoined(at=T0, group_id="g1", members=(Member("x\x00"), Member("y"))))
     assert isinstance(joined, MembersJoined)
     assert [m.id for m in joined.members] == ["x", "y"]

@@ -364,9 +364,7 @@ async def test_an_outage_keeps_the_batch_and_its_sources(
     assert "unreachable" in warnings[0] and "is back" in warnings[1] and "1 events buffered" in warnings[1]
 
 
-async def test_refused_events_are_set_aside_and_replayed(
-    fresh_db_url: str, database: Database, tmp_path: Path
-) -> None:
+async def test_refused_events_are_set_aside_and_replayed(fresh_db_url: str, database: Database, tmp_path: Path) -> None:
     # A database without the tables refuses every event: each is set aside with its reason.
     broken = await Database.open(fresh_db_url, migrate=False)
     dead = tmp_path / "dead" / "letters.jsonl"
@@ -468,8 +466,16 @@ async def test_one_batch_larger_than_one_statement(database: Database) -> None:
     people = [Member(f"p{i}", f"成员{i}") for i in range(2500)]
     for i in range(4500):
         extra = {"mentions": ("alice",), "url": "https://example.com/x"} if i % 1000 == 0 else {}
-        rec.record(msg(f"第{i}条", at=T0 + timedelta(milliseconds=10 * i), sender=people[i % 2500],
-                       group=f"g{i % 5}", message_id=f"id{i}", **extra))
+        rec.record(
+            msg(
+                f"第{i}条",
+                at=T0 + timedelta(milliseconds=10 * i),
+                sender=people[i % 2500],
+                group=f"g{i % 5}",
+                message_id=f"id{i}",
+                **extra,
+            )
+        )
     await rec.flush()
     assert rec.written == 4500
     log = await rows(database, EventLog, col(EventLog.id))

@@ -35,8 +35,19 @@ log = logging.getLogger("qunbot.wechaty")
 # the client emits it on a pyee emitter, which raises when nobody listens to "error", and
 # that exception would end the event stream.
 EVENTS = (
-    "login", "logout", "ready", "message", "room-join", "room-leave", "room-topic", "room-invite",
-    "friendship", "scan", "error", "heartbeat", "dong",
+    "login",
+    "logout",
+    "ready",
+    "message",
+    "room-join",
+    "room-leave",
+    "room-topic",
+    "room-invite",
+    "friendship",
+    "scan",
+    "error",
+    "heartbeat",
+    "dong",
 )
 # Liveness signals only: they reset the watchdog and go no further.
 _LIVENESS_ONLY = frozenset({"heartbeat", "dong"})
@@ -178,8 +189,11 @@ class PuppetConnection:
                     self._last_event + settings.liveness_timeout,
                     max(self._last_event, self._last_ding) + settings.heartbeat_interval,
                 )
-                await asyncio.wait({stream, closing, consumer}, timeout=max(0.05, next_check - now),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {stream, closing, consumer},
+                    timeout=max(0.05, next_check - now),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
                 if self._closing.is_set():
                     graceful = True
                     return "closing"

@@ -39,12 +39,34 @@ TOKEN_ENV = "WECHATY_PUPPET_SERVICE_TOKEN"
 # Logger names python-wechaty creates with `wechaty_puppet.get_logger` (non-propagating, with
 # their own stderr handler). Found by a diff of the logger registry around the first import;
 # this list covers the case where something imported the library before us.
-KNOWN_LOGGERS = frozenset({
-    "Accessory", "Config", "Contact", "ContactSelf", "Favorite", "FileBox", "FriendShip", "Image",
-    "Message", "MiniProgram", "PuppetService", "Room", "RoomInvitation", "Tag", "UrlLink", "Wechaty",
-    "WechatyPuppet", "WechatyPuppet.Schema.Base", "WechatyPuppet.Schemas.Event", "WechatyPuppetServiceConfig",
-    "wechaty.plugin", "grpclib", "hpack", "h2",
-})
+KNOWN_LOGGERS = frozenset(
+    {
+        "Accessory",
+        "Config",
+        "Contact",
+        "ContactSelf",
+        "Favorite",
+        "FileBox",
+        "FriendShip",
+        "Image",
+        "Message",
+        "MiniProgram",
+        "PuppetService",
+        "Room",
+        "RoomInvitation",
+        "Tag",
+        "UrlLink",
+        "Wechaty",
+        "WechatyPuppet",
+        "WechatyPuppet.Schema.Base",
+        "WechatyPuppet.Schemas.Event",
+        "WechatyPuppetServiceConfig",
+        "wechaty.plugin",
+        "grpclib",
+        "hpack",
+        "h2",
+    }
+)
 
 
 def check_available() -> None:
@@ -118,5 +140,6 @@ def load(endpoint: str) -> Library:
 def url_link_payload(library: Library, url: str, title: str, description: str = "", thumbnail_url: str = "") -> Any:
     """A link card payload, built directly: python-wechaty's `UrlLink.create(url)` downloads the
     page (network access from the bot, and a slow, blocking-prone send)."""
-    return library.url_link_payload_class(url=url, title=title or url, description=description,
-                                          thumbnailUrl=thumbnail_url)
+    return library.url_link_payload_class(
+        url=url, title=title or url, description=description, thumbnailUrl=thumbnail_url
+    )

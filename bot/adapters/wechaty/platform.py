@@ -58,8 +58,9 @@ _URL = re.compile(r"https?://[^\s<>\"'，。]+", re.IGNORECASE)
 # Media kinds whose raw text is the puppet's XML envelope, useless to plugins and to the log.
 # wechaty-grpc ImageType: 1 thumbnail, 2 HD, 3 artwork.
 _IMAGE_HD = 2
-_MEDIA = frozenset({MessageKind.IMAGE, MessageKind.VIDEO, MessageKind.VOICE, MessageKind.EMOTICON,
-                    MessageKind.CONTACT_CARD})
+_MEDIA = frozenset(
+    {MessageKind.IMAGE, MessageKind.VIDEO, MessageKind.VOICE, MessageKind.EMOTICON, MessageKind.CONTACT_CARD}
+)
 
 
 def removal_right(bot_id: str, owner_id: str | None, admin_ids: frozenset[str], admins_can_remove: bool) -> bool | None:
@@ -169,8 +170,9 @@ class WechatyPlatform:
         return SendResult(True, str(message_id) if message_id else None)
 
     async def send_private(self, contact_id: str, text: str) -> SendResult:
-        message_id = await self._call(f"private message to {contact_id}",
-                                      lambda p: p.message_send_text(contact_id, text))
+        message_id = await self._call(
+            f"private message to {contact_id}", lambda p: p.message_send_text(contact_id, text)
+        )
         return SendResult(True, str(message_id) if message_id else None)
 
     async def remove_member(self, group_id: str, member_id: str, reason: str = "") -> None:
@@ -178,8 +180,7 @@ class WechatyPlatform:
         # the member list says so, and the outbox does not retry a permanent refusal.
         members = await self._call(f"members of {group_id}", lambda p: p.room_members(group_id))
         if member_id not in members:
-            raise PlatformError(f"remove {member_id} from {group_id}: {member_id} is not in the group",
-                                permanent=True)
+            raise PlatformError(f"remove {member_id} from {group_id}: {member_id} is not in the group", permanent=True)
         # What python-wechaty's `room.delete(contact)` calls; its own re-read afterwards is a
         # no-op on an already loaded room, so the member list is read fresh here.
         await self._call(f"remove {member_id} from {group_id}", lambda p: p.room_delete(group_id, member_id))
@@ -268,8 +269,9 @@ class WechatyPlatform:
             if len(inline) * 3 // 4 > max_bytes + 3:  # checked before decoding anything
                 raise PlatformError(f"the image of message {message_id} is larger than {max_bytes} bytes")
             try:
-                data = base64.b64decode(inline.split(b",", 1)[-1] if isinstance(inline, bytes)
-                                        else inline.split(",", 1)[-1], validate=False)
+                data = base64.b64decode(
+                    inline.split(b",", 1)[-1] if isinstance(inline, bytes) else inline.split(",", 1)[-1], validate=False
+                )
             except (binascii.Error, ValueError) as exc:
                 raise PlatformError(f"read image {message_id}: not base64 ({exc})") from None
             if len(data) > max_bytes:
@@ -287,8 +289,11 @@ class WechatyPlatform:
         chunks: list[bytes] = []
         size = 0
         try:
-            async with asyncio.timeout(self.settings.rpc_timeout), httpx.AsyncClient() as client, \
-                    client.stream("GET", url) as response:
+            async with (
+                asyncio.timeout(self.settings.rpc_timeout),
+                httpx.AsyncClient() as client,
+                client.stream("GET", url) as response,
+            ):
                 response.raise_for_status()
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
@@ -311,8 +316,9 @@ class WechatyPlatform:
             raise PlatformError("link cards are not available")
         payload = self._url_link_payload(url, title, description, thumbnail_url)
         body = json.dumps(dataclasses.asdict(payload))
-        message_id = await self._call(f"link card to {conversation_id}",
-                                      lambda p: p.message_send_url(conversation_id, body))
+        message_id = await self._call(
+            f"link card to {conversation_id}", lambda p: p.message_send_url(conversation_id, body)
+        )
         return SendResult(True, str(message_id) if message_id else None)
 
     async def room_qr_code(self, group_id: str) -> str:
@@ -372,22 +378,30 @@ class WechatyPlatform:
             self._maybe_probe(puppet)
             return
         if name == "logout":
-            log.warning("wechaty: the account was logged out (%s); waiting for it to log in again",
-                        self._redact(str(getattr(payload, "data", "") or "")))
+            log.warning(
+                "wechaty: the account was logged out (%s); waiting for it to log in again",
+                self._redact(str(getattr(payload, "data", "") or "")),
+            )
             return
         if name == "scan":
             qrcode = getattr(payload, "qrcode", "") or ""
-            log.warning("wechaty: the puppet service waits for a log-in scan (status %s)%s",
-                        getattr(payload, "status", "?"),
-                        f": open https://wechaty.js.org/qrcode/{qrcode} and scan it" if qrcode else "")
+            log.warning(
+                "wechaty: the puppet service waits for a log-in scan (status %s)%s",
+                getattr(payload, "status", "?"),
+                f": open https://wechaty.js.org/qrcode/{qrcode} and scan it" if qrcode else "",
+            )
             return
         if name == "error":
-            log.warning("wechaty: the puppet service reported an error: %s",
-                        self._redact(str(getattr(payload, "data", payload))))
+            log.warning(
+                "wechaty: the puppet service reported an error: %s",
+                self._redact(str(getattr(payload, "data", payload))),
+            )
             return
         if name == "room-invite":
-            log.info("wechaty: the account was invited to a group (invitation %s); accept it in WeChat",
-                     getattr(payload, "room_invitation_id", "?"))
+            log.info(
+                "wechaty: the account was invited to a group (invitation %s); accept it in WeChat",
+                getattr(payload, "room_invitation_id", "?"),
+            )
             return
         event = await self._convert(name, payload, puppet)
         if event is None:
@@ -440,7 +454,10 @@ class WechatyPlatform:
 
         log.info(
             "wechaty: %d group(s); may remove members in: %s; may not: %s; unknown: %s",
-            len(result.can_remove), listed(True), listed(False), listed(None),
+            len(result.can_remove),
+            listed(True),
+            listed(False),
+            listed(None),
         )
         return result
 
@@ -458,8 +475,11 @@ class WechatyPlatform:
             if any(m.id == self.bot.id for m in joined):
                 log.info("wechaty: the account joined group %s", group_id)
             return MembersJoined(
-                at=platform_time(payload.timestamp, tz, now), group_id=group_id, members=tuple(joined),
-                inviter=inviter, group_topic=await self._topic(group_id, puppet),
+                at=platform_time(payload.timestamp, tz, now),
+                group_id=group_id,
+                members=tuple(joined),
+                inviter=inviter,
+                group_topic=await self._topic(group_id, puppet),
             )
         if name == "room-leave":
             group_id = payload.room_id
@@ -473,16 +493,21 @@ class WechatyPlatform:
             if self.bot.id in removed_ids:
                 log.warning("wechaty: the account left or was removed from group %s", group_id)
             return MembersLeft(
-                at=platform_time(payload.timestamp, tz, now), group_id=group_id, members=tuple(left),
-                removed_by=removed_by, group_topic=await self._topic(group_id, puppet),
+                at=platform_time(payload.timestamp, tz, now),
+                group_id=group_id,
+                members=tuple(left),
+                removed_by=removed_by,
+                group_topic=await self._topic(group_id, puppet),
             )
         if name == "room-topic":
             group_id = payload.room_id
             self._topics[group_id] = _Cached(payload.new_topic or "", self._now() + TOPIC_TTL)
             changer_id = getattr(payload, "changer_id", "") or ""
             return GroupRenamed(
-                at=platform_time(payload.timestamp, tz, now), group_id=group_id,
-                old_topic=payload.old_topic or "", new_topic=payload.new_topic or "",
+                at=platform_time(payload.timestamp, tz, now),
+                group_id=group_id,
+                old_topic=payload.old_topic or "",
+                new_topic=payload.new_topic or "",
                 changed_by=await self._member(changer_id, puppet) if changer_id else None,
             )
         if name == "friendship":
@@ -517,9 +542,17 @@ class WechatyPlatform:
             bot = self.bot
             mention_ids = tuple(mp.mention_ids or ())
             return GroupMessage(
-                at=at, group_id=mp.room_id, sender=sender, text=text, kind=kind, url=url, mentions=mention_ids,
+                at=at,
+                group_id=mp.room_id,
+                sender=sender,
+                text=text,
+                kind=kind,
+                url=url,
+                mentions=mention_ids,
                 mentions_bot=kind is MessageKind.TEXT and mentions_bot(text, mention_ids, bot.id, bot.name),
-                message_id=mp.id or message_id, group_topic=await self._topic(mp.room_id, puppet), quote=quote,
+                message_id=mp.id or message_id,
+                group_topic=await self._topic(mp.room_id, puppet),
+                quote=quote,
             )
         return PrivateMessage(at=at, sender=sender, text=text, kind=kind, url=url, message_id=mp.id or message_id)
 
@@ -534,8 +567,9 @@ class WechatyPlatform:
 
     async def _mini_program(self, message_id: str, text: str, puppet: Any) -> str:
         try:
-            mp = await self._call(f"read mini program {message_id}", lambda p: p.message_mini_program(message_id),
-                                  puppet)
+            mp = await self._call(
+                f"read mini program {message_id}", lambda p: p.message_mini_program(message_id), puppet
+            )
         except PlatformError as exc:
             log.debug("wechaty: %s", exc)
             return text
@@ -545,16 +579,20 @@ class WechatyPlatform:
     async def _friendship(self, friendship_id: str, puppet: Any) -> Event | None:
         if not friendship_id:
             return None
-        fp = await self._call(f"read friend request {friendship_id}",
-                              lambda p: p.friendship_payload(friendship_id), puppet)
+        fp = await self._call(
+            f"read friend request {friendship_id}", lambda p: p.friendship_payload(friendship_id), puppet
+        )
         if not is_friend_request(fp.type):
             log.debug("wechaty: friendship event %s of type %s ignored", friendship_id, fp.type)
             return None
-        return FriendRequest(at=self.clock.now(), contact=await self._member(fp.contact_id, puppet),
-                             hello=fp.hello or "", request_id=fp.id or friendship_id)
+        return FriendRequest(
+            at=self.clock.now(),
+            contact=await self._member(fp.contact_id, puppet),
+            hello=fp.hello or "",
+            request_id=fp.id or friendship_id,
+        )
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-

@@ -73,10 +73,12 @@ def resolve_credentials(settings: WechatySettings, environ: Mapping[str, str] | 
         problems.append(f"no token: set wechaty.token or {wechaty_library.TOKEN_ENV}")
     if problems:
         raise SystemExit("wechaty adapter: " + "; ".join(problems))
-    source = ", ".join([
-        "endpoint from " + ("config" if settings.endpoint else wechaty_library.ENDPOINT_ENV),
-        "token from " + ("config" if settings.token is not None else wechaty_library.TOKEN_ENV),
-    ])
+    source = ", ".join(
+        [
+            "endpoint from " + ("config" if settings.endpoint else wechaty_library.ENDPOINT_ENV),
+            "token from " + ("config" if settings.token is not None else wechaty_library.TOKEN_ENV),
+        ]
+    )
     from_env = settings.token is None and env.get(wechaty_library.TOKEN_ENV, "") == token
     return Credentials(endpoint, token, source, from_env)
 
@@ -111,7 +113,11 @@ async def _run(loaded: LoadedConfig, creds: Credentials, redactor: redact.Secret
     clock = SystemClock(config.tz)
     connection = PuppetConnection(settings, creds.endpoint, new_client, redact=redactor.redact)
     platform = WechatyPlatform(
-        connection, settings, clock, Member(config.bot.id, config.bot.name), redact=redactor.redact,
+        connection,
+        settings,
+        clock,
+        Member(config.bot.id, config.bot.name),
+        redact=redactor.redact,
         url_link_payload=functools.partial(wechaty_library.url_link_payload, library),
     )
     app = BotApp(loaded, platform, clock, db_url=database_url_from_env())

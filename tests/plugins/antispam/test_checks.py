@@ -28,39 +28,48 @@ def default() -> Detector:
     return Detector(AntispamConfig(), stateful=False)
 
 
-@pytest.mark.parametrize(("text", "spam", "action"), [
-    ("宝妈在家也能赚钱！手机操作，每天1-2小时，日入200+，有意者加V：mama6688", True, Action.REMOVE),
-    ("兼职日结，有意私聊", True, Action.WARN),
-    ("读书群的朋友们，诚邀加入付费社群，前100名仅需9.9，名额有限，私聊我", True, Action.WARN),
-    ("我生娃前做过一段时间兼职，带娃之后实在没精力了", False, Action.NONE),
-    ("群里千万别信那些宝妈兼职刷单的，我表姐被骗了三千多，都是骗子！", False, Action.NONE),
-    ("车位出租，每月300，有需要的邻居联系我 13700001111", False, Action.NONE),
-    ("推荐一个搬家师傅，人很好，价格合理，电话 13912340000", False, Action.NONE),
-    ("社区卫生服务中心可以免费领取叶酸，带身份证就行", False, Action.NONE),
-])
+@pytest.mark.parametrize(
+    ("text", "spam", "action"),
+    [
+        ("宝妈在家也能赚钱！手机操作，每天1-2小时，日入200+，有意者加V：mama6688", True, Action.REMOVE),
+        ("兼职日结，有意私聊", True, Action.WARN),
+        ("读书群的朋友们，诚邀加入付费社群，前100名仅需9.9，名额有限，私聊我", True, Action.WARN),
+        ("我生娃前做过一段时间兼职，带娃之后实在没精力了", False, Action.NONE),
+        ("群里千万别信那些宝妈兼职刷单的，我表姐被骗了三千多，都是骗子！", False, Action.NONE),
+        ("车位出租，每月300，有需要的邻居联系我 13700001111", False, Action.NONE),
+        ("推荐一个搬家师傅，人很好，价格合理，电话 13912340000", False, Action.NONE),
+        ("社区卫生服务中心可以免费领取叶酸，带身份证就行", False, Action.NONE),
+    ],
+)
 def test_ad_content(default: Detector, text: str, spam: bool, action: Action) -> None:
     r = result(default, "ad_content", Message(text))
     assert (r.spam, r.action) == (spam, action), r.details
 
 
-@pytest.mark.parametrize(("text", "spam"), [
-    ("➕薇❤信了解", True),
-    ("咨询 一三九 二八七六 五四三二", True),
-    ("联系 1 5 0 - 1 2 3 4 - 9 8 7 6", True),
-    ("加我微信 bbmm2023", False),  # plain: the ad score decides
-    ("物业经理电话 13857161234", False),
-    ("上次群里有人说加V领奶粉，大家别信，那都是骗子", False),  # quoted in a warning
-])
+@pytest.mark.parametrize(
+    ("text", "spam"),
+    [
+        ("➕薇❤信了解", True),
+        ("咨询 一三九 二八七六 五四三二", True),
+        ("联系 1 5 0 - 1 2 3 4 - 9 8 7 6", True),
+        ("加我微信 bbmm2023", False),  # plain: the ad score decides
+        ("物业经理电话 13857161234", False),
+        ("上次群里有人说加V领奶粉，大家别信，那都是骗子", False),  # quoted in a warning
+    ],
+)
 def test_contact(default: Detector, text: str, spam: bool) -> None:
     assert result(default, "contact", Message(text)).spam is spam
 
 
-@pytest.mark.parametrize(("message", "spam"), [
-    (Message("戳链接👉 www点yunma点shop"), True),
-    (Message("好东西 http://a.xyz/x"), False),  # throwaway domain from an established member: scored, not flagged
-    (Message("好东西 http://a.xyz/x", member_age=timedelta(0)), True),
-    (Message("https://github.com/x/y"), False),
-])
+@pytest.mark.parametrize(
+    ("message", "spam"),
+    [
+        (Message("戳链接👉 www点yunma点shop"), True),
+        (Message("好东西 http://a.xyz/x"), False),  # throwaway domain from an established member: scored, not flagged
+        (Message("好东西 http://a.xyz/x", member_age=timedelta(0)), True),
+        (Message("https://github.com/x/y"), False),
+    ],
+)
 def test_links(default: Detector, message: Message, spam: bool) -> None:
     assert result(default, "links", message).spam is spam
 
@@ -74,19 +83,22 @@ def test_unknown_domains_policy() -> None:
 NEW = {"member_age": timedelta(minutes=5), "member_messages": 0}
 
 
-@pytest.mark.parametrize(("message", "spam"), [
-    (Message("看看 https://shop.example.com/1", **NEW), True),
-    (Message("看看 https://shop.example.com/1"), False),  # unknown history: established
-    (Message("看看 https://shop.example.com/1", member_age=timedelta(days=30), member_messages=200), False),
-    (Message("看看 https://shop.example.com/1", member_age=timedelta(days=30), member_messages=1), True),  # 2nd msg
-    (Message("我的项目 https://github.com/me/p", **NEW), False),  # allowed domains are fine
-    (Message("王阿姨", kind=MessageKind.CONTACT_CARD, **NEW), True),
-    (Message("领福利", kind=MessageKind.MINI_PROGRAM, **NEW), True),
-    (Message("", kind=MessageKind.IMAGE, qr=True, **NEW), True),
-    (Message("长按识别二维码", kind=MessageKind.IMAGE, **NEW), True),
-    (Message("宝宝的照片", kind=MessageKind.IMAGE, **NEW), False),
-    (Message("大家好，新人报到", **NEW), False),
-])
+@pytest.mark.parametrize(
+    ("message", "spam"),
+    [
+        (Message("看看 https://shop.example.com/1", **NEW), True),
+        (Message("看看 https://shop.example.com/1"), False),  # unknown history: established
+        (Message("看看 https://shop.example.com/1", member_age=timedelta(days=30), member_messages=200), False),
+        (Message("看看 https://shop.example.com/1", member_age=timedelta(days=30), member_messages=1), True),  # 2nd msg
+        (Message("我的项目 https://github.com/me/p", **NEW), False),  # allowed domains are fine
+        (Message("王阿姨", kind=MessageKind.CONTACT_CARD, **NEW), True),
+        (Message("领福利", kind=MessageKind.MINI_PROGRAM, **NEW), True),
+        (Message("", kind=MessageKind.IMAGE, qr=True, **NEW), True),
+        (Message("长按识别二维码", kind=MessageKind.IMAGE, **NEW), True),
+        (Message("宝宝的照片", kind=MessageKind.IMAGE, **NEW), False),
+        (Message("大家好，新人报到", **NEW), False),
+    ],
+)
 def test_new_member(default: Detector, message: Message, spam: bool) -> None:
     assert result(default, "new_member", message).spam is spam
 
@@ -174,14 +186,17 @@ def test_ignore_switches_a_rule_off() -> None:
     assert "ad_content" not in [r.name for r in verdict.results]
 
 
-@pytest.mark.parametrize(("data", "problem"), [
-    ({"ad_content": {"threshold": 5, "remove_at": 3}}, "remove_at must be at least threshold"),
-    ({"links": {"extra_allow_domains": ["not a domain"]}}, "not a domain"),
-    ({"new_member": {"triggers": ["link", "carrier pigeon"]}}, "carrier pigeon"),
-    ({"warn_text": "{who}"}, "unknown placeholder"),
-    ({"flood": {"action": "ban"}}, "ignore"),
-    ({"surprise": 1}, "Extra inputs"),
-])
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"ad_content": {"threshold": 5, "remove_at": 3}}, "remove_at must be at least threshold"),
+        ({"links": {"extra_allow_domains": ["not a domain"]}}, "not a domain"),
+        ({"new_member": {"triggers": ["link", "carrier pigeon"]}}, "carrier pigeon"),
+        ({"warn_text": "{who}"}, "unknown placeholder"),
+        ({"flood": {"action": "ban"}}, "ignore"),
+        ({"surprise": 1}, "Extra inputs"),
+    ],
+)
 def test_config_rejects_mistakes(data: dict, problem: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValueError, match=problem):
         AntispamConfig.model_validate(data)
@@ -212,7 +227,8 @@ def test_the_shipped_model_is_trained_on_the_shipped_corpus() -> None:
     from plugins.antispam.classifier import corpus_digest, corpus_samples
 
     assert shipped_model().info["corpus"] == corpus_digest(corpus_samples()), (
-        "plugins/antispam/corpus changed: rebuild the model with `python -m plugins.antispam.classifier`")
+        "plugins/antispam/corpus changed: rebuild the model with `python -m plugins.antispam.classifier`"
+    )
 
 
 @pytest.mark.parametrize(("days", "spam"), [(400, False), (None, False), (0, True)])
@@ -220,7 +236,10 @@ def test_a_plain_link_weighs_by_the_senders_standing(days: int | None, spam: boo
     """A long-time member's news or shop link with a few promotional words is not an ad; the
     same words and link from a member of today are."""
     detector = Detector(AntispamConfig(), stateful=False)
-    message = Message("今天京东秒杀，限时优惠，点这里看看 https://news.example-shop.com/item/123",
-                      kind=MessageKind.URL, member_age=timedelta(days=days) if days is not None else None,
-                      member_messages=0 if days == 0 else None)
+    message = Message(
+        "今天京东秒杀，限时优惠，点这里看看 https://news.example-shop.com/item/123",
+        kind=MessageKind.URL,
+        member_age=timedelta(days=days) if days is not None else None,
+        member_messages=0 if days == 0 else None,
+    )
     assert result(detector, "ad_content", message).spam is spam

@@ -17,8 +17,16 @@ SCENARIO = Path(__file__).with_name("antispam-scenario.yaml")
 
 
 def qunbot(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, input=stdin, capture_output=True,
-                          text=True, encoding="utf-8", timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
 
 
 def test_one_verdict_per_line_from_stdin() -> None:
@@ -30,13 +38,18 @@ def test_one_verdict_per_line_from_stdin() -> None:
         {"id": "m5", "text": "", "kind": "qr_code", "member_days": 0.5},
         {"id": "m6", "text": "王阿姨", "kind": "contact_card", "member_days": None, "label": "ignored"},
     ]
-    proc = qunbot("spam-check", "--config", str(CONFIG), stdin="\n".join(json.dumps(x, ensure_ascii=False)
-                                                                          for x in lines) + "\n")
+    proc = qunbot(
+        "spam-check", "--config", str(CONFIG), stdin="\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n"
+    )
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [(v["id"], v["spam"], v["action"]) for v in out] == [
-        ("m1", True, "kick"), (2, False, "none"), ("m3", True, "warn"), ("m4", False, "none"),
-        ("m5", True, "warn"), ("m6", False, "none"),
+        ("m1", True, "kick"),
+        (2, False, "none"),
+        ("m3", True, "warn"),
+        ("m4", False, "none"),
+        ("m5", True, "warn"),
+        ("m6", False, "none"),
     ]
     for verdict in out:
         assert set(verdict) == {"id", "spam", "action", "checks"}
@@ -107,11 +120,22 @@ def test_simulate_json_scenario_and_replay_over_its_database(tmp_path: Path) -> 
     assert kicks == [("g1", "spammer"), ("g2", "spammer")]  # removed, then refused in another group
     warnings = [a for a in actions if a["action"] == "say" and "请勿发布广告" in a["text"]]
     assert [w["mentions"] for w in warnings] == [["newbie"]]  # the new member, not the admin with the same link
-    assert any(a["action"] == "private" and a["to"] == "owner1" and "已将 小美（spammer）移出" in a["text"]
-               for a in actions)
+    assert any(
+        a["action"] == "private" and a["to"] == "owner1" and "已将 小美（spammer）移出" in a["text"] for a in actions
+    )
 
-    replayed = qunbot("spam-replay", "--config", str(CONFIG), "--db", db, "--days", "2", "--json",
-                      "--until", "2026-12-02T08:00:00+0800")
+    replayed = qunbot(
+        "spam-replay",
+        "--config",
+        str(CONFIG),
+        "--db",
+        db,
+        "--days",
+        "2",
+        "--json",
+        "--until",
+        "2026-12-02T08:00:00+0800",
+    )
     assert replayed.returncode == 0, replayed.stderr
     who = {json.loads(line)["member"]: json.loads(line) for line in replayed.stdout.splitlines()}
     assert who["spammer"]["outcome"] == "remove"
@@ -125,8 +149,12 @@ def test_input_parsing_is_lenient_where_it_is_safe() -> None:
     assert ident == 7 and msg.qr and msg.text == ""
     _, msg = message_from_json({"id": "u", "text": "看", "url": "http://a.b/c"})
     assert msg.kind.value == "url"
-    for bad in ({"id": "x", "text": "t", "member_messages": -1}, {"id": "x", "text": "t", "member_days": True},
-                {"id": {"a": 1}, "text": "t"}, {"id": "x", "text": "t", "kind": 3}):
+    for bad in (
+        {"id": "x", "text": "t", "member_messages": -1},
+        {"id": "x", "text": "t", "member_days": True},
+        {"id": {"a": 1}, "text": "t"},
+        {"id": "x", "text": "t", "kind": 3},
+    ):
         try:
             message_from_json(bad)
         except InputError:

@@ -82,8 +82,10 @@ def test_default_config_catches_ads_and_spares_members(name: str) -> None:
     if not path.exists():
         pytest.skip(f"{name} not present")
     s = score(path)
-    print(f"\n{name}: recall {s.recall:.3f} ({s.caught}/{s.ads}), "
-          f"false positives {s.false_positive_rate:.3f} ({s.flagged}/{s.normal})")
+    print(
+        f"\n{name}: recall {s.recall:.3f} ({s.caught}/{s.ads}), "
+        f"false positives {s.false_positive_rate:.3f} ({s.flagged}/{s.normal})"
+    )
     assert s.recall >= 0.95, f"missed ads: {s.missed}"
     assert s.false_positive_rate <= 0.01, f"flagged normal messages: {s.false_alarms}"
 
@@ -92,7 +94,12 @@ def test_the_cli_gives_the_same_verdicts_as_the_library() -> None:
     path = DATA / "spam_corpus.jsonl"
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "spam-check", "--config", str(CONFIG), str(path)],
-        cwd=ROOT, capture_output=True, text=True, encoding="utf-8", timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     cli = [json.loads(line) for line in proc.stdout.splitlines()]

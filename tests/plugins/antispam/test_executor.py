@@ -72,10 +72,17 @@ def executor(services: FakeServices | None = None, earlier: int = 0) -> Executor
     return ex
 
 
-@pytest.mark.parametrize(("member", "why"), [
-    ("owner", "群主或管理员"), ("adm", "群主或管理员"), ("boss", "机器人管理员"), ("wxid_bot", "机器人账号"),
-    ("bot2", "机器人账号"), ("friend", "白名单成员"),
-])
+@pytest.mark.parametrize(
+    ("member", "why"),
+    [
+        ("owner", "群主或管理员"),
+        ("adm", "群主或管理员"),
+        ("boss", "机器人管理员"),
+        ("wxid_bot", "机器人账号"),
+        ("bot2", "机器人账号"),
+        ("friend", "白名单成员"),
+    ],
+)
 async def test_protected_members_are_never_acted_on(member: str, why: str) -> None:
     config = AntispamConfig(allow_members=["friend"])
     decision = await executor().decide("g1", member, AD, config, NOW)
@@ -91,11 +98,14 @@ async def test_clear_ads_are_removed_and_mild_ones_warned_then_escalated() -> No
     assert (third.outcome, third.action, third.strikes) == (Outcome.REMOVED, Action.REMOVE, 3)
 
 
-@pytest.mark.parametrize(("info", "why"), [
-    (None, "无法确认群主和管理员身份"),
-    (GroupInfo("g1", owner_id="owner", bot_can_remove=False), "我没有移出成员的权限"),
-    (GroupInfo("g1", owner_id="owner", bot_can_remove=None), "无法确认我是否有移出权限"),
-])
+@pytest.mark.parametrize(
+    ("info", "why"),
+    [
+        (None, "无法确认群主和管理员身份"),
+        (GroupInfo("g1", owner_id="owner", bot_can_remove=False), "我没有移出成员的权限"),
+        (GroupInfo("g1", owner_id="owner", bot_can_remove=None), "无法确认我是否有移出权限"),
+    ],
+)
 async def test_removal_fails_closed_to_a_warning(info: GroupInfo | None, why: str) -> None:
     services = FakeServices(groups=FakeGroups(info))
     decision = await executor(services).decide("g1", "m", AD, AntispamConfig(), NOW)
@@ -238,8 +248,11 @@ class FlakyStore:
 
 
 def entry(member: str) -> AuditEntry:
-    return AuditEntry(AntispamDecision(at=NOW, group_id="g1", member_id=member, text="加V abc888",
-                                       action="warn", outcome=Outcome.WARNED))
+    return AuditEntry(
+        AntispamDecision(
+            at=NOW, group_id="g1", member_id=member, text="加V abc888", action="warn", outcome=Outcome.WARNED
+        )
+    )
 
 
 async def test_what_is_queued_at_once_is_written_in_one_transaction() -> None:

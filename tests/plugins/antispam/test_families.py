@@ -63,8 +63,11 @@ async def test_every_family_is_caught_from_a_new_member(tmp_path: Path, family: 
         bot.new_actions()
         await bot.step(group="g1", **{"from": "newbie"}, **step)
         await bot.wait("5s")
-        acted = [a for a in bot.new_actions()
-                 if a.action == "kick" or (a.action == "say" and "请勿发布广告" in (a.text or ""))]
+        acted = [
+            a
+            for a in bot.new_actions()
+            if a.action == "kick" or (a.action == "say" and "请勿发布广告" in (a.text or ""))
+        ]
         assert acted, f"{family}: {step} was not acted on"
 
 

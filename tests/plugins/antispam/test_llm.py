@@ -30,8 +30,13 @@ KEY = "sk-test-5f1e9c0b7a2d4e6f"
 
 
 def completion(content: str) -> bytes:
-    return json.dumps({"id": "x", "object": "chat.completion",
-                       "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}).encode()
+    return json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+        }
+    ).encode()
 
 
 Reply = tuple[int, bytes, float]  # status, body, seconds to wait before answering
@@ -62,8 +67,11 @@ class FakeModelServer:
             status, payload, delay = self.reply(request, headers)
             if delay:
                 await asyncio.sleep(delay)
-            writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}"
-                         "\r\nConnection: close\r\n\r\n".encode() + payload)
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}"
+                "\r\nConnection: close\r\n\r\n".encode()
+                + payload
+            )
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -90,7 +98,7 @@ async def test_a_good_answer_is_an_opinion_and_the_request_is_a_chat_completion(
         assert await llm.ask("有人想做兼职吗", "有人想做兼职吗", NOW) == Opinion(True, "兼职刷单引流")
     finally:
         await llm.aclose()
-    (headers, request), = server.requests
+    ((headers, request),) = server.requests
     assert request["model"] == "local-7b" and request["temperature"] == 0
     assert [m["role"] for m in request["messages"]] == ["system", "user"]
     assert request["messages"][1]["content"] == "有人想做兼职吗"
@@ -108,18 +116,31 @@ async def test_a_timeout_is_no_opinion_and_does_not_wait_for_the_server(server: 
     assert time.monotonic() - started < 4  # decided without the answer, well before it came
 
 
-@pytest.mark.parametrize("content", [
-    "是广告", '{"spam": "yes", "reason": "x"}', '{"spam": true}', '["spam", true]', '{"spam": 1, "reason": "x"}',
-    '```json\n{"spam": true, "reason": "x"}\n```',
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "是广告",
+        '{"spam": "yes", "reason": "x"}',
+        '{"spam": true}',
+        '["spam", true]',
+        '{"spam": 1, "reason": "x"}',
+        '```json\n{"spam": true, "reason": "x"}\n```',
+    ],
+)
 def test_malformed_answers_are_no_opinion(content: str) -> None:
     assert parse_answer(200, completion(content)) is None
 
 
-@pytest.mark.parametrize(("status", "body"), [
-    (200, b"not json"), (200, b'{"choices": []}'), (200, b'{"choices": [{"message": {"content": null}}]}'),
-    (500, completion('{"spam": true, "reason": "x"}')), (200, b"\xff\xfe"),
-])
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, b"not json"),
+        (200, b'{"choices": []}'),
+        (200, b'{"choices": [{"message": {"content": null}}]}'),
+        (500, completion('{"spam": true, "reason": "x"}')),
+        (200, b"\xff\xfe"),
+    ],
+)
 def test_broken_responses_are_no_opinion(status: int, body: bytes) -> None:
     assert parse_answer(status, body) is None
 
@@ -151,16 +172,19 @@ async def test_the_hourly_budget_and_the_cache(server: FakeModelServer) -> None:
         await llm.aclose()
 
 
-async def test_the_key_is_sent_but_never_logged(server: FakeModelServer, monkeypatch: pytest.MonkeyPatch,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_key_is_sent_but_never_logged(
+    server: FakeModelServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("QUNBOT_TEST_LLM_KEY", KEY)
     caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
-    answers = iter([
-        (500, json.dumps({"error": "bad key"}).encode(), 0.0),  # an error page
-        (200, completion("not json"), 0.0),
-        (200, completion('{"spam": false, "reason": "ok"}'), 0.0),
-        (200, completion('{"spam": false, "reason": "ok"}'), 5.0),  # a timeout
-    ])
+    answers = iter(
+        [
+            (500, json.dumps({"error": "bad key"}).encode(), 0.0),  # an error page
+            (200, completion("not json"), 0.0),
+            (200, completion('{"spam": false, "reason": "ok"}'), 0.0),
+            (200, completion('{"spam": false, "reason": "ok"}'), 5.0),  # a timeout
+        ]
+    )
 
     def reply(request: dict[str, Any], headers: dict[str, str]) -> Reply:
         status, body, delay = next(answers)
@@ -190,8 +214,9 @@ def test_the_key_setting_takes_a_variable_name_not_a_key() -> None:
 # --- which messages qualify ----------------------------------------------------------------
 
 
-def checks_with(config: AntispamConfig, llm: SecondOpinion | None, score: float | None,
-                text: str = "周末有空一起去看看") -> GroupSlowChecks:
+def checks_with(
+    config: AntispamConfig, llm: SecondOpinion | None, score: float | None, text: str = "周末有空一起去看看"
+) -> GroupSlowChecks:
     memo = ScoreMemo(TextModel({}, 0.0))
     memo.last = None if score is None else (text, score, "old")
     return GroupSlowChecks(config, None, llm, memo)
@@ -206,19 +231,23 @@ RULE = CheckResult("ad_content", True, "得分 5", Action.WARN)
 MODEL = CheckResult("classifier", True, "广告概率 0.990", Action.WARN)
 
 
-@pytest.mark.parametrize(("settings", "score", "verdict", "asked"), [
-    ({"band": 0.3}, 0.60, CLEAN, "接近阈值"),  # within the band below the threshold
-    ({"band": 0.3}, 0.40, CLEAN, ""),  # below the band
-    ({"band": 0.3}, None, CLEAN, ""),  # the text model did not score it (too short, or off)
-    ({"band": 0.3, "min_chars": 20}, 0.60, CLEAN, ""),  # too short for the language model
-    ({"band": 0.3, "action": "remove"}, 0.99, Verdict((MODEL,)), "只有分类器"),  # model alone, a removal possible
-    ({"band": 0.3, "action": "remove"}, 0.10, Verdict((RULE,)), "规则判为广告"),  # rules alone
-    ({"band": 0.3, "action": "remove", "disputes": False}, 0.10, Verdict((RULE,)), ""),
-    ({"band": 0.3}, 0.10, Verdict((RULE,)), ""),  # already a warning: a "warn" opinion changes nothing
-    ({"band": 0.3, "action": "remove"}, 0.99, Verdict((RULE, MODEL)), ""),  # they agree
-])
-def test_which_messages_are_borderline(settings: dict[str, Any], score: float | None, verdict: Verdict,
-                                       asked: str) -> None:
+@pytest.mark.parametrize(
+    ("settings", "score", "verdict", "asked"),
+    [
+        ({"band": 0.3}, 0.60, CLEAN, "接近阈值"),  # within the band below the threshold
+        ({"band": 0.3}, 0.40, CLEAN, ""),  # below the band
+        ({"band": 0.3}, None, CLEAN, ""),  # the text model did not score it (too short, or off)
+        ({"band": 0.3, "min_chars": 20}, 0.60, CLEAN, ""),  # too short for the language model
+        ({"band": 0.3, "action": "remove"}, 0.99, Verdict((MODEL,)), "只有分类器"),  # model alone, a removal possible
+        ({"band": 0.3, "action": "remove"}, 0.10, Verdict((RULE,)), "规则判为广告"),  # rules alone
+        ({"band": 0.3, "action": "remove", "disputes": False}, 0.10, Verdict((RULE,)), ""),
+        ({"band": 0.3}, 0.10, Verdict((RULE,)), ""),  # already a warning: a "warn" opinion changes nothing
+        ({"band": 0.3, "action": "remove"}, 0.99, Verdict((RULE, MODEL)), ""),  # they agree
+    ],
+)
+def test_which_messages_are_borderline(
+    settings: dict[str, Any], score: float | None, verdict: Verdict, asked: str
+) -> None:
     llm = object.__new__(SecondOpinion)  # never called here
     plan = checks_with(config(**settings), llm, score).plan(MSG, "m1", verdict)
     why = plan.llm if plan is not None else ""
@@ -250,9 +279,12 @@ async def test_the_verdict_gets_an_llm_result_with_its_own_action(server: FakeMo
 
 
 async def test_through_the_pipeline_a_borderline_message_is_warned_on_the_models_word(
-        server: FakeModelServer, tmp_path: Path) -> None:
+    server: FakeModelServer, tmp_path: Path
+) -> None:
     # band 0.99: every message the text model scores below the threshold is borderline here.
-    path = write_config(tmp_path, f"""
+    path = write_config(
+        tmp_path,
+        f"""
         groups:
           - {{id: g1, name: 宝妈交流群}}
           - {{id: g2, name: 读书群}}
@@ -262,7 +294,8 @@ async def test_through_the_pipeline_a_borderline_message_is_warned_on_the_models
             overrides:
               - groups: [g2]
                 llm: {{enabled: false}}
-    """)
+    """,
+    )
     async with chat(path) as bot:
         await bot.say("g2", "alice", "这周六的读书会改到下午三点了")
         bot.assert_silent()

@@ -16,14 +16,34 @@ from tests.plugins.antispam.test_cli import qunbot
 from tests.plugins.antispam.test_teaching import HONEY, HONEY_AGAIN, WORLD, kicks, state_of
 
 LABELLED = [
-    {"id": "a1", "text": "兼职日结，日入300+，一部手机就能做，加V：abc888", "kind": "text", "spam": True,
-     "family": "part_time", "member_days": 0, "member_messages": 0},
+    {
+        "id": "a1",
+        "text": "兼职日结，日入300+，一部手机就能做，加V：abc888",
+        "kind": "text",
+        "spam": True,
+        "family": "part_time",
+        "member_days": 0,
+        "member_messages": 0,
+    },
     {"id": "a2", "text": "宝妈在家轻松赚，每天两小时，私我", "kind": "text", "spam": True, "family": "part_time"},
-    {"id": "a3", "text": "", "kind": "image", "spam": True, "family": "qr_image", "member_days": 5,
-     "member_messages": 40},
+    {
+        "id": "a3",
+        "text": "",
+        "kind": "image",
+        "spam": True,
+        "family": "qr_image",
+        "member_days": 5,
+        "member_messages": 40,
+    },
     {"id": "n1", "text": "今天天气不错，出去走走", "kind": "text", "spam": False, "family": None},
-    {"id": "n2", "text": "看看这个 https://shop.example.com/x", "kind": "text", "spam": False,
-     "member_days": 0, "member_messages": 0},
+    {
+        "id": "n2",
+        "text": "看看这个 https://shop.example.com/x",
+        "kind": "text",
+        "spam": False,
+        "member_days": 0,
+        "member_messages": 0,
+    },
     {"id": "n3", "text": "", "kind": "emoticon", "spam": False},
 ]
 
@@ -34,15 +54,18 @@ def write_lines(path: Path, rows: list[dict[str, object]]) -> Path:
 
 
 def config(tmp_path: Path, db: Path) -> Path:
-    return write_config(tmp_path, f"""
+    return write_config(
+        tmp_path,
+        f"""
 bot_admins: [boss]
 groups:
   - {{id: g1, name: 宝妈交流群}}
 storage: {{url: "sqlite+aiosqlite:///{db}"}}
 plugins:
   antispam:
-    teaching: {{model_dir: "{tmp_path / 'models'}"}}
-""")
+    teaching: {{model_dir: "{tmp_path / "models"}"}}
+""",
+    )
 
 
 def honey_model() -> TextModel:
@@ -65,8 +88,15 @@ def test_spam_eval_reports_overall_per_kind_per_family_and_the_wrong_ids(tmp_pat
     assert any(line.strip().startswith("n2") and "new_member" in line for line in lines)
     proc = qunbot("spam-eval", "--json", "--config", str(config(tmp_path, tmp_path / "q.db")), str(source))
     summary = json.loads(proc.stdout)
-    assert summary["overall"] == {"ads": 3, "caught": 2, "normal": 3, "flagged": 1, "recall": 0.6667,
-                                  "false_positive_rate": 0.3333, "precision": 0.6667}
+    assert summary["overall"] == {
+        "ads": 3,
+        "caught": 2,
+        "normal": 3,
+        "flagged": 1,
+        "recall": 0.6667,
+        "false_positive_rate": 0.3333,
+        "precision": 0.6667,
+    }
     assert summary["families"]["qr_image"]["recall"] == 0.0
     assert [m["id"] for m in summary["missed"]] == ["a3"]
     assert [m["id"] for m in summary["false_positives"]] == ["n2"]
@@ -102,8 +132,11 @@ async def test_train_on_taught_samples_replay_the_candidate_then_activate(tmp_pa
         await bot.say("g1", "bob", "我家的野生蜂蜜今年收成不错")  # not a near-duplicate: not caught
         assert kicks(bot) == [("g1", "spammer")]
         async with bot.sim.app.db.transaction() as session:  # a damaged row: named and skipped
-            await session.execute(sa.insert(AntispamSample.__table__).values(  # type: ignore[attr-defined]
-                at=bot.sim.clock.now(), label="ham?", text="随便一句"))
+            await session.execute(
+                sa.insert(AntispamSample.__table__).values(  # type: ignore[attr-defined]
+                    at=bot.sim.clock.now(), label="ham?", text="随便一句"
+                )
+            )
     proc = qunbot("spam-train", "--config", str(path))
     assert proc.returncode == 0, proc.stderr
     assert "skipped: antispam_samples row 2: label 'ham?' is neither spam nor normal" in proc.stdout

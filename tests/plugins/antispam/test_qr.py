@@ -28,21 +28,24 @@ NOW = datetime(2026, 12, 1, 8, tzinfo=UTC)
 GROUP_INVITE = "https://weixin.qq.com/g/AQYAAFmZ3xyz"
 
 
-@pytest.mark.parametrize(("payload", "kind", "title"), [
-    (GROUP_INVITE, "group_invite", "微信群邀请"),
-    ("https://work.weixin.qq.com/gm/abc123", "group_invite", "企业微信群邀请"),
-    ("HTTPS://U.WECHAT.COM/EAbcDef", "contact", "微信个人名片"),
-    ("https://work.weixin.qq.com/u/vc123", "contact", "企业微信名片"),
-    ("https://qm.qq.com/cgi-bin/qm/qr?k=abc", "contact", "QQ名片"),
-    ("http://weixin.qq.com/r/abcDEF", "official_account", "公众号"),
-    ("wxp://f2f0abcDEF", "payment", "微信收款码"),
-    ("https://qr.alipay.com/fkx123", "payment", "支付宝收款码"),
-    ("https://t.me/joinchat/abc", "telegram", "Telegram"),
-    ("tg://resolve?domain=abc", "telegram", "Telegram"),
-    ("https://shop.example.com/item/9", "link", "链接 shop.example.com"),
-    ("www.example.cn/promo", "link", "链接 www.example.cn"),
-    ("WIFI:S:home;T:WPA;P:123;;", "text", "文字"),
-])
+@pytest.mark.parametrize(
+    ("payload", "kind", "title"),
+    [
+        (GROUP_INVITE, "group_invite", "微信群邀请"),
+        ("https://work.weixin.qq.com/gm/abc123", "group_invite", "企业微信群邀请"),
+        ("HTTPS://U.WECHAT.COM/EAbcDef", "contact", "微信个人名片"),
+        ("https://work.weixin.qq.com/u/vc123", "contact", "企业微信名片"),
+        ("https://qm.qq.com/cgi-bin/qm/qr?k=abc", "contact", "QQ名片"),
+        ("http://weixin.qq.com/r/abcDEF", "official_account", "公众号"),
+        ("wxp://f2f0abcDEF", "payment", "微信收款码"),
+        ("https://qr.alipay.com/fkx123", "payment", "支付宝收款码"),
+        ("https://t.me/joinchat/abc", "telegram", "Telegram"),
+        ("tg://resolve?domain=abc", "telegram", "Telegram"),
+        ("https://shop.example.com/item/9", "link", "链接 shop.example.com"),
+        ("www.example.cn/promo", "link", "链接 www.example.cn"),
+        ("WIFI:S:home;T:WPA;P:123;;", "text", "文字"),
+    ],
+)
 def test_payloads_are_classified_by_what_they_point_to(payload: str, kind: str, title: str) -> None:
     target = classify(payload)
     assert (target.kind, target.title) == (kind, title)
@@ -106,9 +109,14 @@ async def test_a_new_members_group_invite_becomes_a_removal_result() -> None:
     assert verdict.rules == "二维码"
 
 
-@pytest.mark.parametrize(("payload", "action"), [
-    ("wxp://f2f0abc", Action.WARN), ("hello world", Action.NONE), ("https://mp.weixin.qq.com/s/abc", Action.NONE),
-])
+@pytest.mark.parametrize(
+    ("payload", "action"),
+    [
+        ("wxp://f2f0abc", Action.WARN),
+        ("hello world", Action.NONE),
+        ("https://mp.weixin.qq.com/s/abc", Action.NONE),
+    ],
+)
 async def test_payment_codes_warn_plain_text_and_allowed_links_pass(payload: str, action: Action) -> None:
     world, platform = world_platform()
     world.post_image("m1", qr_image(payload))
@@ -142,7 +150,8 @@ async def test_an_image_over_the_byte_cap_is_not_read() -> None:
 
 
 async def test_a_slow_decode_is_not_waited_for_and_its_late_result_only_logged(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     world, platform = world_platform()
     world.post_image("m1", qr_image(GROUP_INVITE))
     release = threading.Event()

@@ -34,12 +34,21 @@ plugins:
 
 WORLD = {
     "contacts": [
-        {"id": "owner1", "name": "群主"}, {"id": "alice", "name": "Alice"}, {"id": "bob", "name": "Bob"},
-        {"id": "boss", "name": "老板"}, {"id": "spammer", "name": "小美"}, {"id": "newbie", "name": "新人"},
+        {"id": "owner1", "name": "群主"},
+        {"id": "alice", "name": "Alice"},
+        {"id": "bob", "name": "Bob"},
+        {"id": "boss", "name": "老板"},
+        {"id": "spammer", "name": "小美"},
+        {"id": "newbie", "name": "新人"},
     ],
     "groups": [
-        {"id": "g1", "topic": "宝妈交流群", "owner": "owner1", "admins": ["alice"],
-         "members": ["owner1", "alice", "bob"]},
+        {
+            "id": "g1",
+            "topic": "宝妈交流群",
+            "owner": "owner1",
+            "admins": ["alice"],
+            "members": ["owner1", "alice", "bob"],
+        },
         {"id": "g2", "topic": "读书群", "owner": "owner1", "admins": [], "members": ["owner1", "bob"]},
         {"id": "g3", "topic": "试运行群", "owner": "owner1", "admins": [], "members": ["owner1", "bob"]},
     ],
@@ -112,7 +121,9 @@ async def test_a_clear_ad_is_removed_at_once_and_the_spammer_is_refused_everywhe
         assert bot.said("g2", contains="欢迎") == []
         rows = await decisions(bot)
     assert [(r.group_id, r.outcome, r.rules) for r in rows] == [
-        ("g1", "removed", "ad_content,contact,new_member,classifier"), ("g2", "removed", "blacklisted")]
+        ("g1", "removed", "ad_content,contact,new_member,classifier"),
+        ("g2", "removed", "blacklisted"),
+    ]
 
 
 async def test_dry_run_removes_nobody_and_records_would_remove(tmp_path: Path) -> None:
@@ -191,7 +202,8 @@ async def test_pardon_lets_a_removed_member_back(tmp_path: Path) -> None:
 
 async def test_replay_over_shared_history(tmp_path: Path) -> None:
     quiet = CONFIG.replace("new_member: {action: warn,", "new_member: {action: ignore,").replace(
-        "  antispam:\n", "  antispam:\n    ad_content: {action: ignore}\n    contact: {action: ignore}\n")
+        "  antispam:\n", "  antispam:\n    ad_content: {action: ignore}\n    contact: {action: ignore}\n"
+    )
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
     async with chat(write_config(tmp_path, quiet), WORLD, db_url=db_url) as bot:
         await bot.join("g1", "spammer")
@@ -218,7 +230,8 @@ async def test_replay_counts_strikes_as_the_live_bot_does_to_the_edge_of_the_win
         await bot.say("g1", "bob", MILD)
         bot.assert_kicked("g1", "bob")
     quiet = CONFIG.replace(
-        "  antispam:\n", "  antispam:\n    ad_content: {action: ignore}\n    classifier: {action: ignore}\n")
+        "  antispam:\n", "  antispam:\n    ad_content: {action: ignore}\n    classifier: {action: ignore}\n"
+    )
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'edge.db'}"
     async with chat(write_config(tmp_path, quiet, "quiet.yaml"), WORLD, db_url=db_url) as bot:
         await bot.say("g1", "bob", MILD)

@@ -21,28 +21,46 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 def _warned(group_id: str, member_id: str, at: datetime) -> AntispamDecision:
-    return AntispamDecision(at=at, group_id=group_id, member_id=member_id, action="warn", outcome=Outcome.WARNED,
-                            rules="contact")
+    return AntispamDecision(
+        at=at, group_id=group_id, member_id=member_id, action="warn", outcome=Outcome.WARNED, rules="contact"
+    )
 
 
 async def test_audit_strikes_and_labels(database: Database) -> None:
     store = AntispamStore(database)
     checks = [{"name": "ad_content", "spam": True, "details": "得分 9"}]
-    first = await store.record(AntispamDecision(
-        at=T0, group_id="g1", member_id="m", text="兼职日结", action="kick", outcome=Outcome.REMOVED,
-        rules="ad_content", checks=checks, label="spam"))
-    second = await store.record(AntispamDecision(at=T0, group_id="g1", member_id="n", text="加V", action="warn",
-                                                 outcome=Outcome.WARNED, rules="contact"))
+    first = await store.record(
+        AntispamDecision(
+            at=T0,
+            group_id="g1",
+            member_id="m",
+            text="兼职日结",
+            action="kick",
+            outcome=Outcome.REMOVED,
+            rules="ad_content",
+            checks=checks,
+            label="spam",
+        )
+    )
+    second = await store.record(
+        AntispamDecision(
+            at=T0, group_id="g1", member_id="n", text="加V", action="warn", outcome=Outcome.WARNED, rules="contact"
+        )
+    )
     assert second > first
     rows = await store.decisions("g1")
     assert [r.member_id for r in rows] == ["n", "m"]  # newest first
     assert next(r for r in rows if r.member_id == "m").checks == checks
 
     for gid, at in (("g1", T0), ("g1", T0 + timedelta(hours=2)), ("g2", T0)):
-        await store.record_action(_warned(gid, "n", at), strike=AntispamStrike(group_id=gid, member_id="n", at=at,
-                                                                             rules="contact"))
+        await store.record_action(
+            _warned(gid, "n", at), strike=AntispamStrike(group_id=gid, member_id="n", at=at, rules="contact")
+        )
     assert sorted(await store.recent_strikes(T0 - timedelta(hours=1))) == [
-        ("g1", "n", T0), ("g1", "n", T0 + timedelta(hours=2)), ("g2", "n", T0)]
+        ("g1", "n", T0),
+        ("g1", "n", T0 + timedelta(hours=2)),
+        ("g2", "n", T0),
+    ]
     assert await store.recent_strikes(T0 + timedelta(hours=1)) == [("g1", "n", T0 + timedelta(hours=2))]
     assert await store.clear_strikes("n", "g1") == 2
     assert await store.recent_strikes(T0 - timedelta(days=1)) == [("g2", "n", T0)]
@@ -54,9 +72,11 @@ async def test_audit_strikes_and_labels(database: Database) -> None:
 
 async def test_bans_are_upserted_and_lifted(database: Database) -> None:
     store = AntispamStore(database)
-    for ban in (AntispamBan(member_id="s", member_name="小美", group_id="g1", everywhere=True, at=T0, rules="a"),
-                AntispamBan(member_id="s", group_id="g1", everywhere=True, at=T0 + timedelta(1), rules="b"),
-                AntispamBan(member_id="s", group_id="g2", everywhere=False, at=T0, rules="c")):
+    for ban in (
+        AntispamBan(member_id="s", member_name="小美", group_id="g1", everywhere=True, at=T0, rules="a"),
+        AntispamBan(member_id="s", group_id="g1", everywhere=True, at=T0 + timedelta(1), rules="b"),
+        AntispamBan(member_id="s", group_id="g2", everywhere=False, at=T0, rules="c"),
+    ):
         await store.record_action(_warned(ban.group_id, "s", ban.at), ban=ban)
     bans = await store.bans()
     assert sorted((b.group_id, b.rules, b.member_name) for b in bans) == [("g1", "b", "小美"), ("g2", "c", "")]
@@ -69,11 +89,13 @@ async def test_bans_are_upserted_and_lifted(database: Database) -> None:
 async def test_several_actions_in_one_transaction_link_and_upsert_as_one_by_one(database: Database) -> None:
     store = AntispamStore(database)
     warned, again, removed = (_warned("g1", "s", T0 + timedelta(minutes=i)) for i in range(3))
-    ids = await store.record_actions([
-        (warned, AntispamStrike(group_id="g1", member_id="s", at=T0, rules="contact"), None),
-        (again, None, AntispamBan(member_id="s", group_id="g1", at=T0, rules="a")),
-        (removed, None, AntispamBan(member_id="s", group_id="g1", at=T0 + timedelta(minutes=2), rules="b")),
-    ])
+    ids = await store.record_actions(
+        [
+            (warned, AntispamStrike(group_id="g1", member_id="s", at=T0, rules="contact"), None),
+            (again, None, AntispamBan(member_id="s", group_id="g1", at=T0, rules="a")),
+            (removed, None, AntispamBan(member_id="s", group_id="g1", at=T0 + timedelta(minutes=2), rules="b")),
+        ]
+    )
     assert ids == sorted(ids) and len(set(ids)) == 3
     async with database.session() as s:
         strikes = list((await s.exec(select(AntispamStrike))).all())
@@ -89,8 +111,15 @@ async def test_recent_joins_come_with_their_message_counts(db_url: str) -> None:
         recorder.record(MembersJoined(at=T0, group_id="g1", members=(Member("new"),)))
         recorder.record(MembersJoined(at=T0 - timedelta(days=60), group_id="g1", members=(Member("old"),)))
         for i in range(2):
-            recorder.record(GroupMessage(at=T0 + timedelta(minutes=i + 1), group_id="g1", sender=Member("new"),
-                                         text=f"hi {i}", message_id=f"x{i}"))
+            recorder.record(
+                GroupMessage(
+                    at=T0 + timedelta(minutes=i + 1),
+                    group_id="g1",
+                    sender=Member("new"),
+                    text=f"hi {i}",
+                    message_id=f"x{i}",
+                )
+            )
         await recorder.stop()
         joins = await AntispamStore(db).recent_joins(T0 - timedelta(days=30), TZ)
     finally:
@@ -102,10 +131,12 @@ async def test_an_action_is_written_in_one_transaction(database: Database) -> No
     store = AntispamStore(database)
     warned = await store.record_action(
         AntispamDecision(at=T0, group_id="g1", member_id="m", action="warn", outcome=Outcome.WARNED),
-        strike=AntispamStrike(group_id="g1", member_id="m", at=T0, rules="contact"))
+        strike=AntispamStrike(group_id="g1", member_id="m", at=T0, rules="contact"),
+    )
     removed = await store.record_action(
         AntispamDecision(at=T0, group_id="g1", member_id="m", action="kick", outcome=Outcome.REMOVED),
-        ban=AntispamBan(member_id="m", group_id="g1", at=T0, rules="contact"))
+        ban=AntispamBan(member_id="m", group_id="g1", at=T0, rules="contact"),
+    )
     assert [(gid, mid) for gid, mid, _ in await store.recent_strikes(T0 - timedelta(hours=1))] == [("g1", "m")]
     assert await store.recent_strikes(T0 - timedelta(hours=1), until=T0) == []
     async with database.session() as s:
@@ -117,5 +148,6 @@ async def test_an_action_is_written_in_one_transaction(database: Database) -> No
     broken.member_id = None  # type: ignore[assignment]  # NOT NULL: the ban's insert fails
     with pytest.raises(sa.exc.IntegrityError):
         await store.record_action(
-            AntispamDecision(at=T0, group_id="g1", member_id="m2", action="kick", outcome=Outcome.REMOVED), ban=broken)
+            AntispamDecision(at=T0, group_id="g1", member_id="m2", action="kick", outcome=Outcome.REMOVED), ban=broken
+        )
     assert [d.member_id for d in await store.decisions()] == ["m", "m"]  # the decision went with it

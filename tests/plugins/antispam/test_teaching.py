@@ -24,7 +24,9 @@ ORANGES_AGAIN = "自家果园的脐橙熟了，今年甜度特别高，需要的
 
 
 def config(tmp_path: Path, extra: str = "") -> Path:
-    return write_config(tmp_path, f"""
+    return write_config(
+        tmp_path,
+        f"""
 bot_admins: [boss]
 groups:
   - {{id: g1, name: 宝妈交流群}}
@@ -32,18 +34,28 @@ groups:
 plugins:
   antispam:
     strikes: {{limit: 3, window_hours: 24}}
-    teaching: {{model_dir: "{tmp_path / 'models'}"}}
-{extra}""")
+    teaching: {{model_dir: "{tmp_path / "models"}"}}
+{extra}""",
+    )
 
 
 WORLD = {
     "contacts": [
-        {"id": "owner1", "name": "群主"}, {"id": "alice", "name": "Alice"}, {"id": "bob", "name": "Bob"},
-        {"id": "carol", "name": "Carol"}, {"id": "boss", "name": "老板"}, {"id": "spammer", "name": "小美"},
+        {"id": "owner1", "name": "群主"},
+        {"id": "alice", "name": "Alice"},
+        {"id": "bob", "name": "Bob"},
+        {"id": "carol", "name": "Carol"},
+        {"id": "boss", "name": "老板"},
+        {"id": "spammer", "name": "小美"},
     ],
     "groups": [
-        {"id": "g1", "topic": "宝妈交流群", "owner": "owner1", "admins": ["alice"],
-         "members": ["owner1", "alice", "bob", "carol", "spammer"]},
+        {
+            "id": "g1",
+            "topic": "宝妈交流群",
+            "owner": "owner1",
+            "admins": ["alice"],
+            "members": ["owner1", "alice", "bob", "carol", "spammer"],
+        },
         {"id": "g2", "topic": "读书群", "owner": "owner1", "admins": [], "members": ["owner1", "bob"]},
     ],
 }
@@ -64,7 +76,8 @@ def kicks(bot) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
 
 
 async def test_a_quoted_ad_is_removed_learned_and_its_rewording_caught_after_a_restart(
-        tmp_path: Path, db_url: str) -> None:
+    tmp_path: Path, db_url: str
+) -> None:
     path = config(tmp_path)
     async with chat(path, WORLD, db_url=db_url) as bot:
         await bot.say("g1", "spammer", HONEY)
@@ -80,15 +93,16 @@ async def test_a_quoted_ad_is_removed_learned_and_its_rewording_caught_after_a_r
         decisions = await rows(bot, AntispamDecision)
     assert [(s.label, s.member_id, s.by, s.text) for s in samples] == [("spam", "spammer", "alice", HONEY)]
     assert [(d.member_id, d.outcome, d.rules) for d in decisions] == [
-        ("spammer", "removed", "taught"), ("carol", "removed", "taught")]
+        ("spammer", "removed", "taught"),
+        ("carol", "removed", "taught"),
+    ]
     async with chat(path, WORLD, db_url=db_url) as bot:  # a restart: learned from the table
         await bot.say("g2", "bob", HONEY_AGAIN)
         assert kicks(bot) == [("g2", "bob")]
         bot.assert_private("owner1", contains="管理员标记过的广告")
 
 
-async def test_mark_by_mention_then_pardon_from_the_notice_brings_the_member_back(
-        tmp_path: Path, db_url: str) -> None:
+async def test_mark_by_mention_then_pardon_from_the_notice_brings_the_member_back(tmp_path: Path, db_url: str) -> None:
     async with chat(config(tmp_path), WORLD, db_url=db_url) as bot:
         await bot.say("g1", "spammer", HONEY)
         await bot.say("g1", "alice", "广告 @小美\u2005", mentions=["spammer"])
@@ -100,7 +114,8 @@ async def test_mark_by_mention_then_pardon_from_the_notice_brings_the_member_bac
         assert "已解除拉黑" in (reply.text or "") and "已邀请 TA 回到「宝妈交流群」" in (reply.text or "")
         assert "撤销了 1 条相反的样本" in (reply.text or "")
         assert [(a.action, a.group, a.member) for a in bot.new_actions() if a.action == "invite"] == [
-            ("invite", "g1", "spammer")]
+            ("invite", "g1", "spammer")
+        ]
         assert "spammer" not in state_of(bot).executor.bans
         await bot.say("g1", "carol", HONEY_AGAIN)  # the pardoned wording passes now
         assert kicks(bot) == [("g1", "spammer")]
@@ -120,8 +135,7 @@ async def test_a_pardoned_normal_message_passes_the_text_model_from_then_on(tmp_
         assert not [a for a in bot.actions if a.action == "invite"]  # never removed: nothing to invite
         bot.new_actions()
         await bot.say("g1", "carol", ORANGES_AGAIN)
-        assert bot.said("g1", contains="请勿") == [w for w in bot.said("g1", contains="请勿")
-                                                   if w is warning]
+        assert bot.said("g1", contains="请勿") == [w for w in bot.said("g1", contains="请勿") if w is warning]
     async with chat(path, WORLD, db_url=db_url) as bot:  # and after a restart
         await bot.say("g1", "carol", ORANGES_AGAIN)
         assert bot.said("g1", contains="请勿") == []
@@ -168,8 +182,9 @@ async def test_pardon_says_when_the_platform_cannot_invite(tmp_path: Path, monke
         await bot.say("g1", "spammer", HONEY)
         await bot.say("g1", "alice", "广告 @小美\u2005", mentions=["spammer"])
         platform = bot.sim.app.services.platform
-        monkeypatch.setattr(type(platform), "capabilities",
-                            property(lambda self: frozenset(Capability) - {Capability.INVITE}))
+        monkeypatch.setattr(
+            type(platform), "capabilities", property(lambda self: frozenset(Capability) - {Capability.INVITE})
+        )
         await bot.say("g1", "alice", "误判 小美")
         bot.assert_said("g1", contains="请手动把 TA 拉回群")
         assert not [a for a in bot.actions if a.action == "invite"]
@@ -182,8 +197,11 @@ async def test_a_corrupt_sample_row_is_named_and_skipped(tmp_path: Path, db_url:
         await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": HONEY})
         async with bot.sim.app.db.transaction() as s:
             await s.execute(sa.update(AntispamSample.__table__).values(label="maybe"))  # type: ignore[attr-defined]
-            await s.execute(sa.insert(AntispamSample.__table__).values(  # type: ignore[attr-defined]
-                at=bot.sim.clock.now(), label="spam", text="   "))
+            await s.execute(
+                sa.insert(AntispamSample.__table__).values(  # type: ignore[attr-defined]
+                    at=bot.sim.clock.now(), label="spam", text="   "
+                )
+            )
         bad = [s.id for s in await rows(bot, AntispamSample)]
     async with chat(path, WORLD, db_url=db_url) as bot:
         await bot.wait("1s")
@@ -215,7 +233,6 @@ async def test_a_corrupt_model_file_falls_back_to_the_shipped_model_and_is_told_
         assert len([a for a in bot.actions if a.action == "private" and str(active) in (a.text or "")]) == told
 
 
-
 # --- units ---------------------------------------------------------------------------------------
 
 
@@ -245,8 +262,13 @@ def test_recent_messages_are_bounded_in_count_and_age() -> None:
     recent = RecentMessages(per_group=3, max_age=timedelta(hours=1))
 
     def msg(i: int, minutes: float, who: str = "bob") -> GroupMessage:
-        return GroupMessage(at=start + timedelta(minutes=minutes), group_id="g1", sender=Member(who, who.title()),
-                            text=f"m{i}", message_id=str(i))
+        return GroupMessage(
+            at=start + timedelta(minutes=minutes),
+            group_id="g1",
+            sender=Member(who, who.title()),
+            text=f"m{i}",
+            message_id=str(i),
+        )
 
     for i in range(5):
         recent.add(msg(i, i))

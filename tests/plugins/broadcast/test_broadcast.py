@@ -53,7 +53,7 @@ def world(clock: str) -> dict[str, Any]:
 
 
 def local(at: str) -> str:
-    """"2026-12-01T08:00:03+08:00" → "12-01 08:00"."""
+    """ "2026-12-01T08:00:03+08:00" → "12-01 08:00"."""
     return at[5:10] + " " + at[11:16]
 
 
@@ -75,14 +75,20 @@ async def test_schedules_follow_the_configured_timezone_across_dst(tmp_path: Pat
     config = CONFIG.replace("timezone: Asia/Shanghai", "timezone: America/New_York")
     async with chat(write_config(tmp_path, config), world("2026-10-31T00:00:00-04:00")) as bot:
         await bot.wait("3d")
-    instants = sorted({datetime.fromisoformat(a.at).astimezone(UTC).strftime("%m-%d %H:%M")
-                       for a in bot.said("g1", contains="早上好")})
+    instants = sorted(
+        {
+            datetime.fromisoformat(a.at).astimezone(UTC).strftime("%m-%d %H:%M")
+            for a in bot.said("g1", contains="早上好")
+        }
+    )
     # 08:00 New York: EDT (UTC-4) on Oct 31, EST (UTC-5) from Nov 1.
     assert instants == ["10-31 12:00", "11-01 13:00", "11-02 13:00"]
 
 
 async def test_interval_and_one_off_from_yaml(tmp_path: Path) -> None:
-    config = CONFIG + """
+    config = (
+        CONFIG
+        + """
       ticker:
         every: 6h
         to: g1
@@ -92,6 +98,7 @@ async def test_interval_and_one_off_from_yaml(tmp_path: Path) -> None:
         to: all
         text: "今晚 {time} 直播开始"
 """
+    )
     async with chat(write_config(tmp_path, config), WORLD) as bot:
         await bot.wait("1d")
     assert [t for _, t in sends(bot, "整点播报")] == ["12-01 12:00", "12-01 18:00", "12-02 00:00", "12-02 06:00"]
@@ -209,19 +216,26 @@ async def test_down_across_the_due_time_sends_once_within_grace_and_records_miss
     finally:
         await db.close()
     assert [(r.occurrence.astimezone(UTC).strftime("%d %H"), r.group_id, r.state) for r in rows] == [
-        ("01 00", "g1", "sent"), ("01 00", "g2", "sent"), ("01 00", "g3", "sent"),
-        ("02 00", "g1", "missed"), ("02 00", "g2", "missed"), ("02 00", "g3", "missed"),
+        ("01 00", "g1", "sent"),
+        ("01 00", "g2", "sent"),
+        ("01 00", "g3", "sent"),
+        ("02 00", "g1", "missed"),
+        ("02 00", "g2", "missed"),
+        ("02 00", "g3", "missed"),
     ]
 
 
 async def test_only_the_latest_missed_occurrence_is_sent_late(tmp_path: Path) -> None:
-    config = CONFIG + """
+    config = (
+        CONFIG
+        + """
       often:
         cron: "*/20 * * * *"
         to: g1
         text: "每20分钟 {time}"
         grace: 30m
 """
+    )
     url = f"sqlite+aiosqlite:///{tmp_path / 'often.db'}"
     cfg = load_everything(write_config(tmp_path, config))
     async with chat(cfg, world("2026-12-01T06:05:00+08:00"), db_url=url) as bot:
@@ -301,7 +315,9 @@ async def test_an_unknown_group_set_in_yaml_stops_the_start_with_a_clear_message
 
 
 def test_config_errors_name_the_file_and_line(tmp_path: Path) -> None:
-    bad = write_config(tmp_path, """
+    bad = write_config(
+        tmp_path,
+        """
 plugins:
   broadcast:
     broadcasts:
@@ -313,7 +329,8 @@ plugins:
         at: "2026-13-01 08:00"
         to: g1
         text: x
-""")
+""",
+    )
     with pytest.raises(ConfigError) as err:
         load_everything(bad)
     text = str(err.value)
@@ -324,8 +341,7 @@ plugins:
 
 
 @pytest.mark.parametrize("when", ["cron * * * * *", "每1分钟", "cron */2 * * * *"])
-async def test_a_chat_broadcast_more_often_than_the_minimum_is_refused_cron_included(tmp_path: Path,
-                                                                                   when: str) -> None:
+async def test_a_chat_broadcast_more_often_than_the_minimum_is_refused_cron_included(tmp_path: Path, when: str) -> None:
     async with chat(write_config(tmp_path, CONFIG), WORLD) as bot:
         await bot.private("boss", f"定时群发 {when} 群=g1 刷屏测试")
         bot.assert_private("boss", contains="定时群发的间隔至少 5分钟")
@@ -334,7 +350,9 @@ async def test_a_chat_broadcast_more_often_than_the_minimum_is_refused_cron_incl
 
 
 async def test_a_yaml_cron_more_often_than_the_minimum_is_a_config_error(tmp_path: Path) -> None:
-    bad = write_config(tmp_path, """\
+    bad = write_config(
+        tmp_path,
+        """\
 plugins:
   broadcast:
     broadcasts:
@@ -342,7 +360,8 @@ plugins:
         cron: "* * * * *"
         to: g1
         text: x
-""")
+""",
+    )
     with pytest.raises(ConfigError, match=r"bot.yaml:3: plugins.broadcast.broadcasts: flood: 定时群发的间隔至少 5分钟"):
         load_everything(bad)
     # The operator may lower the minimum (to one minute at the least), and then it passes.

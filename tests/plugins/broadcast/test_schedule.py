@@ -242,14 +242,16 @@ def test_the_shortest_gap_of_a_schedule(text: str, gap: str) -> None:
     assert describe_duration(parse_when(text, SH, NOW).shortest_gap()) == gap  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("text", ["cron * * * * *", "cron */2 * * * *", "cron 0,3 8 * * *", "每2分钟",
-                                  "cron 59,0 23,0 * * *"])
+@pytest.mark.parametrize(
+    "text", ["cron * * * * *", "cron */2 * * * *", "cron 0,3 8 * * *", "每2分钟", "cron 59,0 23,0 * * *"]
+)
 def test_every_schedule_under_the_minimum_is_refused_cron_included(text: str) -> None:
     with pytest.raises(SpecError, match="间隔至少 5分钟"):
         require_min_interval(parse_when(text, SH, NOW), timedelta(minutes=5))
 
 
-@pytest.mark.parametrize("text", ["cron */5 * * * *", "每5分钟", "每半小时", "cron 0 8 * * 1-5", "每天 8:00、20:00",
-                                  "2026-12-24 20:00"])
+@pytest.mark.parametrize(
+    "text", ["cron */5 * * * *", "每5分钟", "每半小时", "cron 0 8 * * 1-5", "每天 8:00、20:00", "2026-12-24 20:00"]
+)
 def test_schedules_at_or_over_the_minimum_pass(text: str) -> None:
     require_min_interval(parse_when(text, SH, NOW), timedelta(minutes=5))

@@ -59,8 +59,9 @@ def scenario(clock: str, *steps: str) -> str:
         """) + ("steps:\n" + "".join(f"  - {step}\n" for step in steps) if steps else "steps: []\n")
 
 
-def start(tmp_path: Path, config: str, scenario_text: str, *, db: str | None = None, tz: str = "UTC",
-          name: str = "run") -> subprocess.Popen[str]:
+def start(
+    tmp_path: Path, config: str, scenario_text: str, *, db: str | None = None, tz: str = "UTC", name: str = "run"
+) -> subprocess.Popen[str]:
     (tmp_path / f"{name}.yaml").write_text(scenario_text, encoding="utf-8")
     (tmp_path / "bot.yaml").write_text(textwrap.dedent(config), encoding="utf-8")
     command = [sys.executable, "-m", "bot", "simulate", f"{name}.yaml", "--config", "bot.yaml", "--json"]
@@ -68,8 +69,7 @@ def start(tmp_path: Path, config: str, scenario_text: str, *, db: str | None = N
         command += ["--db", db]
     # This tree's code, whatever `bot` the environment has installed (it runs in tmp_path).
     env = {**os.environ, "TZ": tz, "QUNBOT_LOG": "ERROR", "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def actions(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
@@ -84,8 +84,11 @@ def simulate(tmp_path: Path, config: str, scenario_text: str, **kw: Any) -> list
 
 def broadcasts(lines: list[dict[str, Any]], prefix: str) -> list[tuple[str, str]]:
     """(group, local "MM-DD HH:MM") of the say lines starting with `prefix`."""
-    return [(a["group"], a["at"][5:10] + " " + a["at"][11:16]) for a in lines
-            if a["action"] == "say" and a["text"].startswith(prefix)]
+    return [
+        (a["group"], a["at"][5:10] + " " + a["at"][11:16])
+        for a in lines
+        if a["action"] == "say" and a["text"].startswith(prefix)
+    ]
 
 
 def test_cron_fires_at_local_times_whatever_the_host_timezone(tmp_path: Path) -> None:
@@ -132,9 +135,11 @@ def test_down_across_the_due_time_sends_once_within_grace_missed_beyond_never_tw
         return [(r.occurrence.isoformat(), r.group_id, r.state) for r in rows]
 
     assert asyncio.run(states()) == [
-        ("2026-12-01T00:00:00+00:00", "g1", "sent"), ("2026-12-01T00:00:00+00:00", "g2", "sent"),
+        ("2026-12-01T00:00:00+00:00", "g1", "sent"),
+        ("2026-12-01T00:00:00+00:00", "g2", "sent"),
         ("2026-12-01T00:00:00+00:00", "g3", "sent"),
-        ("2026-12-02T00:00:00+00:00", "g1", "missed"), ("2026-12-02T00:00:00+00:00", "g2", "missed"),
+        ("2026-12-02T00:00:00+00:00", "g1", "missed"),
+        ("2026-12-02T00:00:00+00:00", "g2", "missed"),
         ("2026-12-02T00:00:00+00:00", "g3", "missed"),
     ]
 

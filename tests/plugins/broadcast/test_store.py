@@ -32,9 +32,7 @@ async def _exercise(db: Database) -> None:
     assert (await store.get("morning")).checked_at == T0 + timedelta(days=2)  # type: ignore[union-attr]
 
     # Concurrent claimers of one occurrence: exactly one wins each group.
-    results = await asyncio.gather(
-        *(store.claim("morning", T0 + timedelta(days=3), groups[:2], T0) for _ in range(6))
-    )
+    results = await asyncio.gather(*(store.claim("morning", T0 + timedelta(days=3), groups[:2], T0) for _ in range(6)))
     won = sorted(c.group_id for r in results for c in (r or ()))
     assert won == ["g1", "g2"]
 

@@ -21,8 +21,13 @@ WORLD: dict[str, Any] = {
         {"id": "erin", "name": "Erin"},
     ],
     "groups": [
-        {"id": "g1", "topic": "宝妈交流群", "owner": "owner1", "admins": [],
-         "members": ["owner1", "alice", "bob", "carol", "dave"]},
+        {
+            "id": "g1",
+            "topic": "宝妈交流群",
+            "owner": "owner1",
+            "admins": [],
+            "members": ["owner1", "alice", "bob", "carol", "dave"],
+        },
         {"id": "g2", "topic": "读书群", "owner": "owner1", "admins": ["alice"], "members": ["owner1", "alice", "bob"]},
     ],
 }

@@ -92,22 +92,31 @@ async def test_adding_and_deducting_points(tmp_path: Path) -> None:
         db = bot.sim.app.db
         assert db is not None
         async with db.engine.connect() as conn:
-            rows = (await conn.execute(sa.text(
-                "SELECT member_id, delta, reason, by, note FROM points_ledger ORDER BY id"))).all()
+            rows = (
+                await conn.execute(sa.text("SELECT member_id, delta, reason, by, note FROM points_ledger ORDER BY id"))
+            ).all()
         # Who changed what and why is in the ledger.
         assert [tuple(r) for r in rows] == [
-            ("bob", 10, "admin", "owner1", "活动奖励"), ("carol", 10, "admin", "owner1", "活动奖励"),
-            ("bob", -4, "admin", "owner1", "管理员调整"), ("carol", -15, "admin", "owner1", "违规"),
+            ("bob", 10, "admin", "owner1", "活动奖励"),
+            ("carol", 10, "admin", "owner1", "活动奖励"),
+            ("bob", -4, "admin", "owner1", "管理员调整"),
+            ("carol", -15, "admin", "owner1", "违规"),
         ]
 
 
 async def test_mentioned_names_with_spaces_and_the_same_nickname(tmp_path: Path) -> None:
     world = {
         **WORLD,
-        "contacts": [*WORLD["contacts"], {"id": "x1", "name": "Mary Ann"}, {"id": "x2", "name": "小王"},
-                     {"id": "x3", "name": "小王"}],
-        "groups": [{**WORLD["groups"][0], "members": [*WORLD["groups"][0]["members"], "x1", "x2", "x3"]},
-                   WORLD["groups"][1]],
+        "contacts": [
+            *WORLD["contacts"],
+            {"id": "x1", "name": "Mary Ann"},
+            {"id": "x2", "name": "小王"},
+            {"id": "x3", "name": "小王"},
+        ],
+        "groups": [
+            {**WORLD["groups"][0], "members": [*WORLD["groups"][0]["members"], "x1", "x2", "x3"]},
+            WORLD["groups"][1],
+        ],
     }
     async with chat(write_config(tmp_path, BASE_CONFIG), world) as bot:
         await bot.say("g1", "owner1", "加分 @Mary Ann\u2005 8 分享好文", mentions=["x1"])
@@ -127,9 +136,12 @@ async def test_replayed_admin_command_applies_once(tmp_path: Path) -> None:
         assert await ledger_sum(bot, "g1", "bob") == 10
 
 
-ACTIVITY = BASE_CONFIG + """    activity:
+ACTIVITY = (
+    BASE_CONFIG
+    + """    activity:
       {enabled: true, points: 2, daily_cap: 5, min_chars: 2, min_interval_seconds: 30, flush_seconds: 5}
 """
+)
 
 
 async def test_activity_points_capped_per_day_and_never_for_commands(tmp_path: Path) -> None:
@@ -157,10 +169,15 @@ async def test_activity_points_capped_per_day_and_never_for_commands(tmp_path: P
         db = bot.sim.app.db
         assert db is not None
         async with db.engine.connect() as conn:
-            rows = (await conn.execute(sa.text(
-                "SELECT member_id, ref, delta FROM points_ledger WHERE reason = 'activity' ORDER BY id"))).all()
+            rows = (
+                await conn.execute(
+                    sa.text("SELECT member_id, ref, delta FROM points_ledger WHERE reason = 'activity' ORDER BY id")
+                )
+            ).all()
         assert [tuple(r) for r in rows] == [
-            ("alice", "activity:2026-12-01", 5), ("bob", "activity:2026-12-01", 2), ("alice", "activity:2026-12-02", 2),
+            ("alice", "activity:2026-12-01", 5),
+            ("bob", "activity:2026-12-01", 2),
+            ("alice", "activity:2026-12-02", 2),
         ]
 
 
@@ -187,12 +204,15 @@ async def test_activity_cap_holds_across_a_restart(tmp_path: Path) -> None:
         assert [tuple(r) for r in rows] == [("activity:2026-12-01", 5)]
 
 
-INVITE = BASE_CONFIG + """    invite:
+INVITE = (
+    BASE_CONFIG
+    + """    invite:
       enabled: true
       points: 10
       revoke_within_days: 3
       announce: "感谢 {inviter} 邀请 {members}，+{points}（共 {total}）"
 """
+)
 
 
 async def test_invite_points_and_their_revocation(tmp_path: Path) -> None:

@@ -235,9 +235,12 @@ async def test_history_is_private_to_the_member_unless_admin(tmp_path: Path) -> 
 
 
 def test_bad_config_is_reported_with_file_and_line(tmp_path: Path) -> None:
-    bad = BASE_CONFIG + """    day_strats_at: "04:00"
+    bad = (
+        BASE_CONFIG
+        + """    day_strats_at: "04:00"
     window: {start: "25:00", end: "10:00"}
 """
+    )
     with pytest.raises(ConfigError) as err:
         load_everything(write_config(tmp_path, bad))
     text = str(err.value)

@@ -17,8 +17,11 @@ from plugins.checkin.service import CheckinService
 from tests.harness import Chat, chat, write_config
 from tests.plugins.checkin.helpers import BASE_CONFIG, WORLD, ledger_sum
 
-INVITES = BASE_CONFIG + """    invite: {enabled: true, points: 10}
+INVITES = (
+    BASE_CONFIG
+    + """    invite: {enabled: true, points: 10}
 """
+)
 
 
 def refused(*_args: Any, **_kwargs: Any) -> Any:
@@ -63,10 +66,13 @@ async def test_check_ins_are_held_and_other_commands_refused_during_an_outage(
     assert "1 invite jobs held" in warnings[1]
 
 
-DROPS = BASE_CONFIG.replace("bot_admins: []", "bot_admins: [owner1]") + """storage:
+DROPS = (
+    BASE_CONFIG.replace("bot_admins: []", "bot_admins: [owner1]")
+    + """storage:
   buffer_max_events: 1000
 notify: {private_to_group_admins: false, private_to_bot_admins: true}
 """
+)
 
 
 async def test_dropped_messages_are_reported_to_the_bot_admins(tmp_path: Path) -> None:

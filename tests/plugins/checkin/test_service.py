@@ -68,8 +68,18 @@ async def test_a_makeup_joins_two_runs(db: Database) -> None:
     before = await svc.status("g", "amy", today)
     assert (before.streak, before.longest, before.days) == (4, 4, 7)
     month_start = datetime(2026, 11, 30, 16, tzinfo=UTC)
-    out = await svc.make_up("g", "amy", "Amy", D1 + timedelta(days=skip), today, T1 + timedelta(days=7),
-                            cost=20, monthly_limit=1, month_start=month_start, max_days_back=7)
+    out = await svc.make_up(
+        "g",
+        "amy",
+        "Amy",
+        D1 + timedelta(days=skip),
+        today,
+        T1 + timedelta(days=7),
+        cost=20,
+        monthly_limit=1,
+        month_start=month_start,
+        max_days_back=7,
+    )
     assert (out.streak, out.longest, out.used, out.cost) == (8, 8, 1, 20)
     month = await svc.month("g", "amy", D1, D1 + timedelta(days=30))
     assert [month[d].streak for d in sorted(month)] == [1, 2, 3, 4, 5, 6, 7, 8]
@@ -77,11 +87,32 @@ async def test_a_makeup_joins_two_runs(db: Database) -> None:
     ledger = PointsLedger(db)
     assert out.total == await ledger.total("g", "amy") == 7 * 5 + 100 * (1 + 2 + 3 + 1 + 2 + 3 + 4) - 20
     with pytest.raises(MakeupRefused, match="次数已用完"):
-        await svc.make_up("g", "amy", "Amy", D1 - timedelta(days=1), today, T1 + timedelta(days=7), cost=20,
-                          monthly_limit=1, month_start=month_start, max_days_back=30)
+        await svc.make_up(
+            "g",
+            "amy",
+            "Amy",
+            D1 - timedelta(days=1),
+            today,
+            T1 + timedelta(days=7),
+            cost=20,
+            monthly_limit=1,
+            month_start=month_start,
+            max_days_back=30,
+        )
     # An admin's make-up neither costs nor counts.
-    free = await svc.make_up("g", "amy", "Amy", D1 - timedelta(days=1), today, T1 + timedelta(days=7), cost=20,
-                             monthly_limit=1, month_start=month_start, max_days_back=30, by="boss")
+    free = await svc.make_up(
+        "g",
+        "amy",
+        "Amy",
+        D1 - timedelta(days=1),
+        today,
+        T1 + timedelta(days=7),
+        cost=20,
+        monthly_limit=1,
+        month_start=month_start,
+        max_days_back=30,
+        by="boss",
+    )
     assert (free.cost, free.used, free.streak) == (0, 1, 9)
     assert await svc.makeups_since("g", "amy", month_start) == 1
 
@@ -96,8 +127,12 @@ async def test_points_board_ties_share_a_rank(db: Database) -> None:
     await ledger.add("g", "eve", 3, "admin", T1)
     await ledger.add("g", "eve", -3, "admin", T1)  # zero: not on the board
     board = await svc.points_board("g")
-    assert [(r.rank, r.member_id, r.value) for r in board] == [(1, "cat", 12), (2, "amy", 10), (2, "bob", 10),
-                                                                (4, "dan", 5)]
+    assert [(r.rank, r.member_id, r.value) for r in board] == [
+        (1, "cat", 12),
+        (2, "amy", 10),
+        (2, "bob", 10),
+        (4, "dan", 5),
+    ]
     assert await svc.points_rank("g", "bob", 10) == 2
     assert await svc.points_rank("g", "eve", 0) == 5
 
@@ -240,7 +275,8 @@ async def test_activity_buffer_on_the_database_writes_in_one_go(db: Database) ->
     assert [k[2] for k in fresh._tallies] == [D1 + timedelta(days=1)]
     history = await ledger.history("g", "amy")
     assert [(e.ref, e.delta, e.at) for e in history] == [
-        ("activity:2026-12-02", 2, t + timedelta(days=1)), ("activity:2026-12-01", 5, t + timedelta(minutes=2)),
+        ("activity:2026-12-02", 2, t + timedelta(days=1)),
+        ("activity:2026-12-01", 5, t + timedelta(minutes=2)),
     ]
 
 
@@ -260,8 +296,10 @@ async def test_writing_tallies_together_or_one_by_one_gives_the_same_ledger(db: 
         day = D1 + timedelta(days=step // 150)
         member, cap = rng.choice(members[: 6 + step // 40]), rng.choice([5, 8, 20])
         points = rng.choice([1, 2, 3])
-        results = {p: b.count(f"{p}:g", member, day, at, points=points, cap=cap, min_interval=timedelta(seconds=30))
-                   for p, b in buffers.items()}
+        results = {
+            p: b.count(f"{p}:g", member, day, at, points=points, cap=cap, min_interval=timedelta(seconds=30))
+            for p, b in buffers.items()
+        }
         assert results["one"] == results["all"]
         if step % 37 == 36:
             who = rng.choice([None, rng.choice(members)])

@@ -31,7 +31,10 @@ def test_month_scenario_is_the_same_under_any_host_timezone(tmp_path: Path) -> N
     procs = {
         tz: subprocess.Popen(
             [sys.executable, "-m", "bot", "simulate", str(SCENARIO), "--config", str(cfg), "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
             env={**os.environ, "TZ": tz, "QUNBOT_LOG": "WARNING"},
         )
         for tz in ("UTC", "America/New_York")

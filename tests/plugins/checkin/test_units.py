@@ -24,9 +24,16 @@ from plugins.checkin.views import (
 TODAY = date(2026, 12, 3)
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("04:00", time(4, 0)), ("4:30", time(4, 30)), (240, time(4, 0)), (0, time(0, 0)), ("23:59", time(23, 59)),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("04:00", time(4, 0)),
+        ("4:30", time(4, 30)),
+        (240, time(4, 0)),
+        (0, time(0, 0)),
+        ("23:59", time(23, 59)),
+    ],
+)
 def test_times_of_day_quoted_or_not(value: object, expected: time) -> None:
     # YAML 1.1 reads an unquoted 04:00 as 240 (base 60): both mean four o'clock.
     assert CheckinConfig.model_validate({"day_starts_at": value}).day_starts_at == expected
@@ -70,21 +77,44 @@ def test_config_rejects_clashing_words_and_bad_templates() -> None:
         CheckinConfig.model_validate({"keywords": []})
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("", date(2026, 12, 2)), ("昨天", date(2026, 12, 2)), ("前天", date(2026, 12, 1)),
-    ("2026-11-30", date(2026, 11, 30)), ("2026/11/30", date(2026, 11, 30)), ("2026年11月30日", date(2026, 11, 30)),
-    ("11-30", date(2026, 11, 30)), ("11月30日", date(2026, 11, 30)), ("12-25", date(2025, 12, 25)),
-    ("2号", date(2026, 12, 2)), ("3", date(2026, 12, 3)), ("29日", date(2026, 11, 29)),
-    ("31", None), ("2026-02-30", None), ("明天", None), ("12-03-04", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", date(2026, 12, 2)),
+        ("昨天", date(2026, 12, 2)),
+        ("前天", date(2026, 12, 1)),
+        ("2026-11-30", date(2026, 11, 30)),
+        ("2026/11/30", date(2026, 11, 30)),
+        ("2026年11月30日", date(2026, 11, 30)),
+        ("11-30", date(2026, 11, 30)),
+        ("11月30日", date(2026, 11, 30)),
+        ("12-25", date(2025, 12, 25)),
+        ("2号", date(2026, 12, 2)),
+        ("3", date(2026, 12, 3)),
+        ("29日", date(2026, 11, 29)),
+        ("31", None),
+        ("2026-02-30", None),
+        ("明天", None),
+        ("12-03-04", None),
+    ],
+)
 def test_parse_day(text: str, expected: date | None) -> None:
     assert parse_day(text, TODAY) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("", (2026, 12)), ("上月", (2026, 11)), ("2026-11", (2026, 11)), ("2025年3月", (2025, 3)),
-    ("11月", (2026, 11)), ("12", (2026, 12)), ("2026-13", None), ("十一月", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", (2026, 12)),
+        ("上月", (2026, 11)),
+        ("2026-11", (2026, 11)),
+        ("2025年3月", (2025, 3)),
+        ("11月", (2026, 11)),
+        ("12", (2026, 12)),
+        ("2026-13", None),
+        ("十一月", None),
+    ],
+)
 def test_parse_month(text: str, expected: tuple[int, int] | None) -> None:
     assert parse_month(text, TODAY) == expected
     assert parse_month("", date(2027, 1, 1)) == (2027, 1) and parse_month("12", date(2027, 1, 5)) == (2026, 12)
@@ -126,8 +156,17 @@ def test_calendar_grid() -> None:
         return CheckinRecord(group_id="g", member_id="m", day=date(2026, 12, day), at=at, makeup=makeup)
 
     records = {r.day: r for r in (rec(1), rec(2, makeup=True), rec(7))}
-    text = render_calendar("Alice", 2026, 12, records, date(2026, 12, 8), streak=0, longest=2,
-                           can_make_up=[date(2026, 12, 3)], makeup_note="（示例）")
+    text = render_calendar(
+        "Alice",
+        2026,
+        12,
+        records,
+        date(2026, 12, 8),
+        streak=0,
+        longest=2,
+        can_make_up=[date(2026, 12, 3)],
+        makeup_note="（示例）",
+    )
     lines = text.splitlines()
     assert lines[:4] == ["📅 Alice 的 2026年12月签到", "一二三四五六日", "\u3000✅🔄❌❌❌❌", "✅⬜⬜⬜⬜⬜⬜"]
     assert len(lines[2]) == len(lines[3]) == 7  # every row is a full week of cells

@@ -14,8 +14,11 @@ MEMBERS = ["alice", "bob", "carol", "dave", "erin", "frank"]
 
 WORLD: dict[str, Any] = {
     "clock": "2026-12-01T08:00:00+08:00",
-    "contacts": [{"id": "owner1", "name": "群主"}, {"id": "boss", "name": "Boss"},
-                 *({"id": m, "name": m.capitalize()} for m in MEMBERS)],
+    "contacts": [
+        {"id": "owner1", "name": "群主"},
+        {"id": "boss", "name": "Boss"},
+        *({"id": m, "name": m.capitalize()} for m in MEMBERS),
+    ],
     "groups": [
         {"id": "g1", "topic": "宝妈交流群", "owner": "owner1", "admins": ["carol"], "members": ["owner1", *MEMBERS]},
         {"id": "g2", "topic": "读书群", "owner": "owner1", "admins": [], "members": ["owner1", "alice", "bob"]},
@@ -38,9 +41,11 @@ plugins:
 """
 
 
-def config(tmp_path: Path, *, lottery: str = "", poll: str = "", quiz: str = "", extra: str = "",
-           name: str = "bot.yaml") -> Path:
+def config(
+    tmp_path: Path, *, lottery: str = "", poll: str = "", quiz: str = "", extra: str = "", name: str = "bot.yaml"
+) -> Path:
     """The test config, with extra lines (YAML, one setting per line) in a game's section."""
+
     def indent(lines: str) -> str:
         return "".join(f"      {line.strip()}\n" for line in lines.splitlines() if line.strip())
 

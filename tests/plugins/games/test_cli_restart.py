@@ -19,9 +19,22 @@ EXAMPLES = REPO / "config" / "examples"
 
 def simulate(scenario: Path, db_url: str, cwd: Path, **env: str) -> list[dict[str, object]]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "simulate", str(scenario), "--config", str(REPO / "config" / "bot.yaml"),
-         "--json", "--db", db_url],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "simulate",
+            str(scenario),
+            "--config",
+            str(REPO / "config" / "bot.yaml"),
+            "--json",
+            "--db",
+            db_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
         env={**os.environ, "QUNBOT_LOG": "WARNING", "PYTHONPATH": str(REPO), **env},
     )
     assert proc.returncode == 0, proc.stderr
@@ -50,7 +63,8 @@ def test_lottery_survives_a_restart_between_two_simulate_runs(tmp_path: Path) ->
     assert "共 5 人参与" in str(result["text"])
     with sqlite3.connect(db) as conn:
         seed, k, recorded, status = conn.execute(
-            "SELECT seed, winners, winner_ids, status FROM games_lotteries").fetchone()
+            "SELECT seed, winners, winner_ids, status FROM games_lotteries"
+        ).fetchone()
         members = [r[0] for r in conn.execute("SELECT member_id FROM games_lottery_entries")]
     assert status == "drawn" and sorted(members) == sorted(joined)
     assert draw_winners(seed, members, k) == json.loads(recorded) == winners

@@ -39,7 +39,7 @@ def test_the_default_config_enables_the_games_with_chinese_texts() -> None:
     ("section", "problem", "line"),
     [
         ("    lottery:\n      join_replies: each\n", "plugins.games.lottery.join_replies: unknown key", 4),
-        ("    lottery:\n      texts:\n        result: \"{winner}\"\n", "unknown placeholder {winner}", 5),
+        ('    lottery:\n      texts:\n        result: "{winner}"\n', "unknown placeholder {winner}", 5),
         ("    poll:\n      max_options: 1\n", "plugins.games.poll.max_options", 4),
         ("    guess:\n      low: 5\n      high: 6\n", "high must be at least low + 2", 3),
         ("    quiz:\n      bank:\n        - {question: q}\n", "plugins.games.quiz.bank[0]", 5),
@@ -54,7 +54,9 @@ def test_mistakes_are_reported_with_file_line_and_key(tmp_path: Path, section: s
 
 
 async def test_a_game_can_be_switched_off_for_some_groups(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, """
+    cfg = write_config(
+        tmp_path,
+        """
         groups: [{id: g1}, {id: g2}]
         plugins:
           games:
@@ -62,7 +64,8 @@ async def test_a_game_can_be_switched_off_for_some_groups(tmp_path: Path) -> Non
               - groups: [g2]
                 dice: {enabled: false}
                 lottery: {enabled: false}
-        """)
+        """,
+    )
     async with chat(cfg, WORLD) as bot:
         await bot.say("g2", "alice", "掷骰子")
         assert last(bot, "g2") == "本群没有开启这个游戏。"

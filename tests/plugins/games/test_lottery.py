@@ -216,8 +216,12 @@ async def test_config_reload_keeps_a_running_lottery(tmp_path: Path) -> None:
         assert "双人 电影票" in last(bot) and "明天 20:00" in last(bot) and "2 人" in last(bot)
         await bot.say("g1", "alice", "@小助手 冲鸭")  # the bot's @-mention is not part of the keyword
         assert "当前 1 人" in last(bot)
-        cfg.write_text(cfg.read_text(encoding="utf-8").replace(
-            "join_reply: each", 'join_reply: each\n      texts: {result: "新开奖文案 {winners}"}'), encoding="utf-8")
+        cfg.write_text(
+            cfg.read_text(encoding="utf-8").replace(
+                "join_reply: each", 'join_reply: each\n      texts: {result: "新开奖文案 {winners}"}'
+            ),
+            encoding="utf-8",
+        )
         assert await app.reload()
         await bot.say("g1", "bob", "冲鸭")  # the rebuilt state still knows the lottery
         assert "当前 2 人" in last(bot)

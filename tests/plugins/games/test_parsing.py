@@ -114,7 +114,12 @@ def lottery(text: str):  # type: ignore[no-untyped-def]
 def test_parse_lottery(text, prize, winners, keyword, ends_at, full) -> None:  # type: ignore[no-untyped-def]
     req = lottery(text)
     assert (req.prize, req.winners, req.keyword, req.ends_at, req.max_participants) == (
-        prize, winners, keyword, ends_at, full)
+        prize,
+        winners,
+        keyword,
+        ends_at,
+        full,
+    )
 
 
 @pytest.mark.parametrize(
@@ -149,8 +154,12 @@ def poll(text: str):  # type: ignore[no-untyped-def]
         ("午饭 火锅/烧烤、日料", "午饭", ["火锅", "烧烤", "日料"], NOW + HOUR),
         ("午饭？ 1.火锅 2、烧烤 C)日料", "午饭?", ["火锅", "烧烤", "日料"], NOW + HOUR),
         # Plain times are options; only a marked one is the deadline.
-        ("开会时间 19:00 20:00 21:00 30分钟后截止", "开会时间", ["19:00", "20:00", "21:00"],
-         NOW + timedelta(minutes=30)),
+        (
+            "开会时间 19:00 20:00 21:00 30分钟后截止",
+            "开会时间",
+            ["19:00", "20:00", "21:00"],
+            NOW + timedelta(minutes=30),
+        ),
         ("时长 1.5小时 2小时", "时长", ["1.5小时", "2小时"], NOW + HOUR),
     ],
 )
@@ -181,7 +190,8 @@ def test_answers_compare_normalised() -> None:
     assert answer_key("!!!") == "!!!"  # nothing but punctuation: kept, never empty
 
 
-@pytest.mark.parametrize(("text", "number"), [("2", 2), ("投2", 2), ("第 3 个", 3), ("２", 2), ("2点", None),
-                                              ("两", None)])
+@pytest.mark.parametrize(
+    ("text", "number"), [("2", 2), ("投2", 2), ("第 3 个", 3), ("２", 2), ("2点", None), ("两", None)]
+)
 def test_parse_vote(text: str, number: int | None) -> None:
     assert parse_vote(text) == number

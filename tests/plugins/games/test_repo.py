@@ -23,9 +23,18 @@ T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
 async def test_lottery_entries_and_draw(database: Database) -> None:
     repo = GamesRepo(database)
-    lot = await repo.add_lottery(Lottery(group_id="g1", prize="电影票", keyword="我要", winners=2,
-                                         ends_at=T0 + timedelta(hours=1), seed=2**62 + 12345,
-                                         created_by="owner1", created_at=T0))
+    lot = await repo.add_lottery(
+        Lottery(
+            group_id="g1",
+            prize="电影票",
+            keyword="我要",
+            winners=2,
+            ends_at=T0 + timedelta(hours=1),
+            seed=2**62 + 12345,
+            created_by="owner1",
+            created_at=T0,
+        )
+    )
     assert lot.id is not None
     assert await repo.join(lot.id, "alice", "Alice", T0) == (True, 1)
     assert await repo.join(lot.id, "alice", "Alice", T0) == (False, 1)
@@ -46,8 +55,16 @@ async def test_lottery_entries_and_draw(database: Database) -> None:
 
 async def test_votes_one_per_member(database: Database) -> None:
     repo = GamesRepo(database)
-    poll = await repo.add_poll(Poll(group_id="g1", title="午饭", options=["面", "饭"], ends_at=T0 + timedelta(hours=1),
-                                    created_by="owner1", created_at=T0))
+    poll = await repo.add_poll(
+        Poll(
+            group_id="g1",
+            title="午饭",
+            options=["面", "饭"],
+            ends_at=T0 + timedelta(hours=1),
+            created_by="owner1",
+            created_at=T0,
+        )
+    )
     assert poll.id is not None and poll.options == ["面", "饭"]
     assert await repo.vote(poll.id, "alice", 1, T0, allow_change=False) == ("voted", None)
     assert await repo.vote(poll.id, "alice", 2, T0, allow_change=False) == ("locked", 1)
@@ -64,8 +81,17 @@ async def test_votes_one_per_member(database: Database) -> None:
 
 async def test_a_round_is_won_once_and_pays_once(database: Database) -> None:
     repo = GamesRepo(database)
-    rnd = await repo.add_round(Round(group_id="g1", kind="quiz", question="q", answers=["a"], started_by="o",
-                                     started_at=T0, ends_at=T0 + timedelta(minutes=1)))
+    rnd = await repo.add_round(
+        Round(
+            group_id="g1",
+            kind="quiz",
+            question="q",
+            answers=["a"],
+            started_by="o",
+            started_at=T0,
+            ends_at=T0 + timedelta(minutes=1),
+        )
+    )
     assert rnd.id is not None
     award = Award(10, "game:quiz", f"game:quiz:{rnd.id}")
     won = await repo.finish_round(rnd.id, "won", T0, winner="alice", award=award)

@@ -39,7 +39,9 @@ def world(**sizes: int) -> dict[str, Any]:
 
 
 def config(tmp_path: Path, extra: str = "", groups: str = "[a, b, c]") -> Path:
-    return write_config(tmp_path, f"""
+    return write_config(
+        tmp_path,
+        f"""
 bot_admins: [boss]
 plugins:
   invite:
@@ -48,7 +50,8 @@ plugins:
       - {{keywords: [加群], topic: 读书, groups: [a]}}
       - {{keywords: [加群], topic: 英语, groups: [b]}}
 {extra}
-""")
+""",
+    )
 
 
 def invites(bot: Chat) -> list[tuple[str, str]]:
@@ -158,14 +161,18 @@ async def test_a_keyword_reply_rule_for_the_same_word_does_not_answer_too(tmp_pa
 
 
 async def test_daily_cap_and_moderation_pacing_hold(tmp_path: Path) -> None:
-    path = write_config(tmp_path, """
+    path = write_config(
+        tmp_path,
+        """
 bot_admins: [boss]
 plugins:
   invite:
     daily_cap: 3
     rules:
       - {keywords: [进群], groups: [a, b, c]}
-""", name="capped.yaml")
+""",
+        name="capped.yaml",
+    )
     async with chat(path, world(a=10, b=10, c=10)) as bot:
         for i in range(1, 6):
             await bot.private(f"u{i}", "进群")
@@ -184,14 +191,17 @@ plugins:
 
 
 async def test_a_per_group_daily_cap_moves_invites_on_then_says_tomorrow(tmp_path: Path) -> None:
-    path = write_config(tmp_path, """
+    path = write_config(
+        tmp_path,
+        """
 bot_admins: [boss]
 plugins:
   invite:
     daily_cap_per_group: 1
     rules:
       - {keywords: [进群], groups: [a, b]}
-""")
+""",
+    )
     async with chat(path, world(a=10, b=20)) as bot:
         for i in range(1, 5):
             await bot.private(f"u{i}", "进群")
@@ -303,14 +313,18 @@ def test_bad_invite_config_is_an_error_with_a_line(tmp_path: Path, section: str,
 
 async def test_records_caps_and_joins_on_each_backend(tmp_path: Path, db_url: str) -> None:
     """The same flow on SQLite and PostgreSQL (skipped with a reason when none is reachable)."""
-    path = write_config(tmp_path, """
+    path = write_config(
+        tmp_path,
+        """
 bot_admins: [boss]
 plugins:
   invite:
     daily_cap: 2
     rules:
       - {keywords: [进群], groups: [a, b]}
-""", name="backend.yaml")
+""",
+        name="backend.yaml",
+    )
     async with chat(path, world(a=45, b=44), db_url=db_url) as bot:
         await bot.private("u1", "进群")  # b (44)
         await bot.private("u2", "进群")  # a 45, b 44 + 1 open invitation: a tie, a first

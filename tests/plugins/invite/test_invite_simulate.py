@@ -16,9 +16,21 @@ EXAMPLES = REPO / "config" / "examples"
 
 def simulate(tz: str) -> list[dict[str, str]]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "simulate", str(EXAMPLES / "invite-scenario.yaml"),
-         "--config", str(EXAMPLES / "invite-config.yaml"), "--json"],
-        capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "TZ": tz, "QUNBOT_LOG": "WARNING"},
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "simulate",
+            str(EXAMPLES / "invite-scenario.yaml"),
+            "--config",
+            str(EXAMPLES / "invite-config.yaml"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "TZ": tz, "QUNBOT_LOG": "WARNING"},
     )
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
@@ -28,7 +40,11 @@ def test_the_invite_example_least_full_caps_and_pacing() -> None:
     actions = simulate("America/New_York")  # the host's timezone must not matter
     invites = [a for a in actions if a["action"] == "invite"]
     assert [(a["group"], a["member"]) for a in invites] == [
-        ("n2", "u1"), ("n1", "u2"), ("r1", "u3"), ("n2", "u7"), ("n1", "u4"),  # day 1: the cap is 5
+        ("n2", "u1"),
+        ("n1", "u2"),
+        ("r1", "u3"),
+        ("n2", "u7"),
+        ("n1", "u4"),  # day 1: the cap is 5
         ("n2", "u5"),  # day 2: n1 and n3 are full
     ]
     times = [datetime.fromisoformat(a["at"]) for a in invites]

@@ -31,7 +31,10 @@ def always(_link: Link) -> frozenset[str] | None:
 
 
 def targets(
-    g: RelayGraph, origin: str, speaker: str = "x", activity: Callable[[Link], frozenset[str] | None] = always,
+    g: RelayGraph,
+    origin: str,
+    speaker: str = "x",
+    activity: Callable[[Link], frozenset[str] | None] = always,
     allow: Callable[[str], bool] = lambda _: True,
 ) -> list[str]:
     return [d.target for d in g.reach(origin, speaker, activity, allow)]
@@ -44,22 +47,36 @@ def targets(
         ([{"name": "l", "source": "s", "targets": ["a", "b"]}], "a", []),  # one-way
         ([{"name": "m", "mesh": ["a", "b", "c"]}], "b", ["a", "c"]),
         # a directed ring: around once, never back to the origin
-        ([{"name": "1", "source": "a", "targets": ["b"]}, {"name": "2", "source": "b", "targets": ["c"]},
-          {"name": "3", "source": "c", "targets": ["a"]}], "a", ["b", "c"]),
+        (
+            [
+                {"name": "1", "source": "a", "targets": ["b"]},
+                {"name": "2", "source": "b", "targets": ["c"]},
+                {"name": "3", "source": "c", "targets": ["a"]},
+            ],
+            "a",
+            ["b", "c"],
+        ),
         # two meshes sharing a group, plus a lecture into both: each group once
-        ([{"name": "m1", "mesh": ["a", "b"]}, {"name": "m2", "mesh": ["b", "c"]},
-          {"name": "l", "source": "s", "targets": ["a", "c"]}], "s", ["a", "c", "b"]),
+        (
+            [
+                {"name": "m1", "mesh": ["a", "b"]},
+                {"name": "m2", "mesh": ["b", "c"]},
+                {"name": "l", "source": "s", "targets": ["a", "c"]},
+            ],
+            "s",
+            ["a", "c", "b"],
+        ),
         ([{"name": "m1", "mesh": ["a", "b"]}, {"name": "m2", "mesh": ["b", "c"]}], "a", ["b", "c"]),
     ],
 )
-def test_reach_visits_each_reachable_group_once(relays: list[dict[str, object]], origin: str,
-                                                 expected: list[str]) -> None:
+def test_reach_visits_each_reachable_group_once(
+    relays: list[dict[str, object]], origin: str, expected: list[str]
+) -> None:
     assert targets(graph(*relays), origin) == expected
 
 
 def test_speakers_inactive_links_and_switched_off_groups() -> None:
-    g = graph({"name": "l", "source": "s", "targets": ["a"], "speakers": ["t"]},
-              {"name": "m", "mesh": ["a", "b"]})
+    g = graph({"name": "l", "source": "s", "targets": ["a"], "speakers": ["t"]}, {"name": "m", "mesh": ["a", "b"]})
 
     def activity(link: Link) -> frozenset[str] | None:
         return frozenset(link.spec.speakers)
@@ -94,8 +111,9 @@ def test_strip_question(text: str, expected: str | None) -> None:
 
 
 def msg(kind: MessageKind, text: str = "", url: str | None = None) -> GroupMessage:
-    return GroupMessage(at=datetime(2026, 12, 1, tzinfo=UTC), group_id="g", sender=Member("m", "M"),
-                        text=text, kind=kind, url=url)
+    return GroupMessage(
+        at=datetime(2026, 12, 1, tzinfo=UTC), group_id="g", sender=Member("m", "M"), text=text, kind=kind, url=url
+    )
 
 
 @pytest.mark.parametrize(

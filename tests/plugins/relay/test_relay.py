@@ -217,8 +217,16 @@ async def test_a_backlog_is_merged_into_fewer_sends_in_order(tmp_path: Path) -> 
         app, now = bot.sim.app, bot.sim.clock.now()
         teacher = Member("teacher", "张老师")
         for i in range(6):
-            await app.handle(GroupMessage(at=now, group_id="main", sender=teacher, text=f"第{i}句",
-                                          kind=MessageKind.TEXT, message_id=f"fast-{i}"))
+            await app.handle(
+                GroupMessage(
+                    at=now,
+                    group_id="main",
+                    sender=teacher,
+                    text=f"第{i}句",
+                    kind=MessageKind.TEXT,
+                    message_id=f"fast-{i}",
+                )
+            )
         await bot.finish()
     for group in ("a1", "a2", "a3"):
         texts = [a.text or "" for a in bot.said(group)]
@@ -278,13 +286,16 @@ async def test_a_live_session_relays_takes_questions_and_ends_with_a_summary(tmp
 
 async def test_session_speakers_by_mention_and_a_session_survives_a_restart(tmp_path: Path) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'live.db'}"
-    config = write_config(tmp_path, """
+    config = write_config(
+        tmp_path,
+        """
 bot_admins: [boss]
 plugins:
   relay:
     relays:
       - {name: lecture, source: main, targets: [a1, a2], always_on: false}
-""")
+""",
+    )
     async with chat(config, WORLD, db_url=db_url) as bot:
         await bot.say("main", "boss", "开始直播 @Alice", mentions=["alice"])
         await bot.say("main", "alice", "我是今天的讲师")
@@ -344,13 +355,16 @@ def test_bad_relays_are_config_errors_with_a_line(tmp_path: Path, relay: str, pr
 
 
 def test_duplicate_relay_names_are_rejected(tmp_path: Path) -> None:
-    path = write_config(tmp_path, """
+    path = write_config(
+        tmp_path,
+        """
 plugins:
   relay:
     relays:
       - {name: x, mesh: [m1, m2]}
       - {name: x, mesh: [m2, m3]}
-""")
+""",
+    )
     with pytest.raises(ConfigError, match="two relays are named 'x'"):
         load_everything(path)
 

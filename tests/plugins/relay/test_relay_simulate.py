@@ -14,9 +14,21 @@ EXAMPLES = REPO / "config" / "examples"
 
 def simulate(scenario: str, config: str, tz: str) -> list[dict[str, object]]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "simulate", str(EXAMPLES / scenario), "--config", str(EXAMPLES / config),
-         "--json"],
-        capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "TZ": tz, "QUNBOT_LOG": "WARNING"},
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "simulate",
+            str(EXAMPLES / scenario),
+            "--config",
+            str(EXAMPLES / config),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "TZ": tz, "QUNBOT_LOG": "WARNING"},
     )
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]

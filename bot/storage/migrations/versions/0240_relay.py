@@ -50,8 +50,12 @@ def upgrade() -> None:
         sa.Column("speakers", JSON, nullable=True),
     )
     op.create_index(
-        "uq_relay_sessions_open", "relay_sessions", ["relay"], unique=True,
-        sqlite_where=OPEN_SESSION, postgresql_where=OPEN_SESSION,
+        "uq_relay_sessions_open",
+        "relay_sessions",
+        ["relay"],
+        unique=True,
+        sqlite_where=OPEN_SESSION,
+        postgresql_where=OPEN_SESSION,
     )
     op.create_table(
         "relay_transcript",

@@ -24,8 +24,13 @@ STAYS = sa.text("type IN ('join', 'leave')")
 
 
 def upgrade() -> None:
-    op.create_index("ix_stats_event_log_stays", "event_log", ["group_id", "member_id", "at"],
-                    sqlite_where=STAYS, postgresql_where=STAYS)
+    op.create_index(
+        "ix_stats_event_log_stays",
+        "event_log",
+        ["group_id", "member_id", "at"],
+        sqlite_where=STAYS,
+        postgresql_where=STAYS,
+    )
 
 
 def downgrade() -> None:
