@@ -167,7 +167,7 @@ class ClassifierThresholds(PluginConfig):
 
 
 class ClassifierRule(PluginConfig):
-    """The learned text model (naive Bayes over character n-grams), trained from the corpus
+    """The learned text model (logistic regression over character n-grams), trained from the corpus
     shipped in `plugins/antispam/corpus/` plus this deployment's taught samples. Its score is
     one check among the others; the group's `strictness` picks the threshold."""
 

@@ -13,7 +13,7 @@ from plugins.antispam.evaluate import cross_validate
 from plugins.antispam.models import AntispamSample
 from tests.harness import chat, write_config
 from tests.plugins.antispam.test_cli import qunbot
-from tests.plugins.antispam.test_teaching import HONEY, HONEY_AGAIN, WORLD, kicks, state_of
+from tests.plugins.antispam.test_teaching import SAUSAGE, SAUSAGE_AGAIN, WORLD, kicks, state_of
 
 LABELLED = [
     {
@@ -68,9 +68,9 @@ plugins:
     )
 
 
-def honey_model() -> TextModel:
-    """A model that calls anything about honey an ad (what a retrained model might learn)."""
-    return TextModel({"蜂蜜": 300.0}, -10.0, {"spam": 1, "normal": 1})
+def sausage_model() -> TextModel:
+    """A model that calls anything about sausages an ad (what a retrained model might learn)."""
+    return TextModel({"腊肠": 300.0}, -10.0, {"spam": 1, "normal": 1})
 
 
 def test_spam_eval_reports_overall_per_kind_per_family_and_the_wrong_ids(tmp_path: Path) -> None:
@@ -127,9 +127,9 @@ async def test_train_on_taught_samples_replay_the_candidate_then_activate(tmp_pa
     db = tmp_path / "q.db"
     path = config(tmp_path, db)
     async with chat(path, WORLD, db_url=f"sqlite+aiosqlite:///{db}") as bot:
-        await bot.say("g1", "spammer", HONEY)
-        await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": HONEY})
-        await bot.say("g1", "bob", "我家的野生蜂蜜今年收成不错")  # not a near-duplicate: not caught
+        await bot.say("g1", "spammer", SAUSAGE)
+        await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": SAUSAGE})
+        await bot.say("g1", "bob", "我家的腊肠今年还没开始灌")  # not a near-duplicate: not caught
         assert kicks(bot) == [("g1", "spammer")]
         async with bot.sim.app.db.transaction() as session:  # a damaged row: named and skipped
             await session.execute(
@@ -147,7 +147,7 @@ async def test_train_on_taught_samples_replay_the_candidate_then_activate(tmp_pa
     assert TextModel.load(candidate).info["spam"] >= 1
     assert not (tmp_path / "models" / "model.json").exists()  # nothing switched on yet
 
-    honey_model().save(candidate)  # a candidate that differs visibly from the current model
+    sausage_model().save(candidate)  # a candidate that differs visibly from the current model
     until = "2026-12-02T00:00:00+08:00"
     now = qunbot("spam-replay", "--config", str(path), "--days", "30", "--until", until, "--json")
     assert [json.loads(line)["member"] for line in now.stdout.splitlines()] == ["spammer"]  # the taught check
@@ -157,7 +157,7 @@ async def test_train_on_taught_samples_replay_the_candidate_then_activate(tmp_pa
 
     proc = qunbot("spam-train", "--config", str(path), "--activate")
     assert proc.returncode == 0, proc.stderr
-    assert TextModel.load(tmp_path / "models" / "model.json").weights == {"蜂蜜": 300.0}
+    assert TextModel.load(tmp_path / "models" / "model.json").weights == {"腊肠": 300.0}
 
 
 def test_damaged_model_files_are_named(tmp_path: Path) -> None:
@@ -183,15 +183,15 @@ async def test_the_running_bot_follows_the_active_file_and_chat_activation(tmp_p
     models = tmp_path / "models"
     async with chat(path, WORLD, db_url=f"sqlite+aiosqlite:///{db}") as bot:
         live = state_of(bot).classifier
-        await bot.say("g1", "bob", HONEY_AGAIN)
+        await bot.say("g1", "bob", SAUSAGE_AGAIN)
         assert bot.said("g1", contains="请勿") == []
-        honey_model().save(models / "model.json")  # e.g. `qunbot spam-train --activate` meanwhile
+        sausage_model().save(models / "model.json")  # e.g. `qunbot spam-train --activate` meanwhile
         await bot.wait("31s")
         await bot.say("g1", "bob", "早上好")  # a message after the poll interval looks at the file
         assert live._task is not None
         await live._task
         assert live.source == str(models / "model.json")
-        await bot.say("g1", "carol", HONEY_AGAIN)
+        await bot.say("g1", "carol", SAUSAGE_AGAIN)
         bot.assert_said("g1", contains="疑似广告（分类器）")
 
         (models / "model.json").write_text("{broken", encoding="utf-8")
@@ -200,13 +200,13 @@ async def test_the_running_bot_follows_the_active_file_and_chat_activation(tmp_p
         await live._task
         await bot.wait("1s")  # the notice goes out through the outbox
         bot.assert_private("boss", contains="新的广告模型文件无法使用，仍沿用当前模型")
-        assert live.model.weights == {"蜂蜜": 300.0}  # the last good model keeps running
+        assert live.model.weights == {"腊肠": 300.0}  # the last good model keeps running
 
         await bot.private("alice", "启用新模型")
         bot.assert_private("alice", contains="需要机器人管理员权限")
         await bot.private("boss", "启用新模型")
         bot.assert_private("boss", contains="没有启用新模型")
-        honey_model().save(models / "candidate.json")
+        sausage_model().save(models / "candidate.json")
         await bot.say("g1", "alice", "广告回放 30 新模型")
         bot.assert_said("g1", contains="按当前规则和新模型回放")
         TextModel({"天气": 300.0}, -10.0).save(models / "candidate.json")

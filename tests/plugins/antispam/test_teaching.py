@@ -17,8 +17,8 @@ from plugins.antispam.models import AntispamDecision, AntispamSample
 from plugins.antispam.teaching import RecentMessages, TaughtSamples, WithTaught
 from tests.harness import chat, write_config
 
-HONEY = "周末去山里采的野生蜂蜜，纯天然没兑水，家里老人孩子都爱喝，要的找我"
-HONEY_AGAIN = "周末上山采的野生蜂蜜，纯天然绝不兑水，老人孩子都爱喝，要的来找我哈"
+SAUSAGE = "表姐家的腊肠今年灌得多，烟熏的味道正，过年走亲戚拎两斤很体面"
+SAUSAGE_AGAIN = "表姐家今年灌的腊肠多，烟熏味正，过年走亲戚拎两斤体面"
 ORANGES = "自家果园的脐橙熟了，甜度高，需要的私聊我"
 ORANGES_AGAIN = "自家果园的脐橙熟了，今年甜度特别高，需要的私聊我"
 
@@ -80,31 +80,31 @@ async def test_a_quoted_ad_is_removed_learned_and_its_rewording_caught_after_a_r
 ) -> None:
     path = config(tmp_path)
     async with chat(path, WORLD, db_url=db_url) as bot:
-        await bot.say("g1", "spammer", HONEY)
+        await bot.say("g1", "spammer", SAUSAGE)
         assert kicks(bot) == []  # no rule knows this wording
-        await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": HONEY})
+        await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": SAUSAGE})
         assert kicks(bot) == [("g1", "spammer")]
         reply = bot.assert_said("g1", contains="已将 小美 移出")
         assert "已记为广告样本" in (reply.text or "")
         bot.assert_private("owner1", contains="误判 小美")  # the notice says how to undo it
-        await bot.say("g1", "carol", HONEY_AGAIN)  # reworded, from another member: caught at once
+        await bot.say("g1", "carol", SAUSAGE_AGAIN)  # reworded, from another member: caught at once
         assert kicks(bot)[-1] == ("g1", "carol")
         samples = await rows(bot, AntispamSample)
         decisions = await rows(bot, AntispamDecision)
-    assert [(s.label, s.member_id, s.by, s.text) for s in samples] == [("spam", "spammer", "alice", HONEY)]
+    assert [(s.label, s.member_id, s.by, s.text) for s in samples] == [("spam", "spammer", "alice", SAUSAGE)]
     assert [(d.member_id, d.outcome, d.rules) for d in decisions] == [
         ("spammer", "removed", "taught"),
         ("carol", "removed", "taught"),
     ]
     async with chat(path, WORLD, db_url=db_url) as bot:  # a restart: learned from the table
-        await bot.say("g2", "bob", HONEY_AGAIN)
+        await bot.say("g2", "bob", SAUSAGE_AGAIN)
         assert kicks(bot) == [("g2", "bob")]
         bot.assert_private("owner1", contains="管理员标记过的广告")
 
 
 async def test_mark_by_mention_then_pardon_from_the_notice_brings_the_member_back(tmp_path: Path, db_url: str) -> None:
     async with chat(config(tmp_path), WORLD, db_url=db_url) as bot:
-        await bot.say("g1", "spammer", HONEY)
+        await bot.say("g1", "spammer", SAUSAGE)
         await bot.say("g1", "alice", "广告 @小美\u2005", mentions=["spammer"])
         assert kicks(bot) == [("g1", "spammer")]
         assert "spammer" in state_of(bot).executor.bans
@@ -117,7 +117,7 @@ async def test_mark_by_mention_then_pardon_from_the_notice_brings_the_member_bac
             ("invite", "g1", "spammer")
         ]
         assert "spammer" not in state_of(bot).executor.bans
-        await bot.say("g1", "carol", HONEY_AGAIN)  # the pardoned wording passes now
+        await bot.say("g1", "carol", SAUSAGE_AGAIN)  # the pardoned wording passes now
         assert kicks(bot) == [("g1", "spammer")]
         samples = await rows(bot, AntispamSample)
     assert [(s.label, s.member_id) for s in samples] == [("normal", "spammer")]  # the spam sample was undone
@@ -143,8 +143,8 @@ async def test_a_pardoned_normal_message_passes_the_text_model_from_then_on(tmp_
 
 async def test_marking_refuses_admins_and_asks_for_a_message(tmp_path: Path) -> None:
     async with chat(config(tmp_path), WORLD) as bot:
-        await bot.say("g1", "owner1", HONEY)
-        await bot.say("g1", "alice", "广告", quote={"from": "owner1", "text": HONEY})
+        await bot.say("g1", "owner1", SAUSAGE)
+        await bot.say("g1", "alice", "广告", quote={"from": "owner1", "text": SAUSAGE})
         bot.assert_said("g1", contains="不处理，也不记为广告样本")
         await bot.say("g1", "alice", "广告 @Carol\u2005", mentions=["carol"])
         bot.assert_said("g1", contains="我不记得 Carol 最近在本群说过什么")
@@ -158,16 +158,16 @@ async def test_marking_refuses_admins_and_asks_for_a_message(tmp_path: Path) -> 
 
 async def test_a_quote_older_than_memory_uses_the_quoted_text_and_the_member_list(tmp_path: Path) -> None:
     async with chat(config(tmp_path), WORLD) as bot:
-        await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": HONEY})
+        await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": SAUSAGE})
         assert kicks(bot) == [("g1", "spammer")]
         samples = await rows(bot, AntispamSample)
-    assert [(s.member_id, s.text) for s in samples] == [("spammer", HONEY)]
+    assert [(s.member_id, s.text) for s in samples] == [("spammer", SAUSAGE)]
 
 
 async def test_marking_fails_closed_when_the_bot_may_not_remove(tmp_path: Path) -> None:
     world = {**WORLD, "bot": {"id": "wxid_bot", "name": "小助手", "can_remove": False}}
     async with chat(config(tmp_path), world) as bot:
-        await bot.say("g1", "spammer", HONEY)
+        await bot.say("g1", "spammer", SAUSAGE)
         await bot.say("g1", "alice", "广告 @小美\u2005", mentions=["spammer"])
         assert kicks(bot) == []
         bot.assert_said("g1", contains="没能移出 小美")
@@ -179,7 +179,7 @@ async def test_marking_fails_closed_when_the_bot_may_not_remove(tmp_path: Path) 
 
 async def test_pardon_says_when_the_platform_cannot_invite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with chat(config(tmp_path), WORLD) as bot:
-        await bot.say("g1", "spammer", HONEY)
+        await bot.say("g1", "spammer", SAUSAGE)
         await bot.say("g1", "alice", "广告 @小美\u2005", mentions=["spammer"])
         platform = bot.sim.app.services.platform
         monkeypatch.setattr(
@@ -193,8 +193,8 @@ async def test_pardon_says_when_the_platform_cannot_invite(tmp_path: Path, monke
 async def test_a_corrupt_sample_row_is_named_and_skipped(tmp_path: Path, db_url: str) -> None:
     path = config(tmp_path)
     async with chat(path, WORLD, db_url=db_url) as bot:
-        await bot.say("g1", "spammer", HONEY)
-        await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": HONEY})
+        await bot.say("g1", "spammer", SAUSAGE)
+        await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": SAUSAGE})
         async with bot.sim.app.db.transaction() as s:
             await s.execute(sa.update(AntispamSample.__table__).values(label="maybe"))  # type: ignore[attr-defined]
             await s.execute(
@@ -208,7 +208,7 @@ async def test_a_corrupt_sample_row_is_named_and_skipped(tmp_path: Path, db_url:
         notice = bot.assert_private("boss", contains="antispam_samples row")
         assert f"antispam_samples row {bad[0]}: label 'maybe'" in (notice.text or "")
         assert f"antispam_samples row {bad[1]}: no text" in (notice.text or "")
-        await bot.say("g1", "carol", HONEY_AGAIN)  # the bad sample teaches nothing
+        await bot.say("g1", "carol", SAUSAGE_AGAIN)  # the bad sample teaches nothing
         assert kicks(bot) == []
         await bot.say("g1", "carol", "兼职日结，日入300+，一部手机就能做，加V：abc888")
         bot.assert_kicked("g1", "carol")  # the rules keep working
@@ -238,15 +238,15 @@ async def test_a_corrupt_model_file_falls_back_to_the_shipped_model_and_is_told_
 
 def test_taught_samples_match_rewordings_not_unrelated_chat() -> None:
     taught = TaughtSamples()
-    assert taught.add(1, HONEY, True)
+    assert taught.add(1, SAUSAGE, True)
     assert not taught.add(2, "要的找我", True)  # too short to match anything safely
-    assert taught.best(prepare(HONEY_AGAIN), True).key == 1  # type: ignore[union-attr]
-    assert taught.best(prepare(HONEY_AGAIN), False) is None
+    assert taught.best(prepare(SAUSAGE_AGAIN), True).key == 1  # type: ignore[union-attr]
+    assert taught.best(prepare(SAUSAGE_AGAIN), False) is None
     for chat_line in ("周末去山里玩了一天，孩子都爱爬山，家里老人也去了", "今天小区门口的快递柜坏了，大家取件注意一下"):
         assert taught.best(prepare(chat_line), True) is None
-    assert taught.matching(HONEY_AGAIN, True) == [1]
+    assert taught.matching(SAUSAGE_AGAIN, True) == [1]
     taught.discard(1)
-    assert taught.best(prepare(HONEY), True) is None and len(taught) == 0
+    assert taught.best(prepare(SAUSAGE), True) is None and len(taught) == 0
 
 
 def test_taught_normal_messages_score_zero_in_the_model() -> None:
