@@ -3,7 +3,11 @@ on or off per group, and what happens when the bot itself joins or leaves a grou
 
 from __future__ import annotations
 
-from bot.core.context import Context, Services
+import difflib
+from collections.abc import Iterable
+
+from bot.core.commands import fold, trim_punctuation
+from bot.core.context import Context, PluginHost, Services
 from bot.core.events import BotJoinedGroup, BotLeftGroup, GroupMessage
 from bot.core.plugin import Command, Permission, Plugin
 from bot.core.templates import Template
@@ -71,6 +75,25 @@ async def list_plugins(ctx: Context, services: Services) -> None:
     ctx.reply("\n".join(lines))
 
 
+def find_plugin(hosts: Iterable[PluginHost], name: str) -> tuple[PluginHost | None, list[str]]:
+    """The plugin called `name` (its title, an alias or its id; case, width and punctuation
+    around it ignored), or None and the closest names for "你是不是想说". The core itself
+    cannot be switched off, so it is never found."""
+    wanted = fold(trim_punctuation(name))
+    candidates = [h for h in hosts if h.name != "core"]
+    by_name: dict[str, PluginHost] = {}
+    for host in candidates:
+        for alias in host.settings.plugin.names:
+            by_name.setdefault(fold(alias), host)
+    if wanted in by_name:
+        return by_name[wanted], []
+    # Containment first (欢迎消息 → 欢迎, 签到功能 → 签到), then spelling closeness.
+    near = [alias for alias in by_name if alias and (alias in wanted or wanted in alias)]
+    near += difflib.get_close_matches(wanted, list(by_name), n=3, cutoff=0.5)
+    titles = list(dict.fromkeys(by_name[a].settings.plugin.title for a in near))
+    return None, titles[:3]
+
+
 async def _toggle(cmd: Command, ctx: Context, services: Services, enabled: bool) -> None:
     verb = "开启" if enabled else "关闭"
     name = cmd.arg(0)
@@ -78,14 +101,11 @@ async def _toggle(cmd: Command, ctx: Context, services: Services, enabled: bool)
         ctx.reply(f"用法：{verb} 功能名 [群ID]")
         return
     runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
-    wanted = name.casefold()
-    host = next(
-        (h for h in runtime.hosts.values() if wanted in (h.name.casefold(), h.settings.plugin.title.casefold())),
-        None,
-    )
-    if host is None or host.name == "core":
+    host, suggestions = find_plugin(runtime.hosts.values(), name)
+    if host is None:
         names = "、".join(h.settings.plugin.title for h in runtime.hosts.values() if h.name != "core")
-        ctx.reply(f"没有叫“{name}”的功能。可用：{names}")
+        guess = f"你是不是想说：{'、'.join(suggestions)}？" if suggestions else ""
+        ctx.reply(f"没有叫“{name}”的功能。{guess}可用：{names}")
         return
     target = cmd.arg(1) or ctx.group_id
     if not target:
@@ -107,6 +127,7 @@ async def _toggle(cmd: Command, ctx: Context, services: Services, enabled: bool)
     permission=Permission.GROUP_ADMIN,
     usage="功能名 [群ID]",
     help="在本群（或指定群）开启一个功能",
+    glued="plugin",
 )
 async def enable_plugin(cmd: Command, ctx: Context, services: Services) -> None:
     await _toggle(cmd, ctx, services, True)
@@ -118,6 +139,7 @@ async def enable_plugin(cmd: Command, ctx: Context, services: Services) -> None:
     permission=Permission.GROUP_ADMIN,
     usage="功能名 [群ID]",
     help="在本群（或指定群）关闭一个功能",
+    glued="plugin",
 )
 async def disable_plugin(cmd: Command, ctx: Context, services: Services) -> None:
     await _toggle(cmd, ctx, services, False)

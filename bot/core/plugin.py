@@ -109,6 +109,9 @@ class CommandSpec:
     # Per-group command words taken from the plugin's resolved config (e.g. check-in keywords).
     words_from: Callable[[Any], Iterable[str]] | None = None
     block: bool = True
+    # The argument may be glued to the word (投2, 关闭入群欢迎) when it is of this kind:
+    # "number", or a vocabulary the runtime provides ("plugin": the plugins' names and aliases).
+    glued: str | None = None
     call: Callable[..., Awaitable[Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +132,8 @@ class Plugin:
     title: str = ""
     config: type[PluginConfig] = EmptyConfig
     description: str = ""
+    # Other names people call the plugin by (关闭 欢迎, 开启 打卡): the title and `name` always work.
+    aliases: tuple[str, ...] = ()
     priority: int = 50  # lower runs first; configurable per deployment in YAML
     handlers: list[HandlerSpec] = field(default_factory=list)
     commands: list[CommandSpec] = field(default_factory=list)
@@ -139,6 +144,11 @@ class Plugin:
         if not self.name.isidentifier():
             raise ValueError(f"plugin name must be an identifier: {self.name!r}")
         self.title = self.title or self.name
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the plugin answers to in 开启/关闭: title, aliases, then the id."""
+        return tuple(dict.fromkeys((self.title, *self.aliases, self.name)))
 
     def on(
         self,
@@ -170,9 +180,11 @@ class Plugin:
         usage: str = "",
         scope: Scope = "group",
         words_from: Callable[[Any], Iterable[str]] | None = None,
+        glued: str | None = None,
     ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
         """A chat command. The core parses it, checks `permission` (replying with a refusal
-        when the asker lacks it) and lists it in 帮助 for those who may use it."""
+        when the asker lacks it) and lists it in 帮助 for those who may use it. `glued`
+        ("number" or a vocabulary name) lets its argument follow without a space (投2)."""
 
         def deco(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             self.commands.append(
@@ -187,6 +199,7 @@ class Plugin:
                     scope,
                     _params(func, self.name),
                     words_from,
+                    glued=glued,
                 )
             )
             return func

@@ -63,6 +63,7 @@ _OUTAGE_FULL = "数据库暂时连不上，现在记不下更多签到了，请�
 plugin = Plugin(
     "checkin",
     title="签到打卡",
+    aliases=("签到", "打卡", "积分"),
     config=CheckinConfig,
     priority=45,
     description="每日签到、连续签到奖励、积分、补签、排行榜和签到日历",

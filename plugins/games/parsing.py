@@ -326,8 +326,9 @@ def parse_vote(text: str) -> int | None:
 
 
 def parse_int(text: str) -> int | None:
-    m = re.fullmatch(r"[+-]?\d{1,9}", normalize(text))
-    return int(m.group()) if m else None
+    """``5``, ``-3``, and with a measure word as people write it: ``3个``, ``5题``, ``2颗``."""
+    m = re.fullmatch(r"([+-]?\d{1,9})\s*(?:个|颗|题|道|次|人|号)?", normalize(text))
+    return int(m.group(1)) if m else None
 
 
 __all__ = [

@@ -43,6 +43,7 @@ ADMIN_PLACEHOLDERS = ("keyword", "groups", "cap", "group")
 plugin = Plugin(
     "invite",
     title="关键词拉群",
+    aliases=("邀请", "加群", "进群", "拉群"),
     config=InviteConfig,
     priority=45,
     description="私聊发送关键词（如“进群”“加群 读书”），自动邀请进最空的群；好友验证含关键词自动通过",
