@@ -37,7 +37,7 @@ from plugins.invite.store import InviteStore
 log = logging.getLogger("qunbot.plugin.invite")
 
 MEMBER_PLACEHOLDERS = ("name", "group", "keyword")
-CHOOSE_PLACEHOLDERS = ("name", "keyword", "topics")
+CHOOSE_PLACEHOLDERS = ("name", "keyword", "topics", "topic")
 ADMIN_PLACEHOLDERS = ("keyword", "groups", "cap", "group")
 
 plugin = Plugin(
@@ -149,8 +149,10 @@ async def _handle(
     config = state.config
     now = ctx.now()
     # The same request again at once gets no second answer (every answer is a send);
-    # a different one (the topic asked for after "想加入哪个群？") is answered.
-    asked = f"{contact.id}\x00{found.keyword if isinstance(found, ChooseTopic) else found.phrase}"
+    # a different one is answered: the topic asked for after "想加入哪个群？", or an unknown
+    # topic right after the bare keyword (加群, then 加群 游泳: the list again, naming 游泳).
+    what = f"{found.keyword}\x00{found.asked}" if isinstance(found, ChooseTopic) else found.phrase
+    asked = f"{contact.id}\x00{what}"
     last = state.last_asked.get(asked)
     if last is not None and now - last < timedelta(seconds=config.repeat_cooldown_seconds):
         return
@@ -159,8 +161,14 @@ async def _handle(
         horizon = now - timedelta(seconds=config.repeat_cooldown_seconds)
         state.last_asked = {k: v for k, v in state.last_asked.items() if v >= horizon}
     if isinstance(found, ChooseTopic):
-        values = {"name": contact.display, "keyword": found.keyword, "topics": " / ".join(found.phrases)}
-        ctx.send_private(contact.id, _render(config.choose, CHOOSE_PLACEHOLDERS, values))
+        values = {
+            "name": contact.display,
+            "keyword": found.keyword,
+            "topics": " / ".join(found.phrases),
+            "topic": found.asked,
+        }
+        template = config.unknown_topic if found.asked else config.choose
+        ctx.send_private(contact.id, _render(template, CHOOSE_PLACEHOLDERS, values))
         return
     await _invite(state, ctx, contact, found, via=via, now=now)
 
