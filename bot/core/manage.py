@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 from bot.core.commands import fold, trim_punctuation
 from bot.core.context import Context, PluginHost, Services
@@ -16,20 +17,48 @@ plugin = Plugin("core", title="基础", priority=5, description="帮助、群管
 
 
 @plugin.command("帮助", "help", "菜单", scope="both", words_from=None, help="查看我能做什么")
-async def show_help(cmd: Command, ctx: Context, services: Services) -> None:
+async def show_help(ctx: Context, services: Services) -> None:
+    """In a group: the member menu (an admin gets the full menu privately, so a 60-line menu
+    never floods the group). In private: what the asker can do there. Built from the
+    plugins' declarations; sent in messages that never cut a section."""
     level = await ctx.permission()
     runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
-    in_group = isinstance(ctx.event, GroupMessage)
-    lines = ["我能做这些（发送命令即可）："]
+    limit = services.config.outbox.max_chars
+    sender = ctx.sender.id if ctx.sender else None
+    if isinstance(ctx.event, GroupMessage) and ctx.group_id:
+        gid = ctx.group_id
+        sections = menu_sections(runtime, services, gid, Permission.MEMBER, "group")
+        if level > Permission.MEMBER and sender is not None:
+            where = services.groups.display_name(gid)
+            full = menu_sections(runtime, services, gid, level, "group")
+            head = f"「{where}」的完整菜单（{level.label}，以下命令在群里发送）："
+            for text in pack_sections(head, full, limit):
+                ctx.send_private(sender, text)
+            sections.append(("", ["管理员命令已私聊发给你。"]))
+        for text in pack_sections("我能做这些（在群里发送命令即可）：", sections, limit):
+            ctx.reply(text)
+        return
+    sections = menu_sections(runtime, services, None, level, "private")
+    for text in pack_sections("私聊我可以发送：", sections, limit):
+        ctx.reply(text)
+
+
+Section = tuple[str, list[str]]
+
+
+def menu_sections(
+    runtime: Any, services: Services, group_id: str | None, level: Permission, where: str
+) -> list[Section]:
+    """One section per plugin: its commands usable at `level` in a group (`where`="group")
+    or in private chat, and, in private, what its guide lists."""
+    sections: list[Section] = []
     for name, host in runtime.hosts.items():
-        if in_group and ctx.group_id and not services.groups.plugin_enabled(host.settings, ctx.group_id):
+        if group_id is not None and not services.groups.plugin_enabled(host.settings, group_id):
             continue
-        cfg = host.config_for(ctx.group_id)
+        cfg = host.config_for(group_id)
         entries = []
         for spec in runtime.commands_by_plugin.get(name, []):
-            if spec.permission > level:
-                continue
-            if (in_group and spec.scope == "private") or (not in_group and spec.scope == "group"):
+            if spec.permission > level or spec.scope not in (where, "both"):
                 continue
             words = spec.words(cfg)
             if not words:
@@ -37,10 +66,28 @@ async def show_help(cmd: Command, ctx: Context, services: Services) -> None:
             usage = f" {spec.usage}" if spec.usage else ""
             badge = "" if spec.permission == Permission.MEMBER else f"［{spec.permission.label}］"
             entries.append(f"  {'/'.join(words[:3])}{usage}：{spec.help}{badge}")
+        guide = host.settings.plugin.guide_factory
+        if where == "private" and guide is not None and host.state is not None:
+            entries.extend(f"  {what}：{does}" for what, does in guide(host.state))
         if entries:
-            lines.append(f"【{host.settings.plugin.title}】")
-            lines.extend(entries)
-    ctx.reply("\n".join(lines))
+            sections.append((f"【{host.settings.plugin.title}】", entries))
+    return sections
+
+
+def pack_sections(head: str, sections: list[Section], limit: int) -> list[str]:
+    """Messages of whole sections, each within `limit` characters where a section allows:
+    a break falls between sections, never inside one."""
+    messages: list[list[str]] = [[head]]
+    size = len(head)
+    for title, lines in sections:
+        block = ([title] if title else []) + lines
+        block_size = sum(len(line) + 1 for line in block)
+        if size + block_size > limit and len(messages[-1]) > 1:
+            messages.append([])
+            size = 0
+        messages[-1].extend(block)
+        size += block_size
+    return ["\n".join(lines) for lines in messages if lines]
 
 
 @plugin.command("群列表", scope="both", permission=Permission.BOT_ADMIN, help="列出我管理的群")

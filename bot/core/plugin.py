@@ -138,6 +138,8 @@ class Plugin:
     handlers: list[HandlerSpec] = field(default_factory=list)
     commands: list[CommandSpec] = field(default_factory=list)
     state_factory: StateFactory | None = None
+    # What a member can send privately beyond the commands (keywords a handler reads, like 进群).
+    guide_factory: Callable[[Any], Iterable[tuple[str, str]]] | None = None
     shutdown_hooks: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -210,6 +212,13 @@ class Plugin:
         """Build the plugin's runtime state once per (re)load; handlers receive it as `state`."""
         self.state_factory = factory
         return factory
+
+    def guide(self, func: Callable[[Any], Iterable[tuple[str, str]]]) -> Callable[[Any], Iterable[tuple[str, str]]]:
+        """List, in a member's private 帮助, what the plugin's handlers answer besides its
+        commands: `func(state)` returns (what to send, what it does) pairs, built from the
+        plugin's state as loaded (so the list follows the config, never a hard-coded copy)."""
+        self.guide_factory = func
+        return func
 
     def on_shutdown(self, func: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
         self.shutdown_hooks.append(func)

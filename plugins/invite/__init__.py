@@ -100,6 +100,21 @@ async def _state(host: PluginHost) -> InviteState:
     return InviteState(host, InviteMatcher(config.rules), resolved, store, kv)
 
 
+@plugin.guide
+def _guide(state: InviteState) -> list[tuple[str, str]]:
+    """For a member's private 帮助: the keywords and topics as configured."""
+    entries = []
+    plain = [keyword for keyword, topics in state.matcher.topics() if not topics]
+    if plain:
+        entries.append((" / ".join(plain), "我会邀请你进群"))
+    for keyword, topics in state.matcher.topics():
+        if topics:
+            entries.append(
+                (" / ".join(f"{keyword} {t}" for t in topics), f"加入对应话题的群（只发“{keyword}”可以看有哪些）")
+            )
+    return entries
+
+
 @plugin.on(PrivateMessage)
 async def on_private(event: PrivateMessage, ctx: Context, state: InviteState) -> object:
     found = state.matcher.private(event.text)
