@@ -26,10 +26,11 @@ from bot.core.text import strip_mention
 
 _SPACES = str.maketrans({"\u2005": " ", "\u3000": " ", "\u00a0": " ", "\t": " ", "\n": " "})
 
-# Punctuation people put around a command, after NFKC (which makes ！～：，( half-width).
+# Punctuation people put around a command, half- and full-width (text is read after NFKC,
+# which makes ！～：( half-width, but `trim_punctuation` may get raw text).
 # Not "@" (mentions are arguments) and not "-" or "+" (signs of numbers).
-OPENERS = "【「『《〈〔“‘([{<\"'#*~.。、,，!?:;…·"
-CLOSERS = "】」』》〉〕”’)]}>\"'*~.。、,，!?:;…·"
+OPENERS = "【「『《〈〔“‘([{<\"'#*~.。、,，!?:;…·（［｛＜＂＇＃＊～．！？：；"
+CLOSERS = "】」』》〉〕”’)]}>\"'*~.。、,，!?:;…·）］｝＞＂＇＊～．！？：；"
 EDGES = "".join(dict.fromkeys(OPENERS + CLOSERS))
 # What may sit between a command and its glued argument (投:2, 关闭-欢迎 would be odd but harmless).
 _GLUE = " :：,，、"
