@@ -111,14 +111,15 @@ def parse_duration(text: str) -> timedelta | None:
     return found[0]
 
 
-def parse_when(text: str, now: datetime) -> datetime | None:
+def parse_when(text: str, now: datetime, *, strict: bool = False) -> datetime | None:
     """An end time in `now`'s timezone (the deployment's), read by `bot.core.timeparse`:
     ``20:00``, ``九点``, ``下午三点半``, ``明天20:00``, ``周五晚上8点``, ``12-25 20:00``, a
     duration from now (``30分钟``, ``一小时后``), with ``截止…``/``…开奖`` around it. None if the
     text is not a time at all; ParseError if it is one but impossible or ambiguous. Past
-    times are returned (the caller says so)."""
+    times are returned (the caller says so). `strict`: the text is meant as a time (``截止=…``),
+    so a day without a time (``周三``) is an error that says so, not "not a time"."""
     try:
-        return find_moment(unicodedata.normalize("NFKC", text), now)
+        return find_moment(unicodedata.normalize("NFKC", text), now, strict=strict)
     except TimeParseError as exc:
         raise ParseError(str(exc)) from None
 
@@ -154,7 +155,7 @@ def _count(value: str, what: str) -> int:
 
 
 def _deadline(value: str, now: datetime) -> datetime:
-    when = parse_when(value, now)
+    when = parse_when(value, now, strict=True)
     if when is None:
         raise ParseError(f"看不懂时间“{value}”，{MOMENT_HELP}")
     return when
