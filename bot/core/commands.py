@@ -32,6 +32,8 @@ _SPACES = str.maketrans({"\u2005": " ", "\u3000": " ", "\u00a0": " ", "\t": " ",
 OPENERS = "【「『《〈〔“‘([{<\"'#*~.。、,，!?:;…·（［｛＜＂＇＃＊～．！？：；"
 CLOSERS = "】」』》〉〕”’)]}>\"'*~.。、,，!?:;…·）］｝＞＂＇＊～．！？：；"
 EDGES = "".join(dict.fromkeys(OPENERS + CLOSERS))
+_OPENER_SET = frozenset(OPENERS)
+_CLOSER_SET = frozenset(CLOSERS)
 # What may sit between a command and its glued argument (投:2, 关闭-欢迎 would be odd but harmless).
 _GLUE = " :：,，、"
 
@@ -80,6 +82,8 @@ class CommandTable:
                     f"{GLUED_NUMBER!r} nor a known vocabulary ({', '.join(sorted(vocab)) or 'none'})"
                 )
         self._glued_first = frozenset(w[0] for w in self._glued)
+        # The longest head a command can be: its word with a run of punctuation around it.
+        self._longest_padded = max((len(w) for w in self._by_word), default=0) + 12
         self._glued_longest = max((len(w) for w in self._glued), default=0)
 
     def __contains__(self, word: str) -> bool:
@@ -99,8 +103,22 @@ class CommandTable:
             if prefix and normalized.startswith(prefix):
                 normalized = normalized[len(prefix) :].lstrip()
                 break
-        head = normalized.lstrip(OPENERS).partition(" ")[0]
-        return head.rstrip(CLOSERS) in self._by_word or head[:1] in self._glued_first
+        head = normalized.partition(" ")[0]
+        if head in self._by_word:
+            return True
+        first = head[:1]
+        if first in self._glued_first:
+            return True
+        if len(head) > self._longest_padded:
+            return False  # Chinese chat has few spaces: most heads are far longer than any command
+        # Punctuation around the word costs a strip only for the messages that have it.
+        if first in _OPENER_SET:
+            head = normalized.lstrip(OPENERS).partition(" ")[0]
+            if head[:1] in self._glued_first:
+                return True
+        elif head[-1:] not in _CLOSER_SET:
+            return False
+        return head.rstrip(CLOSERS) in self._by_word
 
     def parse(self, text: str, prefixes: Iterable[str], bot_name: str) -> Match | None:
         if not text or len(text) > 2000:  # commands are short; skip the work for essays
