@@ -132,15 +132,17 @@ class Plugin:
     title: str = ""
     config: type[PluginConfig] = EmptyConfig
     description: str = ""
-    # Other names people call the plugin by (关闭 欢迎, 开启 打卡): the title and `name` always work.
-    aliases: tuple[str, ...] = ()
     priority: int = 50  # lower runs first; configurable per deployment in YAML
     handlers: list[HandlerSpec] = field(default_factory=list)
     commands: list[CommandSpec] = field(default_factory=list)
     state_factory: StateFactory | None = None
+    shutdown_hooks: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
+    # Added after the original fields so positional construction keeps its meaning (the plugin
+    # contract is a stable interface).
+    # Other names people call the plugin by (关闭 欢迎, 开启 打卡): the title and `name` always work.
+    aliases: tuple[str, ...] = ()
     # What a member can send privately beyond the commands (keywords a handler reads, like 进群).
     guide_factory: Callable[[Any], Iterable[tuple[str, str]]] | None = None
-    shutdown_hooks: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
