@@ -279,6 +279,7 @@ def compile_rules(config: KeywordReplyConfig, resolve_groups) -> CompiledRules: 
 plugin = Plugin(
     "keyword_reply",
     title="关键词回复",
+    aliases=("自动回复", "关键词", "关键字", "回复"),
     config=KeywordReplyConfig,
     priority=60,
     description="按关键词自动回复，支持精确/包含/前缀/正则匹配",

@@ -88,7 +88,12 @@ def _render(text: str, values: dict[str, object]) -> str:
 
 
 plugin = Plugin(
-    "welcome", title="入群欢迎", config=WelcomeConfig, priority=40, description="新人入群时发送欢迎语，并 @ 新人"
+    "welcome",
+    title="入群欢迎",
+    aliases=("欢迎", "欢迎语", "迎新", "新人欢迎"),
+    config=WelcomeConfig,
+    priority=40,
+    description="新人入群时发送欢迎语，并 @ 新人",
 )
 
 

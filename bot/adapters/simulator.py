@@ -9,7 +9,6 @@ clock forward and runs whatever scheduled work falls due meanwhile, in order.
 from __future__ import annotations
 
 import random
-import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,8 @@ from bot.core.events import (
     Quote,
 )
 from bot.core.platform import ActionRecord
+from bot.core.timeparse import TimeParseError
+from bot.core.timeparse import parse_duration as core_parse_duration
 
 
 class _Strict(BaseModel):
@@ -78,17 +79,13 @@ class Scenario(_Strict):
         return value
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
 def parse_duration(value: object) -> timedelta:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 5m, 2h, 1d)")
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    """A `wait:` step: 90 (seconds), 90s, 5m, 2h, 1d (the core's duration parser, which also
+    reads 30分钟 and 1h30m); the error is in the CLI's language."""
+    try:
+        return core_parse_duration(value)
+    except TimeParseError:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 5m, 2h, 1d)") from None
 
 
 class ScenarioError(Exception):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from bot.core.commands import CommandTable, Match
+from bot.core.commands import CommandTable, Match, fold
 from bot.core.context import Context, EventScratch, PluginHost, Services
 from bot.core.events import (
     BotJoinedGroup,
@@ -115,6 +115,9 @@ class Runtime:
         for lst in routes.values():
             lst.sort(key=lambda r: (r.priority, r.order))
 
+        # What a command may take glued on besides a number (关闭入群欢迎).
+        vocabularies = {"plugin": plugin_names(ordered)}
+
         def table(group_id: str | None, scopes: tuple[str, ...]) -> CommandTable:
             entries = []
             for settings in ordered:
@@ -122,7 +125,7 @@ class Runtime:
                 for spec in settings.plugin.commands:
                     if spec.scope in scopes:
                         entries.extend((w, spec) for w in spec.words(cfg))
-            return CommandTable(entries)
+            return CommandTable(entries, vocabularies)
 
         overridden = {gid for s in ordered for gid in s.per_group}
         return cls(
@@ -374,6 +377,19 @@ class Dispatcher:
         db.health.failed(exc)
         db.health.count(what)
         return True
+
+
+def plugin_names(loaded: Iterable[PluginSettings]) -> list[str]:
+    """Every name the loaded plugins answer to in 开启/关闭; two plugins sharing one is an error."""
+    owner: dict[str, str] = {}
+    for settings in loaded:
+        if settings.name == "core":
+            continue
+        for name in settings.plugin.names:
+            key = fold(name)
+            if owner.setdefault(key, settings.name) != settings.name:
+                raise ValueError(f"plugins {owner[key]} and {settings.name} are both called {name!r}")
+    return list(owner)
 
 
 def _concerns(route: Route, group_id: str) -> bool:

@@ -3,7 +3,12 @@ on or off per group, and what happens when the bot itself joins or leaves a grou
 
 from __future__ import annotations
 
-from bot.core.context import Context, Services
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+from bot.core.commands import fold, trim_punctuation
+from bot.core.context import Context, PluginHost, Services
 from bot.core.events import BotJoinedGroup, BotLeftGroup, GroupMessage
 from bot.core.plugin import Command, Permission, Plugin
 from bot.core.templates import Template
@@ -12,20 +17,48 @@ plugin = Plugin("core", title="基础", priority=5, description="帮助、群管
 
 
 @plugin.command("帮助", "help", "菜单", scope="both", words_from=None, help="查看我能做什么")
-async def show_help(cmd: Command, ctx: Context, services: Services) -> None:
+async def show_help(ctx: Context, services: Services) -> None:
+    """In a group: the member menu (an admin gets the full menu privately, so a 60-line menu
+    never floods the group). In private: what the asker can do there. Built from the
+    plugins' declarations; sent in messages that never cut a section."""
     level = await ctx.permission()
     runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
-    in_group = isinstance(ctx.event, GroupMessage)
-    lines = ["我能做这些（发送命令即可）："]
+    limit = services.config.outbox.max_chars
+    sender = ctx.sender.id if ctx.sender else None
+    if isinstance(ctx.event, GroupMessage) and ctx.group_id:
+        gid = ctx.group_id
+        sections = menu_sections(runtime, services, gid, Permission.MEMBER, "group")
+        if level > Permission.MEMBER and sender is not None:
+            where = services.groups.display_name(gid)
+            full = menu_sections(runtime, services, gid, level, "group")
+            head = f"「{where}」的完整菜单（{level.label}，以下命令在群里发送）："
+            for text in pack_sections(head, full, limit):
+                ctx.send_private(sender, text)
+            sections.append(("", ["管理员命令已私聊发给你。"]))
+        for text in pack_sections("我能做这些（在群里发送命令即可）：", sections, limit):
+            ctx.reply(text)
+        return
+    sections = menu_sections(runtime, services, None, level, "private")
+    for text in pack_sections("私聊我可以发送：", sections, limit):
+        ctx.reply(text)
+
+
+Section = tuple[str, list[str]]
+
+
+def menu_sections(
+    runtime: Any, services: Services, group_id: str | None, level: Permission, where: str
+) -> list[Section]:
+    """One section per plugin: its commands usable at `level` in a group (`where`="group")
+    or in private chat, and, in private, what its guide lists."""
+    sections: list[Section] = []
     for name, host in runtime.hosts.items():
-        if in_group and ctx.group_id and not services.groups.plugin_enabled(host.settings, ctx.group_id):
+        if group_id is not None and not services.groups.plugin_enabled(host.settings, group_id):
             continue
-        cfg = host.config_for(ctx.group_id)
+        cfg = host.config_for(group_id)
         entries = []
         for spec in runtime.commands_by_plugin.get(name, []):
-            if spec.permission > level:
-                continue
-            if (in_group and spec.scope == "private") or (not in_group and spec.scope == "group"):
+            if spec.permission > level or spec.scope not in (where, "both"):
                 continue
             words = spec.words(cfg)
             if not words:
@@ -33,10 +66,28 @@ async def show_help(cmd: Command, ctx: Context, services: Services) -> None:
             usage = f" {spec.usage}" if spec.usage else ""
             badge = "" if spec.permission == Permission.MEMBER else f"［{spec.permission.label}］"
             entries.append(f"  {'/'.join(words[:3])}{usage}：{spec.help}{badge}")
+        guide = host.settings.plugin.guide_factory
+        if where == "private" and guide is not None and host.state is not None:
+            entries.extend(f"  {what}：{does}" for what, does in guide(host.state))
         if entries:
-            lines.append(f"【{host.settings.plugin.title}】")
-            lines.extend(entries)
-    ctx.reply("\n".join(lines))
+            sections.append((f"【{host.settings.plugin.title}】", entries))
+    return sections
+
+
+def pack_sections(head: str, sections: list[Section], limit: int) -> list[str]:
+    """Messages of whole sections, each within `limit` characters where a section allows:
+    a break falls between sections, never inside one."""
+    messages: list[list[str]] = [[head]]
+    size = len(head)
+    for title, lines in sections:
+        block = ([title] if title else []) + lines
+        block_size = sum(len(line) + 1 for line in block)
+        if size + block_size > limit and len(messages[-1]) > 1:
+            messages.append([])
+            size = 0
+        messages[-1].extend(block)
+        size += block_size
+    return ["\n".join(lines) for lines in messages if lines]
 
 
 @plugin.command("群列表", scope="both", permission=Permission.BOT_ADMIN, help="列出我管理的群")
@@ -71,6 +122,25 @@ async def list_plugins(ctx: Context, services: Services) -> None:
     ctx.reply("\n".join(lines))
 
 
+def find_plugin(hosts: Iterable[PluginHost], name: str) -> tuple[PluginHost | None, list[str]]:
+    """The plugin called `name` (its title, an alias or its id; case, width and punctuation
+    around it ignored), or None and the closest names for "你是不是想说". The core itself
+    cannot be switched off, so it is never found."""
+    wanted = fold(trim_punctuation(name))
+    candidates = [h for h in hosts if h.name != "core"]
+    by_name: dict[str, PluginHost] = {}
+    for host in candidates:
+        for alias in host.settings.plugin.names:
+            by_name.setdefault(fold(alias), host)
+    if wanted in by_name:
+        return by_name[wanted], []
+    # Containment first (欢迎消息 → 欢迎, 签到功能 → 签到), then spelling closeness.
+    near = [alias for alias in by_name if alias and (alias in wanted or wanted in alias)]
+    near += difflib.get_close_matches(wanted, list(by_name), n=3, cutoff=0.5)
+    titles = list(dict.fromkeys(by_name[a].settings.plugin.title for a in near))
+    return None, titles[:3]
+
+
 async def _toggle(cmd: Command, ctx: Context, services: Services, enabled: bool) -> None:
     verb = "开启" if enabled else "关闭"
     name = cmd.arg(0)
@@ -78,14 +148,11 @@ async def _toggle(cmd: Command, ctx: Context, services: Services, enabled: bool)
         ctx.reply(f"用法：{verb} 功能名 [群ID]")
         return
     runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
-    wanted = name.casefold()
-    host = next(
-        (h for h in runtime.hosts.values() if wanted in (h.name.casefold(), h.settings.plugin.title.casefold())),
-        None,
-    )
-    if host is None or host.name == "core":
+    host, suggestions = find_plugin(runtime.hosts.values(), name)
+    if host is None:
         names = "、".join(h.settings.plugin.title for h in runtime.hosts.values() if h.name != "core")
-        ctx.reply(f"没有叫“{name}”的功能。可用：{names}")
+        guess = f"你是不是想说：{'、'.join(suggestions)}？" if suggestions else ""
+        ctx.reply(f"没有叫“{name}”的功能。{guess}可用：{names}")
         return
     target = cmd.arg(1) or ctx.group_id
     if not target:
@@ -107,6 +174,7 @@ async def _toggle(cmd: Command, ctx: Context, services: Services, enabled: bool)
     permission=Permission.GROUP_ADMIN,
     usage="功能名 [群ID]",
     help="在本群（或指定群）开启一个功能",
+    glued="plugin",
 )
 async def enable_plugin(cmd: Command, ctx: Context, services: Services) -> None:
     await _toggle(cmd, ctx, services, True)
@@ -118,6 +186,7 @@ async def enable_plugin(cmd: Command, ctx: Context, services: Services) -> None:
     permission=Permission.GROUP_ADMIN,
     usage="功能名 [群ID]",
     help="在本群（或指定群）关闭一个功能",
+    glued="plugin",
 )
 async def disable_plugin(cmd: Command, ctx: Context, services: Services) -> None:
     await _toggle(cmd, ctx, services, False)

@@ -109,6 +109,9 @@ class CommandSpec:
     # Per-group command words taken from the plugin's resolved config (e.g. check-in keywords).
     words_from: Callable[[Any], Iterable[str]] | None = None
     block: bool = True
+    # The argument may be glued to the word (投2, 关闭入群欢迎) when it is of this kind:
+    # "number", or a vocabulary the runtime provides ("plugin": the plugins' names and aliases).
+    glued: str | None = None
     call: Callable[..., Awaitable[Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -134,11 +137,22 @@ class Plugin:
     commands: list[CommandSpec] = field(default_factory=list)
     state_factory: StateFactory | None = None
     shutdown_hooks: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
+    # Added after the original fields so positional construction keeps its meaning (the plugin
+    # contract is a stable interface).
+    # Other names people call the plugin by (关闭 欢迎, 开启 打卡): the title and `name` always work.
+    aliases: tuple[str, ...] = ()
+    # What a member can send privately beyond the commands (keywords a handler reads, like 进群).
+    guide_factory: Callable[[Any], Iterable[tuple[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             raise ValueError(f"plugin name must be an identifier: {self.name!r}")
         self.title = self.title or self.name
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the plugin answers to in 开启/关闭: title, aliases, then the id."""
+        return tuple(dict.fromkeys((self.title, *self.aliases, self.name)))
 
     def on(
         self,
@@ -170,9 +184,11 @@ class Plugin:
         usage: str = "",
         scope: Scope = "group",
         words_from: Callable[[Any], Iterable[str]] | None = None,
+        glued: str | None = None,
     ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
         """A chat command. The core parses it, checks `permission` (replying with a refusal
-        when the asker lacks it) and lists it in 帮助 for those who may use it."""
+        when the asker lacks it) and lists it in 帮助 for those who may use it. `glued`
+        ("number" or a vocabulary name) lets its argument follow without a space (投2)."""
 
         def deco(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             self.commands.append(
@@ -187,6 +203,7 @@ class Plugin:
                     scope,
                     _params(func, self.name),
                     words_from,
+                    glued=glued,
                 )
             )
             return func
@@ -197,6 +214,13 @@ class Plugin:
         """Build the plugin's runtime state once per (re)load; handlers receive it as `state`."""
         self.state_factory = factory
         return factory
+
+    def guide(self, func: Callable[[Any], Iterable[tuple[str, str]]]) -> Callable[[Any], Iterable[tuple[str, str]]]:
+        """List, in a member's private 帮助, what the plugin's handlers answer besides its
+        commands: `func(state)` returns (what to send, what it does) pairs, built from the
+        plugin's state as loaded (so the list follows the config, never a hard-coded copy)."""
+        self.guide_factory = func
+        return func
 
     def on_shutdown(self, func: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
         self.shutdown_hooks.append(func)

@@ -52,6 +52,7 @@ TRACK_DAYS = timedelta(days=30)
 plugin = Plugin(
     "antispam",
     title="自动踢广告",
+    aliases=("广告", "踢广告", "反广告", "防广告", "反垃圾"),
     config=AntispamConfig,
     priority=1,
     description="识别广告、引流、刷屏和广告潮；警告、累计移出、跨群拉黑，支持试运行与回放",

@@ -28,6 +28,7 @@ from plugins.broadcast.syntax import USAGE, parse_command
 plugin = Plugin(
     "broadcast",
     title="定时群发",
+    aliases=("群发", "定时", "定时消息"),
     config=BroadcastConfig,
     priority=30,
     description="按时间表向多个群发送消息（配置文件或聊天命令设置），每次每群最多发送一次",

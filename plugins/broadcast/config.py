@@ -22,12 +22,12 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, fie
 from bot.core.plugin import PluginConfig
 from bot.core.scheduler import cron_trigger
 from bot.core.templates import template_type
+from bot.core.timeparse import parse_duration
 from plugins.broadcast.schedule import (
     DEFAULT_MIN_INTERVAL,
     Schedule,
     SpecError,
     local_datetime,
-    parse_duration,
     parse_when,
     require_min_interval,
 )

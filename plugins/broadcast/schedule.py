@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
 from apscheduler.triggers.base import BaseTrigger
@@ -19,80 +18,17 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict
 
 from bot.core.scheduler import cron_trigger, date_trigger, interval_trigger
-
-
-class SpecError(ValueError):
-    """Input an admin wrote that we cannot use; the message says why, in Chinese."""
-
-
-# --- durations -----------------------------------------------------------------------------
-
-_DURATION_PART = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(秒钟|秒|分钟|分|小时|个小时|钟头|天|日|s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hrs|hours?|d|days?)",
-    re.IGNORECASE,
+from bot.core.timeparse import (
+    Clock,
+    TimeParseError,
+    cn_number,
+    describe_duration,
+    moment_at,
+    time_of_day_at,
 )
-_UNIT_SECONDS = {
-    "秒钟": 1,
-    "秒": 1,
-    "s": 1,
-    "sec": 1,
-    "secs": 1,
-    "second": 1,
-    "seconds": 1,
-    "分钟": 60,
-    "分": 60,
-    "m": 60,
-    "min": 60,
-    "mins": 60,
-    "minute": 60,
-    "minutes": 60,
-    "小时": 3600,
-    "个小时": 3600,
-    "钟头": 3600,
-    "h": 3600,
-    "hr": 3600,
-    "hrs": 3600,
-    "hour": 3600,
-    "hours": 3600,
-    "天": 86400,
-    "日": 86400,
-    "d": 86400,
-    "day": 86400,
-    "days": 86400,
-}
 
-
-def parse_duration(value: object) -> timedelta:
-    """90 (seconds), "90s", "10m", "2h", "1d", "1h30m", "30分钟", "2小时"."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    text = str(value).strip()
-    pos, total = 0, 0.0
-    while pos < len(text):
-        match = _DURATION_PART.match(text, pos)
-        if match is None:
-            raise SpecError(f"看不懂时长 {value!r}（例如 90s、10m、2h、1d、30分钟）")
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-        pos = match.end()
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-    if not text:
-        raise SpecError("时长不能为空")
-    return timedelta(seconds=total)
-
-
-def describe_duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds and seconds % 86400 == 0:
-        return f"{seconds // 86400}天"
-    if seconds and seconds % 3600 == 0:
-        return f"{seconds // 3600}小时"
-    if seconds and seconds % 60 == 0:
-        return f"{seconds // 60}分钟"
-    return f"{seconds}秒"
-
+# Broadcast specs are time specs: one error type, raised by the core parser and by this module.
+SpecError = TimeParseError
 
 # --- the schedule value ------------------------------------------------------------------------
 
@@ -197,80 +133,10 @@ def next_after(trigger: BaseTrigger, fire: datetime) -> datetime | None:
 
 # --- parsing: shared pieces ----------------------------------------------------------------------
 
-_CN_DIGITS = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
-_NUM = r"\d{1,2}|[零〇一二两三四五六七八九十]{1,3}"
-_PERIODS = "凌晨|清晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|夜间|早|晚"
-_LATE = ("下午", "傍晚", "晚上", "夜里", "夜间", "晚")
 
-_HM = re.compile(r"(?:(?P<p>" + _PERIODS + r")\s*)?(?P<h>\d{1,2})\s*[:：]\s*(?P<m>\d{2})(?:\s*[:：]\s*(?P<s>\d{2}))?")
-_DIAN = re.compile(
-    r"(?:(?P<p>" + _PERIODS + r")\s*)?(?P<h>" + _NUM + r")\s*[点點时時]"
-    r"(?:\s*(?:(?P<half>半)|(?P<q>一刻|三刻)|(?P<m>" + _NUM + r")\s*分?))?"
-)
-
-
-def _cn_number(text: str) -> int:
-    if text.isdigit():
-        return int(text)
-    if text == "十":
-        return 10
-    if "十" in text:
-        tens, _, ones = text.partition("十")
-        return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
-    value = 0
-    for ch in text:
-        value = value * 10 + _CN_DIGITS[ch]
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class _Clock:
-    hour: int
-    minute: int
-    second: int = 0
-
-
-def _time_at(text: str, pos: int, period: str | None = None) -> tuple[_Clock, int] | None:
-    """A time of day at `pos`: 08:00, 8:00:30, 晚上8点, 8点半, 九点一刻, 20时15分."""
-    match = _HM.match(text, pos) or _DIAN.match(text, pos)
-    if match is None:
-        return None
-    groups = match.groupdict()
-    hour = _cn_number(groups["h"])
-    minute = 0
-    if groups.get("half"):
-        minute = 30
-    elif groups.get("q"):
-        minute = 15 if groups["q"] == "一刻" else 45
-    elif groups.get("m"):
-        minute = _cn_number(groups["m"])
-    second = int(groups["s"]) if groups.get("s") else 0
-    said = groups.get("p") or period
-    if (said in _LATE and hour < 12) or (said == "中午" and hour < 11):
-        hour += 12
-    if hour == 24 and minute == 0:
-        hour = 0  # 24点 = midnight; only sensible for recurring times, accepted as 00:00
-    if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59):
-        raise SpecError(f"时间 {match.group(0)!r} 不存在")
-    return _Clock(hour, minute, second), match.end()
-
-
-def _times_at(text: str, pos: int, period: str | None = None) -> tuple[list[_Clock], int] | None:
+def _times_at(text: str, pos: int, period: str | None = None) -> tuple[list[Clock], int] | None:
     """One time, or several joined by 、,， 和 (每天 8:00、20:00)."""
-    first = _time_at(text, pos, period)
+    first = time_of_day_at(text, pos, period)
     if first is None:
         return None
     times, end = [first[0]], first[1]
@@ -278,7 +144,7 @@ def _times_at(text: str, pos: int, period: str | None = None) -> tuple[list[_Clo
         sep = re.compile(r"\s*(?:、|,|，|和|及)\s*").match(text, end)
         if sep is None:
             break
-        more = _time_at(text, sep.end(), period)
+        more = time_of_day_at(text, sep.end(), period)
         if more is None:
             break
         times.append(more[0])
@@ -361,11 +227,12 @@ def _weekdays(text: str) -> list[int]:
     return sorted(set(days), key=lambda d: (d + 6) % 7)
 
 
-def _cron_for(times: list[_Clock], dom: str, dow: str, label: str) -> Schedule:
+def _cron_for(times: list[Clock], dom: str, dow: str, label: str) -> Schedule:
     minutes = {t.minute for t in times}
     if len(minutes) > 1 or any(t.second for t in times):
         raise SpecError("同一条定时群发的几个时间要在同一分钟（例如 8:00、20:00）；不同分钟请分别创建")
-    hours = ",".join(str(h) for h in sorted({t.hour for t in times}))
+    # 24 (晚上十二点) is midnight: as a daily time, 0.
+    hours = ",".join(str(h) for h in sorted({t.hour % 24 for t in times}))
     return Schedule(kind="cron", cron=f"{minutes.pop()} {hours} {dom} * {dow}", label=label)
 
 
@@ -426,7 +293,7 @@ def _every_n(text: str, match: re.Match[str], now: datetime | None, tz: tzinfo) 
         if unit not in ("小时", "钟头"):
             raise SpecError(f"看不懂 {label!r}")
         return Schedule(kind="cron", cron="0,30 * * * *", label=label), end
-    n = _cn_number(raw_n) if raw_n else 1
+    n = cn_number(raw_n) if raw_n else 1
     if n < 1:
         raise SpecError(f"间隔 {label!r} 必须大于 0")
     if unit in ("分钟", "分"):
@@ -446,7 +313,7 @@ def _every_n(text: str, match: re.Match[str], now: datetime | None, tz: tzinfo) 
             label = text[match.start() : end]
         if 24 % n == 0:
             return Schedule(kind="cron", cron=f"{minute} {'*' if n == 1 else f'*/{n}'} * * *", label=label), end
-        return _interval(n * 3600, label, end, now, tz, _Clock(0, minute))
+        return _interval(n * 3600, label, end, now, tz, Clock(0, minute))
     # 每N天 + a time: anchored on the next such time.
     found = _times_at(text, _skip_space(text, end))
     if found is None:
@@ -461,7 +328,7 @@ def _every_n(text: str, match: re.Match[str], now: datetime | None, tz: tzinfo) 
 
 
 def _interval(
-    seconds: int, label: str, end: int, now: datetime | None, tz: tzinfo, at: _Clock | None
+    seconds: int, label: str, end: int, now: datetime | None, tz: tzinfo, at: Clock | None
 ) -> tuple[Schedule, int]:
     if now is None:
         # In YAML the anchor is explicit: `every:` with `start:`.
@@ -470,7 +337,7 @@ def _interval(
     if at is None:
         start = local.replace(second=0, microsecond=0) + timedelta(minutes=1)
     else:
-        start = local.replace(hour=at.hour, minute=at.minute, second=at.second, microsecond=0)
+        start = local.replace(hour=at.hour % 24, minute=at.minute, second=at.second, microsecond=0)
         if start <= local:
             start += timedelta(days=1)
     return Schedule(kind="interval", every_seconds=seconds, start=start.isoformat(), label=label), end
@@ -478,89 +345,20 @@ def _interval(
 
 # --- one-off -------------------------------------------------------------------------------------
 
-_FULL_DATE = re.compile(r"(?P<y>\d{4})\s*[-/.年]\s*(?P<mo>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*[日号]?")
-_MONTH_DAY = re.compile(r"(?P<mo>\d{1,2})\s*(?:[-/]|月)\s*(?P<d>\d{1,2})\s*[日号]?")
-_DAY_WORD = re.compile(r"(?P<w>今天|今日|今晚|今早|明天|明日|明晚|明早|后天|大后天)(?:的)?")
-_RELATIVE = re.compile(
-    r"(?P<n>\d+|[一两二三四五六七八九十半]{1,3})\s*(?:个)?\s*(?P<u>分钟|分|小时|钟头|天)\s*(?:以)?后"
-)
-_DAY_OFFSETS = {
-    "今天": (0, None),
-    "今日": (0, None),
-    "今晚": (0, "晚上"),
-    "今早": (0, "早上"),
-    "明天": (1, None),
-    "明日": (1, None),
-    "明晚": (1, "晚上"),
-    "明早": (1, "早上"),
-    "后天": (2, None),
-    "大后天": (3, None),
-}
-
 
 def _once_at(text: str, pos: int, now: datetime | None, tz: tzinfo) -> tuple[Schedule, int] | None:
-    day: date | None = None
-    period: str | None = None
-    end = pos
-    match = _FULL_DATE.match(text, pos)
-    if match:
-        day = _make_date(int(match.group("y")), int(match.group("mo")), int(match.group("d")), match.group(0))
-        end = match.end()
-    elif (match := _MONTH_DAY.match(text, pos)) is not None and not _HM.match(text, pos):
-        if now is None:
-            raise SpecError("配置里的日期请写上年份，例如 2026-12-24 20:00")
-        local = now.astimezone(tz)
-        day = _make_date(local.year, int(match.group("mo")), int(match.group("d")), match.group(0))
-        if day < local.date():
-            day = _make_date(local.year + 1, day.month, day.day, match.group(0))
-        end = match.end()
-    elif (match := _DAY_WORD.match(text, pos)) is not None:
-        if now is None:
-            raise SpecError("配置里请写完整日期，例如 2026-12-24 20:00")
-        offset, period = _DAY_OFFSETS[match.group("w")]
-        day = now.astimezone(tz).date() + timedelta(days=offset)
-        end = match.end()
-    elif (match := _RELATIVE.match(text, pos)) is not None:
-        if now is None:
-            raise SpecError("配置里请写具体时间，例如 2026-12-24 20:00")
-        raw, unit = match.group("n"), match.group("u")
-        amount = 0.5 if raw == "半" else _cn_number(raw)
-        seconds = amount * {"分钟": 60, "分": 60, "小时": 3600, "钟头": 3600, "天": 86400}[unit]
-        when = (now.astimezone(tz) + timedelta(seconds=seconds)).replace(microsecond=0)
-        if when.second:
-            when = when.replace(second=0) + timedelta(minutes=1)  # round up to the minute
-        return Schedule(kind="date", at=when.isoformat(), label=match.group(0)), match.end()
-
-    time_pos = _skip_space(text, end)
-    if time_pos < len(text) and text[time_pos] in "Tt" and day is not None:
-        time_pos += 1
-    found = _time_at(text, time_pos, period)
-    if found is None:
-        if day is None:
-            return None
-        raise SpecError(f"“{text[pos:end].strip()}”后面请写上时间，例如 20:00")
-    clock, end = found
-    label = " ".join(text[pos:end].split())
-    if day is None:
-        # A time alone: the next time it comes round (today, or tomorrow if it has passed).
-        if now is None:
-            raise SpecError("配置里请写完整日期，例如 2026-12-24 20:00")
-        local = now.astimezone(tz)
-        when = local.replace(hour=clock.hour, minute=clock.minute, second=clock.second, microsecond=0)
-        if when <= local:
-            when += timedelta(days=1)
-        return Schedule(kind="date", at=when.isoformat(), label=label), end
-    naive_iso = datetime.combine(day, time(clock.hour, clock.minute, clock.second)).isoformat()
+    """A one-off (明天8点, 30分钟后, 周三 20:00, 2026-12-24 20:00), read by the core parser.
+    Without `now` (YAML) only a full date is accepted, stored as a local time."""
+    moment = moment_at(text, pos, now, tz)
+    if moment is None:
+        return None
+    when = moment.at.replace(microsecond=0)
+    if moment.relative and when.second:
+        when = when.replace(second=0) + timedelta(minutes=1)  # round up to the minute
+    label = " ".join(text[pos : moment.end].split())
     if now is None:
-        return Schedule(kind="date", at=naive_iso, label=label), end
-    return Schedule(kind="date", at=local_datetime(naive_iso, tz).isoformat(), label=label), end
-
-
-def _make_date(year: int, month: int, day: int, said: str) -> date:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        raise SpecError(f"日期 {said.strip()!r} 不存在") from None
+        return Schedule(kind="date", at=when.replace(tzinfo=None).isoformat(), label=label), moment.end
+    return Schedule(kind="date", at=when.isoformat(), label=label), moment.end
 
 
 # --- entry points ----------------------------------------------------------------------------------

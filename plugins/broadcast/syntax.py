@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
-from plugins.broadcast.schedule import WHEN_HELP, Schedule, SpecError, parse_duration, schedule_at
+from bot.core.timeparse import parse_duration
+from plugins.broadcast.schedule import WHEN_HELP, Schedule, SpecError, schedule_at
 
 ALL = "all"
 HERE = "here"

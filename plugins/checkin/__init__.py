@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.clock import business_day, day_start
 from bot.core.context import Context, PluginHost
-from bot.core.events import GroupMessage, Member, MembersJoined, MembersLeft, MessageKind
+from bot.core.events import GroupMessage, Member, MembersJoined, MembersLeft, MessageKind, PrivateMessage
 from bot.core.plugin import Command, Permission, Plugin, ShutdownIncomplete
 from bot.core.scheduler import date_trigger
 from bot.core.templates import Template
@@ -63,6 +63,7 @@ _OUTAGE_FULL = "数据库暂时连不上，现在记不下更多签到了，请�
 plugin = Plugin(
     "checkin",
     title="签到打卡",
+    aliases=("签到", "打卡", "积分"),
     config=CheckinConfig,
     priority=45,
     description="每日签到、连续签到奖励、积分、补签、排行榜和签到日历",
@@ -418,6 +419,40 @@ async def my_points(event: GroupMessage, ctx: Context, config: CheckinConfig, st
         ),
         mention=config.mention,
     )
+
+
+@plugin.command(
+    "我的积分",
+    scope="private",
+    help="我在各群的签到状态、连续天数和积分（签到请在群里发送）",
+    words_from=lambda c: [*c.words.my_points, *c.keywords],
+)
+async def my_status_in_private(cmd: Command, event: PrivateMessage, ctx: Context, state: CheckinState) -> None:
+    """Private 我的积分 (or 签到): one line per group the member is in where check-in is on.
+    A check-in itself counts in a group only, so 签到 here answers with the status and says so."""
+    services, member = ctx.services, event.sender
+    lines = []
+    for info in sorted(await services.platform.groups(), key=lambda g: g.id):
+        gid = info.id
+        if not state.host.enabled_in(gid):
+            continue
+        if not any(m.id == member.id for m in await services.platform.members(gid)):
+            continue
+        config: CheckinConfig = state.host.config_for(gid)
+        today = business_day(ctx.now(), _tz(ctx), config.day_starts_at)
+        await state.activity.flush(gid)
+        status = await state.service.status(gid, member.id, today)
+        total = await state.ledger.total(gid, member.id)
+        done = (
+            f"今天已签到（第{status.rank_today}位）" if status.today is not None else f"今天还没签到，{_hint(config)}"
+        )
+        name = services.groups.display_name(gid, info.topic)
+        lines.append(f"「{name}」{done}；连续 {status.streak} 天，共 {status.days} 天，积分 {total}")
+    if not lines:
+        ctx.reply("你还没有在开启签到的群里。")
+        return
+    head = "签到要在群里发送哦。" if cmd.typed in state.host.settings.default.keywords else ""
+    ctx.reply("\n".join([f"{head}你的签到和积分：", *lines]))
 
 
 @plugin.command("签到榜", help="今日签到排行", words_from=lambda c: c.words.today_board)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 plugin = Plugin(
     "games",
     title="群活互动",
+    aliases=("游戏", "互动", "抽奖", "投票", "答题", "猜数字", "骰子"),
     config=GamesConfig,
     # Before keyword replies (60): a lottery keyword or a quiz answer is not small talk.
     priority=50,

@@ -209,7 +209,7 @@ async def start_guess(ctx: Context, config: GamesConfig, state: GamesState) -> N
     await state.guess.start(ctx, config)
 
 
-@plugin.command("猜", usage="数字", help="猜数字，例如：猜 50")
+@plugin.command("猜", usage="数字", help="猜数字，例如：猜 50", glued="number")
 async def guess(cmd: Command, ctx: Context, config: GamesConfig, state: GamesState) -> None:
     await state.guess.guess(cmd, ctx, config)
 
@@ -219,6 +219,6 @@ async def stop_guess(ctx: Context, state: GamesState) -> None:
     await state.guess.stop(ctx)
 
 
-@plugin.command("掷骰子", "摇骰子", "骰子", usage="[个数]", help="掷骰子玩")
+@plugin.command("掷骰子", "摇骰子", "骰子", usage="[个数]", help="掷骰子玩", glued="number")
 async def roll_dice(cmd: Command, ctx: Context, config: GamesConfig, state: GamesState) -> None:
     state.dice.roll(cmd, ctx, config)

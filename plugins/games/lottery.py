@@ -311,7 +311,7 @@ async def start_lottery(cmd: Command, ctx: Context, config: GamesConfig, state: 
     await state.lottery.start(cmd, ctx, config)
 
 
-@plugin.command("开奖", "立即开奖", permission=Permission.GROUP_ADMIN, usage="[编号]", help="提前开奖")
+@plugin.command("开奖", "立即开奖", permission=Permission.GROUP_ADMIN, usage="[编号]", help="提前开奖", glued="number")
 async def draw_lottery(cmd: Command, ctx: Context, state: GamesState) -> None:
     lot = state.lottery.pick(cmd, ctx, "开奖")
     if lot is None:
@@ -321,7 +321,9 @@ async def draw_lottery(cmd: Command, ctx: Context, state: GamesState) -> None:
         ctx.reply("这个抽奖已经结束了。")
 
 
-@plugin.command("取消抽奖", permission=Permission.GROUP_ADMIN, usage="[编号]", help="取消抽奖（不开奖）")
+@plugin.command(
+    "取消抽奖", permission=Permission.GROUP_ADMIN, usage="[编号]", help="取消抽奖（不开奖）", glued="number"
+)
 async def cancel_lottery(cmd: Command, ctx: Context, state: GamesState) -> None:
     lot = state.lottery.pick(cmd, ctx, "取消抽奖")
     if lot is None:

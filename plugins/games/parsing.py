@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.core.text import normalize
+from bot.core.timeparse import MOMENT_HELP, TimeParseError, describe_moment, duration_at, find_moment
 
 
 class ParseError(ValueError):
@@ -94,95 +95,33 @@ def _takes_next(value: str, following: str) -> bool:
         return False
 
 
-# --- times -----------------------------------------------------------------------------
+# --- times: the core's Chinese time parser, with the games' error type ---------------------
 _LEAD = re.compile(r"^(?:截止到?|截至|到|于|在)\s*")
 _TRAIL = re.compile(r"\s*(?:开奖|截止|截至|结束|为止|之前|以前|前|整)$")
-_DURATION = re.compile(
-    r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>秒钟?|s|sec|分钟?|min|m|个?小时|个?钟头|h|天|d)(?:后|之后|以后)?$"
-)
-_UNIT_SECONDS = {
-    "秒": 1,
-    "s": 1,
-    "sec": 1,
-    "分": 60,
-    "min": 60,
-    "m": 60,
-    "小时": 3600,
-    "钟头": 3600,
-    "h": 3600,
-    "天": 86400,
-    "d": 86400,
-}
-_ABSOLUTE = re.compile(
-    r"^(?:(?:(?P<y>\d{4})[-/.年])?(?P<mo>\d{1,2})[-/.月](?P<d>\d{1,2})[日号]?)?\s*"
-    r"(?P<day>今天|今日|今晚|明天|明日|明晚|后天)?\s*"
-    r"(?P<period>上午|早上|早晨|凌晨|中午|下午|傍晚|晚上)?\s*"
-    r"(?P<h>\d{1,2})(?::(?P<mi>\d{2})|点(?:(?P<mi2>\d{1,2})分?|(?P<half>半))?|时)$"
-)
-_DAY_OFFSET = {"今天": 0, "今日": 0, "今晚": 0, "明天": 1, "明日": 1, "明晚": 1, "后天": 2}
 
 
 def parse_duration(text: str) -> timedelta | None:
-    """``30分钟``, ``2小时``, ``1天``, ``90s``, ``30分钟后``; None if it is not a duration."""
-    m = _DURATION.match(normalize(text).replace(" ", ""))
-    if not m:
+    """``30分钟``, ``2小时``, ``半小时``, ``一个半小时``, ``1天``, ``90s``; None if it is not a duration."""
+    body = normalize(text).replace(" ", "")
+    found = duration_at(body, 0)
+    if found is None or found[1] != len(body):
         return None
-    unit = m.group("unit").removeprefix("个")
-    unit = {"秒钟": "秒", "分钟": "分"}.get(unit, unit)
-    seconds = float(m.group("n")) * _UNIT_SECONDS[unit]
-    if seconds <= 0:
+    if found[0] <= timedelta(0):
         raise ParseError(f"时长要大于 0：{text}")
-    return timedelta(seconds=seconds)
+    return found[0]
 
 
-def parse_when(text: str, now: datetime) -> datetime | None:
-    """An end time in `now`'s timezone, from an absolute time (``20:00``, ``明天20:00``,
-    ``12-25 20:00``, ``2026-12-25 20:00``, ``12月25日20点``, ``今晚8点``, ``下午3点半``) or a
-    duration from now (``30分钟``, ``2小时后``). None if the text is not a time at all;
-    ParseError if it is one but impossible (``25:00``). A bare time already past today is
-    tomorrow; a past date stays past (the caller says so)."""
-    body = unicodedata.normalize("NFKC", text).strip()
-    body = _LEAD.sub("", body)
-    while True:
-        cut = _TRAIL.sub("", body)
-        if cut == body:
-            break
-        body = cut
-    body = body.strip()
-    if not body:
-        return None
-    duration = parse_duration(body)
-    if duration is not None:
-        return now + duration
-    m = _ABSOLUTE.match(body)
-    if not m:
-        return None
-    tz = now.tzinfo
-    hour = int(m.group("h"))
-    minute = int(m.group("mi") or m.group("mi2") or (30 if m.group("half") else 0))
-    period = m.group("period") or ("晚上" if m.group("day") in ("今晚", "明晚") else None)
-    if (period in ("下午", "傍晚", "晚上") and hour < 12) or (period == "中午" and hour < 6):
-        hour += 12
+def parse_when(text: str, now: datetime, *, strict: bool = False) -> datetime | None:
+    """An end time in `now`'s timezone (the deployment's), read by `bot.core.timeparse`:
+    ``20:00``, ``九点``, ``下午三点半``, ``明天20:00``, ``周五晚上8点``, ``12-25 20:00``, a
+    duration from now (``30分钟``, ``一小时后``), with ``截止…``/``…开奖`` around it. None if the
+    text is not a time at all; ParseError if it is one but impossible or ambiguous. Past
+    times are returned (the caller says so). `strict`: the text is meant as a time (``截止=…``),
+    so a day without a time (``周三``) is an error that says so, not "not a time"."""
     try:
-        at_time = time(hour, minute)
-    except ValueError:
-        raise ParseError(f"时间不对：{text}") from None
-    today = now.date()
-    if m.group("mo"):
-        year = int(m.group("y")) if m.group("y") else today.year
-        try:
-            day = date(year, int(m.group("mo")), int(m.group("d")))
-        except ValueError:
-            raise ParseError(f"日期不对：{text}") from None
-        if not m.group("y") and (day.month, day.day) < (today.month, today.day):
-            day = day.replace(year=year + 1)  # "1月5日" written in December: next January
-        return datetime.combine(day, at_time, tzinfo=tz)
-    if m.group("day"):
-        return datetime.combine(today + timedelta(days=_DAY_OFFSET[m.group("day")]), at_time, tzinfo=tz)
-    when = datetime.combine(today, at_time, tzinfo=tz)
-    if when <= now:
-        when = datetime.combine(today + timedelta(days=1), at_time, tzinfo=tz)
-    return when
+        return find_moment(unicodedata.normalize("NFKC", text), now, strict=strict)
+    except TimeParseError as exc:
+        raise ParseError(str(exc)) from None
 
 
 def has_time_marker(word: str) -> bool:
@@ -191,20 +130,7 @@ def has_time_marker(word: str) -> bool:
     return bool(_LEAD.match(w) or _TRAIL.search(w) or w.endswith("后"))
 
 
-def format_when(when: datetime, now: datetime) -> str:
-    """``今天 20:00``, ``明天 08:30``, ``12月25日 20:00`` (``2027年1月5日 20:00`` another year)."""
-    local = when.astimezone(now.tzinfo)
-    days = (local.date() - now.date()).days
-    clock = local.strftime("%H:%M")
-    if days == 0:
-        return f"今天 {clock}"
-    if days == 1:
-        return f"明天 {clock}"
-    if days == 2:
-        return f"后天 {clock}"
-    if local.year == now.year:
-        return f"{local.month}月{local.day}日 {clock}"
-    return f"{local.year}年{local.month}月{local.day}日 {clock}"
+format_when = describe_moment
 
 
 def _free_time(free: list[str], i: int, now: datetime, *, marked_only: bool) -> tuple[datetime | None, int]:
@@ -229,9 +155,9 @@ def _count(value: str, what: str) -> int:
 
 
 def _deadline(value: str, now: datetime) -> datetime:
-    when = parse_when(value, now)
+    when = parse_when(value, now, strict=True)
     if when is None:
-        raise ParseError(f"看不懂时间“{value}”，可以写 20:00、明天20:00、12-25 20:00、30分钟、2小时")
+        raise ParseError(f"看不懂时间“{value}”，{MOMENT_HELP}")
     return when
 
 
@@ -248,7 +174,8 @@ LOTTERY_USAGE = (
     "用法：发起抽奖 奖品 [N人] [截止时间] [满M人开奖] [口令=参与口令]\n"
     "例：发起抽奖 奖品=电影票 人数=3 口令=我要抽奖 截止=20:00\n"
     "例：发起抽奖 电影票 3人 满50人开奖\n"
-    "时间可写 20:00、明天20:00、12-25 20:00、30分钟、2小时；时间和人数都不写则 {minutes} 分钟后开奖。"
+    "时间可写 20:00、九点、下午三点半、明天20:00、12-25 20:00、30分钟、一小时后；"
+    "时间和人数都不写则 {minutes} 分钟后开奖。"
 )
 
 _FULL = re.compile(r"^(?:满员?|人满)\s*(\d+)\s*(?:人|名|位)?(?:就|即|自动|后)?(?:开奖|开)?$")
@@ -400,8 +327,9 @@ def parse_vote(text: str) -> int | None:
 
 
 def parse_int(text: str) -> int | None:
-    m = re.fullmatch(r"[+-]?\d{1,9}", normalize(text))
-    return int(m.group()) if m else None
+    """``5``, ``-3``, and with a measure word as people write it: ``3个``, ``5题``, ``2颗``."""
+    m = re.fullmatch(r"([+-]?\d{1,9})\s*(?:个|颗|题|道|次|人|号)?", normalize(text))
+    return int(m.group(1)) if m else None
 
 
 __all__ = [

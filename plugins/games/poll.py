@@ -234,7 +234,7 @@ async def start_poll(cmd: Command, ctx: Context, config: GamesConfig, state: Gam
     await state.poll.start(cmd, ctx, config)
 
 
-@plugin.command("投", "投票", usage="编号", help="给进行中的投票投一票")
+@plugin.command("投", "投票", usage="编号", help="给进行中的投票投一票", glued="number")
 async def vote(cmd: Command, ctx: Context, state: GamesState) -> None:
     game = state.poll
     if not cmd.rest:

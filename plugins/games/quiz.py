@@ -177,7 +177,12 @@ class QuizGame(RoundGame):
 
 # --- commands -------------------------------------------------------------------------------
 @plugin.command(
-    "开始答题", "答题", permission=Permission.GROUP_ADMIN, usage="[题数]", help="从题库连续出几道题，先答对的得积分"
+    "开始答题",
+    "答题",
+    permission=Permission.GROUP_ADMIN,
+    usage="[题数]",
+    help="从题库连续出几道题，先答对的得积分",
+    glued="number",
 )
 async def start_quiz(cmd: Command, ctx: Context, config: GamesConfig, state: GamesState) -> None:
     count = parse_int(cmd.rest) if cmd.rest else config.quiz.default_questions

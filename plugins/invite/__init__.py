@@ -37,12 +37,13 @@ from plugins.invite.store import InviteStore
 log = logging.getLogger("qunbot.plugin.invite")
 
 MEMBER_PLACEHOLDERS = ("name", "group", "keyword")
-CHOOSE_PLACEHOLDERS = ("name", "keyword", "topics")
+CHOOSE_PLACEHOLDERS = ("name", "keyword", "topics", "topic")
 ADMIN_PLACEHOLDERS = ("keyword", "groups", "cap", "group")
 
 plugin = Plugin(
     "invite",
     title="关键词拉群",
+    aliases=("邀请", "加群", "进群", "拉群"),
     config=InviteConfig,
     priority=45,
     description="私聊发送关键词（如“进群”“加群 读书”），自动邀请进最空的群；好友验证含关键词自动通过",
@@ -99,6 +100,21 @@ async def _state(host: PluginHost) -> InviteState:
     return InviteState(host, InviteMatcher(config.rules), resolved, store, kv)
 
 
+@plugin.guide
+def _guide(state: InviteState) -> list[tuple[str, str]]:
+    """For a member's private 帮助: the keywords and topics as configured."""
+    entries = []
+    plain = [keyword for keyword, topics in state.matcher.topics() if not topics]
+    if plain:
+        entries.append((" / ".join(plain), "我会邀请你进群"))
+    for keyword, topics in state.matcher.topics():
+        if topics:
+            entries.append(
+                (" / ".join(f"{keyword} {t}" for t in topics), f"加入对应话题的群（只发“{keyword}”可以看有哪些）")
+            )
+    return entries
+
+
 @plugin.on(PrivateMessage)
 async def on_private(event: PrivateMessage, ctx: Context, state: InviteState) -> object:
     found = state.matcher.private(event.text)
@@ -148,8 +164,10 @@ async def _handle(
     config = state.config
     now = ctx.now()
     # The same request again at once gets no second answer (every answer is a send);
-    # a different one (the topic asked for after "想加入哪个群？") is answered.
-    asked = f"{contact.id}\x00{found.keyword if isinstance(found, ChooseTopic) else found.phrase}"
+    # a different one is answered: the topic asked for after "想加入哪个群？", or an unknown
+    # topic right after the bare keyword (加群, then 加群 游泳: the list again, naming 游泳).
+    what = f"{found.keyword}\x00{found.asked}" if isinstance(found, ChooseTopic) else found.phrase
+    asked = f"{contact.id}\x00{what}"
     last = state.last_asked.get(asked)
     if last is not None and now - last < timedelta(seconds=config.repeat_cooldown_seconds):
         return
@@ -158,8 +176,14 @@ async def _handle(
         horizon = now - timedelta(seconds=config.repeat_cooldown_seconds)
         state.last_asked = {k: v for k, v in state.last_asked.items() if v >= horizon}
     if isinstance(found, ChooseTopic):
-        values = {"name": contact.display, "keyword": found.keyword, "topics": " / ".join(found.phrases)}
-        ctx.send_private(contact.id, _render(config.choose, CHOOSE_PLACEHOLDERS, values))
+        values = {
+            "name": contact.display,
+            "keyword": found.keyword,
+            "topics": " / ".join(found.phrases),
+            "topic": found.asked,
+        }
+        template = config.unknown_topic if found.asked else config.choose
+        ctx.send_private(contact.id, _render(template, CHOOSE_PLACEHOLDERS, values))
         return
     await _invite(state, ctx, contact, found, via=via, now=now)
 

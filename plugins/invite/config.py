@@ -9,7 +9,7 @@ from bot.core.templates import template_type
 from bot.core.text import normalize
 
 MEMBER_TEXT = template_type("name", "group", "keyword")
-CHOOSE_TEXT = template_type("name", "keyword", "topics")
+CHOOSE_TEXT = template_type("name", "keyword", "topics", "topic")
 ADMIN_TEXT = template_type("keyword", "groups", "cap", "group")
 
 WECHAT_GROUP_LIMIT = 500
@@ -50,7 +50,9 @@ class InviteConfig(PluginConfig):
     # WeChat adds people directly up to this many members; above, it sends an invitation.
     direct_add_limit: int = Field(40, ge=0)
     accept_friend_requests: bool = True
-    # The same person asking again within this many seconds gets no second answer.
+    # The same request from the same person again within this many seconds gets no second
+    # answer (every answer is a send). A different request (another or an unknown topic) is
+    # always answered.
     repeat_cooldown_seconds: float = Field(30, ge=0)
     # Texts. Placeholders: {name} the member, {group}, {keyword} what they sent, {topics}.
     inviting: MEMBER_TEXT = "好的，{name}！正在拉你进「{group}」，请稍候～"  # type: ignore[valid-type]
@@ -63,6 +65,8 @@ class InviteConfig(PluginConfig):
     try_tomorrow: MEMBER_TEXT = "今天的入群名额已经用完啦，请明天再发送“{keyword}”～"  # type: ignore[valid-type]
     failed: MEMBER_TEXT = "抱歉，邀请你加入「{group}」没有成功，请稍后再试或联系管理员。"  # type: ignore[valid-type]
     choose: CHOOSE_TEXT = "想加入哪个群？请发送：{topics}"  # type: ignore[valid-type]
+    # A topic no rule has (加群 游泳). {topic} what they asked for.
+    unknown_topic: CHOOSE_TEXT = "没有“{topic}”这个群。想加入哪个群？请发送：{topics}"  # type: ignore[valid-type]
     # To admins (once a day per situation). {groups} the full groups, {cap} the cap.
     admin_full: ADMIN_TEXT = (  # type: ignore[valid-type]
         "「{keyword}」对应的群都满了（{groups}），新的入群请求已婉拒。请建新群并加入配置。"

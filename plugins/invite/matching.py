@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.commands import trim_punctuation
 from bot.core.matching import KeywordMatcher
 from bot.core.text import normalize
 from plugins.invite.config import InviteRule
@@ -28,6 +29,7 @@ class ChooseTopic:
 
     keyword: str
     phrases: tuple[str, ...]
+    asked: str = ""  # the topic asked for that no rule has (加群 游泳), "" when none was given
 
 
 class InviteMatcher:
@@ -57,7 +59,7 @@ class InviteMatcher:
 
     def private(self, text: str) -> RuleMatch | ChooseTopic | None:
         """A private message: the bare keyword, or the keyword followed by a topic."""
-        folded = normalize(text)
+        folded = trim_punctuation(normalize(text))  # 【进群】, 进群！ as commands are read
         if not folded:
             return None
         if folded in self._plain:
@@ -69,7 +71,7 @@ class InviteMatcher:
             rest = folded[len(key) :].strip(_SEPARATORS)
             if rest in topics:
                 return topics[rest]
-            return self._choose(key)
+            return self._choose(key, rest)
         return None
 
     def greeting(self, text: str) -> RuleMatch | ChooseTopic | None:
@@ -89,6 +91,15 @@ class InviteMatcher:
                 return self._choose(key)
         return None
 
-    def _choose(self, key: str) -> ChooseTopic:
+    def _choose(self, key: str, asked: str = "") -> ChooseTopic:
         matches = list(self._topics[key].values())
-        return ChooseTopic(matches[0].keyword, tuple(m.phrase for m in matches))
+        return ChooseTopic(matches[0].keyword, tuple(m.phrase for m in matches), asked)
+
+    def topics(self) -> list[tuple[str, list[str]]]:
+        """What a member can send: each plain keyword, and each keyword with its topics, in
+        configuration order (for 帮助)."""
+        by_key: dict[str, list[str]] = {m.keyword: [] for m in self._plain.values()}
+        for topics in self._topics.values():
+            for match in topics.values():
+                by_key.setdefault(match.keyword, []).append(match.rule.topic)
+        return list(by_key.items())

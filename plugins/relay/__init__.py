@@ -44,6 +44,7 @@ log = logging.getLogger("qunbot.plugin.relay")
 plugin = Plugin(
     "relay",
     title="多群同步直播",
+    aliases=("直播", "转播", "同步", "互通", "转发"),
     config=RelayConfig,
     priority=70,
     description="把一个群的发言同步到多个群（讲座直播），或多个群互通；支持提问转发与直播记录",

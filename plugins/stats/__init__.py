@@ -24,6 +24,7 @@ from plugins.stats.config import DigestConfig, StatsConfig
 plugin = Plugin(
     "stats",
     title="数据统计",
+    aliases=("统计", "群数据", "数据", "数据简报"),
     config=StatsConfig,
     priority=60,
     description="群数据摘要（成员增长、活跃、留存、潜水），每日/每周数据简报私聊发给群管理员",

@@ -9,13 +9,12 @@ import pytest
 from pydantic import ValidationError
 
 from bot.core.scheduler import cron_trigger, crontab_weekdays
+from bot.core.timeparse import describe_duration, parse_duration
 from plugins.broadcast.config import BroadcastConfig
 from plugins.broadcast.schedule import (
     SpecError,
-    describe_duration,
     next_after,
     occurrences,
-    parse_duration,
     parse_when,
     require_min_interval,
 )

@@ -81,8 +81,14 @@ async def test_help_lists_admin_commands_to_admins_only(tmp_path: Path) -> None:
         await bot.say("g1", "alice", "帮助")
         member_help = last(bot)
         assert "【群活互动】" in member_help and "掷骰子" in member_help and "发起抽奖" not in member_help
+        bot.new_actions()
         await bot.say("g1", "owner1", "帮助")
-        assert "发起抽奖" in last(bot) and "开奖" in last(bot)
+        # An admin's full menu goes privately; the group gets the member menu and a pointer.
+        actions = bot.new_actions()
+        private = "\n".join(a.text or "" for a in actions if a.action == "private" and a.to == "owner1")
+        in_group = "\n".join(a.text or "" for a in actions if a.action == "say")
+        assert "发起抽奖" in private and "开奖" in private
+        assert "发起抽奖" not in in_group and "管理员命令已私聊发给你" in in_group
 
 
 async def test_the_demo_scenario_runs_on_the_default_config() -> None:

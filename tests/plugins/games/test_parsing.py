@@ -176,7 +176,7 @@ def test_parse_poll(text: str, title: str, options: list[str], ends_at: datetime
         ("午饭 a b c d e f", "选项最多 5 个"),
         ("午饭 火锅 火锅", "选项有重复"),
         ("标题=午饭 选项=a/b 多余", "看不懂“多余”"),
-        ("午饭 a b 截止=25:00", "时间不对"),
+        ("午饭 a b 截止=25:00", "不存在"),
     ],
 )
 def test_bad_poll_input(text: str, message: str) -> None:

@@ -292,6 +292,23 @@ def test_matcher_private_and_greeting() -> None:
     assert m.greeting("你好") is None
 
 
+def test_matcher_reads_keywords_as_commands_are_read_and_names_unknown_topics() -> None:
+    rules = [
+        InviteRule(keywords=["进群"], groups=["a"]),
+        InviteRule(keywords=["加群"], topic="读书", groups=["b"]),
+        InviteRule(keywords=["加群"], topic="英语", groups=["c"]),
+    ]
+    m = InviteMatcher(rules)
+    for text in ("进群！", "【进群】", "进群~", "「进群」"):
+        assert isinstance(m.private(text), RuleMatch), text
+    assert isinstance(m.private("加群读书！"), RuleMatch)
+    bare, unknown = m.private("加群"), m.private("加群 游泳")
+    assert isinstance(bare, ChooseTopic) and bare.asked == ""
+    assert isinstance(unknown, ChooseTopic) and unknown.asked == "游泳"
+    assert unknown.phrases == ("加群 读书", "加群 英语")
+    assert m.topics() == [("进群", []), ("加群", ["读书", "英语"])]
+
+
 @pytest.mark.parametrize(
     ("section", "problem"),
     [
