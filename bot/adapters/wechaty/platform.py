@@ -116,6 +116,10 @@ class WechatyPlatform:
         self._topics: dict[str, _Cached] = {}
         self._probed_session = -1
         self._tasks: set[asyncio.Task[Any]] = set()
+        # One HTTP client for image downloads, made at the first one: building a client loads
+        # the CA bundle (tens of ms of CPU), which must neither repeat per image nor count
+        # against the download's timeout.
+        self._http: Any = None
         self.probe = ProbeResult()
 
     # --- identity ------------------------------------------------------------------------
@@ -286,13 +290,14 @@ class WechatyPlatform:
         """An image the service serves by URL, read up to `max_bytes` within rpc_timeout."""
         import httpx
 
+        if self._http is None:
+            self._http = httpx.AsyncClient()
         chunks: list[bytes] = []
         size = 0
         try:
             async with (
                 asyncio.timeout(self.settings.rpc_timeout),
-                httpx.AsyncClient() as client,
-                client.stream("GET", url) as response,
+                self._http.stream("GET", url) as response,
             ):
                 response.raise_for_status()
                 async for chunk in response.aiter_bytes():
@@ -596,3 +601,6 @@ class WechatyPlatform:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
