@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.core.notify import Notifier
     from bot.core.scheduler import Scheduler
     from bot.storage.db import Database
+    from bot.core.members import MemberLists
     from bot.storage.recorder import Recorder
 
 
@@ -40,6 +41,8 @@ class Services:
     rng: random.Random
     db: Database | None = None
     recorder: Recorder | None = None
+    # The platform's member lists, read into the recorder (start-up, bot joined, hourly).
+    member_lists: MemberLists | None = None
     # Set by the composition root; built-in commands read the loaded plugins through it.
     dispatcher: Any = None
     # A file of the bot's own under the data directory, by kind (e.g. "held-checkins.jsonl"):
