@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from bot.config.models import BotConfig
     from bot.core.groups import GroupDirectory
     from bot.core.loader import PluginSettings
+    from bot.core.members import MemberLists
     from bot.core.notify import Notifier
     from bot.core.scheduler import Scheduler
     from bot.storage.db import Database
-    from bot.core.members import MemberLists
     from bot.storage.recorder import Recorder
 
 
