@@ -61,7 +61,9 @@ async def figures() -> list[dict[str, object]]:
             m = Membership.__table__.c
             began = time.perf_counter()
             async with db.engine.connect() as conn:
-                rows = (await conn.execute(sa.select(m.group_id, m.member_id, m.known_from).where(m.left_at.is_(None)))).all()
+                rows = (
+                    await conn.execute(sa.select(m.group_id, m.member_id, m.known_from).where(m.left_at.is_(None)))
+                ).all()
             select_all = time.perf_counter() - began
             churn = await _read(recorder, _lists(groups, members, START + timedelta(hours=2), shift=members // 100))
             async with db.engine.connect() as conn:
