@@ -106,7 +106,8 @@ class BotApp:
         notifier = Notifier(config.notify, groups, outbox, self.clock)
         outbox.on_budget = functools.partial(_budget_alert, notifier)
         scheduler = Scheduler(self.clock)
-        member_lists = MemberLists(self.platform, self.clock, self.recorder.record)
+        health = self.db.health
+        member_lists = MemberLists(self.platform, self.clock, self.recorder.record, storage_up=lambda: health.up)
         # Hourly from start-up; the first read is the runner's (`refresh_members`), once the
         # platform can answer (the Wechaty account logs in after the app starts).
         scheduler.add(

@@ -78,6 +78,7 @@ _MAX_KNOWN_CONTACTS = 200_000
 # A member list may close this many stays of a group at once, whatever its size; past it, only
 # while at least half the group's recorded members are still listed (see `_sync_member_lists`).
 _UNSEEN_LEAVES_FLOOR = 3
+_MAX_LISTED_PER_BATCH = 20_000  # members in the member lists of one batch (see `Recorder._take`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,9 +117,12 @@ _DROPPABLE: frozenset[type[Event]] = frozenset({ev.GroupMessage, ev.PrivateMessa
 DROPPED = "raw messages dropped (buffer full)"  # the outage summary's name for them
 # What an event costs in memory, roughly: the objects themselves, plus its text.
 _EVENT_BYTES = 600
+_MEMBER_BYTES = 150  # one listed member: the Member, its id and name
 
 
 def _event_bytes(event: Event) -> int:
+    if type(event) is ev.MemberList:
+        return _EVENT_BYTES + _MEMBER_BYTES * len(event.members)
     text = getattr(event, "text", None)
     return _EVENT_BYTES + 2 * len(text) if text else _EVENT_BYTES
 
@@ -696,7 +700,8 @@ class Recorder:
             health = self._db.health
             while remaining > 0 and self._buffer:
                 size = min(self._settings.batch_size, remaining, len(self._buffer))
-                batch = [self._buffer.popleft() for _ in range(size)]
+                batch = self._take(size)
+                size = len(batch)
                 self._bytes -= sum(map(_event_bytes, batch))
                 remaining -= size
                 self._in_flight = size
@@ -720,6 +725,22 @@ class Recorder:
                 health.succeeded()
             if len(self._buffer) < self._settings.buffer_max_events // 2:
                 self._dropping = False
+
+    def _take(self, size: int) -> list[Event]:
+        """The next batch: `size` events, or fewer once its member lists hold
+        `_MAX_LISTED_PER_BATCH` members (an hourly read of a thousand groups is not one
+        transaction of half a million rows)."""
+        buffer = self._buffer
+        batch: list[Event] = []
+        listed = 0
+        while len(batch) < size:
+            event = buffer.popleft()
+            batch.append(event)
+            if type(event) is ev.MemberList:
+                listed += len(event.members)
+                if listed >= _MAX_LISTED_PER_BATCH:
+                    break
+        return batch
 
     async def _write_isolating(self, batch: list[Event]) -> None:
         """Write `batch`; if the database refuses it for its data, split it in halves until

@@ -100,3 +100,16 @@ async def test_no_group_list_means_nothing_recorded(world: World, caplog: pytest
     # One group by id still works (the bot joined it: no need to list them all).
     await lists.refresh(["g1"])
     assert [e.group_id for e in recorded] == ["g1"]
+
+
+async def test_nothing_is_read_while_the_database_is_away(world: World) -> None:
+    clock = VirtualClock(T0)
+    platform = FlakyPlatform(world, clock)
+    recorded: list[Event] = []
+    up = False
+    lists = MemberLists(platform, clock, recorded.append, storage_up=lambda: up)
+    result = await lists.refresh()
+    assert (recorded, platform.reads, result.failed) == ([], [], ["*"])
+    up = True
+    await lists.refresh()
+    assert len(recorded) == 3

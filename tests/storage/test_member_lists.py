@@ -166,3 +166,30 @@ async def test_many_groups_in_one_batch(database: Database, recorder: Recorder) 
         recorder.record(listed(*(f"u{g}_{i}" for i in range(19)), group=f"g{g}", at=T0 + HOUR))
     await recorder.flush()
     assert len(await leave_log(database)) == 30
+
+
+async def test_an_hourly_read_of_many_groups_is_split_into_batches(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.storage.recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "_MAX_LISTED_PER_BATCH", 200)
+    rec = Recorder(database, SHANGHAI, dead_letter_path=tmp_path / "dead.jsonl")
+    written: list[int] = []
+    write = rec._write
+
+    async def counting(events: Any) -> None:
+        written.append(sum(len(e.members) for e in events if isinstance(e, MemberList)))
+        await write(events)
+
+    rec._write = counting  # type: ignore[method-assign]
+    limit = recorder_module._MAX_LISTED_PER_BATCH
+    per_group = 50
+    groups = limit // per_group * 2 + 3
+    for g in range(groups):
+        rec.record(listed(*(f"u{g}_{i}" for i in range(per_group)), group=f"g{g}"))
+    assert rec.buffered_bytes > groups * per_group * 100  # its members are what a list weighs
+    await rec.flush()
+    assert sum(written) == groups * per_group and len(written) == 3 and max(written) <= limit
+    async with database.session() as s:
+        assert len((await s.exec(select(Membership))).all()) == groups * per_group
