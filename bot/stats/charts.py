@@ -330,6 +330,14 @@ def retention_chart(report: RetentionReport, path: Path | str, max_cohorts: int 
         handles, labels = right.get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="outside right center", fontsize="small", title=t("入群批次", "cohort"))
+        fig.supxlabel(
+            t(
+                "只统计机器人看到的入群；机器人加入前已在群的成员（入群时间未知）不计入任何批次",
+                "joins the bot saw only: members already in a group before the bot (join time unknown) are in no cohort",
+            ),
+            fontsize="small",
+            color="#444444",
+        )
         return _save(fig, path)
 
 

@@ -113,6 +113,8 @@ class RetentionReport:
     def as_json(self) -> dict[str, Any]:
         return {
             "report": "retention",
+            # Members from before the bot have no join time: they are in no cohort.
+            "cohorts_of": "observed joins",
             "scope": self.scope.as_json(),
             "period": self.period.as_json(),
             "by": self.by,
