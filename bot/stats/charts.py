@@ -333,7 +333,7 @@ def retention_chart(report: RetentionReport, path: Path | str, max_cohorts: int 
         fig.supxlabel(
             t(
                 "只统计机器人看到的入群；机器人加入前已在群的成员（入群时间未知）不计入任何批次",
-                "joins the bot saw only: members already in a group before the bot (join time unknown) are in no cohort",
+                "joins the bot saw only: members in a group before the bot (join time unknown) are in no cohort",
             ),
             fontsize="small",
             color="#444444",
