@@ -25,10 +25,12 @@ from bot.core.dispatcher import Dispatcher, Runtime
 from bot.core.events import Event
 from bot.core.groups import GroupDirectory
 from bot.core.loader import PluginSettings, load_plugins
+from bot.core.members import JOB_ID as MEMBER_LISTS_JOB
+from bot.core.members import REFRESH_EVERY, MemberLists
 from bot.core.notify import Notifier
 from bot.core.outbox import OutboundItem, Outbox
 from bot.core.platform import Platform, SendResult
-from bot.core.scheduler import Scheduler
+from bot.core.scheduler import Scheduler, interval_trigger
 from bot.storage.db import Database
 from bot.storage.recorder import DROPPED, Recorder, data_path, default_dead_letter_path
 from bot.storage.repo import PluginStateRepo
@@ -104,6 +106,16 @@ class BotApp:
         notifier = Notifier(config.notify, groups, outbox, self.clock)
         outbox.on_budget = functools.partial(_budget_alert, notifier)
         scheduler = Scheduler(self.clock)
+        health = self.db.health
+        member_lists = MemberLists(self.platform, self.clock, self.recorder.record, storage_up=lambda: health.up)
+        # Hourly from start-up; the first read is the runner's (`refresh_members`), once the
+        # platform can answer (the Wechaty account logs in after the app starts).
+        scheduler.add(
+            MEMBER_LISTS_JOB,
+            interval_trigger(config.tz, self.clock.now() + REFRESH_EVERY, seconds=REFRESH_EVERY.total_seconds()),
+            member_lists.scheduled,
+            grace=REFRESH_EVERY,
+        )
         self.services = Services(
             config=config,
             clock=self.clock,
@@ -115,6 +127,7 @@ class BotApp:
             rng=self.rng,
             db=self.db,
             recorder=self.recorder,
+            member_lists=member_lists,
             data_file=lambda kind: data_path(storage, self.loaded.path, kind),
         )
         runtime = await Runtime.build(self.loaded.plugins, self.services)
@@ -130,6 +143,12 @@ class BotApp:
             config.timezone,
             self.db.dialect,
         )
+
+    async def refresh_members(self) -> None:
+        """Read every group's member list now (start-up, log-in): members who were there
+        before the bot are recorded, and departures nobody announced are noticed."""
+        assert self.services is not None and self.services.member_lists is not None, "start() first"
+        await self.services.member_lists.refresh()
 
     async def _replay_set_aside(self) -> None:
         """Events the database refused in an earlier run get another chance (the reason may

@@ -54,6 +54,7 @@ async def _run_console(loaded: LoadedConfig, source: TextIO) -> int:
     console = ConsoleAdapter(world, clock)
     app = BotApp(loaded, console.platform, clock, outbox_settings_override=CONSOLE_OUTBOX)
     await app.start()
+    await app.refresh_members()
     assert app.services is not None and app.dispatcher is not None
     app.dispatcher.dedup_by_content = False  # console ids are unique; a repeated line is a new message
     services = app.services

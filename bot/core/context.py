@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bot.config.models import BotConfig
     from bot.core.groups import GroupDirectory
     from bot.core.loader import PluginSettings
+    from bot.core.members import MemberLists
     from bot.core.notify import Notifier
     from bot.core.scheduler import Scheduler
     from bot.storage.db import Database
@@ -40,6 +41,8 @@ class Services:
     rng: random.Random
     db: Database | None = None
     recorder: Recorder | None = None
+    # The platform's member lists, read into the recorder (start-up, bot joined, hourly).
+    member_lists: MemberLists | None = None
     # Set by the composition root; built-in commands read the loaded plugins through it.
     dispatcher: Any = None
     # A file of the bot's own under the data directory, by kind (e.g. "held-checkins.jsonl"):

@@ -115,12 +115,16 @@ class WechatyPlatform:
         self._contacts: dict[str, _Cached] = {}
         self._topics: dict[str, _Cached] = {}
         self._probed_session = -1
+        self._listed_session = -1
         self._tasks: set[asyncio.Task[Any]] = set()
         # One HTTP client for image downloads, made at the first one: building a client loads
         # the CA bundle (tens of ms of CPU), which must neither repeat per image nor count
         # against the download's timeout.
         self._http: Any = None
         self.probe = ProbeResult()
+        # Called once per log-in session when the account is ready (its groups loaded): the
+        # runner reads every group's member list then (`BotApp.refresh_members`).
+        self.on_ready: Callable[[], Awaitable[None]] | None = None
 
     # --- identity ------------------------------------------------------------------------
     @property
@@ -381,6 +385,7 @@ class WechatyPlatform:
             return
         if name == "ready":
             self._maybe_probe(puppet)
+            self._maybe_list_members()
             return
         if name == "logout":
             log.warning(
@@ -420,6 +425,22 @@ class WechatyPlatform:
             return
         self._bot = await self._member(contact_id, puppet, fresh=True)
         log.info("wechaty: logged in as %s (%s)", self._bot.display, contact_id)
+
+    def _maybe_list_members(self) -> None:
+        if self.on_ready is None or self._listed_session == self.connection.sessions:
+            return
+        self._listed_session = self.connection.sessions
+        task = asyncio.create_task(self._list_members(self.on_ready), name="wechaty-member-lists")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _list_members(self, read: Callable[[], Awaitable[None]]) -> None:
+        # Events are handed over only once the app is attached; so is this.
+        await self._attached.wait()
+        try:
+            await read()
+        except Exception:
+            log.exception("wechaty: reading the member lists after log-in failed")
 
     def _maybe_probe(self, puppet: Any) -> None:
         if not self.settings.probe_groups or self._probed_session == self.connection.sessions:
