@@ -121,6 +121,9 @@ class CommandSpec:
 
 
 StateFactory = Callable[["PluginHost"], Awaitable[Any]]
+# What a plugin sends to on its own (relays, broadcasts), from its config: (what, group
+# selectors) pairs, e.g. ("转发「讲座」", ["g2", "set:learning"]). Read by `bot.core.reach`.
+TargetsOf = Callable[[Any], Iterable[tuple[str, list[str]]]]
 
 
 @dataclass
@@ -134,6 +137,7 @@ class Plugin:
     commands: list[CommandSpec] = field(default_factory=list)
     state_factory: StateFactory | None = None
     shutdown_hooks: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
+    targets_of: TargetsOf | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -197,6 +201,12 @@ class Plugin:
         """Build the plugin's runtime state once per (re)load; handlers receive it as `state`."""
         self.state_factory = factory
         return factory
+
+    def targets(self, func: TargetsOf) -> TargetsOf:
+        """Declare the groups the plugin sends to on its own (not replies), so that targets
+        the bot is not in are reported by `qunbot check-config` and at start-up."""
+        self.targets_of = func
+        return func
 
     def on_shutdown(self, func: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
         self.shutdown_hooks.append(func)
