@@ -68,6 +68,13 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True)
+class Line:
+    text: str
+    mentions: tuple[str, ...] = ()
+    heading: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     text: str
     mentions: tuple[str, ...]
@@ -114,17 +121,17 @@ def render_batch(
     by_kind: dict[Kind, list[Entry]] = {kind: [] for kind in Kind}
     for entry in entries:
         by_kind[entry.kind].append(entry)
-    lines: list[tuple[str, tuple[str, ...]]] = []  # (line, mentioned ids)
+    lines: list[Line] = []
     done = by_kind[Kind.DONE]
     day = next((e.day for e in done if e.day is not None), None)
     if done:
         header = {"date": cn_day(day) if day else "", "count": len(done), "group": group}
-        lines.append((_render(texts.merged_header, cfgmod.MERGED_HEADER_FIELDS, header), ()))
-        lines.extend((_done_line(e, texts, mention, day), (e.member.id,) if mention else ()) for e in done)
+        lines.append(Line(_render(texts.merged_header, cfgmod.MERGED_HEADER_FIELDS, header), heading=True))
+        lines.extend(Line(_done_line(e, texts, mention, day), (e.member.id,) if mention else ()) for e in done)
     late = by_kind[Kind.LATE]
     if late:
-        lines.append((texts.held_done.strip(), ()))
-        lines.extend((_done_line(e, texts, mention, day), (e.member.id,) if mention else ()) for e in late)
+        lines.append(Line(texts.held_done.strip(), heading=True))
+        lines.extend(Line(_done_line(e, texts, mention, day), (e.member.id,) if mention else ()) for e in late)
     start, end = window or ("", "")
     sections = (
         (Kind.ALREADY, texts.merged_already),
@@ -136,41 +143,41 @@ def render_batch(
         members = [e.member for e in by_kind[kind]]
         if not members:
             continue
-        lines.append((heading, ()))
+        lines.append(Line(heading, heading=True))
         for i in range(0, len(members), NAMES_PER_LINE):
             chunk = members[i : i + NAMES_PER_LINE]
             text = (
                 " ".join(_who(m, mention).rstrip() for m in chunk) if mention else "、".join(m.display for m in chunk)
             )
-            lines.append((text, tuple(m.id for m in chunk) if mention else ()))
+            lines.append(Line(text, tuple(m.id for m in chunk) if mention else ()))
     return _pack(lines, max_lines, max_chars)
 
 
-def _pack(lines: list[tuple[str, tuple[str, ...]]], max_lines: int, max_chars: int) -> list[Message]:
+def _pack(lines: list[Line], max_lines: int, max_chars: int) -> list[Message]:
     """Lines into messages of at most `max_lines` lines and `max_chars` characters; a heading
-    (a line naming nobody) never ends a message when a line follows it."""
+    never ends a message when a line follows it (it moves on with its lines)."""
     messages: list[Message] = []
-    current: list[tuple[str, tuple[str, ...]]] = []
+    current: list[Line] = []
     size = 0
 
     def close() -> None:
         nonlocal current, size
-        carry: list[tuple[str, tuple[str, ...]]] = []
-        while current and not current[-1][1] and len(current) > 1:
+        carry: list[Line] = []
+        while len(current) > 1 and current[-1].heading:
             carry.insert(0, current.pop())
-        if current:
-            messages.append(
-                Message("\n".join(t for t, _ in current), tuple(dict.fromkeys(i for _, ids in current for i in ids)))
-            )
+        messages.append(
+            Message("\n".join(x.text for x in current), tuple(dict.fromkeys(i for x in current for i in x.mentions)))
+        )
         current = carry
-        size = sum(len(t) + 1 for t, _ in current)
+        size = sum(len(x.text) + 1 for x in current)
 
-    for text, ids in lines:
-        text = text if len(text) <= max_chars else text[: max_chars - 1] + "…"
-        if current and (len(current) >= max_lines or size + len(text) > max_chars):
+    for line in lines:
+        if len(line.text) > max_chars:
+            line = Line(line.text[: max_chars - 1] + "…", line.mentions, line.heading)
+        if current and (len(current) >= max_lines or size + len(line.text) > max_chars):
             close()
-        current.append((text, ids))
-        size += len(text) + 1
+        current.append(line)
+        size += len(line.text) + 1
     while current:  # each close() says at least one line
         close()
     return messages
