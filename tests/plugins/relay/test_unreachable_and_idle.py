@@ -82,7 +82,7 @@ async def test_a_forgotten_live_session_ends_itself_and_tells_the_source_group(t
         await bot.say("main", "teacher", "结束后的话")
     ended = [a for a in said if a.group == "main"]
     assert len(ended) == 1 and ended[0].at.startswith("2026-12-02T02:00:00")  # 3 h after 23:00
-    assert (ended[0].text or "").startswith("⏹️ 直播「lecture」已经 3 小时 没有新的发言，已自动结束。")
+    assert (ended[0].text or "").startswith("⏹️ 直播「lecture」已经 3 小时没有新的发言，已自动结束。")
     assert "转发 2 条消息到 2 个群" in (ended[0].text or "")
     assert {a.group for a in said if "直播结束" in (a.text or "")} == {"a1", "a2"}  # the audience is told
     assert not bot.said(contains="结束后的话")  # the session is over
