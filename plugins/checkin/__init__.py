@@ -229,17 +229,29 @@ class CheckinState:
         host, tz = self.host, self.host.services.clock.tz
         await self.flush_replies()  # the merged replies come before the summary
         days: dict[str, date] = {}
-        for gid in await self.service.groups_since(fire - timedelta(days=2)):
+        # The groups the bot is in (each then one indexed query); the database's list when
+        # the platform cannot say.
+        present = await host.services.groups.present()
+        candidates = (
+            sorted(present) if present is not None else await self.service.groups_since(fire - timedelta(days=2))
+        )
+        for gid in candidates:
             config: CheckinConfig = host.config_for(gid)
             if config.replies.summary_time != at or not host.enabled_in(gid):
                 continue
             days[gid] = business_day(fire, tz, config.day_starts_at)
         for gid, day in days.items():
             config = host.config_for(gid)
-            today = await self.service.today_board(gid, day)
+            try:
+                today = await self.service.today_board(gid, day)
+                streaks = await self.service.streak_board(gid, day) if today else []
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                host.log.warning("no check-in summary for %s on %s: the database is unreachable", gid, day)
+                continue
             if not today:
                 continue
-            streaks = await self.service.streak_board(gid, day)
             shown = [r.member_id for r in today[: config.top_n]] + [r.member_id for r in streaks[:5]]
             ctx = host.context(group_id=gid)
             names = await _names(ctx, self, gid, shown)

@@ -272,3 +272,21 @@ async def test_each_mode_keeps_one_reply_per_check_in(tmp_path: Path) -> None:
         first, second = bot.said("g1")
     assert first.mentions == ["alice"] and "签到成功！今日第1位" in (first.text or "")
     assert second.mentions == ["bob"] and "今日第2位" in (second.text or "")
+
+
+async def test_the_summary_finds_its_groups_in_the_database_when_the_platform_cannot_list_them(
+    tmp_path: Path,
+) -> None:
+    config = CONFIG.replace("replies: {window_seconds: 60}", 'replies: {window_seconds: 60, summary_at: "12:00"}')
+    async with chat(write_config(tmp_path, config), WORLD) as bot:
+        await bot.say("g1", "alice", "签到")
+        await bot.say("g1", "bob", "签到")
+
+        async def no_list() -> list[object]:
+            raise RuntimeError("the puppet is reconnecting")
+
+        bot.sim.app.services.platform.groups = no_list  # type: ignore[method-assign,union-attr]
+        bot.sim.app.services.groups.forget("g1")  # type: ignore[union-attr]
+        await bot.wait("5h")
+    [summary] = bot.said("g1", contains="签到小结")
+    assert summary.at.startswith("2026-12-01T12:00:00") and "共 2 人签到" in (summary.text or "")
