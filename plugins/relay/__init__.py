@@ -455,6 +455,7 @@ async def live_status(ctx: Context, state: RelayState) -> None:
         ctx.reply("没有配置任何转发。")
         return
     lines = ["转发状态："]
+    present = await ctx.services.groups.present()
     for link in state.graph.links:
         session = state.sessions.get(link.name)
         shape = f"互通 {len(link.mesh)} 个群" if link.mesh else f"{link.source} → {len(link.targets)} 个群"
@@ -464,6 +465,9 @@ async def live_status(ctx: Context, state: RelayState) -> None:
         else:
             status = "常开" if link.spec.always_on else "未开始"
         lines.append(f"  {link.name}：{shape}，{status}")
+        missing = [g for g in link.groups if present is not None and g not in present]
+        if missing:
+            lines.append(f"    ⚠️ 机器人不在：{'、'.join([await _display(ctx, g) for g in missing])}")
     backlog = state.sender.backlog()
     if backlog:
         lines.append(f"待发送（合并中）：{backlog} 条")

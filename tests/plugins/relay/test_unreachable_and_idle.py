@@ -61,6 +61,9 @@ async def test_start_up_log_lists_them_and_the_relay_skips_them(tmp_path: Path, 
         assert "同步到 2 个群（听众一群、听众二群）" in start
         assert "⚠️ 机器人不在这些群里，无法同步：gone、nowhere" in start
         await bot.say("main", "teacher", "第一句")
+        await bot.say("main", "boss", "直播状态")
+        status = bot.assert_said("main", contains="转发状态").text or ""
+        assert "lecture：main → 4 个群，直播中" in status and "⚠️ 机器人不在：gone、nowhere" in status
         await bot.finish()
     sent_to = {a.group for a in bot.said(contains="第一句")}
     assert sent_to == {"a1", "a2"}
