@@ -21,6 +21,8 @@ from plugins.checkin.views import cn_day
 MAX_ENTRIES = 500
 # Members listed on one line of a names section (已签到过, 不在签到时间 …).
 NAMES_PER_LINE = 8
+# @-mentions in one message at most: WeChat shows long @-lists badly (as the welcome's max_mentions).
+MAX_MENTIONS = 30
 
 
 class Kind(StrEnum):
@@ -154,8 +156,9 @@ def render_batch(
 
 
 def _pack(lines: list[Line], max_lines: int, max_chars: int) -> list[Message]:
-    """Lines into messages of at most `max_lines` lines and `max_chars` characters; a heading
-    never ends a message when a line follows it (it moves on with its lines)."""
+    """Lines into messages of at most `max_lines` lines, `max_chars` characters and
+    `MAX_MENTIONS` @-mentions; a heading never ends a message when a line follows it (it moves
+    on with its lines)."""
     messages: list[Message] = []
     current: list[Line] = []
     size = 0
@@ -174,7 +177,12 @@ def _pack(lines: list[Line], max_lines: int, max_chars: int) -> list[Message]:
     for line in lines:
         if len(line.text) > max_chars:
             line = Line(line.text[: max_chars - 1] + "…", line.mentions, line.heading)
-        if current and (len(current) >= max_lines or size + len(line.text) > max_chars):
+        mentioned = sum(len(x.mentions) for x in current)
+        if current and (
+            len(current) >= max_lines
+            or size + len(line.text) > max_chars
+            or mentioned + len(line.mentions) > MAX_MENTIONS
+        ):
             close()
         current.append(line)
         size += len(line.text) + 1
