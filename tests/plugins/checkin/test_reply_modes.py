@@ -290,3 +290,26 @@ async def test_the_summary_finds_its_groups_in_the_database_when_the_platform_ca
         await bot.wait("5h")
     [summary] = bot.said("g1", contains="签到小结")
     assert summary.at.startswith("2026-12-01T12:00:00") and "共 2 人签到" in (summary.text or "")
+
+
+def test_the_readme_example_prints_as_shown() -> None:
+    """`qunbot simulate config/examples/checkin-merged.yaml`, as the README shows it."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[3]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"`qunbot simulate config/examples/checkin-merged.yaml` prints:\n\n```\n(.*?)```", readme, re.S)
+    assert shown, "the README example is gone"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "simulate", "config/examples/checkin-merged.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == shown.group(1)
