@@ -112,7 +112,10 @@ def test_a_piped_run_whose_sends_fail_still_ends_soon_after_its_input(tmp_path: 
     assert elapsed < 40, elapsed  # the outbox's real-account back-off (60 s, 120 s) would take minutes
     out, err = proc.stdout, proc.stderr
     assert "转发「讲座」: g9" in err  # the start-up log
-    assert "同步到 1 个群（读书打卡群）" in out and "无法同步：英语学习群、g9" in out
+    assert (  # as the README shows it
+        "小助手: 🎙️ 直播「讲座」开始：所有人的发言将同步到 1 个群（读书打卡群）。\n"
+        "⚠️ 机器人不在这些群里，无法同步：英语学习群、g9\n结束时发送“结束直播”。\n"
+    ) in out
     assert "[g2 读书打卡群] 小助手: 【owner1】大家好" in out
     # The merged check-in reply for g3 (which the bot left) is tried at shutdown, retried twice, given up.
     assert "say to g3 failed after 3 attempt(s), giving up" in err
