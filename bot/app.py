@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from bot.config import BotConfig, ConfigError, LineMap, load_config
 from bot.config.diff import check_replacement, diff, save_applied
-from bot.core import manage
+from bot.core import manage, reach
 from bot.core.clock import Clock
 from bot.core.context import Services
 from bot.core.dispatcher import Dispatcher, Runtime
@@ -135,6 +135,7 @@ class BotApp:
         self.services.dispatcher = self.dispatcher
         self._report_outages_to_admins(notifier)
         await self._replay_set_aside()
+        await self._report_unreachable(groups)
         _settle_heap()
         log.info(
             "qunbot started: %d plugins (%s), timezone %s, storage %s",
@@ -149,6 +150,20 @@ class BotApp:
         before the bot are recorded, and departures nobody announced are noticed."""
         assert self.services is not None and self.services.member_lists is not None, "start() first"
         await self.services.member_lists.refresh()
+
+    async def _report_unreachable(self, groups: GroupDirectory) -> None:
+        """Relay and broadcast targets the bot is not in, when the platform can say which
+        groups it is in: logged once here (sends there are skipped, not retried)."""
+        present = await groups.present()
+        if present is None:
+            return
+        missing = reach.unreachable(self.loaded.plugins, self.config, present)
+        if missing:
+            log.warning(
+                "the bot is not in %d configured target group(s); nothing is sent there:\n  %s",
+                len({m.group_id for m in missing}),
+                "\n  ".join(reach.describe(missing)),
+            )
 
     async def _replay_set_aside(self) -> None:
         """Events the database refused in an earlier run get another chance (the reason may

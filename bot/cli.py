@@ -114,6 +114,7 @@ def check_config(
         raise _config_problem(err) from None
     if not show_diff and against is None:
         _print_summary(path, loaded)
+        _print_unreachable(loaded)
         return
     from bot.config.diff import applied_snapshot, check_replacement, diff
 
@@ -128,6 +129,7 @@ def check_config(
     except ConfigError as err:
         raise _config_problem(err) from None
     _print_summary(path, loaded)
+    _print_unreachable(loaded)
     changes = diff(running.config, loaded.config)
     label = "the running bot's config" if against is None else str(old_path)
     if not changes:
@@ -148,6 +150,50 @@ def _print_summary(path: Path, loaded: LoadedConfig) -> None:
     )
     names = [f"{s.name}({s.priority})" for s in sorted(loaded.plugins, key=lambda s: s.priority)]
     typer.echo(f"  plugins (priority): {', '.join(names)}")
+
+
+def _print_unreachable(loaded: LoadedConfig) -> None:
+    """Relay and broadcast targets the bot is not in, against the groups the database knows
+    it is in (the bot records them as it runs). A warning: the config is still valid."""
+    from bot.core import reach
+
+    if not reach.configured_targets(loaded.plugins, loaded.config):
+        return
+    known = asyncio.run(_known_groups(loaded.config.storage))
+    if known is None:
+        typer.echo("  relay/broadcast targets: not checked (the database does not list the bot's groups yet)")
+        return
+    missing = reach.unreachable(loaded.plugins, loaded.config, known)
+    if not missing:
+        typer.echo(f"  relay/broadcast targets: the bot is in all of them ({len(known)} groups, from the database)")
+        return
+    typer.echo(
+        f"  warning: the bot is not in these relay/broadcast targets (it is in {len(known)} groups, "
+        "from the database); nothing will be sent there:"
+    )
+    for line in reach.describe(missing):
+        typer.echo(f"    {line}")
+
+
+async def _known_groups(storage: StorageSettings) -> set[str] | None:
+    """The groups the database records the bot as being in, or None when there is no such
+    record: no database yet (nothing is created here), unreachable, or no group in it."""
+    from bot.storage.db import Database
+    from bot.storage.repo import GroupRepo
+
+    if storage.dialect == "sqlite" and (storage.sqlite_path is None or not storage.sqlite_path.exists()):
+        return None
+    try:
+        db = await Database.open(storage.model_copy(update={"connect_retry_seconds": 0}), migrate=False)
+    except Exception:
+        return None
+    try:
+        groups = await GroupRepo(db).list(active_only=True)
+    except Exception:  # an empty or older database: no groups table yet
+        return None
+    finally:
+        await db.close()
+    return {g.id for g in groups} or None
 
 
 def _safe_url(url: str) -> str:

@@ -29,6 +29,10 @@ CONSOLE_OUTBOX = {
     "moderation_jitter": 0.0,
     "moderation_per_hour": 100_000,
     "per_hour": 1_000_000,
+    # A failed send is retried after 1 s, then 2 s (not a minute, then two): a piped run
+    # whose last lines failed to send ends seconds after its input, not minutes.
+    "backoff_initial": 1.0,
+    "backoff_max": 5.0,
 }
 
 

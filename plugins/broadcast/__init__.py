@@ -23,7 +23,7 @@ from plugins.broadcast.config import BroadcastConfig
 from plugins.broadcast.schedule import SpecError
 from plugins.broadcast.service import BroadcastService, Definition, Refused
 from plugins.broadcast.store import BroadcastStore
-from plugins.broadcast.syntax import USAGE, parse_command
+from plugins.broadcast.syntax import ALL, HERE, USAGE, parse_command
 
 plugin = Plugin(
     "broadcast",
@@ -33,6 +33,15 @@ plugin = Plugin(
     priority=30,
     description="按时间表向多个群发送消息（配置文件或聊天命令设置），每次每群最多发送一次",
 )
+
+
+@plugin.targets
+def _targets(config: BroadcastConfig) -> list[tuple[str, list[str]]]:
+    # `all` is whatever the bot is in; `here` is where the command was typed: always reachable.
+    return [
+        (f"定时群发「{name}」", [t for t in entry.to if t not in (ALL, HERE)])
+        for name, entry in config.broadcasts.items()
+    ]
 
 
 @plugin.state

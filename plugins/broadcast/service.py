@@ -315,13 +315,12 @@ class BroadcastService:
     async def _bot_groups(self) -> set[str] | None:
         """The groups the bot is in now, or None when the platform cannot say (then every
         named target is attempted and the outbox reports what failed)."""
-        try:
-            present = {info.id for info in await self.services.platform.groups()}
-        except Exception:
-            log.warning("broadcast: could not list the bot's groups; sending to every target", exc_info=True)
+        # Read fresh: a delivery is rare, and it should go by who the bot is with now.
+        present = await self.services.groups.present(fresh=True)
+        if present is None:
+            log.warning("broadcast: could not list the bot's groups; sending to every target")
             return None
-        # No group at all more likely means "not loaded yet" (just logged in) than "in none".
-        return present or None
+        return set(present)
 
     async def _send(self, definition: Definition, occurrence: datetime, gid: str, delivery_id: int) -> None:
         await self.services.groups.info(gid)  # fills the display-name cache for {group}
