@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the web extra is not installed (pip install 'qunbot[web]')")
 
-import httpx  # noqa: E402
+import httpx
 
-from bot.web.server import create_app  # noqa: E402
-from tests.harness import Chat, chat, write_config  # noqa: E402
+from bot.web.server import create_app
+from tests.harness import Chat, chat, write_config
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 LINK = re.compile(r"http://testserver(/login/link/\S+)")
