@@ -119,7 +119,12 @@ async def _overview_lines(console: WebConsole, user: WebUser, q: str, sort: str,
     lines = await overview(
         db, services.config.tz, console.now(), sorted(user.groups) if user.groups is not None else None, exclude
     )
+    live = await _live_groups(console)
     for line in lines:
+        info = live.get(line.id)
+        if info is not None:
+            line.members = info.member_count or line.members  # the platform's count: includes members from before the bot
+            line.topic = info.topic or line.topic
         line.topic = console.group_name(line.id, line.topic)
     if q:
         needle = q.casefold()
@@ -127,6 +132,14 @@ async def _overview_lines(console: WebConsole, user: WebUser, q: str, sort: str,
     key = _SORTS.get(sort, _SORTS["members"])
     lines.sort(key=key, reverse=desc)  # type: ignore[arg-type]
     return lines
+
+
+async def _live_groups(console: WebConsole) -> dict[str, Any]:
+    """The platform's own list (one call, as `群列表` uses); empty when it cannot answer."""
+    try:
+        return {info.id: info for info in await console.services.platform.groups()}
+    except Exception:
+        return {}
 
 
 @router.get("/")
