@@ -123,7 +123,9 @@ async def _overview_lines(console: WebConsole, user: WebUser, q: str, sort: str,
     for line in lines:
         info = live.get(line.id)
         if info is not None:
-            line.members = info.member_count or line.members  # the platform's count: includes members from before the bot
+            line.members = (
+                info.member_count or line.members
+            )  # the platform's count: includes members from before the bot
             line.topic = info.topic or line.topic
         line.topic = console.group_name(line.id, line.topic)
     if q:

@@ -1,0 +1,141 @@
+"""/api/v1 with scoped tokens, and the console pages that change things: each change goes
+through the chat command's own service, shows in chat, and is written to the audit table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.web.conftest import Web
+
+
+async def _token(web: Web, name: str, scopes: list[str], groups: str = "") -> str:
+    page = await web.post("/tokens", {"name": name, "scopes": scopes, "groups": groups}, page="/tokens")
+    assert page.status_code == 200, page.text
+    return page.text.split('id="new-token">', 1)[1].split("<", 1)[0]
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _audit(web: Web) -> list[tuple[Any, ...]]:
+    async with web.app.db.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        return [
+            tuple(r) for r in await conn.execute(sa.text("SELECT user_id, action, target, group_id FROM web_audit"))
+        ]
+
+
+async def test_api_reads_sends_and_schedules_within_its_scopes(web: Web) -> None:
+    await web.bot.say("g1", "alice", "早上好")
+    await web.flush()
+    await web.login()
+    reader = await _token(web, "报表", ["read"])
+    g1_only = await _token(web, "g1 机器人", ["read", "send", "broadcast"], "g1")
+
+    groups = (await web.client.get("/api/v1/groups", headers=_auth(reader))).json()
+    g1 = next(g for g in groups if g["id"] == "g1")
+    assert g1["active_today"] == 1 and g1["topic"] == "宝妈交流群"
+    members = (await web.client.get("/api/v1/groups/g1/members", headers=_auth(reader))).json()
+    assert isinstance(members, list)
+    stats = (await web.client.get("/api/v1/groups/g1/stats?days=7", headers=_auth(reader))).json()
+    assert stats["dau"][-1] == 1 and len(stats["days"]) == 7
+
+    refused = await web.client.post("/api/v1/groups/g1/messages", headers=_auth(reader), json={"text": "hi"})
+    assert refused.status_code == 403 and "send" in refused.json()["detail"]
+    elsewhere = await web.client.post("/api/v1/groups/g2/messages", headers=_auth(g1_only), json={"text": "hi"})
+    assert elsewhere.status_code == 403
+    assert (await web.client.get("/api/v1/groups/g2/stats", headers=_auth(g1_only))).status_code == 403
+    assert [g["id"] for g in (await web.client.get("/api/v1/groups", headers=_auth(g1_only))).json()] == ["g1"]
+
+    sent = await web.client.post("/api/v1/groups/g1/messages", headers=_auth(g1_only), json={"text": "接口发来的通知"})
+    assert sent.status_code == 202
+    await web.bot.wait("5s")
+    web.bot.assert_said("g1", contains="接口发来的通知")
+
+    bad = await web.client.post(
+        "/api/v1/broadcasts", headers=_auth(g1_only), json={"when": "昨天", "group": "g1", "content": "x"}
+    )
+    assert bad.status_code == 422
+    made = await web.client.post(
+        "/api/v1/broadcasts", headers=_auth(g1_only), json={"when": "每天20:00", "group": "g1", "content": "晚安"}
+    )
+    assert made.status_code == 201, made.text
+    await web.bot.private("boss", "群发列表")
+    assert "晚安" in (web.bot.assert_private("boss", contains="定时群发（").text or "")
+    await web.bot.wait("13h")
+    web.bot.assert_said("g1", contains="晚安")
+
+    audit = await _audit(web)
+    assert ("api:g1 机器人", "api.send", "g1", "g1") in audit
+    assert any(row[:2] == ("api:g1 机器人", "api.broadcast") for row in audit)
+
+    # Revoked in the console: refused at once.
+    tokens = (await web.client.get("/tokens")).text
+    token_id = tokens.split('action="/tokens/', 1)[1].split("/", 1)[0]
+    await web.post(f"/tokens/{token_id}/revoke", page="/tokens")
+    assert (await web.client.get("/api/v1/groups", headers=_auth(reader))).status_code == 401
+
+
+async def test_openapi_docs_describe_the_api(web: Web) -> None:
+    schema = (await web.client.get("/api/v1/openapi.json")).json()
+    assert {"/api/v1/groups", "/api/v1/broadcasts", "/api/v1/groups/{group_id}/messages"} <= set(schema["paths"])
+    assert all(not p.startswith(("/login", "/config")) for p in schema["paths"])
+    assert (await web.client.get("/api/v1/docs")).status_code == 200
+
+
+async def test_broadcast_pause_resume_delete_and_report_from_the_console(web: Web) -> None:
+    await web.login()
+    preview = await web.post(
+        "/broadcasts/preview", {"when": "工作日 9点半", "group": "g1", "content": "x"}, "/broadcasts"
+    )
+    assert preview.text.count("<li>") == 5 and "2026-12-01 09:30 周二" in preview.text
+    wrong = await web.post("/broadcasts/preview", {"when": "每1分钟", "group": "g1", "content": "x"}, "/broadcasts")
+    assert 'class="error"' in wrong.text
+    made = await web.post("/broadcasts", {"when": "每天09:00", "group": "g1", "content": "早安"}, "/broadcasts")
+    assert made.status_code == 303
+    listing = (await web.client.get("/broadcasts")).text
+    assert "每天 09:00" in listing or "每天09:00" in listing
+    name = listing.split('href="/broadcasts/', 1)[1].split('"', 1)[0]
+    await web.post(f"/broadcasts/{name}/pause", page="/broadcasts")
+    assert "已暂停" in (await web.client.get("/broadcasts")).text
+    await web.bot.wait("2h")
+    assert not web.bot.said("g1", contains="早安")
+    await web.post(f"/broadcasts/{name}/resume", page="/broadcasts")
+    await web.bot.wait("1d")
+    web.bot.assert_said("g1", contains="早安")
+    report = (await web.client.get(f"/broadcasts/{name}")).text
+    assert "已发送 1" in report
+    await web.post(f"/broadcasts/{name}/delete", page="/broadcasts")
+    assert web.app.dispatcher.runtime.hosts["broadcast"].state.defs == {}
+    actions = [row[1] for row in await _audit(web)]
+    assert actions == ["login.link", "broadcast.create", "broadcast.pause", "broadcast.resume", "broadcast.delete"]
+
+
+async def test_members_csv_and_the_audit_page(web: Web) -> None:
+    for text in ("a", "b", "c"):
+        await web.bot.say("g1", "alice", text)
+    await web.bot.say("g1", "bob", "d")
+    await web.flush()
+    await web.login()
+    csv = await web.client.get("/groups/g1/members.csv")
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("member_id,name,messages_30d")
+    assert lines[1].startswith("alice,Alice,3")
+    audit = (await web.client.get("/audit")).text
+    assert "login.link" in audit
+
+
+async def test_password_login_with_an_argon2_hash(web: Web, monkeypatch: Any) -> None:
+    from bot.web.auth import hash_password
+
+    monkeypatch.setenv("QUNBOT_WEB_PASSWORD_HASH", hash_password("correct horse"))
+    page = await web.client.get("/login")
+    assert 'name="password"' in page.text
+    wrong = await web.post("/login", {"password": "nope"}, page="/login")
+    assert wrong.status_code == 401
+    right = await web.post("/login", {"password": "correct horse"}, page="/login")
+    assert right.status_code == 303
+    assert (await web.client.get("/config")).status_code == 200
