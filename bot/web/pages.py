@@ -395,6 +395,30 @@ async def broadcast_report(request: Request, name: str, user: User) -> HTMLRespo
     )
 
 
+# --- 试一试 -----------------------------------------------------------------------------------
+@router.get("/try")
+async def try_page(request: Request, user: User) -> HTMLResponse:
+    console = _console(request)
+    groups = sorted(user.groups) if user.groups is not None else sorted(await _live_groups(console))
+    return _page(request, "try.html", {"groups": groups, "outcome": None})
+
+
+@router.post("/try", dependencies=[Csrf])
+async def try_message(
+    request: Request,
+    user: User,
+    group: Annotated[str, Form()] = "",
+    member: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+    new_member: Annotated[bool, Form()] = False,
+) -> HTMLResponse:
+    user.check(group)
+    from bot.web.playground import try_message as run
+
+    outcome = await run(_console(request), group, member.strip() or "someone", text, new_member)
+    return _page(request, "try_result.html", {"outcome": outcome, "text": text})
+
+
 # --- 配置 -------------------------------------------------------------------------------------
 @router.get("/config")
 async def config_page(request: Request, user: User, note: str = "") -> HTMLResponse:

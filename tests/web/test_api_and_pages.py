@@ -139,3 +139,39 @@ async def test_password_login_with_an_argon2_hash(web: Web, monkeypatch: Any) ->
     right = await web.post("/login", {"password": "correct horse"}, page="/login")
     assert right.status_code == 303
     assert (await web.client.get("/config")).status_code == 200
+
+
+async def test_playground_says_what_would_act_without_sending(tmp_path: Any) -> None:
+    import httpx
+
+    from bot.web.server import create_app
+    from tests.harness import chat
+    from tests.web.conftest import WORLD, web_config
+
+    extra = """  keyword_reply:
+    rules:
+      - {keywords: [群规], match: contains, replies: ["请看群公告"]}
+"""
+    async with chat(web_config(tmp_path, extra), WORLD) as bot:
+        transport = httpx.ASGITransport(app=create_app(bot.sim.app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            web = Web(bot, client)
+            await web.login("alice")
+            before = len(bot.actions)
+
+            async def tried(text: str, new: bool = False, group: str = "g1") -> str:
+                data = {"group": group, "member": "bob", "text": text}
+                if new:
+                    data["new_member"] = "true"
+                response = await web.post("/try", data, page="/try")
+                assert response.status_code == 200, response.text
+                return response.text
+
+            assert "关键词回复</b> — 规则 #1“群规”" in await tried("请问群规是什么")
+            assert "【基础】命令“帮助”" in await tried("帮助")
+            spam = await tried("加微信 vx123456 领取兼职日结 http://t.cn/abc", new=True)
+            assert "自动踢广告</b> — 判为广告" in spam
+            assert "没有功能会处理" in await tried("今天天气不错")
+            assert "&lt;b&gt;" in await tried("<b>hi</b> 群规")  # typed HTML is shown, not run
+            assert len(bot.actions) == before  # nothing was sent
+            assert (await web.post("/try", {"group": "g2", "text": "x"}, page="/try")).status_code == 403
