@@ -26,8 +26,8 @@ class GroupLine:
     in_group: bool  # the bot is still a member
     members: int = 0
     active_today: int = 0
-    active_week: int = 0
-    # Of the members active in the week before last, the share active again last week.
+    active_week: int = 0  # the 7 days before today
+    # Of the members active in the 7 days before those, the share active again in them.
     retained: int = 0
     retention_base: int = 0
     ads_removed: int = 0  # last 7 days
@@ -51,13 +51,50 @@ class GroupLine:
         }
 
 
-async def overview(
-    db: Database, tz: tzinfo, now: datetime, groups: list[str] | None = None, exclude: tuple[str, ...] = ()
-) -> list[GroupLine]:
-    """One line per recorded group (or per id in `groups`), in id order."""
+@dataclass(frozen=True)
+class History:
+    """The figures of complete days (cacheable for the whole of `day`): per group, members
+    active in the 7 days before `day`, and of those active in the 7 days before that, how
+    many were active again."""
+
+    day: date
+    weeks: dict[str, tuple[int, int, int]]  # group → (active last 7 days, retained, base)
+
+
+async def history(db: Database, tz: tzinfo, now: datetime, exclude: tuple[str, ...] = ()) -> History:
     today = local_day(now, tz)
-    week = today - timedelta(days=6)
-    fortnight = today - timedelta(days=13)
+    d = sa.literal
+    week, fortnight, yesterday = today - timedelta(days=7), today - timedelta(days=14), today - timedelta(days=1)
+    this_week = sa.func.max(sa.case((_DA.day >= d(week, sa.Date), 1), else_=0))
+    before = sa.func.max(sa.case((_DA.day < d(week, sa.Date), 1), else_=0))
+    per_member = sa.select(_DA.group_id.label("gid"), this_week.label("w"), before.label("b")).where(
+        _DA.day >= d(fortnight, sa.Date), _DA.day <= d(yesterday, sa.Date)
+    )
+    if exclude:
+        per_member = per_member.where(_DA.member_id.not_in(exclude))
+    pm = per_member.group_by(_DA.group_id, _DA.member_id).subquery()
+    query = sa.select(pm.c.gid, sa.func.sum(pm.c.w), sa.func.sum(pm.c.w * pm.c.b), sa.func.sum(pm.c.b)).group_by(
+        pm.c.gid
+    )
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(query)
+        weeks = {gid: (int(w or 0), int(r or 0), int(b or 0)) for gid, w, r, b in rows}
+    return History(today, weeks)
+
+
+async def overview(
+    db: Database,
+    tz: tzinfo,
+    now: datetime,
+    groups: list[str] | None = None,
+    exclude: tuple[str, ...] = (),
+    past: History | None = None,
+) -> list[GroupLine]:
+    """One line per recorded group (or per id in `groups`), in id order. `past`: the
+    complete days' figures when the caller keeps them (they change once a day)."""
+    today = local_day(now, tz)
+    if past is None or past.day != today:
+        past = await history(db, tz, now, exclude)
     since = now - timedelta(days=7)
     lines: dict[str, GroupLine] = {}
     async with db.engine.connect() as conn:
@@ -72,39 +109,23 @@ async def overview(
         for gid, n in await conn.execute(members.group_by(_M.group_id)):
             if gid in lines:
                 lines[gid].members = n
-        for gid, today_n, week_n, retained, base in await conn.execute(_activity(today, week, fortnight, exclude)):
-            line = lines.get(gid)
-            if line is not None:
-                line.active_today, line.active_week = int(today_n or 0), int(week_n or 0)
-                line.retained, line.retention_base = int(retained or 0), int(base or 0)
+        active = sa.select(_DA.group_id, sa.func.count()).where(_DA.day == sa.literal(today, sa.Date))
+        if exclude:
+            active = active.where(_DA.member_id.not_in(exclude))
+        for gid, n in await conn.execute(active.group_by(_DA.group_id)):
+            if gid in lines:
+                lines[gid].active_today = n
         for gid, n in await conn.execute(_alerts_removed(since)):
             if gid in lines:
                 lines[gid].ads_removed = n
         for gid, n in await conn.execute(_alerts_failed(since)):
             if gid in lines:
                 lines[gid].failed_sends = n
+    for gid, (week_n, retained, base) in past.weeks.items():
+        line = lines.get(gid)
+        if line is not None:
+            line.active_week, line.retained, line.retention_base = week_n, retained, base
     return list(lines.values())
-
-
-def _activity(today: date, week: date, fortnight: date, exclude: tuple[str, ...]) -> sa.Select[tuple[object, ...]]:
-    """Per member of the last 14 days: active today / this week / the week before; summed per group."""
-    d = sa.literal
-    this_week = sa.func.max(sa.case((_DA.day >= d(week, sa.Date), 1), else_=0))
-    before = sa.func.max(sa.case((_DA.day < d(week, sa.Date), 1), else_=0))
-    is_today = sa.func.max(sa.case((_DA.day == d(today, sa.Date), 1), else_=0))
-    per_member = sa.select(
-        _DA.group_id.label("gid"), is_today.label("t"), this_week.label("w"), before.label("b")
-    ).where(_DA.day >= d(fortnight, sa.Date), _DA.day <= d(today, sa.Date))
-    if exclude:
-        per_member = per_member.where(_DA.member_id.not_in(exclude))
-    pm = per_member.group_by(_DA.group_id, _DA.member_id).subquery()
-    return sa.select(
-        pm.c.gid,
-        sa.func.sum(pm.c.t),
-        sa.func.sum(pm.c.w),
-        sa.func.sum(pm.c.w * pm.c.b),
-        sa.func.sum(pm.c.b),
-    ).group_by(pm.c.gid)
 
 
 def _alerts_removed(since: datetime) -> sa.Select[tuple[object, ...]]:

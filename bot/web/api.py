@@ -11,7 +11,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from bot.core.plugin import Permission
-from bot.stats.overview import overview
 from bot.stats.people import names
 from bot.storage.models import Membership
 from bot.web.models import WebApiToken
@@ -72,15 +71,7 @@ class GroupOut(BaseModel):
 async def list_groups(request: Request, who: Auth) -> list[dict[str, Any]]:
     who.need("read")
     console = _console(request)
-    services = console.services
-    assert services.db is not None
-    lines = await overview(
-        services.db,
-        services.config.tz,
-        console.now(),
-        sorted(who.groups) if who.groups is not None else None,
-        (services.bot.id, *services.config.other_bots),
-    )
+    lines = await console.overview(frozenset(who.groups) if who.groups is not None else None)
     for line in lines:
         line.topic = console.group_name(line.id, line.topic)
     return [line.as_json() for line in lines]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.core.plugin import Permission
-from bot.stats.overview import GroupLine, overview
+from bot.stats.overview import GroupLine
 from bot.web import configedit
 from bot.web.auth import (
     PASSWORD_USER,
@@ -112,13 +112,7 @@ _SORTS = {
 
 
 async def _overview_lines(console: WebConsole, user: WebUser, q: str, sort: str, desc: bool) -> list[GroupLine]:
-    services = console.services
-    db = services.db
-    assert db is not None
-    exclude = (services.bot.id, *services.config.other_bots)
-    lines = await overview(
-        db, services.config.tz, console.now(), sorted(user.groups) if user.groups is not None else None, exclude
-    )
+    lines = await console.overview(user.groups)
     live = await _live_groups(console)
     for line in lines:
         info = live.get(line.id)

@@ -21,6 +21,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from bot.stats.localtime import local_day
+from bot.stats.overview import GroupLine, History, history, overview
 from bot.web.auth import LoginLimiter, LoginRequired, csrf_token, session_user
 from bot.web.settings import SECRET_ENV, WebSettings
 from bot.web.store import WebStore
@@ -40,6 +42,8 @@ class WebConsole:
         assert bot.db is not None, "start the bot first"
         self.store = WebStore(bot.db)
         self.limiter = LoginLimiter(settings.login_attempts_per_minute)
+        self._past: History | None = None
+        self._past_lock = asyncio.Lock()
 
     @property
     def services(self) -> Services:
@@ -48,6 +52,34 @@ class WebConsole:
 
     def now(self) -> datetime:
         return self.services.clock.now()
+
+    def excluded_members(self) -> tuple[str, ...]:
+        """Accounts never counted as members: the bot itself and the other bots."""
+        return (self.services.bot.id, *self.services.config.other_bots)
+
+    async def past(self) -> History:
+        """The overview's figures of complete days, computed once a day (the heavy part: two
+        weeks of daily activity of every group)."""
+        services = self.services
+        assert services.db is not None
+        today = local_day(self.now(), services.config.tz)
+        if self._past is None or self._past.day != today:
+            async with self._past_lock:
+                if self._past is None or self._past.day != today:
+                    self._past = await history(services.db, services.config.tz, self.now(), self.excluded_members())
+        return self._past
+
+    async def overview(self, groups: frozenset[str] | None) -> list[GroupLine]:
+        services = self.services
+        assert services.db is not None
+        return await overview(
+            services.db,
+            services.config.tz,
+            self.now(),
+            sorted(groups) if groups is not None else None,
+            self.excluded_members(),
+            await self.past(),
+        )
 
     def host(self, name: str) -> PluginHost | None:
         """A loaded plugin (its state is the service its chat commands use), or None when off."""
@@ -177,10 +209,12 @@ async def serve(bot: BotApp, stop: asyncio.Event) -> None:
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # the bot owns the signals
     task = asyncio.create_task(server.serve(), name="web")
+    warm = asyncio.create_task(app.state.console.past(), name="web-overview-warm")  # the first page is then fast
     log.info("web console on %s (listening on %s:%d)", settings.base_url, settings.host, settings.port)
     try:
         await stop.wait()
     finally:
         server.should_exit = True
+        warm.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, 5)
