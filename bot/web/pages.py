@@ -389,6 +389,44 @@ async def broadcast_report(request: Request, name: str, user: User) -> HTMLRespo
     )
 
 
+# --- 直播 -------------------------------------------------------------------------------------
+@router.get("/relay")
+async def relay_page(request: Request, user: User) -> HTMLResponse:
+    """Relays whose groups the user sees; their live state and recent sessions, with the
+    questions asked (read from the relay plugin's own state and tables)."""
+    console = _console(request)
+    state = console.state("relay")
+    links, sessions = [], []
+    if state is not None:
+        for link in state.graph.links:
+            if not any(user.sees(g) for g in link.groups if g):
+                continue
+            speakers = state.speakers_now(link)
+            links.append(
+                {
+                    "name": link.name,
+                    "source": console.group_name(link.source) if link.source else "",
+                    "targets": [console.group_name(g) for g in (link.mesh or link.targets)],
+                    "mesh": bool(link.mesh),
+                    "live": speakers is not None,
+                    "speakers": sorted(speakers or ()),
+                    "always_on": link.spec.always_on,
+                }
+            )
+        if state.store is not None and links:
+            for session in await state.store.recent_sessions([row["name"] for row in links]):
+                lines = await state.store.transcript(session.id)
+                sessions.append(
+                    {
+                        "s": session,
+                        "messages": sum(1 for line in lines if not line.question),
+                        "speakers": sorted({line.member_name or line.member_id for line in lines if not line.question}),
+                        "questions": [line for line in lines if line.question],
+                    }
+                )
+    return _page(request, "relay.html", {"on": state is not None, "links": links, "sessions": sessions})
+
+
 # --- 试一试 -----------------------------------------------------------------------------------
 @router.get("/try")
 async def try_page(request: Request, user: User) -> HTMLResponse:

@@ -175,3 +175,29 @@ async def test_playground_says_what_would_act_without_sending(tmp_path: Any) -> 
             assert "&lt;b&gt;" in await tried("<b>hi</b> 群规")  # typed HTML is shown, not run
             assert len(bot.actions) == before  # nothing was sent
             assert (await web.post("/try", {"group": "g2", "text": "x"}, page="/try")).status_code == 403
+
+
+async def test_the_relay_page_shows_live_state_speakers_and_questions(tmp_path: Any) -> None:
+    import httpx
+
+    from bot.web.server import create_app
+    from tests.harness import chat
+    from tests.web.conftest import WORLD, web_config
+
+    extra = """  relay:
+    relays:
+      - {name: lecture, source: g1, targets: [g2], speakers: [alice], always_on: false}
+"""
+    async with chat(web_config(tmp_path, extra), WORLD) as bot:
+        transport = httpx.ASGITransport(app=create_app(bot.sim.app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            web = Web(bot, client)
+            await web.login()
+            assert "未开播" in (await client.get("/relay")).text
+            await bot.say("g1", "owner1", "开始直播")
+            await bot.say("g1", "alice", "今天讲睡眠")
+            await bot.say("g2", "bob", "提问：<b>几点</b>睡合适？")
+            page = (await client.get("/relay")).text
+            assert "直播中" in page and "alice" in page
+            assert "同步消息 1 条" in page and "提问 1 个" in page
+            assert "&lt;b&gt;几点&lt;/b&gt;睡合适？" in page
