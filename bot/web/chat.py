@@ -1,4 +1,5 @@
-"""`后台` in a private chat: a one-time link to the web console.
+"""`后台` in a private chat: a one-time link to the web console; and joins and leaves
+published for the console's outgoing webhooks.
 
 A built-in plugin, loaded when the config has a `web:` section. Bot admins get every group;
 a group admin gets the groups they administer (worked out again when the link is used)."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.context import Context, PluginHost, Services
+from bot.core.events import MembersJoined, MembersLeft
 from bot.core.plugin import Permission, Plugin
 from bot.web.store import WebStore
 
@@ -49,3 +51,19 @@ async def console_link(ctx: Context, services: Services, state: WebStore | None)
         f"管理后台登录链接（{minutes:g} 分钟内有效，只能用一次，请勿转发）：\n"
         f"{settings.base_url}/login/link/{token}\n可管理：{scope}"
     )
+
+
+@plugin.on(MembersJoined, MembersLeft)
+async def publish_membership(event: MembersJoined | MembersLeft, services: Services) -> bool:
+    joined = isinstance(event, MembersJoined)
+    data: dict[str, object] = {
+        "group_id": event.group_id,
+        "members": [{"id": m.id, "name": m.name} for m in event.members],
+        "at": event.at.isoformat(),
+    }
+    if isinstance(event, MembersJoined):
+        data["inviter"] = event.inviter.id if event.inviter else None
+    else:
+        data["removed_by"] = event.removed_by.id if event.removed_by else None
+    services.publish("member_joined" if joined else "member_left", data)
+    return False  # only told: the other plugins still handle it

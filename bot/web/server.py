@@ -208,6 +208,13 @@ async def serve(bot: BotApp, stop: asyncio.Event) -> None:
     )
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # the bot owns the signals
+    webhooks = None
+    if settings.webhooks:
+        from bot.web.webhooks import WebhookSender
+
+        webhooks = WebhookSender(settings.webhooks)
+        webhooks.start()
+        bot.services.listeners.append(webhooks.publish)  # type: ignore[union-attr]
     task = asyncio.create_task(server.serve(), name="web")
     warm = asyncio.create_task(app.state.console.past(), name="web-overview-warm")  # the first page is then fast
     log.info("web console on %s (listening on %s:%d)", settings.base_url, settings.host, settings.port)
@@ -218,3 +225,6 @@ async def serve(bot: BotApp, stop: asyncio.Event) -> None:
         warm.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, 5)
+        if webhooks is not None:
+            bot.services.listeners.remove(webhooks.publish)  # type: ignore[union-attr]
+            await webhooks.aclose()
