@@ -254,9 +254,27 @@ def _level(user: WebUser) -> Permission:
 
 
 @router.get("/broadcasts")
-async def broadcasts_page(request: Request, user: User, note: str = "") -> HTMLResponse:
+async def broadcasts_page(request: Request, user: User, note: str = "", edit: str = "") -> HTMLResponse:
     console = _console(request)
     state = console.state("broadcast")
+    form = {"when": "", "group": "", "content": "", "replace": ""}
+    if edit and state is not None:
+        from plugins.broadcast.service import Refused
+
+        definition = state.find(edit)
+        if definition is None or definition.source != "chat":
+            raise HTTPException(404, f"没有可编辑的定时群发 {edit}（写在配置里的请在“配置”页修改）")
+        home = next((g for g in definition.targets if user.sees(g)), None) if not user.is_bot_admin else None
+        try:
+            state.check_manage(definition, _level(user), home)
+        except Refused as exc:
+            raise HTTPException(403, str(exc)) from None
+        form = {
+            "when": definition.schedule.describe(),
+            "group": ",".join(t for t in definition.targets if t != "all"),
+            "content": "\n---\n".join(definition.messages),
+            "replace": definition.name,
+        }
     rows = []
     if state is not None:
         for definition in state.defs.values():
@@ -276,7 +294,14 @@ async def broadcasts_page(request: Request, user: User, note: str = "") -> HTMLR
     return _page(
         request,
         "broadcasts.html",
-        {"on": state is not None, "rows": rows, "note": note, "groups": groups, "tz": console.services.config.timezone},
+        {
+            "on": state is not None,
+            "rows": rows,
+            "note": note,
+            "groups": groups,
+            "tz": console.services.config.timezone,
+            "form": form,
+        },
     )
 
 
@@ -317,16 +342,25 @@ async def broadcast_create(
     if not user.is_bot_admin and group not in (user.groups or ()):
         raise HTTPException(403, "群管理员只能给自己管理的群设置定时群发")
     home_group = group if not user.is_bot_admin else None
+    old = None
+    if replace:  # an edit: the new one is created, then the old one deleted (its report stays)
+        from plugins.broadcast.service import Refused
+
+        old = state.find(replace)
+        if old is None or old.source != "chat":
+            raise HTTPException(404, f"没有可编辑的定时群发 {replace}")
+        try:
+            state.check_manage(old, _level(user), home_group)
+        except Refused as exc:
+            raise HTTPException(403, str(exc)) from None
     ok, text = await create_from_text(
         state, _command_text(when, group, content), asker=user.id, level=_level(user), group_id=home_group
     )
-    if ok and replace:
-        old = state.find(replace)
-        if old is not None and old.source == "chat":
-            state.check_manage(old, _level(user), home_group)
-            await state.delete(old)
-            text += f"（已替换 #{old.name}）"
-    await console.audit(user.id, "broadcast.create" if ok else "broadcast.refused", when, group or None, result=text)
+    if ok and old is not None:
+        await state.delete(old)
+        text += f"\n（已替换原来的 #{old.name}）"
+    action = ("broadcast.edit" if old else "broadcast.create") if ok else "broadcast.refused"
+    await console.audit(user.id, action, when, group or None, result=text, replaced=replace or None)
     return _back("/broadcasts", text)
 
 

@@ -201,3 +201,21 @@ async def test_the_relay_page_shows_live_state_speakers_and_questions(tmp_path: 
             assert "直播中" in page and "alice" in page
             assert "同步消息 1 条" in page and "提问 1 个" in page
             assert "&lt;b&gt;几点&lt;/b&gt;睡合适？" in page
+
+
+async def test_editing_a_broadcast_replaces_it(web: Web) -> None:
+    await web.login("alice")  # a group admin of g1
+    await web.post("/broadcasts", {"when": "每天09:00", "group": "g1", "content": "早安"}, "/broadcasts")
+    state = web.app.dispatcher.runtime.hosts["broadcast"].state
+    (old,) = state.defs
+    form = (await web.client.get(f"/broadcasts?edit={old}")).text
+    assert 'value="每天09:00"' in form and "早安</textarea>" in form and f'value="{old}"' in form
+    done = await web.post(
+        "/broadcasts", {"when": "每天10:00", "group": "g1", "content": "早安！", "replace": old}, "/broadcasts"
+    )
+    assert done.status_code == 303
+    (new,) = state.defs
+    assert new != old and state.defs[new].messages == ["早安！"]
+    await web.bot.wait("3h")
+    web.bot.assert_said("g1", contains="早安！", count=1)
+    assert (await web.client.get("/broadcasts?edit=nope")).status_code == 404
