@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bot.web.settings import OutgoingWebhook
 
@@ -42,7 +43,8 @@ class _Job:
 
 class WebhookSender:
     """A bounded queue and one worker: publishing never waits for a receiver. A delivery is
-    tried `attempts` times, `base_delay` * 2^n apart; then it is dropped with one warning."""
+    tried `attempts` times with exponential back-off from `base_delay` (tenacity); then it is
+    dropped with one warning."""
 
     def __init__(
         self,
@@ -98,31 +100,46 @@ class WebhookSender:
                 self._queue.task_done()
 
     async def _deliver(self, job: _Job) -> None:
-        url = job.hook.url
-        problem = ""
-        for attempt in range(self.attempts):
-            if attempt:
-                await asyncio.sleep(self.base_delay * 2 ** (attempt - 1))
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": "qunbot-webhooks",
-                "X-Qunbot-Event": job.event,
-                "X-Qunbot-Delivery": job.delivery,
-                "X-Qunbot-Signature": sign(job.hook.secret.get_secret_value(), job.body, int(time.time())),
-            }
-            try:
-                response = await self._client.post(url, content=job.body, headers=headers)
-            except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code < 300:
-                return
-            problem = f"HTTP {response.status_code}"
-            if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-                break  # the receiver refuses this request: retrying sends the same thing
-        log.warning(
-            "webhook %s (%s): not delivered after %d attempt(s): %s", _host(url), job.event, attempt + 1, problem
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.base_delay, max=600),
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
         )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._post(job)
+        except (_Transient, _Refused) as exc:
+            tries = retrying.statistics.get("attempt_number", 1)
+            log.warning(
+                "webhook %s (%s): not delivered after %d attempt(s): %s", _host(job.hook.url), job.event, tries, exc
+            )
+
+    async def _post(self, job: _Job) -> None:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "qunbot-webhooks",
+            "X-Qunbot-Event": job.event,
+            "X-Qunbot-Delivery": job.delivery,
+            "X-Qunbot-Signature": sign(job.hook.secret.get_secret_value(), job.body, int(time.time())),
+        }
+        try:
+            response = await self._client.post(job.hook.url, content=job.body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise _Transient(type(exc).__name__) from None  # the message may quote the URL
+        if response.status_code >= 300:
+            if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+                raise _Refused(f"HTTP {response.status_code}")  # the same request would be refused again
+            raise _Transient(f"HTTP {response.status_code}")
+
+
+class _Transient(Exception):
+    """Worth trying again: no answer, a timeout, a 5xx, 408 or 429."""
+
+
+class _Refused(Exception):
+    """The receiver refuses the request itself (4xx)."""
 
 
 def _host(url: str) -> str:
