@@ -131,6 +131,12 @@ async def test_the_operator_flow_in_a_browser(tmp_path: Path) -> None:
                 await page.wait_for_selector("#problems")
                 problems = await page.inner_text("#problems")
                 assert re.search(r"第 3 行：timezone：.*unknown timezone", problems), problems
+                await page.click("a.goto[data-line='3']")  # the problem's line, selected in the editor
+                selected = await page.evaluate(
+                    "() => { const a = document.querySelector('textarea[name=text]');"
+                    " return a.value.slice(a.selectionStart, a.selectionEnd); }"
+                )
+                assert selected == "timezone: Mars/Olympus"
                 await shot(page, "6-config-error")
                 await page.fill(
                     "textarea[name=text]",
