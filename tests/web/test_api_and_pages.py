@@ -219,3 +219,37 @@ async def test_editing_a_broadcast_replaces_it(web: Web) -> None:
     await web.bot.wait("3h")
     web.bot.assert_said("g1", contains="早安！", count=1)
     assert (await web.client.get("/broadcasts?edit=nope")).status_code == 404
+
+
+async def test_every_page_and_the_api_on_each_database(tmp_path: Any, db_url: str) -> None:
+    """SQLite and PostgreSQL: the overview's rollup queries, the reports, the audit and
+    token tables, the one-time link's conditional update."""
+    import httpx
+
+    from bot.web.server import create_app
+    from tests.harness import chat
+    from tests.web.conftest import WORLD, web_config
+
+    honey = "周末去山里采的野生蜂蜜，纯天然没兑水，家里老人孩子都爱喝，要的找我"
+    async with chat(web_config(tmp_path), WORLD, db_url=db_url) as bot:
+        transport = httpx.ASGITransport(app=create_app(bot.sim.app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            web = Web(bot, client)
+            await bot.say("g1", "alice", "早上好")
+            await bot.say("g1", "spammer", honey)
+            await bot.say("g1", "alice", "广告", quote={"from": "spammer", "text": honey})
+            await web.flush()
+            await web.login()
+            overview = (await client.get("/")).text
+            assert "踢广告 1" in overview
+            for path in ("/groups/g1", "/groups/g1/members.csv", "/antispam", "/broadcasts", "/relay", "/try"):
+                assert (await client.get(path)).status_code == 200, path
+            decision = (await client.get("/antispam")).text.split('action="/antispam/', 1)[1].split("/", 1)[0]
+            done = await web.post(f"/antispam/{decision}/ham", page="/antispam")
+            assert "已解除拉黑" in done.headers["location"] or done.status_code == 303
+            token = await _token(web, "pg", ["read"])
+            groups = (await client.get("/api/v1/groups", headers=_auth(token))).json()
+            assert {g["id"] for g in groups} >= {"g1"}
+            assert (await client.get("/audit")).status_code == 200
+            actions = [row[1] for row in await _audit(web)]
+            assert actions[:3] == ["login.link", "antispam.ham", "token.create"]
