@@ -138,14 +138,31 @@ async def _live_groups(console: WebConsole) -> dict[str, Any]:
         return {}
 
 
+def _alerts(console: WebConsole) -> list[str]:
+    """Outages and held sends, for the overview's banner."""
+    services = console.services
+    alerts = []
+    if services.db is not None:
+        health = services.db.health
+        if not health.up:
+            alerts.append(f"⚠️ 数据库连接中断：{health.reason}。聊天记录暂存在内存里，恢复后写入。")
+        elif health.outages:
+            alerts.append(f"本次运行以来数据库中断过 {health.outages} 次（已恢复）。")
+    recorder = services.recorder
+    if recorder is not None and recorder.dead_letter_path.exists() and recorder.dead_letter_path.stat().st_size:
+        alerts.append("有被数据库拒收的事件暂存在磁盘上：qunbot deadletter list 查看，下次启动时自动重试。")
+    if services.outbox.breaker_open:
+        alerts.append("⚠️ 平台提示发送太频繁，发送已暂停（熔断），稍后自动恢复。")
+    return alerts
+
+
 @router.get("/")
 async def home(
     request: Request, user: User, q: str = "", sort: str = "members", desc: bool = True, note: str = ""
 ) -> HTMLResponse:
     console = _console(request)
     lines = await _overview_lines(console, user, q, sort, desc)
-    health = console.services.db.health if console.services.db is not None else None  # type: ignore[union-attr]
-    context = {"lines": lines, "q": q, "sort": sort, "desc": desc, "note": note, "health": health}
+    context = {"lines": lines, "q": q, "sort": sort, "desc": desc, "note": note, "alerts": _alerts(console)}
     name = "overview_table.html" if request.headers.get("hx-request") else "overview.html"
     return _page(request, name, context)
 

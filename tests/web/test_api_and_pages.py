@@ -253,3 +253,19 @@ async def test_every_page_and_the_api_on_each_database(tmp_path: Any, db_url: st
             assert (await client.get("/audit")).status_code == 200
             actions = [row[1] for row in await _audit(web)]
             assert actions[:3] == ["login.link", "antispam.ham", "token.create"]
+
+
+async def test_the_overview_shows_outages(web: Web) -> None:
+    await web.login()
+    assert 'role="alert"' not in (await web.client.get("/")).text
+    health = web.app.db.health
+    health.outages = 1
+    assert "数据库中断过 1 次" in (await web.client.get("/")).text
+    health.up, health.reason = False, "connection refused"
+    try:
+        assert "数据库连接中断：connection refused" in (await web.client.get("/")).text
+    finally:
+        health.up = True
+    web.app.recorder.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
+    web.app.recorder.dead_letter_path.write_text('{"x": 1}\n', encoding="utf-8")
+    assert "qunbot deadletter list" in (await web.client.get("/")).text
