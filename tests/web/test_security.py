@@ -140,3 +140,17 @@ async def test_tokens_never_reach_the_logs(web: Web, caplog: pytest.LogCaptureFi
         for table in ("web_login_links", "web_api_tokens"):
             dump = str((await conn.execute(sa.text(f"SELECT * FROM {table}"))).all())
             assert secret not in dump and api_token not in dump
+
+
+async def test_the_session_cookie_is_signed_httponly_and_samesite(web: Web) -> None:
+    link = await web.link_for("boss")
+    page = await web.client.get(link)
+    cookie = page.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["referrer-policy"] == "no-referrer"
+    await web.client.post(link, data={"csrf": await web.csrf(link)})
+    assert (await web.client.get("/")).status_code == 200
+    # A tampered cookie is no session.
+    value = web.client.cookies["qunbot_session"]
+    web.client.cookies.set("qunbot_session", value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB"))
+    assert (await web.client.get("/")).status_code == 303
