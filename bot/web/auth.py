@@ -84,11 +84,30 @@ def session_user(request: Request) -> WebUser | None:
     return WebUser(str(uid), str(session.get("name") or uid), None if groups is None else frozenset(groups))
 
 
-def require_user(request: Request) -> WebUser:
+RECHECK_SECONDS = 60
+
+
+async def require_user(request: Request) -> WebUser:
+    """The session's user. Who may see what is checked again every minute against the bot's
+    admins and the groups' roles: an admin who lost the role loses the console with it."""
     user = session_user(request)
     if user is None:
         raise LoginRequired()
-    return user
+    if user.id == PASSWORD_USER:
+        return user
+    console = request.app.state.console
+    now = console.now().timestamp()
+    if now - float(request.session.get("checked", 0)) < RECHECK_SECONDS:
+        return user
+    from bot.web.chat import admin_groups
+
+    groups = await admin_groups(console.services, user.id)
+    if groups is not None and not groups:
+        request.session.clear()
+        raise LoginRequired()
+    request.session["groups"] = groups
+    request.session["checked"] = now
+    return WebUser(user.id, user.name, None if groups is None else frozenset(groups))
 
 
 async def check_csrf(request: Request) -> None:

@@ -154,3 +154,14 @@ async def test_the_session_cookie_is_signed_httponly_and_samesite(web: Web) -> N
     value = web.client.cookies["qunbot_session"]
     web.client.cookies.set("qunbot_session", value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB"))
     assert (await web.client.get("/")).status_code == 303
+
+
+async def test_an_admin_who_loses_the_role_loses_the_console(web: Web) -> None:
+    await web.login("alice")  # admin of g1
+    assert (await web.client.get("/groups/g1")).status_code == 200
+    group = web.bot.sim.world.groups["g1"]
+    group.admins.discard("alice")
+    web.app.services.groups.forget("g1")
+    await web.bot.wait("2m")
+    response = await web.client.get("/groups/g1")
+    assert response.status_code == 303 and response.headers["location"] == "/login"
