@@ -131,11 +131,7 @@ async def _overview_lines(console: WebConsole, user: WebUser, q: str, sort: str,
 
 
 async def _live_groups(console: WebConsole) -> dict[str, Any]:
-    """The platform's own list (one call, as `群列表` uses); empty when it cannot answer."""
-    try:
-        return {info.id: info for info in await console.services.platform.groups()}
-    except Exception:
-        return {}
+    return await console.live_groups()
 
 
 def _alerts(console: WebConsole) -> list[str]:

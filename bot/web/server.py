@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,9 +31,12 @@ from bot.web.store import WebStore
 if TYPE_CHECKING:
     from bot.app import BotApp
     from bot.core.context import PluginHost, Services
+    from bot.core.platform import GroupInfo
 
 log = logging.getLogger("qunbot.web")
 HERE = Path(__file__).parent
+LIVE_TTL = 300.0
+LIVE_WAIT = 5.0
 
 
 class WebConsole:
@@ -44,6 +48,9 @@ class WebConsole:
         self.limiter = LoginLimiter(settings.login_attempts_per_minute)
         self._past: History | None = None
         self._past_lock = asyncio.Lock()
+        self._live: dict[str, GroupInfo] | None = None
+        self._live_at = 0.0
+        self._live_task: asyncio.Task[dict[str, GroupInfo]] | None = None
 
     @property
     def services(self) -> Services:
@@ -80,6 +87,31 @@ class WebConsole:
             self.excluded_members(),
             await self.past(),
         )
+
+    async def live_groups(self) -> dict[str, GroupInfo]:
+        """The platform's own group list (member counts, topics), kept LIVE_TTL seconds: on
+        WeChat it is one call per group. Stale figures are served while a refresh runs; the
+        first request waits at most LIVE_WAIT seconds for it, and an error gives {}."""
+        fresh = time.monotonic() - self._live_at < LIVE_TTL
+        if self._live is not None and fresh:
+            return self._live
+        if self._live_task is None or self._live_task.done():
+            self._live_task = asyncio.create_task(self._fetch_live(), name="web-live-groups")
+        if self._live is not None:
+            return self._live
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._live_task), LIVE_WAIT)
+        except Exception:
+            return {}
+
+    async def _fetch_live(self) -> dict[str, GroupInfo]:
+        try:
+            live = {info.id: info for info in await self.services.platform.groups()}
+        except Exception:
+            log.warning("web: could not list the groups from the platform", exc_info=True)
+            live = self._live or {}
+        self._live, self._live_at = live, time.monotonic()
+        return live
 
     def host(self, name: str) -> PluginHost | None:
         """A loaded plugin (its state is the service its chat commands use), or None when off."""
