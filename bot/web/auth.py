@@ -89,7 +89,8 @@ RECHECK_SECONDS = 60
 
 async def require_user(request: Request) -> WebUser:
     """The session's user. Who may see what is checked again every minute against the bot's
-    admins and the groups' roles: an admin who lost the role loses the console with it."""
+    admins and the groups' roles (the directory's cached ones, not a platform round trip per
+    group): an admin who lost the role loses the console with it."""
     user = session_user(request)
     if user is None:
         raise LoginRequired()
@@ -99,9 +100,17 @@ async def require_user(request: Request) -> WebUser:
     now = console.now().timestamp()
     if now - float(request.session.get("checked", 0)) < RECHECK_SECONDS:
         return user
+    from bot.core.plugin import Permission
     from bot.web.chat import admin_groups
 
-    groups = await admin_groups(console.services, user.id)
+    directory = console.services.groups
+    groups: list[str] | None
+    if user.groups is not None:  # the session's groups where the role is still held (cached roles)
+        groups = [g for g in sorted(user.groups) if await directory.permission(user.id, g) >= Permission.GROUP_ADMIN]
+    elif directory.is_bot_admin(user.id):
+        groups = None
+    else:  # no longer a bot admin: maybe still a group admin somewhere
+        groups = await admin_groups(console.services, user.id)
     if groups is not None and not groups:
         request.session.clear()
         raise LoginRequired()
