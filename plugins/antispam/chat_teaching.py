@@ -165,8 +165,18 @@ async def confirm_decision(state: AntispamState, ctx: Context, decision: Antispa
             member_id=member.id,
             at=decision.at,
         )
-        group_ctx = state.host.context(group_id=decision.group_id)
-        await state.executor.carry_out(group_ctx, outcome, verdict, message, member, config, decision.message_id)
+        # Carried out as if on the recorded message, as `广告` does: a warning (failing closed)
+        # mentions its sender in the group.
+        marked = GroupMessage(
+            at=decision.at,
+            group_id=decision.group_id,
+            sender=member,
+            text=decision.text or "",
+            message_id=decision.message_id,
+        )
+        await state.executor.carry_out(
+            state.host.context(marked), outcome, verdict, message, member, config, decision.message_id
+        )
         parts.append(
             {
                 Outcome.REMOVED: f"已将 {member.display} 移出",

@@ -269,3 +269,29 @@ async def test_the_overview_shows_outages(web: Web) -> None:
     web.app.recorder.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
     web.app.recorder.dead_letter_path.write_text('{"x": 1}\n', encoding="utf-8")
     assert "qunbot deadletter list" in (await web.client.get("/")).text
+
+
+async def test_confirming_a_warned_ad_removes_the_sender_and_learns_it(tmp_path: Any) -> None:
+    import httpx
+
+    from bot.web.server import create_app
+    from tests.harness import chat
+    from tests.web.conftest import WORLD, web_config
+
+    ad = "兼职日结，每天500元，私聊我"
+    async with chat(web_config(tmp_path), WORLD) as bot:
+        transport = httpx.ASGITransport(app=create_app(bot.sim.app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            web = Web(bot, client)
+            await bot.say("g1", "spammer", ad)
+            assert not any(a.action == "kick" for a in bot.actions)
+            await web.login()
+            page = (await client.get("/antispam")).text
+            assert "已警告" in page, page
+            decision = page.split('action="/antispam/', 1)[1].split("/", 1)[0]
+            done = await web.post(f"/antispam/{decision}/spam", page="/antispam")
+            assert done.status_code == 303
+            await bot.wait("5s")  # the removal goes out through the outbox
+            bot.assert_kicked("g1", "spammer")
+            note = (await client.get(done.headers["location"])).text
+            assert "已将 小美 移出" in note and "已记为广告样本" in note
