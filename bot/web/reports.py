@@ -88,8 +88,17 @@ async def members_csv(console: WebConsole, group_id: str, days: int) -> str:
     core = {m.member_id for m in people.core}
     for m in people.top:
         kind = "核心" if m.member_id in core else ""
-        rows.append([m.member_id, m.display, m.messages, m.last_active.isoformat() if m.last_active else "", kind])
+        last = m.last_active.isoformat() if m.last_active else ""
+        rows.append([_cell(m.member_id), _cell(m.display), m.messages, last, kind])
+    listed = {m.member_id for m in people.top}
     for m in people.lurker_sample:
-        if m.member_id not in {r[0] for r in rows}:
-            rows.append([m.member_id, m.display, 0, m.last_active.isoformat() if m.last_active else "", "潜水"])
+        if m.member_id not in listed:
+            last = m.last_active.isoformat() if m.last_active else ""
+            rows.append([_cell(m.member_id), _cell(m.display), 0, last, "潜水"])
     return to_csv(["member_id", "name", f"messages_{days}d", "last_active", "role"], rows)
+
+
+def _cell(text: str) -> str:
+    """A name as text in a spreadsheet: members choose their names, and one that starts like
+    a formula (=HYPERLINK(…), +, -, @) would run as one when the CSV is opened in Excel."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

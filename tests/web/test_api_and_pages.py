@@ -295,3 +295,25 @@ async def test_confirming_a_warned_ad_removes_the_sender_and_learns_it(tmp_path:
             bot.assert_kicked("g1", "spammer")
             note = (await client.get(done.headers["location"])).text
             assert "已将 小美 移出" in note and "已记为广告样本" in note
+
+
+async def test_a_name_like_a_formula_stays_text_in_the_csv(tmp_path: Any) -> None:
+    import copy
+
+    import httpx
+
+    from bot.web.server import create_app
+    from tests.harness import chat
+    from tests.web.conftest import WORLD, web_config
+
+    world = copy.deepcopy(WORLD)
+    next(c for c in world["contacts"] if c["id"] == "bob")["name"] = '=HYPERLINK("http://x.cn","点我")'
+    async with chat(web_config(tmp_path), world) as bot:
+        transport = httpx.ASGITransport(app=create_app(bot.sim.app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            web = Web(bot, client)
+            await bot.say("g1", "bob", "大家好")
+            await web.flush()
+            await web.login()
+            csv = (await client.get("/groups/g1/members.csv")).text
+            assert "bob,\"'=HYPERLINK(" in csv
