@@ -69,7 +69,7 @@ def _check(console: WebConsole, text: str) -> Check:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        loaded = load_everything(tmp)
+        loaded = load_everything(tmp, web_default=console.bot.loaded.web_default)
         check_replacement(console.bot.loaded.lines, loaded.lines)
     except ConfigError as err:
         out.problems = [Problem(i.line, i.path, i.problem) for i in err.issues]
