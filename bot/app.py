@@ -47,13 +47,25 @@ class LoadedConfig:
     lines: LineMap
     plugins: list[PluginSettings]
     path: Path | None = None
+    web_default: bool = False
 
 
-def load_everything(path: str | Path) -> LoadedConfig:
-    """Validate the core config and every plugin section; ConfigError lists all problems."""
+def load_everything(path: str | Path, *, web_default: bool = False) -> LoadedConfig:
+    """Validate the core config and every plugin section; ConfigError lists all problems.
+    `web_default`: serve the web console with default settings when the file has no `web:`
+    section (`qunbot web`)."""
     config, lines = load_config(path)
-    plugins = load_plugins(config, lines, builtin=[manage.plugin])
-    return LoadedConfig(config, lines, plugins, Path(path))
+    if web_default and config.web is None:
+        from bot.web.settings import WebSettings
+
+        config.web = WebSettings()
+    builtin = [manage.plugin]
+    if config.web is not None:
+        from bot.web import chat as web_chat  # the `后台` command: no web framework needed
+
+        builtin.append(web_chat.plugin)
+    plugins = load_plugins(config, lines, builtin=builtin)
+    return LoadedConfig(config, lines, plugins, Path(path), web_default)
 
 
 class BotApp:
@@ -228,7 +240,7 @@ class BotApp:
         assert self.services is not None and self.dispatcher is not None
         path = Path(path or self.loaded.path or "")
         try:
-            loaded = load_everything(path)
+            loaded = load_everything(path, web_default=self.loaded.web_default)
             check_replacement(self.loaded.lines, loaded.lines)
         except ConfigError as err:
             log.error("config reload rejected, keeping the last good config:\n%s", err)

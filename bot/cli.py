@@ -65,6 +65,10 @@ def run(
     With the console adapter, type chat lines such as `g1 alice: 签到`, `+g1 carol < alice`
     or `pm alice: 进群`; with piped input the bot exits at the end of input.
     """
+    _run(config, verbose)
+
+
+def _run(config: Path, verbose: bool, *, web: bool = False) -> None:
     if not verbose and "QUNBOT_LOG" not in os.environ:
         os.environ["QUNBOT_LOG"] = "INFO"
     _setup_logging(verbose)
@@ -72,7 +76,7 @@ def run(
     from bot.storage.db import DatabaseUnavailable
 
     try:
-        code = asyncio.run(run_bot(config))
+        code = asyncio.run(run_bot(config, web=web))
     except ConfigError as err:
         raise _config_problem(err) from None
     except DatabaseUnavailable as exc:
@@ -87,6 +91,31 @@ def run(
         logging.getLogger("qunbot").debug("fatal", exc_info=True)
         raise _fail(f"qunbot: {type(exc).__name__}: {exc}") from None
     raise typer.Exit(code)
+
+
+@app.command()
+def web(
+    config: ConfigOption = DEFAULT_CONFIG,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Run the bot with the web console (管理后台) on, with default settings when the config
+    has no `web:` section (http://127.0.0.1:8080). `qunbot run` serves it too when `web:` is set.
+    Log in by sending `后台` to the bot privately."""
+    try:
+        import bot.web.server  # noqa: F401
+    except ImportError as exc:
+        raise _fail(f"qunbot: the web console needs the web extra: {exc} (pip install 'qunbot[web]')") from None
+    _run(config, verbose, web=True)
+
+
+@app.command("web-password")
+def web_password(
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Print the argon2 hash of an admin password, for `web.password_hash` or QUNBOT_WEB_PASSWORD_HASH."""
+    from bot.web.auth import hash_password
+
+    typer.echo(hash_password(password))
 
 
 @app.command("check-config")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from bot.core.outbox import OutboxSettings
 from bot.core.templates import template_type
 from bot.storage.settings import StorageSettings
+from bot.web.settings import WebSettings
 
 
 class Strict(BaseModel):
@@ -152,6 +153,8 @@ class BotConfig(Strict):
     on_bot_joined: JoinGroupSettings = Field(default_factory=JoinGroupSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
+    # The web console and HTTP API (`qunbot run` serves it when this section is present).
+    web: WebSettings | None = None
     # Plugin sections: validated by each plugin's own model at load (see bot.core.loader).
     plugins: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
 

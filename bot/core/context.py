@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +48,21 @@ class Services:
     # A file of the bot's own under the data directory, by kind (e.g. "held-checkins.jsonl"):
     # an absolute path named for the database. None: nowhere to keep files (tests).
     data_file: Callable[[str], Path] | None = None
+    # Told of what happened (member_joined, member_left, ad_removed, broadcast_report) with
+    # plain JSON data; the web console's outgoing webhooks listen. Kept across config reloads.
+    listeners: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
 
     @property
     def bot(self) -> Member:
         return self.platform.bot
+
+    def publish(self, event: str, data: dict[str, Any]) -> None:
+        """Hand an event to every listener; a failing listener is logged, never raised."""
+        for listener in self.listeners:
+            try:
+                listener(event, data)
+            except Exception:
+                logging.getLogger("qunbot.core").exception("listener for %s failed", event)
 
 
 class PluginHost:
