@@ -11,13 +11,14 @@ import random
 import sys
 from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from bot.config import BotConfig, ConfigError, LineMap, load_config
+from bot.config import BotConfig, ConfigError, ConfigIssue, LineMap, validate_core
 from bot.config.diff import check_replacement, diff, save_applied
+from bot.config.yamlio import load_yaml
 from bot.core import manage
 from bot.core.clock import Clock
 from bot.core.context import Services
@@ -45,13 +46,26 @@ class LoadedConfig:
     lines: LineMap
     plugins: list[PluginSettings]
     path: Path | None = None
+    # Doubts that do not stop the bot (a group id the config does not list): shown by
+    # check-config and logged at start and at each reload.
+    warnings: list[ConfigIssue] = field(default_factory=list)
 
 
 def load_everything(path: str | Path) -> LoadedConfig:
-    """Validate the core config and every plugin section; ConfigError lists all problems."""
-    config, lines = load_config(path)
-    plugins = load_plugins(config, lines, builtin=[manage.plugin])
-    return LoadedConfig(config, lines, plugins, Path(path))
+    """Validate the core config and every plugin section; ConfigError lists every problem in
+    the file, in line order (a bad core setting does not hide the plugin sections' problems)."""
+    data, lines = load_yaml(path)
+    config, issues = validate_core(data, lines)
+    if config is None:
+        raise ConfigError(issues)
+    warnings: list[ConfigIssue] = []
+    try:
+        plugins = load_plugins(config, lines, builtin=[manage.plugin], warnings=warnings)
+    except ConfigError as err:
+        issues.extend(err.issues)
+    if issues:
+        raise ConfigError(sorted([*issues, *warnings], key=lambda issue: issue.line or 0))
+    return LoadedConfig(config, lines, plugins, Path(path), warnings)
 
 
 class BotApp:
@@ -200,6 +214,8 @@ class BotApp:
             log.error("config reload rejected, keeping the last good config:\n%s", err)
             await self._tell_admins(f"⚠️ 配置文件没有重新加载，仍在使用上一个正确的配置。原因：\n{err}")
             return False
+        for warning in loaded.warnings:
+            log.warning("config: %s", warning)
         changes = diff(self.config, loaded.config)
         if any(change.needs_restart for change in changes):
             log.warning("storage/adapter/bot identity changes need a restart; other changes applied")

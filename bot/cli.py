@@ -104,7 +104,10 @@ def check_config(
         Path | None, typer.Option("--against", help="The config to compare with (implies --diff).", metavar="OLD.yaml")
     ] = None,
 ) -> None:
-    """Validate a config file: exit 0 with a summary, or 2 with FILE:LINE: key.path: problem."""
+    """Validate a config file: exit 0 with a summary, or 2 with every problem as FILE:LINE: key.path: problem.
+
+    Warnings (a group id that is in no group list or set) are printed too, and do not change the exit code.
+    """
     _setup_logging(False)
     from bot.app import load_everything
 
@@ -148,6 +151,8 @@ def _print_summary(path: Path, loaded: LoadedConfig) -> None:
     )
     names = [f"{s.name}({s.priority})" for s in sorted(loaded.plugins, key=lambda s: s.priority)]
     typer.echo(f"  plugins (priority): {', '.join(names)}")
+    for warning in loaded.warnings:
+        typer.echo(str(warning), err=True)
 
 
 def _safe_url(url: str) -> str:

@@ -34,6 +34,8 @@ CONSOLE_OUTBOX = {
 
 async def run_bot(config_path: str | Path, *, source: TextIO | None = None) -> int:
     loaded = load_everything(config_path)
+    for warning in loaded.warnings:
+        log.warning("config: %s", warning)
     adapter = loaded.config.adapter
     if adapter == "console":
         return await _run_console(loaded, source or sys.stdin)

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from bot.config.errors import ConfigError, ConfigIssue, LineMap, Loc
 from bot.config.models import BotConfig
+from bot.config.refs import check_group_references, group_references
 from bot.core.plugin import Plugin, PluginConfig
 
 RESERVED = frozenset({"enabled", "priority", "only_in", "not_in", "overrides"})
@@ -84,8 +85,15 @@ def import_plugin(name: str) -> Plugin:
     return plugin
 
 
-def load_plugins(config: BotConfig, lines: LineMap, builtin: list[Plugin] = ()) -> list[PluginSettings]:  # type: ignore[assignment]
-    """Validate every plugin section; raise one ConfigError listing every problem."""
+def load_plugins(
+    config: BotConfig,
+    lines: LineMap,
+    builtin: list[Plugin] = (),  # type: ignore[assignment]
+    warnings: list[ConfigIssue] | None = None,
+) -> list[PluginSettings]:
+    """Validate every plugin section, and the groups and group sets each one names; raise one
+    ConfigError listing every problem. Warnings (group ids the config does not list) go to
+    `warnings` when it is given."""
     issues: list[ConfigIssue] = []
     loaded: list[PluginSettings] = []
     known = available_plugins()
@@ -110,6 +118,10 @@ def load_plugins(config: BotConfig, lines: LineMap, builtin: list[Plugin] = ()) 
         settings, problems = _resolve(plugin, raw, config, lines, loc)
         issues.extend(problems)
         if settings is not None:
+            errors, doubts = check_group_references(config, list(group_references(settings.default, loc)), lines)
+            issues.extend(errors)
+            if warnings is not None:
+                warnings.extend(issue.as_warning() for issue in doubts)
             loaded.append(settings)
     if issues:
         raise ConfigError(issues)
