@@ -36,9 +36,14 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The bot's YA
 EXIT_USAGE = 2
 
 
-def _setup_logging(verbose: bool) -> None:
-    named = os.environ.get("QUNBOT_LOG", "WARNING").upper()
-    level = logging.DEBUG if verbose else getattr(logging, named, logging.WARNING)
+def _setup_logging(verbose: bool, default: str = "WARNING") -> None:
+    from bot.config.env import environment
+
+    try:
+        named = environment().log or default
+    except ConfigError as err:
+        raise _config_problem(err) from None
+    level = logging.DEBUG if verbose else getattr(logging, named)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # Migration chatter is noise at start-up; problems still show as warnings.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
@@ -65,9 +70,7 @@ def run(
     With the console adapter, type chat lines such as `g1 alice: 签到`, `+g1 carol < alice`
     or `pm alice: 进群`; with piped input the bot exits at the end of input.
     """
-    if not verbose and "QUNBOT_LOG" not in os.environ:
-        os.environ["QUNBOT_LOG"] = "INFO"
-    _setup_logging(verbose)
+    _setup_logging(verbose, default="INFO")
     from bot.runner import run_bot
     from bot.storage.db import DatabaseUnavailable
 
@@ -223,15 +226,13 @@ deadletter_app = typer.Typer(
 app.add_typer(deadletter_app, name="deadletter")
 DbOption = Annotated[
     str | None,
-    typer.Option(
-        "--db", help="Database URL instead of storage.url (default: $QUNBOT_DATABASE_URL, else the config's)."
-    ),
+    typer.Option("--db", help="Database URL (default: $QUNBOT_DATABASE_URL, else the config's storage.url)."),
 ]
 
 
 def _storage_for(config: Path, db: str | None) -> tuple[StorageSettings, Path]:
-    """The storage settings (URL from --db, $QUNBOT_DATABASE_URL or the config) and the
-    set-aside file they use."""
+    """The storage settings (URL from --db, else $QUNBOT_DATABASE_URL or the config's, as
+    load_config applies them) and the set-aside file they use."""
     from bot.config import load_config
     from bot.storage.recorder import default_dead_letter_path
     from bot.storage.settings import StorageSettings
@@ -240,11 +241,10 @@ def _storage_for(config: Path, db: str | None) -> tuple[StorageSettings, Path]:
         cfg, _lines = load_config(config)
     except ConfigError as err:
         raise _config_problem(err) from None
-    url = db or os.environ.get("QUNBOT_DATABASE_URL", "").strip() or None
     storage = cfg.storage
-    if url:
+    if db:
         try:
-            storage = StorageSettings.model_validate({**storage.model_dump(), "url": url})
+            storage = StorageSettings.model_validate({**storage.model_dump(), "url": db})
         except ValueError:
             raise _fail("qunbot deadletter: not a usable database URL", EXIT_USAGE) from None
     return storage, default_dead_letter_path(storage, config)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bot.config.env import DATABASE_URL_HELP
 from bot.config.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def spam_eval(
 
 def spam_train(
     config: Annotated[Path, typer.Option("--config", "-c", help="The bot's YAML configuration.")] = DEFAULT_CONFIG,
-    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: the config's storage.url).")] = None,
+    db: Annotated[str | None, typer.Option("--db", help=DATABASE_URL_HELP)] = None,
     activate: Annotated[
         bool, typer.Option("--activate", help="Switch the candidate built before on (the running bot follows).")
     ] = False,
@@ -240,7 +241,7 @@ async def _train(
 
 def spam_replay(
     config: Annotated[Path, typer.Option("--config", "-c", help="The bot's YAML configuration.")] = DEFAULT_CONFIG,
-    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: the config's storage.url).")] = None,
+    db: Annotated[str | None, typer.Option("--db", help=DATABASE_URL_HELP)] = None,
     days: Annotated[int, typer.Option("--days", "-d", min=1, max=365, help="How far back to replay.")] = 7,
     group: Annotated[list[str] | None, typer.Option("--group", "-g", help="Only these groups (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per member.")] = False,

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.config.env import environment
 from bot.config.errors import ConfigError, ConfigIssue, LineMap, Loc
 from bot.config.models import BotConfig
 from bot.config.yamlio import load_yaml
@@ -15,7 +16,8 @@ __all__ = ["BotConfig", "ConfigError", "ConfigIssue", "LineMap", "load_config", 
 
 
 def load_config(path: str | Path) -> tuple[BotConfig, LineMap]:
-    """Parse and validate the core of a config file (plugin sections: see bot.core.loader)."""
+    """Parse and validate the core of a config file (plugin sections: see bot.core.loader),
+    with the environment's settings applied (bot.config.env)."""
     data, lines = load_yaml(path)
     config, issues = validate_core(data, lines)
     if issues or config is None:
@@ -34,7 +36,7 @@ def validate_core(data: Any, lines: LineMap) -> tuple[BotConfig | None, list[Con
         # defaults would silently switch every plugin off.
         return None, [lines.issue((), "the file has no settings (it is empty or only comments)")]
     try:
-        return BotConfig.model_validate(data), []
+        return _with_environment(BotConfig.model_validate(data), [])
     except ValidationError as err:
         issues = lines.from_validation(err)
         locs = [tuple(e["loc"]) for e in err.errors(include_url=False)]
@@ -44,10 +46,21 @@ def validate_core(data: Any, lines: LineMap) -> tuple[BotConfig | None, list[Con
         if trimmed is None:
             return None, issues
         try:
-            return BotConfig.model_validate(trimmed), issues
+            return _with_environment(BotConfig.model_validate(trimmed), issues)
         except ValidationError as err:
             locs = [tuple(e["loc"]) for e in err.errors(include_url=False)]
     return None, issues
+
+
+def _with_environment(config: BotConfig, issues: list[ConfigIssue]) -> tuple[BotConfig, list[ConfigIssue]]:
+    """The config with what the environment replaces (QUNBOT_DATABASE_URL → storage.url)."""
+    try:
+        env = environment()
+    except ConfigError as err:
+        return config, [*issues, *err.issues]
+    if env.database_url:
+        config.storage = config.storage.model_copy(update={"url": env.database_url})
+    return config, issues
 
 
 def _without(data: dict[str, Any], locs: list[Loc]) -> dict[str, Any] | None:

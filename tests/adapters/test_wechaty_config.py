@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.adapters.wechaty import library
-from bot.adapters.wechaty.runner import database_url_from_env, resolve_credentials
+from bot.adapters.wechaty.runner import resolve_credentials
 from bot.config import load_config
 from bot.config.errors import ConfigError
 from bot.config.models import WechatySettings
@@ -38,15 +38,6 @@ def test_missing_or_bad_credentials_stop_with_what_to_set() -> None:
     with pytest.raises(SystemExit) as bad:
         resolve_credentials(WechatySettings(), {ENDPOINT_ENV: "no-port", TOKEN_ENV: "secret-xyz"})
     assert "host:port" in str(bad.value) and "secret-xyz" not in str(bad.value)
-
-
-def test_the_database_url_may_come_from_the_environment() -> None:
-    assert database_url_from_env({}) is None
-    url = database_url_from_env({"QUNBOT_DATABASE_URL": "postgresql://qunbot:pw@postgres:5432/qunbot"})
-    assert url == "postgresql+asyncpg://qunbot:pw@postgres:5432/qunbot"
-    with pytest.raises(SystemExit) as bad:
-        database_url_from_env({"QUNBOT_DATABASE_URL": "mysql://qunbot:hunter2@db/qunbot"})
-    assert "hunter2" not in str(bad.value)
 
 
 def test_settings_validation() -> None:
