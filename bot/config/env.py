@@ -1,5 +1,6 @@
 """The environment settings: one `QUNBOT_` name each, read here and nowhere else.
 
+Names: QUNBOT_DATABASE_URL, QUNBOT_LOG, QUNBOT_CONFIG_POLL (README: "Environment settings").
 Every command reads them through `load_config` (run, check-config, stats, spam-*, deadletter)
 or `environment()` (logging, Alembic), so `qunbot stats` inside the container reads the same
 database as the bot it sits beside. `qunbot simulate` takes no database from here: it replays
@@ -26,15 +27,20 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Environment(BaseSettings):
-    """QUNBOT_DATABASE_URL, QUNBOT_LOG."""
+    """QUNBOT_DATABASE_URL, QUNBOT_LOG, QUNBOT_CONFIG_POLL."""
 
-    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", case_sensitive=False)
+    # An empty variable (`QUNBOT_LOG=` in a compose file) counts as not set.
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
     # Replaces the config's storage.url (docker-compose keeps the database password here, next
     # to the puppet token, not in the mounted YAML).
     database_url: str | None = None
     # Log level of the bot's own loggers (default: INFO for `qunbot run`, WARNING otherwise).
     log: LogLevel | None = None
+    # Look for config changes by reading the folder twice a second instead of waiting for the
+    # file system's change events, which some mounts never deliver (Docker Desktop's shared
+    # folders, network file systems). docker-compose.yml sets it.
+    config_poll: bool = False
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -105,7 +105,7 @@ def _problem_text(e: Mapping[str, object]) -> str:
         msg = msg[len("Value error, ") :]
     if "input" in e and _is_secret(e.get("loc", ())):
         return f"{msg} (value hidden: it is a secret)"
-    if "input" in e and kind not in ("model_type", "dict_type"):
+    if "input" in e and kind not in ("model_type", "dict_type") and repr(e["input"]) not in msg:
         shown = repr(e["input"])
         if len(shown) > 60:
             shown = shown[:57] + "..."
