@@ -229,6 +229,7 @@ class BotApp:
             )
             return False
         old = self.dispatcher.swap(runtime)
+        titles = {settings.name: settings.plugin.title for settings in self.loaded.plugins}  # the switched-off too
         self.loaded = loaded
         await old.shutdown()
         _settle_heap()
@@ -236,7 +237,9 @@ class BotApp:
         log.info("config reloaded from %s%s", path, "".join(f"\n  {change}" for change in changes))
         losses = [change for change in changes if change.plugin_off or change.broadcast_removed]
         if losses:
-            await self._tell_admins("ℹ️ 配置已重新加载，以下功能已关闭或删除：\n" + "\n".join(f"- {c}" for c in losses))
+            await self._tell_admins(
+                "ℹ️ 配置已重新加载，以下功能已关闭或删除：\n" + "\n".join(f"- {c.for_chat(titles)}" for c in losses)
+            )
         return True
 
     async def _tell_admins(self, text: str) -> None:

@@ -81,8 +81,8 @@ async def test_switching_plugins_off_and_removing_broadcasts_is_applied_and_told
         await bot.wait("1s")
         [note] = admin_notes(bot)
         assert "以下功能已关闭或删除" in note
-        assert "plugins.welcome: removed — the welcome plugin is switched off" in note
-        assert "plugins.broadcast.broadcasts.evening: removed — broadcast 'evening' will not be sent any more" in note
+        assert "- 「入群欢迎」功能已关闭（plugins.welcome）" in note
+        assert "- 定时群发「evening」已删除，不会再发送（plugins.broadcast.broadcasts.evening）" in note
         assert "min_gap" not in note  # only what was switched off or removed is worth a message
         assert "welcome" not in app.dispatcher.runtime.hosts
         # A reload that only changes a value tells nobody.
