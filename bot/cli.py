@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot import spam_cli
+from bot.clihelp import new_app
 from bot.config.errors import ConfigError
 from bot.stats_cli import stats_app
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from bot.app import LoadedConfig
     from bot.storage.settings import StorageSettings
 
-app = typer.Typer(
+app = new_app(
     name="qunbot",
     help="qunbot — 社群助手: a group-management bot for WeChat-style group chats.",
     no_args_is_help=True,
@@ -219,7 +220,7 @@ def simulate(
         raise _fail(f"qunbot simulate: {type(exc).__name__}: {exc}") from None
 
 
-deadletter_app = typer.Typer(
+deadletter_app = new_app(
     help="Events the database refused, set aside under the data directory: list them, or write them again.",
     no_args_is_help=True,
 )

@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from bot.clihelp import new_app
 from bot.config.env import DATABASE_URL_HELP
 from bot.config.errors import ConfigError
 
-stats_app = typer.Typer(
+stats_app = new_app(
     name="stats",
     help="Activity statistics and retention (留存率): growth, activity, retention, members, heatmap, check-in "
     "and action rates. Tables by default; --json, --csv, or --png FILE for a chart.",
@@ -484,7 +485,7 @@ def summary(
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The short text summary admins get in chat (群数据), for any scope and period."""
+    """The text summary admins get in chat (群数据), for any scope and period."""
     from bot import stats
 
     async def work(d: Any, s: Setup, p: Any) -> Any:
