@@ -157,14 +157,3 @@ async def test_a_reload_with_an_unknown_set_is_refused_and_the_old_config_kept(t
         assert not await app_.reload()
         assert "morning" in app_.config.plugins["broadcast"]["broadcasts"]  # type: ignore[index]
         assert app_.config.plugins["broadcast"]["broadcasts"]["morning"]["to"] == ["all"]  # type: ignore[index]
-
-
-def test_the_readme_example_prints_what_the_readme_shows(monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = Path(__file__).resolve().parents[2]
-    readme = (repo / "README.md").read_text(encoding="utf-8")
-    block = readme.split("$ qunbot check-config config/examples/check-config-problems.yaml\n", 1)[1]
-    shown = block.split("```", 1)[0].strip().splitlines()
-    monkeypatch.chdir(repo)
-    result = runner.invoke(app, ["check-config", "config/examples/check-config-problems.yaml"])
-    assert result.exit_code == 2
-    assert result.output.strip().splitlines() == shown
