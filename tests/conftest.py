@@ -31,6 +31,7 @@ def _no_deployment_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("QUNBOT_DATABASE_URL", "QUNBOT_CONFIG_POLL"):
         monkeypatch.delenv(name, raising=False)
 
+
 T = TypeVar("T")
 
 

@@ -22,7 +22,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from bot.config.errors import ConfigError, ConfigIssue, LineMap, Loc
 from bot.config.models import BotConfig
@@ -105,7 +105,11 @@ def load_plugins(
         if not isinstance(raw, dict):
             issues.append(lines.issue(loc, "must be a mapping of settings"))
             continue
-        if raw.get("enabled", True) is False:
+        enabled = _switch(raw.get("enabled", True))
+        if enabled is None:
+            issues.append(lines.issue((*loc, "enabled"), "must be true or false"))
+            continue
+        if not enabled:
             continue
         if name not in known:
             issues.append(lines.issue(loc, f"unknown plugin (available: {', '.join(known)})"))
@@ -177,10 +181,11 @@ def _resolve(
         fields = {k: v for k, v in entry.items() if k not in ("groups", "enabled")}
         for gid in targets:
             if "enabled" in entry:
-                if not isinstance(entry["enabled"], bool):
+                switch = _switch(entry["enabled"])
+                if switch is None:
                     issues.append(lines.issue((*eloc, "enabled"), "must be true or false"))
                 else:
-                    settings.group_enabled[gid] = entry["enabled"]
+                    settings.group_enabled[gid] = switch
             if fields:
                 merged_for.setdefault(gid, dict(base)).update(fields)
                 prov = provenance_for.setdefault(gid, {k: (*loc, k) for k in base})
@@ -195,6 +200,18 @@ def _resolve(
         if cfg is not None:
             settings.per_group[gid] = cfg
     return (settings if not issues else None), _dedupe(issues)
+
+
+_SWITCH = TypeAdapter(bool)
+
+
+def _switch(value: Any) -> bool | None:
+    """A reserved `enabled:` as the plugins' own switches read it: true/false, and the words
+    people write for them (yes/no, on/off), which YAML 1.2 leaves as text. None: neither."""
+    try:
+        return _SWITCH.validate_python(value)
+    except ValidationError:
+        return None
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:

@@ -145,3 +145,29 @@ def test_a_scenario_with_a_duplicate_key_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", str(scenario), "--config", str(write_config(tmp_path, "timezone: UTC\n"))])
     assert result.exit_code == 2
     assert f"{scenario}:3: steps: duplicate key: also written on line 2" in result.output
+
+
+@pytest.mark.parametrize(
+    ("written", "on"),
+    [("false", False), ("no", False), ("off", False), ("Off", False), ("true", True), ("yes", True), ("on", True)],
+)
+def test_a_plugin_switched_off_with_no_or_off_is_off(tmp_path: Path, written: str, on: bool) -> None:
+    """YAML 1.2 leaves `enabled: no` as text: the switch still reads it as people mean it."""
+    cfg = write_config(
+        tmp_path,
+        f"plugins:\n  welcome:\n    enabled: {written}\n  games:\n    overrides:\n"
+        f"      - groups: [g1]\n        enabled: {written}\n",
+    )
+    loaded = load_everything(cfg)
+    assert ("welcome" in {s.name for s in loaded.plugins}) is on
+    (games,) = [s for s in loaded.plugins if s.name == "games"]
+    assert games.enabled_in("g1") is on
+
+
+def test_a_switch_that_is_no_switch_is_an_error(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, "plugins:\n  welcome:\n    enabled: maybe\n")
+    with pytest.raises(ConfigError) as err:
+        load_everything(cfg)
+    assert [(i.line, i.path, i.problem) for i in err.value.issues] == [
+        (3, "plugins.welcome.enabled", "must be true or false")
+    ]
