@@ -171,3 +171,33 @@ def test_a_switch_that_is_no_switch_is_an_error(tmp_path: Path) -> None:
     assert [(i.line, i.path, i.problem) for i in err.value.issues] == [
         (3, "plugins.welcome.enabled", "must be true or false")
     ]
+
+
+def test_check_config_diff_reads_both_files_the_same_way(tmp_path: Path) -> None:
+    old = write_config(tmp_path, "plugins:\n  keyword_reply:\n    rules:\n      - {keywords: [yes], replies: [好]}\n")
+    new = write_config(
+        tmp_path, "plugins:\n  keyword_reply:\n    rules:\n      - {keywords: [no], replies: [12:30]}\n", "new.yaml"
+    )
+    result = runner.invoke(app, ["check-config", str(new), "--against", str(old)])
+    assert result.exit_code == 0, result.output
+    assert "'yes'" in result.output and "'no'" in result.output and "'12:30'" in result.output
+    duplicate = write_config(tmp_path, "timezone: UTC\ntimezone: UTC\nplugins: {}\n", "dup.yaml")
+    refused = runner.invoke(app, ["check-config", str(new), "--against", str(duplicate)])
+    assert refused.exit_code == 2
+    assert f"{duplicate}:2: timezone: duplicate key: also written on line 1" in refused.output
+
+
+async def test_a_reload_refuses_duplicate_keys_and_tells_the_admins_both_lines(tmp_path: Path) -> None:
+    from tests.harness import chat
+
+    text = "bot_admins: [owner1]\nplugins:\n  welcome: {}\n"
+    cfg = write_config(tmp_path, text)
+    async with chat(load_everything(cfg)) as bot:
+        app_ = bot.sim.app
+        app_.loaded.path = cfg
+        cfg.write_text(text + "bot_admins: [alice]\n", encoding="utf-8")
+        assert not await app_.reload()
+        await bot.wait("1s")
+        notes = [a.text or "" for a in bot.sim.actions if a.action == "private" and a.to == "owner1"]
+        assert any("bot_admins: duplicate key: also written on line 1" in n and ":4:" in n for n in notes), notes
+        assert app_.config.bot_admins == ["owner1"]
