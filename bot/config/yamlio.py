@@ -75,6 +75,9 @@ class _Reader:
         self._file = filename
         self.lines: dict[Loc, int] = {}
         self.issues: list[ConfigIssue] = []
+        # Mappings already checked and merged: an alias (`*name`) visits the same node again, and
+        # after its merge keys were resolved it holds a merged key next to its override.
+        self._flattened: set[int] = set()
 
     def construct(self, node: Node, loc: Loc) -> Any:
         self.lines.setdefault(loc, node.start_mark.line + 1)
@@ -93,6 +96,19 @@ class _Reader:
         return self._constructor.construct_object(node, deep=True)
 
     def _mapping(self, node: MappingNode, loc: Loc) -> dict[Any, Any]:
+        if id(node) not in self._flattened:
+            self._flattened.add(id(node))
+            self._check_duplicates(node, loc)
+            self._constructor.flatten_mapping(node)  # resolve merge keys (<<) into plain pairs
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node)
+            sub = (*loc, key)
+            self.lines[sub] = key_node.start_mark.line + 1
+            out[key] = self.construct(value_node, sub)
+        return out
+
+    def _check_duplicates(self, node: MappingNode, loc: Loc) -> None:
         # Duplicates are looked for among the keys written in this mapping; keys brought in by a
         # merge (`<<: *defaults`) are meant to be overridden by the ones written beside it.
         first_line: dict[Any, int] = {}
@@ -112,14 +128,6 @@ class _Reader:
                 )
             else:
                 first_line[key] = line
-        self._constructor.flatten_mapping(node)  # resolve merge keys (<<) into plain pairs
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = self._key(key_node)
-            sub = (*loc, key)
-            self.lines[sub] = key_node.start_mark.line + 1
-            out[key] = self.construct(value_node, sub)
-        return out
 
     def _key(self, node: Node) -> str:
         # Keys are names: `12: x` or `no: x` is the key "12" / "no" wherever it is written.

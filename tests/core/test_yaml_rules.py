@@ -83,6 +83,14 @@ def test_a_merge_key_may_be_overridden_beside_it() -> None:
     assert lines.line_of(("welcome", "text")) == 4
 
 
+def test_an_alias_of_a_merged_mapping_is_no_duplicate() -> None:
+    # The aliased node was already merged where it is written: reading it again is no second key.
+    text = "base: &base {a: 1, b: 1}\nchild: &child\n  <<: *base\n  a: 2\nother: *child\nmore: {<<: [*base, *child]}\n"
+    data, _lines = parse_yaml(text)
+    assert data["other"] == data["child"] == {"a": 2, "b": 1}
+    assert data["more"] == {"a": 1, "b": 1}
+
+
 def test_lines_are_kept_for_keys_and_items() -> None:
     data, lines = parse_yaml("a:\n  b:\n    - x\n    - y\n")
     assert data == {"a": {"b": ["x", "y"]}}
