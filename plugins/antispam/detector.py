@@ -73,6 +73,11 @@ def build_analyzer(config: AntispamConfig) -> Analyzer:
 
 # Rules whose warnings the text model may set aside (`ClassifierRule.veto_below`).
 _VETOED = frozenset(("ad_content", "contact", "links"))
+# The new-member rule's warning too, when all it saw is the kind of a card, mini-program or
+# file: two writers' normal newcomers share the school's 接龙, the property's payment
+# mini-program or a plumber's card as a first post, and the title tells those from a lure
+# better than the kind does. A newcomer's link (砍一刀, 助力, a shop) or a bare image keeps it.
+_KIND_ONLY = frozenset((MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM, MessageKind.FILE))
 
 
 def _on(action: RuleAction) -> bool:
@@ -214,16 +219,17 @@ class Detector:
             return Verdict(tuple([c.quiet or c.check(probe) for c in self.checks]))
         results = [c.check(probe) for c in self.checks]
         if self._veto_at is not None:
-            self._corroborate(results)
+            self._corroborate(results, probe)
         return Verdict(tuple(results))
 
-    def _corroborate(self, results: list[CheckResult]) -> None:
+    def _corroborate(self, results: list[CheckResult], probe: Probe) -> None:
         """Set aside the content rules' warnings the text model reads as ordinary chat."""
         score = results[self._veto_at].score  # type: ignore[index]
         if score is None or score >= self._veto_below:
             return
+        kind_only = probe.message.kind in _KIND_ONLY and not any(not link.allowed for link in probe.features.links)
         for i, r in enumerate(results):
-            if r.spam and r.action is Action.WARN and r.name in _VETOED:
+            if r.spam and r.action is Action.WARN and (r.name in _VETOED or (kind_only and r.name == "new_member")):
                 results[i] = r._replace(
                     spam=False, action=Action.NONE, details=f"{r.details}（文本模型读作正常消息 {score:.2f}，不处理）"
                 )
