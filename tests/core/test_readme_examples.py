@@ -3,6 +3,7 @@ repository root)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,7 +44,10 @@ def test_spam_check_example() -> None:
         cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines() == _shown_after(f"echo '{line}' | qunbot spam-check")
+    # The text model's probability moves with every retraining of the shipped model.
+    probability = re.compile(r"广告概率 \d\.\d+")
+    shown = [probability.sub("广告概率 …", x) for x in _shown_after(f"echo '{line}' | qunbot spam-check")]
+    assert [probability.sub("广告概率 …", x) for x in done.stdout.strip().splitlines()] == shown
 
 
 def test_try_it_example(tmp_path: Path) -> None:
