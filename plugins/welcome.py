@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from pydantic import Field
 
@@ -15,14 +16,14 @@ from bot.core.context import Context, PluginHost
 from bot.core.events import Member, MembersJoined, MembersLeft
 from bot.core.plugin import Plugin, PluginConfig
 from bot.core.scheduler import date_trigger
-from bot.core.templates import Template, template_type
+from bot.core.templates import Template, placeholders
 
 PLACEHOLDERS = ("members", "names", "group", "count", "newcomers", "inviter", "date", "time")
-Text = template_type(*PLACEHOLDERS)
+Text = Annotated[str, placeholders(*PLACEHOLDERS)]
 
 
 class WelcomeConfig(PluginConfig):
-    text: Text = (  # type: ignore[valid-type]
+    text: Text = (
         "欢迎 {members} 加入「{group}」！🎉\n本群现在有 {count} 位伙伴。请先看看群公告，发送“帮助”看看我能做什么～"
     )
     # Newcomers joining within this many seconds of the first are welcomed together.
@@ -31,7 +32,7 @@ class WelcomeConfig(PluginConfig):
     # WeChat shows long @-lists badly; beyond this many, names are listed without the @.
     max_mentions: int = Field(30, ge=0, le=100)
     # Optional private welcome to each newcomer (e.g. rules, a link); off when empty.
-    private_text: Text | None = None  # type: ignore[valid-type]
+    private_text: Text | None = None
 
 
 @dataclass

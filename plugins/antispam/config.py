@@ -8,12 +8,12 @@ antispam section uses them, and a section only needs the keys it changes. Every 
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from bot.core.plugin import PluginConfig
-from bot.core.templates import template_type
+from bot.core.templates import placeholders
 
 from . import lexicon
 from .classifier import NEW, OLD, RECENT
@@ -289,11 +289,11 @@ class AntispamConfig(PluginConfig):
     # How readily the text model flags a message: lenient | normal | strict (per group through overrides).
     strictness: Strictness = "normal"
 
-    warn_text: template_type("member", "rules", "strikes", "limit", "group") = (  # type: ignore[valid-type]
+    warn_text: Annotated[str, placeholders("member", "rules", "strikes", "limit", "group")] = (
         "请勿发布广告、引流或推广信息（触发规则：{rules}）。这是第 {strikes}/{limit} 次提醒，"
         "累计 {limit} 次将被移出本群。如果是误判，请联系群主或管理员申诉。"
     )
-    removal_text: template_type("member", "rules", "group") = (  # type: ignore[valid-type]
+    removal_text: Annotated[str, placeholders("member", "rules", "group")] = (
         "已将 {member} 移出本群（{rules}）。如有误判，请联系管理员。"
     )
 

@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from bot.core.commands import fold
 from bot.core.plugin import PluginConfig
-from bot.core.templates import template_type
+from bot.core.templates import placeholders
 
 
 def _hhmm(value: Any) -> Any:
@@ -107,7 +107,7 @@ class InvitePoints(PluginConfig):
     points: int = Field(10, ge=1, le=100_000)
     revoke_within_days: float = Field(3, ge=0, le=365)
     # Said in the group when points are awarded; null: award silently.
-    announce: template_type(*INVITE_FIELDS) | None = None  # type: ignore[valid-type]
+    announce: Annotated[str, placeholders(*INVITE_FIELDS)] | None = None
 
 
 class MakeupRules(PluginConfig):
@@ -154,22 +154,22 @@ class CommandWords(PluginConfig):
 
 
 class CheckinTexts(PluginConfig):
-    success: template_type(*SUCCESS_FIELDS) = (  # type: ignore[valid-type]
+    success: Annotated[str, placeholders(*SUCCESS_FIELDS)] = (
         "✅ 签到成功！今日第{rank}位\n🔥 连续签到 {streak} 天（最长 {longest} 天）\n"
         "💰 获得 {points} 积分，共 {total} 积分{bonus_note}"
     )
-    bonus_note: template_type(*BONUS_FIELDS) = "\n🎁 连续签到 {streak} 天奖励 {bonus} 积分！"  # type: ignore[valid-type]
-    already: template_type(*ALREADY_FIELDS) = (  # type: ignore[valid-type]
+    bonus_note: Annotated[str, placeholders(*BONUS_FIELDS)] = "\n🎁 连续签到 {streak} 天奖励 {bonus} 积分！"
+    already: Annotated[str, placeholders(*ALREADY_FIELDS)] = (
         "今天已经签到过啦（今日第{rank}位），明天再来吧～\n🔥 连续签到 {streak} 天，共 {total} 积分"
     )
-    outside_window: template_type(*WINDOW_FIELDS) = (  # type: ignore[valid-type]
+    outside_window: Annotated[str, placeholders(*WINDOW_FIELDS)] = (
         "⏰ 签到时间是每天 {start}–{end}，现在 {time} 不能签到哦～"
     )
-    my_points: template_type(*MY_POINTS_FIELDS) = (  # type: ignore[valid-type]
+    my_points: Annotated[str, placeholders(*MY_POINTS_FIELDS)] = (
         "💰 {member}：{total} 积分（第{points_rank}名）\n🔥 连续签到 {streak} 天，最长 {longest} 天，"
         "累计 {days} 天\n📌 今天{today}，本月还可补签 {makeups_left} 次"
     )
-    makeup_success: template_type(*MAKEUP_FIELDS) = (  # type: ignore[valid-type]
+    makeup_success: Annotated[str, placeholders(*MAKEUP_FIELDS)] = (
         "🔄 补签成功：{date}（消耗 {cost} 积分，本月已补签 {used}/{limit} 次）\n"
         "🔥 连续签到 {streak} 天，剩余 {total} 积分"
     )
