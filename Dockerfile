@@ -11,7 +11,10 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY plugins ./plugins
-RUN pip install '.[wechaty]'
+# The charts of `qunbot stats --png` need matplotlib (about 170 MB), left out by default:
+# docker build --build-arg EXTRAS=wechaty,charts . to include them.
+ARG EXTRAS=wechaty
+RUN pip install ".[${EXTRAS}]"
 COPY config ./config
 
 # Run unprivileged; /app/data holds the SQLite database when no PostgreSQL URL is given.
