@@ -6,6 +6,7 @@ message, so a wave of twenty joins is one welcome, not twenty (WeChat punishes b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -84,7 +85,7 @@ class WelcomeState:
                 )
 
 
-def _render(text: str, values: dict[str, object]) -> str:
+def _render(text: str, values: Mapping[str, object]) -> str:
     return Template.parse(text, PLACEHOLDERS).render(values)
 
 
@@ -118,7 +119,7 @@ async def on_join(event: MembersJoined, ctx: Context, config: WelcomeConfig, sta
         ctx.services.scheduler.add(
             f"welcome:flush:{gid}",
             date_trigger(when, ctx.clock.tz),
-            lambda fire, gid=gid: state.flush(gid, fire),
+            lambda fire: state.flush(gid, fire),
             deferred=True,
         )
     return True

@@ -116,7 +116,7 @@ class Runtime:
             lst.sort(key=lambda r: (r.priority, r.order))
 
         def table(group_id: str | None, scopes: tuple[str, ...]) -> CommandTable:
-            entries = []
+            entries: list[tuple[str, CommandSpec]] = []
             for settings in ordered:
                 cfg = settings.for_group(group_id)
                 for spec in settings.plugin.commands:

@@ -206,6 +206,8 @@ def _resolve(
             for e in err.errors(include_url=False):
                 key = e["loc"][0] if e["loc"] else None
                 prefix = provenance.get(str(key), loc) if key is not None else loc
+                # One error re-raised alone: pydantic accepts the ErrorDetails it produced back as
+                # InitErrorDetails (the same keys), though the two TypedDicts are declared apart.
                 sub = ValidationError.from_exception_data(err.title, [e])  # type: ignore[list-item]
                 issues.extend(lines.from_validation(sub, prefix[:-1] if key is not None else prefix))
             return None

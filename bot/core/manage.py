@@ -14,7 +14,7 @@ plugin = Plugin("core", title="基础", priority=5, description="帮助、群管
 @plugin.command("帮助", "help", "菜单", scope="both", words_from=None, help="查看我能做什么")
 async def show_help(cmd: Command, ctx: Context, services: Services) -> None:
     level = await ctx.permission()
-    runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
+    runtime = services.dispatcher.runtime
     in_group = isinstance(ctx.event, GroupMessage)
     lines = ["我能做这些（发送命令即可）："]
     for name, host in runtime.hosts.items():
@@ -45,7 +45,7 @@ async def list_groups(ctx: Context, services: Services) -> None:
     if not groups:
         ctx.reply("我还没有加入任何群。")
         return
-    runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
+    runtime = services.dispatcher.runtime
     lines = [f"我管理的群（{len(groups)} 个）："]
     for info in sorted(groups, key=lambda g: g.id):
         off = [
@@ -60,7 +60,7 @@ async def list_groups(ctx: Context, services: Services) -> None:
 
 @plugin.command("功能", "插件", scope="group", help="查看本群开启的功能")
 async def list_plugins(ctx: Context, services: Services) -> None:
-    runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
+    runtime = services.dispatcher.runtime
     gid = ctx.group_id or ""
     lines = ["本群功能："]
     for host in runtime.hosts.values():
@@ -77,7 +77,7 @@ async def _toggle(cmd: Command, ctx: Context, services: Services, enabled: bool)
     if not name:
         ctx.reply(f"用法：{verb} 功能名 [群ID]")
         return
-    runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
+    runtime = services.dispatcher.runtime
     wanted = name.casefold()
     host = next(
         (h for h in runtime.hosts.values() if wanted in (h.name.casefold(), h.settings.plugin.title.casefold())),

@@ -554,6 +554,7 @@ class Outbox:
         if best is None:
             return None
         _, entry = heapq.heappop(best)
+        # An _Entry is a list (its sort keys change in place), so its items are typed Any.
         return entry[2]  # type: ignore[no-any-return]
 
     # --- sending -------------------------------------------------------------------------
@@ -701,7 +702,7 @@ class Outbox:
             del self._chats[chat]
 
     def _backoff_seconds(self, n: int) -> float:
-        return min(self.settings.backoff_initial * 2 ** (n - 1), self.settings.backoff_max)
+        return min(self.settings.backoff_initial * 2.0 ** (n - 1), self.settings.backoff_max)
 
     def _back_off(self, item: OutboundItem, now: datetime, why: object) -> None:
         self._rate_limit_streak += 1
@@ -777,7 +778,7 @@ class Outbox:
                     log.exception("outbox: unexpected error while sending")
                     await asyncio.sleep(1)
                 continue
-            waits = {asyncio.ensure_future(self._wakeup.wait())}
+            waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wakeup.wait())}
             if due is not None:
                 waits.add(asyncio.ensure_future(self.clock.sleep_until(due)))
             try:

@@ -54,7 +54,7 @@ _FILE_HINTS = ("cjk", "wqy", "sourcehan", "simhei", "msyh", "pingfang", "droidsa
 
 
 # matplotlib (and numpy under it, about 170 MB) is the optional `charts` extra: only --png needs it.
-INSTALL_HINT = "pip install 'qunbot[charts]' (in a checkout: .venv/bin/pip install -e '.[charts]')"
+CHARTS_EXTRA_HINT = "pip install 'qunbot[charts]' (in a checkout: .venv/bin/pip install -e '.[charts]')"
 
 
 class ChartsUnavailable(RuntimeError):
@@ -66,7 +66,7 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError as exc:
-        raise ChartsUnavailable(f"charts need matplotlib, which is not installed: {INSTALL_HINT}") from exc
+        raise ChartsUnavailable(f"charts need matplotlib, which is not installed: {CHARTS_EXTRA_HINT}") from exc
 
 
 def _pick(names: set[str]) -> str | None:

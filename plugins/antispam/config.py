@@ -102,6 +102,14 @@ class LinkRule(PluginConfig):
 
 # first_media: the member's very first message is an image or a video without a caption.
 NewMemberTrigger = Literal["link", "contact_card", "mini_program", "qr_code", "file", "contact", "first_media"]
+DEFAULT_NEW_MEMBER_TRIGGERS: tuple[NewMemberTrigger, ...] = (
+    "link",
+    "contact_card",
+    "mini_program",
+    "qr_code",
+    "contact",
+    "first_media",
+)
 
 
 class NewMemberRule(PluginConfig):
@@ -111,9 +119,7 @@ class NewMemberRule(PluginConfig):
     action: RuleAction = "warn"
     minutes: int = Field(1440, ge=0)
     messages: int = Field(3, ge=0)
-    triggers: list[NewMemberTrigger] = Field(
-        default_factory=lambda: ["link", "contact_card", "mini_program", "qr_code", "contact", "first_media"]
-    )
+    triggers: list[NewMemberTrigger] = Field(default_factory=lambda: list(DEFAULT_NEW_MEMBER_TRIGGERS))
 
 
 class KindsRule(PluginConfig):

@@ -621,8 +621,8 @@ class Analyzer:
             f.handles = handles
             # A number right after "QQ"/"群" reads as an account or group number, not a phone.
             if f.numbers:
-                ids = {h.ident for h in handles}
-                f.numbers = [n for n in f.numbers if n.digits not in ids]
+                handle_ids = {h.ident for h in handles}
+                f.numbers = [n for n in f.numbers if n.digits not in handle_ids]
 
 
 def _under(host: str, domains: frozenset[str]) -> bool:

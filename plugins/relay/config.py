@@ -22,7 +22,7 @@ SummaryText = Annotated[str, placeholders(*SUMMARY_PLACEHOLDERS)]
 # How a message that is not plain text is shown in the other groups. The platform has no
 # media-forward action yet, so images, files, voice ... travel as this label plus whatever
 # text (a file name, a title) and URL the adapter gave.
-DEFAULT_LABELS: dict[str, str] = {
+DEFAULT_LABELS: dict[MessageKind, str] = {
     MessageKind.IMAGE: "[图片]",
     MessageKind.FILE: "[文件]",
     MessageKind.VIDEO: "[视频]",

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from pydantic import Field
-from sqlmodel import col
+from sqlmodel import col, select
 
 from bot.core.context import Context, PluginHost
 from bot.core.events import GroupMessage
@@ -52,16 +52,16 @@ class ThanksState:
                     )
                 )
             await s.flush()
-            query = sa.select(sa.func.count()).where(
+            query = select(sa.func.count()).where(
                 col(Thanks.group_id) == event.group_id, col(Thanks.receiver_id).in_(receivers)
             )
-            return int((await s.exec(query)).one()[0])
+            return int((await s.exec(query)).one())
 
     async def board(self, group_id: str, top: int) -> list[tuple[str, int]]:
         """(receiver id, times thanked), most thanked first."""
         n = sa.func.count().label("n")
         query = (
-            sa.select(col(Thanks.receiver_id), n)
+            select(col(Thanks.receiver_id), n)
             .where(col(Thanks.group_id) == group_id)
             .group_by(col(Thanks.receiver_id))
             .order_by(n.desc(), col(Thanks.receiver_id))
