@@ -1,3 +1,4 @@
+# Over 500 lines: one typer command per report, each a few lines over the shared options and output.
 """`qunbot stats …`: activity statistics and retention (留存率) from the command line.
 
 Readable tables by default (rich), `--json` or `--csv` for scripts, `--png FILE` for a chart.

@@ -1,3 +1,4 @@
+# Over 500 lines: one pacing state machine (lanes, windows, back-off, breaker) sharing its queues.
 """The outbox: every outbound action of one bot account goes through here (DESIGN §4).
 
 WeChat bans accounts that send too fast, so sends are paced, not fired:

@@ -1,3 +1,4 @@
+# Over 500 lines: one report from two sources that must agree, each one's SQL beside the other.
 """Retention by join cohort, from the membership stays and the daily activity rollup.
 
 Definitions (also in the README, "Statistics"):

@@ -1,3 +1,4 @@
+# Over 500 lines: one short class per check (a dozen), sharing the scoring helpers at the top.
 """The checks. Each is built from its rule's config, looks at one message (and the facts
 `textforms` found in it) and returns exactly one `CheckResult`: name, spam yes/no, details.
 

@@ -1,3 +1,4 @@
+# Over 500 lines: one pass that reads every form and fact of a message; its steps share the compiled tables.
 """Read a message once, the way a spam filter has to: every form the checks look at, and the
 facts they share (phrases, links, numbers, account handles, obfuscation), in one pass.
 

@@ -1,3 +1,4 @@
+# Over 500 lines: the broadcasts' jobs, catch-up, claims and sends, with the commands on them.
 """The running side of scheduled broadcasts: scheduler jobs, catch-up at start, claims,
 sends through the outbox, and what the chat commands do.
 

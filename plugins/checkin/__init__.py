@@ -1,3 +1,4 @@
+# Over 500 lines: the declaration and a handler per chat command; the logic is in the modules beside it.
 """群签到 / 打卡: daily check-in with streaks, points, make-ups, leaderboards and calendars.
 
 - Check-in words per group (`keywords`, default 签到 / 打卡); one check-in per member,

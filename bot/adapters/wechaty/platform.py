@@ -1,3 +1,4 @@
+# Over 500 lines: the one class implementing Platform over the puppet service (mapping.py is pure).
 """The core's Platform interface over a puppet-service connection, and the inbound mapping
 from puppet events to qunbot events (DESIGN §2)."""
 
