@@ -8,13 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY plugins ./plugins
 # The charts of `qunbot stats --png` need matplotlib (about 170 MB), left out by default:
 # docker build --build-arg EXTRAS=wechaty,charts . to include them.
 ARG EXTRAS=wechaty
-RUN pip install ".[${EXTRAS}]"
+RUN pip install -c constraints.txt ".[${EXTRAS}]"
 COPY config ./config
 
 # Run unprivileged; /app/data holds the SQLite database when no PostgreSQL URL is given.
