@@ -8,10 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY plugins ./plugins
-RUN pip install '.[wechaty]'
+# The charts of `qunbot stats --png` need matplotlib (about 170 MB), left out by default:
+# docker build --build-arg EXTRAS=wechaty,charts . to include them.
+ARG EXTRAS=wechaty
+RUN pip install -c constraints.txt ".[${EXTRAS}]"
 # The Wechaty config (every plugin on); docker-compose mounts the host's config/wechaty folder
 # over it, so that edits there apply without a restart.
 COPY config/wechaty/bot.yaml ./config/bot.yaml

@@ -19,6 +19,7 @@ from bot.stats_cli import stats_app
 
 if TYPE_CHECKING:
     from bot.app import LoadedConfig
+    from bot.core.platform import ActionRecord
     from bot.storage.settings import StorageSettings
 
 app = new_app(
@@ -270,12 +271,8 @@ def simulate(
     for g in sc.groups:
         topic_world.add_group(g.id, g.topic)
 
-    def emit(record: object) -> None:
-        line = (
-            json.dumps(record.as_json(), ensure_ascii=False)  # type: ignore[attr-defined]
-            if as_json
-            else format_action(record, topic_world)  # type: ignore[arg-type]
-        )
+    def emit(record: ActionRecord) -> None:
+        line = json.dumps(record.as_json(), ensure_ascii=False) if as_json else format_action(record, topic_world)
         try:
             typer.echo(line)
         except BrokenPipeError:

@@ -46,7 +46,7 @@ async def run_bot(config_path: str | Path, *, source: TextIO | None = None, web:
         return await _run_console(loaded, source or sys.stdin)
     if adapter == "wechaty":
         try:
-            from bot.adapters.wechaty import run_wechaty  # type: ignore[import-not-found]
+            from bot.adapters.wechaty import run_wechaty
         except ImportError as exc:
             raise SystemExit(f"the wechaty adapter is not available: {exc} (pip install 'qunbot[wechaty]')") from None
         return int(await run_wechaty(loaded))

@@ -8,7 +8,7 @@ import json
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -16,6 +16,7 @@ from bot.config.env import DATABASE_URL_HELP
 from bot.config.errors import ConfigError
 
 if TYPE_CHECKING:
+    from bot.app import LoadedConfig
     from plugins.antispam.classifier import TextModel
     from plugins.antispam.config import AntispamConfig
 
@@ -187,7 +188,7 @@ def spam_train(
 
 
 async def _train(
-    loaded: object, settings: AntispamConfig, db_url: str | None, folds: int, config_option: str
+    loaded: LoadedConfig, settings: AntispamConfig, db_url: str | None, folds: int, config_option: str
 ) -> list[str]:
     from bot.storage.db import Database
     from bot.storage.settings import normalize_url
@@ -197,7 +198,7 @@ async def _train(
     from plugins.antispam.store import AntispamStore
     from plugins.antispam.teaching import candidate_path
 
-    config = loaded.config  # type: ignore[attr-defined]
+    config = loaded.config
     storage = config.storage.model_copy(update={"url": normalize_url(db_url)}) if db_url else config.storage
     database = await Database.open(storage)
     try:
@@ -284,7 +285,7 @@ def spam_replay(
 
 
 async def _replay(
-    loaded: object,
+    loaded: LoadedConfig,
     db_url: str | None,
     days: int,
     groups: list[str] | None,
@@ -303,13 +304,13 @@ async def _replay(
     from plugins.antispam.store import AntispamStore
     from plugins.antispam.teaching import TaughtSamples, WithTaught
 
-    config = loaded.config  # type: ignore[attr-defined]
-    settings = next((s for s in loaded.plugins if s.name == "antispam"), None)  # type: ignore[attr-defined]
+    config = loaded.config
+    settings = next((s for s in loaded.plugins if s.name == "antispam"), None)
 
     def config_for(group_id: str) -> AntispamConfig:
         if settings is not None:
-            return settings.for_group(group_id)  # type: ignore[no-any-return]
-        return antispam_config_of(config, loaded.lines, group_id)  # type: ignore[attr-defined]
+            return cast("AntispamConfig", settings.for_group(group_id))  # the loader validated it with AntispamConfig
+        return antispam_config_of(config, loaded.lines, group_id)
 
     storage = config.storage.model_copy(update={"url": normalize_url(db_url)}) if db_url else config.storage
     database = await Database.open(storage)
@@ -329,7 +330,7 @@ async def _replay(
             )
 
         # The deployment's text model (or the candidate given) and taught samples, as the bot runs.
-        defaults = antispam_config_of(config, loaded.lines, None)  # type: ignore[attr-defined]
+        defaults = antispam_config_of(config, loaded.lines, None)
         teaching = defaults.teaching
         taught = TaughtSamples(teaching.similarity, teaching.min_chars)
         for key, text, spam in (await AntispamStore(database).samples())[0]:
@@ -347,7 +348,7 @@ async def _replay(
             tz=config.tz,
             groups=groups,
             protected=protected,
-            classifier=classifier,  # type: ignore[arg-type]
+            classifier=classifier,
             taught=taught,
             judged_by="当前规则和新模型" if candidate is not None else "当前规则",
         )

@@ -1,3 +1,4 @@
+# Over 500 lines: one typer command per report, each a few lines over the shared options and output.
 """`qunbot stats …`: activity statistics and retention (留存率) from the command line.
 
 Readable tables by default (rich), `--json` or `--csv` for scripts, `--png FILE` for a chart.
@@ -41,7 +42,27 @@ DaysOpt = Annotated[int | None, typer.Option("--days", "-d", help="The N days en
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Pretend it is this time (ISO); default now.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV.")]
-PngOpt = Annotated[Path | None, typer.Option("--png", help="Draw a chart into this PNG file.")]
+
+
+def _png_needs_matplotlib(png: Path | None) -> Path | None:
+    """--png without the `charts` extra fails at once, saying how to install it, before any
+    report is computed."""
+    if png is not None:
+        from bot.stats.charts import ChartsUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ChartsUnavailable as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return png
+
+
+PngOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--png", help="Draw a chart into this PNG file (needs the charts extra).", callback=_png_needs_matplotlib
+    ),
+]
 
 DEFAULT_CONFIG = Path("config/bot.yaml")
 DEFAULT_DAYS = 30

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import insort
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import count
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import Field, model_validator
 
@@ -253,8 +254,8 @@ def required_literal(pattern: str) -> str:
     return best
 
 
-def compile_rules(config: KeywordReplyConfig, resolve_groups) -> CompiledRules:  # type: ignore[no-untyped-def]
-    entries = []
+def compile_rules(config: KeywordReplyConfig, resolve_groups: Callable[[list[str]], set[str]]) -> CompiledRules:
+    entries: list[tuple[str, str, CompiledRule]] = []
     regex_rules = []
     for index, rule in enumerate(config.rules):
         is_regex = rule.match == "regex"
@@ -289,7 +290,10 @@ plugin = Plugin(
 @plugin.state
 async def _state(host: PluginHost) -> KeywordState:
     config = host.services.config
-    compiled = {id(cfg): compile_rules(cfg, config.groups_in) for cfg in host.settings.configs()}  # type: ignore[arg-type]
+    # Every config the loader resolved for this plugin is a KeywordReplyConfig.
+    compiled = {
+        id(cfg): compile_rules(cast(KeywordReplyConfig, cfg), config.groups_in) for cfg in host.settings.configs()
+    }
     return KeywordState(host, compiled)
 
 

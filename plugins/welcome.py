@@ -6,8 +6,10 @@ message, so a wave of twenty joins is one welcome, not twenty (WeChat punishes b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from pydantic import Field
 
@@ -15,14 +17,14 @@ from bot.core.context import Context, PluginHost
 from bot.core.events import Member, MembersJoined, MembersLeft
 from bot.core.plugin import Plugin, PluginConfig
 from bot.core.scheduler import date_trigger
-from bot.core.templates import Template, template_type
+from bot.core.templates import Template, placeholders
 
 PLACEHOLDERS = ("members", "names", "group", "count", "newcomers", "inviter", "date", "time")
-Text = template_type(*PLACEHOLDERS)
+Text = Annotated[str, placeholders(*PLACEHOLDERS)]
 
 
 class WelcomeConfig(PluginConfig):
-    text: Text = (  # type: ignore[valid-type]
+    text: Text = (
         "欢迎 {members} 加入「{group}」！🎉\n本群现在有 {count} 位伙伴。请先看看群公告，发送“帮助”看看我能做什么～"
     )
     # Newcomers joining within this many seconds of the first are welcomed together.
@@ -31,7 +33,7 @@ class WelcomeConfig(PluginConfig):
     # WeChat shows long @-lists badly; beyond this many, names are listed without the @.
     max_mentions: int = Field(30, ge=0, le=100)
     # Optional private welcome to each newcomer (e.g. rules, a link); off when empty.
-    private_text: Text | None = None  # type: ignore[valid-type]
+    private_text: Text | None = None
 
 
 @dataclass
@@ -83,7 +85,7 @@ class WelcomeState:
                 )
 
 
-def _render(text: str, values: dict[str, object]) -> str:
+def _render(text: str, values: Mapping[str, object]) -> str:
     return Template.parse(text, PLACEHOLDERS).render(values)
 
 
@@ -122,7 +124,7 @@ async def on_join(event: MembersJoined, ctx: Context, config: WelcomeConfig, sta
         ctx.services.scheduler.add(
             f"welcome:flush:{gid}",
             date_trigger(when, ctx.clock.tz),
-            lambda fire, gid=gid: state.flush(gid, fire),
+            lambda fire: state.flush(gid, fire),
             deferred=True,
         )
     return True

@@ -256,7 +256,12 @@ class LineSource:
     async def _readable(self, fd: int, stop: asyncio.Event) -> bool:
         loop = self._loop = asyncio.get_running_loop()
         ready = loop.create_future()
-        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(fd, wake)
         stopping = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait((ready, stopping), return_when=asyncio.FIRST_COMPLETED)

@@ -157,7 +157,8 @@ class Simulation:
         await self.app.refresh_members()
         # Step ids are unique, and two steps may share one virtual instant: the same text twice
         # in a row is two messages here, never a redelivery.
-        self.app.dispatcher.dedup_by_content = False  # type: ignore[union-attr]
+        assert self.app.dispatcher is not None  # start() built it
+        self.app.dispatcher.dedup_by_content = False
         self._nominal = self.clock.now()
         self._seq = 0
         self._number = 0

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bot.core.outbox import OutboxSettings
-from bot.core.templates import template_type
+from bot.core.templates import placeholders
 from bot.storage.settings import StorageSettings
 from bot.web.settings import WebSettings
 
@@ -67,7 +67,7 @@ class JoinGroupSettings(Strict):
     """What happens when the bot itself is added to a group."""
 
     introduce: bool = True
-    text: template_type("group", "bot") = "大家好，我是{bot}，本群的助手。发送“帮助”查看我能做什么。"  # type: ignore[valid-type]
+    text: Annotated[str, placeholders("group", "bot")] = "大家好，我是{bot}，本群的助手。发送“帮助”查看我能做什么。"
 
 
 class ConsoleSettings(Strict):

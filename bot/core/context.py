@@ -64,6 +64,13 @@ class Services:
             except Exception:
                 logging.getLogger("qunbot.core").exception("listener for %s failed", event)
 
+    def require_db(self) -> Database:
+        """The database, for code that cannot work without one (a running bot always has one;
+        only unit tests build Services without)."""
+        if self.db is None:
+            raise RuntimeError("no database: this needs the bot's storage")
+        return self.db
+
 
 class PluginHost:
     """One plugin, loaded: its resolved settings, its state, and a way to act outside an

@@ -119,7 +119,7 @@ class Runtime:
         vocabularies = {"plugin": plugin_names(ordered)}
 
         def table(group_id: str | None, scopes: tuple[str, ...]) -> CommandTable:
-            entries = []
+            entries: list[tuple[str, CommandSpec]] = []
             for settings in ordered:
                 cfg = settings.for_group(group_id)
                 for spec in settings.plugin.commands:

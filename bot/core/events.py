@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class MessageKind(StrEnum):
@@ -222,12 +223,16 @@ def _storable_text(value: str) -> str:
     return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
 
 
+def _storable_str(value: str) -> str:
+    return _storable_text(value) if _unstorable(value) else value
+
+
 def _storable_value(value: object) -> object:
     if isinstance(value, str):
         return _storable_text(value) if _unstorable(value) else value
     if isinstance(value, Member):
-        name, id_ = _storable_value(value.name), _storable_value(value.id)
-        return value if (name is value.name and id_ is value.id) else Member(id=id_, name=name)  # type: ignore[arg-type]
+        name, id_ = _storable_str(value.name), _storable_str(value.id)
+        return value if (name is value.name and id_ is value.id) else Member(id=id_, name=name)
     if isinstance(value, tuple):
         items = tuple(_storable_value(v) for v in value)
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
@@ -246,7 +251,7 @@ def storable(event: Event) -> Event:
             f"{event.message_id or ''}{''.join(event.mentions)}"
         ):
             return event
-    changes = {}
+    changes: dict[str, Any] = {}
     for f in fields(event):
         value = getattr(event, f.name)
         clean = _storable_value(value)

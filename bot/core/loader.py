@@ -13,13 +13,25 @@ A plugin section::
           - groups: [set:vip]
             text: "..."
         text: "..."              # ... everything else is the plugin's own config
+
+Plugins come from two places: the modules of the in-repo `plugins/` package, and installed
+distributions that declare an entry point in the `qunbot.plugins` group (the way pytest and
+NoneBot2 find theirs)::
+
+    [project.entry-points."qunbot.plugins"]
+    hello = "qunbot_hello:plugin"      # the entry point's name is the plugin's name
+
+An entry point whose name is a built-in plugin's is an error (never silently shadowed); one that
+fails to import is reported with the distribution that ships it. See docs/plugins.md.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -31,6 +43,12 @@ from bot.core.plugin import Plugin, PluginConfig
 
 RESERVED = frozenset({"enabled", "priority", "only_in", "not_in", "overrides"})
 PLUGIN_PACKAGE = "plugins"
+ENTRY_POINT_GROUP = "qunbot.plugins"
+
+
+class PluginDiscoveryError(Exception):
+    """Installed plugins that cannot be told apart (a clash with a built-in plugin, or two
+    distributions declaring the same name): the bot refuses to guess which one is meant."""
 
 
 @dataclass
@@ -70,18 +88,73 @@ class PluginSettings:
         return list(seen.values())
 
 
-def available_plugins() -> list[str]:
+class EntryPointError(ImportError):
+    """An installed plugin's entry point failed to load; the message names its distribution."""
+
+
+def builtin_plugins() -> list[str]:
+    """The modules of the in-repo `plugins/` package."""
     pkg = importlib.import_module(PLUGIN_PACKAGE)
     return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
 
+def _distribution(ep: EntryPoint) -> str:
+    dist = ep.dist
+    return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+
+
+def installed_plugins() -> dict[str, EntryPoint]:
+    """Third-party plugins: the entry points of the `qunbot.plugins` group, by name (not yet
+    imported: a plugin nobody enables costs nothing and cannot break start-up)."""
+    builtin = set(builtin_plugins())
+    found: dict[str, EntryPoint] = {}
+    problems: list[str] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in builtin:
+            problems.append(
+                f"the distribution {_distribution(ep)} declares a plugin {ep.name!r} (entry point {ep.value!r}), "
+                f"but {ep.name!r} is a built-in plugin: rename its entry point"
+            )
+        elif ep.name in found and found[ep.name].value != ep.value:
+            problems.append(
+                f"two distributions declare the plugin {ep.name!r}: {_distribution(found[ep.name])} "
+                f"({found[ep.name].value}) and {_distribution(ep)} ({ep.value}); uninstall one"
+            )
+        else:
+            # The same distribution seen twice on sys.path (an editable install) is one plugin.
+            found.setdefault(ep.name, ep)
+    if problems:
+        raise PluginDiscoveryError("; ".join(problems))
+    return found
+
+
+def available_plugins() -> list[str]:
+    """Every plugin name the config may enable: built-in and installed."""
+    return sorted({*builtin_plugins(), *installed_plugins()})
+
+
 def import_plugin(name: str) -> Plugin:
-    module = importlib.import_module(f"{PLUGIN_PACKAGE}.{name}")
-    plugin = getattr(module, "plugin", None)
+    """The declaration of a built-in or installed plugin. Raises with the module, or the
+    distribution and entry point, that failed."""
+    installed = installed_plugins().get(name) if name not in builtin_plugins() else None
+    if installed is None:
+        module = importlib.import_module(f"{PLUGIN_PACKAGE}.{name}")
+        return _declaration(getattr(module, "plugin", None), name, f"module {module.__name__}")
+    where = f"entry point {name} = {installed.value!r} of the distribution {_distribution(installed)}"
+    try:
+        loaded = installed.load()
+    except Exception as exc:
+        raise EntryPointError(f"{where} failed to import: {type(exc).__name__}: {exc}") from exc
+    # `module:plugin` points at the declaration; a bare module name at a module that has one.
+    declaration = getattr(loaded, "plugin", None) if not isinstance(loaded, Plugin) else loaded
+    return _declaration(declaration, name, where)
+
+
+def _declaration(plugin: object, name: str, where: str) -> Plugin:
     if not isinstance(plugin, Plugin):
-        raise TypeError(f"module {module.__name__} has no `plugin = Plugin(...)` declaration")
+        raise TypeError(f"{where} has no `plugin = Plugin(...)` declaration")
     if plugin.name != name:
-        raise TypeError(f"module {module.__name__} declares plugin {plugin.name!r}")
+        raise TypeError(f"{where} declares plugin {plugin.name!r}, not {name!r}")
     return plugin
 
 
@@ -104,7 +177,7 @@ def plugin_settings(config: BotConfig, lines: LineMap, name: str) -> PluginSetti
 def load_plugins(
     config: BotConfig,
     lines: LineMap,
-    builtin: list[Plugin] = (),  # type: ignore[assignment]
+    builtin: Sequence[Plugin] = (),
     warnings: list[ConfigIssue] | None = None,
 ) -> list[PluginSettings]:
     """Validate every plugin section, and the groups and group sets each one names; raise one
@@ -112,7 +185,10 @@ def load_plugins(
     `warnings` when it is given."""
     issues: list[ConfigIssue] = []
     loaded: list[PluginSettings] = []
-    known = available_plugins()
+    try:
+        known = available_plugins()
+    except PluginDiscoveryError as exc:
+        raise ConfigError([lines.issue(("plugins",), str(exc))]) from exc
     for plugin in builtin:
         loaded.append(PluginSettings(plugin, plugin.priority, plugin.config()))
     for name, raw in config.plugins.items():
@@ -133,7 +209,8 @@ def load_plugins(
         try:
             plugin = import_plugin(name)
         except Exception as exc:  # a broken plugin module is a config-time error, not a crash
-            issues.append(lines.issue(loc, f"plugin failed to import: {type(exc).__name__}: {exc}"))
+            what = str(exc) if isinstance(exc, EntryPointError) else f"{type(exc).__name__}: {exc}"
+            issues.append(lines.issue(loc, f"plugin failed to import: {what}"))
             continue
         settings, problems = _resolve(plugin, raw, config, lines, loc)
         issues.extend(problems)
@@ -161,6 +238,8 @@ def _resolve(
             for e in err.errors(include_url=False):
                 key = e["loc"][0] if e["loc"] else None
                 prefix = provenance.get(str(key), loc) if key is not None else loc
+                # One error re-raised alone: pydantic accepts the ErrorDetails it produced back as
+                # InitErrorDetails (the same keys), though the two TypedDicts are declared apart.
                 sub = ValidationError.from_exception_data(err.title, [e])  # type: ignore[list-item]
                 issues.extend(lines.from_validation(sub, prefix[:-1] if key is not None else prefix))
             return None

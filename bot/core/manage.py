@@ -22,7 +22,7 @@ async def show_help(ctx: Context, services: Services) -> None:
     never floods the group). In private: what the asker can do there. Built from the
     plugins' declarations; sent in messages that never cut a section."""
     level = await ctx.permission()
-    runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
+    runtime = services.dispatcher.runtime
     limit = services.config.outbox.max_chars
     sender = ctx.sender.id if ctx.sender else None
     if isinstance(ctx.event, GroupMessage) and ctx.group_id:
@@ -96,7 +96,7 @@ async def list_groups(ctx: Context, services: Services) -> None:
     if not groups:
         ctx.reply("我还没有加入任何群。")
         return
-    runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
+    runtime = services.dispatcher.runtime
     lines = [f"我管理的群（{len(groups)} 个）："]
     for info in sorted(groups, key=lambda g: g.id):
         off = [
@@ -111,7 +111,7 @@ async def list_groups(ctx: Context, services: Services) -> None:
 
 @plugin.command("功能", "插件", scope="group", help="查看本群开启的功能")
 async def list_plugins(ctx: Context, services: Services) -> None:
-    runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
+    runtime = services.dispatcher.runtime
     gid = ctx.group_id or ""
     lines = ["本群功能："]
     for host in runtime.hosts.values():
@@ -147,7 +147,7 @@ async def _toggle(cmd: Command, ctx: Context, services: Services, enabled: bool)
     if not name:
         ctx.reply(f"用法：{verb} 功能名 [群ID]")
         return
-    runtime = services.dispatcher.runtime  # type: ignore[attr-defined]
+    runtime = services.dispatcher.runtime
     host, suggestions = find_plugin(runtime.hosts.values(), name)
     if host is None:
         names = "、".join(h.settings.plugin.title for h in runtime.hosts.values() if h.name != "core")

@@ -1,3 +1,4 @@
+# Over 500 lines: one pacing state machine (lanes, windows, back-off, breaker) sharing its queues.
 """The outbox: every outbound action of one bot account goes through here (DESIGN §4).
 
 WeChat bans accounts that send too fast, so sends are paced, not fired:
@@ -554,6 +555,7 @@ class Outbox:
         if best is None:
             return None
         _, entry = heapq.heappop(best)
+        # An _Entry is a list (its sort keys change in place), so its items are typed Any.
         return entry[2]  # type: ignore[no-any-return]
 
     # --- sending -------------------------------------------------------------------------
@@ -701,7 +703,7 @@ class Outbox:
             del self._chats[chat]
 
     def _backoff_seconds(self, n: int) -> float:
-        return min(self.settings.backoff_initial * 2 ** (n - 1), self.settings.backoff_max)
+        return min(self.settings.backoff_initial * 2.0 ** (n - 1), self.settings.backoff_max)
 
     def _back_off(self, item: OutboundItem, now: datetime, why: object) -> None:
         self._rate_limit_streak += 1
@@ -777,7 +779,7 @@ class Outbox:
                     log.exception("outbox: unexpected error while sending")
                     await asyncio.sleep(1)
                 continue
-            waits = {asyncio.ensure_future(self._wakeup.wait())}
+            waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wakeup.wait())}
             if due is not None:
                 waits.add(asyncio.ensure_future(self.clock.sleep_until(due)))
             try:

@@ -95,7 +95,7 @@ def _weekday_number(token: str, field: str, *, step: bool = False) -> int:
 
 
 def interval_trigger(tz: tzinfo, start: datetime | None = None, **every: float) -> IntervalTrigger:
-    return IntervalTrigger(timezone=tz, start_date=start, **every)  # type: ignore[arg-type]
+    return IntervalTrigger(timezone=tz, start_date=start, **every)
 
 
 def date_trigger(when: datetime, tz: tzinfo) -> DateTrigger:

@@ -123,16 +123,28 @@ def _why_not(name: str, allowed: frozenset[str]) -> str:
     return f"unknown placeholder {shown}{hint}"
 
 
-def template_type(*allowed: str) -> Any:
-    """A pydantic field type for a template string using only `allowed` placeholders.
+def placeholders(*allowed: str) -> AfterValidator:
+    """The check that makes a `str` config field a template using only `allowed` placeholders::
+
+        Text = Annotated[str, placeholders("members", "group")]
+
+        class WelcomeConfig(PluginConfig):
+            text: Text = "欢迎 {members}"
 
     The field keeps the plain string (so configs dump back unchanged); it is checked when the
     config loads, so the error names the field, and the parse is cached for `Template.parse`.
-    """
+    Type checkers see a `str`."""
     names = frozenset(allowed)
 
     def check(text: str) -> str:
         _parse(text, names)
         return text
 
-    return Annotated[str, AfterValidator(check)]
+    return AfterValidator(check)
+
+
+def template_type(*allowed: str) -> Any:
+    """`Annotated[str, placeholders(*allowed)]` built at run time, for code that makes field
+    types dynamically. In an annotation write the `Annotated` form: a type checker cannot read
+    a type returned by a function."""
+    return Annotated[str, placeholders(*allowed)]

@@ -22,10 +22,10 @@ from bot.stats.scope import Period, Progress, ProgressFn, Scope, chunks, n_chunk
 from bot.stats.table import Table, pct, ratio
 from bot.stats.trends import growth
 from bot.storage.db import Database
-from bot.storage.models import EventLog, EventType, Membership, UTCDateTime
+from bot.storage.models import EventLog, EventType, Membership, UTCDateTime, table_of
 
-_LOG = EventLog.__table__
-_M = Membership.__table__
+_LOG = table_of(EventLog)
+_M = table_of(Membership)
 CHECKIN_TABLE = "checkin_records"
 
 Match = Literal["exact", "contains"]

@@ -53,6 +53,22 @@ INSTALL_HINT = "install a CJK font for Chinese labels, e.g. `apt install fonts-n
 _FILE_HINTS = ("cjk", "wqy", "sourcehan", "simhei", "msyh", "pingfang", "droidsansfallback", "sarasa")
 
 
+# matplotlib (and numpy under it, about 170 MB) is the optional `charts` extra: only --png needs it.
+CHARTS_EXTRA_HINT = "pip install 'qunbot[charts]' (in a checkout: .venv/bin/pip install -e '.[charts]')"
+
+
+class ChartsUnavailable(RuntimeError):
+    """matplotlib is not installed; the message says how to install it."""
+
+
+def require_matplotlib() -> None:
+    """Raise ChartsUnavailable, saying how to install the extra, when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise ChartsUnavailable(f"charts need matplotlib, which is not installed: {CHARTS_EXTRA_HINT}") from exc
+
+
 def _pick(names: set[str]) -> str | None:
     for family in CJK_FAMILIES:
         if family in names:
@@ -108,6 +124,7 @@ class _Text:
 
 @contextmanager
 def _figure(width: float = 11, height: float = 6, rows: int = 1, cols: int = 1, **kw: Any) -> Iterator[Any]:
+    require_matplotlib()
     import matplotlib
     from matplotlib.figure import Figure
 

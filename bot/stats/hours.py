@@ -16,9 +16,9 @@ from bot.stats.localtime import LocalTime
 from bot.stats.scope import Period, Progress, ProgressFn, Scope, chunks, n_chunks
 from bot.stats.table import Table
 from bot.storage.db import Database
-from bot.storage.models import EventLog, EventType, UTCDateTime
+from bot.storage.models import EventLog, EventType, UTCDateTime, table_of
 
-_LOG = EventLog.__table__
+_LOG = table_of(EventLog)
 # Rows Monday first, as operators in China read a week.
 WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日")
 WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -97,6 +97,7 @@ class LocalTime:
             return value(self.segments[0][1])
         whens = []
         for (_, off), (nxt, _) in zip(self.segments, self.segments[1:], strict=False):
+            assert nxt is not None  # only the first segment has no start
             whens.append((col < sa.literal_column(self.instant_literal(nxt)), value(off)))
         return sa.case(*whens, else_=value(self.segments[-1][1]))
 

@@ -14,11 +14,11 @@ from bot.stats.presence import members_during, present_at
 from bot.stats.scope import Period, Progress, ProgressFn, Scope, chunks, n_chunks
 from bot.stats.table import Table, pct, ratio
 from bot.storage.db import Database
-from bot.storage.models import Contact, DailyActivity, Membership, UTCDateTime
+from bot.storage.models import Contact, DailyActivity, Membership, UTCDateTime, table_of
 
-_M = Membership.__table__
-_DA = DailyActivity.__table__
-_C = Contact.__table__
+_M = table_of(Membership)
+_DA = table_of(DailyActivity)
+_C = table_of(Contact)
 
 
 @dataclass

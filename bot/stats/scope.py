@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from bot.stats.localtime import utc_start
 from bot.storage.db import Database
-from bot.storage.models import Group
+from bot.storage.models import Group, table_of
 
 # (done, total): called as a report works through chunks of groups, for progress bars.
 ProgressFn = Callable[[int, int], None]
@@ -42,7 +42,7 @@ class Scope:
         if self.groups is not None:
             return list(self.groups)
         async with db.engine.connect() as conn:
-            rows = await conn.execute(sa.select(Group.__table__.c.id).order_by(Group.__table__.c.id))
+            rows = await conn.execute(sa.select(table_of(Group).c.id).order_by(table_of(Group).c.id))
             return [r[0] for r in rows]
 
     def as_json(self) -> dict[str, object]:

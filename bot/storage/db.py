@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +61,48 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+MIGRATIONS_ENTRY_POINTS = "qunbot.migrations"
+
+
+class PluginMigrationsError(RuntimeError):
+    """An installed distribution's `qunbot.migrations` entry point does not lead to a directory
+    of revisions; the message names the distribution."""
+
+
+def installed_version_locations() -> list[Path]:
+    """The revision directories that installed third-party plugins declare, one entry point
+    each in the `qunbot.migrations` group: the value is a package holding revision files.
+
+    Every installed plugin's revisions apply whether or not the config enables it, as the
+    built-in plugins' do: the schema must not depend on the config, and a database that once
+    had a plugin's revision must keep finding it (Alembic refuses a revision it cannot see)."""
+    found: list[Path] = []
+    for ep in entry_points(group=MIGRATIONS_ENTRY_POINTS):
+        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "an unknown distribution"
+        try:
+            module = ep.load()
+        except Exception as exc:
+            raise PluginMigrationsError(
+                f"the migrations entry point {ep.name} = {ep.value!r} of the distribution {dist} failed to import: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        paths = list(getattr(module, "__path__", ()))
+        if not paths or not Path(paths[0]).is_dir():
+            raise PluginMigrationsError(
+                f"the migrations entry point {ep.name} = {ep.value!r} of the distribution {dist} "
+                "must name a package (a directory of revision files)"
+            )
+        found.append(Path(paths[0]))
+    return sorted(set(found))
+
+
 def alembic_config(extra_version_locations: Sequence[str | Path] = ()) -> Config:
-    """An in-memory Alembic config: no alembic.ini on disk. Extra directories hold
-    revisions that live outside this package (e.g. a plugin's own migrations)."""
+    """An in-memory Alembic config: no alembic.ini on disk. Besides the core's, revisions come
+    from installed plugins (`installed_version_locations`) and from extra directories given here."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    locations = [str(MIGRATIONS_DIR / "versions"), *(str(Path(p).resolve()) for p in extra_version_locations)]
+    extra = {Path(p).resolve() for p in (*installed_version_locations(), *extra_version_locations)}
+    locations = [str(MIGRATIONS_DIR / "versions"), *sorted(str(p) for p in extra)]
     # "os" splits on os.pathsep; both option names so old and new Alembic agree.
     cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("version_path_separator", "os")

@@ -32,6 +32,16 @@ def sqlite_utc_text(value: datetime) -> str:
     return as_utc(value).isoformat(" ", "microseconds")[:26]
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core `Table` of a SQLModel table class, typed: SQLModel sets `__table__` only when
+    the class is created, so a type checker cannot see it (bulk inserts and raw column access
+    need the Table)."""
+    table = sa.inspect(model).local_table
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
 class _SQLiteUTCText(sqlite.DATETIME):
     """SQLite DATETIME whose bind values arrive already formatted by `UTCDateTime`."""
 
@@ -215,4 +225,4 @@ CORE_TABLES: tuple[type[SQLModel], ...] = (
     GroupPluginState,
     KeyValue,
 )
-CORE_TABLE_NAMES = frozenset(t.__tablename__ for t in CORE_TABLES)  # type: ignore[misc]
+CORE_TABLE_NAMES = frozenset(table_of(t).name for t in CORE_TABLES)

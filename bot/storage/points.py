@@ -14,11 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from bot.storage.bulk import SQLITE_MAX_PARAMS, BulkStatement, DriverValues
 from bot.storage.db import Database
-from bot.storage.models import UTCDateTime, as_utc
+from bot.storage.models import UTCDateTime, as_utc, table_of
 
 
 class PointsEntry(SQLModel, table=True):
@@ -42,13 +42,13 @@ class PointsEntry(SQLModel, table=True):
 
 def _same_entry(group_id: str, member_id: str, ref: str) -> tuple[sa.ColumnElement[bool], ...]:
     """The conditions that identify one member's entry for a ref (the idempotency key)."""
-    return (PointsEntry.group_id == group_id, PointsEntry.member_id == member_id, PointsEntry.ref == ref)
+    return (col(PointsEntry.group_id) == group_id, col(PointsEntry.member_id) == member_id, col(PointsEntry.ref) == ref)
 
 
 # An entry to grow: (group, member, ref, points to add, cap, time of the change).
 Accumulation = tuple[str, str, str, int, int, datetime]
 
-_LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
+_LEDGER = table_of(PointsEntry)
 
 # A ledger entry's identity: (group, member, ref).
 _Key = tuple[str, str, str]
@@ -87,6 +87,7 @@ class _LedgerBulk:
     async def current(self, conn: AsyncConnection, keys: list[_Key]) -> dict[_Key, int]:
         """The deltas of the rows that exist for these (group, member, ref) keys; the
         unique index `uq_points_ref` finds each."""
+        statements: list[tuple[str, tuple[Any, ...]]]
         if self._postgres:
             statements = [(_PG_CURRENT, tuple(list(c) for c in zip(*keys, strict=True)))] if keys else []
         else:
@@ -96,7 +97,8 @@ class _LedgerBulk:
             ]
         found: dict[_Key, int] = {}
         for sql, params in statements:
-            for g, m, ref, delta in await conn.exec_driver_sql(sql, params):
+            for row in await conn.exec_driver_sql(sql, params):
+                g, m, ref, delta = tuple(row)  # a driver-level row: its width is not in its type
                 found[(g, m, ref)] = int(delta)
         return found
 
@@ -139,7 +141,7 @@ class PointsLedger:
         note: str,
     ) -> bool:
         if ref is not None:
-            exists = await s.execute(sa.select(PointsEntry.id).where(*_same_entry(group_id, member_id, ref)))
+            exists = await s.execute(sa.select(col(PointsEntry.id)).where(*_same_entry(group_id, member_id, ref)))
             if exists.first() is not None:
                 return False
         s.add(
@@ -182,7 +184,9 @@ class PointsLedger:
         cap: int | None,
     ) -> int:
         row = (
-            await s.execute(sa.select(PointsEntry.id, PointsEntry.delta).where(*_same_entry(group_id, member_id, ref)))
+            await s.execute(
+                sa.select(col(PointsEntry.id), col(PointsEntry.delta)).where(*_same_entry(group_id, member_id, ref))
+            )
         ).first()
         current = int(row[1]) if row is not None else 0
         new = current + delta
@@ -191,7 +195,7 @@ class PointsLedger:
         if row is None:
             s.add(PointsEntry(group_id=group_id, member_id=member_id, delta=new, reason=reason, ref=ref, at=at))
         elif new != current:
-            await s.execute(sa.update(PointsEntry).where(PointsEntry.id == row[0]).values(delta=new, at=at))
+            await s.execute(sa.update(PointsEntry).where(col(PointsEntry.id) == row[0]).values(delta=new, at=at))
         await s.flush()
         return new
 
@@ -233,8 +237,8 @@ class PointsLedger:
         """Every member's entry carrying `ref` in a group (e.g. who was paid for inviting X)."""
         stmt = (
             sa.select(PointsEntry)
-            .where(PointsEntry.group_id == group_id, PointsEntry.ref == ref)
-            .order_by(PointsEntry.at, PointsEntry.id)
+            .where(col(PointsEntry.group_id) == group_id, col(PointsEntry.ref) == ref)
+            .order_by(col(PointsEntry.at), col(PointsEntry.id))
         )
         async with self._db.session() as s:
             return list((await s.execute(stmt)).scalars().all())
@@ -243,9 +247,9 @@ class PointsLedger:
         """Every member of a group with entries: (member, total, time of the last change).
         Unordered; for leaderboards that rank with their own tie rules."""
         stmt = (
-            sa.select(PointsEntry.member_id, sa.func.sum(PointsEntry.delta), sa.func.max(PointsEntry.at))
-            .where(PointsEntry.group_id == group_id)
-            .group_by(PointsEntry.member_id)
+            sa.select(col(PointsEntry.member_id), sa.func.sum(col(PointsEntry.delta)), sa.func.max(col(PointsEntry.at)))
+            .where(col(PointsEntry.group_id) == group_id)
+            .group_by(col(PointsEntry.member_id))
         )
         async with self._db.session() as s:
             rows = (await s.execute(stmt)).all()
@@ -253,12 +257,12 @@ class PointsLedger:
 
     async def has_ref(self, group_id: str, member_id: str, ref: str) -> bool:
         async with self._db.session() as s:
-            row = await s.execute(sa.select(PointsEntry.id).where(*_same_entry(group_id, member_id, ref)))
+            row = await s.execute(sa.select(col(PointsEntry.id)).where(*_same_entry(group_id, member_id, ref)))
             return row.first() is not None
 
     async def total(self, group_id: str, member_id: str, session: AsyncSession | None = None) -> int:
-        stmt = sa.select(sa.func.coalesce(sa.func.sum(PointsEntry.delta), 0)).where(
-            PointsEntry.group_id == group_id, PointsEntry.member_id == member_id
+        stmt = sa.select(sa.func.coalesce(sa.func.sum(col(PointsEntry.delta)), 0)).where(
+            col(PointsEntry.group_id) == group_id, col(PointsEntry.member_id) == member_id
         )
         if session is not None:
             return int((await session.execute(stmt)).scalar_one())
@@ -268,19 +272,19 @@ class PointsLedger:
     async def top(self, group_id: str, n: int = 10, since: datetime | None = None) -> list[tuple[str, int]]:
         """Members by total (or by points earned since `since`), highest first; ties by
         member id so the order is stable."""
-        total = sa.func.sum(PointsEntry.delta).label("total")
-        stmt = sa.select(PointsEntry.member_id, total).where(PointsEntry.group_id == group_id)
+        total = sa.func.sum(col(PointsEntry.delta)).label("total")
+        stmt = sa.select(col(PointsEntry.member_id), total).where(col(PointsEntry.group_id) == group_id)
         if since is not None:
-            stmt = stmt.where(PointsEntry.at >= since)
-        stmt = stmt.group_by(PointsEntry.member_id).order_by(total.desc(), PointsEntry.member_id).limit(n)
+            stmt = stmt.where(col(PointsEntry.at) >= since)
+        stmt = stmt.group_by(col(PointsEntry.member_id)).order_by(total.desc(), col(PointsEntry.member_id)).limit(n)
         async with self._db.session() as s:
             return [(row[0], int(row[1])) for row in (await s.execute(stmt)).all()]
 
     async def history(self, group_id: str, member_id: str, limit: int = 20) -> list[PointsEntry]:
         stmt = (
             sa.select(PointsEntry)
-            .where(PointsEntry.group_id == group_id, PointsEntry.member_id == member_id)
-            .order_by(PointsEntry.at.desc(), PointsEntry.id.desc())
+            .where(col(PointsEntry.group_id) == group_id, col(PointsEntry.member_id) == member_id)
+            .order_by(col(PointsEntry.at).desc(), col(PointsEntry.id).desc())
             .limit(limit)
         )
         async with self._db.session() as s:

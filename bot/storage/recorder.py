@@ -53,16 +53,17 @@ from bot.storage.models import (
     Group,
     Membership,
     UTCDateTime,
+    table_of,
 )
 from bot.storage.settings import StorageSettings
 
 log = logging.getLogger(__name__)
 
-_LOG = EventLog.__table__
-_CONTACTS = Contact.__table__
-_GROUPS = Group.__table__
-_MEMBERSHIPS = Membership.__table__
-_DAILY = DailyActivity.__table__
+_LOG = table_of(EventLog)
+_CONTACTS = table_of(Contact)
+_GROUPS = table_of(Group)
+_MEMBERSHIPS = table_of(Membership)
+_DAILY = table_of(DailyActivity)
 
 _MAX_PENDING_SOURCES = 10_000
 _PURGE_CHUNK = 5_000
@@ -837,12 +838,12 @@ class Recorder:
         shapes: dict[tuple[bool, bool | None], list[dict[str, Any]]] = {}
         for gid in sorted(groups):
             change = groups[gid]
-            active = True if change.active is None else change.active
+            is_active = True if change.active is None else change.active
             row = {
                 "id": gid,
                 "topic": change.topic,
                 "owner_id": None,
-                "active": active,
+                "active": is_active,
                 "registered_at": change.changed_at if change.active else change.first_at,
                 "left_at": change.changed_at if change.active is False else None,
             }

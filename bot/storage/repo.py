@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from bot.storage.db import Database
-from bot.storage.models import DailyActivity, Group, GroupPluginState, KeyValue, Membership
+from bot.storage.models import DailyActivity, Group, GroupPluginState, KeyValue, Membership, table_of
 
 
 class _Repo:
@@ -39,10 +39,10 @@ class GroupRepo(_Repo):
     async def upsert(self, group_id: str, topic: str, owner_id: str | None, *, at: datetime) -> Group:
         """Register a group the bot is in (or refresh it): active again, topic and owner
         updated (a None owner keeps the known one). `at` is the registration time of a new row."""
-        stmt = self._insert(Group.__table__).values(
+        stmt = self._insert(table_of(Group)).values(
             id=group_id, topic=topic, owner_id=owner_id, active=True, registered_at=at, left_at=None
         )
-        old = Group.__table__.c
+        old = table_of(Group).c
         stmt = stmt.on_conflict_do_update(
             index_elements=["id"],
             set_={
@@ -62,7 +62,7 @@ class GroupRepo(_Repo):
         """The bot is no longer in the group. Returns False for an unknown group."""
         async with self._db.transaction() as s:
             result = await s.exec(sa.update(Group).where(col(Group.id) == group_id).values(active=False, left_at=at))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
 
 class PluginStateRepo(_Repo):
@@ -73,7 +73,7 @@ class PluginStateRepo(_Repo):
         return {(r.group_id, r.plugin): r.enabled for r in rows}
 
     async def set(self, group_id: str, plugin: str, enabled: bool, by: str | None, at: datetime) -> None:
-        stmt = self._insert(GroupPluginState.__table__).values(
+        stmt = self._insert(table_of(GroupPluginState)).values(
             group_id=group_id, plugin=plugin, enabled=enabled, changed_by=by, changed_at=at
         )
         stmt = stmt.on_conflict_do_update(
@@ -147,7 +147,7 @@ class KeyValueRepo(_Repo):
             return {r.key: r.value for r in (await s.exec(query)).all()}
 
     async def set(self, namespace: str, key: str, value: Any, at: datetime) -> None:
-        stmt = self._insert(KeyValue.__table__).values(namespace=namespace, key=key, value=value, updated_at=at)
+        stmt = self._insert(table_of(KeyValue)).values(namespace=namespace, key=key, value=value, updated_at=at)
         stmt = stmt.on_conflict_do_update(
             index_elements=["namespace", "key"],
             set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
@@ -160,4 +160,4 @@ class KeyValueRepo(_Repo):
             result = await s.exec(
                 sa.delete(KeyValue).where(col(KeyValue.namespace) == namespace, col(KeyValue.key) == key)
             )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)

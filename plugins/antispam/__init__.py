@@ -22,7 +22,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from bot.core.context import Context, PluginHost, Services
 from bot.core.events import GroupMessage, MembersJoined, MembersLeft, MessageKind
@@ -30,7 +30,7 @@ from bot.core.plugin import STOP, Command, Permission, Plugin
 from bot.core.templates import Template
 
 from .checks import Message
-from .classifier import RECENT_AGE, RECENT_SENT, ModelError, TextModel
+from .classifier import RECENT_AGE, RECENT_SENT, ModelError, Scorer, TextModel
 from .config import AntispamConfig, TeachingSettings
 from .detector import Detector, Windows
 from .executor import Executor
@@ -101,7 +101,8 @@ class AntispamState:
 @plugin.state
 async def _build(host: PluginHost) -> AntispamState:
     services = host.services
-    configs: list[AntispamConfig] = host.settings.configs()  # type: ignore[assignment]
+    # The loader validated each of them with AntispamConfig.
+    configs = cast(list[AntispamConfig], host.settings.configs())
     # Members are followed while the new-member rules or the text model's "recent" standing
     # can still apply to them.
     max_age = max(timedelta(minutes=max(c.new_member.minutes for c in configs)), RECENT_AGE)
@@ -411,7 +412,7 @@ async def replay_command(cmd: Command, ctx: Context, state: AntispamState, servi
         ctx.reply("用法：广告回放 [天数] [新模型]，例如：广告回放 30 新模型")
         return
     days = max(1, min(days, 90))
-    classifier: object = state.classifier
+    classifier: Scorer | None = state.classifier
     judged_by = "当前规则"
     if candidate:
         path = candidate_path(host_teaching(state).model_dir)
@@ -443,7 +444,7 @@ async def replay_command(cmd: Command, ctx: Context, state: AntispamState, servi
         classifier=classifier,
         taught=state.taught,
         judged_by=judged_by,
-    )  # type: ignore[arg-type]
+    )
     ctx.reply(report.summary(services.clock.tz))
 
 
@@ -473,7 +474,7 @@ _CANDIDATE_WORDS = frozenset({"新模型", "候选", "candidate"})
 
 
 def host_teaching(state: AntispamState) -> TeachingSettings:
-    return state.host.config_for(None).teaching  # type: ignore[no-any-return]
+    return state.host.config_for(None).teaching
 
 
 def _resolve_member(state: AntispamState, target: str) -> str:

@@ -1,3 +1,4 @@
+# Over 500 lines: one short class per check (a dozen), sharing the scoring helpers at the top.
 """The checks. Each is built from its rule's config, looks at one message (and the facts
 `textforms` found in it) and returns exactly one `CheckResult`: name, spam yes/no, details.
 
@@ -32,7 +33,7 @@ from .config import (
     Strictness,
     WaveRule,
 )
-from .textforms import LOUD, Features, Phrase
+from .textforms import LOUD, Features, Link, Phrase
 from .verdict import CheckResult
 
 
@@ -77,9 +78,12 @@ _QR_HINTS = ("二维码", "扫码", "扫一扫", "长按识别", "识别图中",
 
 class Check(Protocol):
     name: str
+
     # What `check` returns for a quiet message (see `is_quiet`), so the detector can skip
     # the call; None for checks that must always run (they keep state, or read the text).
-    quiet: CheckResult | None
+    # Read-only here, so a check whose `quiet` is always a CheckResult satisfies it.
+    @property
+    def quiet(self) -> CheckResult | None: ...
 
     def check(self, probe: Probe) -> CheckResult: ...
 
@@ -344,8 +348,8 @@ def _dodgy(f: Features) -> bool:
     )
 
 
-def _link_weight(link: object) -> int:
-    return 3 if link.suspicious or link.hidden else 1 if link.commerce else 2  # type: ignore[attr-defined]
+def _link_weight(link: Link) -> int:
+    return 3 if link.suspicious or link.hidden else 1 if link.commerce else 2
 
 
 def reachable(f: Features, msg: Message) -> bool:

@@ -168,10 +168,10 @@ class TextModel:
         order = random.Random(0)
         for _ in range(epochs):
             order.shuffle(docs)
-            for feats, label, scale in docs:
-                z = bias + scale * sum([weights.get(f, 0.0) for f in feats])
+            for doc_feats, label, scale in docs:
+                z = bias + scale * sum([weights.get(f, 0.0) for f in doc_feats])
                 error = _sigmoid(z) - label
-                for f in feats:
+                for f in doc_feats:
                     w = weights.get(f, 0.0)
                     g = error * scale + l2 * w
                     sq = squares.get(f, 1e-8) + g * g

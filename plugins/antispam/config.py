@@ -8,12 +8,12 @@ antispam section uses them, and a section only needs the keys it changes. Every 
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from bot.core.plugin import PluginConfig
-from bot.core.templates import template_type
+from bot.core.templates import placeholders
 
 from . import lexicon
 from .classifier import NEW, OLD, RECENT
@@ -102,6 +102,14 @@ class LinkRule(PluginConfig):
 
 # first_media: the member's very first message is an image or a video without a caption.
 NewMemberTrigger = Literal["link", "contact_card", "mini_program", "qr_code", "file", "contact", "first_media"]
+DEFAULT_NEW_MEMBER_TRIGGERS: tuple[NewMemberTrigger, ...] = (
+    "link",
+    "contact_card",
+    "mini_program",
+    "qr_code",
+    "contact",
+    "first_media",
+)
 
 
 class NewMemberRule(PluginConfig):
@@ -111,9 +119,7 @@ class NewMemberRule(PluginConfig):
     action: RuleAction = "warn"
     minutes: int = Field(1440, ge=0)
     messages: int = Field(3, ge=0)
-    triggers: list[NewMemberTrigger] = Field(
-        default_factory=lambda: ["link", "contact_card", "mini_program", "qr_code", "contact", "first_media"]
-    )
+    triggers: list[NewMemberTrigger] = Field(default_factory=lambda: list(DEFAULT_NEW_MEMBER_TRIGGERS))
 
 
 class KindsRule(PluginConfig):
@@ -290,18 +296,18 @@ class AntispamConfig(PluginConfig):
     # How readily the text model flags a message: lenient | normal | strict (per group through overrides).
     strictness: Strictness = "normal"
 
-    warn_text: template_type("member", "rules", "strikes", "limit", "group") = (  # type: ignore[valid-type]
+    warn_text: Annotated[str, placeholders("member", "rules", "strikes", "limit", "group")] = (
         "请勿发布广告、引流或推广信息（触发规则：{rules}）。这是第 {strikes}/{limit} 次提醒，"
         "累计 {limit} 次将被移出本群。如果是误判，请联系群主或管理员申诉。"
     )
-    removal_text: template_type("member", "rules", "group") = (  # type: ignore[valid-type]
+    removal_text: Annotated[str, placeholders("member", "rules", "group")] = (
         "已将 {member} 移出本群（{rules}）。如有误判，请联系管理员。"
     )
 
     # The group rules (群规), answered to `rules_words`. {penalties} is written from the
     # settings above and below (strikes, the rules that remove at once, dry run), so the rules
     # never promise what the bot does not do. null: no 群规 command (e.g. a keyword reply has it).
-    rules_text: template_type("penalties", "group") | None = (  # type: ignore[valid-type]
+    rules_text: Annotated[str, placeholders("penalties", "group")] | None = (
         "📌 群规：\n1. 友善交流，不发广告、链接和二维码；\n2. 不私加群友推销；\n3. {penalties}"
     )
     rules_words: list[str] = Field(default_factory=lambda: ["群规", "群公告", "规则"])

@@ -211,6 +211,7 @@ class Detector:
             return CLEAN
         for i, run in self._quiet_passive:
             results[i] = run(squeezed, group_id, member_id, at, who)
+        # Every None (a check without `quiet`) was filled just above by its run.
         return Verdict(tuple(results))  # type: ignore[arg-type]
 
     def _judge(self, probe: Probe) -> Verdict:
@@ -219,12 +220,12 @@ class Detector:
             return Verdict(tuple([c.quiet or c.check(probe) for c in self.checks]))
         results = [c.check(probe) for c in self.checks]
         if self._veto_at is not None:
-            self._corroborate(results, probe)
+            self._corroborate(results, self._veto_at, probe)
         return Verdict(tuple(results))
 
-    def _corroborate(self, results: list[CheckResult], probe: Probe) -> None:
+    def _corroborate(self, results: list[CheckResult], veto_at: int, probe: Probe) -> None:
         """Set aside the content rules' warnings the text model reads as ordinary chat."""
-        score = results[self._veto_at].score  # type: ignore[index]
+        score = results[veto_at].score
         if score is None or score >= self._veto_below:
             return
         kind_only = probe.message.kind in _KIND_ONLY and not any(not link.allowed for link in probe.features.links)
@@ -240,4 +241,5 @@ class Detector:
         results = self._quiet_results.copy()
         for i, run in self._quiet_runs:
             results[i] = run(squeezed, group_id, member_id, at, who)
+        # Every None (a check without `quiet`) was filled just above by its run.
         return tuple(results)  # type: ignore[arg-type]

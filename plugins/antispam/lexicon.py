@@ -1,3 +1,4 @@
+# Over 500 lines: it is data (the phrase tables and host lists), kept as one vocabulary in one place.
 """Built-in knowledge the checks are compiled from: ad phrases by strength, call-to-action
 phrases, scam-warning context, account aliases, link allow-list, suspicious hosts.
 

@@ -117,7 +117,7 @@ def decode(data: bytes, max_pixels: int) -> list[str]:
     if gray.width * gray.height > DECODE_PIXELS:
         scale = (DECODE_PIXELS / (gray.width * gray.height)) ** 0.5
         gray = gray.resize((max(1, int(gray.width * scale)), max(1, int(gray.height * scale))))
-    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
     return [b.text for b in found if b.text]
 
 

@@ -22,7 +22,7 @@ from bot.storage.db import Database
 from bot.storage.models import Contact, DailyActivity, EventLog, EventType, Membership
 
 from .checks import Message
-from .classifier import TextModel
+from .classifier import Scorer
 from .config import Action, AntispamConfig
 from .detector import Detector, Windows
 from .strikes import StrikeBook
@@ -99,7 +99,7 @@ async def replay(
     tz: tzinfo,
     groups: Sequence[str] | None = None,
     protected: Protected | None = None,
-    classifier: TextModel | None = None,
+    classifier: Scorer | None = None,
     taught: TaughtSamples | None = None,
     judged_by: str = "当前规则",
 ) -> ReplayReport:

@@ -55,7 +55,7 @@ def message_from_json(obj: Any) -> tuple[Any, Message]:
     raw_kind = obj.get("kind")
     if raw_kind is not None and not isinstance(raw_kind, str):
         raise InputError('"kind" must be a string')
-    qr = bool(raw_kind) and raw_kind.strip().lower() in _QR_KINDS  # type: ignore[union-attr]
+    qr = isinstance(raw_kind, str) and raw_kind.strip().lower() in _QR_KINDS
     kind = MessageKind.IMAGE if qr else MessageKind.parse(raw_kind)
     url = obj.get("url")
     if url is not None and not isinstance(url, str):

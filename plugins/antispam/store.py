@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from bot.core.clock import business_day
 from bot.storage.db import Database
 from bot.storage.health import DatabaseHealth
-from bot.storage.models import DailyActivity, Membership
+from bot.storage.models import DailyActivity, Membership, table_of
 
 from .models import AntispamBan, AntispamDecision, AntispamSample, AntispamStrike, Outcome
 
@@ -131,7 +131,7 @@ class AntispamStore:
         problem per row that cannot be used (naming the table and the row id): a bad row is
         skipped, never fatal. Only the columns needed are read, each checked by hand, so a
         damaged value in one row cannot fail the whole read."""
-        t = AntispamSample.__table__  # type: ignore[attr-defined]
+        t = table_of(AntispamSample)
         query = sa.select(t.c.id, t.c.label, t.c.text).order_by(t.c.id.desc()).limit(limit)
         async with self._db.session() as s:
             rows = list((await s.execute(query)).all())
@@ -183,7 +183,7 @@ class AntispamStore:
             stmt = stmt.where(col(AntispamStrike.group_id) == group_id)
         async with self._db.transaction() as s:
             result = await s.exec(stmt)
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return int(result.rowcount or 0)
 
     # --- bans -----------------------------------------------------------------------------------
     async def bans(self) -> list[AntispamBan]:
@@ -216,7 +216,10 @@ class AntispamStore:
             daily = (
                 await s.exec(
                     select(
-                        DailyActivity.group_id, DailyActivity.member_id, DailyActivity.day, DailyActivity.messages
+                        col(DailyActivity.group_id),
+                        col(DailyActivity.member_id),
+                        col(DailyActivity.day),
+                        col(DailyActivity.messages),
                     ).where(col(DailyActivity.day) >= first_day)
                 )
             ).all()

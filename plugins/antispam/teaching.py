@@ -313,7 +313,7 @@ class LiveModel(WithTaught):
         self.problem = problem  # why the active file is not used (told to the bot admins once)
         self._mtime = mtime
         self._next_poll: datetime | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[bool] | None = None
 
     @classmethod
     def load(cls, model_dir: str | Path, taught: TaughtSamples) -> LiveModel:

@@ -1,3 +1,4 @@
+# Over 500 lines: one pass that reads every form and fact of a message; its steps share the compiled tables.
 """Read a message once, the way a spam filter has to: every form the checks look at, and the
 facts they share (phrases, links, numbers, account handles, obfuscation), in one pass.
 
@@ -621,8 +622,8 @@ class Analyzer:
             f.handles = handles
             # A number right after "QQ"/"群" reads as an account or group number, not a phone.
             if f.numbers:
-                ids = {h.ident for h in handles}
-                f.numbers = [n for n in f.numbers if n.digits not in ids]
+                handle_ids = {h.ident for h in handles}
+                f.numbers = [n for n in f.numbers if n.digits not in handle_ids]
 
 
 def _under(host: str, domains: frozenset[str]) -> bool:

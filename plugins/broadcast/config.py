@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, fie
 from bot.config.refs import GroupRefs
 from bot.core.plugin import PluginConfig
 from bot.core.scheduler import cron_trigger
-from bot.core.templates import template_type
+from bot.core.templates import placeholders
 from bot.core.timeparse import parse_duration
 from plugins.broadcast.schedule import (
     DEFAULT_MIN_INTERVAL,
@@ -36,7 +36,7 @@ from plugins.broadcast.syntax import ALL, target_values
 
 # Values rendered for the occurrence (its local date and time), per target group.
 PLACEHOLDERS = ("date", "time", "weekday", "group", "year", "month", "day")
-MessageText = template_type(*PLACEHOLDERS)
+MessageText = Annotated[str, placeholders(*PLACEHOLDERS)]
 
 _NAME = re.compile(r"[^\W\d][\w\-]*")
 _LOCAL = re.compile(
@@ -119,8 +119,8 @@ class BroadcastEntry(PluginConfig):
     at: LocalDateTime | None = None
     when: str | None = None  # the chat syntax: 每天08:00, 工作日 9点, 每周一三五 20:00 …
     to: Annotated[list[str], BeforeValidator(_targets), GroupRefs(keywords=(ALL,))]
-    messages: list[MessageText] = Field(default_factory=list)  # type: ignore[valid-type]
-    text: MessageText | None = None  # type: ignore[valid-type]  # shorthand for one message
+    messages: list[MessageText] = Field(default_factory=list)
+    text: MessageText | None = None  # shorthand for one message
     grace: Duration | None = None  # default: the plugin's default_grace
 
     @field_validator("cron")

@@ -1,3 +1,4 @@
+# Over 500 lines: one grammar, the Chinese time syntax admins type, with the Schedule value it produces.
 """When a broadcast fires: the `Schedule` value (cron, interval or one date-time), and the
 forgiving Chinese time syntax admins type in chat (每天08:00, 工作日 9点半, 每周一三五 20:00,
 每月1号 10点, 每2小时, 2026-12-24 20:00, 明天8点, 30分钟后, cron 0 8 * * 1-5).

@@ -1,3 +1,4 @@
+# Over 500 lines: the broadcasts' jobs, catch-up, claims and sends, with the commands on them.
 """The running side of scheduled broadcasts: scheduler jobs, catch-up at start, claims,
 sends through the outbox, and what the chat commands do.
 
@@ -134,19 +135,19 @@ class BroadcastService:
 
     @property
     def cfg(self) -> BroadcastConfig:
-        return self.host.config_for(None)  # type: ignore[no-any-return]
+        return self.host.config_for(None)
 
     @property
     def tz(self) -> tzinfo:
         # The deployment's configured timezone, whatever the host's (and the clock's offset).
-        return self.services.config.tz  # type: ignore[no-any-return]
+        return self.services.config.tz
 
     @property
     def scheduler(self) -> Scheduler:
-        return self.services.scheduler  # type: ignore[no-any-return]
+        return self.services.scheduler
 
     def now(self) -> datetime:
-        return self.services.clock.now()  # type: ignore[no-any-return]
+        return self.services.clock.now()
 
     # --- start-up ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -176,10 +177,10 @@ class BroadcastService:
             except (KeyError, TypeError, ValueError) as exc:
                 log.error("broadcast %s: stored definition unusable, skipped: %s", row.name, exc)
         for name, definition in self.defs.items():
-            row = rows.get(name)
-            paused = bool(row and row.paused)
-            if first_build and not paused and row is not None:
-                await self._catch_up(definition, row.checked_at, now)
+            stored = rows.get(name)
+            paused = bool(stored and stored.paused)
+            if first_build and not paused and stored is not None:
+                await self._catch_up(definition, stored.checked_at, now)
             self._schedule(definition, paused)
         for job in self.scheduler.jobs(PREFIX):
             if job.id.removeprefix(PREFIX) not in self.defs:

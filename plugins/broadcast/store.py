@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from bot.storage.db import Database
+from bot.storage.models import table_of
 from plugins.broadcast.models import BroadcastDef, BroadcastDelivery, DeliveryState
 
 # Rows per INSERT statement (SQLite allows 32766 bound parameters; 8 columns each).
@@ -83,7 +84,7 @@ class BroadcastStore:
         ]
         if not rows:
             return
-        stmt = self._insert(BroadcastDef.__table__).values(rows).on_conflict_do_nothing(index_elements=["name"])
+        stmt = self._insert(table_of(BroadcastDef)).values(rows).on_conflict_do_nothing(index_elements=["name"])
         async with self._db.engine.begin() as conn:
             await conn.execute(stmt)
 
@@ -134,12 +135,12 @@ class BroadcastStore:
         stmt = sa.update(BroadcastDef).where(col(BroadcastDef.name) == name).values(**values)
         async with self._db.engine.begin() as conn:
             result = await conn.execute(stmt)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
     async def mark_checked(self, name: str, through: datetime) -> None:
         """Occurrences up to `through` have been dealt with. Only moves forward (several
         processes may write it)."""
-        table = BroadcastDef.__table__.c  # type: ignore[attr-defined]
+        table = table_of(BroadcastDef).c
         stmt = (
             sa.update(BroadcastDef)
             .where(table.name == name, sa.or_(table.checked_at.is_(None), table.checked_at < through))
@@ -164,7 +165,7 @@ class BroadcastStore:
         With `only_if_active`, a broadcast paused or deleted (possibly by another process)
         claims nothing and None is returned."""
         rows = [_row(name, occurrence, gid, state, detail, now) for gid, state, detail in states]
-        defs = BroadcastDef.__table__.c  # type: ignore[attr-defined]
+        defs = table_of(BroadcastDef).c
         if only_if_active:
             # Read apart from the claim: on SQLite a read that later writes can fail with
             # SQLITE_BUSY when another process wrote in between.
@@ -194,15 +195,15 @@ class BroadcastStore:
     ) -> list[Claimed]:
         # A fixed order (occurrence, group) so concurrent claimers never deadlock.
         rows.sort(key=lambda r: (r["occurrence"], r["group_id"]))
-        table = BroadcastDelivery.__table__
-        defs = BroadcastDef.__table__.c  # type: ignore[attr-defined]
+        table = table_of(BroadcastDelivery)
+        defs = table_of(BroadcastDef).c
         won: list[Claimed] = []
         for start in range(0, len(rows), _CHUNK):
             stmt = (
                 self._insert(table)
                 .values(rows[start : start + _CHUNK])
                 .on_conflict_do_nothing(index_elements=["broadcast", "occurrence", "group_id"])
-                .returning(table.c.id, table.c.group_id, table.c.state)  # type: ignore[attr-defined]
+                .returning(table.c.id, table.c.group_id, table.c.state)
             )
             won.extend(Claimed(r.id, r.group_id, r.state) for r in await conn.execute(stmt))
         await conn.execute(
@@ -231,7 +232,7 @@ class BroadcastStore:
             return list((await s.exec(query)).all())
 
     async def report(self, name: str, recent: int = 10) -> Report:
-        c = BroadcastDelivery.__table__.c  # type: ignore[attr-defined]
+        c = table_of(BroadcastDelivery).c
         report = Report(name)
         by_group = (
             sa.select(c.group_id, c.state, sa.func.count()).where(c.broadcast == name).group_by(c.group_id, c.state)

@@ -69,12 +69,12 @@ class BusinessDays:
         if at.tzinfo is tz:
             local = at  # at.astimezone(tz) would return `at` itself
         else:
-            lo = self._lo_utc
-            if lo is not None and type(at.tzinfo) is timezone and lo <= at < self._hi_utc:  # type: ignore[operator]
+            lo, hi = self._lo_utc, self._hi_utc
+            if lo is not None and hi is not None and type(at.tzinfo) is timezone and lo <= at < hi:
                 return self._day
             local = at.astimezone(tz)
-        lo = self._lo
-        if lo is not None and lo <= local < self._hi:  # type: ignore[operator]
+        lo, hi = self._lo, self._hi
+        if lo is not None and hi is not None and lo <= local < hi:
             return self._day
         return self._enter(local)
 

@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from bot.core.commands import fold
 from bot.core.plugin import PluginConfig
-from bot.core.templates import template_type
+from bot.core.templates import placeholders
 
 
 def _hhmm(value: Any) -> Any:
@@ -114,7 +114,7 @@ class InvitePoints(PluginConfig):
     points: int = Field(10, ge=1, le=100_000)
     revoke_within_days: float = Field(3, ge=0, le=365)
     # Said in the group when points are awarded; null: award silently.
-    announce: template_type(*INVITE_FIELDS) | None = None  # type: ignore[valid-type]
+    announce: Annotated[str, placeholders(*INVITE_FIELDS)] | None = None
 
 
 class MakeupRules(PluginConfig):
@@ -187,22 +187,22 @@ class CommandWords(PluginConfig):
 
 
 class CheckinTexts(PluginConfig):
-    success: template_type(*SUCCESS_FIELDS) = (  # type: ignore[valid-type]
+    success: Annotated[str, placeholders(*SUCCESS_FIELDS)] = (
         "✅ 签到成功！今日第{rank}位\n🔥 连续签到 {streak} 天（最长 {longest} 天）\n"
         "💰 获得 {points} 积分，共 {total} 积分{bonus_note}"
     )
-    bonus_note: template_type(*BONUS_FIELDS) = "\n🎁 连续签到 {streak} 天奖励 {bonus} 积分！"  # type: ignore[valid-type]
-    already: template_type(*ALREADY_FIELDS) = (  # type: ignore[valid-type]
+    bonus_note: Annotated[str, placeholders(*BONUS_FIELDS)] = "\n🎁 连续签到 {streak} 天奖励 {bonus} 积分！"
+    already: Annotated[str, placeholders(*ALREADY_FIELDS)] = (
         "今天已经签到过啦（今日第{rank}位），明天再来吧～\n🔥 连续签到 {streak} 天，共 {total} 积分"
     )
-    outside_window: template_type(*WINDOW_FIELDS) = (  # type: ignore[valid-type]
+    outside_window: Annotated[str, placeholders(*WINDOW_FIELDS)] = (
         "⏰ 签到时间是每天 {start}–{end}，现在 {time} 不能签到哦～"
     )
-    my_points: template_type(*MY_POINTS_FIELDS) = (  # type: ignore[valid-type]
+    my_points: Annotated[str, placeholders(*MY_POINTS_FIELDS)] = (
         "💰 {member}：{total} 积分（第{points_rank}名）\n🔥 连续签到 {streak} 天，最长 {longest} 天，"
         "累计 {days} 天\n📌 今天{today}，本月还可补签 {makeups_left} 次"
     )
-    makeup_success: template_type(*MAKEUP_FIELDS) = (  # type: ignore[valid-type]
+    makeup_success: Annotated[str, placeholders(*MAKEUP_FIELDS)] = (
         "🔄 补签成功：{date}（消耗 {cost} 积分，本月已补签 {used}/{limit} 次）\n"
         "🔥 连续签到 {streak} 天，剩余 {total} 积分"
     )
@@ -213,18 +213,18 @@ class CheckinTexts(PluginConfig):
     held_done: str = "⏳ 刚才记下的签到已补上：\n"
     # Merged replies (`replies.mode: merged`): a header, then one line per check-in; the
     # member is @-mentioned (or named, with `mention: false`) at the start of the line.
-    merged_header: template_type(*MERGED_HEADER_FIELDS) = "✅ {date}签到（{count} 人）："  # type: ignore[valid-type]
-    merged_line: template_type(*MERGED_LINE_FIELDS) = (  # type: ignore[valid-type]
+    merged_header: Annotated[str, placeholders(*MERGED_HEADER_FIELDS)] = "✅ {date}签到（{count} 人）："
+    merged_line: Annotated[str, placeholders(*MERGED_LINE_FIELDS)] = (
         "{member} 第{rank}位，连续 {streak} 天，+{points} 积分（共 {total}）"
     )
-    merged_bonus: template_type(*BONUS_FIELDS) = " 🎁连签 {streak} 天奖励 {bonus}"  # type: ignore[valid-type]
+    merged_bonus: Annotated[str, placeholders(*BONUS_FIELDS)] = " 🎁连签 {streak} 天奖励 {bonus}"
     # Then the members, after these headings.
     merged_already: str = "今天已经签到过："
-    merged_outside: template_type("start", "end") = "⏰ 不在签到时间（每天 {start}–{end}），没有记上："  # type: ignore[valid-type]
+    merged_outside: Annotated[str, placeholders("start", "end")] = "⏰ 不在签到时间（每天 {start}–{end}），没有记上："
     merged_held: str = "⏳ 数据库暂时连不上，这些签到已记下，恢复后自动补上："
     merged_not_held: str = "⚠️ 数据库暂时连不上，这些签到没有记下，请过几分钟再发一次："
     # The daily summary (`replies.summary_at`), followed by the earliest check-ins and the longest streaks.
-    summary: template_type(*SUMMARY_FIELDS) = "📋 {date}签到小结：共 {count} 人签到"  # type: ignore[valid-type]
+    summary: Annotated[str, placeholders(*SUMMARY_FIELDS)] = "📋 {date}签到小结：共 {count} 人签到"
 
 
 class CheckinConfig(PluginConfig):

@@ -328,13 +328,14 @@ class CheckinService:
             .group_by(col(R.member_id))
             .subquery()
         )
+        # Six columns: SQLAlchemy's select (sqlmodel's is typed for up to four), run by execute.
         stmt = (
-            select(R.member_id, R.name, R.streak, R.day, R.at, R.id)
+            sa.select(col(R.member_id), col(R.name), col(R.streak), col(R.day), col(R.at), col(R.id))
             .join(latest, sa.and_(col(R.member_id) == latest.c.mid, col(R.day) == latest.c.last))
-            .where(R.group_id == group_id, R.day >= today - timedelta(days=1))
+            .where(col(R.group_id) == group_id, col(R.day) >= today - timedelta(days=1))
         )
         async with self.db.session() as s:
-            rows = (await s.exec(stmt)).all()
+            rows = (await s.execute(stmt)).all()
         # Longest first; among equals, those already in today first, then who was recorded first.
         ordered = sorted(rows, key=lambda r: (-r[2], -r[3].toordinal(), _utc(r[4]), r[5]))
         ranks = competition_ranks(ordered, lambda r: r[2])

@@ -70,7 +70,7 @@ class Game:
         return self.services.clock.now()
 
     def config(self, group_id: str) -> GamesConfig:
-        return self.host.config_for(group_id)  # type: ignore[no-any-return]
+        return self.host.config_for(group_id)
 
     def context(self, group_id: str) -> Context:
         return self.host.context(group_id=group_id)

@@ -4,14 +4,14 @@ whitelisted placeholders, checked when the config loads)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator
 
 from bot.config.errors import ConfigError
 from bot.config.yamlio import load_yaml
 from bot.core.plugin import PluginConfig
-from bot.core.templates import template_type
+from bot.core.templates import placeholders
 
 # --- placeholders per text ---------------------------------------------------------------
 LOTTERY_STARTED = ("id", "prize", "winners", "keyword", "end", "creator")
@@ -36,26 +36,26 @@ DICE_ROLLED = ("member", "dice", "sum")
 COOLDOWN = ("seconds",)
 
 
-T_LOTTERY_STARTED = template_type(*LOTTERY_STARTED)
-T_LOTTERY_JOINED = template_type(*LOTTERY_JOINED)
-T_LOTTERY_ALREADY = template_type(*LOTTERY_ALREADY)
-T_LOTTERY_RESULT = template_type(*LOTTERY_RESULT)
-T_LOTTERY_EMPTY = template_type(*LOTTERY_EMPTY)
-T_LOTTERY_CANCELLED = template_type(*LOTTERY_CANCELLED)
-T_POLL_STARTED = template_type(*POLL_STARTED)
-T_POLL_VOTED = template_type(*POLL_VOTED)
-T_POLL_LOCKED = template_type(*POLL_LOCKED)
-T_POLL_RESULT = template_type(*POLL_RESULT)
-T_QUIZ_QUESTION = template_type(*QUIZ_QUESTION)
-T_QUIZ_CORRECT = template_type(*QUIZ_CORRECT)
-T_QUIZ_TIMEOUT = template_type(*QUIZ_TIMEOUT)
-T_QUIZ_HINT = template_type(*QUIZ_HINT)
-T_GUESS_STARTED = template_type(*GUESS_STARTED)
-T_GUESS_HINT = template_type(*GUESS_HINT)
-T_GUESS_CORRECT = template_type(*GUESS_CORRECT)
-T_GUESS_TIMEOUT = template_type(*GUESS_TIMEOUT)
-T_DICE_ROLLED = template_type(*DICE_ROLLED)
-T_COOLDOWN = template_type(*COOLDOWN)
+T_LOTTERY_STARTED = Annotated[str, placeholders(*LOTTERY_STARTED)]
+T_LOTTERY_JOINED = Annotated[str, placeholders(*LOTTERY_JOINED)]
+T_LOTTERY_ALREADY = Annotated[str, placeholders(*LOTTERY_ALREADY)]
+T_LOTTERY_RESULT = Annotated[str, placeholders(*LOTTERY_RESULT)]
+T_LOTTERY_EMPTY = Annotated[str, placeholders(*LOTTERY_EMPTY)]
+T_LOTTERY_CANCELLED = Annotated[str, placeholders(*LOTTERY_CANCELLED)]
+T_POLL_STARTED = Annotated[str, placeholders(*POLL_STARTED)]
+T_POLL_VOTED = Annotated[str, placeholders(*POLL_VOTED)]
+T_POLL_LOCKED = Annotated[str, placeholders(*POLL_LOCKED)]
+T_POLL_RESULT = Annotated[str, placeholders(*POLL_RESULT)]
+T_QUIZ_QUESTION = Annotated[str, placeholders(*QUIZ_QUESTION)]
+T_QUIZ_CORRECT = Annotated[str, placeholders(*QUIZ_CORRECT)]
+T_QUIZ_TIMEOUT = Annotated[str, placeholders(*QUIZ_TIMEOUT)]
+T_QUIZ_HINT = Annotated[str, placeholders(*QUIZ_HINT)]
+T_GUESS_STARTED = Annotated[str, placeholders(*GUESS_STARTED)]
+T_GUESS_HINT = Annotated[str, placeholders(*GUESS_HINT)]
+T_GUESS_CORRECT = Annotated[str, placeholders(*GUESS_CORRECT)]
+T_GUESS_TIMEOUT = Annotated[str, placeholders(*GUESS_TIMEOUT)]
+T_DICE_ROLLED = Annotated[str, placeholders(*DICE_ROLLED)]
+T_COOLDOWN = Annotated[str, placeholders(*COOLDOWN)]
 
 
 class LotteryTexts(PluginConfig):

@@ -41,7 +41,7 @@ class GuessGame(RoundGame):
     def _track(self, rnd: Round) -> None:
         assert rnd.id is not None
         self.open[rnd.group_id] = rnd
-        self.at(self.job_id(rnd.id), rnd.ends_at, lambda fire, r=rnd: self.timeout(r))
+        self.at(self.job_id(rnd.id), rnd.ends_at, lambda fire: self.timeout(rnd))
 
     def _untrack(self, rnd: Round) -> None:
         assert rnd.id is not None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from bot.core.context import Context, PluginHost
 from bot.core.events import GroupMessage
@@ -68,8 +68,9 @@ class LotteryGame(Game):
     def _track(self, lot: Lottery) -> None:
         assert lot.id is not None
         self.open.setdefault(lot.group_id, {})[lot.id] = (lot, answer_key(lot.keyword))
+        lottery_id = lot.id
         if lot.ends_at is not None:
-            self.at(self.job_id(lot.id), lot.ends_at, lambda fire, lid=lot.id: self._deadline(lid))
+            self.at(self.job_id(lottery_id), lot.ends_at, lambda fire: self._deadline(lottery_id))
 
     def _untrack(self, lottery_id: int, group_id: str) -> None:
         self.open.get(group_id, {}).pop(lottery_id, None)
@@ -171,7 +172,7 @@ class LotteryGame(Game):
         if found is None:
             return False
         assert found.id is not None
-        cfg: LotteryConfig = ctx.config.lottery  # type: ignore[attr-defined]
+        cfg: LotteryConfig = cast(GamesConfig, ctx.config).lottery  # this plugin's own config
         sender = event.sender
         new, count = await self.repo.join(found.id, sender.id, sender.display, self.now())
         if new is None:  # closed under our feet: the keyword is ordinary chat again

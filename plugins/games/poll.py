@@ -57,7 +57,7 @@ class PollGame(Game):
     def _track(self, poll: Poll) -> None:
         assert poll.id is not None
         self.open[poll.group_id] = poll
-        self.at(self.job_id(poll.id), poll.ends_at, lambda fire, p=poll: self._deadline(p))
+        self.at(self.job_id(poll.id), poll.ends_at, lambda fire: self._deadline(poll))
 
     def _untrack(self, poll: Poll) -> None:
         assert poll.id is not None

@@ -35,7 +35,7 @@ class QuizGame(RoundGame):
     def _track(self, rnd: Round) -> None:
         assert rnd.id is not None
         self.open[rnd.group_id] = (rnd, frozenset(answer_key(a) for a in rnd.answers))
-        self.at(self.job_id(rnd.id), rnd.ends_at, lambda fire, r=rnd: self.timeout(r))
+        self.at(self.job_id(rnd.id), rnd.ends_at, lambda fire: self.timeout(rnd))
 
     def _untrack(self, rnd: Round) -> None:
         assert rnd.id is not None

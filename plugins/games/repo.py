@@ -116,7 +116,7 @@ class GamesRepo:
         async with self.db.transaction() as s:
             claimed = await s.exec(
                 sa.update(Lottery)
-                .where(Lottery.id == lottery_id, Lottery.status == OPEN)
+                .where(col(Lottery.id) == lottery_id, col(Lottery.status) == OPEN)
                 .values(status="drawn", closed_at=at, close_reason=reason, closed_by=by)
             )
             if claimed.rowcount != 1:
@@ -133,7 +133,7 @@ class GamesRepo:
         async with self.db.transaction() as s:
             done = await s.exec(
                 sa.update(Lottery)
-                .where(Lottery.id == lottery_id, Lottery.status == OPEN)
+                .where(col(Lottery.id) == lottery_id, col(Lottery.status) == OPEN)
                 .values(status="cancelled", closed_at=at, close_reason="cancelled", closed_by=by)
             )
             return done.rowcount == 1
@@ -186,7 +186,7 @@ class GamesRepo:
                     return "locked", previous
                 await s.exec(
                     sa.update(PollVote)
-                    .where(PollVote.poll_id == poll_id, PollVote.member_id == member_id)
+                    .where(col(PollVote.poll_id) == poll_id, col(PollVote.member_id) == member_id)
                     .values(option=option, voted_at=at)
                 )
                 return "changed", previous
@@ -194,14 +194,20 @@ class GamesRepo:
             return "same", option
 
     async def tally(self, poll_id: int) -> dict[int, int]:
-        stmt = select(PollVote.option, func.count()).where(PollVote.poll_id == poll_id).group_by(PollVote.option)
+        stmt = (
+            select(col(PollVote.option), func.count())
+            .where(col(PollVote.poll_id) == poll_id)
+            .group_by(col(PollVote.option))
+        )
         async with self.db.session() as s:
             return {int(o): int(n) for o, n in (await s.exec(stmt)).all()}
 
     async def close_poll(self, poll_id: int, at: datetime, status: str = "closed") -> bool:
         async with self.db.transaction() as s:
             done = await s.exec(
-                sa.update(Poll).where(Poll.id == poll_id, Poll.status == OPEN).values(status=status, closed_at=at)
+                sa.update(Poll)
+                .where(col(Poll.id) == poll_id, col(Poll.status) == OPEN)
+                .values(status=status, closed_at=at)
             )
             return done.rowcount == 1
 
@@ -249,7 +255,9 @@ class GamesRepo:
         if extra is not None:
             values["extra"] = extra
         async with self.db.transaction() as s:
-            done = await s.exec(sa.update(Round).where(Round.id == round_id, Round.status == OPEN).values(**values))
+            done = await s.exec(
+                sa.update(Round).where(col(Round.id) == round_id, col(Round.status) == OPEN).values(**values)
+            )
             if done.rowcount != 1:
                 return None
             rnd = (await s.exec(select(Round).where(Round.id == round_id))).one()

@@ -19,6 +19,7 @@ the row stays "sent" until the join arrives.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -69,7 +70,7 @@ class InviteState:
 
     @property
     def config(self) -> InviteConfig:
-        return self.host.settings.default  # type: ignore[return-value]
+        return self.host.config_for(None)
 
     @property
     def services(self) -> Services:
@@ -79,7 +80,7 @@ class InviteState:
 @plugin.state
 async def _state(host: PluginHost) -> InviteState:
     services = host.services
-    config: InviteConfig = host.settings.default  # type: ignore[assignment]
+    config: InviteConfig = host.config_for(None)
     resolved: dict[int, list[str]] = {}
     for rule in config.rules:
         ids: list[str] = []
@@ -336,7 +337,7 @@ async def _tell_admins_once(state: InviteState, ctx: Context, key: str, template
     await ctx.notify_admins(text)
 
 
-def _render(template: str, names: tuple[str, ...], values: dict[str, object]) -> str:
+def _render(template: str, names: tuple[str, ...], values: Mapping[str, object]) -> str:
     return Template.parse(template, names).render(values)
 
 

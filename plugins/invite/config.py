@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, model_validator
 
 from bot.config.refs import GroupSelectors
 from bot.core.plugin import PluginConfig
-from bot.core.templates import template_type
+from bot.core.templates import placeholders
 from bot.core.text import normalize
 
-MEMBER_TEXT = template_type("name", "group", "keyword")
-CHOOSE_TEXT = template_type("name", "keyword", "topics", "topic")
-ADMIN_TEXT = template_type("keyword", "groups", "cap", "group")
+MEMBER_TEXT = Annotated[str, placeholders("name", "group", "keyword")]
+CHOOSE_TEXT = Annotated[str, placeholders("name", "keyword", "topics", "topic")]
+ADMIN_TEXT = Annotated[str, placeholders("keyword", "groups", "cap", "group")]
 
 WECHAT_GROUP_LIMIT = 500
 
@@ -56,24 +58,20 @@ class InviteConfig(PluginConfig):
     # always answered.
     repeat_cooldown_seconds: float = Field(30, ge=0)
     # Texts. Placeholders: {name} the member, {group}, {keyword} what they sent, {topics}.
-    inviting: MEMBER_TEXT = "好的，{name}！正在拉你进「{group}」，请稍候～"  # type: ignore[valid-type]
-    invitation_sent: MEMBER_TEXT = (  # type: ignore[valid-type]
-        "好的，{name}！已向你发送「{group}」的入群邀请，请在聊天列表里点开邀请加入～"
-    )
-    already_member: MEMBER_TEXT = "你已经在「{group}」里啦～"  # type: ignore[valid-type]
-    pending: MEMBER_TEXT = "入群邀请已经发给你了，请在聊天列表里找到「{group}」的邀请点开加入～"  # type: ignore[valid-type]
-    all_full: MEMBER_TEXT = "抱歉，{name}，群暂时满员了，管理员正在准备新群，请稍后再发送“{keyword}”试试～"  # type: ignore[valid-type]
-    try_tomorrow: MEMBER_TEXT = "今天的入群名额已经用完啦，请明天再发送“{keyword}”～"  # type: ignore[valid-type]
-    failed: MEMBER_TEXT = "抱歉，邀请你加入「{group}」没有成功，请稍后再试或联系管理员。"  # type: ignore[valid-type]
-    choose: CHOOSE_TEXT = "想加入哪个群？请发送：{topics}"  # type: ignore[valid-type]
+    inviting: MEMBER_TEXT = "好的，{name}！正在拉你进「{group}」，请稍候～"
+    invitation_sent: MEMBER_TEXT = "好的，{name}！已向你发送「{group}」的入群邀请，请在聊天列表里点开邀请加入～"
+    already_member: MEMBER_TEXT = "你已经在「{group}」里啦～"
+    pending: MEMBER_TEXT = "入群邀请已经发给你了，请在聊天列表里找到「{group}」的邀请点开加入～"
+    all_full: MEMBER_TEXT = "抱歉，{name}，群暂时满员了，管理员正在准备新群，请稍后再发送“{keyword}”试试～"
+    try_tomorrow: MEMBER_TEXT = "今天的入群名额已经用完啦，请明天再发送“{keyword}”～"
+    failed: MEMBER_TEXT = "抱歉，邀请你加入「{group}」没有成功，请稍后再试或联系管理员。"
+    choose: CHOOSE_TEXT = "想加入哪个群？请发送：{topics}"
     # A topic no rule has (加群 游泳). {topic} what they asked for.
-    unknown_topic: CHOOSE_TEXT = "没有“{topic}”这个群。想加入哪个群？请发送：{topics}"  # type: ignore[valid-type]
+    unknown_topic: CHOOSE_TEXT = "没有“{topic}”这个群。想加入哪个群？请发送：{topics}"
     # To admins (once a day per situation). {groups} the full groups, {cap} the cap.
-    admin_full: ADMIN_TEXT = (  # type: ignore[valid-type]
-        "「{keyword}」对应的群都满了（{groups}），新的入群请求已婉拒。请建新群并加入配置。"
-    )
-    admin_daily_cap: ADMIN_TEXT = "今日入群邀请已达上限（{cap} 个），之后的请求已请对方明天再来。"  # type: ignore[valid-type]
-    admin_group_cap: ADMIN_TEXT = (  # type: ignore[valid-type]
+    admin_full: ADMIN_TEXT = "「{keyword}」对应的群都满了（{groups}），新的入群请求已婉拒。请建新群并加入配置。"
+    admin_daily_cap: ADMIN_TEXT = "今日入群邀请已达上限（{cap} 个），之后的请求已请对方明天再来。"
+    admin_group_cap: ADMIN_TEXT = (
         "「{keyword}」对应的群今日邀请都已达上限（每群 {cap} 个：{groups}），之后的请求已请对方明天再来。"
     )
 

@@ -27,7 +27,7 @@ class InviteStore:
         """Invites this account made in [since, until): in total and per group."""
         r = InviteRecord
         query = (
-            sa.select(col(r.group_id), sa.func.count())
+            select(col(r.group_id), sa.func.count())
             .where(col(r.bot_id) == self.bot_id, col(r.created_at) >= since, col(r.created_at) < until)
             .group_by(col(r.group_id))
         )
@@ -40,7 +40,7 @@ class InviteStore:
         """Invitations still open (queued or sent, not joined) per group, made since `since`."""
         r = InviteRecord
         query = (
-            sa.select(col(r.group_id), sa.func.count())
+            select(col(r.group_id), sa.func.count())
             .where(
                 col(r.group_id).in_(list(group_ids)),
                 col(r.status).in_(InviteStatus.PENDING),
@@ -96,7 +96,7 @@ class InviteStore:
                 )
                 .values(status=InviteStatus.JOINED, joined_at=at)
             )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return int(result.rowcount or 0)
 
     async def _update(self, record_id: int, from_status: str, **values: object) -> None:
         r = InviteRecord

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from bot.core.context import Context, PluginHost, Services
 from bot.core.events import BotLeftGroup, GroupMessage, PrivateMessage
@@ -66,7 +67,7 @@ class RelayState:
 
     @property
     def config(self) -> RelayConfig:
-        return self.host.settings.default  # type: ignore[return-value]
+        return self.host.config_for(None)
 
     def speakers_now(self, link: Link) -> frozenset[str] | None:
         """Who this relay carries right now (empty: everyone), or None when it is off."""
@@ -90,9 +91,9 @@ def _targets(config: RelayConfig) -> list[tuple[str, list[str]]]:
 @plugin.state
 async def _state(host: PluginHost) -> RelayState:
     services = host.services
-    config: RelayConfig = host.settings.default  # type: ignore[assignment]
+    config: RelayConfig = host.config_for(None)
     for override in host.settings.per_group.values():
-        if override.relays != config.relays:  # type: ignore[attr-defined]
+        if cast(RelayConfig, override).relays != config.relays:  # the loader validated it with RelayConfig
             log.warning("relay: `relays` in a per-group override is ignored; define relays at the top level")
             break
     graph = RelayGraph.build(config, services.config.groups_in)
@@ -185,6 +186,7 @@ async def _forward_question(event: GroupMessage, ctx: Context, state: RelayState
     now = ctx.now()
     if state.store is not None:
         lines = [
+            # A stored session has its id (the database gave it on insert).
             TranscriptLine(state.sessions[link.name].id, question=True)  # type: ignore[arg-type]
             for link in links
             if link.name in state.sessions

@@ -9,23 +9,23 @@ from pydantic import Field, field_validator, model_validator
 from bot.config.refs import GroupRefs, GroupSelectors
 from bot.core.events import MessageKind
 from bot.core.plugin import PluginConfig
-from bot.core.templates import template_type
+from bot.core.templates import placeholders
 from bot.core.text import normalize
 
 LINE_PLACEHOLDERS = ("name", "group", "text")
 NOTICE_PLACEHOLDERS = ("relay", "source", "prefix")
 SUMMARY_PLACEHOLDERS = ("relay", "source", "duration", "messages", "questions", "speakers", "groups")
 
-LineText = template_type(*LINE_PLACEHOLDERS)
-NoticeText = template_type(*NOTICE_PLACEHOLDERS)
-SummaryText = template_type(*SUMMARY_PLACEHOLDERS)
+LineText = Annotated[str, placeholders(*LINE_PLACEHOLDERS)]
+NoticeText = Annotated[str, placeholders(*NOTICE_PLACEHOLDERS)]
+SummaryText = Annotated[str, placeholders(*SUMMARY_PLACEHOLDERS)]
 IDLE_PLACEHOLDERS = ("relay", "idle", "start")
-IdleText = template_type(*IDLE_PLACEHOLDERS)
+IdleText = Annotated[str, placeholders(*IDLE_PLACEHOLDERS)]
 
 # How a message that is not plain text is shown in the other groups. The platform has no
 # media-forward action yet, so images, files, voice ... travel as this label plus whatever
 # text (a file name, a title) and URL the adapter gave.
-DEFAULT_LABELS: dict[str, str] = {
+DEFAULT_LABELS: dict[MessageKind, str] = {
     MessageKind.IMAGE: "[图片]",
     MessageKind.FILE: "[文件]",
     MessageKind.VIDEO: "[视频]",
@@ -53,7 +53,7 @@ class RelayLink(PluginConfig):
     # the plugin's `question_prefixes` go to the source group.
     questions: bool = True
     # Line template for this relay; default: the plugin's `format` / `mesh_format`.
-    format: LineText | None = None  # type: ignore[valid-type]
+    format: LineText | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> RelayLink:
@@ -77,17 +77,15 @@ class RelayLink(PluginConfig):
 class RelayConfig(PluginConfig):
     relays: list[RelayLink] = Field(default_factory=list)
     # Placeholders: {name} the speaker, {group} the group it was said in, {text}.
-    format: LineText = "【{name}】{text}"  # type: ignore[valid-type]
-    mesh_format: LineText = "【{group}·{name}】{text}"  # type: ignore[valid-type]
+    format: LineText = "【{name}】{text}"
+    mesh_format: LineText = "【{group}·{name}】{text}"
     question_prefixes: list[str] = Field(default_factory=lambda: ["提问"])
-    question_format: LineText = "❓「{group}」{name} 提问：{text}"  # type: ignore[valid-type]
+    question_format: LineText = "❓「{group}」{name} 提问：{text}"
     # Said in the target groups when a live session starts / ends ("" = say nothing).
     # Placeholders: {relay} {source} (the source group) {prefix} (the first question prefix).
-    start_notice: NoticeText = (  # type: ignore[valid-type]
-        "📢 直播开始！本群将同步「{source}」的直播内容。有问题请发送“{prefix} + 你的问题”。"
-    )
-    stop_notice: NoticeText = "📢 直播结束，感谢大家参与！"  # type: ignore[valid-type]
-    summary: SummaryText = (  # type: ignore[valid-type]
+    start_notice: NoticeText = "📢 直播开始！本群将同步「{source}」的直播内容。有问题请发送“{prefix} + 你的问题”。"
+    stop_notice: NoticeText = "📢 直播结束，感谢大家参与！"
+    summary: SummaryText = (
         "📋 直播「{relay}」已结束：时长 {duration}，转发 {messages} 条消息到 {groups} 个群，"
         "{speakers} 位发言人，收到 {questions} 个提问。"
     )

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from bot.core.events import GroupMessage
 from bot.storage.db import Database
+from bot.storage.models import table_of
 from plugins.relay.models import RelayLedger, RelaySession, RelayTranscript
 
 
@@ -64,7 +65,7 @@ class RelayStore:
         """Record that this message is being relayed; False if it already was (nothing is
         written then). Transcript lines are written in the same transaction."""
         stmt = (
-            self._insert(RelayLedger.__table__)
+            self._insert(table_of(RelayLedger))
             .values(
                 origin_key=origin_key(event),
                 group_id=event.group_id,
@@ -77,7 +78,7 @@ class RelayStore:
         )
         async with self._db.transaction() as s:
             result = await s.exec(stmt)
-            if not result.rowcount:  # type: ignore[attr-defined]
+            if not result.rowcount:
                 return False
             for line in transcript:
                 s.add(
@@ -98,7 +99,7 @@ class RelayStore:
     async def purge_ledger(self, before: datetime) -> int:
         async with self._db.transaction() as s:
             result = await s.exec(sa.delete(RelayLedger).where(col(RelayLedger.at) < before))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return int(result.rowcount or 0)
 
     # --- sessions ------------------------------------------------------------------------
     async def open_sessions(self) -> list[RelaySession]:
@@ -138,7 +139,7 @@ class RelayStore:
                 .where(col(RelaySession.id) == session_id, col(RelaySession.ended_at).is_(None))
                 .values(ended_at=at, ended_by=by)
             )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
     async def transcript(self, session_id: int) -> list[RelayTranscript]:
         query = (
@@ -155,7 +156,7 @@ class RelayStore:
         async with self._db.session() as s:
             counts = (
                 await s.exec(
-                    sa.select(
+                    select(
                         sa.func.count().filter(col(t.question).is_(False)),
                         sa.func.count().filter(col(t.question).is_(True)),
                         sa.func.count(sa.distinct(col(t.member_id))).filter(col(t.question).is_(False)),

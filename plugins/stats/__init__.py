@@ -106,7 +106,7 @@ class StatsState:
 @plugin.state
 async def _state(host: PluginHost) -> StatsState:
     state = StatsState(host)
-    cfg: StatsConfig = host.settings.default
+    cfg: StatsConfig = host.config_for(None)
     scheduler, tz = host.services.scheduler, host.services.clock.tz
     for kind, digest_cfg in (("daily", cfg.daily_digest), ("weekly", cfg.weekly_digest)):
         job_id = f"stats:{kind}_digest"

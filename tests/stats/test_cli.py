@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,17 @@ def test_other_reports(setup: tuple[Path, Path]) -> None:
     assert code == 0 and json.loads(out)["acted"] == 1
     code, out, _ = run("summary", "-c", str(config), "-g", "g1", *window, "--as-of", "2027-01-20T10:00")
     assert code == 0 and "「宝妈交流群」" in out and "移出：Bob" in out
+
+
+def test_png_without_matplotlib_says_how_to_install_the_charts_extra(
+    setup: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, tmp = setup
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    png = tmp / "none.png"
+    code, _, err = run("growth", "-c", str(config), "--png", str(png), *RANGE)
+    assert code == 2 and not png.exists()
+    assert "matplotlib, which is not installed" in err and "qunbot[charts]" in err
 
 
 def test_errors_are_one_clear_line(setup: tuple[Path, Path], tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// Over 500 lines: one fake puppet service (gRPC server, rooms, contacts, messages, fault injection) for the end-to-end tests.
 /**
  * Offline Wechaty puppet-service gateway for end-to-end chatbot tests.
  *

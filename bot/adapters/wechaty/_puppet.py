@@ -16,7 +16,7 @@ def make_puppet_class() -> type[Any]:
     from wechaty_puppet_service import PuppetService
     from wechaty_puppet_service.utils import extract_host_and_port
 
-    class QunbotPuppetService(PuppetService):  # type: ignore[misc]
+    class QunbotPuppetService(PuppetService):
         """`PuppetService` with a connection life cycle the adapter can drive step by step
         (`handshake`, `listen`, `close_channel`) and three client bugs fixed."""
 

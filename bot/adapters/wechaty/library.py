@@ -115,7 +115,7 @@ def load(endpoint: str) -> Library:
     # qunbot itself only needs wechaty_puppet(_service), but anything else in the process
     # (a REPL, a wechaty plugin) may import `wechaty`, so the fix goes in first.
     if puppet_schema.PuppetOptions.__hash__ is None:
-        puppet_schema.PuppetOptions.__hash__ = object.__hash__  # type: ignore[method-assign]
+        puppet_schema.PuppetOptions.__hash__ = object.__hash__
 
     from wechaty_puppet import PuppetOptions, UrlLinkPayload
 

@@ -49,6 +49,7 @@ def is_friend_request(friendship_type: object) -> bool:
     if name is not None:
         return str(name) == "FRIENDSHIP_TYPE_RECEIVE"
     try:
+        # Whatever the payload holds is tried; what int() refuses is caught below.
         return int(friendship_type) == _FRIENDSHIP_RECEIVE  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return str(friendship_type) == "FRIENDSHIP_TYPE_RECEIVE"
@@ -63,6 +64,7 @@ def platform_time(timestamp: object, tz: tzinfo, fallback: datetime) -> datetime
     """The aware datetime of a puppet timestamp (ms or s since the epoch) in `tz`;
     `fallback` when the payload carries none (0, None, garbage)."""
     try:
+        # Whatever the payload holds is tried; what float() refuses is caught below.
         value = float(timestamp)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return fallback

@@ -87,7 +87,7 @@ async def _run(loaded: LoadedConfig, creds: Credentials, redactor: redact.Secret
     token_option = None if creds.token_from_env else creds.token
 
     def new_client() -> PuppetClient:
-        return library.puppet_class(library.options_class(token=token_option))  # type: ignore[no-any-return]
+        return library.puppet_class(library.options_class(token=token_option))
 
     clock = SystemClock(config.tz)
     connection = PuppetConnection(settings, creds.endpoint, new_client, redact=redactor.redact)

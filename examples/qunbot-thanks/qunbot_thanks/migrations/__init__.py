@@ -1,0 +1,1 @@
+"""Alembic revisions of the thanks plugin: a branch of its own, off qunbot's core revision."""
