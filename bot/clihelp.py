@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
-MARKUP = "markdown"
+MARKUP: Literal["markdown"] = "markdown"
 
 
 def new_app(**kwargs: Any) -> typer.Typer:
@@ -33,7 +33,7 @@ def _flags_show_no_type() -> None:
     def display_type_rich(self: Any, ctx: Any) -> str | None:
         if getattr(self, "is_flag", False) or getattr(self, "count", False):
             return None
-        return original(self, ctx)  # type: ignore[no-any-return]
+        return original(self, ctx)
 
     display_type_rich._qunbot = True  # type: ignore[attr-defined]
     option.display_type_rich = display_type_rich

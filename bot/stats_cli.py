@@ -24,6 +24,7 @@ import typer
 from bot.clihelp import new_app
 from bot.config.env import DATABASE_URL_HELP
 from bot.config.errors import ConfigError
+from bot.storage.models import table_of
 
 stats_app = new_app(
     name="stats",
@@ -205,7 +206,7 @@ async def _check_groups(db: Any, setup: Setup) -> None:
 
     if not setup.asked_groups:
         return
-    g = Group.__table__.c
+    g = table_of(Group).c
     async with db.engine.connect() as conn:
         topics = {gid: topic for gid, topic in await conn.execute(sa.select(g.id, g.topic))}
     configured = {c.id for c in setup.config.groups}

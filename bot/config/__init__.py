@@ -40,11 +40,12 @@ def validate_core(data: Any, lines: LineMap) -> tuple[BotConfig | None, list[Con
     except ValidationError as err:
         issues = lines.from_validation(err)
         locs = [tuple(e["loc"]) for e in err.errors(include_url=False)]
-    trimmed = data
+    trimmed: dict[str, Any] = data
     for _attempt in range(5):  # each pass drops what failed; a few passes settle any file
-        trimmed = _without(trimmed, locs)
-        if trimmed is None:
+        without = _without(trimmed, locs)
+        if without is None:
             return None, issues
+        trimmed = without
         try:
             return _with_environment(BotConfig.model_validate(trimmed), issues)
         except ValidationError as err:
@@ -66,7 +67,7 @@ def _with_environment(config: BotConfig, issues: list[ConfigIssue]) -> tuple[Bot
 def _without(data: dict[str, Any], locs: list[Loc]) -> dict[str, Any] | None:
     """A copy of `data` without the values at `locs` (a missing key: without the entry that
     lacks it). None when a problem is about the whole file."""
-    out = _copy(data)
+    out: dict[str, Any] = _copy(data)
     doomed: dict[tuple[int, str | int], tuple[Any, str | int]] = {}
     for loc in locs:
         parts = [p for p in loc if not (isinstance(p, str) and ("[" in p or p[:1].isupper()))]

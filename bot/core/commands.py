@@ -146,9 +146,9 @@ class CommandTable:
         if folded[:1] not in self._glued_first:
             return None
         for size in range(min(len(folded) - 1, self._glued_longest), 0, -1):
-            vocabulary = self._glued.get(folded[:size], False)
-            if vocabulary is False:
+            if folded[:size] not in self._glued:
                 continue
+            vocabulary = self._glued[folded[:size]]
             arg = head[size:].strip(_GLUE).rstrip(CLOSERS) if len(head) == len(folded) else folded[size:]
             arg = arg.strip(_GLUE)
             if not arg:

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from bot.stats.localtime import local_day
 from bot.stats.table import ratio
 from bot.storage.db import Database
-from bot.storage.models import DailyActivity, Group, Membership
+from bot.storage.models import DailyActivity, Group, Membership, table_of
 
-_G = Group.__table__.c  # type: ignore[attr-defined]
-_M = Membership.__table__.c  # type: ignore[attr-defined]
-_DA = DailyActivity.__table__.c  # type: ignore[attr-defined]
+_G = table_of(Group).c
+_M = table_of(Membership).c
+_DA = table_of(DailyActivity).c
 
 
 @dataclass
@@ -128,19 +128,19 @@ async def overview(
     return list(lines.values())
 
 
-def _alerts_removed(since: datetime) -> sa.Select[tuple[object, ...]]:
+def _alerts_removed(since: datetime) -> sa.Select[str, int]:
     t = sa.table("antispam_decisions", sa.column("group_id"), sa.column("at"), sa.column("outcome"))
     return (
         sa.select(t.c.group_id, sa.func.count())
-        .where(t.c.outcome == "removed", t.c.at >= sa.literal(since, Group.__table__.c.registered_at.type))
+        .where(t.c.outcome == "removed", t.c.at >= sa.literal(since, table_of(Group).c.registered_at.type))
         .group_by(t.c.group_id)
     )
 
 
-def _alerts_failed(since: datetime) -> sa.Select[tuple[object, ...]]:
+def _alerts_failed(since: datetime) -> sa.Select[str, int]:
     t = sa.table("broadcast_deliveries", sa.column("group_id"), sa.column("claimed_at"), sa.column("state"))
     return (
         sa.select(t.c.group_id, sa.func.count())
-        .where(t.c.state == "failed", t.c.claimed_at >= sa.literal(since, Group.__table__.c.registered_at.type))
+        .where(t.c.state == "failed", t.c.claimed_at >= sa.literal(since, table_of(Group).c.registered_at.type))
         .group_by(t.c.group_id)
     )

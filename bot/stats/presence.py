@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from bot.stats.localtime import LocalTime, as_date, local_day
 from bot.stats.scope import Period, Scope
 from bot.storage.db import Database
-from bot.storage.models import DailyActivity, Membership, UTCDateTime
+from bot.storage.models import DailyActivity, Membership, UTCDateTime, table_of
 
-_M = Membership.__table__
-_DA = DailyActivity.__table__
+_M = table_of(Membership)
+_DA = table_of(DailyActivity)
 
 
 def _at(value: datetime) -> Any:
@@ -145,7 +145,7 @@ async def stays_and_posts(
                 )
                 for mid, known_from, left_at in rows:
                     stays.setdefault((g, mid), []).append((known_from, left_at))
-                rows = await conn.execute(
+                days = await conn.execute(
                     sa.select(a.member_id, a.day).where(
                         a.group_id == g,
                         a.member_id.in_(part),
@@ -153,5 +153,5 @@ async def stays_and_posts(
                         a.day <= sa.literal(period.end, sa.Date),
                     )
                 )
-                posted.update((g, mid, as_date(d)) for mid, d in rows)
+                posted.update((g, mid, as_date(d)) for mid, d in days)
     return stays, posted

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from bot.core.plugin import Permission
 from bot.stats.people import names
-from bot.storage.models import Membership
+from bot.storage.models import Membership, table_of
 from bot.web.models import WebApiToken
 from bot.web.server import WebConsole
 
@@ -37,7 +37,7 @@ class Caller:
 
 
 def _console(request: Request) -> WebConsole:
-    return request.app.state.console  # type: ignore[no-any-return]
+    return request.app.state.console
 
 
 async def caller(
@@ -102,7 +102,7 @@ async def list_members(request: Request, group_id: str, who: Auth) -> list[dict[
     who.check(group_id)
     db = _console(request).services.db
     assert db is not None
-    m = Membership.__table__.c  # type: ignore[attr-defined]
+    m = table_of(Membership).c
     async with db.engine.connect() as conn:
         rows = (
             await conn.execute(

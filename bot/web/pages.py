@@ -31,12 +31,12 @@ Csrf = Depends(check_csrf)
 
 
 def _console(request: Request) -> WebConsole:
-    return request.app.state.console  # type: ignore[no-any-return]
+    return request.app.state.console
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     templates = request.app.state.templates
-    return templates.TemplateResponse(request, name, context, status_code=status)  # type: ignore[no-any-return]
+    return templates.TemplateResponse(request, name, context, status_code=status)
 
 
 def _back(url: str, note: str = "") -> RedirectResponse:
@@ -126,7 +126,7 @@ async def _overview_lines(console: WebConsole, user: WebUser, q: str, sort: str,
         needle = q.casefold()
         lines = [g for g in lines if needle in g.id.casefold() or needle in g.topic.casefold()]
     key = _SORTS.get(sort, _SORTS["members"])
-    lines.sort(key=key, reverse=desc)  # type: ignore[arg-type]
+    lines.sort(key=key, reverse=desc)
     return lines
 
 

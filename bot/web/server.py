@@ -239,7 +239,7 @@ async def serve(bot: BotApp, stop: asyncio.Event) -> None:
         app, host=settings.host, port=settings.port, access_log=False, log_level="warning", lifespan="off"
     )
     server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # the bot owns the signals
+    server.capture_signals = contextlib.nullcontext  # type: ignore[assignment]  # the bot owns the signals
     webhooks = None
     if settings.webhooks:
         from bot.web.webhooks import WebhookSender

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.storage.db import Database
+from bot.storage.models import table_of
 from bot.web.models import WebApiToken, WebAudit, WebLoginLink
 
 SCOPES = ("read", "send", "broadcast")
@@ -49,11 +50,11 @@ class WebStore:
     async def consume_link(self, token: str, now: datetime) -> LinkUser | None:
         """The link's user, once: a conditional UPDATE marks it used, so two clicks racing
         (or two replicas) cannot both log in."""
-        t = WebLoginLink.__table__.c  # type: ignore[attr-defined]
+        t = table_of(WebLoginLink).c
         key = token_hash(token)
         async with self.db.engine.begin() as conn:
             done = await conn.execute(
-                sa.update(WebLoginLink.__table__)  # type: ignore[arg-type]
+                sa.update(table_of(WebLoginLink))
                 .where(t.token_hash == key, t.used_at.is_(None), t.expires_at > now)
                 .values(used_at=now)
             )
@@ -79,7 +80,7 @@ class WebStore:
             await session.commit()
 
     async def audit_log(self, groups: list[str] | None, limit: int = 100) -> list[WebAudit]:
-        t = WebAudit.__table__.c  # type: ignore[attr-defined]
+        t = table_of(WebAudit).c
         query = sa.select(WebAudit).order_by(t.id.desc()).limit(limit)
         if groups is not None:
             query = query.where(t.group_id.in_(groups))
@@ -109,22 +110,20 @@ class WebStore:
         return token, row
 
     async def tokens(self) -> list[WebApiToken]:
-        t = WebApiToken.__table__.c  # type: ignore[attr-defined]
+        t = table_of(WebApiToken).c
         async with self.db.session() as session:
             return list((await session.execute(sa.select(WebApiToken).order_by(t.id))).scalars())
 
     async def revoke_token(self, token_id: int, now: datetime) -> bool:
-        t = WebApiToken.__table__.c  # type: ignore[attr-defined]
+        t = table_of(WebApiToken).c
         async with self.db.engine.begin() as conn:
             done = await conn.execute(
-                sa.update(WebApiToken.__table__)  # type: ignore[arg-type]
-                .where(t.id == token_id, t.revoked_at.is_(None))
-                .values(revoked_at=now)
+                sa.update(table_of(WebApiToken)).where(t.id == token_id, t.revoked_at.is_(None)).values(revoked_at=now)
             )
         return done.rowcount == 1
 
     async def token_for(self, token: str, now: datetime) -> WebApiToken | None:
-        t = WebApiToken.__table__.c  # type: ignore[attr-defined]
+        t = table_of(WebApiToken).c
         async with self.db.session() as session:
             row = (
                 await session.execute(

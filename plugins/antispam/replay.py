@@ -213,7 +213,8 @@ async def _joins(db: Database, groups: Sequence[str] | None) -> Stays:
     out: Stays = {}
     async with db.session() as s:
         for gid, mid, joined_at, left_at in (await s.exec(query)).all():
-            out.setdefault((gid, mid), []).append((joined_at, left_at))
+            if joined_at is not None:  # the query leaves them out; this tells mypy
+                out.setdefault((gid, mid), []).append((joined_at, left_at))
     return out
 
 

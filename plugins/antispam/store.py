@@ -228,6 +228,8 @@ class AntispamStore:
             per_member.setdefault((gid, mid), []).append((day, n))
         out = []
         for gid, mid, joined_at in joins:
+            if joined_at is None:  # the query's `>=` leaves out unknown joins; this tells mypy
+                continue
             join_day = business_day(joined_at, tz)
             sent = sum(n for day, n in per_member.get((gid, mid), ()) if day >= join_day)
             out.append(RecentJoin(gid, mid, joined_at, sent))

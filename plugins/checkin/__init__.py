@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -173,14 +174,17 @@ class CheckinState:
             self.reply_jobs[gid] = self.host.services.scheduler.add(
                 REPLY_JOB + gid,
                 date_trigger(when, clock.tz),
-                lambda _fire, gid=gid: self.flush_replies(gid),
+                functools.partial(self._flush_fired, gid),
                 deferred=True,
                 grace=timedelta(days=1),
-                on_missed=lambda _fire, gid=gid: self.flush_replies(gid),
+                on_missed=functools.partial(self._flush_fired, gid),
             )
         batch.add(entry)
         if len(batch) >= MAX_ENTRIES:
             self._say_batch(gid)
+
+    async def _flush_fired(self, group_id: str, _fire: datetime) -> None:
+        await self.flush_replies(group_id)
 
     async def flush_replies(self, group_id: str | None = None) -> None:
         """Say the merged replies of one group's window (or every group's: shutdown)."""
@@ -221,7 +225,7 @@ class CheckinState:
             scheduler.add(
                 f"{SUMMARY_JOB}{at:%H:%M}",
                 cron_trigger(f"{at.minute} {at.hour} * * *", tz),
-                lambda fire, at=at: self.post_summaries(fire, at),
+                functools.partial(self.post_summaries, at=at),
                 grace=timedelta(minutes=30),
             )
 
@@ -574,7 +578,8 @@ async def my_status_in_private(cmd: Command, event: PrivateMessage, ctx: Context
     if not lines:
         ctx.reply("你还没有在开启签到的群里。")
         return
-    head = "签到要在群里发送哦。" if cmd.typed in state.host.settings.default.keywords else ""
+    keywords = cast(CheckinConfig, state.host.settings.default).keywords
+    head = "签到要在群里发送哦。" if cmd.typed in keywords else ""
     ctx.reply("\n".join([f"{head}你的签到和积分：", *lines]))
 
 

@@ -153,9 +153,9 @@ def load_bank_file(path: str | Path) -> list[Question]:
     try:
         return _BANK.validate_python(data or [])
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"question bank {p}: [{where}]: {first['msg']}") from None
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise ValueError(f"question bank {p}: [{where}]: {error['msg']}") from None
 
 
 class QuizTexts(PluginConfig):

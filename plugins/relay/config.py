@@ -110,9 +110,7 @@ class RelayConfig(PluginConfig):
     # A live session (开始直播) with nothing relayed for this many minutes ends by itself, with
     # its summary, and the source group is told (a forgotten 结束直播). 0: never.
     idle_end_minutes: float = Field(180, ge=0, le=7 * 24 * 60)
-    idle_end_notice: IdleText = (  # type: ignore[valid-type]
-        "⏹️ 直播「{relay}」已经 {idle}没有新的发言，已自动结束。需要时再发送“{start}”开始。"
-    )
+    idle_end_notice: IdleText = "⏹️ 直播「{relay}」已经 {idle}没有新的发言，已自动结束。需要时再发送“{start}”开始。"
 
     @field_validator("question_prefixes")
     @classmethod

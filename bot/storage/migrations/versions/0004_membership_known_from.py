@@ -44,7 +44,7 @@ def _rebuild_sqlite(joined_nullable: bool, copy_columns: str) -> None:
             )
         )
     ]
-    columns = [
+    columns: list[sa.schema.SchemaItem] = [
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("group_id", sa.String(), sa.ForeignKey("groups.id"), nullable=False),
         sa.Column("member_id", sa.String(), sa.ForeignKey("contacts.id"), nullable=False),
