@@ -1,3 +1,4 @@
+# Over 500 lines: one route per console page, each a few lines around the service it calls.
 """The console's pages. Each action calls the service its chat command calls (the plugins'
 states, the stats reports, the config loader and reload) and writes an audit row."""
 

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="no make on
 def _folder(tmp_path: Path) -> Path:
     shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
     (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    (tmp_path / "constraints.txt").write_text("", encoding="utf-8")
     old = tmp_path / "old-python"
     old.write_text(OLD_PYTHON, encoding="utf-8")
     old.chmod(0o755)

@@ -71,7 +71,13 @@ class ThanksState:
             return [(str(rid), int(count)) for rid, count in (await s.exec(query)).all()]
 
 
-plugin = Plugin("thanks", title="感谢榜", config=ThanksConfig, description="“谢谢 @某人” 记一次感谢；发送“感谢榜”查看")
+plugin = Plugin(
+    "thanks",
+    title="感谢榜",
+    config=ThanksConfig,
+    description="“谢谢 @某人” 记一次感谢；发送“感谢榜”查看",
+    aliases=("感谢", "谢谢"),  # what 开启/关闭 also accept
+)
 
 
 @plugin.state
