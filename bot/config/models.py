@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from bot.cluster.settings import ClusterSettings
 from bot.core.outbox import OutboxSettings
 from bot.core.templates import template_type
 from bot.storage.settings import StorageSettings
@@ -152,6 +153,8 @@ class BotConfig(Strict):
     on_bot_joined: JoinGroupSettings = Field(default_factory=JoinGroupSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
+    # Several accounts sharing one PostgreSQL: leases and per-group duty (bot.cluster).
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     # Plugin sections: validated by each plugin's own model at load (see bot.core.loader).
     plugins: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
 
@@ -171,6 +174,15 @@ class BotConfig(Strict):
                 self.group_sets.setdefault(name, [])
                 if entry.id not in self.group_sets[name]:
                     self.group_sets[name].append(entry.id)
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgres(self) -> BotConfig:
+        if self.cluster.enabled and self.storage.dialect != "postgresql":
+            raise ValueError(
+                "cluster.enabled needs PostgreSQL: several accounts coordinate through one shared "
+                "database (set storage.url to postgresql://...)"
+            )
         return self
 
     @property
