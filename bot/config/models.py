@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from bot.cluster.settings import ClusterSettings
 from bot.core.outbox import OutboxSettings
@@ -176,14 +176,16 @@ class BotConfig(Strict):
                     self.group_sets[name].append(entry.id)
         return self
 
-    @model_validator(mode="after")
-    def _cluster_needs_postgres(self) -> BotConfig:
-        if self.cluster.enabled and self.storage.dialect != "postgresql":
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_needs_postgres(cls, value: ClusterSettings, info: ValidationInfo) -> ClusterSettings:
+        storage = info.data.get("storage")  # declared above `cluster`, so already validated
+        if value.enabled and storage is not None and storage.dialect != "postgresql":
             raise ValueError(
-                "cluster.enabled needs PostgreSQL: several accounts coordinate through one shared "
+                "enabled needs PostgreSQL: several accounts coordinate through one shared "
                 "database (set storage.url to postgresql://...)"
             )
-        return self
+        return value
 
     @property
     def tz(self) -> ZoneInfo:
