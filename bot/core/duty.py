@@ -18,6 +18,11 @@ class DutyGate(Protocol):
         is on duty in its group). Must not block: answered from memory."""
         ...
 
+    def on_duty(self, group_id: str) -> bool:
+        """Whether this account is on duty in `group_id` now (from memory): for work that starts
+        on its own, such as a scheduled broadcast, rather than from an event."""
+        ...
+
     def token(self, group_id: str) -> int | None:
         """The fencing token an action queued now for `group_id` carries (None: not on duty)."""
         ...

@@ -144,3 +144,38 @@ async def test_both_accounts_record_the_message(tmp_path: Path, pg_url: str) -> 
         async with a.app.db.engine.connect() as conn:
             rows = (await conn.execute(sa.text("SELECT count(*) FROM event_log WHERE message_id = 'm1'"))).scalar_one()
         assert rows == 2
+
+
+BROADCAST = """
+storage: {{url: "{url}"}}
+other_bots: [wxid_a, wxid_b]
+outbox: {{min_gap: 0, jitter: 0}}
+cluster: {{enabled: true, lease_ttl: 1.5, safety_margin: 0.2, pinned: {{g2: wxid_b}}}}
+plugins:
+  broadcast:
+    broadcasts:
+      morning:
+        cron: "0 9 * * *"
+        to: [g1, g2]
+        messages: ["早上好，{{group}}"]
+"""
+
+
+async def test_a_scheduled_broadcast_goes_out_once_per_group_from_the_account_on_duty(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+) -> None:
+    cfg = write_config(tmp_path, BROADCAST.format(url=pg_url))
+    async with account(cfg, "wxid_a") as a, account(cfg, "wxid_b") as b:
+        await until(lambda: b.app.cluster is not None and b.app.cluster.on_duty("g2"))
+        for sim in (a, b):  # wxid_a reaches 09:00 first; without the duty check it would claim g2 too
+            await sim.step({"wait": "2h"})
+            await sim.finish()
+        assert says([a, b], "早上好", "g1") == {"wxid_a": 1, "wxid_b": 0}
+        assert says([a, b], "早上好", "g2") == {"wxid_a": 0, "wxid_b": 1}
+        assert a.app.db is not None
+        async with a.app.db.engine.connect() as conn:
+            rows = (
+                await conn.execute(sa.text("SELECT group_id, state FROM broadcast_deliveries ORDER BY group_id"))
+            ).all()
+        assert [tuple(r) for r in rows] == [("g1", "sent"), ("g2", "sent")]
