@@ -68,6 +68,7 @@ def run(
     if not verbose and "QUNBOT_LOG" not in os.environ:
         os.environ["QUNBOT_LOG"] = "INFO"
     _setup_logging(verbose)
+    from bot.cluster import ClusterUnavailable
     from bot.runner import run_bot
     from bot.storage.db import DatabaseUnavailable
 
@@ -75,7 +76,7 @@ def run(
         code = asyncio.run(run_bot(config))
     except ConfigError as err:
         raise _config_problem(err) from None
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, ClusterUnavailable) as exc:
         raise _fail(f"qunbot: {exc}") from None
     except KeyboardInterrupt:
         code = 130

@@ -170,9 +170,11 @@ class ClusterDuty:
         self._wake = asyncio.Event()
 
     # --- hooks for the core --------------------------------------------------------------
-    def acts_in(self, event: Event) -> bool:
+    async def acts_in(self, event: Event) -> bool:
         """Whether this account handles `event` (else it only records it). Private events are
-        always ours; the bot's own joins and leaves are ours too (they change what we claim)."""
+        always ours; the bot's own joins and leaves are ours too (they change what we claim).
+        From memory, except for a group's first event (the duty there is claimed at once, so
+        that first message is not lost) and when the background renewals are late."""
         group_id = group_of(event)
         if group_id is None:
             return True
@@ -182,9 +184,12 @@ class ClusterDuty:
         if isinstance(event, BotLeftGroup):
             self.leave(group_id)
             return True
+        if self.on_duty(group_id):
+            return True
         if group_id not in self._groups:
-            self.join(group_id)  # we see its messages, so we are in it
-        return self.on_duty(group_id)
+            return await self._claim_new(group_id)  # we see its messages, so we are in it
+        held = self._held.get(group_id)
+        return held is not None and await self.may_act(group_id, held.token)
 
     def on_duty(self, group_id: str) -> bool:
         """Whether we hold the duty in `group_id` by the local cache (no database round trip)."""
@@ -234,6 +239,20 @@ class ClusterDuty:
         """We left `group_id`: stop acting there now; the lease is released in the next round."""
         self._groups.discard(group_id)
         self._wake.set()
+
+    async def _claim_new(self, group_id: str) -> bool:
+        self._groups.add(group_id)
+        if self._mono() >= self._account_deadline:
+            return False  # the next round re-registers, then claims
+        try:
+            async with self.engine.connect() as conn:
+                async with conn.begin():
+                    await conn.execute(_JOIN, {"group": group_id, "account": self.account_id})
+                await self._claim(conn, group_id)
+        except Exception as exc:
+            log.warning("cluster: could not claim the duty in new group %s (%s)", group_id, exc)
+            return False
+        return self.on_duty(group_id)
 
     # --- the rounds ----------------------------------------------------------------------
     async def start(self, groups: Iterable[str] = (), *, renew_in_background: bool = True) -> None:

@@ -222,7 +222,7 @@ class Dispatcher:
             return
         duty = self.services.duty
         for ev in events:
-            if duty is not None and not duty.acts_in(ev):
+            if duty is not None and not await duty.acts_in(ev):
                 stats["off_duty"] += 1  # another account is on duty in this group: recorded only
                 continue
             await self._route(ev)

@@ -13,9 +13,9 @@ from bot.core.events import Event
 
 
 class DutyGate(Protocol):
-    def acts_in(self, event: Event) -> bool:
+    async def acts_in(self, event: Event) -> bool:
         """Whether this account handles `event`; if not, it is only recorded (another account
-        is on duty in its group). Must not block: answered from memory."""
+        is on duty in its group). Answered from memory on the ordinary path."""
         ...
 
     def on_duty(self, group_id: str) -> bool:

@@ -130,8 +130,8 @@ async def test_exactly_one_account_is_on_duty(accounts, n: int) -> None:
         assert len(on_duty(duties)) == 1
     # The first one to claim keeps it; the others only record.
     assert on_duty(duties) == ["bot_0"]
-    assert duties[0].acts_in(message()) is True
-    assert [d.acts_in(message()) for d in duties[1:]] == [False] * (n - 1)
+    assert await duties[0].acts_in(message()) is True
+    assert [await d.acts_in(message()) for d in duties[1:]] == [False] * (n - 1)
     # Only the holder has a token to stamp, and only its actions pass the fence.
     token = duties[0].token("g1")
     assert token == 1
@@ -140,7 +140,7 @@ async def test_exactly_one_account_is_on_duty(accounts, n: int) -> None:
     assert [await d.may_act("g1", token) for d in duties[1:]] == [False] * (n - 1)
     # Private messages and the bot's own joins are every account's own business.
     private = PrivateMessage(at=message().at, sender=Member("alice", "Alice"), text="hi", message_id="p1")
-    assert all(d.acts_in(private) for d in duties)
+    assert [await d.acts_in(private) for d in duties] == [True] * n
 
 
 async def test_renewals_keep_the_token(accounts) -> None:
@@ -223,7 +223,7 @@ async def test_the_holder_leaving_the_group_hands_over_at_once(accounts) -> None
     a = await accounts("bot_a")
     b = await accounts("bot_b")
     left = BotLeftGroup(at=message().at, group_id="g1")
-    assert a.acts_in(left) is True  # its own leave is its own business
+    assert await a.acts_in(left) is True  # its own leave is its own business
     assert a.on_duty("g1") is True  # the cache holds until the next round...
     await a.tick()  # ...which stops acting, then releases (after the safety margin)
     assert a.on_duty("g1") is False
@@ -239,13 +239,30 @@ async def test_an_account_that_joins_later_takes_part(accounts) -> None:
     a = await accounts("bot_a", groups=())
     b = await accounts("bot_b", groups=())
     joined = BotJoinedGroup(at=message().at, group_id="g2")
-    assert b.acts_in(joined) is True
+    assert await b.acts_in(joined) is True
     await b.tick()
     assert b.duties == {"g2": 1}
     # bot_a sees a message in g2: it is in the group, but bot_b is on duty: record only.
-    assert a.acts_in(message("g2")) is False
+    assert await a.acts_in(message("g2")) is False
     await a.tick()
     assert a.groups == frozenset({"g2"}) and on_duty([a, b], "g2") == ["bot_b"]
+
+
+async def test_the_first_message_from_a_group_nobody_serves_is_answered(accounts) -> None:
+    """A group the account did not know (the platform could not list it at start): its first
+    message claims the duty there and then, rather than only being recorded."""
+    a = await accounts("bot_a", groups=())
+    assert await a.acts_in(message("g3")) is True
+    assert a.duties == {"g3": 1}
+
+
+async def test_a_late_round_is_made_up_on_the_message_path(accounts) -> None:
+    fake_now = [0.0]
+    a = await accounts("bot_a", monotonic=lambda: fake_now[0])
+    fake_now[0] = a._held["g1"].deadline  # the background renewal is late
+    assert a.on_duty("g1") is False
+    assert await a.acts_in(message()) is True  # renewed in the database: still ours
+    assert a.duties == {"g1": 1}
 
 
 async def test_a_second_process_for_the_same_account_is_refused(accounts) -> None:

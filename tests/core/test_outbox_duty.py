@@ -17,7 +17,7 @@ class Gate:
         self.tokens = tokens
         self.checks: list[tuple[str, int | None]] = []
 
-    def acts_in(self, event: Event) -> bool:
+    async def acts_in(self, event: Event) -> bool:
         return True
 
     def token(self, group_id: str) -> int | None:
