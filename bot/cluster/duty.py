@@ -163,6 +163,9 @@ class ClusterDuty:
         self.instance = instance or f"{account_id}/{uuid.uuid4().hex[:12]}"
         self._mono = monotonic or _default_monotonic()
         self._groups: set[str] = set()
+        # Membership changes not yet written (the next round writes them).
+        self._joining: set[str] = set()
+        self._leaving: set[str] = set()
         self._held: dict[str, _Held] = {}
         self._account_deadline = float("-inf")
         self._lost_reported = False
@@ -233,15 +236,22 @@ class ClusterDuty:
         """We are in `group_id`: take part in its duty from the next round (started at once)."""
         if group_id not in self._groups:
             self._groups.add(group_id)
+            self._leaving.discard(group_id)
+            self._joining.add(group_id)
             self._wake.set()
 
     def leave(self, group_id: str) -> None:
-        """We left `group_id`: stop acting there now; the lease is released in the next round."""
+        """We left `group_id`: stop acting there now; membership and lease are released in the
+        next round (started at once)."""
         self._groups.discard(group_id)
+        self._joining.discard(group_id)
+        self._held.pop(group_id, None)
+        self._leaving.add(group_id)
         self._wake.set()
 
     async def _claim_new(self, group_id: str) -> bool:
         self._groups.add(group_id)
+        self._leaving.discard(group_id)
         if self._mono() >= self._account_deadline:
             return False  # the next round re-registers, then claims
         try:
@@ -260,6 +270,7 @@ class ClusterDuty:
         groups, claim what we can, and keep renewing in the background (tests turn that off
         and call `tick()` themselves)."""
         self._groups.update(groups)
+        self._joining.clear()  # all written below
         async with self.engine.begin() as conn:
             if not await self._register(conn):
                 raise ClusterUnavailable(
@@ -302,16 +313,19 @@ class ClusterDuty:
             if self._lost_reported:
                 log.warning("cluster: account %s lease regained", self.account_id)
                 self._lost_reported = False
-            gone = [g for g in self._held if g not in self._groups]
-            async with conn.begin():
-                for group_id in gone:
-                    del self._held[group_id]  # stop acting first, then release
-                    await conn.execute(_LEAVE, {"group": group_id, "account": self.account_id})
-                    await conn.execute(
-                        _RELEASE, {"group": group_id, "instance": self.instance, "margin": self.settings.safety_margin}
-                    )
-                for group_id in self._groups:
-                    await conn.execute(_JOIN, {"group": group_id, "account": self.account_id})
+            leaving, joining = sorted(self._leaving), sorted(self._joining)
+            if leaving or joining:
+                async with conn.begin():
+                    for group_id in leaving:  # `leave` already stopped us acting there
+                        await conn.execute(_LEAVE, {"group": group_id, "account": self.account_id})
+                        await conn.execute(
+                            _RELEASE,
+                            {"group": group_id, "instance": self.instance, "margin": self.settings.safety_margin},
+                        )
+                    for group_id in joining:
+                        await conn.execute(_JOIN, {"group": group_id, "account": self.account_id})
+                self._leaving.difference_update(leaving)
+                self._joining.difference_update(joining)
             for group_id in sorted(self._groups):
                 await self._claim(conn, group_id)
 

@@ -224,9 +224,8 @@ async def test_the_holder_leaving_the_group_hands_over_at_once(accounts) -> None
     b = await accounts("bot_b")
     left = BotLeftGroup(at=message().at, group_id="g1")
     assert await a.acts_in(left) is True  # its own leave is its own business
-    assert a.on_duty("g1") is True  # the cache holds until the next round...
-    await a.tick()  # ...which stops acting, then releases (after the safety margin)
-    assert a.on_duty("g1") is False
+    assert a.on_duty("g1") is False  # stops acting at once...
+    await a.tick()  # ...and the next round releases the lease (after the safety margin)
     await asyncio.sleep(FAST.safety_margin + 0.05)
     await b.tick()
     assert b.duties == {"g1": 2}
@@ -303,6 +302,20 @@ async def test_pinned_account_takes_the_duty_when_it_runs_and_hands_it_back_when
     successor, seconds = await wait_for_takeover([other])
     assert successor == "bot_o" and seconds <= FAST.lease_ttl + 0.3
     assert other.duties == {"g1": 3}
+
+
+async def test_a_pinned_account_that_leaves_the_group_hands_it_over(accounts) -> None:
+    pinned = ClusterSettings(enabled=True, lease_ttl=1.5, safety_margin=0.2, pinned={"g1": "bot_p"})
+    p = await accounts("bot_p", settings=pinned)
+    other = await accounts("bot_o", settings=pinned)
+    assert p.duties == {"g1": 1} and other.duties == {}
+    assert await p.acts_in(BotLeftGroup(at=message().at, group_id="g1")) is True
+    await p.tick()  # still running, but no longer in g1: the pin no longer holds the group
+    await asyncio.sleep(FAST.safety_margin + 0.05)
+    await other.tick()
+    assert other.duties == {"g1": 2}
+    await p.tick()
+    assert p.duties == {} and p.groups == frozenset()
 
 
 async def test_pin_to_an_account_not_in_the_group_does_not_leave_it_unserved(accounts) -> None:
