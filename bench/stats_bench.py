@@ -240,14 +240,14 @@ def generate(path: Path, p: dict[str, Any], bar: Callable[[str, float], None]) -
         inviter = mid[inv] if inv >= 0 else None
         source = sources[int(st["source"][i])]
         left = left_txt[j] if left_raw[j] >= 0 else None
-        rows.append((g_, m_, joined_txt[j], left, inviter, source, bool(st["removed"][i])))
+        rows.append((g_, m_, joined_txt[j], joined_txt[j], left, inviter, source, bool(st["removed"][i])))
         meta = {k: v for k, v in (("inviter", inviter), ("source", source)) if v}
         events.append((joined_txt[j], "join", g_, m_, json.dumps(meta, ensure_ascii=False) if meta else None))
         if left is not None:
             events.append((left, "leave", g_, m_, '{"removed_by": "admin"}' if st["removed"][i] else None))
     con.executemany(
-        "INSERT INTO memberships (group_id, member_id, joined_at, left_at, inviter_id, source, removed) "
-        "VALUES (?,?,?,?,?,?,?)",
+        "INSERT INTO memberships (group_id, member_id, joined_at, known_from, left_at, inviter_id, source, removed) "
+        "VALUES (?,?,?,?,?,?,?,?)",
         rows,
     )
     con.execute("DROP INDEX IF EXISTS ix_event_log_group_at")

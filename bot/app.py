@@ -19,17 +19,19 @@ from typing import TypeVar
 from bot.cluster import ClusterDuty
 from bot.config import BotConfig, ConfigError, LineMap, load_config
 from bot.config.diff import check_replacement, diff, save_applied
-from bot.core import manage
+from bot.core import manage, reach
 from bot.core.clock import Clock
 from bot.core.context import Services
 from bot.core.dispatcher import Dispatcher, Runtime
 from bot.core.events import Event
 from bot.core.groups import GroupDirectory
 from bot.core.loader import PluginSettings, load_plugins
+from bot.core.members import JOB_ID as MEMBER_LISTS_JOB
+from bot.core.members import REFRESH_EVERY, MemberLists
 from bot.core.notify import Notifier
 from bot.core.outbox import OutboundItem, Outbox
 from bot.core.platform import Platform, SendResult
-from bot.core.scheduler import Scheduler
+from bot.core.scheduler import Scheduler, interval_trigger
 from bot.storage.db import Database
 from bot.storage.recorder import DROPPED, Recorder, data_path, default_dead_letter_path
 from bot.storage.repo import PluginStateRepo
@@ -46,13 +48,25 @@ class LoadedConfig:
     lines: LineMap
     plugins: list[PluginSettings]
     path: Path | None = None
+    web_default: bool = False
 
 
-def load_everything(path: str | Path) -> LoadedConfig:
-    """Validate the core config and every plugin section; ConfigError lists all problems."""
+def load_everything(path: str | Path, *, web_default: bool = False) -> LoadedConfig:
+    """Validate the core config and every plugin section; ConfigError lists all problems.
+    `web_default`: serve the web console with default settings when the file has no `web:`
+    section (`qunbot web`)."""
     config, lines = load_config(path)
-    plugins = load_plugins(config, lines, builtin=[manage.plugin])
-    return LoadedConfig(config, lines, plugins, Path(path))
+    if web_default and config.web is None:
+        from bot.web.settings import WebSettings
+
+        config.web = WebSettings()
+    builtin = [manage.plugin]
+    if config.web is not None:
+        from bot.web import chat as web_chat  # the `后台` command: no web framework needed
+
+        builtin.append(web_chat.plugin)
+    plugins = load_plugins(config, lines, builtin=builtin)
+    return LoadedConfig(config, lines, plugins, Path(path), web_default)
 
 
 class BotApp:
@@ -106,6 +120,16 @@ class BotApp:
         notifier = Notifier(config.notify, groups, outbox, self.clock)
         outbox.on_budget = functools.partial(_budget_alert, notifier)
         scheduler = Scheduler(self.clock)
+        health = self.db.health
+        member_lists = MemberLists(self.platform, self.clock, self.recorder.record, storage_up=lambda: health.up)
+        # Hourly from start-up; the first read is the runner's (`refresh_members`), once the
+        # platform can answer (the Wechaty account logs in after the app starts).
+        scheduler.add(
+            MEMBER_LISTS_JOB,
+            interval_trigger(config.tz, self.clock.now() + REFRESH_EVERY, seconds=REFRESH_EVERY.total_seconds()),
+            member_lists.scheduled,
+            grace=REFRESH_EVERY,
+        )
         self.services = Services(
             config=config,
             clock=self.clock,
@@ -117,6 +141,7 @@ class BotApp:
             rng=self.rng,
             db=self.db,
             recorder=self.recorder,
+            member_lists=member_lists,
             data_file=lambda kind: data_path(storage, self.loaded.path, kind),
         )
         if config.cluster.enabled:
@@ -126,6 +151,7 @@ class BotApp:
         self.services.dispatcher = self.dispatcher
         self._report_outages_to_admins(notifier)
         await self._replay_set_aside()
+        await self._report_unreachable(groups)
         _settle_heap()
         log.info(
             "qunbot started: %d plugins (%s), timezone %s, storage %s",
@@ -149,6 +175,26 @@ class BotApp:
         self.cluster = cluster
         outbox.duty = cluster
         self.services.duty = cluster
+
+    async def refresh_members(self) -> None:
+        """Read every group's member list now (start-up, log-in): members who were there
+        before the bot are recorded, and departures nobody announced are noticed."""
+        assert self.services is not None and self.services.member_lists is not None, "start() first"
+        await self.services.member_lists.refresh()
+
+    async def _report_unreachable(self, groups: GroupDirectory) -> None:
+        """Relay and broadcast targets the bot is not in, when the platform can say which
+        groups it is in: logged once here (sends there are skipped, not retried)."""
+        present = await groups.present()
+        if present is None:
+            return
+        missing = reach.unreachable(self.loaded.plugins, self.config, present)
+        if missing:
+            log.warning(
+                "the bot is not in %d configured target group(s); nothing is sent there:\n  %s",
+                len({m.group_id for m in missing}),
+                "\n  ".join(reach.describe(missing)),
+            )
 
     async def _replay_set_aside(self) -> None:
         """Events the database refused in an earlier run get another chance (the reason may
@@ -213,7 +259,7 @@ class BotApp:
         assert self.services is not None and self.dispatcher is not None
         path = Path(path or self.loaded.path or "")
         try:
-            loaded = load_everything(path)
+            loaded = load_everything(path, web_default=self.loaded.web_default)
             check_replacement(self.loaded.lines, loaded.lines)
         except ConfigError as err:
             log.error("config reload rejected, keeping the last good config:\n%s", err)

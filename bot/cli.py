@@ -65,6 +65,10 @@ def run(
     With the console adapter, type chat lines such as `g1 alice: 签到`, `+g1 carol < alice`
     or `pm alice: 进群`; with piped input the bot exits at the end of input.
     """
+    _run(config, verbose)
+
+
+def _run(config: Path, verbose: bool, *, web: bool = False) -> None:
     if not verbose and "QUNBOT_LOG" not in os.environ:
         os.environ["QUNBOT_LOG"] = "INFO"
     _setup_logging(verbose)
@@ -73,7 +77,7 @@ def run(
     from bot.storage.db import DatabaseUnavailable
 
     try:
-        code = asyncio.run(run_bot(config))
+        code = asyncio.run(run_bot(config, web=web))
     except ConfigError as err:
         raise _config_problem(err) from None
     except (DatabaseUnavailable, ClusterUnavailable) as exc:
@@ -88,6 +92,31 @@ def run(
         logging.getLogger("qunbot").debug("fatal", exc_info=True)
         raise _fail(f"qunbot: {type(exc).__name__}: {exc}") from None
     raise typer.Exit(code)
+
+
+@app.command()
+def web(
+    config: ConfigOption = DEFAULT_CONFIG,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Run the bot with the web console (管理后台) on, with default settings when the config
+    has no `web:` section (http://127.0.0.1:8080). `qunbot run` serves it too when `web:` is set.
+    Log in by sending `后台` to the bot privately."""
+    try:
+        import bot.web.server  # noqa: F401
+    except ImportError as exc:
+        raise _fail(f"qunbot: the web console needs the web extra: {exc} (pip install 'qunbot[web]')") from None
+    _run(config, verbose, web=True)
+
+
+@app.command("web-password")
+def web_password(
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Print the argon2 hash of an admin password, for `web.password_hash` or QUNBOT_WEB_PASSWORD_HASH."""
+    from bot.web.auth import hash_password
+
+    typer.echo(hash_password(password))
 
 
 @app.command("check-config")
@@ -115,6 +144,7 @@ def check_config(
         raise _config_problem(err) from None
     if not show_diff and against is None:
         _print_summary(path, loaded)
+        _print_unreachable(loaded)
         return
     from bot.config.diff import applied_snapshot, check_replacement, diff
 
@@ -129,6 +159,7 @@ def check_config(
     except ConfigError as err:
         raise _config_problem(err) from None
     _print_summary(path, loaded)
+    _print_unreachable(loaded)
     changes = diff(running.config, loaded.config)
     label = "the running bot's config" if against is None else str(old_path)
     if not changes:
@@ -149,6 +180,50 @@ def _print_summary(path: Path, loaded: LoadedConfig) -> None:
     )
     names = [f"{s.name}({s.priority})" for s in sorted(loaded.plugins, key=lambda s: s.priority)]
     typer.echo(f"  plugins (priority): {', '.join(names)}")
+
+
+def _print_unreachable(loaded: LoadedConfig) -> None:
+    """Relay and broadcast targets the bot is not in, against the groups the database knows
+    it is in (the bot records them as it runs). A warning: the config is still valid."""
+    from bot.core import reach
+
+    if not reach.configured_targets(loaded.plugins, loaded.config):
+        return
+    known = asyncio.run(_known_groups(loaded.config.storage))
+    if known is None:
+        typer.echo("  relay/broadcast targets: not checked (the database does not list the bot's groups yet)")
+        return
+    missing = reach.unreachable(loaded.plugins, loaded.config, known)
+    if not missing:
+        typer.echo(f"  relay/broadcast targets: the bot is in all of them ({len(known)} groups, from the database)")
+        return
+    typer.echo(
+        f"  warning: the bot is not in these relay/broadcast targets (it is in {len(known)} groups, "
+        "from the database); nothing will be sent there:"
+    )
+    for line in reach.describe(missing):
+        typer.echo(f"    {line}")
+
+
+async def _known_groups(storage: StorageSettings) -> set[str] | None:
+    """The groups the database records the bot as being in, or None when there is no such
+    record: no database yet (nothing is created here), unreachable, or no group in it."""
+    from bot.storage.db import Database
+    from bot.storage.repo import GroupRepo
+
+    if storage.dialect == "sqlite" and (storage.sqlite_path is None or not storage.sqlite_path.exists()):
+        return None
+    try:
+        db = await Database.open(storage.model_copy(update={"connect_retry_seconds": 0}), migrate=False)
+    except Exception:
+        return None
+    try:
+        groups = await GroupRepo(db).list(active_only=True)
+    except Exception:  # an empty or older database: no groups table yet
+        return None
+    finally:
+        await db.close()
+    return {g.id for g in groups} or None
 
 
 def _safe_url(url: str) -> str:

@@ -29,11 +29,16 @@ CONSOLE_OUTBOX = {
     "moderation_jitter": 0.0,
     "moderation_per_hour": 100_000,
     "per_hour": 1_000_000,
+    # A failed send is retried after 1 s, then 2 s (not a minute, then two): a piped run
+    # whose last lines failed to send ends seconds after its input, not minutes.
+    "backoff_initial": 1.0,
+    "backoff_max": 5.0,
 }
 
 
-async def run_bot(config_path: str | Path, *, source: TextIO | None = None) -> int:
-    loaded = load_everything(config_path)
+async def run_bot(config_path: str | Path, *, source: TextIO | None = None, web: bool = False) -> int:
+    """`web`: serve the web console even without a `web:` section (`qunbot web`)."""
+    loaded = load_everything(config_path, web_default=web)
     adapter = loaded.config.adapter
     if adapter == "console":
         return await _run_console(loaded, source or sys.stdin)
@@ -54,6 +59,7 @@ async def _run_console(loaded: LoadedConfig, source: TextIO) -> int:
     console = ConsoleAdapter(world, clock)
     app = BotApp(loaded, console.platform, clock, outbox_settings_override=CONSOLE_OUTBOX)
     await app.start()
+    await app.refresh_members()
     assert app.services is not None and app.dispatcher is not None
     app.dispatcher.dedup_by_content = False  # console ids are unique; a repeated line is a new message
     services = app.services
@@ -100,18 +106,29 @@ def remove_signal_handlers(handled: list[signal.Signals]) -> None:
 
 
 def start_background(app: BotApp) -> list[asyncio.Task[None]]:
-    """The outbox worker, the scheduler, and config hot reload."""
+    """The outbox worker, the scheduler, config hot reload, and the web console when configured."""
     assert app.services is not None
     tasks = [
         asyncio.create_task(app.services.outbox.run(), name="outbox"),
         asyncio.create_task(app.services.scheduler.run(), name="scheduler"),
     ]
+    if app.config.web is not None:
+        tasks.append(asyncio.create_task(_serve_web(app), name="web"))
     if app.loaded.path is not None:
         tasks.append(asyncio.create_task(watch_config(app, app.loaded.path), name="config-watch"))
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / not main thread
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(app.reload()))
     return tasks
+
+
+async def _serve_web(app: BotApp) -> None:
+    try:
+        from bot.web.server import serve
+    except ImportError as exc:
+        log.error("web console not started: %s (pip install 'qunbot[web]')", exc)
+        return
+    await serve(app, asyncio.Event())  # runs until cancelled with the other background tasks
 
 
 async def stop_background(tasks: list[asyncio.Task[None]]) -> None:

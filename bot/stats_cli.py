@@ -58,6 +58,8 @@ class Setup:
     scope: Any  # Scope
     period: Any  # Period
     as_of: datetime
+    asked_groups: tuple[str, ...] = ()  # the --group ids: each must be a group the bot knows
+    config_path: Path = DEFAULT_CONFIG
 
 
 def _load(
@@ -73,18 +75,13 @@ def _load(
 ) -> Setup:
     from bot.config import load_config
     from bot.core.clock import SystemClock
+    from bot.core.loader import plugin_settings
     from bot.stats import Period, Scope
     from bot.storage.settings import normalize_url
     from plugins.stats.config import StatsConfig
 
-    cfg, _lines = load_config(config)
-    raw = dict(cfg.plugins.get("stats") or {})
-    for reserved in ("enabled", "priority", "only_in", "not_in", "overrides"):
-        raw.pop(reserved, None)
-    try:
-        stats_cfg = StatsConfig.model_validate(raw)
-    except ValueError as exc:
-        raise UsageError(f"{config}: plugins.stats: {exc}") from None
+    cfg, lines = load_config(config)
+    stats_settings = plugin_settings(cfg, lines, "stats")
     tz = cfg.tz
     when = _parse_time(as_of, tz, "--as-of") if as_of else SystemClock(tz).now()
     today = when.astimezone(tz).date()
@@ -103,18 +100,21 @@ def _load(
             raise UsageError(f"unknown group set {name!r} (sets in {config}: {known})")
         wanted.extend(cfg.group_sets[key])
     names = {g.id: g.name for g in cfg.groups if g.name}
+    single = len(wanted) == 1 and not sets
     if not wanted:
         scope = Scope(None, "全部群", exclude)
-    elif len(wanted) == 1 and not sets:
+    elif single:
         scope = Scope.one(wanted[0], names.get(wanted[0], wanted[0]), exclude)
     else:
         label = "、".join(f"群组 {s}" for s in sets or []) or "、".join(names.get(g, g) for g in wanted[:5])
         scope = Scope.many(wanted, label, exclude)
+    # One group: its own settings (per-group overrides), as the chat command uses them.
+    stats_cfg = StatsConfig() if stats_settings is None else stats_settings.for_group(wanted[0] if single else None)
     try:
         url = normalize_url(db) if db else cfg.storage.url
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return Setup(cfg, stats_cfg, url, tz, scope, Period(first, last), when)
+    return Setup(cfg, stats_cfg, url, tz, scope, Period(first, last), when, tuple(groups or ()), config)
 
 
 def _parse_day(text: str, option: str) -> date:
@@ -147,6 +147,7 @@ async def _with_db(setup: Setup, work: Callable[[Any, Any], Awaitable[Any]]) -> 
         raise UsageError(f"no database at {path} (run the bot first, or pass --db URL)")
     db = await Database.open(StorageSettings(url=setup.db_url))
     try:
+        await _check_groups(db, setup)
         console = _err_console()
         if not console.is_terminal:
             return await work(db, None)
@@ -168,6 +169,36 @@ async def _with_db(setup: Setup, work: Callable[[Any, Any], Awaitable[Any]]) -> 
             return await work(db, progress)
     finally:
         await db.close()
+
+
+async def _check_groups(db: Any, setup: Setup) -> None:
+    """Every --group must be a group the bot has recorded or the config names: a typo is an
+    error, not an empty report. One group without a name in the config is shown by its topic."""
+    import dataclasses
+
+    import sqlalchemy as sa
+
+    from bot.storage.models import Group
+
+    if not setup.asked_groups:
+        return
+    g = Group.__table__.c
+    async with db.engine.connect() as conn:
+        topics = {gid: topic for gid, topic in await conn.execute(sa.select(g.id, g.topic))}
+    configured = {c.id for c in setup.config.groups}
+    unknown = [gid for gid in setup.asked_groups if gid not in topics and gid not in configured]
+    if unknown:
+        known = sorted(set(topics) | configured)
+        shown = ", ".join(known[:20]) + (f" … ({len(known)} in all)" if len(known) > 20 else "") or "none"
+        raise UsageError(
+            f"unknown group{'s' if len(unknown) > 1 else ''} {', '.join(repr(u) for u in unknown)}: "
+            f"not in the database nor in {setup.config_path} (groups: {shown})"
+        )
+    scope = setup.scope
+    if scope.groups is not None and len(scope.groups) == 1 and scope.label == scope.groups[0]:
+        topic = topics.get(scope.groups[0])
+        if topic:
+            setup.scope = dataclasses.replace(scope, label=topic)
 
 
 def _emit(
@@ -487,26 +518,16 @@ def summary(
     from bot import stats
 
     async def work(d: Any, s: Setup, p: Any) -> Any:
-        c = s.stats
-        return await stats.summarize(
-            d,
-            s.tz,
-            s.scope,
-            s.period,
-            as_of=s.as_of,
-            lurk_days=c.lurk_days,
-            core_share=c.core_share,
-            top=c.top,
-            retention_days=c.retention_days,
-            window=c.active_window_days,
-            retention_lookback_days=c.retention_lookback_days,
+        # The service the chat command `群数据` calls: the same figures and text.
+        return await stats.summary_report(
+            d, s.tz, s.scope, s.period, as_of=s.as_of, options=stats.SummaryOptions.of(s.stats)
         )
 
     def output(report: Any, s: Setup) -> None:
+        summary, text = report
         if as_json:
-            typer.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+            typer.echo(json.dumps(summary.as_json(), ensure_ascii=False, indent=2))
         else:
-            heading = f"「{s.scope.label}」{s.period.start} 至 {s.period.end}"
-            typer.echo(stats.summary_text(report, heading, top=s.stats.top, removals=True))
+            typer.echo(text)
 
     _run(lambda: _load(config, db, group, set_, start, end, days, as_of, default_days=7), work, output)

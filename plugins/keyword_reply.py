@@ -300,25 +300,10 @@ async def reply(
     if not event.text:
         return False
     group_id = event.group_id if isinstance(event, GroupMessage) else None
-    rules = state.compiled[id(config)]
     text = ctx.text
     if not text:
         return False
-    best: CompiledRule | None = None
-    for candidate in rules.matcher.match(text):
-        if (best is None or candidate.rank < best.rank) and candidate.applies_to(group_id):
-            best = candidate
-    captures: dict[str, str] = {}
-    for candidate in rules.regex_rules:
-        if best is not None and candidate.rank > best.rank:
-            break  # the rest rank lower still
-        if not candidate.applies_to(group_id) or (candidate.required and candidate.required not in text):
-            continue
-        assert candidate.regex is not None
-        found = candidate.regex.search(text)
-        if found is not None:
-            best, captures = candidate, found
-            break
+    best, captures = best_rule(state.compiled[id(config)], text, group_id)
     if best is None:
         return False
     now = ctx.now()
@@ -345,6 +330,27 @@ async def reply(
         text = template.render(values)
     ctx.reply(text, mention=rule.mention and group_id is not None)
     return True
+
+
+def best_rule(rules: CompiledRules, text: str, group_id: str | None) -> tuple[CompiledRule | None, dict[str, str]]:
+    """The rule that answers the normalised `text` here (best rank wins), with a regex's
+    named captures. The handler and the console's 试一试 both ask this."""
+    best: CompiledRule | None = None
+    for candidate in rules.matcher.match(text):
+        if (best is None or candidate.rank < best.rank) and candidate.applies_to(group_id):
+            best = candidate
+    captures: dict[str, str] = {}
+    for candidate in rules.regex_rules:
+        if best is not None and candidate.rank > best.rank:
+            break  # the rest rank lower still
+        if not candidate.applies_to(group_id) or (candidate.required and candidate.required not in text):
+            continue
+        assert candidate.regex is not None
+        found = candidate.regex.search(text)
+        if found is not None:
+            best, captures = candidate, found
+            break
+    return best, captures
 
 
 def _may_fire(state: KeywordState, config: KeywordReplyConfig, rule: CompiledRule, where: str, now: datetime) -> bool:

@@ -153,6 +153,8 @@ class Simulation:
         db_url = self.db_url or f"sqlite+aiosqlite:///{Path(self._tmp.name) / 'sim.db'}"
         self.app = BotApp(loaded, self.platform, self.clock, rng=random.Random(self.seed), db_url=db_url)
         await self.app.start()
+        # The scenario's groups exist before the bot: their members are already there.
+        await self.app.refresh_members()
         # Step ids are unique, and two steps may share one virtual instant: the same text twice
         # in a row is two messages here, never a redelivery.
         self.app.dispatcher.dedup_by_content = False  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ from bot.cluster.settings import ClusterSettings
 from bot.core.outbox import OutboxSettings
 from bot.core.templates import template_type
 from bot.storage.settings import StorageSettings
+from bot.web.settings import WebSettings
 
 
 class Strict(BaseModel):
@@ -155,6 +156,8 @@ class BotConfig(Strict):
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
     # Several accounts sharing one PostgreSQL: leases and per-group duty (bot.cluster).
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    # The web console and HTTP API (`qunbot run` serves it when this section is present).
+    web: WebSettings | None = None
     # Plugin sections: validated by each plugin's own model at load (see bot.core.loader).
     plugins: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
 

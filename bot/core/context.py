@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.config.models import BotConfig
     from bot.core.groups import GroupDirectory
     from bot.core.loader import PluginSettings
+    from bot.core.members import MemberLists
     from bot.core.notify import Notifier
     from bot.core.scheduler import Scheduler
     from bot.storage.db import Database
@@ -43,15 +44,28 @@ class Services:
     recorder: Recorder | None = None
     # Several accounts on one PostgreSQL: who acts in which group. None: this account acts everywhere.
     duty: DutyGate | None = None
+    # The platform's member lists, read into the recorder (start-up, bot joined, hourly).
+    member_lists: MemberLists | None = None
     # Set by the composition root; built-in commands read the loaded plugins through it.
     dispatcher: Any = None
     # A file of the bot's own under the data directory, by kind (e.g. "held-checkins.jsonl"):
     # an absolute path named for the database. None: nowhere to keep files (tests).
     data_file: Callable[[str], Path] | None = None
+    # Told of what happened (member_joined, member_left, ad_removed, broadcast_report) with
+    # plain JSON data; the web console's outgoing webhooks listen. Kept across config reloads.
+    listeners: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
 
     @property
     def bot(self) -> Member:
         return self.platform.bot
+
+    def publish(self, event: str, data: dict[str, Any]) -> None:
+        """Hand an event to every listener; a failing listener is logged, never raised."""
+        for listener in self.listeners:
+            try:
+                listener(event, data)
+            except Exception:
+                logging.getLogger("qunbot.core").exception("listener for %s failed", event)
 
 
 class PluginHost:

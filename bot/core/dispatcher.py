@@ -263,6 +263,7 @@ class Dispatcher:
     def _derive(self, event: Event) -> list[Event]:
         bot_id = self.services.bot.id
         if isinstance(event, MembersJoined) and any(m.id == bot_id for m in event.members):
+            self.services.groups.forget(event.group_id)  # the groups it is in changed
             out: list[Event] = [
                 BotJoinedGroup(
                     at=event.at, group_id=event.group_id, inviter=event.inviter, group_topic=event.group_topic
@@ -273,6 +274,7 @@ class Dispatcher:
                 out.append(replace(event, members=others))
             return out
         if isinstance(event, MembersLeft) and any(m.id == bot_id for m in event.members):
+            self.services.groups.forget(event.group_id)
             out = [BotLeftGroup(at=event.at, group_id=event.group_id, removed_by=event.removed_by)]
             others = tuple(m for m in event.members if m.id != bot_id)
             if others:

@@ -164,6 +164,18 @@ class BotLeftGroup(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MemberList(Event):
+    """Who is in a group, as the platform listed them at `at` (read at start-up, when the bot
+    joins a group, and hourly). For the record only: plugins never see it. The recorder gives
+    every listed member without an open stay one of unknown join time, and closes the stays
+    of members who are gone without a leave event (see `bot.storage.recorder`)."""
+
+    group_id: str
+    members: tuple[Member, ...]
+    group_topic: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tick(Event):
     """A scheduled job fired; `job_id` is the stable, namespaced id (e.g. ``broadcast:morning``)."""
 

@@ -21,6 +21,8 @@ log = logging.getLogger("qunbot.groups")
 
 # Roles change rarely; re-reading them per message would hammer the platform.
 INFO_TTL = timedelta(minutes=5)
+# The list of groups the bot is in: read again at most this often (a relay asks per message).
+PRESENT_TTL = timedelta(minutes=1)
 
 ToggleSaver = Callable[[str, str, bool, str, datetime], Awaitable[None]]
 
@@ -38,6 +40,7 @@ class GroupDirectory:
         self._info: dict[str, _Cached] = {}
         self._toggles: dict[tuple[str, str], bool] = {}
         self._save_toggle: ToggleSaver | None = None
+        self._present: tuple[frozenset[str] | None, datetime] | None = None
         # Bumped whenever which plugin runs where may have changed (dispatch caches key on it).
         self.version = 0
         self.apply_config(config)
@@ -70,6 +73,21 @@ class GroupDirectory:
 
     def forget(self, group_id: str) -> None:
         self._info.pop(group_id, None)
+        self._present = None
+
+    async def present(self, *, fresh: bool = False) -> frozenset[str] | None:
+        """The groups the bot is in, or None when the platform cannot say: the call failed,
+        or it lists none (more likely "not loaded yet", just logged in, than "in none")."""
+        now = self._clock.now()
+        if self._present is not None and not fresh and now - self._present[1] <= PRESENT_TTL:
+            return self._present[0]
+        try:
+            groups: frozenset[str] | None = frozenset(info.id for info in await self._platform.groups()) or None
+        except Exception:
+            log.warning("could not list the bot's groups", exc_info=True)
+            groups = None
+        self._present = (groups, now)
+        return groups
 
     def is_bot_admin(self, member_id: str) -> bool:
         return member_id in self._bot_admins

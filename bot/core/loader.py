@@ -84,6 +84,22 @@ def import_plugin(name: str) -> Plugin:
     return plugin
 
 
+def plugin_settings(config: BotConfig, lines: LineMap, name: str) -> PluginSettings | None:
+    """One plugin's resolved settings (defaults and per-group overrides), for tools that read
+    what a plugin would use without loading the others (`qunbot stats`), switched on or not.
+    None when the config has no section for it; a ConfigError for an invalid section."""
+    if name not in config.plugins:
+        return None
+    raw = config.plugins[name] or {}
+    loc: Loc = ("plugins", name)
+    if not isinstance(raw, dict):
+        raise ConfigError([lines.issue(loc, "must be a mapping of settings")])
+    settings, problems = _resolve(import_plugin(name), raw, config, lines, loc)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
 def load_plugins(config: BotConfig, lines: LineMap, builtin: list[Plugin] = ()) -> list[PluginSettings]:  # type: ignore[assignment]
     """Validate every plugin section; raise one ConfigError listing every problem."""
     issues: list[ConfigIssue] = []

@@ -195,6 +195,9 @@ async def disable_plugin(cmd: Command, ctx: Context, services: Services) -> None
 @plugin.on(BotJoinedGroup)
 async def introduce(event: BotJoinedGroup, ctx: Context, services: Services) -> bool:
     services.groups.forget(event.group_id)
+    if services.member_lists is not None:
+        # Everyone already in the group: members from before the bot, for the statistics.
+        await services.member_lists.refresh([event.group_id])
     settings = services.config.on_bot_joined
     if settings.introduce:
         text = Template.parse(settings.text, ("group", "bot")).render(

@@ -124,6 +124,9 @@ class CommandSpec:
 
 
 StateFactory = Callable[["PluginHost"], Awaitable[Any]]
+# What a plugin sends to on its own (relays, broadcasts), from its config: (what, group
+# selectors) pairs, e.g. ("转发「讲座」", ["g2", "set:learning"]). Read by `bot.core.reach`.
+TargetsOf = Callable[[Any], Iterable[tuple[str, list[str]]]]
 
 
 @dataclass
@@ -143,6 +146,7 @@ class Plugin:
     aliases: tuple[str, ...] = ()
     # What a member can send privately beyond the commands (keywords a handler reads, like 进群).
     guide_factory: Callable[[Any], Iterable[tuple[str, str]]] | None = None
+    targets_of: TargetsOf | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -220,6 +224,12 @@ class Plugin:
         commands: `func(state)` returns (what to send, what it does) pairs, built from the
         plugin's state as loaded (so the list follows the config, never a hard-coded copy)."""
         self.guide_factory = func
+        return func
+
+    def targets(self, func: TargetsOf) -> TargetsOf:
+        """Declare the groups the plugin sends to on its own (not replies), so that targets
+        the bot is not in are reported by `qunbot check-config` and at start-up."""
+        self.targets_of = func
         return func
 
     def on_shutdown(self, func: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:

@@ -22,7 +22,15 @@ from bot.stats.cohorts import (
 from bot.stats.hours import Heatmap, heatmap
 from bot.stats.people import MembersReport, members, names
 from bot.stats.scope import Period, ProgressFn, Scope
-from bot.stats.summary import Summary, digest_period, summarize, summary_text
+from bot.stats.summary import (
+    Summary,
+    SummaryOptions,
+    digest_period,
+    summarize,
+    summary_heading,
+    summary_report,
+    summary_text,
+)
 from bot.stats.table import Table
 from bot.stats.trends import ActivityReport, GrowthReport, activity, growth
 
@@ -43,6 +51,7 @@ __all__ = [
     "RetentionReport",
     "Scope",
     "Summary",
+    "SummaryOptions",
     "Table",
     "action_rate",
     "activity",
@@ -55,5 +64,7 @@ __all__ = [
     "retention",
     "retention_from_events",
     "summarize",
+    "summary_heading",
+    "summary_report",
     "summary_text",
 ]

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from bot.core.text import normalize
 from bot.stats.localtime import as_date, local_day
+from bot.stats.presence import covers, members_by_day, members_during, stays_and_posts
 from bot.stats.scope import Period, Progress, ProgressFn, Scope, chunks, n_chunks
 from bot.stats.table import Table, pct, ratio
 from bot.stats.trends import growth
@@ -133,7 +134,7 @@ class ActionReport:
 async def _present(db: Database, chunk: list[str], scope: Scope, at: datetime) -> set[tuple[str, str]]:
     m = _M.c
     when = sa.literal(at, UTCDateTime())
-    where = [m.group_id.in_(chunk), m.joined_at <= when, sa.or_(m.left_at.is_(None), m.left_at > when)]
+    where = [m.group_id.in_(chunk), m.known_from <= when, sa.or_(m.left_at.is_(None), m.left_at > when)]
     if scope.exclude_members:
         where.append(m.member_id.not_in(scope.exclude_members))
     async with db.engine.connect() as conn:
@@ -217,6 +218,9 @@ class CheckinReport:
     checked_in_once: int  # distinct members who checked in at least once
     members_end: int
     notes: list[str] = field(default_factory=list)
+    # Members at some time in the period (whoever checked in among them): what "at least
+    # once" is a share of. 0 in reports built before it existed.
+    members_in_period: int = 0
 
     @property
     def available(self) -> bool:
@@ -229,7 +233,7 @@ class CheckinReport:
 
     @property
     def once_rate(self) -> float | None:
-        return ratio(self.checked_in_once, self.members_end) if self.available else None
+        return ratio(self.checked_in_once, self.members_in_period) if self.available else None
 
     def as_json(self) -> dict[str, Any]:
         avg, once = self.avg_rate, self.once_rate
@@ -242,6 +246,7 @@ class CheckinReport:
             "avg_daily_rate": None if avg is None else round(avg, 4),
             "checked_in_once": self.checked_in_once,
             "members_end": self.members_end,
+            "members_in_period": self.members_in_period,
             "once_rate": None if once is None else round(once, 4),
             "days": [
                 {
@@ -272,7 +277,9 @@ class CheckinReport:
         t.notes.append(
             f"average daily rate {pct(self.avg_rate, 1) if self.available else 'n/a'}; "
             f"checked in at least once: {self.checked_in_once if self.available else 'n/a'} of "
-            f"{self.members_end} members ({pct(self.once_rate, 1) if self.available else 'n/a'})"
+            f"{self.members_in_period} members ({pct(self.once_rate, 1) if self.available else 'n/a'}); "
+            f"members: in the group at some time that day (or period), including people who were there "
+            f"before the bot; {self.members_end} at the end"
         )
         t.notes.extend(self.notes)
         return t
@@ -298,11 +305,11 @@ async def checkin_rate(
     fallback_keywords: Sequence[str] = ("签到", "打卡"),
     progress: ProgressFn | None = None,
 ) -> CheckinReport:
-    """Members who checked in each day / members that day. Read from the check-in plugin's
+    """Members who checked in each day / members in the group at some time that day (anyone
+    who checked in counts as one, see `bot.stats.presence`). Read from the check-in plugin's
     table when it is there (a make-up check-in bought later does not count: it was not done
     in time), else from messages matching `fallback_keywords`."""
     grown = await growth(db, tz, scope, period)
-    members = {g.day: g.members for g in grown.days}
     per_day: dict[date, set[tuple[str, str]]] = {d: set() for d in period.each_day()}
     notes: list[str] = []
     columns = await _checkin_columns(db)
@@ -343,6 +350,27 @@ async def checkin_rate(
         if n_messages and n_without == n_messages:
             source = "n/a"
             notes.append("message text is not stored (storage.store_text: metadata): no check-in rate")
+    members = await members_by_day(db, tz, scope, period, ids, grown)
+    in_period = 0
+    for chunk in chunks(ids):
+        in_period += await members_during(db, tz, chunk, scope, period)
+    # Who checked in without a stay or a message that day (or period) is a member all the same.
+    checkers: set[tuple[str, str]] = set().union(*per_day.values()) if per_day else set()
+    stays, posted = await stays_and_posts(db, tz, checkers, period)
+    lo, hi = period.utc_bounds(tz)
+    for d, who in per_day.items():
+        members[d] += sum(
+            1
+            for g, mid in who
+            if (g, mid, d) not in posted and not any(covers(kf, left, d, tz) for kf, left in stays.get((g, mid), ()))
+        )
+    posted_in_period = {(g, mid) for g, mid, _d in posted}
+    in_period += sum(
+        1
+        for g, mid in checkers
+        if (g, mid) not in posted_in_period
+        and not any(kf < hi and (left is None or left >= lo) for kf, left in stays.get((g, mid), ()))
+    )
     days = [CheckinDay(d, members[d], len(who)) for d, who in sorted(per_day.items())]
-    once = len(set().union(*per_day.values())) if per_day else 0
-    return CheckinReport(scope, period, source, days, once, grown.members_after, notes)
+    once = len(checkers)
+    return CheckinReport(scope, period, source, days, once, grown.members_after, notes, in_period)

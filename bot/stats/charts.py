@@ -199,11 +199,15 @@ def growth_chart(report: GrowthReport, path: Path | str) -> Path:
         bottom.set_xlabel(t("日期", "date"))
         bottom.legend(loc="best", ncols=4, fontsize="small", framealpha=0.9)
         _date_axis(bottom, days)
+        # Members found already there (before the bot) are not joins: said beside the net, so
+        # that start + net + found = end reads off the chart.
+        found_zh = f"；首次记录原有成员 {report.found} 人（机器人加入前已在群）" if report.found else ""
+        found_en = f"; {report.found} found already there (before the bot)" if report.found else ""
         summary = t(
             f"期初 {report.members_before} 人 → 期末 {report.members_after} 人；入群 {report.joins}，"
-            f"退群 {report.left}，移出 {report.removed}，净增 {report.net:+d}",
+            f"退群 {report.left}，移出 {report.removed}，净增 {report.net:+d}{found_zh}",
             f"{report.members_before} → {report.members_after} members; joined {report.joins}, left {report.left}, "
-            f"removed {report.removed}, net {report.net:+d}",
+            f"removed {report.removed}, net {report.net:+d}{found_en}",
         )
         fig.supxlabel(summary, fontsize="small", color="#444444")
         return _save(fig, path)
@@ -326,6 +330,14 @@ def retention_chart(report: RetentionReport, path: Path | str, max_cohorts: int 
         handles, labels = right.get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="outside right center", fontsize="small", title=t("入群批次", "cohort"))
+        fig.supxlabel(
+            t(
+                "只统计机器人看到的入群；机器人加入前已在群的成员（入群时间未知）不计入任何批次",
+                "joins the bot saw only: members in a group before the bot (join time unknown) are in no cohort",
+            ),
+            fontsize="small",
+            color="#444444",
+        )
         return _save(fig, path)
 
 

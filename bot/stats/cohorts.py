@@ -2,6 +2,8 @@
 
 Definitions (also in the README, "Statistics"):
 
+- Cohorts are observed joins only: a member who was in a group before the bot (a stay of
+  unknown join time, `joined_at` NULL) is in no cohort.
 - A cohort entry is a member's first join of a group within the report's period (a rejoin
   in the same period does not make a second entry; a rejoin after leaving before the period
   does). Its join day d0 is the local calendar day of that join.
@@ -111,6 +113,8 @@ class RetentionReport:
     def as_json(self) -> dict[str, Any]:
         return {
             "report": "retention",
+            # Members from before the bot have no join time: they are in no cohort.
+            "cohorts_of": "observed joins",
             "scope": self.scope.as_json(),
             "period": self.period.as_json(),
             "by": self.by,
@@ -137,6 +141,10 @@ class RetentionReport:
         t.notes.append(
             f"in dN: still a member at the end of day N after joining; active dN: posted during days "
             f"N..N+{self.window - 1}; '-' = not measurable yet (data up to {self.horizon})"
+        )
+        t.notes.append(
+            "cohorts are the joins the bot saw: members who were in a group before the bot (join time "
+            "unknown) belong to no cohort"
         )
         return t
 
@@ -304,10 +312,12 @@ def _from_rollups(plan: _Plan, b: Any, scope: Scope, period: Period) -> Any:
     later = (
         sa.select(
             _mask(
-                plan, [sa.and_(s.c.joined_at < end, sa.or_(s.c.left_at.is_(None), s.c.left_at >= end)) for end in ends]
+                plan,
+                [sa.and_(s.c.known_from < end, sa.or_(s.c.left_at.is_(None), s.c.left_at >= end)) for end in ends],
             )
         )
-        .where(s.c.group_id == x.group_id, s.c.member_id == x.member_id, s.c.joined_at > x.joined_at)
+        # A later stay may be one the bot found (no join seen): it starts at `known_from`.
+        .where(s.c.group_id == x.group_id, s.c.member_id == x.member_id, s.c.known_from > x.joined_at)
         .scalar_subquery()
     )
     in_mask = own.op("|")(sa.case((sa.or_(x.left_at.is_(None), bc.due_in == 0), 0), else_=later))

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.stats.localtime import as_date, utc_start
+from bot.stats.presence import members_during, present_at
 from bot.stats.scope import Period, Progress, ProgressFn, Scope, chunks, n_chunks
 from bot.stats.table import Table, pct, ratio
 from bot.storage.db import Database
@@ -59,6 +60,9 @@ class MembersReport:
     lurkers: int  # members (for at least lurk_days) who posted nothing in the last lurk_days days
     lurker_sample: list[MemberLine]
     removals: list[MemberLine]
+    # Members at some time in the period (everyone who posted among them): what posters and
+    # the active core are shares of. 0 in reports built before it existed.
+    members_in_period: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -72,6 +76,7 @@ class MembersReport:
             "scope": self.scope.as_json(),
             "period": self.period.as_json(),
             "members": self.members,
+            "members_in_period": self.members_in_period,
             "posters": self.posters,
             "messages": self.messages,
             "top": [m.as_json() for m in self.top],
@@ -102,11 +107,14 @@ class MembersReport:
                     last = m.at.isoformat(timespec="minutes")
                 t.rows.append([kind, m.group_id, m.member_id, m.name, m.messages or "", last])
         t.notes.append(
-            f"{self.members} members, {self.posters} posted {self.messages} messages; active core: "
-            f"{self.core_size} members sent {pct(ratio(self.core_messages, self.messages))} of the messages "
-            f"({pct(ratio(self.core_size, self.members), 1)} of members); lurkers (no message in "
-            f"{self.lurk_days} days): {self.lurkers} ({pct(ratio(self.lurkers, self.members))})"
+            f"{self.members_in_period} members in the period ({self.members} at its end), {self.posters} of them "
+            f"posted {self.messages} messages; active core: {self.core_size} members sent "
+            f"{pct(ratio(self.core_messages, self.messages))} of the messages "
+            f"({pct(ratio(self.core_size, self.members_in_period), 1)} of members); lurkers (members at the end "
+            f"for {self.lurk_days} days or more, no message in the last {self.lurk_days}): {self.lurkers} "
+            f"({pct(ratio(self.lurkers, self.members))} of members at the end)"
         )
+        t.notes.append("members include people who were in the group before the bot (join time unknown)")
         return t
 
 
@@ -137,7 +145,8 @@ async def members(
     progress: ProgressFn | None = None,
 ) -> MembersReport:
     """Lurkers are counted at the end of the period: members then, who had been members for
-    at least `lurk_days` days and posted nothing in the `lurk_days` days ending with it."""
+    at least `lurk_days` days (members from before the bot: known to the bot for that long)
+    and posted nothing in the `lurk_days` days ending with it."""
     if lurk_days < 1:
         raise ValueError("lurk_days is at least 1")
     if not 0 < core_share <= 1:
@@ -148,7 +157,7 @@ async def members(
     a, m = _DA.c, _M.c
     ids = await scope.group_ids(db)
     counts: list[tuple[int, str, str]] = []
-    n_members = n_lurkers = 0
+    n_members = n_lurkers = n_in_period = 0
     lurkers: list[MemberLine] = []
     removals: list[MemberLine] = []
     steps = Progress(n_chunks(ids), progress)
@@ -163,12 +172,7 @@ async def members(
             )
             .group_by(a.group_id, a.member_id)
         )
-        present = [
-            m.group_id.in_(chunk),
-            *_not_excluded(m.member_id, scope),
-            m.joined_at < sa.literal(end, UTCDateTime()),
-            sa.or_(m.left_at.is_(None), m.left_at >= sa.literal(end, UTCDateTime())),
-        ]
+        present = [m.group_id.in_(chunk), *_not_excluded(m.member_id, scope), *present_at(m, end)]
         q = _DA.alias("q")
         spoke = sa.exists().where(
             q.c.group_id == m.group_id,
@@ -176,7 +180,7 @@ async def members(
             q.c.day >= sa.literal(quiet_from, sa.Date),
             q.c.day <= sa.literal(period.end, sa.Date),
         )
-        lurking = [*present, m.joined_at < sa.literal(joined_before, UTCDateTime()), ~spoke]
+        lurking = [*present, m.known_from < sa.literal(joined_before, UTCDateTime()), ~spoke]
         last_day = (
             sa.select(sa.func.max(q.c.day))
             .where(q.c.group_id == m.group_id, q.c.member_id == m.member_id, q.c.day <= sa.literal(period.end, sa.Date))
@@ -206,6 +210,7 @@ async def members(
                 .order_by(m.left_at)
             )
             removals.extend(MemberLine(g, mid, at=at.astimezone(tz)) for g, mid, at in rows)
+        n_in_period += await members_during(db, tz, chunk, scope, period)
         steps.step()
     counts.sort(key=lambda c: (-c[0], c[1], c[2]))
     total = sum(c[0] for c in counts)
@@ -234,4 +239,5 @@ async def members(
         n_lurkers,
         lurkers,
         removals,
+        n_in_period,
     )

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.stats.localtime import LocalTime, as_date
+from bot.stats.presence import members_by_day, present_at
 from bot.stats.scope import Period, Progress, ProgressFn, Scope, chunks, n_chunks
 from bot.stats.table import Table, pct, ratio
 from bot.storage.db import Database
@@ -26,12 +27,14 @@ _DA = DailyActivity.__table__
 class GrowthDay:
     day: date
     members: int = 0  # members at the end of the day
-    joins: int = 0
+    joins: int = 0  # joins the bot saw
+    found: int = 0  # members found in a member list, there since before the bot (join time unknown)
     left: int = 0  # left by themselves
     removed: int = 0  # removed by an admin or the bot
 
     @property
     def net(self) -> int:
+        """Joins less departures. Members also grow by `found`: people who were there already."""
         return self.joins - self.left - self.removed
 
     def as_json(self) -> dict[str, Any]:
@@ -39,6 +42,7 @@ class GrowthDay:
             "day": self.day.isoformat(),
             "members": self.members,
             "joins": self.joins,
+            "found": self.found,
             "left": self.left,
             "removed": self.removed,
             "net": self.net,
@@ -55,6 +59,10 @@ class GrowthReport:
     @property
     def joins(self) -> int:
         return sum(d.joins for d in self.days)
+
+    @property
+    def found(self) -> int:
+        return sum(d.found for d in self.days)
 
     @property
     def left(self) -> int:
@@ -80,6 +88,7 @@ class GrowthReport:
             "members_before": self.members_before,
             "members_after": self.members_after,
             "joins": self.joins,
+            "found": self.found,
             "left": self.left,
             "removed": self.removed,
             "net": self.net,
@@ -89,14 +98,16 @@ class GrowthReport:
     def table(self) -> Table:
         t = Table(
             f"成员增长 growth — {self.scope.label}, {self.period.start}..{self.period.end}",
-            ["day", "members", "joins", "left", "removed", "net"],
+            ["day", "members", "joins", "found", "left", "removed", "net"],
         )
         for d in self.days:
-            t.rows.append([d.day.isoformat(), d.members, d.joins, d.left, d.removed, f"{d.net:+d}"])
-        t.rows.append(["total", self.members_after, self.joins, self.left, self.removed, f"{self.net:+d}"])
+            t.rows.append([d.day.isoformat(), d.members, d.joins, d.found, d.left, d.removed, f"{d.net:+d}"])
+        t.rows.append(["total", self.members_after, self.joins, self.found, self.left, self.removed, f"{self.net:+d}"])
         t.notes.append(
-            f"members at the start: {self.members_before}; members = stays recorded by the bot "
-            "(people already in a group before the bot arrived are not counted)"
+            f"members at the start: {self.members_before}; members at the end of each day, including people "
+            "who were in the group before the bot; found: such people first recorded that day (from the "
+            "member list the bot reads at start-up, on joining a group and hourly; join time unknown); "
+            "net = joins - left - removed"
         )
         return t
 
@@ -121,12 +132,13 @@ async def growth(
     steps = Progress(n_chunks(ids), progress)
     for chunk in chunks(ids):
         where = _scoped(m.group_id, chunk, m.member_id, scope)
-        base = sa.select(sa.func.count()).where(*where, m.joined_at < lo, sa.or_(m.left_at.is_(None), m.left_at >= lo))
-        joined = lt.day(m.joined_at)
+        base = sa.select(sa.func.count()).where(*where, *present_at(m, start))
+        # A stay begins at `known_from`: a seen join (joined_at, the same time), or found.
+        began = lt.day(m.known_from)
         joins = (
-            sa.select(joined.label("d"), sa.func.count())
-            .where(*where, m.joined_at >= lo, m.joined_at < hi)
-            .group_by(sa.literal_column("d"))
+            sa.select(began.label("d"), m.joined_at.is_(None).label("found"), sa.func.count())
+            .where(*where, m.known_from >= lo, m.known_from < hi)
+            .group_by(sa.literal_column("d"), sa.literal_column("found"))
         )
         gone = lt.day(m.left_at)
         leaves = (
@@ -136,8 +148,11 @@ async def growth(
         )
         async with db.engine.connect() as conn:
             before += int((await conn.execute(base)).scalar_one())
-            for d, n in await conn.execute(joins):
-                days[as_date(d)].joins += int(n)
+            for d, found, n in await conn.execute(joins):
+                if found:
+                    days[as_date(d)].found += int(n)
+                else:
+                    days[as_date(d)].joins += int(n)
             for d, removed, n in await conn.execute(leaves):
                 row = days[as_date(d)]
                 if removed:
@@ -147,7 +162,7 @@ async def growth(
         steps.step()
     members = before
     for row in days.values():
-        members += row.net
+        members += row.net + row.found
         row.members = members
     return GrowthReport(scope, period, before, list(days.values()))
 
@@ -158,7 +173,7 @@ async def growth(
 @dataclass
 class ActivityDay:
     day: date
-    members: int
+    members: int  # in the group at some time that day (everyone who posted included)
     active: int  # members who posted that day (DAU)
     messages: int
 
@@ -294,6 +309,7 @@ async def activity(
     per_day: dict[date, list[int]] = {d: [0, 0] for d in period.each_day()}
     buckets: dict[tuple[str, date], list[int]] = {}
     in_period = wau = mau = 0
+    members_that_day = await members_by_day(db, tz, scope, period, ids, grown)
     steps = Progress(n_chunks(ids), progress)
     for chunk in chunks(ids):
         where = [*_scoped(a.group_id, chunk, a.member_id, scope), a.day >= lo, a.day <= hi]
@@ -317,8 +333,7 @@ async def activity(
         wau += await _distinct_active(db, chunk, scope, period.end - timedelta(days=6), period.end)
         mau += await _distinct_active(db, chunk, scope, period.end - timedelta(days=29), period.end)
         steps.step()
-    members_by_day = {g.day: g.members for g in grown.days}
-    days = [ActivityDay(d, members_by_day[d], v[0], v[1]) for d, v in sorted(per_day.items())]
+    days = [ActivityDay(d, members_that_day[d], v[0], v[1]) for d, v in sorted(per_day.items())]
     weeks, months = [], []
     for (kind, b), (n, msgs) in sorted(buckets.items()):
         if kind == "week":

@@ -96,7 +96,13 @@ class Contact(SQLModel, table=True):
 
 class Membership(SQLModel, table=True):
     """One stay of a member in a group: a rejoin after leaving is a new row. At most one row
-    per (group, member) is open (left_at NULL), enforced by a partial unique index."""
+    per (group, member) is open (left_at NULL), enforced by a partial unique index.
+
+    `known_from` is where the bot's record of the stay begins, and what "a member at time t"
+    reads: the join time when the bot saw the join, else when it first found the member
+    present (a member list read at start-up, on joining a group, or hourly; a leave of someone
+    never seen). `joined_at` is the join time, NULL when the member was there before the bot
+    could see them join: nobody knows when that was. When set, it equals `known_from`."""
 
     __tablename__ = "memberships"
     __table_args__ = (
@@ -109,12 +115,16 @@ class Membership(SQLModel, table=True):
             sqlite_where=sa.text("left_at IS NULL"),
             postgresql_where=sa.text("left_at IS NULL"),
         ),
+        # Members at a time, per group (every report's denominator), and one member's stays.
+        sa.Index("ix_memberships_known", "group_id", "known_from", "left_at"),
+        sa.Index("ix_memberships_member_known", "group_id", "member_id", "known_from", "left_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     group_id: str = Field(foreign_key="groups.id")
     member_id: str = Field(foreign_key="contacts.id")
-    joined_at: datetime = Field(sa_type=UTCDateTime)
+    joined_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    known_from: datetime = Field(sa_type=UTCDateTime)
     left_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     inviter_id: str | None = None
     source: str | None = None  # how they came, e.g. "keyword:进群"

@@ -90,11 +90,12 @@ class PluginStateRepo(_Repo):
 
 class MembershipRepo(_Repo):
     async def current_members(self, group_id: str) -> list[Membership]:
-        """Open stays in the group, earliest join first (members the recorder saw join)."""
+        """Open stays in the group, longest known first: members the recorder saw join, and
+        members found in a member list (there before the bot: `joined_at` None)."""
         query = (
             select(Membership)
             .where(col(Membership.group_id) == group_id, col(Membership.left_at).is_(None))
-            .order_by(col(Membership.joined_at), col(Membership.id))
+            .order_by(col(Membership.known_from), col(Membership.id))
         )
         async with self._db.session() as s:
             return list((await s.exec(query)).all())
@@ -104,13 +105,14 @@ class MembershipRepo(_Repo):
         query = (
             select(Membership)
             .where(col(Membership.group_id) == group_id, col(Membership.member_id) == member_id)
-            .order_by(col(Membership.joined_at), col(Membership.id))
+            .order_by(col(Membership.known_from), col(Membership.id))
         )
         async with self._db.session() as s:
             return list((await s.exec(query)).all())
 
     async def member_since(self, group_id: str, member_id: str) -> datetime | None:
-        """When the member's current stay began; None if not a member (or joined unseen)."""
+        """When the member's current stay began; None if not a member, or a member since
+        before the bot (join time unknown)."""
         query = select(Membership.joined_at).where(
             col(Membership.group_id) == group_id,
             col(Membership.member_id) == member_id,

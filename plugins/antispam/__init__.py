@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.context import Context, PluginHost, Services
 from bot.core.events import GroupMessage, MembersJoined, MembersLeft, MessageKind
 from bot.core.plugin import STOP, Command, Permission, Plugin
+from bot.core.templates import Template
 
 from .checks import Message
 from .classifier import RECENT_AGE, RECENT_SENT, ModelError, TextModel
@@ -35,6 +36,7 @@ from .detector import Detector, Windows
 from .executor import Executor
 from .models import AntispamBan, AntispamDecision, Outcome
 from .replay import replay
+from .rules_text import penalties
 from .slowchecks import SlowChecks
 from .store import AntispamStore
 from .strikes import StrikeBook
@@ -72,6 +74,7 @@ class AntispamState:
     recent: RecentMessages = field(default_factory=RecentMessages)
     taught: TaughtSamples = field(default_factory=TaughtSamples)
     problems_told: set[str] = field(default_factory=set)
+    rules_shown: dict[str, datetime] = field(default_factory=dict)  # group → when 群规 was last answered
 
     def detector_for(self, config: AntispamConfig) -> Detector:
         detector = self.detectors.get(id(config))
@@ -342,6 +345,25 @@ async def lift(state: AntispamState, ctx: Context, member_id: str, in_group: str
             )
         )
     return Lifted(lifted, unbanned, cleared)
+
+
+@plugin.command(
+    "群规",
+    scope="group",
+    help="查看群规",
+    words_from=lambda c: c.rules_words if c.rules_text else [],
+)
+async def group_rules(ctx: Context, config: AntispamConfig, state: AntispamState, services: Services) -> None:
+    gid = ctx.group_id or ""
+    now = ctx.now()
+    last = state.rules_shown.get(gid)
+    if last is not None and now - last < timedelta(seconds=config.rules_cooldown_seconds):
+        return  # asked again right away: the answer is still on screen
+    state.rules_shown[gid] = now  # one entry per group the bot is in: bounded
+    text = Template.parse(config.rules_text or "", ("penalties", "group")).render(
+        {"penalties": penalties(config), "group": services.groups.display_name(gid)}
+    )
+    ctx.reply(text)
 
 
 @plugin.command(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.core.context import Context, Services
-from bot.core.events import GroupMessage, Member
+from bot.core.events import GroupMessage, Member, MessageKind
 from bot.core.platform import Capability
 from bot.core.plugin import Command, Permission
 
@@ -26,7 +26,7 @@ from . import AntispamState, host_teaching, lift, plugin
 from .checks import Message
 from .classifier import ModelError, prepare
 from .config import Action, AntispamConfig
-from .models import AntispamSample, Outcome
+from .models import AntispamDecision, AntispamSample, Outcome
 from .teaching import activate, active_path
 from .verdict import CheckResult, Verdict
 
@@ -81,8 +81,6 @@ async def mark_spam(
 )
 async def mark_ham(cmd: Command, ctx: Context, state: AntispamState, services: Services) -> None:
     event = ctx.event
-    gid = ctx.group_id
-    now = ctx.now()
     bot_id = services.bot.id
     mentioned = [m for m in getattr(event, "mentions", ()) if m != bot_id]
     typed = (cmd.arg(0) or "").lstrip("@＠").strip()
@@ -90,10 +88,19 @@ async def mark_ham(cmd: Command, ctx: Context, state: AntispamState, services: S
         ctx.reply(_PARDON_USAGE)
         return
     target = mentioned[0] if mentioned else typed
+    ctx.reply(await pardon_mistake(state, ctx, services, target, by_id=bool(mentioned)))
+
+
+async def pardon_mistake(state: AntispamState, ctx: Context, services: Services, target: str, *, by_id: bool) -> str:
+    """误判: what the chat command and the console's button do. `target` is a member id
+    (`by_id`) or a name or id as typed; in a group context only that group is answered for.
+    Returns the reply."""
+    gid = ctx.group_id
+    now = ctx.now()
     await state.executor.settle()  # the rows of the member's last actions
     last = await state.store.last_acted(target, gid) if state.store is not None else None
     seen = state.recent.find_member(target, now)
-    if mentioned:
+    if by_id:
         member_id = target
     elif last is not None:
         member_id = last.member_id
@@ -120,8 +127,7 @@ async def mark_ham(cmd: Command, ctx: Context, state: AntispamState, services: S
             message_id=last.message_id,
         )
     if not lifted.unbanned and not lifted.cleared and sample is None:
-        ctx.reply(f"{target} 不在黑名单里，没有警告记录，我也不记得 TA 最近的消息。")
-        return
+        return f"{target} 不在黑名单里，没有警告记录，我也不记得 TA 最近的消息。"
     parts = [lifted.summary] if lifted.summary else []
     if removed_from:
         if Capability.INVITE in services.platform.capabilities:
@@ -134,7 +140,64 @@ async def mark_ham(cmd: Command, ctx: Context, state: AntispamState, services: S
     parts.append(
         await learn(state, ctx, sample, spam=False) if sample is not None else "没有找到 TA 的消息文字，没有记为样本"
     )
-    ctx.reply(f"{name}（{member_id}）：{'；'.join(parts)}。")
+    return f"{name}（{member_id}）：{'；'.join(parts)}。"
+
+
+async def confirm_decision(state: AntispamState, ctx: Context, decision: AntispamDecision) -> str:
+    """确认广告 on a recorded decision (the console's button): a warning or a dry-run that was
+    right. The member is removed as `广告` would (the executor's policy: never an admin,
+    dry-run respected, fail closed) unless already removed, and the message becomes a spam
+    sample. Returns what happened."""
+    config: AntispamConfig = state.host.config_for(decision.group_id)
+    member = Member(decision.member_id, decision.member_name)
+    parts: list[str] = []
+    if decision.outcome != Outcome.REMOVED:
+        admin = ctx.sender.display if ctx.sender else "管理员"
+        verdict = Verdict((CheckResult("taught", True, f"管理员 {admin} 确认为广告", Action.REMOVE),))
+        outcome = await state.executor.decide(decision.group_id, member.id, verdict, config, ctx.now())
+        if outcome.outcome == Outcome.EXEMPT:
+            return f"{member.display} 是{outcome.why}，不处理，也不记为广告样本。"
+        message = Message(
+            text=decision.text or "",
+            kind=MessageKind.parse(decision.kind),
+            url=None,
+            group_id=decision.group_id,
+            member_id=member.id,
+            at=decision.at,
+        )
+        # Carried out as if on the recorded message, as `广告` does: a warning (failing closed)
+        # mentions its sender in the group.
+        marked = GroupMessage(
+            at=decision.at,
+            group_id=decision.group_id,
+            sender=member,
+            text=decision.text or "",
+            message_id=decision.message_id,
+        )
+        await state.executor.carry_out(
+            state.host.context(marked), outcome, verdict, message, member, config, decision.message_id
+        )
+        parts.append(
+            {
+                Outcome.REMOVED: f"已将 {member.display} 移出",
+                Outcome.FAILED_CLOSED: f"没能移出 {member.display}（{outcome.why}），只发了提醒",
+                Outcome.WOULD_REMOVE: f"试运行：{member.display} 不会被移出",
+            }.get(outcome.outcome, f"已处理 {member.display}")
+        )
+    else:
+        parts.append(f"{member.display} 已被移出")
+    if decision.text:
+        sample = GroupMessage(
+            at=decision.at,
+            group_id=decision.group_id,
+            sender=member,
+            text=decision.text,
+            message_id=decision.message_id,
+        )
+        parts.append(await learn(state, ctx, sample, spam=True))
+    else:
+        parts.append("这条记录没有保存消息文字（storage.store_text），没有记为广告样本")
+    return "；".join(parts)
 
 
 @plugin.command(

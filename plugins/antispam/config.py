@@ -297,6 +297,15 @@ class AntispamConfig(PluginConfig):
         "已将 {member} 移出本群（{rules}）。如有误判，请联系管理员。"
     )
 
+    # The group rules (群规), answered to `rules_words`. {penalties} is written from the
+    # settings above and below (strikes, the rules that remove at once, dry run), so the rules
+    # never promise what the bot does not do. null: no 群规 command (e.g. a keyword reply has it).
+    rules_text: template_type("penalties", "group") | None = (  # type: ignore[valid-type]
+        "📌 群规：\n1. 友善交流，不发广告、链接和二维码；\n2. 不私加群友推销；\n3. {penalties}"
+    )
+    rules_words: list[str] = Field(default_factory=lambda: ["群规", "群公告", "规则"])
+    rules_cooldown_seconds: float = Field(60, ge=0, le=3600)  # 群规 again within this: no answer
+
     strikes: StrikeSettings = Field(default_factory=StrikeSettings)
     blacklist: BlacklistRule = Field(default_factory=BlacklistRule)
     ad_content: AdContentRule = Field(default_factory=AdContentRule)

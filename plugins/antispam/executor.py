@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core.context import Context, Services
 from bot.core.events import Member
@@ -181,7 +181,9 @@ class Executor:
             )
             ctx.reply(text, mention=True)
         if decision.outcome == Outcome.REMOVED:
-            ctx.remove(group_id, sender.id, f"自动踢广告：{rules}")
+            removal = ctx.remove(group_id, sender.id, f"自动踢广告：{rules}")
+            if removal is not None:  # (test fakes of the context queue nothing)
+                removal.on_done = _published(ctx, group_id, sender, verdict.rule_names)
             if config.removal_text:
                 ctx.say(
                     Template.parse(config.removal_text, ("member", "rules", "group")).render(
@@ -274,7 +276,9 @@ class Executor:
             )
         )
         if outcome == Outcome.REMOVED:
-            ctx.remove(group_id, member.id, f"自动踢广告：黑名单成员（{rules}）")
+            removal = ctx.remove(group_id, member.id, f"自动踢广告：黑名单成员（{rules}）")
+            if removal is not None:
+                removal.on_done = _published(ctx, group_id, member, ["blacklisted"])
             await ctx.notify_admins(
                 f"🚫 黑名单成员 {who}加入了群「{group}」，已移出。\n此前在群「{first}」因{rules}被移出。\n"
                 f"如需解除，管理员可发送“解封 {member.id}”。",
@@ -316,3 +320,16 @@ def _quote(text: str, kind: str) -> str:
     if kind not in ("text", "url"):
         body = f"[{kind}] {body}".strip()
     return body or f"[{kind}]"
+
+
+def _published(ctx: Context, group_id: str, member: Member, rules: list[str]) -> Any:
+    """When the removal went through: `ad_removed` for the listeners (outgoing webhooks)."""
+
+    async def done(result: Any, error: Exception | None) -> None:
+        if error is None and result is not None and result.ok:
+            ctx.services.publish(
+                "ad_removed",
+                {"group_id": group_id, "member_id": member.id, "member_name": member.name, "rules": rules},
+            )
+
+    return done

@@ -203,7 +203,11 @@ Stays = dict[tuple[str, str], list[tuple[datetime, datetime | None]]]
 
 
 async def _joins(db: Database, groups: Sequence[str] | None) -> Stays:
-    query = select(Membership.group_id, Membership.member_id, Membership.joined_at, Membership.left_at)
+    # Stays whose join the bot saw: a member from before the bot (join time unknown) is no
+    # newcomer, and `_stay_at` answers None for them, as for anyone it has no join of.
+    query = select(Membership.group_id, Membership.member_id, Membership.joined_at, Membership.left_at).where(
+        col(Membership.joined_at).is_not(None)
+    )
     if groups is not None:
         query = query.where(col(Membership.group_id).in_(list(groups)))
     out: Stays = {}

@@ -89,6 +89,10 @@ class AntispamStore:
         async with self._db.session() as s:
             return list((await s.exec(query.limit(limit))).all())
 
+    async def decision(self, decision_id: int) -> AntispamDecision | None:
+        async with self._db.session() as s:
+            return await s.get(AntispamDecision, decision_id)
+
     async def labelled(self, limit: int = 5000) -> list[tuple[str, bool]]:
         """(text, spam) of decisions labelled by what happened next, newest first."""
         query = (

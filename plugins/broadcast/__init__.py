@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime, timedelta
 
 from bot.core.context import Context, PluginHost
 from bot.core.plugin import Command, Permission, Plugin
 from bot.core.text import strip_mention
 from plugins.broadcast.config import BroadcastConfig
-from plugins.broadcast.schedule import SpecError
+from plugins.broadcast.schedule import SpecError, require_min_interval
 from plugins.broadcast.service import BroadcastService, Definition, Refused
 from plugins.broadcast.store import BroadcastStore
-from plugins.broadcast.syntax import USAGE, parse_command
+from plugins.broadcast.syntax import ALL, HERE, USAGE, parse_command
 
 plugin = Plugin(
     "broadcast",
@@ -33,6 +34,15 @@ plugin = Plugin(
     priority=30,
     description="按时间表向多个群发送消息（配置文件或聊天命令设置），每次每群最多发送一次",
 )
+
+
+@plugin.targets
+def _targets(config: BroadcastConfig) -> list[tuple[str, list[str]]]:
+    # `all` is whatever the bot is in; `here` is where the command was typed: always reachable.
+    return [
+        (f"定时群发「{name}」", [t for t in entry.to if t not in (ALL, HERE)])
+        for name, entry in config.broadcasts.items()
+    ]
 
 
 @plugin.state
@@ -87,19 +97,50 @@ async def create(cmd: Command, ctx: Context, state: BroadcastService) -> None:
     if not text.strip():
         ctx.reply(USAGE)
         return
+    _ok, reply = await create_from_text(
+        state, text, asker=ctx.sender.id if ctx.sender else "", level=await _level(ctx), group_id=ctx.group_id
+    )
+    ctx.reply(reply)
+
+
+async def create_from_text(
+    state: BroadcastService, text: str, *, asker: str, level: Permission, group_id: str | None
+) -> tuple[bool, str]:
+    """定时群发 from its text (what follows the command word): the chat command and the
+    console's form both come here. Returns (created, the reply)."""
     try:
-        parsed = parse_command(text, ctx.now(), state.tz)
-        definition, summary = await state.create(
-            parsed, asker=ctx.sender.id if ctx.sender else "", level=await _level(ctx), group_id=ctx.group_id
-        )
+        parsed = parse_command(text, state.now(), state.tz)
+        definition, summary = await state.create(parsed, asker=asker, level=level, group_id=group_id)
     except Refused as exc:
-        ctx.reply(str(exc))
-        return
+        return False, str(exc)
     except SpecError as exc:
-        ctx.reply(f"没有创建：{exc}")
-        return
+        return False, f"没有创建：{exc}"
     name = definition.name
-    ctx.reply(f"已创建定时群发 {summary}\n暂停：暂停群发 {name} · 删除：删除群发 {name} · 报告：群发报告 {name}")
+    return True, f"已创建定时群发 {summary}\n暂停：暂停群发 {name} · 删除：删除群发 {name} · 报告：群发报告 {name}"
+
+
+def preview(state: BroadcastService, text: str, count: int = 5) -> tuple[list[datetime], str]:
+    """The next `count` fire times of a 定时群发 text, in the configured timezone, without
+    creating anything; or the reason it would be refused."""
+    now = state.now()
+    try:
+        parsed = parse_command(text, now, state.tz)
+        require_min_interval(parsed.schedule, state.cfg.min_interval)
+    except SpecError as exc:
+        return [], str(exc)
+    trigger = parsed.schedule.trigger(state.tz)
+    fires: list[datetime] = []
+    previous: datetime | None = None
+    at = now
+    while len(fires) < count:
+        fire = trigger.get_next_fire_time(previous, at)
+        if fire is None:
+            break
+        fires.append(fire.astimezone(state.tz))
+        previous, at = fire, fire + timedelta(microseconds=1)
+    if not fires:
+        return [], f"时间 {parsed.schedule.describe()} 已经过去了。"
+    return fires, ""
 
 
 @plugin.command("群发列表", "定时群发列表", permission=Permission.GROUP_ADMIN, scope="both", help="查看定时群发")

@@ -118,6 +118,7 @@ class _Tracker:
 
     remaining: int
     problem: str | None = None
+    report: dict[str, Any] | None = None  # what `broadcast_report` says when it is done
 
 
 @dataclass
@@ -315,20 +316,29 @@ class BroadcastService:
                 len(states) - len(won),
                 len(states),
             )
+        details = {gid: detail for gid, _state, detail in states}
         for claimed in won:
             if claimed.state == DeliveryState.CLAIMED:
                 await self._send(definition, occurrence, claimed.group_id, claimed.id)
+            else:  # skipped or failed before sending: reported now
+                self.services.publish(
+                    "broadcast_report",
+                    {
+                        **self._report(definition, occurrence, claimed.group_id),
+                        "state": str(claimed.state),
+                        "detail": details.get(claimed.group_id),
+                    },
+                )
 
     async def _bot_groups(self) -> set[str] | None:
         """The groups the bot is in now, or None when the platform cannot say (then every
         named target is attempted and the outbox reports what failed)."""
-        try:
-            present = {info.id for info in await self.services.platform.groups()}
-        except Exception:
-            log.warning("broadcast: could not list the bot's groups; sending to every target", exc_info=True)
+        # Read fresh: a delivery is rare, and it should go by who the bot is with now.
+        present = await self.services.groups.present(fresh=True)
+        if present is None:
+            log.warning("broadcast: could not list the bot's groups; sending to every target")
             return None
-        # No group at all more likely means "not loaded yet" (just logged in) than "in none".
-        return present or None
+        return set(present)
 
     async def _send(self, definition: Definition, occurrence: datetime, gid: str, delivery_id: int) -> None:
         await self.services.groups.info(gid)  # fills the display-name cache for {group}
@@ -340,7 +350,7 @@ class BroadcastService:
         if not items:
             await self.store.finish(delivery_id, DeliveryState.FAILED, "内容为空", self.now())
             return
-        tracker = _Tracker(len(items))
+        tracker = _Tracker(len(items), report=self._report(definition, occurrence, gid))
         for item in items:
             item.on_done = functools.partial(self._item_done, tracker, delivery_id)
 
@@ -353,6 +363,13 @@ class BroadcastService:
         if tracker.remaining == 0:
             state = DeliveryState.FAILED if tracker.problem else DeliveryState.SENT
             await self.store.finish(delivery_id, state, tracker.problem, self.now())
+            if tracker.report is not None:
+                self.services.publish(
+                    "broadcast_report", {**tracker.report, "state": state.value, "detail": tracker.problem}
+                )
+
+    def _report(self, definition: Definition, occurrence: datetime, gid: str) -> dict[str, Any]:
+        return {"broadcast": definition.name, "occurrence": occurrence.isoformat(), "group_id": gid}
 
     def values(self, occurrence: datetime, gid: str) -> dict[str, object]:
         local = occurrence.astimezone(self.tz)

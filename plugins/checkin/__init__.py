@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from bot.core.clock import business_day, day_start
 from bot.core.context import Context, PluginHost
 from bot.core.events import GroupMessage, Member, MembersJoined, MembersLeft, MessageKind, PrivateMessage
 from bot.core.plugin import Command, Permission, Plugin, ShutdownIncomplete
-from bot.core.scheduler import date_trigger
+from bot.core.scheduler import Job as SchedulerJob
+from bot.core.scheduler import cron_trigger, date_trigger
 from bot.core.templates import Template
 from bot.storage.health import is_outage
 from bot.storage.points import PointsLedger
@@ -35,6 +36,7 @@ from plugins.checkin.activity import REASON as ACTIVITY_REASON
 from plugins.checkin.activity import ActivityBuffer, BusinessDays, activity_ref
 from plugins.checkin.config import CheckinConfig
 from plugins.checkin.pending import Job, PendingWork, pending_work
+from plugins.checkin.replies import MAX_ENTRIES, Batch, Entry, Kind, render_batch, render_summary
 from plugins.checkin.service import CheckinService, MakeupRefused
 from plugins.checkin.views import (
     TargetError,
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
     from bot.config.models import BotConfig
 
 FLUSH_JOB = "checkin:activity_flush"
+REPLY_JOB = "checkin:replies:"  # + group id: the merged reply of the open window
+SUMMARY_JOB = "checkin:summary:"  # + HH:MM: the daily summaries due then
 # Looked up once: an enum member lookup costs more than the rest of a check.
 _TEXT, _SYSTEM = MessageKind.TEXT, MessageKind.SYSTEM
 HISTORY_SIZE = 10
@@ -110,6 +114,9 @@ class CheckinState:
     boards_shown: dict[tuple[str, str], datetime] = field(default_factory=dict)
     # id(resolved config) → its plan (the plan holds the config, so the id stays its own).
     plans: dict[int, ActivityPlan] = field(default_factory=dict)
+    # group → the merged replies of its open window (`replies.mode` merged / silent).
+    batches: dict[str, Batch] = field(default_factory=dict)
+    reply_jobs: dict[str, SchedulerJob] = field(default_factory=dict)  # group → the job that says its batch
 
     def plan_for(self, config: CheckinConfig) -> ActivityPlan:
         plan = self.plans.get(id(config))
@@ -145,6 +152,113 @@ class CheckinState:
             health.failed(exc)
             self.pending.hold("activity-flush", self.activity.flush_all, "activity flushes held")
 
+    def answer(self, ctx: Context, entry: Entry, text: str) -> None:
+        """Answer a check-in: at once (`each`), or in the group's merged message when its
+        window closes (`merged`, and `silent` for what was not recorded)."""
+        config: CheckinConfig = ctx.config  # type: ignore[assignment]
+        event = ctx.event
+        if config.replies.mode == "each" or not isinstance(event, GroupMessage):
+            ctx.reply(text, mention=config.mention)
+            return
+        if config.replies.mode == "silent" and entry.kind.confirms:
+            return
+        gid = event.group_id
+        batch = self.batches.get(gid)
+        if batch is None:
+            batch = self.batches[gid] = Batch()
+            clock = self.host.services.clock
+            when = clock.now() + timedelta(seconds=config.replies.window_seconds)
+            # Deferred: a shutdown says what is waiting instead of dropping it.
+            self.reply_jobs[gid] = self.host.services.scheduler.add(
+                REPLY_JOB + gid,
+                date_trigger(when, clock.tz),
+                lambda _fire, gid=gid: self.flush_replies(gid),
+                deferred=True,
+                grace=timedelta(days=1),
+                on_missed=lambda _fire, gid=gid: self.flush_replies(gid),
+            )
+        batch.add(entry)
+        if len(batch) >= MAX_ENTRIES:
+            self._say_batch(gid)
+
+    async def flush_replies(self, group_id: str | None = None) -> None:
+        """Say the merged replies of one group's window (or every group's: shutdown)."""
+        for gid in [group_id] if group_id is not None else list(self.batches):
+            self._say_batch(gid)
+
+    def _say_batch(self, group_id: str) -> None:
+        job = self.reply_jobs.pop(group_id, None)
+        scheduler = self.host.services.scheduler
+        if job is not None and scheduler.get(job.id) is job:  # not a reloaded state's job of that id
+            scheduler.remove(job.id)
+        batch = self.batches.pop(group_id, None)
+        if not batch:
+            return
+        host = self.host
+        config: CheckinConfig = host.config_for(group_id)
+        window = (f"{config.window.start:%H:%M}", f"{config.window.end:%H:%M}") if config.window else None
+        messages = render_batch(
+            batch.entries,
+            config.texts,
+            mention=config.mention,
+            window=window,
+            group=host.services.groups.display_name(group_id),
+            max_lines=config.replies.max_lines,
+            max_chars=host.services.outbox.settings.max_chars,
+            silent=config.replies.mode == "silent",
+        )
+        ctx = host.context(group_id=group_id)
+        for message in messages:
+            ctx.say(message.text, message.mentions)
+
+    def schedule_summaries(self) -> None:
+        """One daily job per distinct `replies.summary_at` among the group configs."""
+        scheduler, tz = self.host.services.scheduler, self.host.services.clock.tz
+        scheduler.remove_namespace(SUMMARY_JOB)
+        times = {c.replies.summary_time for c in self.host.settings.configs()}  # type: ignore[attr-defined]
+        for at in sorted(t for t in times if t is not None):
+            scheduler.add(
+                f"{SUMMARY_JOB}{at:%H:%M}",
+                cron_trigger(f"{at.minute} {at.hour} * * *", tz),
+                lambda fire, at=at: self.post_summaries(fire, at),
+                grace=timedelta(minutes=30),
+            )
+
+    async def post_summaries(self, fire: datetime, at: time) -> None:
+        """The day's check-in summary in every group whose summary is due at `at` and that
+        had check-ins that day (a day without any says nothing)."""
+        host, tz = self.host, self.host.services.clock.tz
+        await self.flush_replies()  # the merged replies come before the summary
+        days: dict[str, date] = {}
+        # The groups the bot is in (each then one indexed query); the database's list when
+        # the platform cannot say.
+        present = await host.services.groups.present()
+        candidates = (
+            sorted(present) if present is not None else await self.service.groups_since(fire - timedelta(days=2))
+        )
+        for gid in candidates:
+            config: CheckinConfig = host.config_for(gid)
+            if config.replies.summary_time != at or not host.enabled_in(gid):
+                continue
+            days[gid] = business_day(fire, tz, config.day_starts_at)
+        for gid, day in days.items():
+            config = host.config_for(gid)
+            try:
+                today = await self.service.today_board(gid, day)
+                streaks = await self.service.streak_board(gid, day) if today else []
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                host.log.warning("no check-in summary for %s on %s: the database is unreachable", gid, day)
+                continue
+            if not today:
+                continue
+            shown = [r.member_id for r in today[: config.top_n]] + [r.member_id for r in streaks[:5]]
+            ctx = host.context(group_id=gid)
+            names = await _names(ctx, self, gid, shown)
+            group = host.services.groups.display_name(gid)
+            ctx.say(render_summary(config.texts, day, group, today, streaks, names, config.top_n, tz))
+
 
 @plugin.state
 async def _state(host: PluginHost) -> CheckinState:
@@ -154,12 +268,14 @@ async def _state(host: PluginHost) -> CheckinState:
     ledger = PointsLedger(db)
     # A reload builds a new state: the old one writes its tallies in its shutdown hook.
     host.services.scheduler.remove(FLUSH_JOB)
+    host.services.scheduler.remove_namespace(REPLY_JOB)
     journal = host.services.data_file("held-checkins.jsonl") if host.services.data_file is not None else None
     state = CheckinState(
         host, CheckinService(db, ledger), ledger, ActivityBuffer(ledger), pending_work(db.health, journal)
     )
     state.activity.on_pending = state.schedule_flush
     await state.pending.restore(lambda record: _rebuild(state, record))
+    state.schedule_summaries()
     return state
 
 
@@ -168,6 +284,9 @@ async def _flush_on_shutdown(host: PluginHost) -> None:
     if isinstance(host.state, CheckinState):
         state = host.state
         await state.pending.run_now()
+        # After the held check-ins: those just done are in the merged message too. The outbox
+        # is drained after the plugins' shutdown, so the message goes out before the exit.
+        await state.flush_replies()
         try:
             await state.activity.flush()
         except Exception as exc:
@@ -245,7 +364,9 @@ async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
     member = event.sender
     texts = config.texts
     if config.window is not None and not config.window.contains(local.time()):
-        ctx.reply(
+        state.answer(
+            ctx,
+            Entry(Kind.OUTSIDE, member),
             _render(
                 texts.outside_window,
                 cfgmod.WINDOW_FIELDS,
@@ -256,7 +377,6 @@ async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
                     "time": f"{local:%H:%M}",
                 },
             ),
-            mention=config.mention,
         )
         return
     day = business_day(now, tz, config.day_starts_at)
@@ -275,7 +395,7 @@ async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
     # The database is away: hold the check-in (with the time it was sent) until it is back.
     key = f"checkin:{event.group_id}:{member.id}:{day}"
     if key in state.pending:
-        ctx.reply(texts.held_again, mention=config.mention)
+        state.answer(ctx, Entry(Kind.HELD, member, day), texts.held_again)
         return
     record = {
         "kind": "checkin",
@@ -287,9 +407,9 @@ async def check_in(event: GroupMessage, ctx: Context, config: CheckinConfig, sta
     if state.pending.hold(
         key, lambda: _apply_check_in(ctx, event, config, state, day, now, base, held=True), "check-ins held", record
     ):
-        ctx.reply(texts.held, mention=config.mention)
+        state.answer(ctx, Entry(Kind.HELD, member, day), texts.held)
     else:
-        ctx.reply(_OUTAGE_FULL, mention=config.mention)
+        state.answer(ctx, Entry(Kind.NOT_HELD, member, day), _OUTAGE_FULL)
 
 
 async def _apply_check_in(
@@ -322,13 +442,15 @@ async def _apply_check_in(
     }
     prefix = texts.held_done if held else ""
     if not out.created:
-        ctx.reply(prefix + _render(texts.already, cfgmod.ALREADY_FIELDS, values), mention=config.mention)
+        text = prefix + _render(texts.already, cfgmod.ALREADY_FIELDS, values)
+        state.answer(ctx, Entry(Kind.ALREADY, member, day, values), text)
         return
     note = (
         _render(texts.bonus_note, cfgmod.BONUS_FIELDS, {"streak": out.streak, "bonus": out.bonus}) if out.bonus else ""
     )
     values.update(points=out.points, base=out.base, bonus=out.bonus, bonus_note=note)
-    ctx.reply(prefix + _render(texts.success, cfgmod.SUCCESS_FIELDS, values), mention=config.mention)
+    text = prefix + _render(texts.success, cfgmod.SUCCESS_FIELDS, values)
+    state.answer(ctx, Entry(Kind.LATE if held else Kind.DONE, member, day, values), text)
 
 
 def _hold_activity(state: CheckinState) -> None:

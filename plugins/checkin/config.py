@@ -4,7 +4,7 @@ templates checked against their placeholder lists when the config loads."""
 from __future__ import annotations
 
 from datetime import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -54,6 +54,13 @@ BONUS_FIELDS = ("streak", "bonus")
 MY_POINTS_FIELDS = ("member", "total", "points_rank", "streak", "longest", "days", "today", "makeups_left")
 MAKEUP_FIELDS = ("member", "date", "cost", "streak", "longest", "total", "used", "limit", "left", "points")
 INVITE_FIELDS = ("inviter", "members", "points", "total")
+MERGED_HEADER_FIELDS = ("date", "count", "group")
+MERGED_LINE_FIELDS = ("member", "rank", "streak", "longest", "points", "base", "bonus", "total", "days", "time")
+SUMMARY_FIELDS = ("date", "count", "group")
+
+ReplyMode = Literal["each", "merged", "silent"]
+# When `replies.summary_at` is not set, a silent group still gets its daily summary then.
+SILENT_SUMMARY_AT = time(21, 0)
 
 
 class StreakBonus(PluginConfig):
@@ -138,6 +145,32 @@ class CheckinWindow(PluginConfig):
         return at >= self.start or at < self.end
 
 
+class ReplySettings(PluginConfig):
+    """How check-ins are answered in the group.
+
+    - `each`: every check-in gets its own @-reply (a 200-member group: 200 messages a morning).
+    - `merged` (default): one message per `window_seconds`, opened by the first check-in,
+      listing who checked in with rank, streak and points (each @-mentioned); members who
+      checked in again, were outside the check-in window, or whose check-in was held during
+      a database outage are listed in the same message. A long list goes out as several
+      messages of at most `max_lines` lines, each within the outbox's length cap.
+    - `silent`: check-ins are not confirmed; only what did not get recorded (outside the
+      check-in window, the outage queue full) is said, merged as above. The day's summary is
+      posted at `summary_at` (21:00 when not set).
+    `summary_at` also gives `each` and `merged` groups a daily summary."""
+
+    mode: ReplyMode = "merged"
+    window_seconds: float = Field(60, ge=1, le=3600)
+    max_lines: int = Field(20, ge=3, le=100)
+    summary_at: ClockTime | None = None
+
+    @property
+    def summary_time(self) -> time | None:
+        if self.summary_at is not None:
+            return self.summary_at
+        return SILENT_SUMMARY_AT if self.mode == "silent" else None
+
+
 class CommandWords(PluginConfig):
     """Words of the query and admin commands (the check-in words are `keywords`)."""
 
@@ -178,6 +211,20 @@ class CheckinTexts(PluginConfig):
     held: str = "⏳ 数据库暂时连不上，你的签到已记下（按现在的时间算），恢复后自动补上并告诉你结果。"
     held_again: str = "⏳ 你的签到已经记下了，数据库恢复后自动补上。"
     held_done: str = "⏳ 刚才记下的签到已补上：\n"
+    # Merged replies (`replies.mode: merged`): a header, then one line per check-in; the
+    # member is @-mentioned (or named, with `mention: false`) at the start of the line.
+    merged_header: template_type(*MERGED_HEADER_FIELDS) = "✅ {date}签到（{count} 人）："  # type: ignore[valid-type]
+    merged_line: template_type(*MERGED_LINE_FIELDS) = (  # type: ignore[valid-type]
+        "{member} 第{rank}位，连续 {streak} 天，+{points} 积分（共 {total}）"
+    )
+    merged_bonus: template_type(*BONUS_FIELDS) = " 🎁连签 {streak} 天奖励 {bonus}"  # type: ignore[valid-type]
+    # Then the members, after these headings.
+    merged_already: str = "今天已经签到过："
+    merged_outside: template_type("start", "end") = "⏰ 不在签到时间（每天 {start}–{end}），没有记上："  # type: ignore[valid-type]
+    merged_held: str = "⏳ 数据库暂时连不上，这些签到已记下，恢复后自动补上："
+    merged_not_held: str = "⚠️ 数据库暂时连不上，这些签到没有记下，请过几分钟再发一次："
+    # The daily summary (`replies.summary_at`), followed by the earliest check-ins and the longest streaks.
+    summary: template_type(*SUMMARY_FIELDS) = "📋 {date}签到小结：共 {count} 人签到"  # type: ignore[valid-type]
 
 
 class CheckinConfig(PluginConfig):
@@ -186,7 +233,8 @@ class CheckinConfig(PluginConfig):
     # check-in at 01:30 still counts for the evening before.
     day_starts_at: ClockTime = time(0, 0)
     window: CheckinWindow | None = None
-    mention: bool = True  # @-mention the member in personal replies
+    mention: bool = True  # @-mention the member in personal replies (and in merged ones)
+    replies: ReplySettings = Field(default_factory=ReplySettings)
     points: PointsRules = Field(default_factory=PointsRules)
     activity: ActivityPoints = Field(default_factory=ActivityPoints)
     invite: InvitePoints = Field(default_factory=InvitePoints)

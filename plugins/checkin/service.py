@@ -314,6 +314,12 @@ class CheckinService:
             rows = (await s.exec(stmt)).all()
         return [BoardRow(i, m, n, i, _utc(at)) for i, (m, n, at) in enumerate(rows, start=1)]
 
+    async def groups_since(self, since: datetime) -> list[str]:
+        """Groups with a check-in recorded at or after `since` (whom a daily summary concerns)."""
+        stmt = select(R.group_id).where(col(R.at) >= since).distinct()
+        async with self.db.session() as s:
+            return list((await s.exec(stmt)).all())
+
     async def streak_board(self, group_id: str, today: date) -> list[BoardRow]:
         """Members whose run is alive (latest record today or yesterday), best first."""
         latest = (

@@ -26,9 +26,10 @@ from bot.core.context import Context, PluginHost, Services
 from bot.core.events import BotLeftGroup, GroupMessage, PrivateMessage
 from bot.core.outbox import cap_text
 from bot.core.plugin import Command, Permission, Plugin
-from bot.core.scheduler import cron_trigger
+from bot.core.scheduler import cron_trigger, date_trigger
 from bot.core.templates import Template
 from plugins.relay.config import (
+    IDLE_PLACEHOLDERS,
     LINE_PLACEHOLDERS,
     NOTICE_PLACEHOLDERS,
     SUMMARY_PLACEHOLDERS,
@@ -58,6 +59,10 @@ class RelayState:
     sender: RelaySender
     store: RelayStore | None
     sessions: dict[str, RelaySession] = field(default_factory=dict)  # relay name -> open session
+    # relay name -> when its open session last relayed something (for the idle end).
+    last_active: dict[str, datetime] = field(default_factory=dict)
+    # Targets the bot is not in that a relay skipped: each is logged once.
+    skipped: set[str] = field(default_factory=set)
 
     @property
     def config(self) -> RelayConfig:
@@ -71,6 +76,15 @@ class RelayState:
         if session is not None and session.speakers:
             return frozenset(session.speakers)
         return frozenset(link.spec.speakers)
+
+
+@plugin.targets
+def _targets(config: RelayConfig) -> list[tuple[str, list[str]]]:
+    # The source too: a relay from a group the bot is not in hears nothing.
+    return [
+        (f"转发「{link.name}」", [*([link.source] if link.source else []), *link.targets, *link.mesh])
+        for link in config.relays
+    ]
 
 
 @plugin.state
@@ -96,6 +110,9 @@ async def _state(host: PluginHost) -> RelayState:
         for session in await store.open_sessions():
             if session.relay in graph.by_name:
                 state.sessions[session.relay] = session
+                # What was relayed before the restart is not looked up: a full idle period anew.
+                state.last_active[session.relay] = services.clock.now()
+                _watch_idle(state, session.relay)
             else:
                 log.warning(
                     "relay: open session %s of relay %r, which is no longer configured", session.id, session.relay
@@ -135,9 +152,13 @@ async def relay_message(event: GroupMessage, ctx: Context, state: RelayState, se
         if asked is not None:
             return asked
     deliveries = state.graph.reach(gid, event.sender.id, state.speakers_now, state.host.enabled_in)
+    if deliveries:
+        deliveries = await _reachable(state, deliveries)
     if not deliveries:
         return False
     now = ctx.now()
+    for name in {d.link.name for d in deliveries if d.link.name in state.sessions}:
+        state.last_active[name] = now
     sessions = {d.link.name: state.sessions[d.link.name] for d in deliveries if d.link.name in state.sessions}
     if state.store is not None:
         lines = [TranscriptLine(s.id) for s in sessions.values() if s.id is not None]
@@ -170,12 +191,31 @@ async def _forward_question(event: GroupMessage, ctx: Context, state: RelayState
         ]
         if not await state.store.claim(event, sources, now, lines, text=question):
             return False
+    for link in links:
+        if link.name in state.sessions:
+            state.last_active[link.name] = now
     origin = ctx.services.groups.display_name(event.group_id, event.group_topic)
     for source in sources:
         template = state.host.config_for(source).question_format
         values = {"name": event.sender.display, "group": origin, "text": question}
         state.sender.send(source, Template.parse(template, LINE_PLACEHOLDERS).render(values))
     return True
+
+
+async def _reachable(state: RelayState, deliveries: list[Delivery]) -> list[Delivery]:
+    """The deliveries to groups the bot is in (all of them when the platform cannot say):
+    a send elsewhere would only fail, after retries that hold up the outbox."""
+    present = await state.host.services.groups.present()
+    if present is None:
+        return deliveries
+    kept = []
+    for delivery in deliveries:
+        if delivery.target in present:
+            kept.append(delivery)
+        elif delivery.target not in state.skipped:
+            state.skipped.add(delivery.target)
+            log.warning("relay %r: the bot is not in %s; not relaying there", delivery.link.name, delivery.target)
+    return kept
 
 
 def _line(state: RelayState, delivery: Delivery, origin: str, name: str, body: str) -> str:
@@ -267,19 +307,29 @@ async def start_live(cmd: Command, ctx: Context, state: RelayState, event: Group
         ctx.reply(f"直播「{link.name}」已经在进行中。")
         return
     state.sessions[link.name] = session
+    state.last_active[link.name] = ctx.now()
+    _watch_idle(state, link.name)
     speakers = session.speakers or link.spec.speakers
     who_speaks = "、".join(await _member_names(ctx, link, speakers)) if speakers else "所有人"
-    targets = [t for t in _audience(link) if t != ctx.group_id]
-    _announce(
-        ctx,
-        link,
-        f"🎙️ 直播「{link.name}」开始：{who_speaks}的发言将同步到 {len(targets)} 个群。"
-        f"结束时发送“{state.config.stop_words[0]}”。",
-    )
+    targets = [t for t in _audience(link) if t != _home(ctx, link)]
+    present = await ctx.services.groups.present()
+    missing = [t for t in targets if present is not None and t not in present]
+    off = [t for t in targets if t not in missing and not state.host.enabled_in(t)]
+    reached = [t for t in targets if t not in missing and t not in off]
+    names = [await _display(ctx, t) for t in reached]
+    lines = [
+        f"🎙️ 直播「{link.name}」开始：{who_speaks}的发言将同步到 {len(reached)} 个群（{'、'.join(names)}）。"
+        if reached
+        else f"🎙️ 直播「{link.name}」开始，但没有可以同步的群。"
+    ]
+    if missing:
+        lines.append(f"⚠️ 机器人不在这些群里，无法同步：{'、'.join([await _display(ctx, t) for t in missing])}")
+    if off:
+        lines.append(f"⚠️ 这些群关闭了直播转发：{'、'.join([await _display(ctx, t) for t in off])}")
+    lines.append(f"结束时发送“{state.config.stop_words[0]}”。")
+    _announce(ctx, link, "\n".join(lines))
     source_name = await _display(ctx, _home(ctx, link))
-    for target in targets:
-        if not state.host.enabled_in(target):
-            continue
+    for target in reached:
         notice = state.host.config_for(target).start_notice
         if notice:
             state.sender.send(target, _notice(notice, link, source_name, state.host.config_for(target)))
@@ -301,14 +351,29 @@ async def stop_live(cmd: Command, ctx: Context, state: RelayState) -> None:
     if session is None or session.id is None or state.store is None:
         ctx.reply(f"直播「{link.name}」没有在进行。")
         return
+    summary = await _end_session(ctx, state, link, session, ctx.sender.id if ctx.sender else "", _home(ctx, link))
+    _announce(ctx, link, summary if summary is not None else f"直播「{link.name}」已经结束了。")
+
+
+async def _end_session(
+    ctx: Context, state: RelayState, link: Link, session: RelaySession, by: str, home: str
+) -> str | None:
+    """End a live session: record it, tell the audience groups, and return the summary for
+    the home group (None: it had ended already, e.g. in another process)."""
+    assert session.id is not None and state.store is not None
     now = ctx.now()
-    who = ctx.sender.id if ctx.sender else ""
-    await state.store.end_session(session.id, who, now)
     state.sessions.pop(link.name, None)
-    targets = [t for t in _audience(link) if t != ctx.group_id]
+    state.last_active.pop(link.name, None)
+    state.host.services.scheduler.remove(_idle_job(link.name))
+    if not await state.store.end_session(session.id, by, now):
+        return None
+    present = await ctx.services.groups.present()
+    targets = [
+        t for t in _audience(link) if t != home and state.host.enabled_in(t) and (present is None or t in present)
+    ]
     config = state.config
     summary = await state.store.summary(session, now, len(targets), config.summary_questions)
-    source_name = await _display(ctx, _home(ctx, link))
+    source_name = await _display(ctx, home)
     values = {
         "relay": link.name,
         "source": source_name,
@@ -326,13 +391,57 @@ async def stop_live(cmd: Command, ctx: Context, state: RelayState) -> None:
             lines.append(f"{i}. {row.member_name or row.member_id}（{where}）：{row.text or '…'}")
         if summary.questions > len(summary.asked):
             lines.append(f"……共 {summary.questions} 个提问")
-    _announce(ctx, link, "\n".join(lines))
     for target in targets:
-        if not state.host.enabled_in(target):
-            continue
         notice = state.host.config_for(target).stop_notice
         if notice:
             state.sender.send(target, _notice(notice, link, source_name, state.host.config_for(target)))
+    return "\n".join(lines)
+
+
+# --- forgotten sessions ----------------------------------------------------------------
+
+
+def _idle_job(name: str) -> str:
+    return f"relay:idle:{name}"
+
+
+def _watch_idle(state: RelayState, name: str) -> None:
+    """Check the session `idle_end_minutes` after its last relayed message (no job per
+    message: when the check finds newer activity, it looks again that much later)."""
+    minutes = state.config.idle_end_minutes
+    if not minutes or name not in state.sessions:
+        return
+    clock = state.host.services.clock
+    due = state.last_active.get(name, clock.now()) + timedelta(minutes=minutes)
+    state.host.services.scheduler.add(
+        _idle_job(name),
+        date_trigger(due, clock.tz),
+        lambda _fire: _end_if_idle(state, name),
+        grace=timedelta(days=7),
+        on_missed=lambda _fire: _end_if_idle(state, name),
+    )
+
+
+async def _end_if_idle(state: RelayState, name: str) -> None:
+    session = state.sessions.get(name)
+    link = state.graph.by_name.get(name)
+    if session is None or session.id is None or link is None or state.store is None:
+        return
+    idle = timedelta(minutes=state.config.idle_end_minutes)
+    now = state.host.services.clock.now()
+    if now - state.last_active.get(name, session.started_at) < idle:
+        _watch_idle(state, name)
+        return
+    home = link.source or (session.group_id if session.group_id in link.mesh else link.mesh[0])
+    ctx = state.host.context(group_id=home)
+    summary = await _end_session(ctx, state, link, session, "", home)
+    if summary is None:
+        return
+    log.info("relay %r: no message for %s, the live session ended by itself", name, idle)
+    notice = Template.parse(state.config.idle_end_notice, IDLE_PLACEHOLDERS).render(
+        {"relay": name, "idle": _idle_text(state.config.idle_end_minutes), "start": state.config.start_words[0]}
+    )
+    ctx.say(f"{notice}\n{summary}", group_id=home)
 
 
 @plugin.command(
@@ -347,6 +456,7 @@ async def live_status(ctx: Context, state: RelayState) -> None:
         ctx.reply("没有配置任何转发。")
         return
     lines = ["转发状态："]
+    present = await ctx.services.groups.present()
     for link in state.graph.links:
         session = state.sessions.get(link.name)
         shape = f"互通 {len(link.mesh)} 个群" if link.mesh else f"{link.source} → {len(link.targets)} 个群"
@@ -356,6 +466,9 @@ async def live_status(ctx: Context, state: RelayState) -> None:
         else:
             status = "常开" if link.spec.always_on else "未开始"
         lines.append(f"  {link.name}：{shape}，{status}")
+        missing = [g for g in link.groups if present is not None and g not in present]
+        if missing:
+            lines.append(f"    ⚠️ 机器人不在：{'、'.join([await _display(ctx, g) for g in missing])}")
     backlog = state.sender.backlog()
     if backlog:
         lines.append(f"待发送（合并中）：{backlog} 条")
@@ -410,6 +523,13 @@ def _group_name(ctx: Context, link: Link) -> str:
 async def _display(ctx: Context, group_id: str) -> str:
     await ctx.services.groups.info(group_id)  # fills the topic cache when the config names none
     return ctx.services.groups.display_name(group_id)
+
+
+def _idle_text(minutes: float) -> str:
+    hours, rest = divmod(round(minutes), 60)
+    if hours and not rest:
+        return f"{hours} 小时"
+    return _duration(timedelta(minutes=minutes))
 
 
 def _duration(delta: timedelta) -> str:

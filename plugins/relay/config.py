@@ -16,6 +16,8 @@ SUMMARY_PLACEHOLDERS = ("relay", "source", "duration", "messages", "questions", 
 LineText = template_type(*LINE_PLACEHOLDERS)
 NoticeText = template_type(*NOTICE_PLACEHOLDERS)
 SummaryText = template_type(*SUMMARY_PLACEHOLDERS)
+IDLE_PLACEHOLDERS = ("relay", "idle", "start")
+IdleText = template_type(*IDLE_PLACEHOLDERS)
 
 # How a message that is not plain text is shown in the other groups. The platform has no
 # media-forward action yet, so images, files, voice ... travel as this label plus whatever
@@ -104,6 +106,12 @@ class RelayConfig(PluginConfig):
     # seconds is an echo (another relay bot, a puppet that re-delivers): never relayed.
     echo_window_seconds: float = Field(600, ge=0)
     ledger_days: int = Field(7, ge=1)  # relayed-message ids are kept this long
+    # A live session (开始直播) with nothing relayed for this many minutes ends by itself, with
+    # its summary, and the source group is told (a forgotten 结束直播). 0: never.
+    idle_end_minutes: float = Field(180, ge=0, le=7 * 24 * 60)
+    idle_end_notice: IdleText = (  # type: ignore[valid-type]
+        "⏹️ 直播「{relay}」已经 {idle}没有新的发言，已自动结束。需要时再发送“{start}”开始。"
+    )
 
     @field_validator("question_prefixes")
     @classmethod

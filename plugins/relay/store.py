@@ -106,6 +106,17 @@ class RelayStore:
         async with self._db.session() as s:
             return list((await s.exec(query)).all())
 
+    async def recent_sessions(self, relays: list[str], limit: int = 20) -> list[RelaySession]:
+        """The latest sessions of these relays, newest first (the console's 直播 page)."""
+        query = (
+            select(RelaySession)
+            .where(col(RelaySession.relay).in_(relays))
+            .order_by(col(RelaySession.id).desc())
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            return list((await s.exec(query)).all())
+
     async def start_session(
         self, relay: str, group_id: str, by: str, at: datetime, speakers: list[str] | None
     ) -> RelaySession | None:

@@ -16,8 +16,9 @@ from functools import partial
 from bot.core.context import Context, PluginHost
 from bot.core.plugin import Command, Permission, Plugin
 from bot.core.scheduler import cron_trigger
-from bot.stats import Period, Scope, Summary, digest_period, summarize, summary_text
+from bot.stats import Period, Scope, Summary, digest_period, summary_text
 from bot.stats.localtime import local_day
+from bot.stats.summary import SummaryOptions, summary_report
 from bot.storage.repo import GroupRepo
 from plugins.stats.config import DigestConfig, StatsConfig
 
@@ -55,25 +56,19 @@ class StatsState:
         exclude = (services.bot.id, *services.config.other_bots)
         return Scope.one(group_id, services.groups.display_name(group_id), exclude)
 
-    async def summary(self, group_id: str, period: Period, as_of: datetime) -> Summary:
+    async def report(self, group_id: str, period: Period, as_of: datetime) -> tuple[Summary, str]:
+        """The group's summary and its text: `summary_report`, the service `qunbot stats
+        summary` calls too, with this group's settings."""
         services = self.host.services
         assert services.db is not None
         cfg: StatsConfig = self.host.config_for(group_id)
-        info = await services.groups.info(group_id)
-        live = info.member_count if info is not None and info.member_count > 0 else None
-        return await summarize(
+        return await summary_report(
             services.db,
             services.clock.tz,
             self.scope(group_id),
             period,
             as_of=as_of,
-            lurk_days=cfg.lurk_days,
-            core_share=cfg.core_share,
-            top=cfg.top,
-            retention_days=cfg.retention_days,
-            window=cfg.active_window_days,
-            retention_lookback_days=cfg.retention_lookback_days,
-            live_members=live,
+            options=SummaryOptions.of(cfg),
         )
 
     async def digest(self, kind: str, fire: datetime) -> None:
@@ -97,7 +92,7 @@ class StatsState:
             if not admins:
                 host.log.info("stats digest: group %s has no admin to send to", group.id)
                 continue
-            summary = await self.summary(group.id, period, fire)
+            summary, _text = await self.report(group.id, period, fire)
             name = services.groups.display_name(group.id, group.topic)
             label = "昨天" if kind == "daily" else "近7天"
             text = summary_text(summary, f"「{name}」{label}", top=cfg.top, removals=True)
@@ -161,6 +156,5 @@ async def group_stats(cmd: Command, ctx: Context, config: StatsConfig, state: St
         await services.recorder.flush()  # count what was said just now
     now = ctx.now()
     period = Period.last(days, local_day(now, services.clock.tz))
-    summary = await state.summary(ctx.group_id, period, now)
-    name = services.groups.display_name(ctx.group_id)
-    ctx.reply(summary_text(summary, f"「{name}」近{days}天", top=config.top))
+    _summary, text = await state.report(ctx.group_id, period, now)
+    ctx.reply(text)

@@ -401,3 +401,25 @@ async def test_fetch_image_failures_are_platform_errors(s: Setup) -> None:
     s.world.fail["message_image"] = RuntimeError("message not found")
     with pytest.raises(PlatformError, match="read image img-4"):
         await s.platform.fetch_image("img-4", 10_000)
+
+
+async def test_member_lists_are_read_when_the_account_is_ready(s: Setup) -> None:
+    # The core's reader over the Wechaty platform, as the runner wires it (`on_ready`).
+    from bot.core.events import MemberList
+    from bot.core.members import MemberLists
+
+    recorded: list[Event] = []
+    lists = MemberLists(s.platform, s.platform.clock, recorded.append)
+    s.platform.on_ready = lists.refresh
+    await s.platform.on_puppet_event("ready", SimpleNamespace(), s.puppet)
+    await asyncio.gather(*s.platform._tasks)
+    by_group = {e.group_id: [m.id for m in e.members] for e in recorded if isinstance(e, MemberList)}
+    assert by_group == {"g1@chatroom": ["alice", "bob"], "g2@chatroom": ["owner", "alice"], "g3@chatroom": ["carol"]}
+    # Once per log-in session: another "ready" of the same session reads nothing.
+    await s.platform.on_puppet_event("ready", SimpleNamespace(), s.puppet)
+    await asyncio.gather(*s.platform._tasks)
+    assert len(recorded) == 3
+    s.platform.connection.sessions += 1  # a new log-in
+    await s.platform.on_puppet_event("ready", SimpleNamespace(), s.puppet)
+    await asyncio.gather(*s.platform._tasks)
+    assert len(recorded) == 6

@@ -123,6 +123,7 @@ FEATURE_PLUGINS = {
     "checkin": """\
 checkin:
   only_in: [room_checkin@chatroom]
+  replies: {mode: each}  # test_check_in reads the member's own reply
 """,
     "antispam": """\
 antispam:

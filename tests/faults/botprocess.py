@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_config(folder: Path, storage_url: str, extra: str = "") -> Path:
+def write_config(folder: Path, storage_url: str, extra: str = "", replies: str = "each") -> Path:
     path = folder / "bot.yaml"
     path.write_text(
         textwrap.dedent(f"""\
@@ -31,6 +31,7 @@ def write_config(folder: Path, storage_url: str, extra: str = "") -> Path:
         notify: {{private_to_group_admins: false, private_to_bot_admins: true}}
         plugins:
           checkin:
+            replies: {{mode: {replies}}}  # most tests read each member's own reply
             activity: {{enabled: true, points: 1, daily_cap: 100000, min_chars: 1, min_interval_seconds: 0,
                         flush_seconds: 1}}
         """)

@@ -79,3 +79,44 @@ async def test_reload_applies_a_valid_file_and_keeps_the_last_good_one(tmp_path:
         assert not await app.reload()  # rejected: the running rules stay
         await bot.say("g1", "alice", "群规")
         assert len(bot.said("g1", contains="新群规")) == 2
+
+
+def test_a_piped_run_whose_sends_fail_still_ends_soon_after_its_input(tmp_path: Path) -> None:
+    """Sends that cannot succeed (the bot has left g1; a relay target it was never in) are
+    retried a bounded number of times, quickly on the console, and never hold the run: it
+    exits seconds after the input ends, having said what it could, with the unreachable
+    target named at start-up and in the 开始直播 answer."""
+    import time
+
+    env = {**os.environ, "QUNBOT_LOG": "WARNING", "PYTHONPATH": str(REPO)}
+    cfg = (
+        (REPO / "config" / "bot.yaml")
+        .read_text(encoding="utf-8")
+        .replace("sqlite+aiosqlite:///data/qunbot.db", f"sqlite+aiosqlite:///{tmp_path / 'run.db'}")
+        .replace("targets: [set:learning]", "targets: [set:learning, g9]")
+    )
+    path = tmp_path / "bot.yaml"
+    path.write_text(cfg, encoding="utf-8")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--config", str(path)],
+        input="-g3 wxid_qunbot\ng1 owner1: 开始直播\ng1 owner1: 大家好\ng3 alice: 签到\ng3 bob: 签到\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed < 40, elapsed  # the outbox's real-account back-off (60 s, 120 s) would take minutes
+    out, err = proc.stdout, proc.stderr
+    assert "转发「讲座」: g9" in err  # the start-up log
+    assert (  # as the README shows it
+        "小助手: 🎙️ 直播「讲座」开始：所有人的发言将同步到 1 个群（读书打卡群）。\n"
+        "⚠️ 机器人不在这些群里，无法同步：英语学习群、g9\n结束时发送“结束直播”。\n"
+    ) in out
+    assert "[g2 读书打卡群] 小助手: 【owner1】大家好" in out
+    # The merged check-in reply for g3 (which the bot left) is tried at shutdown, retried twice, given up.
+    assert "say to g3 failed after 3 attempt(s), giving up" in err
+    assert "say to g9" not in err  # never attempted

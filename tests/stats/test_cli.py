@@ -106,6 +106,21 @@ def test_errors_are_one_clear_line(setup: tuple[Path, Path], tmp_path: Path) -> 
     config, _ = setup
     code, _, err = run("growth", "-c", str(config), "--set", "nope")
     assert code == 2 and "unknown group set 'nope'" in err
+    for report in ("growth", "activity", "members", "checkin", "summary"):
+        code, out, err = run(report, "-c", str(config), "-g", "nosuch", *RANGE)
+        assert (code, out) == (2, ""), report
+        assert "unknown group 'nosuch'" in err and "groups: g1, g2" in err, err
+    code, _, err = run("growth", "-c", str(config), "-g", "g1", "-g", "nosuch", "-g", "gone")
+    assert code == 2 and "unknown groups 'nosuch', 'gone'" in err
+    # A group the config names is known, data or not.
+    (config.parent / "more.yaml").write_text(
+        config.read_text(encoding="utf-8").replace(
+            "  - {id: g2, name: 读书群}", "  - {id: g2, name: 读书群}\n  - {id: g9}"
+        ),
+        encoding="utf-8",
+    )
+    code, _, err = run("growth", "-c", str(config.parent / "more.yaml"), "-g", "g9", *RANGE)
+    assert code == 0, err
     code, _, err = run("growth", "-c", str(config), "--from", "2026-13-01")
     assert code == 2 and "--from: not a date" in err
     code, _, err = run("retention", "-c", str(config), "--by", "month")

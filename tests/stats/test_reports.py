@@ -74,18 +74,20 @@ async def test_growth_members_over_time(database: Database) -> None:
 async def test_activity_dau_wau_mau(database: Database) -> None:
     await week().write(database)
     a = await stats.activity(database, SH, G1, WEEK)
+    # Members: in the group at some time that day (cat, in and out on the 8th, counts that day;
+    # old, removed on the 9th and back on the 11th, counts on both).
     rows = [(d.day.day, d.active, d.messages, d.members) for d in a.days]
     assert rows == [
         (7, 1, 6, 4),
-        (8, 1, 2, 4),
-        (9, 2, 2, 3),
+        (8, 1, 2, 5),
+        (9, 2, 2, 4),
         (10, 0, 0, 3),
         (11, 0, 0, 4),
-        (12, 0, 0, 3),
+        (12, 0, 0, 4),
         (13, 1, 2, 3),
     ]
     assert a.messages == 12 and a.active_in_period == 3 and a.wau == 3 and a.mau == 3
-    assert a.days[2].active_ratio == pytest.approx(2 / 3)
+    assert a.days[2].active_ratio == pytest.approx(2 / 4)
     assert [(w.start, w.end, w.active, w.messages) for w in a.weeks] == [(date(2026, 12, 7), date(2026, 12, 13), 3, 12)]
     assert [(m.start, m.end, m.active) for m in a.months] == [(date(2026, 12, 7), date(2026, 12, 13), 3)]
     everything = await stats.activity(database, SH, Scope(), WEEK)
@@ -95,7 +97,7 @@ async def test_activity_dau_wau_mau(database: Database) -> None:
 async def test_members_core_lurkers_removals(database: Database) -> None:
     await week().write(database)
     m = await stats.members(database, SH, G1, WEEK, lurk_days=3, core_share=0.5, top=2)
-    assert (m.members, m.posters, m.messages) == (3, 3, 12)
+    assert (m.members, m.members_in_period, m.posters, m.messages) == (3, 5, 3, 12)
     assert [(x.member_id, x.messages, x.name) for x in m.top] == [("ann", 9, "Ann"), ("old", 2, "Old")]
     assert [x.member_id for x in m.core] == ["ann"] and m.core_messages == 9
     # At the end of 12-13: old (rejoined 12-11, too recent), quiet (silent) and ann (last post 12-09).
@@ -168,12 +170,14 @@ async def test_checkin_rate_from_records_or_messages(database: Database) -> None
         r = await stats.checkin_rate(database, SH, G1, WEEK)
         assert r.source == "checkin_records"
         assert [(d.day.day, d.checked_in) for d in r.days if d.checked_in] == [(9, 1)]
-        assert r.checked_in_once == 1 and r.members_end == 3
+        assert r.checked_in_once == 1 and r.members_end == 3 and r.members_in_period == 5
     async with without_checkin_table(database):
         r = await stats.checkin_rate(database, SH, G1, WEEK, fallback_keywords=["签到"])
     assert r.source == "messages"
-    assert [(d.day.day, d.checked_in, d.members) for d in r.days if d.checked_in] == [(9, 2, 3)]
-    assert r.days[2].rate == pytest.approx(2 / 3)
+    # On the 9th: old (removed at noon), quiet, ann and bea were in the group.
+    assert [(d.day.day, d.checked_in, d.members) for d in r.days if d.checked_in] == [(9, 2, 4)]
+    assert r.days[2].rate == pytest.approx(2 / 4)
+    assert (r.checked_in_once, r.members_in_period, r.once_rate) == (2, 5, pytest.approx(2 / 5))
 
 
 async def test_no_text_stored_means_not_available(database: Database) -> None:
@@ -204,4 +208,4 @@ async def test_empty_scope_gives_zeros_not_errors(database: Database) -> None:
     assert h.total == 0 and h.busiest() == []
     s = await stats.summarize(database, SH, empty, WEEK, as_of=datetime(2026, 12, 14, 9, tzinfo=SH))
     text = stats.summary_text(s, "「空群」近7天")
-    assert "成员 0 人" in text and "没有新成员入群" in text
+    assert "成员 0 人" in text and "没有看到新成员入群" in text

@@ -212,11 +212,17 @@ async def test_duplicate_join_keeps_one_open_stay(database: Database, recorder: 
     assert await MembershipRepo(database).member_since("g1", "alice") == T0
 
 
-async def test_leave_of_unknown_member_is_logged_only(database: Database, recorder: Recorder) -> None:
+async def test_leave_of_a_member_never_seen_is_a_stay_of_unknown_start(database: Database, recorder: Recorder) -> None:
+    # Someone in the group since before the bot, who leaves before any member list: the
+    # leave still counts, once, however often it is delivered.
+    recorder.record(MembersLeft(at=T0, group_id="g1", members=(BOB,)))
     recorder.record(MembersLeft(at=T0, group_id="g1", members=(BOB,)))
     await recorder.flush()
-    assert [e.type for e in await rows(database, EventLog)] == ["leave"]
-    assert await rows(database, Membership) == []
+    recorder.record(MembersLeft(at=T0, group_id="g1", members=(BOB,)))
+    await recorder.flush()
+    assert [e.type for e in await rows(database, EventLog)] == ["leave"] * 3
+    [stay] = await rows(database, Membership)
+    assert (stay.joined_at, stay.known_from, stay.left_at, stay.removed) == (None, T0, T0, False)
 
 
 async def test_rename_updates_the_group_topic(database: Database, recorder: Recorder) -> None:

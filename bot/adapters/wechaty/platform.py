@@ -115,8 +115,16 @@ class WechatyPlatform:
         self._contacts: dict[str, _Cached] = {}
         self._topics: dict[str, _Cached] = {}
         self._probed_session = -1
+        self._listed_session = -1
         self._tasks: set[asyncio.Task[Any]] = set()
+        # One HTTP client for image downloads, made at the first one: building a client loads
+        # the CA bundle (tens of ms of CPU), which must neither repeat per image nor count
+        # against the download's timeout.
+        self._http: Any = None
         self.probe = ProbeResult()
+        # Called once per log-in session when the account is ready (its groups loaded): the
+        # runner reads every group's member list then (`BotApp.refresh_members`).
+        self.on_ready: Callable[[], Awaitable[None]] | None = None
 
     # --- identity ------------------------------------------------------------------------
     @property
@@ -286,13 +294,14 @@ class WechatyPlatform:
         """An image the service serves by URL, read up to `max_bytes` within rpc_timeout."""
         import httpx
 
+        if self._http is None:
+            self._http = httpx.AsyncClient()
         chunks: list[bytes] = []
         size = 0
         try:
             async with (
                 asyncio.timeout(self.settings.rpc_timeout),
-                httpx.AsyncClient() as client,
-                client.stream("GET", url) as response,
+                self._http.stream("GET", url) as response,
             ):
                 response.raise_for_status()
                 async for chunk in response.aiter_bytes():
@@ -376,6 +385,7 @@ class WechatyPlatform:
             return
         if name == "ready":
             self._maybe_probe(puppet)
+            self._maybe_list_members()
             return
         if name == "logout":
             log.warning(
@@ -415,6 +425,22 @@ class WechatyPlatform:
             return
         self._bot = await self._member(contact_id, puppet, fresh=True)
         log.info("wechaty: logged in as %s (%s)", self._bot.display, contact_id)
+
+    def _maybe_list_members(self) -> None:
+        if self.on_ready is None or self._listed_session == self.connection.sessions:
+            return
+        self._listed_session = self.connection.sessions
+        task = asyncio.create_task(self._list_members(self.on_ready), name="wechaty-member-lists")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _list_members(self, read: Callable[[], Awaitable[None]]) -> None:
+        # Events are handed over only once the app is attached; so is this.
+        await self._attached.wait()
+        try:
+            await read()
+        except Exception:
+            log.exception("wechaty: reading the member lists after log-in failed")
 
     def _maybe_probe(self, puppet: Any) -> None:
         if not self.settings.probe_groups or self._probed_session == self.connection.sessions:
@@ -596,3 +622,6 @@ class WechatyPlatform:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

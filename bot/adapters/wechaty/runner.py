@@ -128,6 +128,8 @@ async def _run(loaded: LoadedConfig, creds: Credentials, redactor: redact.Secret
     connecting = asyncio.create_task(connection.run(), name="wechaty-connection")
     try:
         await app.start()
+        # Members from before the bot, read when the account is ready (and at every log-in).
+        platform.on_ready = app.refresh_members
         platform.attach(app.handle)
         background = start_background(app)
         try:

@@ -40,6 +40,7 @@ plugins:
   checkin:
     day_starts_at: "04:00"
     board_cooldown_seconds: 0
+    replies: {mode: each}  # these tests read each member's own reply
     points:
       base: 5
       streak_bonuses: [{every: 7, points: 20}, {on_day: 30, points: 100}]

@@ -244,8 +244,8 @@ def test_bad_config_is_reported_with_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_everything(write_config(tmp_path, bad))
     text = str(err.value)
-    assert "bot.yaml:19: plugins.checkin.day_strats_at: unknown key" in text
-    assert "bot.yaml:20: plugins.checkin.window.start: " in text and "not a time of day" in text
+    assert "bot.yaml:20: plugins.checkin.day_strats_at: unknown key" in text
+    assert "bot.yaml:21: plugins.checkin.window.start: " in text and "not a time of day" in text
     clash = BASE_CONFIG + "    words: {my_points: [签到]}\n"
     with pytest.raises(ConfigError) as err:
         load_everything(write_config(tmp_path, clash))

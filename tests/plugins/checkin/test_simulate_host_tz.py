@@ -18,6 +18,7 @@ bot_admins: []
 plugins:
   checkin:
     day_starts_at: "04:00"
+    replies: {mode: each}
     points:
       base: 5
       streak_bonuses: [{every: 7, points: 20}, {on_day: 30, points: 100}]
