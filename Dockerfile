@@ -12,7 +12,9 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY plugins ./plugins
 RUN pip install '.[wechaty]'
-COPY config ./config
+# The Wechaty config (every plugin on); docker-compose mounts the host's config/wechaty folder
+# over it, so that edits there apply without a restart.
+COPY config/wechaty/bot.yaml ./config/bot.yaml
 
 # Run unprivileged; /app/data holds the SQLite database when no PostgreSQL URL is given.
 RUN useradd --create-home --uid 10001 qunbot && mkdir -p /app/data && chown qunbot /app/data
@@ -21,4 +23,6 @@ VOLUME ["/app/data"]
 
 # SIGTERM (docker stop) shuts down cleanly: queued sends are drained, the event log flushed.
 STOPSIGNAL SIGTERM
+# Commands run with `docker compose exec qunbot qunbot …` start in /app and find
+# config/bot.yaml without --config.
 CMD ["qunbot", "run", "--config", "/app/config/bot.yaml"]

@@ -11,14 +11,15 @@ import random
 import sys
 from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from bot.cluster import ClusterDuty
-from bot.config import BotConfig, ConfigError, LineMap, load_config
+from bot.config import BotConfig, ConfigError, ConfigIssue, LineMap, validate_core
 from bot.config.diff import check_replacement, diff, save_applied
+from bot.config.yamlio import load_yaml
 from bot.core import manage, reach
 from bot.core.clock import Clock
 from bot.core.context import Services
@@ -49,13 +50,20 @@ class LoadedConfig:
     plugins: list[PluginSettings]
     path: Path | None = None
     web_default: bool = False
+    # Doubts that do not stop the bot (a group id the config does not list): shown by
+    # check-config and logged at start and at each reload.
+    warnings: list[ConfigIssue] = field(default_factory=list)
 
 
 def load_everything(path: str | Path, *, web_default: bool = False) -> LoadedConfig:
-    """Validate the core config and every plugin section; ConfigError lists all problems.
+    """Validate the core config and every plugin section; ConfigError lists every problem in
+    the file, in line order (a bad core setting does not hide the plugin sections' problems).
     `web_default`: serve the web console with default settings when the file has no `web:`
     section (`qunbot web`)."""
-    config, lines = load_config(path)
+    data, lines = load_yaml(path)
+    config, issues = validate_core(data, lines)
+    if config is None:
+        raise ConfigError(issues)
     if web_default and config.web is None:
         from bot.web.settings import WebSettings
 
@@ -65,8 +73,14 @@ def load_everything(path: str | Path, *, web_default: bool = False) -> LoadedCon
         from bot.web import chat as web_chat  # the `后台` command: no web framework needed
 
         builtin.append(web_chat.plugin)
-    plugins = load_plugins(config, lines, builtin=builtin)
-    return LoadedConfig(config, lines, plugins, Path(path), web_default)
+    warnings: list[ConfigIssue] = []
+    try:
+        plugins = load_plugins(config, lines, builtin=builtin, warnings=warnings)
+    except ConfigError as err:
+        issues.extend(err.issues)
+    if issues:
+        raise ConfigError(sorted([*issues, *warnings], key=lambda issue: issue.line or 0))
+    return LoadedConfig(config, lines, plugins, Path(path), web_default, warnings)
 
 
 class BotApp:
@@ -265,6 +279,8 @@ class BotApp:
             log.error("config reload rejected, keeping the last good config:\n%s", err)
             await self._tell_admins(f"⚠️ 配置文件没有重新加载，仍在使用上一个正确的配置。原因：\n{err}")
             return False
+        for warning in loaded.warnings:
+            log.warning("config: %s", warning)
         changes = diff(self.config, loaded.config)
         if any(change.needs_restart for change in changes):
             log.warning("storage/adapter/bot identity changes need a restart; other changes applied")
@@ -278,6 +294,7 @@ class BotApp:
             )
             return False
         old = self.dispatcher.swap(runtime)
+        titles = {settings.name: settings.plugin.title for settings in self.loaded.plugins}  # the switched-off too
         self.loaded = loaded
         await old.shutdown()
         _settle_heap()
@@ -285,7 +302,9 @@ class BotApp:
         log.info("config reloaded from %s%s", path, "".join(f"\n  {change}" for change in changes))
         losses = [change for change in changes if change.plugin_off or change.broadcast_removed]
         if losses:
-            await self._tell_admins("ℹ️ 配置已重新加载，以下功能已关闭或删除：\n" + "\n".join(f"- {c}" for c in losses))
+            await self._tell_admins(
+                "ℹ️ 配置已重新加载，以下功能已关闭或删除：\n" + "\n".join(f"- {c.for_chat(titles)}" for c in losses)
+            )
         return True
 
     async def _tell_admins(self, text: str) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot import spam_cli
+from bot.clihelp import new_app
 from bot.config.errors import ConfigError
 from bot.stats_cli import stats_app
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from bot.app import LoadedConfig
     from bot.storage.settings import StorageSettings
 
-app = typer.Typer(
+app = new_app(
     name="qunbot",
     help="qunbot — 社群助手: a group-management bot for WeChat-style group chats.",
     no_args_is_help=True,
@@ -36,9 +37,14 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The bot's YA
 EXIT_USAGE = 2
 
 
-def _setup_logging(verbose: bool) -> None:
-    named = os.environ.get("QUNBOT_LOG", "WARNING").upper()
-    level = logging.DEBUG if verbose else getattr(logging, named, logging.WARNING)
+def _setup_logging(verbose: bool, default: str = "WARNING") -> None:
+    from bot.config.env import environment
+
+    try:
+        named = environment().log or default
+    except ConfigError as err:
+        raise _config_problem(err) from None
+    level = logging.DEBUG if verbose else getattr(logging, named)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # Migration chatter is noise at start-up; problems still show as warnings.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
@@ -69,9 +75,7 @@ def run(
 
 
 def _run(config: Path, verbose: bool, *, web: bool = False) -> None:
-    if not verbose and "QUNBOT_LOG" not in os.environ:
-        os.environ["QUNBOT_LOG"] = "INFO"
-    _setup_logging(verbose)
+    _setup_logging(verbose, default="INFO")
     from bot.cluster import ClusterUnavailable
     from bot.runner import run_bot
     from bot.storage.db import DatabaseUnavailable
@@ -134,7 +138,10 @@ def check_config(
         Path | None, typer.Option("--against", help="The config to compare with (implies --diff).", metavar="OLD.yaml")
     ] = None,
 ) -> None:
-    """Validate a config file: exit 0 with a summary, or 2 with FILE:LINE: key.path: problem."""
+    """Validate a config file: exit 0 with a summary, or 2 with every problem as FILE:LINE: key.path: problem.
+
+    Warnings (a group id that is in no group list or set) are printed too, and do not change the exit code.
+    """
     _setup_logging(False)
     from bot.app import load_everything
 
@@ -180,6 +187,8 @@ def _print_summary(path: Path, loaded: LoadedConfig) -> None:
     )
     names = [f"{s.name}({s.priority})" for s in sorted(loaded.plugins, key=lambda s: s.priority)]
     typer.echo(f"  plugins (priority): {', '.join(names)}")
+    for warning in loaded.warnings:
+        typer.echo(str(warning), err=True)
 
 
 def _print_unreachable(loaded: LoadedConfig) -> None:
@@ -287,22 +296,20 @@ def simulate(
         raise _fail(f"qunbot simulate: {type(exc).__name__}: {exc}") from None
 
 
-deadletter_app = typer.Typer(
+deadletter_app = new_app(
     help="Events the database refused, set aside under the data directory: list them, or write them again.",
     no_args_is_help=True,
 )
 app.add_typer(deadletter_app, name="deadletter")
 DbOption = Annotated[
     str | None,
-    typer.Option(
-        "--db", help="Database URL instead of storage.url (default: $QUNBOT_DATABASE_URL, else the config's)."
-    ),
+    typer.Option("--db", help="Database URL (default: $QUNBOT_DATABASE_URL, else the config's storage.url)."),
 ]
 
 
 def _storage_for(config: Path, db: str | None) -> tuple[StorageSettings, Path]:
-    """The storage settings (URL from --db, $QUNBOT_DATABASE_URL or the config) and the
-    set-aside file they use."""
+    """The storage settings (URL from --db, else $QUNBOT_DATABASE_URL or the config's, as
+    load_config applies them) and the set-aside file they use."""
     from bot.config import load_config
     from bot.storage.recorder import default_dead_letter_path
     from bot.storage.settings import StorageSettings
@@ -311,11 +318,10 @@ def _storage_for(config: Path, db: str | None) -> tuple[StorageSettings, Path]:
         cfg, _lines = load_config(config)
     except ConfigError as err:
         raise _config_problem(err) from None
-    url = db or os.environ.get("QUNBOT_DATABASE_URL", "").strip() or None
     storage = cfg.storage
-    if url:
+    if db:
         try:
-            storage = StorageSettings.model_validate({**storage.model_dump(), "url": url})
+            storage = StorageSettings.model_validate({**storage.model_dump(), "url": db})
         except ValueError:
             raise _fail("qunbot deadletter: not a usable database URL", EXIT_USAGE) from None
     return storage, default_dead_letter_path(storage, config)

@@ -39,6 +39,8 @@ CONSOLE_OUTBOX = {
 async def run_bot(config_path: str | Path, *, source: TextIO | None = None, web: bool = False) -> int:
     """`web`: serve the web console even without a `web:` section (`qunbot web`)."""
     loaded = load_everything(config_path, web_default=web)
+    for warning in loaded.warnings:
+        log.warning("config: %s", warning)
     adapter = loaded.config.adapter
     if adapter == "console":
         return await _run_console(loaded, source or sys.stdin)
@@ -145,6 +147,9 @@ async def watch_config(app: BotApp, path: Path, *, debounce_ms: int = 500) -> No
     follows the old one (now gone) and never fires again."""
     from watchfiles import awatch
 
+    from bot.config.env import environment
+
+    polling = environment().config_poll  # checked when the bot started: no error here
     name = path.name
     await asyncio.to_thread(save_applied, path)  # what `check-config --diff` compares against
 
@@ -152,7 +157,14 @@ async def watch_config(app: BotApp, path: Path, *, debounce_ms: int = 500) -> No
         return Path(changed).name == name
 
     try:
-        async for _changes in awatch(path.parent, watch_filter=ours, debounce=debounce_ms, recursive=False):
+        async for _changes in awatch(
+            path.parent,
+            watch_filter=ours,
+            debounce=debounce_ms,
+            recursive=False,
+            force_polling=polling or None,  # None: watchfiles decides (it polls on WSL)
+            poll_delay_ms=500,
+        ):
             if await asyncio.to_thread(path.exists):  # removed (mid-rename): wait for it to be back
                 await app.reload(path)
     except FileNotFoundError:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bot.config.env import DATABASE_URL_HELP
 from bot.config.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,8 +36,10 @@ def spam_check(
         str | None, typer.Option("--group", "-g", help="Apply this group's overrides (default: the defaults).")
     ] = None,
 ) -> None:
-    """Check messages against the anti-spam rules: one JSON message per input line
-    ({"id", "text", "kind"?, "url"?, "member_days"?, "member_messages"?}), one verdict per
+    """Check messages against the anti-spam rules, one JSON line each.
+
+    One JSON message per input line ({"id", "text", "kind"?, "url"?, "member_days"?,
+    "member_messages"?}), one verdict per
     output line ({"id", "spam", "action", "checks"}). Absent member fields mean an
     established member. A bad line gives a verdict with "error" (and a note on stderr);
     the exit code is then 1."""
@@ -108,10 +111,12 @@ def spam_eval(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON summary instead of the report.")] = False,
 ) -> None:
-    """Measure the anti-spam rules on a labelled file (lines of {"id", "text", "kind",
-    "url", "member_days", "member_messages", "spam", "family"?}): recall, false-positive
-    rate and precision overall, per kind and per family, and the ids they got wrong. Every
-    line is judged exactly as `qunbot spam-check` judges it."""
+    """Measure the anti-spam rules on a labelled file: recall, false positives.
+
+    The file has lines of {"id", "text", "kind", "url", "member_days", "member_messages",
+    "spam", "family"?}. The report gives recall, false-positive rate and precision overall,
+    per kind and per family, and the ids they got wrong. Every line is judged exactly as
+    `qunbot spam-check` judges it."""
     from plugins.antispam.detector import Detector
     from plugins.antispam.evaluate import evaluate
 
@@ -135,15 +140,17 @@ def spam_eval(
 
 def spam_train(
     config: Annotated[Path, typer.Option("--config", "-c", help="The bot's YAML configuration.")] = DEFAULT_CONFIG,
-    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: the config's storage.url).")] = None,
+    db: Annotated[str | None, typer.Option("--db", help=DATABASE_URL_HELP)] = None,
     activate: Annotated[
         bool, typer.Option("--activate", help="Switch the candidate built before on (the running bot follows).")
     ] = False,
     folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="Cross-validation folds.")] = 5,
 ) -> None:
-    """Build a candidate text model from the shipped corpus plus this deployment's labelled
-    samples (taught in chat with 广告 / 误判, and removals that stood or were pardoned), write
-    it to <teaching.model_dir>/candidate.json and print its cross-validated figures. Nothing
+    """Build a candidate text model from the corpus and this deployment's samples.
+
+    The samples are what admins taught in chat (广告 / 误判) and the removals that stood or
+    were pardoned. The candidate is written to `<teaching.model_dir>/candidate.json`, with its
+    cross-validated figures printed. Nothing
     changes until it is switched on: try it with `qunbot spam-replay --model …`, then
     `qunbot spam-train --activate` (or 启用新模型 in chat)."""
     from plugins.antispam.classifier import ModelError
@@ -240,7 +247,7 @@ async def _train(
 
 def spam_replay(
     config: Annotated[Path, typer.Option("--config", "-c", help="The bot's YAML configuration.")] = DEFAULT_CONFIG,
-    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: the config's storage.url).")] = None,
+    db: Annotated[str | None, typer.Option("--db", help=DATABASE_URL_HELP)] = None,
     days: Annotated[int, typer.Option("--days", "-d", min=1, max=365, help="How far back to replay.")] = 7,
     group: Annotated[list[str] | None, typer.Option("--group", "-g", help="Only these groups (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per member.")] = False,
@@ -256,8 +263,9 @@ def spam_replay(
         ),
     ] = None,
 ) -> None:
-    """Replay the current anti-spam rules over the stored history: who would they have
-    warned or removed in the last N days? Nothing is sent or written. Owners and admins
+    """Replay the anti-spam rules over the stored history: who would have been caught.
+
+    Who would the current rules have warned or removed in the last N days? Nothing is sent or written. Owners and admins
     known from the config and the database are skipped."""
     from bot.app import load_everything
 

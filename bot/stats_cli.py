@@ -1,9 +1,9 @@
 """`qunbot stats …`: activity statistics and retention (留存率) from the command line.
 
 Readable tables by default (rich), `--json` or `--csv` for scripts, `--png FILE` for a chart.
-Reports read the bot's database (the config's `storage.url`, or `--db URL`); days are local
-calendar days in the config's timezone. Scope: `--group ID` and `--set NAME` (repeatable),
-or every group when neither is given.
+Reports read the bot's database (`--db URL`, else $QUNBOT_DATABASE_URL, else the config's
+`storage.url`); days are local calendar days in the config's timezone. Scope: `--group ID`
+and `--set NAME` (repeatable), or every group when neither is given.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from bot.clihelp import new_app
+from bot.config.env import DATABASE_URL_HELP
 from bot.config.errors import ConfigError
 
-stats_app = typer.Typer(
+stats_app = new_app(
     name="stats",
     help="Activity statistics and retention (留存率): growth, activity, retention, members, heatmap, check-in "
     "and action rates. Tables by default; --json, --csv, or --png FILE for a chart.",
@@ -30,7 +32,7 @@ stats_app = typer.Typer(
 )
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The bot's YAML configuration.")]
-DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default: the config's storage.url).")]
+DbOpt = Annotated[str | None, typer.Option("--db", help=DATABASE_URL_HELP)]
 GroupOpt = Annotated[list[str] | None, typer.Option("--group", "-g", help="A group id (repeatable).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="A group set from the config (repeatable).")]
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (local).")]
@@ -514,7 +516,7 @@ def summary(
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The short text summary admins get in chat (群数据), for any scope and period."""
+    """The text summary admins get in chat (群数据), for any scope and period."""
     from bot import stats
 
     async def work(d: Any, s: Setup, p: Any) -> Any:

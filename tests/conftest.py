@@ -23,6 +23,15 @@ from bot.storage.settings import StorageSettings, normalize_url
 
 PG_SERVER = os.environ.get("QUNBOT_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 
+
+@pytest.fixture(autouse=True)
+def _no_deployment_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's shell may carry the deployment's settings (QUNBOT_DATABASE_URL would point
+    every test config at that database): tests start without them and set what they test."""
+    for name in ("QUNBOT_DATABASE_URL", "QUNBOT_CONFIG_POLL"):
+        monkeypatch.delenv(name, raising=False)
+
+
 T = TypeVar("T")
 
 

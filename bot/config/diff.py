@@ -71,6 +71,15 @@ class Change:
             text = f"{self.key}: {_show(self.old)} → {_show(self.new)}"
         return text + (" [needs a restart]" if self.needs_restart else "")
 
+    def for_chat(self, titles: dict[str, str]) -> str:
+        """A loss (plugin off, broadcast removed) as the bot admins read it in chat; `titles`:
+        plugin id → its Chinese title. The key path stays, in brackets, to find it in the file."""
+        if self.plugin_off:
+            return f"「{titles.get(self.path[1]) or self.path[1]}」功能已关闭（{self.key}）"
+        if self.broadcast_removed:
+            return f"定时群发「{self.path[3]}」已删除，不会再发送（{self.key}）"
+        return str(self)
+
 
 def _show(value: Any, limit: int = 80) -> str:
     text = "null" if value is None else repr(value) if isinstance(value, str) else str(value)

@@ -17,10 +17,16 @@ class ConfigIssue:
     line: int | None
     path: str
     problem: str
+    # A warning is shown (check-config, the start-up log) but does not stop the config loading.
+    warning: bool = False
 
     def __str__(self) -> str:
         line = self.line if self.line is not None else 0
-        return f"{self.file}:{line}: {self.path or '<root>'}: {self.problem}"
+        kind = "warning: " if self.warning else ""
+        return f"{self.file}:{line}: {self.path or '<root>'}: {kind}{self.problem}"
+
+    def as_warning(self) -> ConfigIssue:
+        return ConfigIssue(self.file, self.line, self.path, self.problem, warning=True)
 
 
 class ConfigError(Exception):
@@ -99,7 +105,7 @@ def _problem_text(e: Mapping[str, object]) -> str:
         msg = msg[len("Value error, ") :]
     if "input" in e and _is_secret(e.get("loc", ())):
         return f"{msg} (value hidden: it is a secret)"
-    if "input" in e and kind not in ("model_type", "dict_type"):
+    if "input" in e and kind not in ("model_type", "dict_type") and repr(e["input"]) not in msg:
         shown = repr(e["input"])
         if len(shown) > 60:
             shown = shown[:57] + "..."

@@ -1,19 +1,35 @@
-"""YAML loading that keeps the source line of every key, for errors that point at the line."""
+"""YAML loading that keeps the source line of every key, for errors that point at the line.
+
+Every YAML file qunbot reads (bot.yaml, simulator scenarios, question banks) goes through
+`load_yaml`, so all of them read the same way:
+
+- YAML 1.2 (ruamel.yaml): only true/false are booleans, so `keywords: [no, on]` stays words and
+  `replies: [12:30]` stays a time (YAML 1.1, PyYAML's, read them as False/True and 750);
+- a key written twice in one mapping is an error naming both lines, never a silent last-wins;
+- safe loading only: config files are data, never code.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.config.errors import ConfigError, ConfigIssue, LineMap, Loc
+from bot.config.errors import ConfigError, ConfigIssue, LineMap, Loc, format_path
 
-# Safe loader only: config files are data, never code.
-_Loader = yaml.SafeLoader
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _yaml() -> YAML:
+    # The pure-Python safe loader: its resolver follows YAML 1.2 unless a file says `%YAML 1.1`.
+    return YAML(typ="safe", pure=True)
 
 
 def load_yaml(path: str | Path) -> tuple[Any, LineMap]:
+    """The file's data and the line of every key path; ConfigError listing every problem."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -25,54 +41,96 @@ def load_yaml(path: str | Path) -> tuple[Any, LineMap]:
 
 
 def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, LineMap]:
+    yaml = _yaml()
     try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        node = yaml.compose(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = exc.problem or exc.context or str(exc)
         raise ConfigError([ConfigIssue(filename, line, "", f"invalid YAML: {problem}")]) from None
-    lines: dict[Loc, int] = {}
+    except YAMLError as exc:
+        raise ConfigError([ConfigIssue(filename, None, "", f"invalid YAML: {exc}")]) from None
     if node is None:
         return {}, LineMap(filename, {(): 1})
+    reader = _Reader(yaml, filename)
     try:
-        data = _construct(node, (), lines)
-    except _DuplicateKey as dup:
-        raise ConfigError([ConfigIssue(filename, dup.line, dup.path, "duplicate key")]) from None
-    except yaml.YAMLError as exc:
+        data = reader.construct(node, ())
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([ConfigIssue(filename, line, "", f"invalid YAML: {exc.problem or exc}")]) from None
+    except (YAMLError, ValueError) as exc:
         raise ConfigError([ConfigIssue(filename, None, "", f"invalid YAML: {exc}")]) from None
-    return data, LineMap(filename, lines)
+    if reader.issues:
+        raise ConfigError(reader.issues)
+    return data, LineMap(filename, reader.lines)
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, line: int, path: str) -> None:
-        self.line, self.path = line, path
+class _Reader:
+    """Builds plain data from the node tree, noting each key's line and every duplicate key."""
 
+    def __init__(self, yaml: YAML, filename: str) -> None:
+        self._constructor = yaml.constructor
+        self._file = filename
+        self.lines: dict[Loc, int] = {}
+        self.issues: list[ConfigIssue] = []
+        # Mappings already checked and merged: an alias (`*name`) visits the same node again, and
+        # after its merge keys were resolved it holds a merged key next to its override.
+        self._flattened: set[int] = set()
 
-def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader = _Loader("")
-        loader.flatten_mapping(node)  # resolve YAML merge keys (<<)
+    def construct(self, node: Node, loc: Loc) -> Any:
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, MappingNode):
+            return self._mapping(node, loc)
+        if isinstance(node, SequenceNode):
+            items = []
+            for i, child in enumerate(node.value):
+                sub = (*loc, i)
+                self.lines[sub] = child.start_mark.line + 1
+                items.append(self.construct(child, sub))
+            return items
+        return self._scalar(node)
+
+    def _scalar(self, node: Node) -> Any:
+        return self._constructor.construct_object(node, deep=True)
+
+    def _mapping(self, node: MappingNode, loc: Loc) -> dict[Any, Any]:
+        if id(node) not in self._flattened:
+            self._flattened.add(id(node))
+            self._check_duplicates(node, loc)
+            self._constructor.flatten_mapping(node)  # resolve merge keys (<<) into plain pairs
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                key = str(key)
-            sub = (*loc, str(key) if not isinstance(key, str) else key)
-            if key in out:
-                from bot.config.errors import format_path
-
-                raise _DuplicateKey(key_node.start_mark.line + 1, format_path(sub))
-            lines[sub] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, sub, lines)
+            key = self._key(key_node)
+            sub = (*loc, key)
+            self.lines[sub] = key_node.start_mark.line + 1
+            out[key] = self.construct(value_node, sub)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for i, child in enumerate(node.value):
-            sub = (*loc, i)
-            lines[sub] = child.start_mark.line + 1
-            items.append(_construct(child, sub, lines))
-        return items
-    loader = _Loader("")
-    return loader.construct_object(node, deep=True)
+
+    def _check_duplicates(self, node: MappingNode, loc: Loc) -> None:
+        # Duplicates are looked for among the keys written in this mapping; keys brought in by a
+        # merge (`<<: *defaults`) are meant to be overridden by the ones written beside it.
+        first_line: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self._key(key_node)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                self.issues.append(
+                    ConfigIssue(
+                        self._file,
+                        line,
+                        format_path((*loc, key)),
+                        f"duplicate key: also written on line {first_line[key]} (keep one of them)",
+                    )
+                )
+            else:
+                first_line[key] = line
+
+    def _key(self, node: Node) -> str:
+        # Keys are names: `12: x` or `no: x` is the key "12" / "no" wherever it is written.
+        if isinstance(node, ScalarNode):
+            return str(node.value)
+        return str(self._scalar(node))

@@ -22,10 +22,11 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from bot.config.errors import ConfigError, ConfigIssue, LineMap, Loc
 from bot.config.models import BotConfig
+from bot.config.refs import check_group_references, group_references
 from bot.core.plugin import Plugin, PluginConfig
 
 RESERVED = frozenset({"enabled", "priority", "only_in", "not_in", "overrides"})
@@ -100,8 +101,15 @@ def plugin_settings(config: BotConfig, lines: LineMap, name: str) -> PluginSetti
     return settings
 
 
-def load_plugins(config: BotConfig, lines: LineMap, builtin: list[Plugin] = ()) -> list[PluginSettings]:  # type: ignore[assignment]
-    """Validate every plugin section; raise one ConfigError listing every problem."""
+def load_plugins(
+    config: BotConfig,
+    lines: LineMap,
+    builtin: list[Plugin] = (),  # type: ignore[assignment]
+    warnings: list[ConfigIssue] | None = None,
+) -> list[PluginSettings]:
+    """Validate every plugin section, and the groups and group sets each one names; raise one
+    ConfigError listing every problem. Warnings (group ids the config does not list) go to
+    `warnings` when it is given."""
     issues: list[ConfigIssue] = []
     loaded: list[PluginSettings] = []
     known = available_plugins()
@@ -113,7 +121,11 @@ def load_plugins(config: BotConfig, lines: LineMap, builtin: list[Plugin] = ()) 
         if not isinstance(raw, dict):
             issues.append(lines.issue(loc, "must be a mapping of settings"))
             continue
-        if raw.get("enabled", True) is False:
+        enabled = _switch(raw.get("enabled", True))
+        if enabled is None:
+            issues.append(lines.issue((*loc, "enabled"), "must be true or false"))
+            continue
+        if not enabled:
             continue
         if name not in known:
             issues.append(lines.issue(loc, f"unknown plugin (available: {', '.join(known)})"))
@@ -126,6 +138,10 @@ def load_plugins(config: BotConfig, lines: LineMap, builtin: list[Plugin] = ()) 
         settings, problems = _resolve(plugin, raw, config, lines, loc)
         issues.extend(problems)
         if settings is not None:
+            errors, doubts = check_group_references(config, list(group_references(settings.default, loc)), lines)
+            issues.extend(errors)
+            if warnings is not None:
+                warnings.extend(issue.as_warning() for issue in doubts)
             loaded.append(settings)
     if issues:
         raise ConfigError(issues)
@@ -181,10 +197,11 @@ def _resolve(
         fields = {k: v for k, v in entry.items() if k not in ("groups", "enabled")}
         for gid in targets:
             if "enabled" in entry:
-                if not isinstance(entry["enabled"], bool):
+                switch = _switch(entry["enabled"])
+                if switch is None:
                     issues.append(lines.issue((*eloc, "enabled"), "must be true or false"))
                 else:
-                    settings.group_enabled[gid] = entry["enabled"]
+                    settings.group_enabled[gid] = switch
             if fields:
                 merged_for.setdefault(gid, dict(base)).update(fields)
                 prov = provenance_for.setdefault(gid, {k: (*loc, k) for k in base})
@@ -199,6 +216,18 @@ def _resolve(
         if cfg is not None:
             settings.per_group[gid] = cfg
     return (settings if not issues else None), _dedupe(issues)
+
+
+_SWITCH = TypeAdapter(bool)
+
+
+def _switch(value: Any) -> bool | None:
+    """A reserved `enabled:` as the plugins' own switches read it: true/false, and the words
+    people write for them (yes/no, on/off), which YAML 1.2 leaves as text. None: neither."""
+    try:
+        return _SWITCH.validate_python(value)
+    except ValidationError:
+        return None
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:

@@ -113,7 +113,7 @@ class ActionReport:
 
     def table(self) -> Table:
         t = Table(
-            f"行动率 action rate — {self.scope.label}, {'/'.join(self.keywords)} ({self.match}), "
+            f"action rate — {self.scope.label}, {'/'.join(self.keywords)} ({self.match}), "
             f"{self.since.isoformat(timespec='minutes')} .. {self.until.isoformat(timespec='minutes')}",
             ["group", "eligible", "acted", "rate"],
         )
@@ -262,7 +262,7 @@ class CheckinReport:
 
     def table(self) -> Table:
         t = Table(
-            f"签到率 check-in rate — {self.scope.label}, {self.period.start}..{self.period.end} (from {self.source})",
+            f"check-in rate — {self.scope.label}, {self.period.start}..{self.period.end} (from {self.source})",
             ["day", "members", "checked_in", "rate"],
         )
         for d in self.days:

@@ -129,7 +129,7 @@ class RetentionReport:
         cols = ["cohort", "size"]
         cols += [f"in d{n}" for n in self.days]
         cols += [f"active d{n}" for n in self.days]
-        title = f"留存 retention by {self.by} — {self.scope.label}, {self.period.start}..{self.period.end}"
+        title = f"retention by {self.by} — {self.scope.label}, {self.period.start}..{self.period.end}"
         t = Table(title, cols)
         for row in [*self.rows, self.total]:
             key = self.labels.get(row.key, row.key) if row is not self.total else "total"

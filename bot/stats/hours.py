@@ -53,7 +53,7 @@ class Heatmap:
 
     def table(self) -> Table:
         t = Table(
-            f"发言时段 hour × weekday — {self.scope.label}, {self.period.start}..{self.period.end}",
+            f"messages by hour × weekday — {self.scope.label}, {self.period.start}..{self.period.end}",
             ["weekday", *[f"{h:02d}" for h in range(24)], "total"],
         )
         for w in range(7):

@@ -97,7 +97,7 @@ class MembersReport:
 
     def table(self) -> Table:
         t = Table(
-            f"成员 members — {self.scope.label}, {self.period.start}..{self.period.end}",
+            f"members — {self.scope.label}, {self.period.start}..{self.period.end}",
             ["list", "group", "member", "name", "messages", "last_active"],
         )
         for kind, lines in (("top", self.top), ("lurker", self.lurker_sample), ("removed", self.removals)):

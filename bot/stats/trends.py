@@ -97,7 +97,7 @@ class GrowthReport:
 
     def table(self) -> Table:
         t = Table(
-            f"成员增长 growth — {self.scope.label}, {self.period.start}..{self.period.end}",
+            f"growth — {self.scope.label}, {self.period.start}..{self.period.end}",
             ["day", "members", "joins", "found", "left", "removed", "net"],
         )
         for d in self.days:
@@ -261,7 +261,7 @@ class ActivityReport:
 
     def table(self) -> Table:
         t = Table(
-            f"活跃 activity — {self.scope.label}, {self.period.start}..{self.period.end}",
+            f"activity — {self.scope.label}, {self.period.start}..{self.period.end}",
             ["day", "members", "active", "messages", "active_ratio"],
         )
         for d in self.days:
@@ -274,7 +274,7 @@ class ActivityReport:
         return t
 
     def bucket_table(self) -> Table:
-        t = Table("每周/每月活跃 weekly and monthly active members", ["bucket", "start", "end", "active", "messages"])
+        t = Table("weekly and monthly active members", ["bucket", "start", "end", "active", "messages"])
         for kind, buckets in (("week", self.weeks), ("month", self.months)):
             for b in buckets:
                 t.rows.append([kind, b.start.isoformat(), b.end.isoformat(), b.active, b.messages])

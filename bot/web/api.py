@@ -89,7 +89,10 @@ async def group_stats(request: Request, group_id: str, who: Auth, days: int = 30
 class MemberOut(BaseModel):
     id: str
     name: str
-    joined_at: str
+    joined_at: str | None = Field(
+        description="When the bot saw the member join; null when they were there before the bot"
+    )
+    known_since: str = Field(description="Since when the bot has known the member to be in the group")
     inviter: str | None
 
 
@@ -103,9 +106,9 @@ async def list_members(request: Request, group_id: str, who: Auth) -> list[dict[
     async with db.engine.connect() as conn:
         rows = (
             await conn.execute(
-                sa.select(m.member_id, m.joined_at, m.inviter_id)
+                sa.select(m.member_id, m.joined_at, m.known_from, m.inviter_id)
                 .where(m.group_id == group_id, m.left_at.is_(None))
-                .order_by(m.joined_at)
+                .order_by(m.known_from)
             )
         ).all()
     known = await names(db, [r.member_id for r in rows])
@@ -113,7 +116,8 @@ async def list_members(request: Request, group_id: str, who: Auth) -> list[dict[
         {
             "id": r.member_id,
             "name": known.get(r.member_id, ""),
-            "joined_at": r.joined_at.isoformat(),
+            "joined_at": r.joined_at.isoformat() if r.joined_at is not None else None,
+            "known_since": r.known_from.isoformat(),
             "inviter": r.inviter_id,
         }
         for r in rows

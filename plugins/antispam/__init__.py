@@ -465,7 +465,7 @@ async def test_text(cmd: Command, ctx: Context, config: AntispamConfig, state: A
     else:
         verb = {"warn": "警告", "kick": "移出"}[verdict.action.label]
         lines = [f"算广告，会{verb}：{verdict.rules}"]
-    lines += [f"· {r.name}：{'✔' if r.spam else '✘'} {r.details}" for r in verdict.results]
+    lines += [f"· {r.title}：{'✔' if r.spam else '✘'} {r.details}" for r in verdict.results]
     ctx.reply("\n".join(lines))
 
 

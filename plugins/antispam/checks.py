@@ -474,6 +474,20 @@ class NewMemberCheck(_Content):
 _MEDIA = frozenset((MessageKind.IMAGE, MessageKind.VIDEO))
 
 _KIND_TITLES = {"contact_card": "名片", "mini_program": "小程序", "file": "文件"}
+# Every message kind as admins read it in chat (测广告 details).
+_KIND_NAMES = {
+    MessageKind.TEXT: "文字",
+    MessageKind.URL: "链接",
+    MessageKind.IMAGE: "图片",
+    MessageKind.MINI_PROGRAM: "小程序",
+    MessageKind.CONTACT_CARD: "名片",
+    MessageKind.FILE: "文件",
+    MessageKind.VIDEO: "视频",
+    MessageKind.VOICE: "语音",
+    MessageKind.EMOTICON: "表情",
+    MessageKind.SYSTEM: "系统消息",
+    MessageKind.OTHER: "其他消息",
+}
 _KIND_FIELDS = {
     MessageKind.CONTACT_CARD: "contact_card",
     MessageKind.MINI_PROGRAM: "mini_program",
@@ -487,7 +501,7 @@ class KindsCheck(_Content):
     def __init__(self, rule: KindsRule) -> None:
         self.actions = {kind: Action.of(getattr(rule, field)) for kind, field in _KIND_FIELDS.items()}
         self.qr_action = Action.of(rule.qr_code)
-        self.quiet = CheckResult(self.name, False, f"允许的消息类型（{MessageKind.TEXT.value}）")
+        self.quiet = CheckResult(self.name, False, f"允许的消息类型（{_KIND_NAMES[MessageKind.TEXT]}）")
 
     @staticmethod
     def needed(rule: KindsRule) -> bool:
@@ -500,7 +514,7 @@ class KindsCheck(_Content):
             return _result(self.name, True, f"本群不允许发{_KIND_TITLES[_KIND_FIELDS[kind]]}", action)
         if self.qr_action > Action.NONE and probe.qr:
             return _result(self.name, True, "本群不允许发二维码", self.qr_action)
-        return _result(self.name, False, f"允许的消息类型（{kind.value}）", Action.NONE)
+        return _result(self.name, False, f"允许的消息类型（{_KIND_NAMES.get(kind, kind.value)}）", Action.NONE)
 
 
 class MentionsCheck(_Content):

@@ -19,6 +19,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
+from bot.config.refs import GroupRefs
 from bot.core.plugin import PluginConfig
 from bot.core.scheduler import cron_trigger
 from bot.core.templates import template_type
@@ -117,7 +118,7 @@ class BroadcastEntry(PluginConfig):
     start: LocalDateTime | None = None  # the first occurrence of `every` (default: local midnight)
     at: LocalDateTime | None = None
     when: str | None = None  # the chat syntax: 每天08:00, 工作日 9点, 每周一三五 20:00 …
-    to: Annotated[list[str], BeforeValidator(_targets)]
+    to: Annotated[list[str], BeforeValidator(_targets), GroupRefs(keywords=(ALL,))]
     messages: list[MessageText] = Field(default_factory=list)  # type: ignore[valid-type]
     text: MessageText | None = None  # type: ignore[valid-type]  # shorthand for one message
     grace: Duration | None = None  # default: the plugin's default_grace

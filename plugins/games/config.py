@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator
 
+from bot.config.errors import ConfigError
+from bot.config.yamlio import load_yaml
 from bot.core.plugin import PluginConfig
 from bot.core.templates import template_type
 
@@ -140,11 +141,13 @@ def load_bank_file(path: str | Path) -> list[Question]:
     """Questions from a YAML file: a list of {question, answers, hint?}, or {questions: [...]}."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"cannot read question bank {p}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"question bank {p} is not valid YAML: {exc}") from None
+        data, _lines = load_yaml(p)  # the one YAML reader: 1.2 rules, duplicate keys refused
+    except ConfigError as exc:
+        first = exc.issues[0]
+        if first.line is None:  # the file itself: missing or unreadable
+            raise ValueError(f"cannot read question bank {p}: {first.problem}") from None
+        where = "; ".join(f"line {i.line}: {i.path + ': ' if i.path else ''}{i.problem}" for i in exc.issues)
+        raise ValueError(f"question bank {p} is not valid YAML: {where}") from None
     if isinstance(data, dict) and "questions" in data:
         data = data["questions"]
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from bot.config.refs import GroupSelectors
 from bot.core.plugin import PluginConfig
 from bot.core.templates import template_type
 from bot.core.text import normalize
@@ -23,7 +24,7 @@ class InviteRule(PluginConfig):
     # With a topic the member sends "<keyword> <topic>" (加群 读书); without, the bare keyword.
     topic: str = ""
     # Candidate groups (ids or set:names): the least full one under `member_cap` is chosen.
-    groups: list[str] = Field(min_length=1)
+    groups: GroupSelectors = Field(min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> InviteRule:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator, model_validator
 
+from bot.config.refs import GroupRefs, GroupSelectors
 from bot.core.events import MessageKind
 from bot.core.plugin import PluginConfig
 from bot.core.templates import template_type
@@ -39,9 +42,9 @@ class RelayLink(PluginConfig):
     """One relay: `source` + `targets` (one-to-many) or `mesh` (every group to every other)."""
 
     name: str = Field(min_length=1)
-    source: str | None = None
-    targets: list[str] = Field(default_factory=list)  # group ids or set:names
-    mesh: list[str] = Field(default_factory=list)  # group ids or set:names
+    source: Annotated[str | None, GroupRefs()] = None
+    targets: GroupSelectors = Field(default_factory=list)  # group ids or set:names
+    mesh: GroupSelectors = Field(default_factory=list)  # group ids or set:names
     # Only these members' messages are relayed (the lecturer); empty: everyone's.
     speakers: list[str] = Field(default_factory=list)
     # False: relays only during a live session (开始直播 … 结束直播).

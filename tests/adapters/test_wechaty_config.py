@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.adapters.wechaty import library
-from bot.adapters.wechaty.runner import database_url_from_env, resolve_credentials
+from bot.adapters.wechaty.runner import resolve_credentials
 from bot.config import load_config
 from bot.config.errors import ConfigError
 from bot.config.models import WechatySettings
@@ -38,15 +38,6 @@ def test_missing_or_bad_credentials_stop_with_what_to_set() -> None:
     with pytest.raises(SystemExit) as bad:
         resolve_credentials(WechatySettings(), {ENDPOINT_ENV: "no-port", TOKEN_ENV: "secret-xyz"})
     assert "host:port" in str(bad.value) and "secret-xyz" not in str(bad.value)
-
-
-def test_the_database_url_may_come_from_the_environment() -> None:
-    assert database_url_from_env({}) is None
-    url = database_url_from_env({"QUNBOT_DATABASE_URL": "postgresql://qunbot:pw@postgres:5432/qunbot"})
-    assert url == "postgresql+asyncpg://qunbot:pw@postgres:5432/qunbot"
-    with pytest.raises(SystemExit) as bad:
-        database_url_from_env({"QUNBOT_DATABASE_URL": "mysql://qunbot:hunter2@db/qunbot"})
-    assert "hunter2" not in str(bad.value)
 
 
 def test_settings_validation() -> None:
@@ -155,6 +146,35 @@ def test_load_sets_the_endpoint_first_and_makes_import_wechaty_work_on_3_11() ->
 def test_the_example_config_is_valid() -> None:
     from bot.app import load_everything
 
-    loaded = load_everything(ROOT / "config" / "examples" / "wechaty.yaml")
+    loaded = load_everything(ROOT / "config" / "wechaty" / "bot.yaml")
     assert loaded.config.adapter == "wechaty"
     assert loaded.config.wechaty.token is None and loaded.config.wechaty.endpoint is None  # from the environment
+
+
+def test_the_wechaty_config_turns_on_every_plugin_the_default_config_does() -> None:
+    from bot.app import load_everything
+
+    wechaty = load_everything(ROOT / "config" / "wechaty" / "bot.yaml")
+    default = load_everything(ROOT / "config" / "bot.yaml")
+    assert {s.name for s in wechaty.plugins} == {s.name for s in default.plugins}
+    assert set(wechaty.config.plugins) == set(default.config.plugins)
+    assert wechaty.warnings == [] and wechaty.config.bot_admins == []  # no demo ids on a real account
+
+
+def test_docker_compose_mounts_the_config_folder_and_polls_it() -> None:
+    """The watch needs a folder mount (a file mount keeps showing the replaced file), the
+    image runs the file in that folder, and the database URL reaches every command."""
+    from bot.config.yamlio import load_yaml
+
+    compose, _lines = load_yaml(ROOT / "docker-compose.yml")
+    service = compose["services"]["qunbot"]
+    mounts = [v for v in service["volumes"] if str(v).endswith(":/app/config")]
+    assert mounts == ["${QUNBOT_CONFIG_DIR:-./config/wechaty}:/app/config"]
+    assert (ROOT / "config" / "wechaty" / "bot.yaml").is_file()
+    env = service["environment"]
+    assert env["QUNBOT_CONFIG_POLL"] == "true" and env["QUNBOT_DATABASE_URL"].startswith("postgresql://")
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert 'CMD ["qunbot", "run", "--config", "/app/config/bot.yaml"]' in dockerfile
+    assert "COPY config/wechaty/bot.yaml ./config/bot.yaml" in dockerfile
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert "QUNBOT_CONFIG_DIR" in example and "QUNBOT_CONFIG=" not in example

@@ -20,7 +20,6 @@ from bot.config.models import WechatySettings
 from bot.core.clock import SystemClock
 from bot.core.events import Member
 from bot.runner import remove_signal_handlers, start_background, stop_background, stop_on_signals
-from bot.storage.settings import StorageSettings
 
 log = logging.getLogger("qunbot.wechaty")
 
@@ -31,26 +30,6 @@ class Credentials:
     token: str
     source: str  # where they came from, for the start-up log line (never the token itself)
     token_from_env: bool = False
-
-
-DATABASE_URL_ENV = "QUNBOT_DATABASE_URL"
-
-
-def database_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """`QUNBOT_DATABASE_URL`, when set, replaces `storage.url`: deployments (docker-compose)
-    keep the database password in the environment next to the token, not in the YAML.
-    SystemExit when it is not a usable URL (the message never repeats it: it has a password)."""
-    env = os.environ if environ is None else environ
-    raw = env.get(DATABASE_URL_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        return StorageSettings(url=raw).url
-    except ValueError:
-        raise SystemExit(
-            f"{DATABASE_URL_ENV} is not a usable database URL "
-            "(expected postgresql://user:password@host:5432/db or sqlite:///path)"
-        ) from None
 
 
 def resolve_credentials(settings: WechatySettings, environ: Mapping[str, str] | None = None) -> Credentials:
@@ -120,7 +99,8 @@ async def _run(loaded: LoadedConfig, creds: Credentials, redactor: redact.Secret
         redact=redactor.redact,
         url_link_payload=functools.partial(wechaty_library.url_link_payload, library),
     )
-    app = BotApp(loaded, platform, clock, db_url=database_url_from_env())
+    # QUNBOT_DATABASE_URL, when set, is already the config's storage.url (bot.config.env).
+    app = BotApp(loaded, platform, clock)
     stop = asyncio.Event()
     handled = stop_on_signals(stop)
     ok = False

@@ -3,13 +3,13 @@
 Normally run by `Database.migrate()`, which passes an open (sync-facing) connection in
 `config.attributes["connection"]`. Run by hand (e.g. `alembic revision --autogenerate`
 with a config whose `script_location` points here), it builds an async engine from the
-`sqlalchemy.url` option or `QUNBOT_DB_URL`, and drives it through `run_sync`.
+`sqlalchemy.url` option or `QUNBOT_DATABASE_URL` (the name every qunbot command reads, see
+bot.config.env), and drives it through `run_sync`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import bot.storage.models  # noqa: F401  (registers the core tables on SQLModel.metadata)
+from bot.config.env import environment
+from bot.config.errors import ConfigError
 from bot.storage.settings import normalize_url
 
 config = context.config
@@ -36,10 +38,16 @@ def _configure_and_run(connection: Connection) -> None:
 
 
 def _url() -> str:
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("QUNBOT_DB_URL")
-    if not url:
-        raise RuntimeError("no database URL: set sqlalchemy.url or QUNBOT_DB_URL")
-    return normalize_url(url)
+    url = config.get_main_option("sqlalchemy.url")
+    if url:
+        return normalize_url(url)
+    try:
+        from_env = environment().database_url
+    except ConfigError as err:
+        raise RuntimeError(str(err)) from None
+    if not from_env:
+        raise RuntimeError("no database URL: set sqlalchemy.url or QUNBOT_DATABASE_URL")
+    return from_env
 
 
 def run_offline() -> None:

@@ -243,3 +243,21 @@ def test_a_plain_link_weighs_by_the_senders_standing(days: int | None, spam: boo
         member_messages=0 if days == 0 else None,
     )
     assert result(detector, "ad_content", message).spam is spam
+
+
+def test_every_check_has_a_chinese_label_in_one_place() -> None:
+    """RULE_TITLES labels every check for chat (测广告, warnings, admin notes); the ids stay
+    what spam-check's JSON and the CLI print."""
+    import re
+    from pathlib import Path
+
+    from plugins.antispam.verdict import RULE_TITLES, CheckResult
+
+    folder = Path(__file__).resolve().parents[3] / "plugins" / "antispam"
+    source = "\n".join(p.read_text(encoding="utf-8") for p in folder.glob("*.py"))
+    names = set(re.findall(r'^\s+name = "(\w+)"', source, re.M)) | set(re.findall(r'CheckResult\("(\w+)"', source))
+    assert {"blacklist", "ad_content", "classifier", "qr_code", "llm", "taught"} <= names
+    for name in names:
+        title = CheckResult(name, True, "").title
+        assert name in RULE_TITLES and re.search(r"[\u4e00-\u9fff]", title), (name, title)
+        assert CheckResult(name, True, "x").as_json()["name"] == name

@@ -9,6 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from plugins.antispam.models import AntispamDecision, AntispamStrike
+from plugins.antispam.verdict import RULE_TITLES
 from tests.harness import chat, write_config
 
 LINK = "进来看看，好东西 https://shop-example.com/a/123"
@@ -271,9 +272,15 @@ async def test_spam_test_command_explains(tmp_path: Path) -> None:
     async with chat(write_config(tmp_path, CONFIG), WORLD) as bot:
         await bot.say("g1", "alice", "测广告 加薇❤信 abc123 领福利")
         reply = bot.assert_said("g1", contains="算广告")
-        assert "contact" in (reply.text or "")
+        assert "引流联系方式：✔" in (reply.text or "")
         await bot.say("g1", "alice", "测广告 今晚吃什么")
-        bot.assert_said("g1", contains="不算广告")
+        calm = bot.assert_said("g1", contains="不算广告")
+    # Admins read Chinese: every check by its label, never by its id (ids stay in spam-check JSON).
+    for text in (reply.text or "", calm.text or ""):
+        labels = [line[2:].split("：", 1)[0] for line in text.splitlines() if line.startswith("· ")]
+        assert labels and all(label in RULE_TITLES.values() for label in labels), labels
+        assert not any(f"{name}：" in text for name in RULE_TITLES), text
+        assert "（text）" not in text
 
 
 MILD = "兼职日结，有意私聊"  # an ad that only warns: strikes add up to a removal

@@ -309,7 +309,7 @@ async def test_config_reload_rebuilds_jobs_without_sending_twice(tmp_path: Path)
 
 async def test_an_unknown_group_set_in_yaml_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
     config = CONFIG.replace("set:learning", "set:lerning")
-    with pytest.raises(ValueError, match=r"broadcasts\.morning\.to: unknown group set 'lerning'"):
+    with pytest.raises(ConfigError, match=r"broadcasts\.morning\.to\[\d\]: unknown group set 'lerning'"):
         async with chat(write_config(tmp_path, config), WORLD):
             pass
 
