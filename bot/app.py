@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from bot.cluster import ClusterDuty
 from bot.config import BotConfig, ConfigError, ConfigIssue, LineMap, validate_core
 from bot.config.diff import check_replacement, diff, save_applied
 from bot.config.yamlio import load_yaml
@@ -103,6 +104,7 @@ class BotApp:
         self.dispatcher: Dispatcher | None = None
         self.db: Database | None = None
         self.recorder: Recorder | None = None
+        self.cluster: ClusterDuty | None = None
         # Events being dispatched right now: shutdown waits for them before it flushes.
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -156,6 +158,8 @@ class BotApp:
             member_lists=member_lists,
             data_file=lambda kind: data_path(storage, self.loaded.path, kind),
         )
+        if config.cluster.enabled:
+            await self._join_cluster(outbox)
         runtime = await Runtime.build(self.loaded.plugins, self.services)
         self.dispatcher = Dispatcher(self.services, runtime)
         self.services.dispatcher = self.dispatcher
@@ -170,6 +174,21 @@ class BotApp:
             config.timezone,
             self.db.dialect,
         )
+
+    async def _join_cluster(self, outbox: Outbox) -> None:
+        """Several accounts on one PostgreSQL: lease this account, take the duty where it is free,
+        and let the dispatcher and the outbox consult it (bot.cluster)."""
+        assert self.db is not None and self.services is not None
+        cluster = ClusterDuty(self.db.engine, self.platform.bot.id, self.config.cluster)
+        try:
+            groups = [g.id for g in await self.platform.groups()]
+        except Exception as exc:  # learnt from the groups' events instead
+            log.warning("cluster: could not list this account's groups (%s); learning them from events", exc)
+            groups = []
+        await cluster.start(groups)
+        self.cluster = cluster
+        outbox.duty = cluster
+        self.services.duty = cluster
 
     async def refresh_members(self) -> None:
         """Read every group's member list now (start-up, log-in): members who were there
@@ -323,6 +342,9 @@ class BotApp:
             await _step("deferred jobs", failed, services.scheduler.flush_deferred())
             await _step("outbox", failed, services.outbox.drain(self.clock.now() + timedelta(seconds=drain_seconds)))
             await _step("notifier", failed, services.notifier.aclose())
+        if self.cluster is not None:
+            # After the drain: what was queued went out under our duty; then hand over.
+            await self.cluster.stop()
         # An unreachable database gets the drain time to come back; then what is still
         # unwritten is set aside on disk (replayed at the next start), not lost.
         if (

@@ -77,6 +77,7 @@ def run(
 
 def _run(config: Path, verbose: bool, *, web: bool = False) -> None:
     _setup_logging(verbose, default="INFO")
+    from bot.cluster import ClusterUnavailable
     from bot.runner import run_bot
     from bot.storage.db import DatabaseUnavailable
 
@@ -84,7 +85,7 @@ def _run(config: Path, verbose: bool, *, web: bool = False) -> None:
         code = asyncio.run(run_bot(config, web=web))
     except ConfigError as err:
         raise _config_problem(err) from None
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, ClusterUnavailable) as exc:
         raise _fail(f"qunbot: {exc}") from None
     except KeyboardInterrupt:
         code = 130

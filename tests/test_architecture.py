@@ -37,6 +37,17 @@ def test_core_imports_no_adapter_no_plugin_no_platform_library() -> None:
     assert offenders("bot/core", bad) == []
 
 
+def test_cluster_is_core_level() -> None:
+    # bot/cluster coordinates accounts for the core: like the core, no adapter, plugin or
+    # platform library; and the core reaches it only through the `DutyGate` hook, never by import.
+    def bad(name: str) -> bool:
+        top = name.split(".")[0]
+        return name.startswith("bot.adapters") or top == "plugins" or top in PLATFORM_LIBRARIES
+
+    assert offenders("bot/cluster", bad) == []
+    assert offenders("bot/core", lambda name: name.startswith("bot.cluster")) == []
+
+
 def test_plugins_import_no_adapter_and_no_platform_library() -> None:
     def bad(name: str) -> bool:
         return name.startswith("bot.adapters") or name.split(".")[0] in PLATFORM_LIBRARIES

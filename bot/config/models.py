@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from bot.cluster.settings import ClusterSettings
 from bot.core.outbox import OutboxSettings
 from bot.core.templates import placeholders
 from bot.storage.settings import StorageSettings
@@ -153,6 +154,8 @@ class BotConfig(Strict):
     on_bot_joined: JoinGroupSettings = Field(default_factory=JoinGroupSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
+    # Several accounts sharing one PostgreSQL: leases and per-group duty (bot.cluster).
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     # The web console and HTTP API (`qunbot run` serves it when this section is present).
     web: WebSettings | None = None
     # Plugin sections: validated by each plugin's own model at load (see bot.core.loader).
@@ -175,6 +178,17 @@ class BotConfig(Strict):
                 if entry.id not in self.group_sets[name]:
                     self.group_sets[name].append(entry.id)
         return self
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_needs_postgres(cls, value: ClusterSettings, info: ValidationInfo) -> ClusterSettings:
+        storage = info.data.get("storage")  # declared above `cluster`, so already validated
+        if value.enabled and storage is not None and storage.dialect != "postgresql":
+            raise ValueError(
+                "enabled needs PostgreSQL: several accounts coordinate through one shared "
+                "database (set storage.url to postgresql://...)"
+            )
+        return value
 
     @property
     def tz(self) -> ZoneInfo:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core.clock import Clock
+from bot.core.duty import DutyGate
 from bot.core.events import Event, GroupMessage, Member, PrivateMessage, group_of
 from bot.core.outbox import OutboundItem, Outbox
 from bot.core.platform import Platform
@@ -41,6 +42,8 @@ class Services:
     rng: random.Random
     db: Database | None = None
     recorder: Recorder | None = None
+    # Several accounts on one PostgreSQL: who acts in which group. None: this account acts everywhere.
+    duty: DutyGate | None = None
     # The platform's member lists, read into the recorder (start-up, bot joined, hourly).
     member_lists: MemberLists | None = None
     # Set by the composition root; built-in commands read the loaded plugins through it.

@@ -7,7 +7,8 @@ Per inbound event:
 3. record it (the recorder batches writes off this path);
 4. stop there if it is stale (a reconnect replaying history);
 5. derive BotJoinedGroup / BotLeftGroup when the bot itself joins or leaves;
-6. run the handlers of enabled plugins in priority order until one stops propagation.
+6. with several accounts, stop there in a group where another account is on duty;
+7. run the handlers of enabled plugins in priority order until one stops propagation.
 
 A handler that fails because the database is unreachable logs no traceback: the outage is
 reported once (`bot.storage.health`), and a command gets a plain reply to retry later
@@ -191,7 +192,7 @@ class Dispatcher:
         self._burst = 0
         self._stale_seconds = -1.0
         self._stale = timedelta()
-        self.stats = {"received": 0, "own": 0, "duplicate": 0, "stale": 0, "handled": 0, "errors": 0}
+        self.stats = {"received": 0, "own": 0, "duplicate": 0, "stale": 0, "off_duty": 0, "handled": 0, "errors": 0}
 
     def swap(self, runtime: Runtime) -> Runtime:
         old, self.runtime = self.runtime, runtime
@@ -219,7 +220,11 @@ class Dispatcher:
             stats["stale"] += 1
             log.debug("stale %s from %s: recorded, not acted on", type(event).__name__, event.at)
             return
+        duty = self.services.duty
         for ev in events:
+            if duty is not None and not await duty.acts_in(ev):
+                stats["off_duty"] += 1  # another account is on duty in this group: recorded only
+                continue
             await self._route(ev)
         self._burst += 1
         if self._burst >= _YIELD_EVERY:

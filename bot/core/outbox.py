@@ -46,6 +46,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.core.clock import Clock
+from bot.core.duty import DutyGate, OffDuty
 from bot.core.platform import Platform, PlatformError, SendResult
 
 log = logging.getLogger("qunbot.outbox")
@@ -138,6 +139,7 @@ class OutboundItem:
     seq: int = 0  # global enqueue order
     errors: int = 0  # ordinary failures so far (rate limits are not counted)
     not_before: datetime | None = None  # retry time after an ordinary failure
+    fence_token: int | None = None  # several accounts: the duty token when queued (see bot.core.duty)
 
     @property
     def lane(self) -> Lane:
@@ -158,6 +160,7 @@ class OutboxStats:
     failed: int = 0
     rate_limited: int = 0
     retried: int = 0
+    fenced: int = 0  # refused: another account was on duty in the group by then
 
 
 # --- splitting ---------------------------------------------------------------------------
@@ -372,6 +375,8 @@ class Outbox:
         self._calls = 0
         self._budget_alerted = False
         self._budget_alert_due: int | None = None  # the hour's use to report, once the call is done
+        # Several accounts: group actions carry the duty token and go out only while it holds.
+        self.duty: DutyGate | None = None
 
     # --- enqueue (synchronous, never blocks) -----------------------------------------
     def say(self, group_id: str, text: str, mentions: tuple[str, ...] = ()) -> list[OutboundItem]:
@@ -431,6 +436,8 @@ class Outbox:
     def _add(self, kind: OutboundKind, target: str, payload: dict[str, Any]) -> OutboundItem:
         _require_id("group" if kind is not OutboundKind.PRIVATE else "contact", target)
         item = OutboundItem(kind, target, MappingProxyType(payload), self.clock.now(), seq=next(self._seq))
+        if self.duty is not None and kind is not OutboundKind.PRIVATE:
+            item.fence_token = self.duty.token(target)
         key = (item.lane, *item.chat)
         queue = self._queues.get(key)
         if queue is None:
@@ -568,10 +575,13 @@ class Outbox:
             if key is None:
                 return None
             item = self._queues[key][0]
-            item.attempts += 1
             try:
-                result, error = await self._call(item)
-                outcome = self._settle(key, item, result, error)
+                if self.duty is not None and item.kind is not OutboundKind.PRIVATE and not await self._on_duty(item):
+                    outcome = self._fence_off(key, item)
+                else:
+                    item.attempts += 1
+                    result, error = await self._call(item)
+                    outcome = self._settle(key, item, result, error)
             finally:
                 self._index(key)  # sent, retried or rate limited: its head or its rank changed
         if outcome.final:
@@ -584,6 +594,18 @@ class Outbox:
                 except Exception:
                     log.exception("outbox: the send-budget alert failed")
         return item
+
+    async def _on_duty(self, item: OutboundItem) -> bool:
+        assert self.duty is not None
+        return await self.duty.may_act(item.target, item.fence_token)
+
+    def _fence_off(self, key: tuple[Lane, str, str], item: OutboundItem) -> _Outcome:
+        # Not a platform call: no budget spent. Reported as given up, so callers can tell.
+        self._stats.fenced += 1
+        log.info("outbox: %s to %s not sent: another account is on duty there", item.kind, item.target)
+        error = OffDuty(f"another account is on duty in {item.target}")
+        self._finish(key, item, ItemState.DISCARDED, None, error)
+        return _Outcome(item, True, None, error)
 
     async def _call(self, item: OutboundItem) -> tuple[SendResult | None, Exception | None]:
         platform, payload, target = self.platform, item.payload, item.target

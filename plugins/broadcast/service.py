@@ -291,7 +291,12 @@ class BroadcastService:
             await self.store.mark_checked(definition.name, occurrence)
             return
         states: list[tuple[str, str, str | None]] = []
+        duty = self.services.duty
         for gid in groups:
+            if duty is not None and not duty.on_duty(gid):
+                # Several accounts: the one on duty in the group claims and sends (a claim made
+                # here would only be refused at the outbox, and block the one that may send).
+                continue
             if not self.host.enabled_in(gid):
                 states.append((gid, DeliveryState.SKIPPED.value, "本群已关闭定时群发"))
             elif present is not None and gid not in present:
@@ -299,6 +304,8 @@ class BroadcastService:
                 states.append((gid, DeliveryState.FAILED.value, "机器人不在该群"))
             else:
                 states.append((gid, DeliveryState.CLAIMED.value, None))
+        if not states:
+            return  # every target group is another account's
         won = await self.store.claim(definition.name, occurrence, states, self.now(), only_if_active=only_if_active)
         if won is None:
             return  # paused or deleted, possibly by another process sharing the database

@@ -1,0 +1,46 @@
+"""The `cluster:` section of the bot config: several accounts sharing one PostgreSQL."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ClusterSettings(BaseModel):
+    """Off by default: one account on its own needs no leases (and no database round trips
+    on the message path)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    # A process that dies (or stops renewing) is replaced within this time. Leases are
+    # renewed every third of it and run out two thirds of it after their last renewal, so a
+    # renewal may fail once without losing anything, and the others, checking every third,
+    # take over by the end of it.
+    lease_ttl: float = Field(30.0, ge=1, le=600)
+    # An on-duty process stops acting this long before its lease ends by its own clock, so an
+    # action already on its way lands before another account may take over.
+    safety_margin: float = Field(5.0, ge=0)
+    # group id -> the account (its bot id) that holds the duty there whenever it is running
+    # and in the group; while it is not, the other accounts in the group take turns as usual.
+    pinned: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _margin_fits(self) -> ClusterSettings:
+        if self.safety_margin * 3 >= self.lease_ttl:
+            raise ValueError(
+                f"safety_margin ({self.safety_margin:g} s) must be less than a third of lease_ttl "
+                f"({self.lease_ttl:g} s): the lease would end before the next renewal"
+            )
+        for group_id, account_id in self.pinned.items():
+            if not group_id.strip() or not account_id.strip():
+                raise ValueError("pinned: group and account ids must not be empty")
+        return self
+
+    @property
+    def renew_every(self) -> float:
+        return self.lease_ttl / 3
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a lease row lasts after a renewal (`expires_at = now() + this`)."""
+        return self.lease_ttl - self.renew_every
