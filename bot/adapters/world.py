@@ -25,7 +25,9 @@ class WorldGroup:
     topic: str = ""
     owner: str | None = None
     admins: set[str] = field(default_factory=set)
-    members: list[str] = field(default_factory=list)
+    # Member ids in joining order, as dict keys: `in` is a lookup, where a list was a scan
+    # of the group on every console line (a tenth of the console's time at 400 a group).
+    members: dict[str, None] = field(default_factory=dict)
 
 
 class World:
@@ -61,14 +63,14 @@ class World:
         admins: list[str] | None = None,
         members: list[str] | None = None,
     ) -> WorldGroup:
-        group = WorldGroup(group_id, topic or group_id, owner, set(admins or ()), [])
+        group = WorldGroup(group_id, topic or group_id, owner, set(admins or ()), {})
         for mid in [self.bot.id, *(members or ())]:
             if mid not in group.members:
                 self.contact(mid)
-                group.members.append(mid)
+                group.members[mid] = None
         if owner and owner not in group.members:
             self.contact(owner)
-            group.members.append(owner)
+            group.members[owner] = None
         self.groups[group_id] = group
         return group
 
@@ -84,7 +86,7 @@ class World:
         for mid in member_ids:
             member = self.contact(mid)
             if mid not in group.members:
-                group.members.append(mid)
+                group.members[mid] = None
                 added.append(member)
         return added
 
@@ -93,7 +95,7 @@ class World:
         gone = []
         for mid in member_ids:
             if mid in group.members:
-                group.members.remove(mid)
+                del group.members[mid]
                 gone.append(self.contact(mid))
         return gone
 

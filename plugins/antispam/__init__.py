@@ -154,9 +154,10 @@ async def _build(host: PluginHost) -> AntispamState:
     recent = (
         previous.recent
         if previous is not None
-        else RecentMessages(teaching.recent_messages, timedelta(hours=teaching.recent_hours))
+        else RecentMessages(teaching.recent_messages, timedelta(hours=teaching.recent_hours), teaching.recent_total)
     )
     recent.per_group, recent.max_age = teaching.recent_messages, timedelta(hours=teaching.recent_hours)
+    recent.total = teaching.recent_total
     state = AntispamState(host, tracker, executor, store, classifier=classifier, recent=recent, taught=taught)
     state.slow = slow = SlowChecks(configs, classifier)
     for cfg in configs:

@@ -9,9 +9,10 @@ bounded in-memory windows; the detector gives every check the same `Probe`.
 from __future__ import annotations
 
 import re
+from array import array
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 from typing import NamedTuple, Protocol
@@ -545,20 +546,25 @@ class MentionsCheck(_Content):
 # --- over time (in memory, bounded) ---------------------------------------------------------
 
 
-class FloodWindows:
-    """Recent message times per (group, member), the last few of each sender in a short list
-    (a deque costs some 600 bytes, and the flood check touches one for every message: the
-    smaller windows stay in the CPU caches), bounded: past `cap` senders, the oldest tenth
-    is dropped (their windows are long over by then in any real chat)."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
-    def __init__(self, cap: int = 50_000) -> None:
-        self._times: dict[tuple[str, str], list[datetime]] = {}
+
+class FloodWindows:
+    """Recent message times per (group, member): the last few of each sender, as whole
+    microseconds since the epoch in a small `array` (some 150 bytes a sender, where a list
+    of the events' datetimes kept about 600 alive), bounded: past `cap` senders, the oldest tenth is
+    dropped (their windows are long over by then in any real chat: 20,000 senders hold every
+    sender of the last 30 s at over 600 messages a second)."""
+
+    def __init__(self, cap: int = 20_000) -> None:
+        self._times: dict[tuple[str, str], array[int]] = {}
         self._cap = cap
         self.get = self._times.get  # a sender's window, or None (one lookup on the hot path)
 
-    def open(self, key: tuple[str, str]) -> list[datetime]:
+    def open(self, key: tuple[str, str]) -> array[int]:
         """A new sender's window."""
-        times: list[datetime] = []
+        times = array("q")
         self._times[key] = times
         if len(self._times) > self._cap:
             for old in list(islice(self._times, self._cap // 10)):
@@ -575,6 +581,7 @@ class FloodCheck:
         self.action = Action.of(rule.action)
         self.messages = rule.messages
         self.span = timedelta(seconds=rule.seconds)
+        self.span_us = self.span // _US
         self.windows = windows
         self._unknown = CheckResult(self.name, False, "无发送者或时间")
         self._normal = CheckResult(self.name, False, "发言频率正常")
@@ -591,11 +598,12 @@ class FloodCheck:
         times = self.windows.get((group_id, member_id))
         if times is None:
             times = self.windows.open((group_id, member_id))
-        times.append(at)
+        now = (at - _EPOCH) // _US
+        times.append(now)
         if len(times) > keep:
             del times[: len(times) - keep]  # the last `keep` times, oldest first
-        if len(times) >= keep and at - times[0] <= self.span:
-            secs = (at - times[0]).total_seconds()
+        if len(times) >= keep and now - times[0] <= self.span_us:
+            secs = (now - times[0]) / 1e6
             return _result(self.name, True, f"{secs:.0f} 秒内 {len(times)} 条消息", self.action)
         return self._normal
 

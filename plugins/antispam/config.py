@@ -275,6 +275,8 @@ class TeachingSettings(PluginConfig):
     # The per-group memory `广告 @成员` and quoted messages are found in.
     recent_messages: int = Field(200, ge=10, le=5000)
     recent_hours: float = Field(24, gt=0, le=168)
+    # Over all groups at most (the oldest go first): memory stays bounded however many groups.
+    recent_total: int = Field(20_000, ge=100, le=1_000_000)
     # Where `qunbot spam-train` writes candidate.json and activation writes model.json.
     model_dir: str = "data/antispam"
 

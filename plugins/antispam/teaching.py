@@ -52,18 +52,52 @@ def shingles(squeezed: str) -> frozenset[str]:
 
 
 class RecentMessages:
-    """The last `per_group` messages of each group, none older than `max_age`: enough to find
-    what `广告 @成员` or a quoted `广告` means, and no more."""
+    """The last `per_group` messages of each group, none older than `max_age`, and `total` at
+    most over all groups (the oldest go first): enough to find what `广告 @成员` or a quoted
+    `广告` means, and no more. Without the total, a bot in a thousand groups would hold
+    200,000 messages (some 100 MB)."""
 
-    def __init__(self, per_group: int = 200, max_age: timedelta = timedelta(hours=24)) -> None:
+    def __init__(self, per_group: int = 200, max_age: timedelta = timedelta(hours=24), total: int = 20_000) -> None:
         self.per_group = per_group
         self.max_age = max_age
         self._groups: dict[str, deque[GroupMessage]] = {}
+        # Every message kept, oldest first, over all groups; it may still hold some a group's
+        # own bounds dropped already, so it holds `total` messages at most in all.
+        self._order: deque[GroupMessage] = deque(maxlen=total)
+
+    @property
+    def total(self) -> int:
+        return self._order.maxlen or 0
+
+    @total.setter
+    def total(self, value: int) -> None:
+        if value != self._order.maxlen:
+            order = self._order = deque(self._order, maxlen=value)
+            if len(order) == value:  # shrunk: groups keep only what the total still holds
+                self._drop_before(order[0])
+
+    def _drop_before(self, first: GroupMessage) -> None:
+        for group_id, queue in list(self._groups.items()):
+            while queue and queue[0].at < first.at:
+                queue.popleft()
+            if not queue:
+                del self._groups[group_id]
 
     def add(self, event: GroupMessage) -> None:
-        queue = self._groups.get(event.group_id)
+        groups, order = self._groups, self._order
+        if len(order) == order.maxlen:
+            # The oldest message kept anywhere goes: it is at the front of its group's queue
+            # unless the group's own bounds dropped it already.
+            evicted = order[0]
+            queue = groups.get(evicted.group_id)
+            if queue is not None and queue and queue[0] is evicted:
+                queue.popleft()
+                if not queue:
+                    del groups[evicted.group_id]
+        order.append(event)
+        queue = groups.get(event.group_id)
         if queue is None:
-            queue = self._groups[event.group_id] = deque(maxlen=self.per_group)
+            queue = groups[event.group_id] = deque(maxlen=self.per_group)
         queue.append(event)
         oldest = event.at - self.max_age
         while queue[0].at < oldest:

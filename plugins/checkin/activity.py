@@ -110,16 +110,17 @@ class BusinessDays:
         return day
 
 
-@dataclass(slots=True)
+# (group, member, business day): one tally each.
+TallyKey = tuple[str, str, date]
+
+
+@dataclass(slots=True, eq=False)
 class _Tally:
+    key: TallyKey
     cap: int
     at: datetime
     pending: int = 0
     written: int | None = None  # the day's entry after our last write (None: not known yet)
-
-
-# (group, member, business day): one tally each.
-TallyKey = tuple[str, str, date]
 
 
 @dataclass(slots=True, eq=False)
@@ -154,6 +155,9 @@ class ActivityBuffer:
         self._batched = batched
         self.on_pending = on_pending
         self._tallies: dict[TallyKey, _Tally] = {}
+        # The tallies with points to write: a flush takes these, not a scan of every tally
+        # (a busy day holds tens of thousands, and a flush falls due every few seconds).
+        self._due: dict[TallyKey, _Tally] = {}
         # group → member → state; nested rather than keyed by (group, member) so counting a
         # message builds no key tuple and probes small per-group tables.
         self._members: dict[str, dict[str, _Member]] = {}
@@ -166,6 +170,13 @@ class ActivityBuffer:
         self._latest = datetime.min.replace(tzinfo=UTC)
         self._longest_interval = timedelta()
         self._writing = asyncio.Lock()
+        # Pruning scans every member, so a full flush prunes only when there may be something
+        # to forget: a new business day, a member with a second day's tally, or what the last
+        # prune kept for its unwritten points; and past `keep_members`, with some slack, so
+        # that members still inside their interval are not rescanned at every flush.
+        self._prune_due = False
+        self._count = 0  # members kept, over all groups
+        self._forget_above = 0
 
     @property
     def pending(self) -> int:
@@ -189,6 +200,7 @@ class ActivityBuffer:
         member = group.get(member_id)
         if member is None:
             member = group[member_id] = _Member()
+            self._count += 1
         tally = member.tally
         if tally is None or member.day != day:
             tally = self._tally(group_id, member_id, member, day, cap, now)
@@ -207,18 +219,23 @@ class ActivityBuffer:
             self._longest_interval = min_interval
         tally.pending = min(pending + points, cap - written)
         tally.at = now
-        if not pending and self.on_pending is not None:
-            self.on_pending()
+        if not pending:
+            self._due[tally.key] = tally
+            if self.on_pending is not None:
+                self.on_pending()
         return True
 
     def _tally(self, group_id: str, member_id: str, member: _Member, day: date, cap: int, now: datetime) -> _Tally:
         key = (group_id, member_id, day)
         tally = self._tallies.get(key)
         if tally is None:
-            tally = self._tallies[key] = _Tally(cap=cap, at=now)
+            tally = self._tallies[key] = _Tally(key, cap=cap, at=now)
             member.days.append(day)
             if day > self._newest:
                 self._newest = day
+                self._prune_due = True
+            elif len(member.days) > 1:
+                self._prune_due = True
         member.day, member.tally = day, tally
         return tally
 
@@ -227,10 +244,11 @@ class ActivityBuffer:
         cleared: for keeping them elsewhere when they cannot be written (a stop while the
         database is away)."""
         out = []
-        for (gid, mid, day), tally in self._tallies.items():
+        for (gid, mid, day), tally in self._due.items():
             if tally.pending > 0:
                 out.append((gid, mid, day, tally.pending, tally.cap, tally.at))
                 tally.pending = 0
+        self._due.clear()
         return out
 
     async def flush_all(self) -> None:
@@ -259,9 +277,13 @@ class ActivityBuffer:
         else:
             due = [
                 (k, t)
-                for k, t in self._tallies.items()
+                for k, t in self._due.items()
                 if t.pending > 0 and (group_id is None or k[0] == group_id) and (member_id is None or k[1] == member_id)
             ]
+        # Taken off the due list before the write: points counted meanwhile put a tally back,
+        # and a failed write puts back what it took.
+        for key, _ in due:
+            del self._due[key]
         handed = 0
         if due:
             if self._batched:
@@ -270,7 +292,10 @@ class ActivityBuffer:
                 for key, tally in due:
                     handed += await self._write_one(key, tally)
         if group_id is None and member_id is None:
-            self._prune()
+            if self._prune_due:
+                self._prune()
+            if self._count > max(self.keep_members, self._forget_above):
+                self._forget_idle()
         return handed
 
     async def _write_one(self, key: TallyKey, tally: _Tally) -> int:
@@ -282,6 +307,7 @@ class ActivityBuffer:
             )
         except BaseException:
             tally.pending += taken  # kept for the next flush
+            self._due[key] = tally
             raise
         return taken
 
@@ -295,8 +321,9 @@ class ActivityBuffer:
                 REASON, [(g, m, activity_ref(d), n, t.cap, t.at) for ((g, m, d), t), n in zip(due, taken, strict=True)]
             )
         except BaseException:
-            for (_, tally), n in zip(due, taken, strict=True):
+            for (key, tally), n in zip(due, taken, strict=True):
                 tally.pending += n  # all kept for the next flush: the transaction wrote nothing
+                self._due[key] = tally
             raise
         for (_, tally), value in zip(due, written, strict=True):
             tally.written = value
@@ -309,6 +336,7 @@ class ActivityBuffer:
         otherwise keep everyone who ever spoke."""
         tallies = self._tallies
         stale = self._newest - _ONE_DAY if self._newest > date.min else date.min
+        again = False  # something kept for its unwritten points: prune after the next flush too
         for group_id, members in self._members.items():
             gone: list[str] = []
             for member_id, member in members.items():
@@ -316,14 +344,18 @@ class ActivityBuffer:
                 if not days:
                     continue
                 latest = max(days)
-                if latest < stale and all(tallies[(group_id, member_id, d)].pending == 0 for d in days):
-                    for d in days:
-                        del tallies[(group_id, member_id, d)]
-                    gone.append(member_id)
-                    continue
+                if latest < stale:
+                    if all(tallies[(group_id, member_id, d)].pending == 0 for d in days):
+                        for d in days:
+                            del tallies[(group_id, member_id, d)]
+                        gone.append(member_id)
+                        continue
+                    again = True
                 if len(days) < 2:
                     continue
                 keep = [d for d in days if d == latest or tallies[(group_id, member_id, d)].pending != 0]
+                if len(keep) > 1:
+                    again = True
                 if len(keep) == len(days):
                     continue
                 for d in days:
@@ -334,8 +366,8 @@ class ActivityBuffer:
                     member.day = member.tally = None
             for member_id in gone:
                 del members[member_id]
-        if sum(len(members) for members in self._members.values()) > self.keep_members:
-            self._forget_idle()
+            self._count -= len(gone)
+        self._prune_due = again
         for group_id in [g for g, members in self._members.items() if not members]:
             del self._members[group_id]
 
@@ -353,6 +385,11 @@ class ActivityBuffer:
             for member_id in gone:
                 for d in members.pop(member_id).days:
                     del tallies[(group_id, member_id, d)]
+            self._count -= len(gone)
+        for group_id in [g for g, members in self._members.items() if not members]:
+            del self._members[group_id]
+        # Those still inside their interval stay; scan again once a quarter more have come.
+        self._forget_above = self._count + self._count // 4 if self._count > self.keep_members else 0
 
     @property
     def members(self) -> int:

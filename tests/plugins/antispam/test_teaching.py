@@ -281,3 +281,28 @@ def test_recent_messages_are_bounded_in_count_and_age() -> None:
     assert recent.quoted("g1", Quote("Amy", "m9"), later).message_id == "9"  # type: ignore[union-attr]
     assert recent.quoted("g1", Quote("Bob", "m9"), later) is None
     assert recent.find_member("Amy", later).sender.id == "amy"  # type: ignore[union-attr]
+
+
+def test_recent_messages_are_bounded_over_all_groups() -> None:
+    """Past `total` messages in all, the oldest anywhere go first, and a group left with
+    none is forgotten: a bot in many groups holds `total` messages, not `per_group` each."""
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    recent = RecentMessages(per_group=3, max_age=timedelta(hours=1), total=4)
+
+    def msg(i: int, group: str) -> GroupMessage:
+        return GroupMessage(
+            at=start + timedelta(seconds=i), group_id=group, sender=Member("bob"), text=f"m{i}", message_id=str(i)
+        )
+
+    for i, group in enumerate(["g1", "g2", "g1", "g1", "g1", "g3"]):
+        recent.add(msg(i, group))
+    now = start + timedelta(minutes=1)
+    # g1 kept its last three by its own bound (m2..m4); the total of four then dropped g2's m1.
+    assert [e.text for e in recent._recent("g1", now)] == ["m4", "m3", "m2"]
+    assert "g2" not in recent._groups
+    assert [e.text for e in recent._recent("g3", now)] == ["m5"]
+    recent.add(msg(6, "g2"))
+    assert [e.text for e in recent._recent("g1", now)] == ["m4", "m3"]
+    assert sum(len(q) for q in recent._groups.values()) == 4
+    recent.total = 2  # a reload with a smaller total keeps the newest
+    assert sorted(e.text for q in recent._groups.values() for e in q) == ["m5", "m6"]
