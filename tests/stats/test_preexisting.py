@@ -101,7 +101,7 @@ async def test_a_group_the_bot_joins_brings_its_members(config: Path) -> None:
     url = await fresh_sqlite_url()
     async with chat(config, db_url=url) as bot:
         group = bot.sim.world.add_group("g3", "老同学群", "owner1", members=["carol", "dave"])
-        group.members.remove("wxid_bot")
+        del group.members["wxid_bot"]
         await bot.step(join="g3", members=["wxid_bot"], inviter="owner1")
         await bot.sim.app.recorder.flush()  # type: ignore[union-attr]
         db = await open_db(url)
