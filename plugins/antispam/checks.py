@@ -717,13 +717,16 @@ def _has_hook(probe: Probe) -> bool:
     return kind is not MessageKind.TEXT and (kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM) or probe.qr)
 
 
-_UNREAD = frozenset((MessageKind.SYSTEM, MessageKind.VOICE, MessageKind.EMOTICON))
+# A voice message or sticker is read when the platform gives it text (a transcript, a caption);
+# over WeChat it has none, and then there is nothing to read.
+_UNREAD = frozenset((MessageKind.SYSTEM,))
 
 
 def model_reads(kind: str, squeezed: str, min_chars: int) -> bool:
     """Whether the text model scores a message (the check, and `evaluate`'s figures): not when
     there is nothing to read, no text at all (a bare image or voice message says nothing about
-    itself; the new-member rules and the QR check look at those), or a very short plain text.
+    itself; the new-member rules and the QR check look at those), a system message, or a very
+    short plain text.
     `kind` is a `MessageKind` or its value."""
     return bool(squeezed) and kind not in _UNREAD and (kind != MessageKind.TEXT or len(squeezed) >= min_chars)
 
