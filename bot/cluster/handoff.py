@@ -1,0 +1,365 @@
+"""Actions into a group another account is on duty in (DESIGN §6): handed over through the
+database, carried out by that account.
+
+A relay line from a group served by account A into a group served by B, or a keyword invite
+that A chose a group of B's for, would be refused by A's outbox (another account holds the
+duty there). Instead A writes a row in `cluster_handoff` (its `key` makes it idempotent) and
+publishes a notice; B, on duty in the group, takes the group's pending rows in id order, in one
+statement that checks its duty lease in the database, and queues them on its own outbox,
+stamped with its fencing token like any action of its own. So:
+- each row is taken by at most one account, and only by the one on duty (checked by the
+  database, then again by the outbox's fencing check right before the platform call);
+- a row refused by the outbox's fencing (B lost the duty before sending) goes back to pending
+  for the next account on duty, with its place in the order;
+- the rows of one group are sent in the order they were handed over;
+- a row nobody takes within `handoff_ttl` expires (logged; the originator's callback hears it);
+- the result goes back to the originator (a `handoff_done` notice; a lost notice is caught by
+  the originator's periodic check), whose `on_done` callback runs there.
+
+A process that dies between taking a row and sending it leaves the row taken: it is not sent
+twice, and not sent at all (the same at-most-once as a claimed broadcast delivery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.cluster.duty import ClusterDuty
+from bot.core.bus import Bus, HandoffKind, Topic
+from bot.core.duty import OffDuty
+from bot.core.outbox import DoneCallback, OutboundItem, Outbox
+from bot.core.platform import PlatformError, SendResult
+
+log = logging.getLogger("qunbot.cluster.handoff")
+
+
+class HandoffQueued(BaseModel):
+    group_id: str
+
+
+class HandoffDone(BaseModel):
+    id: int
+    state: str  # sent | failed | expired
+    detail: str | None = None
+
+
+QUEUED = Topic("handoff", HandoffQueued)
+DONE = Topic("handoff_done", HandoffDone)
+
+# Rows taken per statement; a longer backlog is taken over several rounds, still in order.
+TAKE_LIMIT = 200
+# Callbacks kept for hand-overs not yet reported (the oldest are forgotten past this).
+WAITING_CAP = 10_000
+# Finished rows are kept this long for inspection, then deleted.
+KEEP_DONE = "1 day"
+
+_PASS_ON = sa.text(
+    """
+    INSERT INTO cluster_handoff (key, group_id, kind, payload, from_account, state, created_at, expires_at)
+    VALUES (:key, :group, :kind, CAST(:payload AS jsonb), :account, 'pending', now(),
+            now() + make_interval(secs => :ttl))
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id
+    """
+)
+
+# Take the pending rows of every group where the database has us on duty, oldest first.
+_TAKE = sa.text(
+    """
+    WITH mine AS (
+        SELECT h.id, d.token FROM cluster_handoff h
+          JOIN cluster_duty d ON d.group_id = h.group_id
+         WHERE h.state = 'pending' AND h.expires_at > now()
+           AND d.instance = :instance AND d.expires_at > now()
+         ORDER BY h.id
+         LIMIT :limit
+           FOR UPDATE OF h SKIP LOCKED
+    )
+    UPDATE cluster_handoff h SET state = 'taken', taken_by = :instance, token = mine.token
+      FROM mine WHERE h.id = mine.id
+    RETURNING h.id, h.group_id, h.kind, h.payload, h.token
+    """
+)
+
+_FINISH = sa.text(
+    """
+    UPDATE cluster_handoff SET state = :state, detail = :detail, done_at = now()
+     WHERE id = :id AND state = 'taken' AND taken_by = :instance
+    """
+)
+
+_RELEASE = sa.text(
+    """
+    UPDATE cluster_handoff SET state = 'pending', taken_by = NULL, token = NULL
+     WHERE id = :id AND state = 'taken' AND taken_by = :instance
+    """
+)
+
+_EXPIRE = sa.text(
+    """
+    UPDATE cluster_handoff SET state = 'expired', done_at = now(), detail = 'no account on duty took it in time'
+     WHERE state = 'pending' AND expires_at <= now()
+    RETURNING id, group_id, kind
+    """
+)
+
+_PURGE = sa.text(
+    f"DELETE FROM cluster_handoff WHERE state <> 'pending' AND created_at < now() - interval '{KEEP_DONE}'"
+)
+
+_OUTCOMES = sa.text(
+    "SELECT id, state, detail FROM cluster_handoff WHERE id = ANY(:ids) AND state IN ('sent', 'failed', 'expired')"
+)
+
+_SERVED = sa.text(
+    """
+    SELECT DISTINCT m.group_id FROM cluster_members m
+      JOIN cluster_accounts a ON a.account_id = m.account_id
+     WHERE a.expires_at > now()
+    """
+)
+
+
+@dataclass(slots=True)
+class _Taken:
+    id: int
+    group_id: str
+    remaining: int
+    problem: str | None = None
+    fenced: bool = False
+
+
+class ClusterHandoff:
+    """`bot.core.bus.Handoff` for one process: hands actions over, and carries out those handed
+    to it. Woken by notices; also looks every `poll_every` seconds (a lost notice delays, never
+    loses)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        duty: ClusterDuty,
+        outbox: Outbox,
+        bus: Bus,
+        *,
+        poll_every: float | None = None,
+    ) -> None:
+        self.engine = engine
+        self.duty = duty
+        self.outbox = outbox
+        self.bus = bus
+        self.settings = duty.settings
+        self.poll_every = poll_every if poll_every is not None else duty.settings.renew_every
+        self._waiting: OrderedDict[int, DoneCallback | None] = OrderedDict()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: list[Any] = []
+        self._served: tuple[float, frozenset[str]] | None = None
+        self.taken = 0  # rows this process took (tests, logs)
+
+    # --- the interface ---------------------------------------------------------------------
+    def acts_in(self, group_id: str) -> bool:
+        return self.duty.on_duty(group_id)
+
+    async def served_groups(self) -> frozenset[str]:
+        loop = asyncio.get_running_loop()
+        cached = self._served
+        if cached is not None and loop.time() - cached[0] < self.poll_every:
+            return cached[1]
+        async with self.engine.connect() as conn:
+            groups = frozenset(str(r[0]) for r in await conn.execute(_SERVED))
+        self._served = (loop.time(), groups)
+        return groups
+
+    async def pass_on(
+        self,
+        group_id: str,
+        kind: HandoffKind,
+        payload: Mapping[str, Any],
+        key: str,
+        *,
+        on_done: DoneCallback | None = None,
+    ) -> bool:
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    _PASS_ON,
+                    {
+                        "key": key,
+                        "group": group_id,
+                        "kind": kind,
+                        "payload": json.dumps(dict(payload), ensure_ascii=False),
+                        "account": self.duty.account_id,
+                        "ttl": self.settings.handoff_ttl,
+                    },
+                )
+            ).first()
+        if row is None:
+            log.info("handoff: %s was handed over already", key)
+            return False
+        self._waiting[int(row.id)] = on_done
+        while len(self._waiting) > WAITING_CAP:
+            forgotten, _ = self._waiting.popitem(last=False)
+            log.warning("handoff: too many hand-overs unreported; no longer waiting for #%d", forgotten)
+        log.info("handoff: %s to %s handed to the account on duty there (#%d)", kind, group_id, row.id)
+        await self.bus.publish(QUEUED, HandoffQueued(group_id=group_id))
+        return True
+
+    # --- running ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._unsubscribe = [
+            self.bus.subscribe(QUEUED, self._on_queued, on_resync=self._on_resync),
+            self.bus.subscribe(DONE, self._on_done_notice),
+        ]
+        self._task = asyncio.create_task(self._run(), name="cluster-handoff")
+
+    async def stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _on_queued(self, notice: HandoffQueued) -> None:
+        if self.duty.on_duty(notice.group_id):
+            self._wake.set()
+
+    async def _on_resync(self) -> None:
+        self._wake.set()
+
+    async def _on_done_notice(self, notice: HandoffDone) -> None:
+        if notice.id in self._waiting:
+            await self._report(notice.id, notice.state, notice.detail)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_sweep = float("-inf")
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_every)
+            self._wake.clear()
+            try:
+                await self.take()
+                if loop.time() - last_sweep >= self.poll_every:
+                    last_sweep = loop.time()
+                    await self.sweep()
+            except Exception as exc:  # the database is away: the next round tries again
+                log.warning("handoff: round failed (%s: %s)", type(exc).__name__, exc)
+
+    async def take(self) -> int:
+        """Take what is handed to the groups we are on duty in, and queue it; returns how many."""
+        total = 0
+        while True:
+            async with self.engine.begin() as conn:
+                rows = (await conn.execute(_TAKE, {"instance": self.duty.instance, "limit": TAKE_LIMIT})).all()
+            for row in sorted(rows, key=lambda r: int(r.id)):
+                await self._queue(int(row.id), str(row.group_id), str(row.kind), row.payload)
+            total += len(rows)
+            if len(rows) < TAKE_LIMIT:
+                break
+        if total:
+            self.taken += total
+            log.info("handoff: took %d action(s) handed over by other accounts", total)
+        return total
+
+    async def sweep(self) -> None:
+        """Expire what nobody took in time, forget old rows, and look up the outcome of our own
+        hand-overs whose notice may have been lost."""
+        async with self.engine.begin() as conn:
+            expired = (await conn.execute(_EXPIRE)).all()
+            await conn.execute(_PURGE)
+        for row in expired:
+            log.warning("handoff: %s to %s expired: no account on duty there took it in time", row.kind, row.group_id)
+            await self.bus.publish(DONE, HandoffDone(id=int(row.id), state="expired"))
+            if int(row.id) in self._waiting:
+                await self._report(int(row.id), "expired", None)
+        if self._waiting:
+            async with self.engine.connect() as conn:
+                done = (await conn.execute(_OUTCOMES, {"ids": list(self._waiting)})).all()
+            for row in done:
+                await self._report(int(row.id), str(row.state), row.detail)
+
+    # --- carrying out ----------------------------------------------------------------------
+    async def _queue(self, row_id: int, group_id: str, kind: str, payload: Any) -> None:
+        data = payload if isinstance(payload, dict) else json.loads(payload)
+        items: list[OutboundItem] = []
+        try:
+            if kind == "say":
+                items = self.outbox.say(group_id, str(data["text"]), tuple(data.get("mentions") or ()))
+            elif kind == "invite":
+                items = [self.outbox.invite(group_id, str(data["contact_id"]))]
+        except (KeyError, ValueError) as exc:
+            log.error("handoff: #%d (%s to %s) is unusable: %s", row_id, kind, group_id, exc)
+        if not items:
+            await self._finish(_Taken(row_id, group_id, 0, "nothing to send"))
+            return
+        taken = _Taken(row_id, group_id, len(items))
+        for item in items:
+            item.on_done = self._item_done_callback(taken)
+
+    def _item_done_callback(self, taken: _Taken) -> DoneCallback:
+        async def done(result: SendResult | None, error: Exception | None) -> None:
+            taken.remaining -= 1
+            if isinstance(error, OffDuty):
+                taken.fenced = True
+            elif error is not None or result is None or not result.ok:
+                taken.problem = taken.problem or str(error or (result.error if result else None) or "failed")
+            if taken.remaining <= 0:
+                await self._finish(taken)
+
+        return done
+
+    async def _finish(self, taken: _Taken) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                if taken.fenced and taken.problem is None:
+                    # Not sent (we lost the duty first): back in line for the account on duty now.
+                    await conn.execute(_RELEASE, {"id": taken.id, "instance": self.duty.instance})
+                else:
+                    state = "failed" if taken.problem else "sent"
+                    await conn.execute(
+                        _FINISH,
+                        {"id": taken.id, "instance": self.duty.instance, "state": state, "detail": taken.problem},
+                    )
+        except Exception as exc:
+            log.warning("handoff: could not record the outcome of #%d (%s)", taken.id, exc)
+            return
+        if taken.fenced and taken.problem is None:
+            log.info("handoff: #%d to %s handed back (another account is on duty there now)", taken.id, taken.group_id)
+            await self.bus.publish(QUEUED, HandoffQueued(group_id=taken.group_id))
+            return
+        notice = HandoffDone(id=taken.id, state="failed" if taken.problem else "sent", detail=taken.problem)
+        if taken.id in self._waiting:  # handed over by this very process (it took the duty since)
+            await self._report(notice.id, notice.state, notice.detail)
+        else:
+            await self.bus.publish(DONE, notice)
+
+    async def _report(self, row_id: int, state: str, detail: str | None) -> None:
+        if row_id not in self._waiting:
+            return
+        callback = self._waiting.pop(row_id)
+        if callback is None:
+            return
+        if state == "sent":
+            result, error = SendResult(ok=True), None
+        else:
+            result, error = None, PlatformError(detail or f"handed over, then {state}")
+        try:
+            await callback(result, error)
+        except Exception:
+            log.exception("handoff: the callback of #%d failed", row_id)
