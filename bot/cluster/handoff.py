@@ -249,6 +249,7 @@ class ClusterHandoff:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         last_sweep = float("-inf")
+        failed = 0  # rounds failed in a row: one warning when it starts, one when it ends
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_every)
@@ -259,7 +260,13 @@ class ClusterHandoff:
                     last_sweep = loop.time()
                     await self.sweep()
             except Exception as exc:  # the database is away: the next round tries again
-                log.warning("handoff: round failed (%s: %s)", type(exc).__name__, exc)
+                if not failed:
+                    log.warning("handoff: cannot take hand-overs (%s: %s); retrying", type(exc).__name__, exc)
+                failed += 1
+                continue
+            if failed:
+                log.warning("handoff: taking hand-overs again after %d failed round(s)", failed)
+                failed = 0
 
     async def take(self) -> int:
         """Take what is handed to the groups we are on duty in, and queue it; returns how many."""
