@@ -119,7 +119,8 @@ class PgBus:
             async with self.engine.begin() as conn:
                 await conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": text})
         except Exception as exc:  # the others catch up on their next re-read or resync
-            log.warning("bus: could not send a %s notice (%s: %s)", topic.name, type(exc).__name__, exc)
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            log.warning("bus: could not send a %s notice (%s: %s)", topic.name, type(exc).__name__, first)
 
     # --- running ---------------------------------------------------------------------------
     async def start(self, *, wait: float = 5.0) -> None:
