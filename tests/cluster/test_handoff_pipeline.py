@@ -176,3 +176,26 @@ async def test_an_action_refused_by_the_fencing_check_goes_back_to_the_account_o
         await b.finish()
         assert [r.text for r in b.actions if r.action == "say"] == ["一", "二"]
         assert await rows(a, "SELECT key, state FROM cluster_handoff ORDER BY id") == [("k1", "sent"), ("k2", "sent")]
+
+
+async def test_invites_into_this_accounts_own_group_and_members_of_another_accounts_group(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+) -> None:
+    cfg = write_config(tmp_path, CONFIG.format(url=pg_url))
+    # Now A is in g2 (the less full one) and B in g1: A invites itself, nothing is handed over.
+    async with account(cfg, "wxid_a", ("g2",)) as a, account(cfg, "wxid_b", ("g1",)) as b:
+        await b.step({"join": "g1", "members": ["carol"]})
+        for sim in (a, b):
+            assert sim.app.recorder is not None
+            await sim.app.recorder.flush()
+        await a.step({"private": "dave", "text": "进群"})
+        # Carol is in B's group only: A knows it from the database.
+        await a.step({"private": "carol", "text": "进群"})
+        await a.finish()
+        assert [(r.group, r.member) for r in a.actions if r.action == "invite"] == [("g2", "dave")]
+        assert [(r.to, r.text) for r in a.actions if r.action == "private"] == [
+            ("dave", "好的，Dave！正在拉你进「读书群」，请稍候～"),
+            ("carol", "你已经在「宝妈交流群」里啦～"),
+        ]
+        assert await rows(a, "SELECT count(*) FROM cluster_handoff") == [(0,)]
