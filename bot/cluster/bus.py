@@ -65,6 +65,7 @@ class PgBus:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         probe_every: float = 10.0,
+        resync_every: float | None = 60.0,
         connect_timeout: float = 5.0,
     ) -> None:
         if engine.dialect.name != "postgresql":
@@ -74,14 +75,16 @@ class PgBus:
         self._dsn = listener_dsn(engine)
         self._backoff = (backoff_initial, backoff_max)
         self._probe_every = probe_every
+        self._resync_every = resync_every
         self._connect_timeout = connect_timeout
         self._subs: list[_Subscription] = []
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
-        # Notices are handled one at a time, in the order they came, by one worker; a backlog
-        # past the cap is dropped and replaced by one resync.
-        self._queue: asyncio.Queue[tuple[_Subscription, BaseModel]] = asyncio.Queue(QUEUE_CAP)
+        # Notices (and resyncs: None) are handled one at a time, in the order they came, by one
+        # worker, so no subscriber runs twice at once; a backlog past the cap is dropped and
+        # replaced by one resync.
+        self._queue: asyncio.Queue[tuple[_Subscription, BaseModel] | None] = asyncio.Queue(QUEUE_CAP)
         self._worker: asyncio.Task[None] | None = None
         self._overflowed = False
         self.connected = asyncio.Event()
@@ -166,7 +169,7 @@ class PgBus:
                     away = f" after {loop.time() - failing_since:.0f} s" if failing_since is not None else ""
                     log.warning("bus: listening again%s; resyncing what notices would have said", away)
                     failing_since = None
-                    await self._resync()
+                    self._request_resync()
                 await self._watch(conn)
             except asyncio.CancelledError:
                 raise
@@ -180,13 +183,19 @@ class PgBus:
 
     async def _watch(self, conn: asyncpg.Connection) -> None:
         """Return (raise) when the connection is gone: closed by the server, or dead silently
-        (a probe that gets no answer)."""
+        (a probe that gets no answer). Every `resync_every` seconds, a resync anyway: a notice
+        that could not be sent (the sender's database connection failed) is not lost for good."""
+        loop = asyncio.get_running_loop()
+        last_resync = loop.time()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._lost.wait(), timeout=self._probe_every)
             if self._lost.is_set() or conn.is_closed():
                 raise ConnectionError("the listening connection was closed")
             await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=self._connect_timeout)
+            if self._resync_every is not None and loop.time() - last_resync >= self._resync_every:
+                last_resync = loop.time()
+                self._request_resync()
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
@@ -195,6 +204,12 @@ class PgBus:
                 await asyncio.wait_for(conn.close(), timeout=1)
             if not conn.is_closed():
                 conn.terminate()
+
+    def _request_resync(self) -> None:
+        try:
+            self._queue.put_nowait(None)
+        except asyncio.QueueFull:
+            self._overflowed = True  # the worker resyncs once the backlog is gone
 
     async def _resync(self) -> None:
         self.resyncs += 1
@@ -232,7 +247,11 @@ class PgBus:
 
     async def _work(self) -> None:
         while True:
-            sub, message = await self._queue.get()
+            entry = await self._queue.get()
+            if entry is None:
+                await self._resync()
+                continue
+            sub, message = entry
             try:
                 await sub.on_message(message)
             except Exception:

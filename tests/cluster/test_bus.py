@@ -132,7 +132,7 @@ async def test_the_listener_survives_a_dropped_connection_and_resyncs(pg_url: st
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         finally:
             await admin.close()
-        await until(lambda: b.connects == 2, 5.0)
+        await until(lambda: b.connects == 2 and b.resyncs == 1, 5.0)
         assert resyncs == [0]  # told to re-read what notices sent meanwhile would have said
         await a.publish(PING, Ping(n=5))
         await until(lambda: got == [5], 1.0)
@@ -154,3 +154,16 @@ async def test_sqlite_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-d
             PgBus(engine)
     finally:
         await engine.dispose()
+
+
+async def test_subscribers_also_resync_on_a_timer(pg_url: str) -> None:  # noqa: F811
+    """A notice the sender could not send is not lost for good: every process re-reads anyway."""
+    async with bus(pg_url, probe_every=0.05, resync_every=0.1) as b:
+        resyncs: list[int] = []
+
+        async def resync() -> None:
+            resyncs.append(1)
+
+        b.subscribe(PING, lambda _p: asyncio.sleep(0), on_resync=resync)
+        await until(lambda: len(resyncs) >= 2, 2.0)
+        assert b.connects == 1
