@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -57,6 +57,16 @@ class ConfigReloaded(BaseModel):
 
 
 CONFIG_RELOADED = Topic("config_reloaded", ConfigReloaded)
+
+
+class SwitchesChanged(BaseModel):
+    """An admin switched a plugin on or off in a group (开启/关闭) in another process."""
+
+    group_id: str
+    plugin: str
+
+
+SWITCHES_CHANGED = Topic("plugin_switches_changed", SwitchesChanged)
 
 
 @dataclass
@@ -126,6 +136,7 @@ class BotApp:
         # sha256 of the config file last applied: a notice that another process reloaded
         # makes this one re-read its file, and reload only if it differs.
         self._applied_digest: str | None = None
+        self._toggles: PluginStateRepo | None = None
         # Events being dispatched right now: shutdown waits for them before it flushes.
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -150,8 +161,8 @@ class BotApp:
         outbox_settings = config.outbox.model_copy(update=self._outbox_override)
         outbox = Outbox(self.platform, self.clock, outbox_settings, self.rng, on_result=self._on_sent)
         groups = GroupDirectory(config, self.platform, self.clock)
-        toggles = PluginStateRepo(self.db)
-        groups.load_toggles(await toggles.load_all(), toggles.set)
+        toggles = self._toggles = PluginStateRepo(self.db)
+        groups.load_toggles(await toggles.load_all(), self._save_switch)
         notifier = Notifier(config.notify, groups, outbox, self.clock)
         outbox.on_budget = functools.partial(_budget_alert, notifier)
         scheduler = Scheduler(self.clock)
@@ -216,10 +227,22 @@ class BotApp:
         bus = self.bus = PgBus(self.db.engine, origin=cluster.instance)
         await bus.start()
         bus.subscribe(CONFIG_RELOADED, self._on_config_reloaded, on_resync=self._reload_if_changed)
+        bus.subscribe(SWITCHES_CHANGED, lambda _notice: self._reload_switches(), on_resync=self._reload_switches)
         handoff = self.handoff = ClusterHandoff(self.db.engine, cluster, outbox, bus)
         await handoff.start()
         self.services.bus = bus
         self.services.handoff = handoff
+
+    async def _save_switch(self, group_id: str, plugin: str, enabled: bool, by: str, at: datetime) -> None:
+        assert self._toggles is not None
+        await self._toggles.set(group_id, plugin, enabled, by, at)
+        if self.bus is not None:
+            await self.bus.publish(SWITCHES_CHANGED, SwitchesChanged(group_id=group_id, plugin=plugin))
+
+    async def _reload_switches(self) -> None:
+        """Another process switched a plugin on or off somewhere: read the switches again."""
+        assert self._toggles is not None and self.services is not None
+        self.services.groups.load_toggles(await self._toggles.load_all(), self._save_switch)
 
     async def _on_config_reloaded(self, notice: ConfigReloaded) -> None:
         log.info("config: account %s reloaded its config; checking ours", notice.account)

@@ -112,6 +112,18 @@ async def test_a_reload_notice_with_an_unchanged_file_changes_nothing(tmp_path: 
         assert b.app.dispatcher is not None and b.app.dispatcher.runtime is runtime  # not rebuilt
 
 
+async def test_a_plugin_switched_off_in_one_process_is_off_in_the_other(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    cfg = write_config(tmp_path, CONFIG.format(url=pg_url, reply="在的"))
+    async with account(cfg, "wxid_a") as a, account(cfg, "wxid_b") as b:
+        assert b.app.services is not None and b.app.dispatcher is not None
+        host = b.app.dispatcher.runtime.hosts["keyword_reply"]
+        assert b.app.services.groups.plugin_enabled(host.settings, "g2")
+        # A's command (wxid_a is on duty in g1) switches the keyword replies off in g2.
+        await a.step({"group": "g1", "from": "owner1", "text": "关闭 keyword_reply g2", "id": "m1"})
+        assert any("关闭" in (r.text or "") for r in a.actions if r.action == "say")
+        await until(lambda: not b.app.services.groups.plugin_enabled(host.settings, "g2"), 1.0)  # type: ignore[union-attr]
+
+
 async def test_one_account_on_sqlite_has_no_bus_and_no_handoff(tmp_path: Path) -> None:
     cfg = write_config(
         tmp_path,
