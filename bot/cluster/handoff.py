@@ -16,8 +16,9 @@ stamped with its fencing token like any action of its own. So:
 - the result goes back to the originator (a `handoff_done` notice; a lost notice is caught by
   the originator's periodic check), whose `on_done` callback runs there.
 
-A process that dies between taking a row and sending it leaves the row taken: it is not sent
-twice, and not sent at all (the same at-most-once as a claimed broadcast delivery).
+A process that stops hands back what it took and never tried to send (after its outbox
+drained). One that dies between taking a row and sending it leaves the row taken: it is not
+sent twice, and not sent at all (the same at-most-once as a claimed broadcast delivery).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -138,6 +139,7 @@ class _Taken:
     remaining: int
     problem: str | None = None
     fenced: bool = False
+    items: list[OutboundItem] = field(default_factory=list)
 
 
 class ClusterHandoff:
@@ -165,6 +167,8 @@ class ClusterHandoff:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: list[Any] = []
         self._served: tuple[float, frozenset[str]] | None = None
+        # Rows taken and queued on our outbox, not yet reported: handed back if we stop first.
+        self._inflight: dict[int, _Taken] = {}
         self.taken = 0  # rows this process took (tests, logs)
 
     # --- the interface ---------------------------------------------------------------------
@@ -224,6 +228,8 @@ class ClusterHandoff:
         self._task = asyncio.create_task(self._run(), name="cluster-handoff")
 
     async def stop(self) -> None:
+        """Stop taking. Called after the outbox drained: what we took and could not send by
+        then goes back in line for the account on duty next (nothing of it was sent)."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         if self._task is not None:
@@ -231,6 +237,19 @@ class ClusterHandoff:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        # Only what never reached the platform (a long text half sent stays taken: not twice).
+        unsent = [t for t in self._inflight.values() if all(item.attempts == 0 for item in t.items)]
+        self._inflight = {}
+        if not unsent:
+            return
+        try:
+            async with self.engine.begin() as conn:
+                for taken in unsent:
+                    await conn.execute(_RELEASE, {"id": taken.id, "instance": self.duty.instance})
+        except Exception as exc:
+            log.warning("handoff: could not hand back %d unsent action(s) at shutdown (%s)", len(unsent), exc)
+            return
+        log.info("handoff: handed back %d action(s) not sent before shutdown", len(unsent))
 
     def wake(self) -> None:
         self._wake.set()
@@ -315,7 +334,7 @@ class ClusterHandoff:
         if not items:
             await self._finish(_Taken(row_id, group_id, 0, "nothing to send"))
             return
-        taken = _Taken(row_id, group_id, len(items))
+        taken = self._inflight[row_id] = _Taken(row_id, group_id, len(items), items=items)
         for item in items:
             item.on_done = self._item_done_callback(taken)
 
@@ -332,6 +351,7 @@ class ClusterHandoff:
         return done
 
     async def _finish(self, taken: _Taken) -> None:
+        self._inflight.pop(taken.id, None)
         try:
             async with self.engine.begin() as conn:
                 if taken.fenced and taken.problem is None:

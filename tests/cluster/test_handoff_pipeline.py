@@ -199,3 +199,17 @@ async def test_invites_into_this_accounts_own_group_and_members_of_another_accou
             ("carol", "你已经在「宝妈交流群」里啦～"),
         ]
         assert await rows(a, "SELECT count(*) FROM cluster_handoff") == [(0,)]
+
+
+async def test_what_was_taken_but_not_sent_by_shutdown_goes_back_in_line(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+) -> None:
+    cfg = write_config(tmp_path, CONFIG.format(url=pg_url))
+    async with account(cfg, "wxid_a", ("g1",)) as a, account(cfg, "wxid_b", ("g2",)) as b:
+        hb = handoff_of(b)
+        await hb.stop()
+        assert await handoff_of(a).pass_on("g2", "say", {"text": "一"}, "k1")
+        assert await hb.take() == 1
+        await hb.stop()  # the outbox did not get to it (drain over): handed back, not lost
+        assert await rows(a, "SELECT key, state, taken_by FROM cluster_handoff") == [("k1", "pending", None)]
