@@ -83,6 +83,7 @@ _TAKE = sa.text(
           JOIN cluster_duty d ON d.group_id = h.group_id
          WHERE h.state = 'pending' AND h.expires_at > now()
            AND d.instance = :instance AND d.expires_at > now()
+           AND NOT (h.kind = 'say' AND h.group_id = ANY(CAST(:busy AS text[])))
          ORDER BY h.id
          LIMIT :limit
            FOR UPDATE OF h SKIP LOCKED
@@ -96,14 +97,14 @@ _TAKE = sa.text(
 _FINISH = sa.text(
     """
     UPDATE cluster_handoff SET state = :state, detail = :detail, done_at = now()
-     WHERE id = :id AND state = 'taken' AND taken_by = :instance
+     WHERE id = ANY(:ids) AND state = 'taken' AND taken_by = :instance
     """
 )
 
 _RELEASE = sa.text(
     """
     UPDATE cluster_handoff SET state = 'pending', taken_by = NULL, token = NULL
-     WHERE id = :id AND state = 'taken' AND taken_by = :instance
+     WHERE id = ANY(:ids) AND state = 'taken' AND taken_by = :instance
     """
 )
 
@@ -134,9 +135,13 @@ _SERVED = sa.text(
 
 @dataclass(slots=True)
 class _Taken:
-    id: int
+    """Rows queued on our outbox as one action (several relay lines merged into one message)."""
+
+    ids: list[int]
     group_id: str
+    kind: str
     remaining: int
+    report: bool = False  # the originator waits for the outcome
     problem: str | None = None
     fenced: bool = False
     items: list[OutboundItem] = field(default_factory=list)
@@ -169,6 +174,8 @@ class ClusterHandoff:
         self._served: tuple[float, frozenset[str]] | None = None
         # Rows taken and queued on our outbox, not yet reported: handed back if we stop first.
         self._inflight: dict[int, _Taken] = {}
+        # Per group, the relay lines we queued last, while they wait in our outbox.
+        self._saying: dict[str, _Taken] = {}
         self.taken = 0  # rows this process took (tests, logs)
 
     # --- the interface ---------------------------------------------------------------------
@@ -193,7 +200,11 @@ class ClusterHandoff:
         key: str,
         *,
         on_done: DoneCallback | None = None,
+        merge: bool = False,
     ) -> bool:
+        # Kept with the row for the account that sends it: whether it may merge this line with
+        # the next ones, and whether we wait to hear the outcome.
+        payload = {**payload, "merge": merge, "report": on_done is not None}
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -238,14 +249,14 @@ class ClusterHandoff:
                 await self._task
             self._task = None
         # Only what never reached the platform (a long text half sent stays taken: not twice).
-        unsent = [t for t in self._inflight.values() if all(item.attempts == 0 for item in t.items)]
-        self._inflight = {}
+        unsent = list({id(t): t for t in self._inflight.values() if all(i.attempts == 0 for i in t.items)}.values())
+        self._inflight, self._saying = {}, {}
         if not unsent:
             return
         try:
             async with self.engine.begin() as conn:
                 for taken in unsent:
-                    await conn.execute(_RELEASE, {"id": taken.id, "instance": self.duty.instance})
+                    await conn.execute(_RELEASE, {"ids": taken.ids, "instance": self.duty.instance})
         except Exception as exc:
             log.warning("handoff: could not hand back %d unsent action(s) at shutdown (%s)", len(unsent), exc)
             return
@@ -288,13 +299,22 @@ class ClusterHandoff:
                 failed = 0
 
     async def take(self) -> int:
-        """Take what is handed to the groups we are on duty in, and queue it; returns how many."""
+        """Take what is handed to the groups we are on duty in, and queue it; returns how many
+        rows. Relay lines for a group whose last message from here is still waiting in our
+        outbox are left for later, and then go out merged (as the relay's own sender does):
+        a lecturer faster than the account's pace does not build an ever-longer queue."""
         total = 0
         while True:
+            busy = sorted(g for g, t in self._saying.items() if t.remaining > 0)
             async with self.engine.begin() as conn:
-                rows = (await conn.execute(_TAKE, {"instance": self.duty.instance, "limit": TAKE_LIMIT})).all()
+                rows = (
+                    await conn.execute(_TAKE, {"instance": self.duty.instance, "limit": TAKE_LIMIT, "busy": busy})
+                ).all()
+            by_group: dict[str, list[Any]] = {}
             for row in sorted(rows, key=lambda r: int(r.id)):
-                await self._queue(int(row.id), str(row.group_id), str(row.kind), row.payload)
+                by_group.setdefault(str(row.group_id), []).append(row)
+            for group_id, group_rows in by_group.items():
+                await self._queue_group(group_id, group_rows)
             total += len(rows)
             if len(rows) < TAKE_LIMIT:
                 break
@@ -321,8 +341,31 @@ class ClusterHandoff:
                 await self._report(int(row.id), str(row.state), row.detail)
 
     # --- carrying out ----------------------------------------------------------------------
-    async def _queue(self, row_id: int, group_id: str, kind: str, payload: Any) -> None:
-        data = payload if isinstance(payload, dict) else json.loads(payload)
+    async def _queue_group(self, group_id: str, rows: list[Any]) -> None:
+        """Queue one group's rows in id order; consecutive mergeable lines share a message (up
+        to the outbox's `max_chars`)."""
+        limit = self.outbox.settings.max_chars
+        run: list[tuple[int, str, bool]] = []  # mergeable relay lines: (id, text, report)
+
+        async def flush() -> None:
+            if run:
+                text = "\n".join(t for _, t, _ in run)
+                await self._queue(group_id, "say", [i for i, _, _ in run], {"text": text}, any(r for *_, r in run))
+                run.clear()
+
+        for row in rows:
+            data = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
+            text = data.get("text")
+            if row.kind == "say" and data.get("merge") and isinstance(text, str):
+                if run and sum(len(t) + 1 for _, t, _ in run) + len(text) > limit:
+                    await flush()
+                run.append((int(row.id), text, bool(data.get("report"))))
+                continue
+            await flush()
+            await self._queue(group_id, str(row.kind), [int(row.id)], data, bool(data.get("report")))
+        await flush()
+
+    async def _queue(self, group_id: str, kind: str, ids: list[int], data: dict[str, Any], report: bool) -> None:
         items: list[OutboundItem] = []
         try:
             if kind == "say":
@@ -330,11 +373,16 @@ class ClusterHandoff:
             elif kind == "invite":
                 items = [self.outbox.invite(group_id, str(data["contact_id"]))]
         except (KeyError, ValueError) as exc:
-            log.error("handoff: #%d (%s to %s) is unusable: %s", row_id, kind, group_id, exc)
+            log.error("handoff: #%d (%s to %s) is unusable: %s", ids[0], kind, group_id, exc)
+        taken = _Taken(ids, group_id, kind, len(items), report, items=items)
         if not items:
-            await self._finish(_Taken(row_id, group_id, 0, "nothing to send"))
+            taken.problem = "nothing to send"
+            await self._finish(taken)
             return
-        taken = self._inflight[row_id] = _Taken(row_id, group_id, len(items), items=items)
+        for row_id in ids:
+            self._inflight[row_id] = taken
+        if kind == "say":
+            self._saying[group_id] = taken
         for item in items:
             item.on_done = self._item_done_callback(taken)
 
@@ -351,30 +399,40 @@ class ClusterHandoff:
         return done
 
     async def _finish(self, taken: _Taken) -> None:
-        self._inflight.pop(taken.id, None)
+        for row_id in taken.ids:
+            self._inflight.pop(row_id, None)
+        if self._saying.get(taken.group_id) is taken:
+            del self._saying[taken.group_id]
+            self._wake.set()  # lines held back while this one waited may go now
+        back = taken.fenced and taken.problem is None  # not sent: we lost the duty first
         try:
             async with self.engine.begin() as conn:
-                if taken.fenced and taken.problem is None:
-                    # Not sent (we lost the duty first): back in line for the account on duty now.
-                    await conn.execute(_RELEASE, {"id": taken.id, "instance": self.duty.instance})
+                if back:
+                    await conn.execute(_RELEASE, {"ids": taken.ids, "instance": self.duty.instance})
                 else:
                     state = "failed" if taken.problem else "sent"
                     await conn.execute(
                         _FINISH,
-                        {"id": taken.id, "instance": self.duty.instance, "state": state, "detail": taken.problem},
+                        {"ids": taken.ids, "instance": self.duty.instance, "state": state, "detail": taken.problem},
                     )
         except Exception as exc:
-            log.warning("handoff: could not record the outcome of #%d (%s)", taken.id, exc)
+            log.warning("handoff: could not record the outcome of #%d (%s)", taken.ids[0], exc)
             return
-        if taken.fenced and taken.problem is None:
-            log.info("handoff: #%d to %s handed back (another account is on duty there now)", taken.id, taken.group_id)
+        if back:
+            # Back in line for the account on duty now, in their places.
+            log.info(
+                "handoff: %d action(s) to %s handed back (another account is on duty there)",
+                len(taken.ids),
+                taken.group_id,
+            )
             await self.bus.publish(QUEUED, HandoffQueued(group_id=taken.group_id))
             return
-        notice = HandoffDone(id=taken.id, state="failed" if taken.problem else "sent", detail=taken.problem)
-        if taken.id in self._waiting:  # handed over by this very process (it took the duty since)
-            await self._report(notice.id, notice.state, notice.detail)
-        else:
-            await self.bus.publish(DONE, notice)
+        state = "failed" if taken.problem else "sent"
+        for row_id in taken.ids:
+            if row_id in self._waiting:  # handed over by this very process (it took the duty since)
+                await self._report(row_id, state, taken.problem)
+            elif taken.report:
+                await self.bus.publish(DONE, HandoffDone(id=row_id, state=state, detail=taken.problem))
 
     async def _report(self, row_id: int, state: str, detail: str | None) -> None:
         if row_id not in self._waiting:

@@ -69,8 +69,10 @@ class Handoff(Protocol):
         key: str,
         *,
         on_done: DoneCallback | None = None,
+        merge: bool = False,
     ) -> bool:
         """Hand an action for `group_id` to the account on duty there. `key` makes it idempotent:
         a second hand-over with the same key is ignored (returns False). `on_done` is called
-        once, here, when the other account reports it sent or failed (or it expired untaken)."""
+        once, here, when the other account reports it sent or failed (or it expired untaken).
+        `merge` (a say): it may share one message with the lines handed over next to it."""
         ...

@@ -14,14 +14,14 @@ log = logging.getLogger("qunbot.plugin.relay")
 
 async def send(services: Services, sender: RelaySender, group_id: str, text: str, key: str) -> None:
     """Send `text` into `group_id`; `key` makes a hand-over idempotent (one relayed message,
-    one target). Lines handed over are not merged: the other account sends each as it comes,
-    in order."""
+    one target). Lines handed over are merged by the account that sends them, as our own
+    sender merges a backlog (when `merge_backlog` is on)."""
     handoff = services.handoff
     if handoff is None or handoff.acts_in(group_id):
         sender.send(group_id, text)
         return
     try:
-        await handoff.pass_on(group_id, "say", {"text": text}, key)
+        await handoff.pass_on(group_id, "say", {"text": text}, key, merge=sender.merges)
     except Exception as exc:
         log.warning("relay: could not hand the line for %s to the account on duty there: %s", group_id, exc)
 
