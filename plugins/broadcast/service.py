@@ -140,6 +140,7 @@ class BroadcastService:
     _jobs: dict[str, Job] = field(default_factory=dict)
     # Stops the `resync` notices (several accounts); called at shutdown.
     unsubscribe: Callable[[], None] = lambda: None
+    _unusable: set[str] = field(default_factory=set)  # stored definitions `resync` skipped
 
     @property
     def services(self) -> Any:
@@ -237,7 +238,9 @@ class BroadcastService:
                     definition = Definition.from_row(row, self.tz)
                     require_min_interval(definition.schedule, self.cfg.min_interval)
                 except (KeyError, TypeError, ValueError) as exc:
-                    log.error("broadcast %s: stored definition unusable, skipped: %s", name, exc)
+                    if name not in self._unusable:  # said once, not at every resync
+                        self._unusable.add(name)
+                        log.error("broadcast %s: stored definition unusable, skipped: %s", name, exc)
                     continue
                 self.defs[name] = definition
                 self._schedule(definition, bool(row.paused))
