@@ -23,6 +23,10 @@ class ClusterSettings(BaseModel):
     # group id -> the account (its bot id) that holds the duty there whenever it is running
     # and in the group; while it is not, the other accounts in the group take turns as usual.
     pinned: dict[str, str] = Field(default_factory=dict)
+    # An action handed to the account on duty in another group (a relay line, a keyword
+    # invite) that no account has taken after this many seconds is dropped as expired: a
+    # relay line minutes late is worse than none.
+    handoff_ttl: float = Field(300.0, ge=5, le=86_400)
 
     @model_validator(mode="after")
     def _margin_fits(self) -> ClusterSettings:
