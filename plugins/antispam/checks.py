@@ -273,8 +273,7 @@ class AdContentCheck(_Content):
                 parts.append((text, take))
                 budget -= take
 
-        old = standing(msg.member_age, msg.member_messages) == OLD
-        hidden = _hidden(f, old) if (f.solicitations or f.handles or f.numbers or f.links) else ""
+        hidden = _hidden(f, _known_regular(msg)) if (f.solicitations or f.handles or f.numbers or f.links) else ""
         if hidden:
             parts.append((f"隐藏写法（{hidden}）", threshold))
         elif f.spaced_out:
@@ -370,6 +369,13 @@ def reachable(f: Features, msg: Message) -> bool:
 _TYPED_BY_HAND = frozenset({"用汉字写数字"})
 
 
+def _known_regular(msg: Message) -> bool:
+    """A member whose history we know and who is long established (unknown history counts as
+    established elsewhere, but is no proof that a number spelled out is innocent)."""
+    known = msg.member_age is not None or msg.member_messages is not None
+    return known and standing(msg.member_age, msg.member_messages) == OLD
+
+
 def _disguised(n: Number, old: bool) -> str:
     """How the number was disguised, where that counts as evidence for this sender."""
     return "" if old and n.hidden in _TYPED_BY_HAND else n.hidden
@@ -406,7 +412,7 @@ class ContactCheck(_Content):
             return self._none
         found = [f"{text}（{how}）" for text, how in f.solicitations if how]
         found += [f"{h.ident}（{h.hidden}）" for h in f.handles if h.hidden]
-        old = standing(probe.message.member_age, probe.message.member_messages) == OLD
+        old = _known_regular(probe.message)
         found += [f"{n.digits}（{how}）" for n in f.numbers if (how := _disguised(n, old))]
         if found and f.scam_warning and not reachable(f, probe.message):
             return _result(self.name, False, "防骗提醒中的引用，没有真实联系方式", self.action)
