@@ -139,7 +139,7 @@ async def test_train_on_taught_samples_replay_the_candidate_then_activate(tmp_pa
                     at=bot.sim.clock.now(), label="ham?", text="随便一句"
                 )
             )
-    proc = qunbot("spam-train", "--config", str(path))
+    proc = qunbot("spam-train", "--config", str(path), "--folds", "2")  # two folds: three trainings, not six
     assert proc.returncode == 0, proc.stderr
     assert "skipped: antispam_samples row 2: label 'ham?' is neither spam nor normal" in proc.stdout
     # the taught line and the removal's labelled decision are the same text: counted once
