@@ -1,0 +1,147 @@
+"""Writing one folded batch: one transaction that appends to the event log and upserts
+groups, contacts, membership stays and the daily activity rollup in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, tzinfo
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core.events import Event
+from bot.storage.bulk import BulkStatement, DriverValues
+from bot.storage.db import Database
+from bot.storage.models import Contact, DailyActivity, EventLog, Group, table_of
+from bot.storage.recorder.contacts import KnownContacts
+from bot.storage.recorder.fold import CONTACT_COLUMNS, DAILY_COLUMNS, FOLD, LOG_COLUMNS, Batch, GroupChange
+from bot.storage.recorder.membership import MembershipWriter
+
+_LOG = table_of(EventLog)
+_CONTACTS = table_of(Contact)
+_GROUPS = table_of(Group)
+_DAILY = table_of(DailyActivity)
+
+
+def _contacts_conflict(stmt: Any) -> Any:
+    new, old = stmt.excluded, _CONTACTS.c
+    newer = new.last_seen >= old.last_seen
+    return stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            # An empty name never replaces a known one; an older event never wins.
+            "name": sa.case((sa.and_(new.name != sa.literal_column("''"), newer), new.name), else_=old.name),
+            "first_seen": sa.case((new.first_seen < old.first_seen, new.first_seen), else_=old.first_seen),
+            "last_seen": sa.case((newer, new.last_seen), else_=old.last_seen),
+        },
+    )
+
+
+def _daily_conflict(stmt: Any) -> Any:
+    new, old = stmt.excluded, _DAILY.c
+    return stmt.on_conflict_do_update(
+        index_elements=["group_id", "member_id", "day"],
+        set_={
+            "messages": old.messages + new.messages,
+            "first_at": sa.case((new.first_at < old.first_at, new.first_at), else_=old.first_at),
+            "last_at": sa.case((new.last_at > old.last_at, new.last_at), else_=old.last_at),
+        },
+    )
+
+
+class BatchWriter:
+    """Folds events into rows and writes them in one transaction (`write`)."""
+
+    def __init__(self, db: Database, tz: tzinfo, full_text: bool) -> None:
+        self._db = db
+        self._tz = tz
+        self._full_text = full_text
+        self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        dialect = db.engine.dialect
+        self._values = DriverValues.for_dialect(dialect.name)
+        self._known = KnownContacts()
+        self._log_insert = BulkStatement(_LOG, LOG_COLUMNS, dialect)
+        self._contacts_upsert = BulkStatement(_CONTACTS, CONTACT_COLUMNS, dialect, _contacts_conflict)
+        self._daily_upsert = BulkStatement(_DAILY, DAILY_COLUMNS, dialect, _daily_conflict)
+        self._memberships = MembershipWriter(
+            self._insert, self._values, self._contacts_upsert, self._log_insert, self._in_lock_order
+        )
+
+    def fold(self, events: Iterable[Event], sources: dict[tuple[str, str], str]) -> Batch:
+        """The rows of `events`; joins take (and remove) their source from `sources`."""
+        batch = Batch(self._tz, self._full_text, sources, self._values, self._known)
+        for event in events:
+            FOLD[type(event)](batch, event)
+        return batch
+
+    async def write(self, events: Sequence[Event], sources: dict[tuple[str, str], str]) -> None:
+        """Write `events` in one transaction. Sources are consumed by the fold: they are
+        restored if the transaction fails."""
+        saved = dict(sources) if sources else None
+        try:
+            batch = self.fold(events, sources)
+            async with self._db.engine.begin() as conn:
+                if batch.log:
+                    await self._log_insert.execute(conn, batch.log)
+                # Parents before memberships (foreign keys); see `_in_lock_order`.
+                await self.write_groups(conn, batch.groups)
+                await self.write_contacts(conn, batch.contacts)
+                await self._memberships.write(conn, batch.membership)
+                await self.write_daily(conn, batch.daily)
+            self._known.wrote(batch.contacts.values(), self._values.time)
+        except BaseException:
+            if saved is not None:
+                sources.clear()
+                sources.update(saved)
+            raise
+
+    def _in_lock_order(self, rows: dict[Any, list[Any]]) -> list[list[Any]]:
+        """Upsert rows sorted by key on PostgreSQL, so that concurrent writers lock rows in the
+        same order (no deadlock). SQLite has one writer at a time: sorting thousands of keys
+        per batch would buy nothing there."""
+        if self._db.dialect == "postgresql":
+            return [rows[k] for k in sorted(rows)]
+        return list(rows.values())
+
+    async def write_contacts(self, conn: AsyncConnection, contacts: dict[str, list[Any]]) -> None:
+        if contacts:
+            await self._contacts_upsert.execute(conn, self._in_lock_order(contacts))
+
+    async def write_groups(self, conn: AsyncConnection, groups: dict[str, GroupChange]) -> None:
+        # Rows differ in what they change, so group them by shape: one statement per shape.
+        shapes: dict[tuple[bool, bool | None], list[dict[str, Any]]] = {}
+        for gid in sorted(groups):
+            change = groups[gid]
+            is_active = True if change.active is None else change.active
+            row = {
+                "id": gid,
+                "topic": change.topic,
+                "owner_id": None,
+                "active": is_active,
+                "registered_at": change.changed_at if change.active else change.first_at,
+                "left_at": change.changed_at if change.active is False else None,
+            }
+            shapes.setdefault((bool(change.topic), change.active), []).append(row)
+        for (has_topic, active), rows in shapes.items():
+            stmt = self._insert(_GROUPS)
+            new, old = stmt.excluded, _GROUPS.c
+            set_: dict[str, Any] = {}
+            if has_topic:
+                set_["topic"] = new.topic
+            if active is not None:
+                set_["active"] = new.active
+                set_["left_at"] = new.left_at
+            if not set_:
+                stmt = stmt.on_conflict_do_nothing(index_elements=["id"])
+            elif active is None:
+                # Only the topic may change: skip the write when it did not.
+                stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=set_, where=old.topic != new.topic)
+            else:
+                stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=set_)
+            await conn.execute(stmt, rows)
+
+    async def write_daily(self, conn: AsyncConnection, daily: dict[tuple[str, str, date], list[Any]]) -> None:
+        if daily:
+            await self._daily_upsert.execute(conn, self._in_lock_order(daily))
