@@ -4,7 +4,7 @@ per event type, rows in their bulk statement's column order."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -77,6 +77,8 @@ class Batch:
         self.daily: dict[tuple[str, str, date], list[Any]] = {}
         # In event order: ("open", row) for a join, ("close", params) for a leave.
         self.membership: list[tuple[str, dict[str, Any]]] = []
+        # Chat messages with a platform id, not counted yet: (group, message id, daily key, stamp).
+        self.keyed: list[tuple[str, str, tuple[str, str, date], Any]] = []
         self._day_span: tuple[datetime, datetime, date] = (_NEVER, _NEVER, date.min)
 
     # -- folding helpers ------------------------------------------------------------------
@@ -173,7 +175,8 @@ class Batch:
             meta = to_json(found) if found else None
         # NUL and the like were cleaned where the event entered the bot (`events.storable`).
         text = e.text if self.full_text else None
-        self.log.append((stamp, EventType.MESSAGE, gid, mid, e.kind._value_, text, e.message_id, meta))
+        message_id = e.message_id or None  # "" is no id: it would make every such message one
+        self.log.append((stamp, EventType.MESSAGE, gid, mid, e.kind._value_, text, message_id, meta))
         contact = self.contacts.get(mid)
         if contact is not None:
             if contact[3] <= stamp:
@@ -189,15 +192,35 @@ class Batch:
             self.group(gid, at, e.group_topic)
         start, end, local_day = self._day_span
         key = (gid, mid, local_day if start <= at < end else self.day_of(at))
+        if message_id is not None:
+            # Counted once its log row is in (`count_logged`): another account, or a replay,
+            # may have logged this message already.
+            self.keyed.append((gid, message_id, key, stamp))
+        else:
+            self.count(key, stamp)
+
+    def count(self, key: tuple[str, str, date], stamp: Any) -> None:
+        """One message in the daily rollup: (group, member, local day), sent at `stamp`."""
         day = self.daily.get(key)
         if day is None:
-            self.daily[key] = [gid, mid, self.day_value(key[2]), 1, stamp, stamp]
+            self.daily[key] = [key[0], key[1], self.day_value(key[2]), 1, stamp, stamp]
         else:
             day[3] += 1
             if stamp < day[4]:
                 day[4] = stamp
             elif stamp > day[5]:
                 day[5] = stamp
+
+    def count_logged(self, logged: Iterable[Sequence[Any]]) -> None:
+        """Count the messages with a platform id whose log rows this batch inserted: `logged`
+        holds (group, message id) of each (the event log's key skipped the others)."""
+        if not self.keyed:
+            return
+        first = set(map(tuple, logged))
+        for gid, message_id, key, stamp in self.keyed:
+            if (gid, message_id) in first:
+                first.discard((gid, message_id))  # twice in this batch: counted once
+                self.count(key, stamp)
 
     def private_message(self, e: ev.PrivateMessage) -> None:
         stamp = self.stamp(utc(e.at))

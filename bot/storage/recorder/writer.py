@@ -3,6 +3,7 @@ groups, contacts, membership stays and the daily activity rollup in bulk."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import date, tzinfo
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.core.events import Event
 from bot.storage.bulk import BulkStatement, DriverValues
 from bot.storage.db import Database
-from bot.storage.models import Contact, DailyActivity, EventLog, Group, table_of
+from bot.storage.models import MESSAGE_KEY_WHERE, Contact, DailyActivity, EventLog, Group, table_of
 from bot.storage.recorder.contacts import KnownContacts
 from bot.storage.recorder.fold import CONTACT_COLUMNS, DAILY_COLUMNS, FOLD, LOG_COLUMNS, Batch, GroupChange
 from bot.storage.recorder.membership import MembershipWriter
@@ -51,6 +52,28 @@ def _daily_conflict(stmt: Any) -> Any:
     )
 
 
+def _log_conflict(stmt: Any) -> Any:
+    # A message another account (or an earlier delivery) logged: no second row, not counted.
+    return stmt.on_conflict_do_nothing(index_elements=["group_id", "message_id"], index_where=MESSAGE_KEY_WHERE)
+
+
+# pg_advisory_xact_lock(key1, key2) namespace of the per-group locks ("qlog" in ASCII).
+_GROUP_LOCKS = 0x716C6F67
+
+
+async def _lock_groups(conn: AsyncConnection, groups: set[str]) -> None:
+    """Lock these groups' messages for this transaction, in one order for every writer.
+
+    Two accounts logging the same messages would otherwise deadlock: each insert waits for
+    the other transaction's row of a message both have, and batches hold them in arrival
+    order, which differs between accounts. A group's key is a stable hash of its id; two
+    groups sharing one only wait for each other."""
+    keys = sorted({zlib.crc32(gid.encode()) - (1 << 31) for gid in groups})
+    await conn.exec_driver_sql(
+        f"SELECT count(pg_advisory_xact_lock({_GROUP_LOCKS}, k)) FROM unnest($1::int4[]) AS k", (keys,)
+    )
+
+
 class BatchWriter:
     """Folds events into rows and writes them in one transaction (`write`)."""
 
@@ -62,7 +85,9 @@ class BatchWriter:
         dialect = db.engine.dialect
         self._values = DriverValues.for_dialect(dialect.name)
         self._known = KnownContacts()
-        self._log_insert = BulkStatement(_LOG, LOG_COLUMNS, dialect)
+        self._log_insert = BulkStatement(
+            _LOG, LOG_COLUMNS, dialect, _log_conflict, returning=("group_id", "message_id")
+        )
         self._contacts_upsert = BulkStatement(_CONTACTS, CONTACT_COLUMNS, dialect, _contacts_conflict)
         self._daily_upsert = BulkStatement(_DAILY, DAILY_COLUMNS, dialect, _daily_conflict)
         self._memberships = MembershipWriter(
@@ -84,7 +109,9 @@ class BatchWriter:
             batch = self.fold(events, sources)
             async with self._db.engine.begin() as conn:
                 if batch.log:
-                    await self._log_insert.execute(conn, batch.log)
+                    if batch.keyed and self._db.dialect == "postgresql":
+                        await _lock_groups(conn, {gid for gid, *_ in batch.keyed})
+                    batch.count_logged(await self._log_insert.execute(conn, batch.log))
                 # Parents before memberships (foreign keys); see `_in_lock_order`.
                 await self.write_groups(conn, batch.groups)
                 await self.write_contacts(conn, batch.contacts)
