@@ -68,9 +68,6 @@ class BulkStatement:
       one statement releases the GIL once for all its rows, so the write runs beside the bot;
     - PostgreSQL: ``INSERT ... SELECT * FROM unnest($1::type[], ...)``, a single statement
       with one array per column (several times faster than an executemany).
-
-    With `returning` columns, `execute` returns those of each row inserted (ON CONFLICT DO
-    NOTHING skips some: the recorder learns which messages it was the first to log).
     """
 
     def __init__(
@@ -79,10 +76,8 @@ class BulkStatement:
         columns: Sequence[str],
         dialect: sa.Dialect,
         on_conflict: Callable[[Any], Any] | None = None,
-        returning: Sequence[str] = (),
     ) -> None:
         self.columns = tuple(columns)
-        self._returning = bool(returning)
         self._by_column = dialect.name == "postgresql"
         stmt: Any
         if self._by_column:
@@ -95,8 +90,6 @@ class BulkStatement:
             expected = list(self.columns)
         if on_conflict is not None:
             stmt = on_conflict(stmt)
-        if returning:
-            stmt = stmt.returning(*(table.c[c] for c in returning))
         # column_keys: bind exactly these columns (the others, e.g. the id, take defaults).
         compiled = stmt.compile(dialect=dialect, column_keys=list(self.columns), for_executemany=not self._by_column)
         if list(compiled.positiontup or ()) != expected:
@@ -142,18 +135,12 @@ class BulkStatement:
             start += size
         return out
 
-    async def execute(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
-        """Run the statement on `rows`; the rows it returned (its `returning` columns, for
-        each row inserted), or none when it has no `returning`."""
+    async def execute(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
-            return []
+            return
         if self._by_column:
-            result = await conn.exec_driver_sql(self.sql, self.params(rows))
-            return list(result.fetchall()) if self._returning else []
-        out: list[Sequence[Any]] = []
+            await conn.exec_driver_sql(self.sql, self.params(rows))
+            return
         for start, end in self.chunks(len(rows)):
             chunk = rows[start:end]
-            result = await conn.exec_driver_sql(self.sql_for(len(chunk)), tuple(self.params(chunk)))
-            if self._returning:
-                out += result.fetchall()
-        return out
+            await conn.exec_driver_sql(self.sql_for(len(chunk)), tuple(self.params(chunk)))

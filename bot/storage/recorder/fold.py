@@ -4,7 +4,7 @@ per event type, rows in their bulk statement's column order."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -193,7 +193,7 @@ class Batch:
         start, end, local_day = self._day_span
         key = (gid, mid, local_day if start <= at < end else self.day_of(at))
         if message_id is not None:
-            # Counted once its log row is in (`count_logged`): another account, or a replay,
+            # Counted unless it is in the log already (`count_new`): another account, or a replay,
             # may have logged this message already.
             self.keyed.append((gid, message_id, key, stamp))
         else:
@@ -211,15 +211,12 @@ class Batch:
             elif stamp > day[5]:
                 day[5] = stamp
 
-    def count_logged(self, logged: Iterable[Sequence[Any]]) -> None:
-        """Count the messages with a platform id whose log rows this batch inserted: `logged`
-        holds (group, message id) of each (the event log's key skipped the others)."""
-        if not self.keyed:
-            return
-        first = set(map(tuple, logged))
+    def count_new(self, logged: set[tuple[str, str]]) -> None:
+        """Count the messages with a platform id that are not in `logged`, the (group, message
+        id) the event log holds already; one delivered twice in this batch counts once."""
         for gid, message_id, key, stamp in self.keyed:
-            if (gid, message_id) in first:
-                first.discard((gid, message_id))  # twice in this batch: counted once
+            if (gid, message_id) not in logged:
+                logged.add((gid, message_id))
                 self.count(key, stamp)
 
     def private_message(self, e: ev.PrivateMessage) -> None:

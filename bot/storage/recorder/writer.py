@@ -6,6 +6,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import date, tzinfo
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,7 +54,8 @@ def _daily_conflict(stmt: Any) -> Any:
 
 
 def _log_conflict(stmt: Any) -> Any:
-    # A message another account (or an earlier delivery) logged: no second row, not counted.
+    # A message another account (or an earlier delivery) logged: no second row (`count_new`
+    # does not count it either).
     return stmt.on_conflict_do_nothing(index_elements=["group_id", "message_id"], index_where=MESSAGE_KEY_WHERE)
 
 
@@ -62,16 +64,34 @@ _GROUP_LOCKS = 0x716C6F67
 
 
 async def _lock_groups(conn: AsyncConnection, groups: set[str]) -> None:
-    """Lock these groups' messages for this transaction, in one order for every writer.
-
-    Two accounts logging the same messages would otherwise deadlock: each insert waits for
-    the other transaction's row of a message both have, and batches hold them in arrival
-    order, which differs between accounts. A group's key is a stable hash of its id; two
-    groups sharing one only wait for each other."""
+    """Lock these groups' messages for this transaction (PostgreSQL), in one order for every
+    writer. Another account's transaction with messages of these groups has committed before
+    this returns, and none starts before this one ends: what `_logged_before` reads stays true
+    until the commit. And two accounts' batches never wait for each other's rows in opposite
+    orders (a deadlock). A group's key is a stable hash of its id; two groups sharing one only
+    wait for each other."""
     keys = sorted({zlib.crc32(gid.encode()) - (1 << 31) for gid in groups})
     await conn.exec_driver_sql(
         f"SELECT count(pg_advisory_xact_lock({_GROUP_LOCKS}, k)) FROM unnest($1::int4[]) AS k", (keys,)
     )
+
+
+# Which of a batch's (group, message id) the event log holds: a join of the pairs with the log,
+# on the partial key's own condition so that each pair is one lookup in it. (A list of pairs in
+# `IN` makes SQLite read the whole key; a list of groups and one of ids, every combination.)
+_LOGGED_BEFORE_PG = (
+    "SELECT e.group_id, e.message_id FROM unnest($1::varchar[], $2::varchar[]) AS k (g, m)"
+    f" JOIN event_log e ON e.group_id = k.g AND e.message_id = k.m WHERE {MESSAGE_KEY_WHERE.text}"
+)
+_LOGGED_BEFORE_SQLITE = (
+    "SELECT e.group_id, e.message_id FROM (VALUES {pairs}) AS k"
+    f" JOIN event_log e ON e.group_id = k.column1 AND e.message_id = k.column2 WHERE {MESSAGE_KEY_WHERE.text}"
+)
+_PAIRS_PER_QUERY = 512  # SQLite: statements of 1, 2, 4 ... 512 pairs (sqlite3 keeps each one it prepares)
+
+
+def _pairs(rows: Iterable[Any]) -> Iterable[tuple[str, str]]:
+    return ((gid, message_id) for gid, message_id in rows)
 
 
 class BatchWriter:
@@ -85,14 +105,30 @@ class BatchWriter:
         dialect = db.engine.dialect
         self._values = DriverValues.for_dialect(dialect.name)
         self._known = KnownContacts()
-        self._log_insert = BulkStatement(
-            _LOG, LOG_COLUMNS, dialect, _log_conflict, returning=("group_id", "message_id")
-        )
+        self._log_insert = BulkStatement(_LOG, LOG_COLUMNS, dialect, _log_conflict)
         self._contacts_upsert = BulkStatement(_CONTACTS, CONTACT_COLUMNS, dialect, _contacts_conflict)
         self._daily_upsert = BulkStatement(_DAILY, DAILY_COLUMNS, dialect, _daily_conflict)
         self._memberships = MembershipWriter(
             self._insert, self._values, self._contacts_upsert, self._log_insert, self._in_lock_order
         )
+
+    async def _logged_before(self, conn: AsyncConnection, keyed: list[Any]) -> set[tuple[str, str]]:
+        """Which of these (group, message id) the event log holds already."""
+        keys = list({(gid, message_id) for gid, message_id, *_ in keyed})
+        found: set[tuple[str, str]] = set()
+        if self._db.dialect == "postgresql":
+            groups, ids = zip(*keys, strict=True)
+            found.update(_pairs(await conn.exec_driver_sql(_LOGGED_BEFORE_PG, (list(groups), list(ids)))))
+            return found
+        for start in range(0, len(keys), _PAIRS_PER_QUERY):
+            chunk = keys[start : start + _PAIRS_PER_QUERY]
+            # Padded to a power of two (the last pair again), so that ten statements serve
+            # every batch size.
+            size = 1 << (len(chunk) - 1).bit_length()
+            chunk += [chunk[-1]] * (size - len(chunk))
+            sql = _LOGGED_BEFORE_SQLITE.format(pairs=", ".join(["(?, ?)"] * size))
+            found.update(_pairs(await conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))))
+        return found
 
     def fold(self, events: Iterable[Event], sources: dict[tuple[str, str], str]) -> Batch:
         """The rows of `events`; joins take (and remove) their source from `sources`."""
@@ -108,10 +144,19 @@ class BatchWriter:
         try:
             batch = self.fold(events, sources)
             async with self._db.engine.begin() as conn:
-                if batch.log:
-                    if batch.keyed and self._db.dialect == "postgresql":
+                if batch.keyed:
+                    # Only messages no account logged yet count (the log's key skips the rows
+                    # of the others). Asking first, rather than having the insert return its
+                    # rows, keeps SQLite's insert one step for all its rows.
+                    if self._db.dialect == "postgresql":
                         await _lock_groups(conn, {gid for gid, *_ in batch.keyed})
-                    batch.count_logged(await self._log_insert.execute(conn, batch.log))
+                    else:
+                        # The write lock now: pysqlite would begin the transaction at the first
+                        # write, and another writer could log these messages after the read.
+                        await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    batch.count_new(await self._logged_before(conn, batch.keyed))
+                if batch.log:
+                    await self._log_insert.execute(conn, batch.log)
                 # Parents before memberships (foreign keys); see `_in_lock_order`.
                 await self.write_groups(conn, batch.groups)
                 await self.write_contacts(conn, batch.contacts)
