@@ -144,21 +144,20 @@ class BatchWriter:
         try:
             batch = self.fold(events, sources)
             async with self._db.engine.begin() as conn:
+                if batch.keyed and self._db.dialect == "postgresql":
+                    await _lock_groups(conn, {gid for gid, *_ in batch.keyed})
+                # Parents before memberships (foreign keys); see `_in_lock_order`. Also the
+                # first write: on SQLite it takes the write lock (pysqlite begins there), so
+                # that no other writer logs this batch's messages after the lookup below. Every
+                # message's group is in `batch.groups`: it is never empty when that matters.
+                await self.write_groups(conn, batch.groups)
                 if batch.keyed:
                     # Only messages no account logged yet count (the log's key skips the rows
                     # of the others). Asking first, rather than having the insert return its
                     # rows, keeps SQLite's insert one step for all its rows.
-                    if self._db.dialect == "postgresql":
-                        await _lock_groups(conn, {gid for gid, *_ in batch.keyed})
-                    else:
-                        # The write lock now: pysqlite would begin the transaction at the first
-                        # write, and another writer could log these messages after the read.
-                        await conn.exec_driver_sql("BEGIN IMMEDIATE")
                     batch.count_new(await self._logged_before(conn, batch.keyed))
                 if batch.log:
                     await self._log_insert.execute(conn, batch.log)
-                # Parents before memberships (foreign keys); see `_in_lock_order`.
-                await self.write_groups(conn, batch.groups)
                 await self.write_contacts(conn, batch.contacts)
                 await self._memberships.write(conn, batch.membership)
                 await self.write_daily(conn, batch.daily)
