@@ -6,16 +6,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
+from bot import stats
 from bot.adapters.simulator import Scenario, Simulation
 from bot.app import load_everything
 from bot.config.errors import LineMap
 from bot.core.platform import ActionRecord
+from bot.stats import Period, Scope
 from tests.cluster.test_duty import pg_url  # noqa: F401  (fixture)
 from tests.harness import DEFAULT_WORLD, write_config
 
@@ -131,8 +135,8 @@ async def test_pinned_duty_is_respected(tmp_path: Path, pg_url: str) -> None:  #
 
 
 async def test_both_accounts_record_the_message(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
-    """Recording is not gated (the others "only record"). Today the event log then holds the
-    message once per account: statistics do not yet count a platform message id once (issue 17)."""
+    """Recording is not gated (the others "only record"); the event log holds the message once,
+    whichever account logged it first (its key on group and platform message id)."""
     cfg = config(tmp_path, pg_url)
     async with account(cfg, "wxid_a") as a, account(cfg, "wxid_b") as b:
         await everyone([a, b], {"group": "g1", "from": "alice", "text": "在吗", "id": "m1"})
@@ -143,7 +147,7 @@ async def test_both_accounts_record_the_message(tmp_path: Path, pg_url: str) -> 
         assert a.app.db is not None
         async with a.app.db.engine.connect() as conn:
             rows = (await conn.execute(sa.text("SELECT count(*) FROM event_log WHERE message_id = 'm1'"))).scalar_one()
-        assert rows == 2
+        assert rows == 1
 
 
 BROADCAST = """
@@ -179,3 +183,26 @@ async def test_a_scheduled_broadcast_goes_out_once_per_group_from_the_account_on
                 await conn.execute(sa.text("SELECT group_id, state FROM broadcast_deliveries ORDER BY group_id"))
             ).all()
         assert [tuple(r) for r in rows] == [("g1", "sent"), ("g2", "sent")]
+
+
+async def test_statistics_count_a_message_once_however_many_accounts_recorded_it(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+) -> None:
+    cfg = config(tmp_path, pg_url)
+    async with account(cfg, "wxid_a") as a, account(cfg, "wxid_b") as b:
+        for i in range(3):
+            await everyone([a, b], {"group": "g1", "from": "alice", "text": f"早上好 {i}", "id": f"m{i}"})
+        await b.step({"group": "g1", "from": "bob", "text": "只有 b 收到", "id": "m9"})
+        for sim in (a, b):
+            await sim.finish()
+            assert sim.app.recorder is not None
+            await sim.app.recorder.flush()
+        db = a.app.db
+        assert db is not None
+        day = date(2026, 12, 1)
+        report = await stats.activity(db, ZoneInfo("Asia/Shanghai"), Scope.one("g1"), Period(day, day))
+        assert [(d.messages, d.active) for d in report.days] == [(4, 2)]
+        async with db.engine.connect() as conn:
+            logged = await conn.scalar(sa.text("SELECT count(*) FROM event_log WHERE type = 'message'"))
+        assert logged == 4
