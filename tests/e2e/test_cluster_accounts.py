@@ -7,7 +7,9 @@ A scripted load (a keyword that gets a reply, joins that get a welcome, check-in
 rooms; then the account on duty in the first room is killed with SIGKILL (no goodbye, its
 leases simply stop being renewed). Probes go into the rooms it served until another account
 answers: that is the handover time, printed and bounded by the lease TTL. The load then runs
-again. Every expected reply must appear exactly once across all gateways, sent by one account.
+again; the killed account is started again (a new process, taking back a room pinned to it) and
+the load runs a third time. Every expected reply must appear exactly once across all gateways,
+sent by one account.
 
 What "expected" leaves out, on purpose: the probes that arrive while nobody holds a dead
 account's rooms (between the kill and the takeover) are recorded by the others but answered by
@@ -21,6 +23,7 @@ import secrets
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,10 +211,14 @@ def cluster(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             config = write_config(workdir, PLUGINS, bot_id=account_id, storage_url=db_url, extra=CLUSTER)
             bot = Bot(workdir, config, {ENDPOINT_ENV: gateway.endpoint, TOKEN_ENV: token})
             accounts.append(Account(account_id, gateway, bot))
-        for account in accounts:
-            account.gateway.start()
-        for account in accounts:  # the three start together (migrations are serialised by a lock)
-            account.bot.start(ready=False)
+        # Everything starts at once: Node and Python take seconds each to load, and a bot whose
+        # gateway is not listening yet reconnects (migrations are serialised by a lock).
+        with ThreadPoolExecutor(len(accounts)) as pool:
+            gateways = [pool.submit(account.gateway.start) for account in accounts]
+            for account in accounts:
+                account.bot.start(ready=False)
+            for started in gateways:
+                started.result()
         for account in accounts:
             account.bot.wait_ready()
         yield Cluster(accounts, db_url)
@@ -268,16 +275,26 @@ def test_kill_the_account_on_duty_another_answers_nothing_doubled_or_missing(clu
 
     cluster.load()
     cluster.wait_all_said(cluster.ledger.expected)
+    after = cluster.duty()
+
+    # The killed account comes back as a new process: it registers anew and takes back the room
+    # pinned to it (if any), and the load runs once more.
+    said_before_restart = len(victim.gateway.sent(0))
+    victim.bot.start()
+    victim.killed = False
+    wait_until(settled, LEASE_TTL * 4, "the pinned rooms back with their accounts", every=0.2)
+    back = cluster.duty()
+    cluster.load()
+    cluster.wait_all_said(cluster.ledger.expected)
     time.sleep(1.0)  # a doubled reply would land now
 
     by_key, stray = cluster.said()
     doubled = {k: who for k, who in by_key.items() if len(who) > 1}
     missing = sorted(cluster.ledger.expected - by_key.keys())
     unanswered = len(cluster.ledger.handover_probes)
-    after = cluster.duty()
     print(
         f"\ncluster e2e: {len(cluster.accounts)} accounts, {len(ROOMS)} rooms, lease_ttl {LEASE_TTL:g} s; "
-        f"killed {victim_id} (on duty in {', '.join(orphaned)}); "
+        f"killed {victim_id} (on duty in {', '.join(orphaned)}), then restarted it; "
         f"handover {', '.join(f'{r}: {s:.2f} s' for r, s in handover.items())}; "
         f"{len(cluster.ledger.expected)} expected actions, doubled {len(doubled)}, missing {len(missing)}; "
         f"{unanswered} probe(s) in the handover window unanswered; "
@@ -294,4 +311,9 @@ def test_kill_the_account_on_duty_another_answers_nothing_doubled_or_missing(clu
         assert new_holder != victim_id and token == before[room][1] + 1  # a takeover: a new fencing token
     for room in set(ROOMS) - set(orphaned):
         assert after[room] == before[room]  # the others' rooms did not notice
-    assert victim.gateway.sent(0)  # it did act before it died
+    assert said_before_restart > 0  # it did act before it died
+    pinned_back = [room for room in orphaned if room != ROOMS[0]]
+    for room in pinned_back:  # handed back to it: one more takeover
+        assert back[room] == (victim_id, after[room][1] + 1)
+    if pinned_back:
+        assert len(victim.gateway.sent(0)) > said_before_restart  # and it acts there again
