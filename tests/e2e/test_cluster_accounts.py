@@ -44,7 +44,7 @@ ACCOUNTS = ["bot_one", "bot_two", "bot_three"]
 ROOMS = ["room_c1@chatroom", "room_c2@chatroom", "room_c3@chatroom"]
 PEOPLE = [f"contact_p{i:02d}" for i in range(24)]
 JOINERS = [f"contact_j{i:02d}" for i in range(24)]
-LEASE_TTL = 3.0  # the smallest the config allows with room for a renewal to fail once
+LEASE_TTL = 3.0  # short, for a quick test: renewed every 1 s, a lease row lasts 2 s past its renewal
 SAFETY = 0.5
 
 # The pinned rooms spread the duty, so killing one account leaves rooms that must not notice.
