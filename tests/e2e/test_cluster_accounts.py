@@ -240,6 +240,9 @@ def test_kill_the_account_on_duty_another_answers_nothing_doubled_or_missing(clu
     wait_until(settled, LEASE_TTL * 4, "every room to have its account on duty", every=0.2)
     cluster.load()
     cluster.wait_all_said(cluster.ledger.expected)
+    # One id is one message: a gateway refuses a second message under an id it has delivered.
+    with pytest.raises(AssertionError, match="409"):
+        cluster.accounts[0].gateway.say(ROOMS[0], PEOPLE[0], "ping 1", id="msg_cluster_1")
 
     before = cluster.duty()
     victim_id = before[ROOMS[0]][0]
