@@ -108,6 +108,7 @@ class Cluster:
         self._pings = 0
         self._people = iter(PEOPLE)
         self._joiners = iter(JOINERS)
+        self.reconnects = 0  # deliveries that waited for a bot to reconnect
 
     @property
     def alive(self) -> list[Account]:
@@ -118,11 +119,34 @@ class Cluster:
         self._ids += 1
         message_id = f"msg_cluster_{self._ids}"
         for account in self.alive:
-            account.gateway.say(room, sender, text, id=message_id)
+            self._connected(account)
+            try:
+                account.gateway.say(room, sender, text, id=message_id)
+            except AssertionError as exc:  # it went away just now: deliver when it is back
+                if "not logged in" not in str(exc):
+                    raise
+                self._connected(account)
+                account.gateway.say(room, sender, text, id=message_id)
 
     def join(self, room: str, contact: str) -> None:
         for account in self.alive:
+            self._connected(account)
             account.gateway.join(room, [contact], inviter=PEOPLE[0])
+
+    def _connected(self, account: Account) -> None:
+        """Wait while a bot reconnects to its gateway (its liveness check can time out on a
+        loaded machine): the puppet is logged out meanwhile, and an event would go nowhere.
+        WeChat would hold the message for the account until it is back."""
+        health = account.gateway.health()
+        if health["loggedIn"] and health["clientConnected"]:
+            return
+        self.reconnects += 1
+        wait_until(
+            lambda: (h := account.gateway.health())["loggedIn"] and h["clientConnected"],
+            30,
+            f"{account.id} to be connected to its gateway again",
+            every=0.1,
+        )
 
     # --- the scripted load ----------------------------------------------------------------
     def ping(self, room: str) -> tuple[str, str, str]:
@@ -301,6 +325,7 @@ def test_kill_the_account_on_duty_another_answers_nothing_doubled_or_missing(clu
         f"handover {', '.join(f'{r}: {s:.2f} s' for r, s in handover.items())}; "
         f"{len(cluster.ledger.expected)} expected actions, doubled {len(doubled)}, missing {len(missing)}; "
         f"{unanswered} probe(s) in the handover window unanswered; "
+        f"{cluster.reconnects} delivery(ies) waited for a reconnect; "
         f"actions per account {dict(Counter(a for who in by_key.values() for a in who))}; "
         f"{time.monotonic() - started:.1f} s"
     )
