@@ -1,6 +1,7 @@
 # Every target creates .venv from a fresh clone and installs what it needs: `run` the bot alone,
 # `test` and `lint` the dev extra (tests, ruff, mypy, and the optional features they test),
-# `bench` the bench extra. Each install is pinned by constraints.txt (the versions CI tested).
+# `bench` the bench extra (`bench cluster` also needs the PostgreSQL server of QUNBOT_TEST_PG; without one
+# it says so and is left out). Each install is pinned by constraints.txt (the versions CI tested).
 # PYTHON picks the interpreter that makes .venv (3.11 or newer): make PYTHON=python3.12 test
 PYTHON ?= python3
 VENV := .venv

@@ -31,7 +31,7 @@ timezone: Asia/Shanghai
 adapter: wechaty
 bot: {{id: {bot_id}, name: {bot_name}}}
 bot_admins: [contact_admin]
-storage: {{url: "sqlite+aiosqlite:///{db}"}}
+storage: {{url: "{storage_url}"}}
 outbox:
   min_gap: 0.05
   jitter: 0
@@ -57,9 +57,13 @@ notify: {{private_to_group_admins: false, private_to_bot_admins: false}}
 """
 
 
-def write_config(workdir: Path, plugins_yaml: str) -> Path:
+def write_config(
+    workdir: Path, plugins_yaml: str, *, bot_id: str = BOT_ID, storage_url: str | None = None, extra: str = ""
+) -> Path:
+    """`extra`: more top-level sections (e.g. `cluster:`), placed before `plugins:`."""
     path = workdir / "bot.yaml"
-    text = BASE_CONFIG.format(bot_id=BOT_ID, bot_name=BOT_NAME, db=workdir / "bot.db")
+    url = storage_url or f"sqlite+aiosqlite:///{workdir / 'bot.db'}"
+    text = BASE_CONFIG.format(bot_id=bot_id, bot_name=BOT_NAME, storage_url=url) + textwrap.dedent(extra)
     path.write_text(text + "plugins:\n" + textwrap.indent(textwrap.dedent(plugins_yaml), "  "), encoding="utf-8")
     return path
 

@@ -264,3 +264,7 @@ class Bot:
 
     def stop(self) -> int | None:
         return _stop(self.proc, signal.SIGTERM, grace=20)
+
+    def kill(self) -> int | None:
+        """A crash: SIGKILL, nothing flushed or released."""
+        return _stop(self.proc, signal.SIGKILL)

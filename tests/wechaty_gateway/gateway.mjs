@@ -413,11 +413,15 @@ const KINDS = {
   transfer: 'Transfer', 'red-envelope': 'RedEnvelope', unknown: 'Unknown',
 }
 
-function injectMessage ({ from, roomId, toId, text, mentionIds = [], kind = 'text', url, title, description, ageMs = 0 }) {
+function injectMessage ({ id: givenId, from, roomId, toId, text, mentionIds = [], kind = 'text', url, title, description, ageMs = 0 }) {
   if (!puppet.isLoggedIn) throw httpError(409, 'bot is not logged in (puppet not started by a client yet)')
   if (!mocker.cacheContactPayload.has(from)) throw httpError(404, `contact ${from} not found`)
   if (!KINDS[kind]) throw httpError(400, `unknown kind ${kind} (one of ${Object.keys(KINDS).join(', ')})`)
-  const id = 'msg_' + randomUUID()
+  // A given `id` lets a test deliver one platform message to several gateways (several accounts
+  // in one room see the same message id), as WeChat delivers it to every account in the room.
+  if (givenId !== undefined && (typeof givenId !== 'string' || !givenId)) throw httpError(400, 'id must be a non-empty string')
+  if (givenId && mocker.cacheMessagePayload.has(givenId)) throw httpError(409, `message ${givenId} exists`)
+  const id = givenId || 'msg_' + randomUUID()
   const payload = {
     id,
     talkerId: from,
