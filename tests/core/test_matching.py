@@ -67,8 +67,8 @@ def test_bad_entries() -> None:
 
 def test_matches_a_naive_implementation() -> None:
     rng = random.Random(11)
-    # Characters of 1 to 4 UTF-8 bytes: the automaton walks bytes, and hits must still fall
-    # on whole characters (a prefix is one at the first character only).
+    # Characters of 1 to 4 UTF-8 bytes and both widths of UTF-16 (a prefix hit is one at the
+    # first character only, whatever its size).
     alphabet = "签到红包加微信abc é😀"
     entries = [
         ("".join(rng.choices(alphabet, k=rng.randint(1, 4))), rng.choice(list(MatchMode)), i) for i in range(300)
