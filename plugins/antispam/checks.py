@@ -758,6 +758,9 @@ class ClassifierCheck:
     def __init__(self, rule: ClassifierRule, model: Scorer, strictness: Strictness) -> None:
         self.action = Action.of(rule.action)
         self.thresholds = rule.by_standing(strictness)
+        # Each standing's (threshold, its words in the details): a float's str() costs more
+        # than the rest of a result, and the thresholds never change.
+        self._bars = {who: (t, f"（阈值 {t}）") for who, t in self.thresholds.items()}
         self.min_chars = rule.min_chars
         self.model = model
         self._short = _result(self.name, False, "内容太短", self.action)
@@ -768,16 +771,15 @@ class ClassifierCheck:
         if not model_reads(msg.kind, squeezed, self.min_chars):
             return self._short
         who = standing(msg.member_age, msg.member_messages)
-        return self._judge(self.model.score(squeezed, msg.kind.value, who), self.thresholds[who])
+        return self._judge(self.model.score(squeezed, msg.kind.value, who), who)
 
     def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
         """A plain text: reads the squeezed text and the sender's standing only."""
         if len(squeezed) < self.min_chars:
             return self._short
-        return self._judge(self.model.score(squeezed, "text", who), self.thresholds[who])
+        return self._judge(self.model.score(squeezed, "text", who), who)
 
-    def _judge(self, p: float, threshold: float) -> CheckResult:
+    def _judge(self, p: float, who: str) -> CheckResult:
+        threshold, said = self._bars[who]
         spam = p >= threshold
-        return CheckResult(
-            self.name, spam, f"广告概率 {p:.3f}（阈值 {threshold}）", self.action if spam else Action.NONE, p
-        )
+        return CheckResult(self.name, spam, f"广告概率 {p:.3f}{said}", self.action if spam else Action.NONE, p)

@@ -92,7 +92,10 @@ _MAP = {c: v for c, v in _HOMOGLYPHS.items() if c != v}
 for _char, _plain in (*charmaps.confusable_letters().items(), *charmaps.traditional_to_simplified().items()):
     _MAP.setdefault(_char, _plain)
 _TABLE = str.maketrans(_MAP)
-_NEEDS_MAP = re.compile("[" + re.escape("".join(_MAP)) + "]")
+# Sets, not character classes, for "does the text hold one of these characters": the map has
+# characters beyond U+FFFF (mathematical letters, emoji), and `re` tests a class of those one
+# range at a time, about 2.5 µs per chat line where `isdisjoint` takes 0.6.
+_MAPPED = frozenset(_MAP)
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 _NOT_WORD = re.compile(f"[^0-9a-z+{_CJK}][^0-9a-z+{_CJK}]*")  # what squeezing removes
@@ -180,7 +183,7 @@ _MARKERS = frozenset(
 )
 _LETTER = re.compile("[a-z]")
 # In the core normal form: a digit, letter or busy character, or one the look-alike map changes.
-_ANY_BUSY = re.compile(f"[0-9a-z赚挣折{re.escape(''.join(_MAP))}]")
+_ANY_BUSY = frozenset("0123456789abcdefghijklmnopqrstuvwxyz赚挣折").union(_MAP)
 
 # --- links ----------------------------------------------------------------------------------
 
@@ -296,7 +299,7 @@ def squeeze(text: str) -> str:
 def deep_normalize(text: str) -> str:
     """`normalize` plus look-alike, enclosed-digit and traditional-character mapping."""
     norm = normalize(text)
-    return norm.translate(_TABLE) if _NEEDS_MAP.search(norm) else norm
+    return norm if _MAPPED.isdisjoint(norm) else norm.translate(_TABLE)
 
 
 def phrase_key(phrase: str) -> str:
@@ -407,7 +410,7 @@ class Analyzer:
         if normalized is None:
             norm = deep_normalize(text) if text else ""
         else:
-            norm = normalized.translate(_TABLE) if _NEEDS_MAP.search(normalized) else normalized
+            norm = normalized if _MAPPED.isdisjoint(normalized) else normalized.translate(_TABLE)
         f = self._features(text, norm, _NOT_WORD.sub("", norm))
         if url:
             host = _host_of(url)
@@ -424,11 +427,11 @@ class Analyzer:
         is quiet, and is told so without building `Features` or running the finders."""
         if normalized is None:
             normalized = normalize(text) if text else ""
-        if _ANY_BUSY.search(normalized) is None:
+        if _ANY_BUSY.isdisjoint(normalized):
             norm = normalized  # the common case: one scan says there is nothing to map either
             busy = False
         else:
-            norm = normalized.translate(_TABLE) if _NEEDS_MAP.search(normalized) else normalized
+            norm = normalized if _MAPPED.isdisjoint(normalized) else normalized.translate(_TABLE)
             # Letters without digits ("ok", "app") make no figure, and only a link (or an
             # e-mail) or an account can be found in them, which `analyze` looks for only
             # after a hint.
@@ -525,11 +528,14 @@ class Analyzer:
     def _suspicion(self, host: str) -> str:
         if host in self._shorteners:
             return "短链接"
-        try:
-            ipaddress.ip_address(host)
-            return "IP 地址"
-        except ValueError:
-            pass
+        # Only digits and dots (IPv4) or a colon (IPv6) can parse: a failed parse raises, which
+        # costs more than the rest of the link's reading.
+        if ":" in host or not host.strip("0123456789."):
+            try:
+                ipaddress.ip_address(host)
+                return "IP 地址"
+            except ValueError:
+                pass
         tld = host.rpartition(".")[2]
         if tld in self._suspicious_tlds:
             return f"廉价域名（.{tld}）"

@@ -142,7 +142,7 @@ async def relay_message(event: GroupMessage, ctx: Context, state: RelayState, se
     # The dispatcher already drops these; a relay that loops is costly enough to check twice.
     if event.sender.id == services.bot.id or event.sender.id in services.config.other_bots:
         return False
-    if state.sender.is_echo(gid, event.text) or _is_command(event, services):
+    if state.sender.is_echo(gid, event.text) or _is_command(event, ctx.text, services):
         return False
     config = state.config
     body = message_body(event, config.kinds, config.labels)
@@ -232,13 +232,16 @@ def _line(state: RelayState, delivery: Delivery, origin: str, name: str, body: s
     return Template.parse(template, LINE_PLACEHOLDERS).render({"name": name, "group": origin, "text": body})
 
 
-def _is_command(event: GroupMessage, services: Services) -> bool:
-    """Commands (签到, 开始直播 ...) are for the bot in this group, not for the audience."""
+def _is_command(event: GroupMessage, normalized: str, services: Services) -> bool:
+    """Commands (签到, 开始直播 ...) are for the bot in this group, not for the audience.
+    Decided as the dispatcher decides it: the cheap pre-check on the shared normal form, then
+    the full parse only for what may be one (most relayed chat is not)."""
     dispatcher = services.dispatcher
     if dispatcher is None or not event.text:
         return False
     table = dispatcher.runtime.table_for(event.group_id)
-    return table.parse(event.text, services.config.commands.prefixes, services.bot.name) is not None
+    prefixes = services.config.commands.prefixes
+    return table.may_start(normalized, prefixes) and table.parse(event.text, prefixes, services.bot.name) is not None
 
 
 @plugin.on(BotLeftGroup)

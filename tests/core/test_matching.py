@@ -67,7 +67,9 @@ def test_bad_entries() -> None:
 
 def test_matches_a_naive_implementation() -> None:
     rng = random.Random(11)
-    alphabet = "签到红包加微信abc "
+    # Characters of 1 to 4 UTF-8 bytes and both widths of UTF-16 (a prefix hit is one at the
+    # first character only, whatever its size).
+    alphabet = "签到红包加微信abc é😀"
     entries = [
         ("".join(rng.choices(alphabet, k=rng.randint(1, 4))), rng.choice(list(MatchMode)), i) for i in range(300)
     ]
@@ -84,6 +86,12 @@ def test_matches_a_naive_implementation() -> None:
             or (mode is MatchMode.PREFIX and text.startswith(key))
         ]
         assert m.match(text) == expected, text
+
+
+def test_lone_surrogate_in_text_matches_around_it() -> None:
+    m = matcher(("红包", "contains", "c"), ("签到", "prefix", "p"))
+    assert m.match("签到\ud800红包") == ["c", "p"]
+    assert m.match("\ud800签到") == []
 
 
 def test_matcher_survives_pickling() -> None:
