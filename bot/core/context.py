@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core.clock import Clock
 from bot.core.duty import DutyGate
 from bot.core.events import Event, GroupMessage, Member, PrivateMessage, group_of
+from bot.core.health import AccountHealth
 from bot.core.outbox import OutboundItem, Outbox
 from bot.core.platform import Platform
 from bot.core.plugin import Permission, PluginConfig
@@ -44,6 +45,9 @@ class Services:
     recorder: Recorder | None = None
     # Several accounts on one PostgreSQL: who acts in which group. None: this account acts everywhere.
     duty: DutyGate | None = None
+    # This account's health (rate limits, bans, disconnects): the 账号状态 command, the web
+    # console and the admin digest read it.
+    health: AccountHealth | None = None
     # The platform's member lists, read into the recorder (start-up, bot joined, hourly).
     member_lists: MemberLists | None = None
     # Set by the composition root; built-in commands read the loaded plugins through it.

@@ -7,6 +7,7 @@ dispatcher and the outbox make no check at all.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.core.events import Event
@@ -29,6 +30,12 @@ class DutyGate(Protocol):
 
     async def may_act(self, group_id: str, token: int | None) -> bool:
         """Checked right before an action reaches the platform: does `token` still hold?"""
+        ...
+
+    def on_duty_gained(self, callback: Callable[[str, int], Awaitable[None]]) -> Callable[[], None]:
+        """Call `callback(group_id, token)` each time this account takes a group's duty, so work
+        that fell due while nobody held it (a broadcast) is done late rather than never.
+        Returns a function that unsubscribes."""
         ...
 
 
