@@ -115,8 +115,8 @@ STEP_KEYS: dict[str, set[str]] = {
     "wait": {"wait"},
     "rename": {"rename", "topic", "by"},
     "friend_request": {"friend_request", "hello", "bot"},
-    "stop": {"stop"},
-    "resume": {"resume"},
+    "stop": {"stop", "after"},
+    "resume": {"resume", "after"},
     "account": {"account", "state"},
 }
 # What an `account` step can make of an account's connection to the platform.

@@ -127,6 +127,8 @@ class Simulation:
         self._nominal = self.clock.now()
         self._seq = 0
         self._number = 0
+        # stop/resume steps with `after`: (when, step number, kind, step), in time order.
+        self._controls: list[tuple[datetime, int, str, dict[str, Any]]] = []
 
     def _seat_accounts(self, specs: list[ScenarioAccount]) -> None:
         """Several accounts: each is a member of its groups (all, unless it lists some)."""
@@ -184,7 +186,18 @@ class Simulation:
             return
         self.clock.advance_to(self._nominal)
         if kind in ("stop", "resume", "account"):
-            self._control(number, kind, step)
+            self._account_step(number, step[kind])
+            if "after" in step:
+                # Takes effect that much later, in the middle of whatever runs then (a kill
+                # during a broadcast's sends).
+                try:
+                    delay = parse_duration(step["after"])
+                except ValueError as exc:
+                    raise self._fail(number, str(exc)) from None
+                self._controls.append((self.clock.now() + delay, number, kind, step))
+                self._controls.sort(key=lambda c: (c[0], c[1]))
+            else:
+                self._control(number, kind, step)
             await self._advance(None)
             return
         self._seq += 1
@@ -308,6 +321,7 @@ class Simulation:
             before = (clock.now(), pending)
             candidates: list[datetime] = []
             if target is not None or pending:
+                candidates += [c[0] for c in self._controls[:1]]
                 for account in running:
                     services = self._services(account)
                     candidates += [
@@ -333,8 +347,13 @@ class Simulation:
                 await self._advance(None)
 
     async def _run_due(self, running: list[_Account]) -> None:
-        """Everything due now, account by account: its cluster round, its scheduled jobs, one send."""
+        """Everything due now: delayed stop/resume steps, then account by account its cluster
+        round, its scheduled jobs, one send."""
         now = self.clock.now()
+        while self._controls and self._controls[0][0] <= now:
+            _at, number, kind, step = self._controls.pop(0)
+            self._control(number, kind, step)
+        running = [a for a in running if a.running]
         for account in running:
             app, services = account.app, self._services(account)
             if account.next_round is not None and account.next_round <= now and app.cluster is not None:

@@ -171,6 +171,18 @@ _RENEW = _Stmt(
     """
 )
 
+# Renew many at once (a round): each under its own token, as `_RENEW`.
+_RENEW_ALL = _Stmt(
+    """
+    UPDATE cluster_duty d SET expires_at = now() + make_interval(secs => :ttl)
+      FROM unnest(CAST(:groups AS text[]), CAST(:tokens AS bigint[])) AS h(group_id, token)
+     WHERE d.group_id = h.group_id AND d.token = h.token AND d.instance = :instance AND d.expires_at > now()
+       AND EXISTS (SELECT 1 FROM cluster_accounts me
+                    WHERE me.account_id = :account AND me.instance = :instance AND me.expires_at > now())
+    RETURNING d.group_id, extract(epoch FROM d.expires_at - now()) AS left
+    """
+)
+
 # Give the duty up early (left the group, shutting down). Not at once: an action already
 # checked may still be on its way, so the others wait out the safety margin.
 _RELEASE = _Stmt(
@@ -398,13 +410,18 @@ class ClusterDuty:
                 candidates.setdefault(row.group_id, {})[row.account_id] = standing
             holders = {r.group_id: r.instance for r in await self._exec(conn, _HOLDERS, {"account": self.account_id})}
         now = self._mono()
-        gained: list[tuple[str, int]] = []
+        renew: list[str] = []  # ours, to keep: renewed in one statement
+        claim: list[str] = []  # free (or ours but forgotten): taken one by one
+        hand_over: list[str] = []
         for group_id in sorted(self._groups):
             pinned = self.settings.pinned.get(group_id)
             here = candidates.get(group_id, {})
             holder = holders.get(group_id)
             if holder == self.instance:
-                if group_id in self._held and should_hand_over(self.account_id, group_id, here, pinned):
+                self._free_since.pop(group_id, None)
+                if group_id not in self._held:
+                    claim.append(group_id)
+                elif should_hand_over(self.account_id, group_id, here, pinned):
                     log.info(
                         "cluster: %s hands %s over to %s (%s)",
                         self.account_id,
@@ -412,21 +429,27 @@ class ClusterDuty:
                         preferred(group_id, here, pinned),
                         self._standing_text(),
                     )
-                    await self._hand_over(conn, group_id)
-                    continue
+                    hand_over.append(group_id)
+                else:
+                    renew.append(group_id)
             elif holder is not None:
                 self._free_since.pop(group_id, None)
-                if group_id in self._held:
-                    await self._claim(conn, group_id)  # finds it taken: forgets it
-                continue
+                if self._held.pop(group_id, None) is not None:
+                    log.info("cluster: %s no longer on duty in %s", self.account_id, group_id)
             else:
                 # Free: the preferred account takes it; any other one only once it has stayed
                 # free for a whole round (the preferred one may not see what we see).
                 first_free = self._free_since.setdefault(group_id, now)
                 best = preferred(group_id, here, pinned)
-                if best not in (None, self.account_id) and now - first_free < self.settings.renew_every:
-                    continue
-            self._free_since.pop(group_id, None)
+                if best in (None, self.account_id) or now - first_free >= self.settings.renew_every:
+                    self._free_since.pop(group_id, None)
+                    claim.append(group_id)
+        if hand_over:
+            await self._hand_over(conn, hand_over)
+        if renew:
+            claim += await self._renew_all(conn, renew)
+        gained: list[tuple[str, int]] = []
+        for group_id in claim:
             before = self._held.get(group_id)
             await self._claim(conn, group_id)
             after = self._held.get(group_id)
@@ -434,13 +457,40 @@ class ClusterDuty:
                 gained.append((group_id, after.token))
         return gained
 
-    async def _hand_over(self, conn: AsyncConnection, group_id: str) -> None:
-        # Stop acting at once; the others may take it after the safety margin.
-        self._held.pop(group_id, None)
+    async def _renew_all(self, conn: AsyncConnection, groups: list[str]) -> list[str]:
+        """Renew the duties we hold in `groups`, under their tokens, in one statement; returns
+        the groups where that failed (our lease there had run out: they are claimed again)."""
+        held = [(g, self._held[g]) for g in groups]
+        started = self._mono()
         async with conn.begin():
-            await self._exec(
-                conn, _RELEASE, {"group": group_id, "instance": self.instance, "margin": self.settings.safety_margin}
+            rows = await self._exec(
+                conn,
+                _RENEW_ALL,
+                {
+                    "groups": [g for g, _ in held],
+                    "tokens": [h.token for _, h in held],
+                    "instance": self.instance,
+                    "account": self.account_id,
+                    "ttl": self.settings.lease_seconds,
+                },
             )
+            renewed = {row.group_id: float(row.left) for row in rows}
+        for group_id, h in held:
+            if group_id in renewed:
+                h.deadline = started + renewed[group_id] - self.settings.safety_margin
+        return [g for g, _ in held if g not in renewed]
+
+    async def _hand_over(self, conn: AsyncConnection, groups: list[str]) -> None:
+        # Stop acting at once; the others may take over after the safety margin.
+        for group_id in groups:
+            self._held.pop(group_id, None)
+        async with conn.begin():
+            for group_id in groups:
+                await self._exec(
+                    conn,
+                    _RELEASE,
+                    {"group": group_id, "instance": self.instance, "margin": self.settings.safety_margin},
+                )
 
     async def _tell_gained(self, gained: list[tuple[str, int]]) -> None:
         for group_id, token in gained:
