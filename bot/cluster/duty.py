@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.cluster.balance import Standing, preferred, should_hand_over
 from bot.cluster.settings import ClusterSettings
 from bot.core.clock import Clock
+from bot.core.duty import AccountRow
 from bot.core.events import BotJoinedGroup, BotLeftGroup, Event, group_of
 
 log = logging.getLogger("qunbot.cluster")
@@ -168,6 +169,15 @@ _RENEW = _Stmt(
        AND EXISTS (SELECT 1 FROM cluster_accounts me
                     WHERE me.account_id = :account AND me.instance = :instance AND me.expires_at > now())
     RETURNING extract(epoch FROM expires_at - now()) AS left
+    """
+)
+
+_ROSTER = _Stmt(
+    """
+    SELECT a.account_id, a.expires_at > now() AS running, a.budget_left, a.budget, a.trouble,
+           (SELECT count(*) FROM cluster_duty d
+             WHERE d.account_id = a.account_id AND d.expires_at > now()) AS duties
+      FROM cluster_accounts a ORDER BY a.account_id
     """
 )
 
@@ -506,6 +516,14 @@ class ClusterDuty:
         function that unsubscribes."""
         self._on_gained.append(callback)
         return lambda: self._on_gained.remove(callback) if callback in self._on_gained else None
+
+    async def roster(self) -> list[AccountRow]:
+        """Every account registered in the database: running or not, its standing, its duties."""
+        async with self.engine.connect() as conn:
+            rows = (await self._exec(conn, _ROSTER, {})).all()
+        return [
+            AccountRow(r.account_id, bool(r.running), r.budget_left, r.budget, r.trouble, int(r.duties)) for r in rows
+        ]
 
     def _standing_text(self) -> str:
         standing = self.standing() if self.standing is not None else Standing()

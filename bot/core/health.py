@@ -25,13 +25,16 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.core.clock import Clock
-from bot.core.duty import OffDuty
+from bot.core.duty import AccountRow, OffDuty
 from bot.core.platform import PlatformError, SendResult
+
+if TYPE_CHECKING:
+    from bot.core.context import Services
 
 log = logging.getLogger("qunbot.health")
 
@@ -46,7 +49,8 @@ class HealthSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rate_limits: int = Field(5, ge=1)  # this many "too frequent" answers ...
+    # Three is when the outbox opens its circuit breaker (outbox.breaker_threshold).
+    rate_limits: int = Field(3, ge=1)  # this many "too frequent" answers ...
     rate_limit_window: float = Field(600.0, gt=0)  # ... within this many seconds
     disconnected_for: float = Field(120.0, gt=0)  # disconnected longer than this
     calm_for: float = Field(900.0, ge=0)  # trouble ends this long after the last problem
@@ -225,3 +229,37 @@ class AccountHealth:
             budget_left=extra.get("budget_left"),
             budget=extra.get("budget"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsStatus:
+    """This account's health and, with several accounts, every account's standing."""
+
+    me: HealthReport | None
+    roster: list[AccountRow]
+    roster_error: str | None = None
+
+    def text(self) -> str:
+        lines = [self.me.text()] if self.me is not None else ["本账号没有健康记录。"]
+        if self.roster:
+            lines.append(f"共享数据库中的账号（{len(self.roster)} 个）：")
+            for row in self.roster:
+                state = "运行中" if row.running else "未运行"
+                if row.trouble:
+                    state += f"，异常：{row.trouble}"
+                budget = f"，本小时还可发 {row.budget_left}/{row.budget}" if row.budget_left is not None else ""
+                lines.append(f"  {row.account_id}：{state}，值班 {row.duties} 个群{budget}")
+        elif self.roster_error:
+            lines.append(f"读取其他账号失败：{self.roster_error}")
+        return "\n".join(lines)
+
+
+async def account_status(services: Services) -> AccountsStatus:
+    """What the 账号状态 command, the web console's 账号 page and the admin digest show."""
+    me = services.health.report() if services.health is not None else None
+    if services.duty is None:
+        return AccountsStatus(me, [])
+    try:
+        return AccountsStatus(me, await services.duty.roster())
+    except Exception as exc:  # the database is away: still show this account
+        return AccountsStatus(me, [], f"{type(exc).__name__}: {exc}")
