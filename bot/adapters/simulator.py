@@ -317,7 +317,7 @@ class Simulation:
         while True:
             await self._handle_followups()
             running = self._running()
-            pending = sum(self._services(a).outbox.pending for a in running)
+            pending = self._settling(running)
             before = (clock.now(), pending)
             candidates: list[datetime] = []
             if target is not None or pending:
@@ -335,7 +335,7 @@ class Simulation:
                 break
             clock.advance_to(max(min(candidates), clock.now()))
             await self._run_due(running)
-            after = sum(self._services(a).outbox.pending for a in running)
+            after = self._settling(running)
             # Guard against a component that reports work due but makes no progress.
             stuck = stuck + 1 if (clock.now(), after) == before and not self.followups else 0
             if stuck > 1000:
@@ -343,8 +343,13 @@ class Simulation:
         if target is not None:
             clock.advance_to(target)
             await self._run_due(self._running())
-            if any(self._services(a).outbox.pending for a in self._running()) or self.followups:
+            if self._settling(self._running()) or self.followups:
                 await self._advance(None)
+
+    def _settling(self, running: list[_Account]) -> int:
+        """Sends still to settle after a step. An account with a simulated fault would retry
+        forever (rate limits are never given up): its queue moves only during waits."""
+        return sum(self._services(a).outbox.pending for a in running if a.platform.fault is None)
 
     async def _run_due(self, running: list[_Account]) -> None:
         """Everything due now: delayed stop/resume steps, then account by account its cluster
