@@ -58,7 +58,7 @@ async def test_several_bots_need_the_cluster_in_the_config(tmp_path: Path) -> No
     path.write_text(HEAD + "bots:\n  - {id: a}\n  - {id: b}\n", encoding="utf-8")
     scenario, lines = load_scenario(path)
     loaded = load_everything(write_cluster_config(tmp_path, None, ["a", "b"]))
-    with pytest.raises(ScenarioError, match="several bots need cluster.enabled"):
+    with pytest.raises(ScenarioError, match=r"several bots need cluster\.enabled"):
         await Simulation(scenario, lines, loaded).start()
 
 
