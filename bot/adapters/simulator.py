@@ -1,3 +1,4 @@
+# Over 500 lines: the step builders and the several-account time driver share one simulation's state.
 """`qunbot simulate`: replay a scenario file through the real bot on a virtual clock.
 
 The scenario format is a stable interface (DESIGN §7; models in bot.adapters.scenario). Each

@@ -1,3 +1,4 @@
+# Over 500 lines: the lease statements and the rounds that run them share one safety argument (below).
 """Who acts in a group when several bot accounts share one PostgreSQL (DESIGN §6).
 
 Each process serves one account and holds a lease on it (`cluster_accounts`). Per group, one
