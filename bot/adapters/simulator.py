@@ -275,6 +275,10 @@ class Simulation:
     async def close(self) -> None:
         try:
             for account in reversed(getattr(self, "accounts", [])):
+                if not account.running and account.app.services is not None:
+                    # A stopped process is dead: what it had queued dies with it, unsent.
+                    for group_id in self.world.groups:
+                        account.app.services.outbox.discard_group(group_id)
                 await account.app.stop(drain_seconds=0)
         finally:
             self._tmp.cleanup()

@@ -195,6 +195,14 @@ class BroadcastService:
         duty = self.services.duty
         if duty is not None and self._unsubscribe is None:
             self._unsubscribe = duty.on_duty_gained(self._gained)
+            if first_build:
+                # The duties this process took at start came before this subscription: a
+                # delivery its previous run claimed and never sent (killed mid-broadcast) is
+                # taken over now, as for any takeover.
+                for gid in await self.resolve(sorted({t for d in self.defs.values() for t in d.targets})):
+                    token = duty.token(gid)
+                    if token is not None:
+                        await self._gained(gid, token)
 
     def _schedule(self, definition: Definition, paused: bool) -> None:
         first = definition.trigger.get_next_fire_time(None, self.now())

@@ -107,3 +107,20 @@ async def test_a_large_broadcast_is_spread_by_send_budget(tmp_path: Path, pg_url
         accounts = by_account([a for a in sim.actions if "早上好" in (a.text or "")])
         assert all(accounts[b] >= 15 for b in BOTS), accounts
         assert accounts["wxid_a"] < 50, accounts
+
+
+async def test_a_restarted_account_sends_what_its_killed_run_left_claimed(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    """One account: killed 30 s into the broadcast, started again 4 minutes later (a new
+    process, new instance): it takes its groups back under new tokens and sends the rest."""
+    cfg = config(tmp_path, pg_url)
+    alone = {**WORLD, "bots": [{"id": "wxid_a"}]}
+    async with simulation(cfg, alone, pg_url) as first:
+        await first.step({"stop": "wxid_a", "after": "150s"})
+        await first.step({"wait": "5m"})
+        before = sent_per_group(first)
+    assert 20 <= sum(before.values()) <= 40
+    async with simulation(cfg, {**alone, "clock": "2026-12-01T09:04:00+08:00"}, pg_url) as second:
+        await second.finish()
+        after = sent_per_group(second)
+        assert before + after == Counter(dict.fromkeys(GROUPS, 1))
+        assert await delivery_states(second) == Counter({"sent": 100})
