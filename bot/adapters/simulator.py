@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from bot.adapters.scenario import (
     ACCOUNT_STATES,
     STEP_KEYS,
@@ -53,8 +55,24 @@ from bot.core.events import (
     group_of,
 )
 from bot.core.platform import ActionRecord
+from bot.storage.db import Database
 
 __all__ = ["Scenario", "ScenarioError", "Simulation", "load_scenario", "parse_duration", "step_kind"]
+
+
+async def _forget_leases(db_url: str, accounts: list[str]) -> None:
+    """A simulation starts with its accounts not running: a run kept in the same database
+    (`--db`) left leases stamped with its own virtual times, which a new run's clock may not
+    have reached."""
+    db = await Database.open(db_url)
+    try:
+        async with db.engine.begin() as conn:
+            for table in ("cluster_duty", "cluster_members", "cluster_accounts"):
+                await conn.execute(
+                    sa.text(f"DELETE FROM {table} WHERE account_id = ANY(:accounts)"), {"accounts": accounts}
+                )
+    finally:
+        await db.close()
 
 
 @dataclass(eq=False)
@@ -120,6 +138,8 @@ class Simulation:
             raise ScenarioError(
                 f"{self.lines.file}: cluster.enabled needs a PostgreSQL database: run with --db postgresql://..."
             )
+        if cluster.enabled:
+            await _forget_leases(db_url, [spec.id for spec in specs])
         self.accounts: list[_Account] = []
         for index, spec in enumerate(specs):
             self.accounts.append(await self._start_account(spec, index, db_url))
