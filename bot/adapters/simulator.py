@@ -63,13 +63,14 @@ __all__ = ["Scenario", "ScenarioError", "Simulation", "load_scenario", "parse_du
 async def _forget_leases(db_url: str, accounts: list[str]) -> None:
     """A simulation starts with its accounts not running: a run kept in the same database
     (`--db`) left leases stamped with its own virtual times, which a new run's clock may not
-    have reached."""
+    have reached. They are ended, not deleted: the fencing tokens keep growing."""
     db = await Database.open(db_url)
     try:
         async with db.engine.begin() as conn:
-            for table in ("cluster_duty", "cluster_members", "cluster_accounts"):
+            for table in ("cluster_duty", "cluster_accounts"):
                 await conn.execute(
-                    sa.text(f"DELETE FROM {table} WHERE account_id = ANY(:accounts)"), {"accounts": accounts}
+                    sa.text(f"UPDATE {table} SET expires_at = '-infinity' WHERE account_id = ANY(:accounts)"),
+                    {"accounts": accounts},
                 )
     finally:
         await db.close()
