@@ -95,6 +95,7 @@ class BotApp:
         rng: random.Random | None = None,
         db_url: str | None = None,
         outbox_settings_override: dict[str, float] | None = None,
+        virtual_leases: bool = False,
     ) -> None:
         self.loaded = loaded
         self.platform = platform
@@ -102,6 +103,9 @@ class BotApp:
         self.rng = rng or random.Random()
         self.db_url = db_url
         self._outbox_override = outbox_settings_override or {}
+        # The simulator's several accounts: the cluster leases run on the (virtual) clock and
+        # the simulator drives the rounds; otherwise they run on real time in the background.
+        self._virtual_leases = virtual_leases and clock.virtual
         self.services: Services | None = None
         self.dispatcher: Dispatcher | None = None
         self.db: Database | None = None
@@ -218,10 +222,11 @@ class BotApp:
 
     async def _join_cluster(self, outbox: Outbox) -> None:
         """Several accounts on one PostgreSQL: lease this account, take the duty where it is free,
-        and let the dispatcher and the outbox consult it (bot.cluster). On a virtual clock (the
-        simulator) the leases run on it too, and the simulator drives the rounds (`tick`)."""
+        and let the dispatcher and the outbox consult it (bot.cluster). With virtual leases (the
+        simulator's several accounts) the leases run on it too, and the simulator drives the
+        rounds (`tick`)."""
         assert self.db is not None and self.services is not None
-        clock = self.clock if self.clock.virtual else None
+        clock = self.clock if self._virtual_leases else None
         cluster = ClusterDuty(self.db.engine, self.platform.bot.id, self.config.cluster, clock=clock)
         health = self.services.health
         per_hour = outbox.settings.per_hour

@@ -9,7 +9,8 @@ outbox paces sends in virtual time, so pacing is visible in the timestamps but c
 Several accounts (`bots:`): each is a whole bot (its own app, outbox, scheduler and engine,
 as a `qunbot run` process would have) on one shared world, clock and database; a group's
 events reach every running account in it. With `cluster.enabled` their leases run on the
-virtual clock and the simulator drives each account's rounds every `lease_ttl`/3, so a
+virtual clock (with one `bot:`, as before, on real time in the background) and the
+simulator drives each account's rounds every `lease_ttl`/3, so a
 `stop` (the process is killed or paused: no renewals, no handover) is taken over within the
 TTL in virtual time, and `resume` wakes it with what it had queued.
 """
@@ -139,7 +140,10 @@ class Simulation:
             raise ScenarioError(
                 f"{self.lines.file}: cluster.enabled needs a PostgreSQL database: run with --db postgresql://..."
             )
-        if cluster.enabled:
+        # A `bots:` list: the accounts' leases run on the virtual clock, rounds driven here. One
+        # `bot:` is one process as before: with the cluster on, its leases run on real time.
+        self._virtual_leases = bool(sc.bots) and cluster.enabled
+        if self._virtual_leases:
             await _forget_leases(db_url, [spec.id for spec in specs])
         self.accounts: list[_Account] = []
         for index, spec in enumerate(specs):
@@ -175,7 +179,14 @@ class Simulation:
         base = self.loaded.config
         config = base.model_copy(update={"bot": base.bot.model_copy(update={"id": spec.id, "name": member.name})})
         loaded = LoadedConfig(config, self.loaded.lines, self.loaded.plugins, self.loaded.path)
-        app = BotApp(loaded, platform, self.clock, rng=random.Random(self.seed + index), db_url=db_url)
+        app = BotApp(
+            loaded,
+            platform,
+            self.clock,
+            rng=random.Random(self.seed + index),
+            db_url=db_url,
+            virtual_leases=self._virtual_leases,
+        )
         account = _Account(spec, member, platform, app)
         await app.start()
         # The scenario's groups exist before the bot: their members are already there.
@@ -184,7 +195,7 @@ class Simulation:
         # in a row is two messages here, never a redelivery.
         assert app.dispatcher is not None  # start() built it
         app.dispatcher.dedup_by_content = False
-        if app.cluster is not None:
+        if app.cluster is not None and self._virtual_leases:
             account.next_round = self.clock.now() + timedelta(seconds=app.config.cluster.renew_every)
         return account
 
