@@ -6,22 +6,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import hashlib
 import logging
 import random
 import sys
 from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from bot.cluster import ClusterDuty
 from bot.cluster.balance import Standing
+from bot.cluster.bus import PgBus
+from bot.cluster.handoff import ClusterHandoff
 from bot.config import BotConfig, ConfigError, ConfigIssue, LineMap, validate_core
 from bot.config.diff import check_replacement, diff, save_applied
 from bot.config.yamlio import load_yaml
 from bot.core import manage, reach
+from bot.core.bus import Topic
 from bot.core.clock import Clock
 from bot.core.context import Services
 from bot.core.dispatcher import Dispatcher, Runtime
@@ -43,6 +49,26 @@ from bot.storage.settings import StorageSettings
 log = logging.getLogger("qunbot.app")
 
 T = TypeVar("T")
+
+
+class ConfigReloaded(BaseModel):
+    """Another process applied a changed config file (several accounts, `bot.cluster.bus`)."""
+
+    account: str
+    digest: str  # sha256 of the file it applied
+
+
+CONFIG_RELOADED = Topic("config_reloaded", ConfigReloaded)
+
+
+class SwitchesChanged(BaseModel):
+    """An admin switched a plugin on or off in a group (开启/关闭) in another process."""
+
+    group_id: str
+    plugin: str
+
+
+SWITCHES_CHANGED = Topic("plugin_switches_changed", SwitchesChanged)
 
 
 @dataclass
@@ -111,6 +137,12 @@ class BotApp:
         self.db: Database | None = None
         self.recorder: Recorder | None = None
         self.cluster: ClusterDuty | None = None
+        self.bus: PgBus | None = None
+        self.handoff: ClusterHandoff | None = None
+        # sha256 of the config file last applied: a notice that another process reloaded
+        # makes this one re-read its file, and reload only if it differs.
+        self._applied_digest: str | None = None
+        self._toggles: PluginStateRepo | None = None
         # Events being dispatched right now: shutdown waits for them before it flushes.
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -136,8 +168,8 @@ class BotApp:
         outbox_settings = config.outbox.model_copy(update=self._outbox_override)
         outbox = Outbox(self.platform, self.clock, outbox_settings, self.rng, on_result=self._on_sent)
         groups = GroupDirectory(config, self.platform, self.clock)
-        toggles = PluginStateRepo(self.db)
-        groups.load_toggles(await toggles.load_all(), toggles.set)
+        toggles = self._toggles = PluginStateRepo(self.db)
+        groups.load_toggles(await toggles.load_all(), self._save_switch)
         notifier = Notifier(config.notify, groups, outbox, self.clock)
         outbox.on_budget = functools.partial(_budget_alert, notifier)
         scheduler = Scheduler(self.clock)
@@ -168,6 +200,7 @@ class BotApp:
         self._watch_health(outbox, notifier)
         if config.cluster.enabled:
             await self._join_cluster(outbox)
+            self._applied_digest = await asyncio.to_thread(_digest, self.loaded.path)
         runtime = await Runtime.build(self.loaded.plugins, self.services)
         self.dispatcher = Dispatcher(self.services, runtime)
         self.services.dispatcher = self.dispatcher
@@ -242,6 +275,40 @@ class BotApp:
         self.cluster = cluster
         outbox.duty = cluster
         self.services.duty = cluster
+        # Before the plugins load: a change another process makes while they read the database
+        # is then heard, not missed.
+        bus = self.bus = PgBus(self.db.engine, origin=cluster.instance)
+        await bus.start()
+        bus.subscribe(CONFIG_RELOADED, self._on_config_reloaded, on_resync=self._reload_if_changed)
+        bus.subscribe(SWITCHES_CHANGED, lambda _notice: self._reload_switches(), on_resync=self._reload_switches)
+        handoff = self.handoff = ClusterHandoff(self.db.engine, cluster, outbox, bus)
+        await handoff.start()
+        self.services.bus = bus
+        self.services.handoff = handoff
+
+    async def _save_switch(self, group_id: str, plugin: str, enabled: bool, by: str, at: datetime) -> None:
+        assert self._toggles is not None
+        await self._toggles.set(group_id, plugin, enabled, by, at)
+        if self.bus is not None:
+            await self.bus.publish(SWITCHES_CHANGED, SwitchesChanged(group_id=group_id, plugin=plugin))
+
+    async def _reload_switches(self) -> None:
+        """Another process switched a plugin on or off somewhere: read the switches again."""
+        assert self._toggles is not None and self.services is not None
+        self.services.groups.load_toggles(await self._toggles.load_all(), self._save_switch)
+
+    async def _on_config_reloaded(self, notice: ConfigReloaded) -> None:
+        log.info("config: account %s reloaded its config; checking ours", notice.account)
+        await self._reload_if_changed()
+
+    async def _reload_if_changed(self) -> None:
+        """Re-read our own config file and apply it if it changed since we last applied it
+        (processes that share one file, or get it copied to each machine, pick a change up at
+        once, whether or not this machine's file watcher saw it)."""
+        path = self.loaded.path
+        if path is None or await asyncio.to_thread(_digest, path) == self._applied_digest:
+            return
+        await self.reload(path, announce=False)
 
     async def refresh_members(self) -> None:
         """Read every group's member list now (start-up, log-in): members who were there
@@ -319,12 +386,15 @@ class BotApp:
                 item.target, str(item.payload.get("text", "")), self.clock.now(), message_id=result.message_id
             )
 
-    async def reload(self, path: str | Path | None = None) -> bool:
+    async def reload(self, path: str | Path | None = None, *, announce: bool = True) -> bool:
         """Apply a changed config file without restart; keep the last good one on error.
         A refused reload, and one that switches plugins off or removes broadcasts, is told
-        to the bot admins (privately, through the notifier), not only logged."""
+        to the bot admins (privately, through the notifier), not only logged. With several
+        accounts, a reload applied here is `announce`d to the other processes (not when it was
+        itself caused by such a notice)."""
         assert self.services is not None and self.dispatcher is not None
         path = Path(path or self.loaded.path or "")
+        digest = await asyncio.to_thread(_digest, path)
         try:
             loaded = load_everything(path, web_default=self.loaded.web_default)
             check_replacement(self.loaded.lines, loaded.lines)
@@ -353,6 +423,9 @@ class BotApp:
         _settle_heap()
         await asyncio.to_thread(save_applied, path)
         log.info("config reloaded from %s%s", path, "".join(f"\n  {change}" for change in changes))
+        self._applied_digest = digest
+        if announce and self.bus is not None and digest is not None:
+            await self.bus.publish(CONFIG_RELOADED, ConfigReloaded(account=self.platform.bot.id, digest=digest))
         losses = [change for change in changes if change.plugin_off or change.broadcast_removed]
         if losses:
             await self._tell_admins(
@@ -395,6 +468,10 @@ class BotApp:
             await _step("deferred jobs", failed, services.scheduler.flush_deferred())
             await _step("outbox", failed, services.outbox.drain(self.clock.now() + timedelta(seconds=drain_seconds)))
             await _step("notifier", failed, services.notifier.aclose())
+        if self.handoff is not None:
+            await _step("cluster hand-overs", failed, self.handoff.stop())
+        if self.bus is not None:
+            await _step("cluster notices", failed, self.bus.stop())
         if self.cluster is not None:
             # After the drain: what was queued went out under our duty; then hand over.
             await self.cluster.stop()
@@ -410,6 +487,16 @@ class BotApp:
         if failed:
             log.error("shutdown: could not write everything: %s failed (see above)", ", ".join(failed))
         return not failed
+
+
+def _digest(path: Path | None) -> str | None:
+    """sha256 of a file's bytes (blocking: call it in a thread); None when it cannot be read."""
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 async def _budget_alert(notifier: Notifier, used: int, budget: int) -> None:

@@ -35,5 +35,5 @@ def _flags_show_no_type() -> None:
             return None
         return original(self, ctx)
 
-    display_type_rich._qunbot = True  # type: ignore[attr-defined]
+    display_type_rich._qunbot = True  # type: ignore[attr-defined]  # a mark on the function: patch typer once
     option.display_type_rich = display_type_rich

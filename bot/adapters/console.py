@@ -21,6 +21,7 @@ import codecs
 import contextlib
 import os
 import re
+import secrets
 import stat
 import sys
 from collections.abc import Awaitable, Callable
@@ -50,7 +51,7 @@ class ParsedWait:
     seconds: float
 
 
-def parse_line(line: str, world: World, clock: Clock, seq: int) -> Event | ParsedWait | None:
+def parse_line(line: str, world: World, clock: Clock, seq: int, run: str = "") -> Event | ParsedWait | None:
     """One console line → an event (or a pause); None for blank/comment lines."""
     line = line.strip()
     if not line or line.startswith("#"):
@@ -86,11 +87,13 @@ def parse_line(line: str, world: World, clock: Clock, seq: int) -> Event | Parse
         url = url_match.group(0) if url_match else None
         if qr is not None:
             try:
-                world.post_image(f"console-{seq}", qr_image(qr.strip()))
+                world.post_image(f"console-{run}{seq}", qr_image(qr.strip()))
             except ValueError as exc:
                 raise ConsoleLineError(str(exc)) from None
         if target in ("pm", "private"):
-            return PrivateMessage(at=now, sender=sender, text=text, kind=kind, url=url, message_id=f"console-{seq}")
+            return PrivateMessage(
+                at=now, sender=sender, text=text, kind=kind, url=url, message_id=f"console-{run}{seq}"
+            )
         group = world.group(target)
         if sender.id not in group.members:
             world.join(target, [sender.id])
@@ -105,7 +108,7 @@ def parse_line(line: str, world: World, clock: Clock, seq: int) -> Event | Parse
             url=url,
             mentions=(bot.id,) if mentions_bot else (),
             mentions_bot=mentions_bot,
-            message_id=f"console-{seq}",
+            message_id=f"console-{run}{seq}",
             group_topic=group.topic,
         )
     raise ConsoleLineError(
@@ -141,6 +144,9 @@ class ConsoleAdapter:
             world, clock, on_action=self._print, on_event=self.followups.put_nowait, keep_actions=False
         )  # printed as they happen; kept, they would grow per send
         self.lines_read = 0
+        # Message ids unique across runs on one database, as a platform's are: the event log
+        # keeps one row per (group, message id).
+        self._run = f"{secrets.token_hex(4)}-"
 
     def _print(self, record: ActionRecord) -> None:
         print(format_action(record, self.world), file=self.out, flush=True)
@@ -175,7 +181,7 @@ class ConsoleAdapter:
     async def _line(self, handle: Callable[[Event], Awaitable[object]], line: str, stop: asyncio.Event) -> bool:
         """Handle one line; True when it became an event."""
         try:
-            item = parse_line(line, self.world, self.clock, self.lines_read)
+            item = parse_line(line, self.world, self.clock, self.lines_read, self._run)
         except ConsoleLineError as exc:
             sys.stderr.write(f"! {exc}\n")
             return False

@@ -28,6 +28,10 @@ class ClusterSettings(BaseModel):
     # When this account counts as in trouble (rate limits, ban, disconnected) and hands its
     # duties over (bot.core.health); also what the 账号状态 command and the digest report.
     health: HealthSettings = Field(default_factory=HealthSettings)
+    # An action handed to the account on duty in another group (a relay line, a keyword
+    # invite) that no account has taken after this many seconds is dropped as expired: a
+    # relay line minutes late is worse than none.
+    handoff_ttl: float = Field(300.0, ge=5, le=86_400)
 
     @model_validator(mode="after")
     def _margin_fits(self) -> ClusterSettings:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.core.bus import Bus, Handoff
 from bot.core.clock import Clock
 from bot.core.duty import DutyGate
 from bot.core.events import Event, GroupMessage, Member, PrivateMessage, group_of
@@ -48,6 +49,10 @@ class Services:
     # This account's health (rate limits, bans, disconnects): the 账号状态 command, the web
     # console and the admin digest read it.
     health: AccountHealth | None = None
+    # Several accounts: notices to the other processes (LISTEN/NOTIFY), and actions handed to
+    # the account on duty in another group. None: one account, nobody to tell.
+    bus: Bus | None = None
+    handoff: Handoff | None = None
     # The platform's member lists, read into the recorder (start-up, bot joined, hourly).
     member_lists: MemberLists | None = None
     # Set by the composition root; built-in commands read the loaded plugins through it.

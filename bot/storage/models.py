@@ -158,6 +158,10 @@ class EventType:
     WITH_TEXT = (MESSAGE, PRIVATE, FRIEND_REQUEST, BOT_MESSAGE)
 
 
+# The rows the unique key on (group, platform message id) covers: chat messages whose id is known.
+MESSAGE_KEY_WHERE = sa.text("type = 'message' AND message_id IS NOT NULL")
+
+
 class EventLog(SQLModel, table=True):
     """The raw, append-only event log. Reports read `DailyActivity`, not this."""
 
@@ -166,6 +170,16 @@ class EventLog(SQLModel, table=True):
         # By group and time only: an index by member takes every message at a random place
         # and makes writing the log about three times dearer on SQLite (see migration 0003).
         sa.Index("ix_event_log_group_at", "group_id", "at"),
+        # A platform message is logged once per group, however many accounts (or replays)
+        # deliver it: statistics count it once (migration 0006).
+        sa.Index(
+            "uq_event_log_group_message",
+            "group_id",
+            "message_id",
+            unique=True,
+            sqlite_where=MESSAGE_KEY_WHERE,
+            postgresql_where=MESSAGE_KEY_WHERE,
+        ),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)

@@ -61,7 +61,7 @@ async def try_message(console: WebConsole, group_id: str, member_id: str, text: 
             summary = "不算广告"
         details = [f"{r.name}：{'✔' if r.spam else '✘'} {r.details}" for r in verdict.results if r.spam or r.details]
         steps.append(Step("自动踢广告", verdict.spam, summary, details))
-    runtime = console.bot.dispatcher.runtime  # type: ignore[union-attr]
+    runtime = console.runtime
     match = runtime.table_for(group_id).parse(text, services.config.commands.prefixes, services.bot.name)
     if match is not None:
         spec = match.spec

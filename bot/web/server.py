@@ -31,6 +31,7 @@ from bot.web.store import WebStore
 if TYPE_CHECKING:
     from bot.app import BotApp
     from bot.core.context import PluginHost, Services
+    from bot.core.dispatcher import Runtime
     from bot.core.platform import GroupInfo
 
 log = logging.getLogger("qunbot.web")
@@ -112,6 +113,12 @@ class WebConsole:
             live = self._live or {}
         self._live, self._live_at = live, time.monotonic()
         return live
+
+    @property
+    def runtime(self) -> Runtime:
+        """The running bot's plugins and command tables."""
+        assert self.bot.dispatcher is not None, "start the bot first"
+        return self.bot.dispatcher.runtime
 
     def host(self, name: str) -> PluginHost | None:
         """A loaded plugin (its state is the service its chat commands use), or None when off."""
@@ -240,13 +247,15 @@ async def serve(bot: BotApp, stop: asyncio.Event) -> None:
     )
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[assignment]  # the bot owns the signals
+    services = bot.services
+    assert services is not None, "start the bot first"  # as `create_app` needs it
     webhooks = None
     if settings.webhooks:
         from bot.web.webhooks import WebhookSender
 
         webhooks = WebhookSender(settings.webhooks)
         webhooks.start()
-        bot.services.listeners.append(webhooks.publish)  # type: ignore[union-attr]
+        services.listeners.append(webhooks.publish)
     task = asyncio.create_task(server.serve(), name="web")
     warm = asyncio.create_task(app.state.console.past(), name="web-overview-warm")  # the first page is then fast
     log.info("web console on %s (listening on %s:%d)", settings.base_url, settings.host, settings.port)
@@ -258,5 +267,5 @@ async def serve(bot: BotApp, stop: asyncio.Event) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, 5)
         if webhooks is not None:
-            bot.services.listeners.remove(webhooks.publish)  # type: ignore[union-attr]
+            services.listeners.remove(webhooks.publish)
             await webhooks.aclose()

@@ -34,7 +34,7 @@ from .config import (
     Strictness,
     WaveRule,
 )
-from .textforms import LOUD, Features, Link, Phrase
+from .textforms import LOUD, Features, Link, Number, Phrase
 from .verdict import CheckResult
 
 
@@ -273,7 +273,7 @@ class AdContentCheck(_Content):
                 parts.append((text, take))
                 budget -= take
 
-        hidden = _hidden(f) if (f.solicitations or f.handles or f.numbers or f.links) else ""
+        hidden = _hidden(f, _known_regular(msg)) if (f.solicitations or f.handles or f.numbers or f.links) else ""
         if hidden:
             parts.append((f"隐藏写法（{hidden}）", threshold))
         elif f.spaced_out:
@@ -363,7 +363,25 @@ def reachable(f: Features, msg: Message) -> bool:
     )
 
 
-def _hidden(f: Features) -> str:
+# How people with nothing to hide often type a number too (by voice input, or older members
+# spelling it 一三八…): a long-time member sharing a plumber's number this way is not dodging a
+# filter; a newcomer may be. Digits spaced out one by one or mixed with symbols stay evidence.
+_TYPED_BY_HAND = frozenset({"用汉字写数字"})
+
+
+def _known_regular(msg: Message) -> bool:
+    """A member whose history we know and who is long established (unknown history counts as
+    established elsewhere, but is no proof that a number spelled out is innocent)."""
+    known = msg.member_age is not None or msg.member_messages is not None
+    return known and standing(msg.member_age, msg.member_messages) == OLD
+
+
+def _disguised(n: Number, old: bool) -> str:
+    """How the number was disguised, where that counts as evidence for this sender."""
+    return "" if old and n.hidden in _TYPED_BY_HAND else n.hidden
+
+
+def _hidden(f: Features, old: bool) -> str:
     for text, how in f.solicitations:
         if how:
             return f"{text}: {how}"
@@ -371,8 +389,8 @@ def _hidden(f: Features) -> str:
         if h.hidden:
             return f"{h.ident}: {h.hidden}"
     for n in f.numbers:
-        if n.hidden:
-            return f"{n.digits}: {n.hidden}"
+        if how := _disguised(n, old):
+            return f"{n.digits}: {how}"
     for link in f.links:
         if link.hidden:
             return f"{link.host}: {link.hidden}"
@@ -394,7 +412,8 @@ class ContactCheck(_Content):
             return self._none
         found = [f"{text}（{how}）" for text, how in f.solicitations if how]
         found += [f"{h.ident}（{h.hidden}）" for h in f.handles if h.hidden]
-        found += [f"{n.digits}（{n.hidden}）" for n in f.numbers if n.hidden]
+        old = _known_regular(probe.message)
+        found += [f"{n.digits}（{how}）" for n in f.numbers if (how := _disguised(n, old))]
         if found and f.scam_warning and not reachable(f, probe.message):
             return _result(self.name, False, "防骗提醒中的引用，没有真实联系方式", self.action)
         if found:
@@ -717,13 +736,16 @@ def _has_hook(probe: Probe) -> bool:
     return kind is not MessageKind.TEXT and (kind in (MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM) or probe.qr)
 
 
-_UNREAD = frozenset((MessageKind.SYSTEM, MessageKind.VOICE, MessageKind.EMOTICON))
+# A voice message or sticker is read when the platform gives it text (a transcript, a caption);
+# over WeChat it has none, and then there is nothing to read.
+_UNREAD = frozenset((MessageKind.SYSTEM,))
 
 
 def model_reads(kind: str, squeezed: str, min_chars: int) -> bool:
     """Whether the text model scores a message (the check, and `evaluate`'s figures): not when
     there is nothing to read, no text at all (a bare image or voice message says nothing about
-    itself; the new-member rules and the QR check look at those), or a very short plain text.
+    itself; the new-member rules and the QR check look at those), a system message, or a very
+    short plain text.
     `kind` is a `MessageKind` or its value."""
     return bool(squeezed) and kind not in _UNREAD and (kind != MessageKind.TEXT or len(squeezed) >= min_chars)
 

@@ -182,7 +182,7 @@ class ClassifierRule(PluginConfig):
     # Chosen by 5-fold cross-validation on the shipped corpus (README, 自动踢广告): members of
     # more than a week (or whose join the bot never saw) get the higher bar, newcomers the lower.
     thresholds: ClassifierThresholds = Field(
-        default_factory=lambda: ClassifierThresholds(lenient=0.9, normal=0.85, strict=0.75)
+        default_factory=lambda: ClassifierThresholds(lenient=0.9, normal=0.8, strict=0.75)
     )
     newcomer_thresholds: ClassifierThresholds = Field(
         default_factory=lambda: ClassifierThresholds(lenient=0.85, normal=0.75, strict=0.6)
@@ -191,7 +191,7 @@ class ClassifierRule(PluginConfig):
     # when the model reads the message as ordinary chat, below this probability: scam warnings
     # that quote the scam, "我们群不喊单", a newcomer sharing the 接龙 mini-program or a
     # plumber's card. Chosen by cross-validation with the thresholds (README). 0 turns this off.
-    veto_below: float = Field(0.65, ge=0, lt=1)
+    veto_below: float = Field(0.75, ge=0, lt=1)
     min_chars: int = Field(2, ge=1)  # plain texts shorter than this (squeezed) are not scored
 
     def by_standing(self, strictness: Strictness) -> dict[str, float]:

@@ -15,10 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core.events import MessageKind
+
 from .checks import model_reads
 from .classifier import OLD, Example, Scorer, TextModel, prepare
 from .detector import Detector
-from .spamcheck import check_lines
+from .spamcheck import QR_KINDS, check_lines
 
 
 @dataclass
@@ -141,7 +143,7 @@ def evaluate(lines: Iterable[str], detector: Detector) -> Evaluation:
         if not isinstance(spam, bool):
             result.errors.append(f'{obj.get("id")}: no label ("spam": true/false)')
             continue
-        kind = str(obj.get("kind") or "text")
+        kind = _kind_label(obj.get("kind"))
         family = obj.get("family") if isinstance(obj.get("family"), str) and obj.get("family") else None
         flagged = bool(verdict["spam"])
         result.overall.add(spam, flagged)
@@ -153,6 +155,17 @@ def evaluate(lines: Iterable[str], detector: Detector) -> Evaluation:
             miss = Miss(verdict["id"], spam, kind, family, str(obj.get("text") or ""), rules)
             (result.missed if spam else result.false_alarms).append(miss)
     return result
+
+
+def _kind_label(raw: object) -> str:
+    """One slice per kind however the file spells it (`mini-program`, `card`, `MiniProgram`);
+    a QR image keeps its own slice, and an unknown spelling is shown as written."""
+    if not isinstance(raw, str) or not raw.strip():
+        return MessageKind.TEXT.value
+    if raw.strip().lower() in QR_KINDS:
+        return "qr"
+    kind = MessageKind.parse(raw)
+    return kind.value if kind is not MessageKind.OTHER else raw.strip()
 
 
 def _unpack(example: Example) -> tuple[str, bool, str, str]:

@@ -29,7 +29,7 @@ from .config import AntispamConfig
 from .detector import Detector
 from .teaching import deployment_model
 
-_QR_KINDS = frozenset({"qr", "qrcode", "qr_code", "qr-code"})
+QR_KINDS = frozenset({"qr", "qrcode", "qr_code", "qr-code"})
 
 
 class InputError(ValueError):
@@ -55,7 +55,7 @@ def message_from_json(obj: Any) -> tuple[Any, Message]:
     raw_kind = obj.get("kind")
     if raw_kind is not None and not isinstance(raw_kind, str):
         raise InputError('"kind" must be a string')
-    qr = isinstance(raw_kind, str) and raw_kind.strip().lower() in _QR_KINDS
+    qr = isinstance(raw_kind, str) and raw_kind.strip().lower() in QR_KINDS
     kind = MessageKind.IMAGE if qr else MessageKind.parse(raw_kind)
     url = obj.get("url")
     if url is not None and not isinstance(url, str):

@@ -22,7 +22,7 @@ from bot.core.plugin import Command, Permission, Plugin
 from bot.core.text import strip_mention
 from plugins.broadcast.config import BroadcastConfig
 from plugins.broadcast.schedule import SpecError, require_min_interval
-from plugins.broadcast.service import BroadcastService, Definition, Refused
+from plugins.broadcast.service import BROADCASTS_CHANGED, BroadcastService, Definition, Refused
 from plugins.broadcast.store import BroadcastStore
 from plugins.broadcast.syntax import ALL, HERE, USAGE, parse_command
 
@@ -52,12 +52,18 @@ async def _state(host: PluginHost) -> BroadcastService:
         raise RuntimeError("the broadcast plugin needs the database (delivery claims live there)")
     service = BroadcastService(host, BroadcastStore(db))
     await service.start()
+    bus = host.services.bus
+    if bus is not None:  # several accounts: broadcasts made in another process are scheduled here at once
+        service.unsubscribe = bus.subscribe(
+            BROADCASTS_CHANGED, lambda _notice: service.resync(), on_resync=service.resync
+        )
     return service
 
 
 @plugin.on_shutdown
 async def _shutdown(host: PluginHost) -> None:
     if isinstance(host.state, BroadcastService):
+        host.state.unsubscribe()
         host.state.close()
 
 

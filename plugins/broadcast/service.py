@@ -25,7 +25,9 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
+from pydantic import BaseModel
 
+from bot.core.bus import Topic
 from bot.core.context import PluginHost
 from bot.core.duty import OffDuty
 from bot.core.outbox import OutboundItem
@@ -60,6 +62,13 @@ STATE_LABELS = {
     DeliveryState.CLAIMED: "待确认",
     DeliveryState.SKIPPED: "跳过",
 }
+
+
+class BroadcastsChanged(BaseModel):
+    """A broadcast was made, paused, resumed or deleted: re-read them (no detail needed)."""
+
+
+BROADCASTS_CHANGED = Topic("broadcasts_changed", BroadcastsChanged)
 
 
 class Refused(Exception):
@@ -133,7 +142,11 @@ class BroadcastService:
     store: BroadcastStore
     defs: dict[str, Definition] = field(default_factory=dict)
     _jobs: dict[str, Job] = field(default_factory=dict)
-    _unsubscribe: Callable[[], None] | None = None
+    # Stops the `resync` notices (several accounts); called at shutdown.
+    unsubscribe: Callable[[], None] = lambda: None
+    _unusable: set[str] = field(default_factory=set)  # stored definitions `resync` skipped
+    # Stops the duty-gained callbacks (several accounts: `_gained`).
+    _stop_gained: Callable[[], None] | None = None
 
     @property
     def services(self) -> Any:
@@ -193,8 +206,8 @@ class BroadcastService:
                 self.scheduler.remove(job.id)
         log.info("broadcasts scheduled: %s", ", ".join(self.defs) or "none")
         duty = self.services.duty
-        if duty is not None and self._unsubscribe is None:
-            self._unsubscribe = duty.on_duty_gained(self._gained)
+        if duty is not None and self._stop_gained is None:
+            self._stop_gained = duty.on_duty_gained(self._gained)
             if first_build:
                 # The duties this process took at start came before this subscription: a
                 # delivery its previous run claimed and never sent (killed mid-broadcast) is
@@ -223,11 +236,46 @@ class BroadcastService:
             self.scheduler.pause(definition.job_id)
         self._jobs[definition.job_id] = job
 
+    async def resync(self) -> None:
+        """Another process made, paused, resumed or deleted a broadcast (or our notices listener
+        came back from an outage): re-read the stored definitions and bring the jobs in line.
+        No catch-up: what fell due meanwhile was the other processes' to send."""
+        rows = {row.name: row for row in await self.store.all()}
+        for name, row in rows.items():
+            definition = self.defs.get(name)
+            if row.source == "chat" and row.deleted:
+                if definition is not None:
+                    self.scheduler.remove(definition.job_id)
+                    self._jobs.pop(definition.job_id, None)
+                    del self.defs[name]
+                    log.info("broadcast %s: deleted in another process", name)
+                continue
+            if definition is None and row.source == "chat":
+                try:
+                    definition = Definition.from_row(row, self.tz)
+                    require_min_interval(definition.schedule, self.cfg.min_interval)
+                except (KeyError, TypeError, ValueError) as exc:
+                    if name not in self._unusable:  # said once, not at every resync
+                        self._unusable.add(name)
+                        log.error("broadcast %s: stored definition unusable, skipped: %s", name, exc)
+                    continue
+                self.defs[name] = definition
+                self._schedule(definition, bool(row.paused))
+                log.info("broadcast %s: made in another process, scheduled", name)
+            elif definition is not None and self.paused(definition) != bool(row.paused):
+                self.scheduler.pause(definition.job_id, bool(row.paused))
+
+    async def _announce(self) -> None:
+        """Tell the other processes sharing the database (several accounts) to `resync`."""
+        bus = self.services.bus
+        if bus is not None:
+            await bus.publish(BROADCASTS_CHANGED, BroadcastsChanged())
+
     def close(self) -> None:
         """Remove the jobs this instance added (a reload's new instance has replaced its own)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        if self._stop_gained is not None:
+            self._stop_gained()
+            self._stop_gained = None
         for job_id, job in self._jobs.items():
             if self.scheduler.get(job_id) is job:
                 self.scheduler.remove(job_id)
@@ -540,6 +588,7 @@ class BroadcastService:
         definition.name = row.name
         self.defs[definition.name] = definition
         self._schedule(definition, paused=False)
+        await self._announce()
         return definition, self.describe(definition)
 
     async def _group_id(self, ref: str) -> str:
@@ -560,12 +609,14 @@ class BroadcastService:
     async def set_paused(self, definition: Definition, paused: bool) -> None:
         await self.store.set_paused(definition.name, paused, self.now())
         self.scheduler.pause(definition.job_id, paused)
+        await self._announce()
 
     async def delete(self, definition: Definition) -> None:
         await self.store.mark_deleted(definition.name)
         self.scheduler.remove(definition.job_id)
         self._jobs.pop(definition.job_id, None)
         self.defs.pop(definition.name, None)
+        await self._announce()
 
     async def report(self, definition: Definition) -> Report:
         return await self.store.report(definition.name)

@@ -203,17 +203,37 @@ async def _invite(
 
     # 1. Already in one of the groups (or invited and not yet accepted)?
     candidates: list[tuple[str, GroupInfo, int]] = []
+    elsewhere: list[str] = []  # groups this account is not in
     for gid in wanted:
         info = await services.groups.info(gid, fresh=True)
         if info is None:
+            elsewhere.append(gid)
             continue  # the bot is not (or no longer) in this group
         members = await services.platform.members(gid)
         if not any(m.id == services.bot.id for m in members):
+            elsewhere.append(gid)
             continue
         if any(m.id == contact.id for m in members):
             say(config.already_member, group=_name(services, gid, info))
             return
         candidates.append((gid, info, info.member_count or len(members)))
+    handoff = services.handoff
+    if handoff is not None and elsewhere:
+        # Several accounts: the groups another running account is in count too, by what the
+        # database knows of their members (every account records its groups' member lists).
+        served = await handoff.served_groups()
+        known = await store.recorded_groups([g for g in elsewhere if g in served], contact.id)
+        for gid in elsewhere:
+            if gid not in known:
+                continue
+            topic, count, present = known[gid]
+            info = GroupInfo(gid, topic, member_count=count)
+            if present:
+                say(config.already_member, group=_name(services, gid, info))
+                return
+            candidates.append((gid, info, count))
+        order = {gid: i for i, gid in enumerate(wanted)}
+        candidates.sort(key=lambda c: order[c[0]])  # ties still go by configuration order
     if not candidates:
         log.warning("invite: rule %r has no group the bot is in (%s)", match.rule.label, ", ".join(wanted) or "-")
         say(config.all_full)
@@ -297,7 +317,6 @@ async def _invite(
     )
     if services.recorder is not None:
         services.recorder.record_membership_source(chosen.group_id, contact.id, match.source)
-    item = ctx.invite(chosen.group_id, contact.id)
     group_name = _name(services, chosen.group_id, chosen.info)
     record_id = record.id
     assert record_id is not None
@@ -312,7 +331,17 @@ async def _invite(
         await store.mark_failed(record_id, reason)
         say(config.failed, group=group_name)
 
-    item.on_done = done
+    if handoff is not None and not handoff.acts_in(chosen.group_id):
+        # Another account is on duty there: it carries the invite out (and this one answers).
+        try:
+            await handoff.pass_on(
+                chosen.group_id, "invite", {"contact_id": contact.id}, f"invite:{record_id}", on_done=done
+            )
+        except Exception as exc:
+            await done(None, exc)
+            return
+    else:
+        ctx.invite(chosen.group_id, contact.id).on_done = done
     direct = chosen.members <= config.direct_add_limit  # WeChat's rule: the size before the add
     say(config.inviting if direct else config.invitation_sent, group=group_name)
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.storage.db import Database
+from bot.storage.models import Group, Membership
 from plugins.invite.models import InviteRecord, InviteStatus
 
 
@@ -102,6 +103,30 @@ class InviteStore:
         r = InviteRecord
         async with self._db.transaction() as s:
             await s.exec(sa.update(r).where(col(r.id) == record_id, col(r.status) == from_status).values(**values))
+
+    async def recorded_groups(self, group_ids: Iterable[str], contact_id: str) -> dict[str, tuple[str, int, bool]]:
+        """For groups this account cannot see itself (several accounts: another one is in
+        them), what the database knows: group id -> (topic, members now, whether `contact_id`
+        is one of them). Groups the database has no member of are left out."""
+        ids = list(group_ids)
+        if not ids:
+            return {}
+        m, g = Membership, Group
+        open_ = col(m.left_at).is_(None)
+        query = (
+            select(
+                col(m.group_id),
+                sa.func.max(col(g.topic)),
+                sa.func.count(),
+                sa.func.count().filter(col(m.member_id) == contact_id),
+            )
+            .join(g, col(g.id) == col(m.group_id))
+            .where(col(m.group_id).in_(ids), open_)
+            .group_by(col(m.group_id))
+        )
+        async with self._db.session() as s:
+            rows = (await s.exec(query)).all()
+        return {str(gid): (str(topic or ""), int(n), bool(mine)) for gid, topic, n, mine in rows}
 
     async def all(self) -> list[InviteRecord]:
         async with self._db.session() as s:

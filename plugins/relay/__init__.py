@@ -29,6 +29,7 @@ from bot.core.outbox import cap_text
 from bot.core.plugin import Command, Permission, Plugin
 from bot.core.scheduler import cron_trigger, date_trigger
 from bot.core.templates import Template
+from plugins.relay import route
 from plugins.relay.config import (
     IDLE_PLACEHOLDERS,
     LINE_PLACEHOLDERS,
@@ -168,7 +169,9 @@ async def relay_message(event: GroupMessage, ctx: Context, state: RelayState, se
             return False
     origin = services.groups.display_name(gid, event.group_topic)
     for delivery in deliveries:
-        state.sender.send(delivery.target, _line(state, delivery, origin, event.sender.display, body))
+        line = _line(state, delivery, origin, event.sender.display, body)
+        key = f"relay:{gid}:{route.message_key(event)}:{delivery.target}"
+        await route.send(state.host.services, state.sender, delivery.target, line, key)
     return True
 
 
@@ -200,14 +203,16 @@ async def _forward_question(event: GroupMessage, ctx: Context, state: RelayState
     for source in sources:
         template = state.host.config_for(source).question_format
         values = {"name": event.sender.display, "group": origin, "text": question}
-        state.sender.send(source, Template.parse(template, LINE_PLACEHOLDERS).render(values))
+        text = Template.parse(template, LINE_PLACEHOLDERS).render(values)
+        key = f"relay-question:{event.group_id}:{route.message_key(event)}:{source}"
+        await route.send(state.host.services, state.sender, source, text, key)
     return True
 
 
 async def _reachable(state: RelayState, deliveries: list[Delivery]) -> list[Delivery]:
     """The deliveries to groups the bot is in (all of them when the platform cannot say):
     a send elsewhere would only fail, after retries that hold up the outbox."""
-    present = await state.host.services.groups.present()
+    present = await route.reachable(state.host.services)
     if present is None:
         return deliveries
     kept = []
@@ -314,7 +319,7 @@ async def start_live(cmd: Command, ctx: Context, state: RelayState, event: Group
     speakers = session.speakers or link.spec.speakers
     who_speaks = "、".join(await _member_names(ctx, link, speakers)) if speakers else "所有人"
     targets = [t for t in _audience(link) if t != _home(ctx, link)]
-    present = await ctx.services.groups.present()
+    present = await route.reachable(ctx.services)
     missing = [t for t in targets if present is not None and t not in present]
     off = [t for t in targets if t not in missing and not state.host.enabled_in(t)]
     reached = [t for t in targets if t not in missing and t not in off]
@@ -334,7 +339,8 @@ async def start_live(cmd: Command, ctx: Context, state: RelayState, event: Group
     for target in reached:
         notice = state.host.config_for(target).start_notice
         if notice:
-            state.sender.send(target, _notice(notice, link, source_name, state.host.config_for(target)))
+            text = _notice(notice, link, source_name, state.host.config_for(target))
+            await route.send(state.host.services, state.sender, target, text, f"relay-start:{session.id}:{target}")
 
 
 @plugin.command(
@@ -369,7 +375,7 @@ async def _end_session(
     state.host.services.scheduler.remove(_idle_job(link.name))
     if not await state.store.end_session(session.id, by, now):
         return None
-    present = await ctx.services.groups.present()
+    present = await route.reachable(ctx.services)
     targets = [
         t for t in _audience(link) if t != home and state.host.enabled_in(t) and (present is None or t in present)
     ]
@@ -396,7 +402,8 @@ async def _end_session(
     for target in targets:
         notice = state.host.config_for(target).stop_notice
         if notice:
-            state.sender.send(target, _notice(notice, link, source_name, state.host.config_for(target)))
+            text = _notice(notice, link, source_name, state.host.config_for(target))
+            await route.send(state.host.services, state.sender, target, text, f"relay-stop:{session.id}:{target}")
     return "\n".join(lines)
 
 
@@ -458,7 +465,7 @@ async def live_status(ctx: Context, state: RelayState) -> None:
         ctx.reply("没有配置任何转发。")
         return
     lines = ["转发状态："]
-    present = await ctx.services.groups.present()
+    present = await route.reachable(ctx.services)
     for link in state.graph.links:
         session = state.sessions.get(link.name)
         shape = f"互通 {len(link.mesh)} 个群" if link.mesh else f"{link.source} → {len(link.targets)} 个群"

@@ -45,6 +45,10 @@ class RelaySender:
         if item is None or item.state is not ItemState.QUEUED:
             self._flush(group_id)
 
+    @property
+    def merges(self) -> bool:
+        return self._merge
+
     def backlog(self, group_id: str | None = None) -> int:
         """Lines waiting here (not yet handed to the outbox)."""
         if group_id is not None:

@@ -1,158 +1,208 @@
-"""Two and three whole bots (a scenario's `bots:`: each account its own app, outbox and engine,
-as `qunbot run` processes would have) in the same groups on one PostgreSQL, with the leases
-on the virtual clock: a scripted day does exactly what one bot would do, once; a killed
-account's groups are answered again within the TTL; a stopped process that wakes up acts
-nowhere it no longer holds the duty."""
+"""Two whole bots (two accounts, each its own simulated world, app and engine) on one PostgreSQL,
+fed the same group messages, as two `qunbot run` processes in the same groups would be."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
+from bot import stats
+from bot.adapters.simulator import Scenario, Simulation
+from bot.app import load_everything
+from bot.config.errors import LineMap
 from bot.core.platform import ActionRecord
-from tests.cluster.simkit import on_duty, shape, simulation, write_cluster_config
+from bot.stats import Period, Scope
 from tests.cluster.test_duty import pg_url  # noqa: F401  (fixture)
+from tests.harness import DEFAULT_WORLD, write_config
 
 pytestmark = pytest.mark.postgres
 
-BOTS = ["wxid_a", "wxid_b", "wxid_c"]
-TTL = 30  # lease_ttl in the test config (the default)
-
-WORLD: dict[str, Any] = {
-    "clock": "2026-12-01T08:00:00+08:00",
-    "contacts": [{"id": "owner1", "name": "群主"}, {"id": "alice", "name": "Alice"}, {"id": "bob", "name": "Bob"}],
-    "groups": [
-        {"id": "g1", "topic": "宝妈交流群", "owner": "owner1", "members": ["owner1", "alice", "bob"]},
-        {"id": "g2", "topic": "读书打卡群", "owner": "owner1", "members": ["owner1", "alice", "bob"]},
-    ],
-}
-
-# A day in two groups: keywords, joins (merged welcome), check-ins, an ad removed, a lottery
-# drawn later in the morning, dice, rules.
-DAY: list[dict[str, Any]] = [
-    {"group": "g1", "from": "alice", "text": "早上好"},
-    {"join": "g1", "members": ["carol", "dave"], "inviter": "alice"},
-    {"join": "g2", "members": ["erin"]},
-    {"wait": "1m"},
-    {"group": "g1", "from": "alice", "text": "签到"},
-    {"group": "g1", "from": "bob", "text": "签到"},
-    {"group": "g2", "from": "alice", "text": "签到"},
-    {"group": "g1", "from": "carol", "text": "代开发票，需要的私聊"},
-    {"group": "g1", "from": "owner1", "text": "发起抽奖 奖品=电影票 人数=1 口令=我要抽奖 截止=10:30"},
-    {"group": "g1", "from": "alice", "text": "我要抽奖"},
-    {"group": "g1", "from": "bob", "text": "我要抽奖"},
-    {"group": "g2", "from": "bob", "text": "掷骰子"},
-    {"group": "g2", "from": "alice", "text": "怎么联系群主？"},
-    {"wait": "1h"},
-    {"group": "g1", "from": "bob", "text": "群规"},
-    {"wait": "90m"},
-    {"group": "g2", "from": "alice", "text": "签到"},
-    {"private": "alice", "text": "帮助"},
-]
+CONFIG = """
+storage: {{url: "{url}"}}
+other_bots: [wxid_a, wxid_b, wxid_c]
+outbox: {{min_gap: 0, jitter: 0}}
+cluster:
+  enabled: true
+  lease_ttl: 1.5
+  safety_margin: 0.2
+  pinned: {pinned}
+plugins:
+  keyword_reply:
+    rules:
+      - {{keywords: [在吗], match: exact, replies: ["在的"]}}
+  welcome:
+    text: "欢迎 {{members}}"
+"""
 
 
-def bots(n: int) -> list[dict[str, Any]]:
-    # The third account is only in g1: membership per group.
-    return [{"id": b, "name": b, **({"groups": ["g1"]} if b == "wxid_c" else {})} for b in BOTS[:n]]
+def config(tmp_path: Path, url: str, pinned: dict[str, str] | None = None) -> Path:
+    pins = "{" + ", ".join(f"{g}: {a}" for g, a in (pinned or {}).items()) + "}"
+    return write_config(tmp_path, CONFIG.format(url=url, pinned=pins))
 
 
-def texts(actions: list[ActionRecord], contains: str) -> list[ActionRecord]:
-    return [a for a in actions if contains in (a.text or "")]
+@asynccontextmanager
+async def account(cfg: Path, bot_id: str) -> AsyncIterator[Simulation]:
+    world: dict[str, Any] = {**DEFAULT_WORLD, "bot": {"id": bot_id, "name": bot_id}, "steps": []}
+    loaded = load_everything(cfg)
+    sim = Simulation(Scenario.model_validate(world), LineMap("<test>", {}), loaded, db_url=loaded.config.storage.url)
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.close()
+
+
+def says(sims: list[Simulation], contains: str, group: str = "g1") -> dict[str, int]:
+    def count(actions: list[ActionRecord]) -> int:
+        return sum(1 for a in actions if a.action == "say" and a.group == group and contains in (a.text or ""))
+
+    return {s.scenario.bot.id: count(s.actions) for s in sims}
+
+
+async def everyone(sims: list[Simulation], step: dict[str, Any]) -> None:
+    """The same platform event (same message id) reaches every account in the group."""
+    for sim in sims:
+        await sim.step(dict(step))
+
+
+async def until(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Poll `check` (the cluster's background renewals make it true) for up to `seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not check():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("n", [2, 3])
-async def test_a_scripted_day_is_done_once_however_many_accounts(tmp_path: Path, pg_url: str, n: int) -> None:  # noqa: F811
-    async with simulation(write_cluster_config(tmp_path, None, []), {**WORLD, "steps": DAY}, None) as one:
-        for number, step in enumerate(DAY, start=1):
-            await one.step(step, number)
-        await one.finish()
-    baseline = one.actions
-    # Long leases (a round every 200 s): nobody dies here, and 13 hours of rounds every 10 s
-    # would cost the suite minutes.
-    cluster = {"enabled": True, "lease_ttl": 600, "safety_margin": 5}
-    cfg = write_cluster_config(tmp_path, pg_url, BOTS[:n], cluster=cluster)
-    async with simulation(cfg, {**WORLD, "bots": bots(n), "steps": DAY}, pg_url) as many:
-        for number, step in enumerate(DAY, start=1):
-            await many.step(step, number)
-        await many.finish()
-    actions = many.actions
-    # The same actions, in the same places, as one bot: no double reply, welcome, removal
-    # or check-in reply, and nothing missing.
-    assert shape(actions) == shape(baseline)
-    assert len(texts(actions, "欢迎")) == len(texts(baseline, "欢迎")) == 2  # one merged welcome per group
-    assert [a.member for a in actions if a.action == "kick"] == ["carol"]
-    assert len(texts(actions, "签到")) == len(texts(baseline, "签到"))
-    assert len(texts(actions, "开奖啦")) == 1
-    # Each group was served by one account all day (nobody died), and every account did
-    # something only where it was on duty.
-    for group in ("g1", "g2"):
-        assert len({a.account for a in actions if a.group == group}) == 1
-    assert all(a.account is not None for a in actions)
+async def test_one_reply_and_one_welcome_however_many_accounts(tmp_path: Path, pg_url: str, n: int) -> None:  # noqa: F811
+    cfg = config(tmp_path, pg_url)
+    async with (
+        account(cfg, "wxid_a") as a,
+        account(cfg, "wxid_b") as b,
+        account(cfg, "wxid_c") as c,
+    ):
+        sims = [a, b, c][:n]
+        await everyone(sims, {"group": "g1", "from": "alice", "text": "在吗", "id": "m1"})
+        await everyone(sims, {"join": "g1", "members": ["carol"]})
+        for sim in sims:
+            await sim.finish()
+        assert says(sims, "在的") == {"wxid_a": 1, **{s.scenario.bot.id: 0 for s in sims[1:]}}
+        assert says(sims, "欢迎") == {"wxid_a": 1, **{s.scenario.bot.id: 0 for s in sims[1:]}}
+        # The others recorded and did nothing else.
+        for sim in sims[1:]:
+            assert sim.app.dispatcher.stats["off_duty"] == 2
+            assert sim.app.services.outbox.stats.sent == 0
 
 
-async def test_the_on_duty_account_is_killed_and_another_answers_within_the_ttl(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
-    cfg = write_cluster_config(tmp_path, pg_url, BOTS)
-    async with simulation(cfg, {**WORLD, "bots": bots(3)}, pg_url) as sim:
-        await sim.step({"group": "g1", "from": "alice", "text": "怎么联系群主？", "id": "m0"})
-        holder = on_duty(sim, "g1")
-        assert len(holder) == 1
-        assert [a.account for a in sim.actions] == holder
-        await sim.step({"stop": holder[0]})  # killed: no renewals, nothing handed over
-        killed = sim.clock.now()
-        answered = None
-        for n in range(1, 40):  # a question every 2 s until someone answers
-            await sim.step({"wait": "2s"})
-            before = len(sim.actions)
-            await sim.step({"group": "g1", "from": "alice", "text": "怎么联系群主？", "id": f"m{n}"})
-            if len(sim.actions) > before:
-                answered = sim.clock.now()
-                break
-        assert answered is not None, "nobody took over"
-        assert (answered - killed).total_seconds() <= TTL
-        successor = on_duty(sim, "g1")
-        assert len(successor) == 1 and successor != holder
-        assert [a.account for a in sim.actions[1:]] == successor  # once, by the new account
-        # The killed process wakes up (its old lease long gone): it serves nowhere it lost.
-        await sim.step({"resume": holder[0]})
-        await sim.step({"wait": "1m"})
-        before = len(sim.actions)
-        await sim.step({"group": "g1", "from": "alice", "text": "怎么联系群主？", "id": "m-last"})
-        assert [a.account for a in sim.actions[before:]] == successor
-        assert on_duty(sim, "g1") == successor
+async def test_the_on_duty_bot_dies_and_another_answers_within_the_ttl(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    cfg = config(tmp_path, pg_url)
+    async with account(cfg, "wxid_a") as a, account(cfg, "wxid_b") as b:
+        await everyone([a, b], {"group": "g1", "from": "alice", "text": "在吗", "id": "m1"})
+        assert says([a, b], "在的") == {"wxid_a": 1, "wxid_b": 0}
+        # wxid_a's process is killed: its renewals stop, nothing is released.
+        assert a.app.cluster is not None and a.app.cluster._task is not None
+        a.app.cluster._task.cancel()
+        loop = asyncio.get_running_loop()
+        killed = loop.time()
+        await until(lambda: b.app.cluster is not None and b.app.cluster.on_duty("g1"))
+        assert loop.time() - killed <= 1.5 + 0.3
+        await b.step({"group": "g1", "from": "alice", "text": "在吗", "id": "m2"})
+        await b.finish()
+        assert says([a, b], "在的") == {"wxid_a": 1, "wxid_b": 1}
 
 
-async def test_a_fresh_message_is_recorded_by_every_account_in_the_group(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
-    """Recording is not gated (the others "only record"). The event log holds the message
-    once per account that saw it; statistics counting it once is another part of issue 17."""
-    cfg = write_cluster_config(tmp_path, pg_url, BOTS)
-    async with simulation(cfg, {**WORLD, "bots": bots(3)}, pg_url) as sim:
-        await sim.step({"group": "g1", "from": "alice", "text": "随便聊聊", "id": "m1"})
-        await sim.step({"group": "g2", "from": "alice", "text": "随便聊聊", "id": "m2"})
-        for account in sim.accounts:
-            assert account.app.recorder is not None
-            await account.app.recorder.flush()
-        assert sim.app.db is not None
-        async with sim.app.db.engine.connect() as conn:
-            rows = dict(
-                (await conn.execute(sa.text("SELECT message_id, count(*) FROM event_log GROUP BY message_id"))).all()
-            )
-        assert rows == {"m1": 3, "m2": 2}  # wxid_c is not in g2: it never saw m2
+async def test_pinned_duty_is_respected(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    cfg = config(tmp_path, pg_url, pinned={"g2": "wxid_b"})
+    async with account(cfg, "wxid_a") as a, account(cfg, "wxid_b") as b:
+        # wxid_a came first and took both groups; wxid_b, pinned in g2, gets it at the next round.
+        await until(lambda: b.app.cluster is not None and b.app.cluster.on_duty("g2"))
+        assert a.app.cluster is not None and not a.app.cluster.on_duty("g2") and a.app.cluster.on_duty("g1")
+        await everyone([a, b], {"group": "g1", "from": "alice", "text": "在吗", "id": "m1"})
+        await everyone([a, b], {"group": "g2", "from": "alice", "text": "在吗", "id": "m2"})
+        for sim in (a, b):
+            await sim.finish()
+        assert says([a, b], "在的", "g1") == {"wxid_a": 1, "wxid_b": 0}
+        assert says([a, b], "在的", "g2") == {"wxid_a": 0, "wxid_b": 1}
 
 
-async def test_a_pinned_group_is_served_by_its_account(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
-    cfg = write_cluster_config(
-        tmp_path,
-        pg_url,
-        BOTS[:2],
-        cluster={"enabled": True, "lease_ttl": 30, "safety_margin": 5, "pinned": {"g2": "wxid_b"}},
-    )
-    async with simulation(cfg, {**WORLD, "bots": bots(2)}, pg_url) as sim:
-        # wxid_a came first and took both groups; wxid_b, pinned in g2, gets it within two rounds.
-        await sim.step({"wait": "30s"})
-        assert on_duty(sim, "g1") == ["wxid_a"] and on_duty(sim, "g2") == ["wxid_b"]
-        await sim.step({"group": "g1", "from": "alice", "text": "怎么联系群主？"})
-        await sim.step({"group": "g2", "from": "alice", "text": "怎么联系群主？"})
-        assert [(a.group, a.account) for a in sim.actions] == [("g1", "wxid_a"), ("g2", "wxid_b")]
+async def test_both_accounts_record_the_message(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    """Recording is not gated (the others "only record"); the event log holds the message once,
+    whichever account logged it first (its key on group and platform message id)."""
+    cfg = config(tmp_path, pg_url)
+    async with account(cfg, "wxid_a") as a, account(cfg, "wxid_b") as b:
+        await everyone([a, b], {"group": "g1", "from": "alice", "text": "在吗", "id": "m1"})
+        for sim in (a, b):
+            await sim.finish()
+            assert sim.app.recorder is not None
+            await sim.app.recorder.flush()
+        assert a.app.db is not None
+        async with a.app.db.engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT count(*) FROM event_log WHERE message_id = 'm1'"))).scalar_one()
+        assert rows == 1
+
+
+BROADCAST = """
+storage: {{url: "{url}"}}
+other_bots: [wxid_a, wxid_b]
+outbox: {{min_gap: 0, jitter: 0}}
+cluster: {{enabled: true, lease_ttl: 1.5, safety_margin: 0.2, pinned: {{g2: wxid_b}}}}
+plugins:
+  broadcast:
+    broadcasts:
+      morning:
+        cron: "0 9 * * *"
+        to: [g1, g2]
+        messages: ["早上好，{{group}}"]
+"""
+
+
+async def test_a_scheduled_broadcast_goes_out_once_per_group_from_the_account_on_duty(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+) -> None:
+    cfg = write_config(tmp_path, BROADCAST.format(url=pg_url))
+    async with account(cfg, "wxid_a") as a, account(cfg, "wxid_b") as b:
+        await until(lambda: b.app.cluster is not None and b.app.cluster.on_duty("g2"))
+        for sim in (a, b):  # wxid_a reaches 09:00 first; without the duty check it would claim g2 too
+            await sim.step({"wait": "2h"})
+            await sim.finish()
+        assert says([a, b], "早上好", "g1") == {"wxid_a": 1, "wxid_b": 0}
+        assert says([a, b], "早上好", "g2") == {"wxid_a": 0, "wxid_b": 1}
+        assert a.app.db is not None
+        async with a.app.db.engine.connect() as conn:
+            rows = (
+                await conn.execute(sa.text("SELECT group_id, state FROM broadcast_deliveries ORDER BY group_id"))
+            ).all()
+        assert [tuple(r) for r in rows] == [("g1", "sent"), ("g2", "sent")]
+
+
+async def test_statistics_count_a_message_once_however_many_accounts_recorded_it(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+) -> None:
+    cfg = config(tmp_path, pg_url)
+    async with account(cfg, "wxid_a") as a, account(cfg, "wxid_b") as b:
+        for i in range(3):
+            await everyone([a, b], {"group": "g1", "from": "alice", "text": f"早上好 {i}", "id": f"m{i}"})
+        await b.step({"group": "g1", "from": "bob", "text": "只有 b 收到", "id": "m9"})
+        for sim in (a, b):
+            await sim.finish()
+            assert sim.app.recorder is not None
+            await sim.app.recorder.flush()
+        db = a.app.db
+        assert db is not None
+        day = date(2026, 12, 1)
+        report = await stats.activity(db, ZoneInfo("Asia/Shanghai"), Scope.one("g1"), Period(day, day))
+        assert [(d.messages, d.active) for d in report.days] == [(4, 2)]
+        async with db.engine.connect() as conn:
+            logged = await conn.scalar(sa.text("SELECT count(*) FROM event_log WHERE type = 'message'"))
+        assert logged == 4

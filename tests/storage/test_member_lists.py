@@ -171,9 +171,9 @@ async def test_many_groups_in_one_batch(database: Database, recorder: Recorder) 
 async def test_an_hourly_read_of_many_groups_is_split_into_batches(
     database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.storage.recorder as recorder_module
+    from bot.storage.recorder import buffer
 
-    monkeypatch.setattr(recorder_module, "_MAX_LISTED_PER_BATCH", 200)
+    monkeypatch.setattr(buffer, "MAX_LISTED_PER_BATCH", 200)
     rec = Recorder(database, SHANGHAI, dead_letter_path=tmp_path / "dead.jsonl")
     written: list[int] = []
     write = rec._write
@@ -183,7 +183,7 @@ async def test_an_hourly_read_of_many_groups_is_split_into_batches(
         await write(events)
 
     rec._write = counting  # type: ignore[method-assign]
-    limit = recorder_module._MAX_LISTED_PER_BATCH
+    limit = buffer.MAX_LISTED_PER_BATCH
     per_group = 50
     groups = limit // per_group * 2 + 3
     for g in range(groups):

@@ -1,4 +1,4 @@
-# Over 500 lines: the tests of one module, bot/storage/recorder.py.
+# Over 500 lines: the tests of one package, bot/storage/recorder/.
 import asyncio
 import json
 from collections.abc import AsyncIterator
@@ -28,6 +28,7 @@ from bot.core.events import (
 from bot.storage.db import Database
 from bot.storage.models import Contact, DailyActivity, EventLog, Group, Membership
 from bot.storage.recorder import CONTACT_REFRESH, OutboundMessage, Recorder, event_from_json, event_to_json
+from bot.storage.recorder.writer import BatchWriter
 from bot.storage.repo import MembershipRepo
 from bot.storage.settings import StorageSettings
 
@@ -146,17 +147,17 @@ async def test_chat_refreshes_a_contact_at_most_hourly(database: Database, recor
 async def test_a_failed_batch_does_not_count_its_contacts_as_written(
     database: Database, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = Recorder._write_daily
+    real = BatchWriter.write_daily
     calls = 0
 
-    async def flaky(self: Recorder, conn: Any, daily: Any) -> None:
+    async def flaky(self: BatchWriter, conn: Any, daily: Any) -> None:
         nonlocal calls
         calls += 1
         if calls == 1:  # after the contacts' upsert, in the same transaction
             raise sa.exc.OperationalError("INSERT", {}, ConnectionResetError("connection reset by peer"))
         await real(self, conn, daily)
 
-    monkeypatch.setattr(Recorder, "_write_daily", flaky)
+    monkeypatch.setattr(BatchWriter, "write_daily", flaky)
     recorder.record(msg(at=T0, sender=Member("alice", "Alice")))
     await recorder.flush()  # the connection broke: an outage, the event stays buffered
     assert (recorder.pending, database.health.up) == (1, False)

@@ -261,3 +261,17 @@ def test_every_check_has_a_chinese_label_in_one_place() -> None:
         title = CheckResult(name, True, "").title
         assert name in RULE_TITLES and re.search(r"[\u4e00-\u9fff]", title), (name, title)
         assert CheckResult(name, True, "x").as_json()["name"] == name
+
+
+@pytest.mark.parametrize(
+    ("days", "sent", "spam"),
+    [(0, 0, True), (400, 500, False), (None, None, True)],
+    ids=["newcomer", "long-time member", "unknown history"],
+)
+def test_a_number_spelled_in_characters_is_a_disguise_unless_a_known_regular_wrote_it(
+    default: Detector, days: int | None, sent: int | None, spam: bool
+) -> None:
+    age = timedelta(days=days) if days is not None else None
+    message = Message("开锁师傅电话 一三九 零零幺二 三四五六，晚上也能来", member_age=age, member_messages=sent)
+    assert result(default, "contact", message).spam is spam
+    assert result(default, "ad_content", message).spam is spam

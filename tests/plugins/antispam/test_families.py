@@ -52,6 +52,9 @@ NORMAL = [
     "上次团购的橙子挺甜的，我又买了两箱",
     "刚才有人说扣1拉进福利群，大家别信，是骗子",
     "谁知道小区门口那家修鞋的几点关门",
+    # a number spelled in characters, as older members type it: evidence from a newcomer only
+    # (the same spelling in the local_service ad above is caught)
+    "开锁师傅电话 一三九 零零幺二 三四五六，晚上也能来",
 ]
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from plugins.antispam.classifier import TextModel
-from plugins.antispam.evaluate import cross_validate
+from plugins.antispam.config import AntispamConfig
+from plugins.antispam.detector import Detector
+from plugins.antispam.evaluate import cross_validate, evaluate
 from plugins.antispam.models import AntispamSample
 from tests.harness import chat, write_config
 from tests.plugins.antispam.test_cli import qunbot
@@ -137,7 +139,7 @@ async def test_train_on_taught_samples_replay_the_candidate_then_activate(tmp_pa
                     at=bot.sim.clock.now(), label="ham?", text="随便一句"
                 )
             )
-    proc = qunbot("spam-train", "--config", str(path))
+    proc = qunbot("spam-train", "--config", str(path), "--folds", "2")  # two folds: three trainings, not six
     assert proc.returncode == 0, proc.stderr
     assert "skipped: antispam_samples row 2: label 'ham?' is neither spam nor normal" in proc.stdout
     # the taught line and the removal's labelled decision are the same text: counted once
@@ -215,3 +217,13 @@ async def test_the_running_bot_follows_the_active_file_and_chat_activation(tmp_p
         bot.new_actions()
         await bot.say("g1", "carol", "今天天气真不错，适合出去走走啊")
         bot.assert_said("g1", contains="疑似广告（分类器）")
+
+
+def test_spam_eval_counts_one_slice_per_kind_however_it_is_spelled(tmp_path: Path) -> None:
+    spellings = ["mini-program", "mini_program", "MiniProgram", "card", "contact_card", "qr", "QR-code", "gif"]
+    lines = [
+        json.dumps({"id": f"k{i}", "text": "你好", "kind": kind, "spam": False}, ensure_ascii=False)
+        for i, kind in enumerate(spellings)
+    ]
+    result = evaluate(lines, Detector(AntispamConfig(), stateful=False))
+    assert {k: t.normal for k, t in result.kinds.items()} == {"mini_program": 3, "contact_card": 2, "qr": 2, "gif": 1}

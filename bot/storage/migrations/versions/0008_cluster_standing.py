@@ -1,8 +1,8 @@
 """Cluster: each account's standing (send budget left, trouble), published with its lease, so
 that every account computes the same preferred account per group (bot.cluster.balance).
 
-Revision ID: 0006_cluster_standing
-Revises: 0005_cluster
+Revision ID: 0008_cluster_standing
+Revises: 0006_cluster_handoff
 Create Date: 2026-12-06
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_cluster_standing"
-down_revision: str | Sequence[str] | None = "0005_cluster"
+revision: str = "0008_cluster_standing"
+down_revision: str | Sequence[str] | None = "0006_cluster_handoff"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
