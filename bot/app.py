@@ -15,11 +15,12 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from bot.cluster import ClusterDuty
+from bot.cluster.balance import Standing
 from bot.cluster.bus import PgBus
 from bot.cluster.handoff import ClusterHandoff
 from bot.config import BotConfig, ConfigError, ConfigIssue, LineMap, validate_core
@@ -32,6 +33,7 @@ from bot.core.context import Services
 from bot.core.dispatcher import Dispatcher, Runtime
 from bot.core.events import Event
 from bot.core.groups import GroupDirectory
+from bot.core.health import AccountHealth, HealthReport
 from bot.core.loader import PluginSettings, load_plugins
 from bot.core.members import JOB_ID as MEMBER_LISTS_JOB
 from bot.core.members import REFRESH_EVERY, MemberLists
@@ -119,6 +121,7 @@ class BotApp:
         rng: random.Random | None = None,
         db_url: str | None = None,
         outbox_settings_override: dict[str, float] | None = None,
+        virtual_leases: bool = False,
     ) -> None:
         self.loaded = loaded
         self.platform = platform
@@ -126,6 +129,9 @@ class BotApp:
         self.rng = rng or random.Random()
         self.db_url = db_url
         self._outbox_override = outbox_settings_override or {}
+        # The simulator's several accounts: the cluster leases run on the (virtual) clock and
+        # the simulator drives the rounds; otherwise they run on real time in the background.
+        self._virtual_leases = virtual_leases and clock.virtual
         self.services: Services | None = None
         self.dispatcher: Dispatcher | None = None
         self.db: Database | None = None
@@ -141,6 +147,7 @@ class BotApp:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def config(self) -> BotConfig:
@@ -190,6 +197,7 @@ class BotApp:
             member_lists=member_lists,
             data_file=lambda kind: data_path(storage, self.loaded.path, kind),
         )
+        self._watch_health(outbox, notifier)
         if config.cluster.enabled:
             await self._join_cluster(outbox)
             self._applied_digest = await asyncio.to_thread(_digest, self.loaded.path)
@@ -208,17 +216,62 @@ class BotApp:
             self.db.dialect,
         )
 
+    def _watch_health(self, outbox: Outbox, notifier: Notifier) -> None:
+        """Rate limits, bans and disconnects of this account: the outbox reports every call;
+        trouble is logged and told to the bot admins (and, with several accounts, published
+        so that the duties move to healthy accounts)."""
+        assert self.services is not None
+        platform = self.platform
+        health = AccountHealth(
+            platform.bot.id,
+            self.config.cluster.health,
+            self.clock,
+            connected=lambda: getattr(platform, "connected", None),
+        )
+        outbox.on_attempt = health.observe
+        per_hour = outbox.settings.per_hour
+
+        def figures() -> dict[str, Any]:
+            cluster = self.cluster
+            return {
+                "on_duty": len(cluster.duties) if cluster is not None else None,
+                "budget_left": outbox.budget_left(),
+                "budget": per_hour,
+            }
+
+        def told(trouble: str | None, report: HealthReport) -> None:
+            text = (
+                f"⚠️ 账号 {report.account} 异常：{trouble}。" + ("其值班的群将交给其他账号。" if self.cluster else "")
+                if trouble
+                else f"✅ 账号 {report.account} 已恢复正常。"
+            )
+            task = asyncio.create_task(notifier.notify(text, source="health"))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        health.extra = figures
+        health.on_change.append(told)
+        self.services.health = health
+
     async def _join_cluster(self, outbox: Outbox) -> None:
         """Several accounts on one PostgreSQL: lease this account, take the duty where it is free,
-        and let the dispatcher and the outbox consult it (bot.cluster)."""
+        and let the dispatcher and the outbox consult it (bot.cluster). With virtual leases (the
+        simulator's several accounts) the leases run on it too, and the simulator drives the
+        rounds (`tick`)."""
         assert self.db is not None and self.services is not None
-        cluster = ClusterDuty(self.db.engine, self.platform.bot.id, self.config.cluster)
+        clock = self.clock if self._virtual_leases else None
+        cluster = ClusterDuty(self.db.engine, self.platform.bot.id, self.config.cluster, clock=clock)
+        health = self.services.health
+        per_hour = outbox.settings.per_hour
+        cluster.standing = lambda: Standing(
+            outbox.budget_left(), per_hour, health.trouble() if health is not None else None
+        )
         try:
             groups = [g.id for g in await self.platform.groups()]
         except Exception as exc:  # learnt from the groups' events instead
             log.warning("cluster: could not list this account's groups (%s); learning them from events", exc)
             groups = []
-        await cluster.start(groups)
+        await cluster.start(groups, renew_in_background=clock is None)
         self.cluster = cluster
         outbox.duty = cluster
         self.services.duty = cluster

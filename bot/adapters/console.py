@@ -119,7 +119,7 @@ def parse_line(line: str, world: World, clock: Clock, seq: int, run: str = "") -
 def format_action(record: ActionRecord, world: World) -> str:
     """A readable transcript line."""
     when = f"{record.at[5:10]} {record.at[11:19]}" if len(record.at) >= 19 else record.at
-    bot = world.bot.display
+    bot = record.account or world.bot.display
     if record.action == "say":
         topic = world.groups[record.group].topic if record.group in world.groups else record.group
         return f"{when} [{record.group} {topic}] {bot}: {record.text}"

@@ -113,8 +113,14 @@ class WorldPlatform:
         on_event: Callable[[Event], None] | None = None,
         can_remove: bool | None = True,
         keep_actions: bool = True,
+        bot: Member | None = None,
     ) -> None:
         self.world = world
+        # Several accounts share one world (the simulator's `bots:`): each platform is one of them.
+        self._bot = bot or world.bot
+        # A simulated fault of the account (None, "rate_limited", "banned", "disconnected"):
+        # its sends fail the way the Wechaty adapter reports them.
+        self.fault: str | None = None
         self.clock = clock
         # Every action, for tests and transcripts. A long-running bot (the console) passes
         # keep_actions=False: `on_action` sees each one, and nothing piles up per send.
@@ -127,7 +133,19 @@ class WorldPlatform:
 
     @property
     def bot(self) -> Member:
-        return self.world.bot
+        return self._bot
+
+    @property
+    def connected(self) -> bool:
+        return self.fault != "disconnected"
+
+    def _check_fault(self, what: str) -> None:
+        if self.fault == "rate_limited":
+            raise PlatformError(f"{what} failed: 操作过于频繁，请稍后再试", rate_limited=True)
+        if self.fault == "banned":
+            raise PlatformError(f"{what} failed: 该账号已被封号，限制登录")
+        if self.fault == "disconnected":
+            raise PlatformError("not connected to the puppet service (reconnecting)")
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -147,16 +165,19 @@ class WorldPlatform:
         return f"out-{self._seq}"
 
     async def say(self, group_id: str, text: str, mentions: tuple[str, ...] = ()) -> SendResult:
+        self._check_fault(f"say to {group_id}")
         if group_id not in self.world.groups or self.bot.id not in self.world.groups[group_id].members:
             raise PlatformError(f"the bot is not in group {group_id}")
         self._record(ActionRecord("say", self._stamp(), group=group_id, text=text, mentions=list(mentions)))
         return SendResult(True, self._next_id())
 
     async def send_private(self, contact_id: str, text: str) -> SendResult:
+        self._check_fault(f"say to {contact_id}")
         self._record(ActionRecord("private", self._stamp(), to=contact_id, text=text))
         return SendResult(True, self._next_id())
 
     async def remove_member(self, group_id: str, member_id: str, reason: str = "") -> None:
+        self._check_fault(f"remove {member_id} from {group_id}")
         group = self.world.group(group_id)
         if member_id not in group.members:
             raise PlatformError(f"{member_id} is not in group {group_id}", permanent=True)
@@ -174,6 +195,7 @@ class WorldPlatform:
             )
 
     async def invite(self, group_id: str, contact_id: str) -> None:
+        self._check_fault(f"invite {contact_id} to {group_id}")
         group = self.world.group(group_id)
         if len(group.members) >= WECHAT_GROUP_LIMIT:
             raise PlatformError(f"group {group_id} is full")

@@ -1,3 +1,4 @@
+# Over 500 lines: the lease statements and the rounds that run them share one safety argument (below).
 """Who acts in a group when several bot accounts share one PostgreSQL (DESIGN §6).
 
 Each process serves one account and holds a lease on it (`cluster_accounts`). Per group, one
@@ -34,13 +35,18 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.cluster.balance import Standing, preferred, should_hand_over
 from bot.cluster.settings import ClusterSettings
+from bot.core.clock import Clock
+from bot.core.duty import AccountRow
 from bot.core.events import BotJoinedGroup, BotLeftGroup, Event, group_of
 
 log = logging.getLogger("qunbot.cluster")
@@ -51,6 +57,9 @@ def _default_monotonic() -> Callable[[], float]:
     if boottime is not None:
         return lambda: time.clock_gettime(boottime)
     return time.monotonic
+
+
+GainedCallback = Callable[[str, int], Awaitable[None]]
 
 
 class ClusterUnavailable(RuntimeError):
@@ -64,37 +73,71 @@ class _Held:
     deadline: float  # local monotonic seconds; act only before this
 
 
-_REGISTER = sa.text(
+class _Stmt:
+    """A statement in two forms: with the database's now() (real processes), and with the
+    time bound as :now (the simulator's virtual clock, so leases run out in virtual time)."""
+
+    __slots__ = ("real", "virtual")
+
+    def __init__(self, sql: str) -> None:
+        self.real = sa.text(sql)
+        self.virtual = sa.text(sql.replace("now()", "CAST(:now AS timestamptz)"))
+
+
+_REGISTER = _Stmt(
     """
-    INSERT INTO cluster_accounts (account_id, instance, started_at, renewed_at, expires_at)
-    VALUES (:account, :instance, now(), now(), now() + make_interval(secs => :ttl))
+    INSERT INTO cluster_accounts (account_id, instance, started_at, renewed_at, expires_at,
+                                  budget_left, budget, trouble)
+    VALUES (:account, :instance, now(), now(), now() + make_interval(secs => :ttl),
+            :budget_left, :budget, :trouble)
     ON CONFLICT (account_id) DO UPDATE
        SET instance = EXCLUDED.instance,
            started_at = CASE WHEN cluster_accounts.instance = EXCLUDED.instance
                              THEN cluster_accounts.started_at ELSE now() END,
            renewed_at = now(),
-           expires_at = EXCLUDED.expires_at
+           expires_at = EXCLUDED.expires_at,
+           budget_left = EXCLUDED.budget_left,
+           budget = EXCLUDED.budget,
+           trouble = EXCLUDED.trouble
      WHERE cluster_accounts.instance = EXCLUDED.instance OR cluster_accounts.expires_at <= now()
     RETURNING extract(epoch FROM expires_at - now()) AS left
     """
 )
 
-_RESIGN = sa.text("UPDATE cluster_accounts SET expires_at = now() WHERE account_id = :account AND instance = :instance")
+# Who else could serve our groups (running accounts in them, with their standing), and who
+# holds each group's duty now: what a round decides from (bot.cluster.balance).
+_CANDIDATES = _Stmt(
+    """
+    SELECT m.group_id, a.account_id, a.budget_left, a.budget, a.trouble
+      FROM cluster_members m JOIN cluster_accounts a ON a.account_id = m.account_id
+     WHERE a.expires_at > now()
+       AND m.group_id IN (SELECT group_id FROM cluster_members WHERE account_id = :account)
+    """
+)
+_HOLDERS = _Stmt(
+    """
+    SELECT d.group_id, d.instance FROM cluster_duty d
+     WHERE d.expires_at > now()
+       AND d.group_id IN (SELECT group_id FROM cluster_members WHERE account_id = :account)
+    """
+)
 
-_JOIN = sa.text(
+_RESIGN = _Stmt("UPDATE cluster_accounts SET expires_at = now() WHERE account_id = :account AND instance = :instance")
+
+_JOIN = _Stmt(
     """
     INSERT INTO cluster_members (group_id, account_id, seen_at) VALUES (:group, :account, now())
     ON CONFLICT (group_id, account_id) DO UPDATE SET seen_at = now()
     """
 )
-_LEAVE = sa.text("DELETE FROM cluster_members WHERE group_id = :group AND account_id = :account")
-_FORGET_GROUPS = sa.text("DELETE FROM cluster_members WHERE account_id = :account")
+_LEAVE = _Stmt("DELETE FROM cluster_members WHERE group_id = :group AND account_id = :account")
+_FORGET_GROUPS = _Stmt("DELETE FROM cluster_members WHERE account_id = :account")
 
 # Take or renew the duty in one group, atomically: only while our account lease is valid, only
 # if the lease is free (expired) or already ours, and, for an account the group is not pinned
 # to, only while the pinned account is not running in that group. The token stays on renewal
 # and grows by one on every takeover (including our own re-take after our lease lapsed).
-_CLAIM = sa.text(
+_CLAIM = _Stmt(
     """
     WITH allowed AS (
         SELECT 1 FROM cluster_accounts me
@@ -120,7 +163,7 @@ _CLAIM = sa.text(
 )
 
 # Renew only: the lease must still be ours, unexpired, under this very token.
-_RENEW = sa.text(
+_RENEW = _Stmt(
     """
     UPDATE cluster_duty SET expires_at = now() + make_interval(secs => :ttl)
      WHERE group_id = :group AND instance = :instance AND token = :token AND expires_at > now()
@@ -130,9 +173,30 @@ _RENEW = sa.text(
     """
 )
 
+_ROSTER = _Stmt(
+    """
+    SELECT a.account_id, a.expires_at > now() AS running, a.budget_left, a.budget, a.trouble,
+           (SELECT count(*) FROM cluster_duty d
+             WHERE d.account_id = a.account_id AND d.expires_at > now()) AS duties
+      FROM cluster_accounts a ORDER BY a.account_id
+    """
+)
+
+# Renew many at once (a round): each under its own token, as `_RENEW`.
+_RENEW_ALL = _Stmt(
+    """
+    UPDATE cluster_duty d SET expires_at = now() + make_interval(secs => :ttl)
+      FROM unnest(CAST(:groups AS text[]), CAST(:tokens AS bigint[])) AS h(group_id, token)
+     WHERE d.group_id = h.group_id AND d.token = h.token AND d.instance = :instance AND d.expires_at > now()
+       AND EXISTS (SELECT 1 FROM cluster_accounts me
+                    WHERE me.account_id = :account AND me.instance = :instance AND me.expires_at > now())
+    RETURNING d.group_id, extract(epoch FROM d.expires_at - now()) AS left
+    """
+)
+
 # Give the duty up early (left the group, shutting down). Not at once: an action already
 # checked may still be on its way, so the others wait out the safety margin.
-_RELEASE = sa.text(
+_RELEASE = _Stmt(
     """
     UPDATE cluster_duty SET expires_at = LEAST(expires_at, now() + make_interval(secs => :margin))
      WHERE group_id = :group AND instance = :instance
@@ -152,6 +216,7 @@ class ClusterDuty:
         *,
         instance: str | None = None,
         monotonic: Callable[[], float] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if engine.dialect.name != "postgresql":
             raise ClusterUnavailable(
@@ -161,7 +226,10 @@ class ClusterDuty:
         self.account_id = account_id
         self.settings = settings
         self.instance = instance or f"{account_id}/{uuid.uuid4().hex[:12]}"
-        self._mono = monotonic or _default_monotonic()
+        # A virtual clock (the simulator): lease times come from it, in the database too.
+        self._clock = clock if clock is not None and clock.virtual else None
+        virtual = self._clock
+        self._mono = monotonic or ((lambda: virtual.now().timestamp()) if virtual is not None else _default_monotonic())
         self._groups: set[str] = set()
         # Membership changes not yet written (the next round writes them).
         self._joining: set[str] = set()
@@ -171,6 +239,16 @@ class ClusterDuty:
         self._lost_reported = False
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # Groups seen free (nobody on duty) at a round, since when (local clock).
+        self._free_since: dict[str, float] = {}
+        self._on_gained: list[GainedCallback] = []
+        # This account's budget and health, published with every renewal (set by the app).
+        self.standing: Callable[[], Standing] | None = None
+
+    async def _exec(self, conn: AsyncConnection, stmt: _Stmt, params: dict[str, Any]) -> CursorResult[Any]:
+        if self._clock is None:
+            return await conn.execute(stmt.real, params)
+        return await conn.execute(stmt.virtual, {**params, "now": self._clock.now()})
 
     # --- hooks for the core --------------------------------------------------------------
     async def acts_in(self, event: Event) -> bool:
@@ -257,11 +335,14 @@ class ClusterDuty:
         try:
             async with self.engine.connect() as conn:
                 async with conn.begin():
-                    await conn.execute(_JOIN, {"group": group_id, "account": self.account_id})
+                    await self._exec(conn, _JOIN, {"group": group_id, "account": self.account_id})
                 await self._claim(conn, group_id)
         except Exception as exc:
             log.warning("cluster: could not claim the duty in new group %s (%s)", group_id, exc)
             return False
+        held = self._held.get(group_id)
+        if held is not None:
+            await self._tell_gained([(group_id, held.token)])
         return self.on_duty(group_id)
 
     # --- the rounds ----------------------------------------------------------------------
@@ -277,9 +358,9 @@ class ClusterDuty:
                     f"account {self.account_id} is already served by another running process "
                     f"(its lease runs out at most {self.settings.lease_seconds:g} s after it stops)"
                 )
-            await conn.execute(_FORGET_GROUPS, {"account": self.account_id})
+            await self._exec(conn, _FORGET_GROUPS, {"account": self.account_id})
             for group_id in sorted(self._groups):
-                await conn.execute(_JOIN, {"group": group_id, "account": self.account_id})
+                await self._exec(conn, _JOIN, {"group": group_id, "account": self.account_id})
         await self.tick()
         if renew_in_background:
             self._task = asyncio.create_task(self._run(), name=f"cluster-{self.account_id}")
@@ -317,23 +398,157 @@ class ClusterDuty:
             if leaving or joining:
                 async with conn.begin():
                     for group_id in leaving:  # `leave` already stopped us acting there
-                        await conn.execute(_LEAVE, {"group": group_id, "account": self.account_id})
-                        await conn.execute(
+                        await self._exec(conn, _LEAVE, {"group": group_id, "account": self.account_id})
+                        await self._exec(
+                            conn,
                             _RELEASE,
                             {"group": group_id, "instance": self.instance, "margin": self.settings.safety_margin},
                         )
                     for group_id in joining:
-                        await conn.execute(_JOIN, {"group": group_id, "account": self.account_id})
+                        await self._exec(conn, _JOIN, {"group": group_id, "account": self.account_id})
                 self._leaving.difference_update(leaving)
                 self._joining.difference_update(joining)
-            for group_id in sorted(self._groups):
-                await self._claim(conn, group_id)
+            gained = await self._claim_round(conn)
+        await self._tell_gained(gained)
+
+    async def _claim_round(self, conn: AsyncConnection) -> list[tuple[str, int]]:
+        """Take or renew the duty where we should have it; hand over where another account is
+        clearly better placed (budget, health: bot.cluster.balance). Returns what we gained."""
+        candidates: dict[str, dict[str, Standing]] = {}
+        async with conn.begin():
+            for row in await self._exec(conn, _CANDIDATES, {"account": self.account_id}):
+                standing = Standing(row.budget_left, row.budget, row.trouble)
+                candidates.setdefault(row.group_id, {})[row.account_id] = standing
+            holders = {r.group_id: r.instance for r in await self._exec(conn, _HOLDERS, {"account": self.account_id})}
+        now = self._mono()
+        renew: list[str] = []  # ours, to keep: renewed in one statement
+        claim: list[str] = []  # free (or ours but forgotten): taken one by one
+        hand_over: list[str] = []
+        for group_id in sorted(self._groups):
+            pinned = self.settings.pinned.get(group_id)
+            here = candidates.get(group_id, {})
+            holder = holders.get(group_id)
+            if holder == self.instance:
+                self._free_since.pop(group_id, None)
+                if group_id not in self._held:
+                    claim.append(group_id)
+                elif should_hand_over(self.account_id, group_id, here, pinned):
+                    log.info(
+                        "cluster: %s hands %s over to %s (%s)",
+                        self.account_id,
+                        group_id,
+                        preferred(group_id, here, pinned),
+                        self._standing_text(),
+                    )
+                    hand_over.append(group_id)
+                else:
+                    renew.append(group_id)
+            elif holder is not None:
+                self._free_since.pop(group_id, None)
+                if self._held.pop(group_id, None) is not None:
+                    log.info("cluster: %s no longer on duty in %s", self.account_id, group_id)
+            else:
+                # Free: the preferred account takes it; any other one only once it has stayed
+                # free for a whole round (the preferred one may not see what we see).
+                first_free = self._free_since.setdefault(group_id, now)
+                best = preferred(group_id, here, pinned)
+                if best in (None, self.account_id) or now - first_free >= self.settings.renew_every:
+                    self._free_since.pop(group_id, None)
+                    claim.append(group_id)
+        if hand_over:
+            await self._hand_over(conn, hand_over)
+        if renew:
+            claim += await self._renew_all(conn, renew)
+        gained: list[tuple[str, int]] = []
+        for group_id in claim:
+            before = self._held.get(group_id)
+            await self._claim(conn, group_id)
+            after = self._held.get(group_id)
+            if after is not None and (before is None or before.token != after.token):
+                gained.append((group_id, after.token))
+        return gained
+
+    async def _renew_all(self, conn: AsyncConnection, groups: list[str]) -> list[str]:
+        """Renew the duties we hold in `groups`, under their tokens, in one statement; returns
+        the groups where that failed (our lease there had run out: they are claimed again)."""
+        held = [(g, self._held[g]) for g in groups]
+        started = self._mono()
+        async with conn.begin():
+            rows = await self._exec(
+                conn,
+                _RENEW_ALL,
+                {
+                    "groups": [g for g, _ in held],
+                    "tokens": [h.token for _, h in held],
+                    "instance": self.instance,
+                    "account": self.account_id,
+                    "ttl": self.settings.lease_seconds,
+                },
+            )
+            renewed = {row.group_id: float(row.left) for row in rows}
+        for group_id, h in held:
+            if group_id in renewed:
+                h.deadline = started + renewed[group_id] - self.settings.safety_margin
+        return [g for g, _ in held if g not in renewed]
+
+    async def _hand_over(self, conn: AsyncConnection, groups: list[str]) -> None:
+        # Stop acting at once; the others may take over after the safety margin.
+        for group_id in groups:
+            self._held.pop(group_id, None)
+        async with conn.begin():
+            for group_id in groups:
+                await self._exec(
+                    conn,
+                    _RELEASE,
+                    {"group": group_id, "instance": self.instance, "margin": self.settings.safety_margin},
+                )
+
+    async def _tell_gained(self, gained: list[tuple[str, int]]) -> None:
+        for group_id, token in gained:
+            for callback in list(self._on_gained):
+                try:
+                    await callback(group_id, token)
+                except Exception:
+                    log.exception("cluster: a duty-gained callback failed for %s", group_id)
+
+    def on_duty_gained(self, callback: GainedCallback) -> Callable[[], None]:
+        """Call `callback(group_id, token)` whenever this account takes a group's duty (work
+        that fell to nobody meanwhile, such as a due broadcast, can then be done). Returns a
+        function that unsubscribes."""
+        self._on_gained.append(callback)
+        return lambda: self._on_gained.remove(callback) if callback in self._on_gained else None
+
+    async def roster(self) -> list[AccountRow]:
+        """Every account registered in the database: running or not, its standing, its duties."""
+        async with self.engine.connect() as conn:
+            rows = (await self._exec(conn, _ROSTER, {})).all()
+        return [
+            AccountRow(r.account_id, bool(r.running), r.budget_left, r.budget, r.trouble, int(r.duties)) for r in rows
+        ]
+
+    def _standing_text(self) -> str:
+        standing = self.standing() if self.standing is not None else Standing()
+        if standing.trouble:
+            return f"in trouble: {standing.trouble}"
+        if standing.budget_left is not None:
+            return f"{standing.budget_left} of {standing.budget} sends left this hour"
+        return "standing unknown"
 
     async def _register(self, conn: AsyncConnection) -> bool:
+        standing = self.standing() if self.standing is not None else Standing()
         started = self._mono()
         row = (
-            await conn.execute(
-                _REGISTER, {"account": self.account_id, "instance": self.instance, "ttl": self.settings.lease_seconds}
+            await self._exec(
+                conn,
+                _REGISTER,
+                {
+                    "account": self.account_id,
+                    "instance": self.instance,
+                    "ttl": self.settings.lease_seconds,
+                    "budget_left": standing.budget_left,
+                    "budget": standing.budget,
+                    "trouble": standing.trouble,
+                },
             )
         ).first()
         if row is None:
@@ -347,7 +562,8 @@ class ClusterDuty:
         started = self._mono()
         async with conn.begin():
             row = (
-                await conn.execute(
+                await self._exec(
+                    conn,
                     _CLAIM,
                     {
                         "group": group_id,
@@ -366,8 +582,10 @@ class ClusterDuty:
                 del self._held[group_id]
                 log.info("cluster: %s no longer on duty in %s", self.account_id, group_id)
                 async with conn.begin():
-                    await conn.execute(
-                        _RELEASE, {"group": group_id, "instance": self.instance, "margin": self.settings.safety_margin}
+                    await self._exec(
+                        conn,
+                        _RELEASE,
+                        {"group": group_id, "instance": self.instance, "margin": self.settings.safety_margin},
                     )
             return
         token = int(row.token)
@@ -383,7 +601,8 @@ class ClusterDuty:
                 return False
             started = self._mono()
             row = (
-                await conn.execute(
+                await self._exec(
+                    conn,
                     _RENEW,
                     {
                         "group": group_id,
@@ -426,9 +645,11 @@ class ClusterDuty:
         try:
             async with self.engine.begin() as conn:
                 for group_id in held:
-                    await conn.execute(
-                        _RELEASE, {"group": group_id, "instance": self.instance, "margin": self.settings.safety_margin}
+                    await self._exec(
+                        conn,
+                        _RELEASE,
+                        {"group": group_id, "instance": self.instance, "margin": self.settings.safety_margin},
                     )
-                await conn.execute(_RESIGN, {"account": self.account_id, "instance": self.instance})
+                await self._exec(conn, _RESIGN, {"account": self.account_id, "instance": self.instance})
         except Exception as exc:
             log.warning("cluster: could not release leases at shutdown (%s); they expire on their own", exc)

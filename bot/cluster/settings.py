@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot.core.health import HealthSettings
+
 
 class ClusterSettings(BaseModel):
     """Off by default: one account on its own needs no leases (and no database round trips
@@ -23,6 +25,9 @@ class ClusterSettings(BaseModel):
     # group id -> the account (its bot id) that holds the duty there whenever it is running
     # and in the group; while it is not, the other accounts in the group take turns as usual.
     pinned: dict[str, str] = Field(default_factory=dict)
+    # When this account counts as in trouble (rate limits, ban, disconnected) and hands its
+    # duties over (bot.core.health); also what the 账号状态 command and the digest report.
+    health: HealthSettings = Field(default_factory=HealthSettings)
     # An action handed to the account on duty in another group (a relay line, a keyword
     # invite) that no account has taken after this many seconds is dropped as expired: a
     # relay line minutes late is worse than none.

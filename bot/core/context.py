@@ -13,6 +13,7 @@ from bot.core.bus import Bus, Handoff
 from bot.core.clock import Clock
 from bot.core.duty import DutyGate
 from bot.core.events import Event, GroupMessage, Member, PrivateMessage, group_of
+from bot.core.health import AccountHealth
 from bot.core.outbox import OutboundItem, Outbox
 from bot.core.platform import Platform
 from bot.core.plugin import Permission, PluginConfig
@@ -45,6 +46,9 @@ class Services:
     recorder: Recorder | None = None
     # Several accounts on one PostgreSQL: who acts in which group. None: this account acts everywhere.
     duty: DutyGate | None = None
+    # This account's health (rate limits, bans, disconnects): the 账号状态 command, the web
+    # console and the admin digest read it.
+    health: AccountHealth | None = None
     # Several accounts: notices to the other processes (LISTEN/NOTIFY), and actions handed to
     # the account on duty in another group. None: one account, nobody to tell.
     bus: Bus | None = None

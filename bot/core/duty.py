@@ -7,9 +7,23 @@ dispatcher and the outbox make no check at all.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.core.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """One bot account sharing the database, as the 账号状态 command and the web console show it."""
+
+    account_id: str
+    running: bool  # its lease holds
+    budget_left: int | None
+    budget: int | None
+    trouble: str | None
+    duties: int  # groups where it is on duty now
 
 
 class DutyGate(Protocol):
@@ -29,6 +43,16 @@ class DutyGate(Protocol):
 
     async def may_act(self, group_id: str, token: int | None) -> bool:
         """Checked right before an action reaches the platform: does `token` still hold?"""
+        ...
+
+    def on_duty_gained(self, callback: Callable[[str, int], Awaitable[None]]) -> Callable[[], None]:
+        """Call `callback(group_id, token)` each time this account takes a group's duty, so work
+        that fell due while nobody held it (a broadcast) is done late rather than never.
+        Returns a function that unsubscribes."""
+        ...
+
+    async def roster(self) -> list[AccountRow]:
+        """Every account registered in the shared database, with its standing and duty count."""
         ...
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from bot.core.commands import fold, trim_punctuation
 from bot.core.context import Context, PluginHost, Services
 from bot.core.events import BotJoinedGroup, BotLeftGroup, GroupMessage
+from bot.core.health import account_status
 from bot.core.plugin import Command, Permission, Plugin
 from bot.core.templates import Template
 
@@ -107,6 +108,13 @@ async def list_groups(ctx: Context, services: Services) -> None:
         note = f"，已关闭：{'、'.join(off)}" if off else ""
         lines.append(f"  {info.topic or info.id}（{info.id}，{info.member_count} 人{note}）")
     ctx.reply("\n".join(lines))
+
+
+@plugin.command(
+    "账号状态", "账号健康", scope="both", permission=Permission.BOT_ADMIN, help="查看机器人账号的发送和异常情况"
+)
+async def account_health(ctx: Context, services: Services) -> None:
+    ctx.reply((await account_status(services)).text())
 
 
 @plugin.command("功能", "插件", scope="group", help="查看本群开启的功能")

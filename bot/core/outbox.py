@@ -377,6 +377,8 @@ class Outbox:
         self._budget_alert_due: int | None = None  # the hour's use to report, once the call is done
         # Several accounts: group actions carry the duty token and go out only while it holds.
         self.duty: DutyGate | None = None
+        # Told of every platform call and how it went (account health: rate limits, bans).
+        self.on_attempt: Callable[[OutboundItem, SendResult | None, Exception | None], None] | None = None
 
     # --- enqueue (synchronous, never blocks) -----------------------------------------
     def say(self, group_id: str, text: str, mentions: tuple[str, ...] = ()) -> list[OutboundItem]:
@@ -582,6 +584,11 @@ class Outbox:
                     item.attempts += 1
                     result, error = await self._call(item)
                     outcome = self._settle(key, item, result, error)
+                    if self.on_attempt is not None:
+                        try:
+                            self.on_attempt(item, result, error)
+                        except Exception:
+                            log.exception("outbox: the attempt observer failed")
             finally:
                 self._index(key)  # sent, retried or rate limited: its head or its rank changed
         if outcome.final:
@@ -711,6 +718,15 @@ class Outbox:
             )
         elif self._budget_alerted and used < budget / 2:
             self._budget_alerted = False  # well below again: the next climb is worth another alert
+
+    def budget_left(self) -> int:
+        """Messages this account may still send this hour: the hourly budget less what went
+        out in the last hour and what waits in the message lane (it will go out)."""
+        hourly = self._lanes[Lane.MESSAGE].hourly
+        since = self.clock.now() - _HOUR
+        used = sum(1 for at in hourly if at > since) if hourly is not None else 0
+        waiting = sum(len(q) for key, q in self._queues.items() if key[0] is Lane.MESSAGE)
+        return max(0, self.settings.per_hour - used - waiting)
 
     @property
     def sent_last_hour(self) -> int:

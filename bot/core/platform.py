@@ -101,6 +101,8 @@ class ActionRecord:
     text: str | None = None
     mentions: list[str] = field(default_factory=list)
     reason: str | None = None
+    # Several accounts (a scenario's `bots:`): which one acted. None with one account.
+    account: str | None = None
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {"at": self.at, "action": self.action}
@@ -114,4 +116,6 @@ class ActionRecord:
             out.update(group=self.group, member=self.member)
         else:
             out.update({k: v for k, v in (("group", self.group), ("member", self.member)) if v})
+        if self.account is not None:
+            out["account"] = self.account
         return out

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bot.core.health import account_status
 from bot.core.plugin import Permission
 from bot.stats.overview import GroupLine
 from bot.web import configedit
@@ -534,6 +535,15 @@ async def config_save(request: Request, user: User, text: Annotated[str, Form()]
 
 
 # --- 审计、API 令牌 ---------------------------------------------------------------------------
+@router.get("/accounts")
+async def accounts_page(request: Request, user: User) -> HTMLResponse:
+    """账号: the bot accounts' health and duties, from the service the 账号状态 command uses."""
+    if not user.is_bot_admin:
+        raise HTTPException(403, "账号状态只对机器人管理员开放")
+    status = await account_status(_console(request).services)
+    return _page(request, "accounts.html", {"status": status})
+
+
 @router.get("/audit")
 async def audit_page(request: Request, user: User) -> HTMLResponse:
     console = _console(request)

@@ -58,3 +58,5 @@ class BroadcastDelivery(SQLModel, table=True):
     detail: str | None = None
     claimed_at: datetime = Field(sa_type=UTCDateTime)
     done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Several accounts: the group's duty token it was claimed under (None with one account).
+    token: int | None = Field(default=None, sa_type=sa.BigInteger)

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from bot.core.bus import Topic
 from bot.core.context import PluginHost
+from bot.core.duty import OffDuty
 from bot.core.outbox import OutboundItem
 from bot.core.platform import SendResult
 from bot.core.plugin import Permission
@@ -130,6 +131,9 @@ class _Tracker:
     remaining: int
     problem: str | None = None
     report: dict[str, Any] | None = None  # what `broadcast_report` says when it is done
+    token: int | None = None  # several accounts: the duty token it was claimed under
+    sent: int = 0
+    handed_over: bool = False  # a part was refused: another account is on duty now
 
 
 @dataclass
@@ -141,6 +145,8 @@ class BroadcastService:
     # Stops the `resync` notices (several accounts); called at shutdown.
     unsubscribe: Callable[[], None] = lambda: None
     _unusable: set[str] = field(default_factory=set)  # stored definitions `resync` skipped
+    # Stops the duty-gained callbacks (several accounts: `_gained`).
+    _stop_gained: Callable[[], None] | None = None
 
     @property
     def services(self) -> Any:
@@ -199,6 +205,17 @@ class BroadcastService:
             if job.id.removeprefix(PREFIX) not in self.defs:
                 self.scheduler.remove(job.id)
         log.info("broadcasts scheduled: %s", ", ".join(self.defs) or "none")
+        duty = self.services.duty
+        if duty is not None and self._stop_gained is None:
+            self._stop_gained = duty.on_duty_gained(self._gained)
+            if first_build:
+                # The duties this process took at start came before this subscription: a
+                # delivery its previous run claimed and never sent (killed mid-broadcast) is
+                # taken over now, as for any takeover.
+                for gid in await self.resolve(sorted({t for d in self.defs.values() for t in d.targets})):
+                    token = duty.token(gid)
+                    if token is not None:
+                        await self._gained(gid, token)
 
     def _schedule(self, definition: Definition, paused: bool) -> None:
         first = definition.trigger.get_next_fire_time(None, self.now())
@@ -256,6 +273,9 @@ class BroadcastService:
 
     def close(self) -> None:
         """Remove the jobs this instance added (a reload's new instance has replaced its own)."""
+        if self._stop_gained is not None:
+            self._stop_gained()
+            self._stop_gained = None
         for job_id, job in self._jobs.items():
             if self.scheduler.get(job_id) is job:
                 self.scheduler.remove(job_id)
@@ -298,6 +318,34 @@ class BroadcastService:
             await self._record_missed(definition, [fire], "已有更新的一次到期")
         else:
             await self._deliver(definition, fire, only_if_active=True)
+
+    async def _gained(self, gid: str, token: int) -> None:
+        """Several accounts: this account has just taken the duty in `gid`. The latest
+        occurrence of each broadcast to it that fell due within its grace period, and that is
+        not sent yet, is sent now: it fell due while nobody held the group (a handover), or the
+        account that claimed it lost the duty before sending it. `reclaim` makes it once."""
+        now = self.now()
+        for definition in list(self.defs.values()):
+            if not self.reaches(definition, gid) or self.paused(definition) or not self.host.enabled_in(gid):
+                continue
+            latest = _latest_fire(definition.trigger, now - definition.grace, now + timedelta(microseconds=1))
+            if latest is None:
+                continue
+            stored = await self.store.get(definition.name)
+            # Only an occurrence some account has dealt with (fired): never one from before
+            # the broadcast existed, or one the catch-up at start still has to judge.
+            if stored is None or stored.checked_at is None or stored.checked_at < latest:
+                continue
+            claimed = await self.store.reclaim(definition.name, latest, gid, token, now)
+            if claimed is None:
+                continue
+            log.info(
+                "broadcast %s: sending the %s occurrence to %s late (this account took the duty there)",
+                definition.name,
+                latest.astimezone(self.tz).isoformat(),
+                gid,
+            )
+            await self._send(definition, latest, gid, claimed.id, token)
 
     async def _on_missed(self, name: str, fire: datetime) -> None:
         definition = self.defs.get(name)
@@ -353,8 +401,14 @@ class BroadcastService:
             else:
                 states.append((gid, DeliveryState.CLAIMED.value, None))
         if not states:
-            return  # every target group is another account's
-        won = await self.store.claim(definition.name, occurrence, states, self.now(), only_if_active=only_if_active)
+            # Every target group is another account's; marked as dealt with, so that an account
+            # that takes a group's duty soon after knows this occurrence fell due (`_gained`).
+            await self.store.mark_checked(definition.name, occurrence)
+            return
+        tokens = {gid: duty.token(gid) for gid, _state, _detail in states} if duty is not None else None
+        won = await self.store.claim(
+            definition.name, occurrence, states, self.now(), only_if_active=only_if_active, tokens=tokens
+        )
         if won is None:
             return  # paused or deleted, possibly by another process sharing the database
         if len(won) < len(states):
@@ -368,7 +422,8 @@ class BroadcastService:
         details = {gid: detail for gid, _state, detail in states}
         for claimed in won:
             if claimed.state == DeliveryState.CLAIMED:
-                await self._send(definition, occurrence, claimed.group_id, claimed.id)
+                token = tokens.get(claimed.group_id) if tokens is not None else None
+                await self._send(definition, occurrence, claimed.group_id, claimed.id, token)
             else:  # skipped or failed before sending: reported now
                 self.services.publish(
                     "broadcast_report",
@@ -389,7 +444,9 @@ class BroadcastService:
             return None
         return set(present)
 
-    async def _send(self, definition: Definition, occurrence: datetime, gid: str, delivery_id: int) -> None:
+    async def _send(
+        self, definition: Definition, occurrence: datetime, gid: str, delivery_id: int, token: int | None = None
+    ) -> None:
         await self.services.groups.info(gid)  # fills the display-name cache for {group}
         values = self.values(occurrence, gid)
         ctx = self.host.context(group_id=gid)
@@ -397,9 +454,9 @@ class BroadcastService:
         for text in definition.messages:
             items.extend(ctx.say(Template.parse(text, PLACEHOLDERS).render(values)))
         if not items:
-            await self.store.finish(delivery_id, DeliveryState.FAILED, "内容为空", self.now())
+            await self.store.finish(delivery_id, DeliveryState.FAILED, "内容为空", self.now(), token=token)
             return
-        tracker = _Tracker(len(items), report=self._report(definition, occurrence, gid))
+        tracker = _Tracker(len(items), report=self._report(definition, occurrence, gid), token=token)
         for item in items:
             item.on_done = functools.partial(self._item_done, tracker, delivery_id)
 
@@ -407,11 +464,23 @@ class BroadcastService:
         self, tracker: _Tracker, delivery_id: int, result: SendResult | None, error: Exception | None
     ) -> None:
         tracker.remaining -= 1
-        if error is not None or result is None or not result.ok:
+        if isinstance(error, OffDuty):
+            # Another account took the group's duty before this part went out. If nothing of
+            # this delivery was sent, it is left claimed: the account on duty now claims it
+            # again and sends it (`_gained`). If some part went out, it is not sent twice.
+            tracker.handed_over = True
+        elif error is not None or result is None or not result.ok:
             tracker.problem = tracker.problem or str(error or (result.error if result else None) or "发送失败")
+        else:
+            tracker.sent += 1
         if tracker.remaining == 0:
+            if tracker.handed_over and not tracker.sent:
+                log.info("broadcast: delivery %d left to the account now on duty", delivery_id)
+                return
+            if tracker.handed_over:
+                tracker.problem = tracker.problem or "发送中途换了值班账号，其余部分未发送"
             state = DeliveryState.FAILED if tracker.problem else DeliveryState.SENT
-            await self.store.finish(delivery_id, state, tracker.problem, self.now())
+            await self.store.finish(delivery_id, state, tracker.problem, self.now(), token=tracker.token)
             if tracker.report is not None:
                 self.services.publish(
                     "broadcast_report", {**tracker.report, "state": state.value, "detail": tracker.problem}
@@ -601,6 +670,14 @@ class BroadcastService:
         for occurrence, gid, detail in report.failures[:3]:
             lines.append(f"  失败 {self.when(occurrence)} {gid}：{detail}")
         return "\n".join(lines)
+
+
+def _latest_fire(trigger: BaseTrigger, since: datetime, until: datetime) -> datetime | None:
+    """The last fire time in [since, until], or None."""
+    latest = None
+    for fire in occurrences(trigger, since, until):
+        latest = fire
+    return latest
 
 
 def _counts(counts: dict[str, int]) -> str:

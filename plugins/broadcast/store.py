@@ -158,13 +158,16 @@ class BroadcastStore:
         now: datetime,
         *,
         only_if_active: bool = False,
+        tokens: dict[str, int | None] | None = None,
     ) -> list[Claimed] | None:
         """Insert (group, state, detail) rows for one occurrence and return those this call
         inserted; move the broadcast's `checked_at` up to the occurrence. One transaction.
 
         With `only_if_active`, a broadcast paused or deleted (possibly by another process)
-        claims nothing and None is returned."""
-        rows = [_row(name, occurrence, gid, state, detail, now) for gid, state, detail in states]
+        claims nothing and None is returned. `tokens`: the duty token per group (several
+        accounts), kept on the row for `reclaim`."""
+        tokens = tokens or {}
+        rows = [_row(name, occurrence, gid, state, detail, now, tokens.get(gid)) for gid, state, detail in states]
         defs = table_of(BroadcastDef).c
         if only_if_active:
             # Read apart from the claim: on SQLite a read that later writes can fail with
@@ -213,12 +216,40 @@ class BroadcastStore:
         )
         return won
 
-    async def finish(self, delivery_id: int, state: DeliveryState, detail: str | None, now: datetime) -> None:
+    async def reclaim(
+        self, name: str, occurrence: datetime, group_id: str, token: int, now: datetime
+    ) -> Claimed | None:
+        """Several accounts: claim one group's delivery for the account that has just taken the
+        group's duty under `token`. Inserted if nobody claimed it (it fell due while nobody
+        held the duty); taken over if it was claimed under an older token and never sent (the
+        claimer lost the duty first). Anything sent, failed, missed or skipped stays as it is."""
+        table = table_of(BroadcastDelivery)
+        row = _row(name, occurrence, group_id, DeliveryState.CLAIMED.value, None, now, token)
+        stmt = self._insert(table).values([row])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["broadcast", "occurrence", "group_id"],
+            set_={"token": token, "claimed_at": now},
+            where=sa.and_(
+                table.c.state == DeliveryState.CLAIMED.value, table.c.token.is_not(None), table.c.token < token
+            ),
+        ).returning(table.c.id, table.c.group_id, table.c.state)
+        async with self._db.engine.begin() as conn:
+            found = (await conn.execute(stmt)).first()
+        return Claimed(found.id, found.group_id, found.state) if found is not None else None
+
+    async def finish(
+        self, delivery_id: int, state: DeliveryState, detail: str | None, now: datetime, *, token: int | None = None
+    ) -> None:
+        """Record how a delivery ended; with `token`, only while the row is still ours (not
+        taken over by the account now on duty)."""
+        c = table_of(BroadcastDelivery).c
         stmt = (
             sa.update(BroadcastDelivery)
             .where(col(BroadcastDelivery.id) == delivery_id)
             .values(state=state.value, detail=detail, done_at=now)
         )
+        if token is not None:
+            stmt = stmt.where(c.token == token)
         async with self._db.engine.begin() as conn:
             await conn.execute(stmt)
 
@@ -267,8 +298,11 @@ class BroadcastStore:
         return report
 
 
-def _row(name: str, occurrence: datetime, gid: str, state: str, detail: str | None, now: datetime) -> dict[str, Any]:
+def _row(
+    name: str, occurrence: datetime, gid: str, state: str, detail: str | None, now: datetime, token: int | None = None
+) -> dict[str, Any]:
     return {
+        "token": token,
         "broadcast": name,
         "occurrence": occurrence,
         "group_id": gid,

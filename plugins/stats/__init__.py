@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from bot.core.context import Context, PluginHost
+from bot.core.health import account_status
 from bot.core.plugin import Command, Permission, Plugin
 from bot.core.scheduler import cron_trigger
 from bot.stats import Period, Scope, Summary, digest_period, summary_text
@@ -98,6 +99,11 @@ class StatsState:
             text = summary_text(summary, f"「{name}」{label}", top=cfg.top, removals=True)
             for admin in admins:
                 per_admin.setdefault(admin, []).append(text)
+        if services.health is not None:
+            # The bot admins also hear how the bot account(s) fared: rate limits, bans, disconnects.
+            accounts = "【账号状态】\n" + (await account_status(services)).text()
+            for admin in services.config.bot_admins:
+                per_admin.setdefault(admin, []).append(accounts)
         ctx = host.context()
         for admin, texts in per_admin.items():
             ctx.send_private(admin, f"【{_HEADINGS[kind]}】\n" + "\n\n".join(texts))

@@ -163,6 +163,7 @@ async def test_too_frequent_becomes_a_rate_limited_platform_error(s: Setup) -> N
 
 async def test_calls_while_disconnected_wait_briefly_then_fail() -> None:
     setup = make(FakeWorld(), connected=False)
+    assert setup.platform.connected is False  # what account health reads
     with pytest.raises(PlatformError, match="not connected"):
         await setup.platform.say("g1@chatroom", "hi")
     conn = setup.platform.connection
@@ -175,7 +176,7 @@ async def test_calls_while_disconnected_wait_briefly_then_fail() -> None:
     task = asyncio.create_task(reconnect_soon())
     result = await setup.platform.send_private("alice", "hi")  # waits for the connection
     await task
-    assert result.ok
+    assert result.ok and setup.platform.connected is True
 
 
 async def test_group_info_reports_owner_admins_and_removal_rights(s: Setup) -> None:

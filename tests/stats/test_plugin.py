@@ -86,3 +86,21 @@ async def test_digest_can_be_switched_off(tmp_path: Path) -> None:
         assert not [a for a in bot.actions if a.action == "private" and "每日数据简报" in (a.text or "")]
         jobs = [j.id for j in bot.sim.app.services.scheduler.jobs("stats:")]  # type: ignore[union-attr]
         assert jobs == ["stats:weekly_digest"]
+
+
+async def test_the_bot_admins_digest_says_how_the_account_fared(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, CONFIG.replace("timezone: Asia/Shanghai", "timezone: Asia/Shanghai\nbot_admins: [boss]")
+    )
+    async with chat(config) as bot:
+        bot.sim.platform.fault = "rate_limited"  # the account is told "too frequent"
+        await bot.say("g1", "alice", "帮助")
+        await bot.wait("5s")  # a faulty account's sends are tried during waits
+        bot.sim.platform.fault = None
+        await bot.wait("1d")
+        await bot.wait("2h")
+        digest = bot.assert_private("boss", contains="【账号状态】").text or ""
+        assert "账号 wxid_bot" in digest and "限流 1" in digest
+        # A group admin who is not a bot admin hears about the groups only.
+        owner = bot.assert_private("owner1", contains="【每日数据简报】").text or ""
+        assert "【账号状态】" not in owner

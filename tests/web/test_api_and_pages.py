@@ -317,3 +317,21 @@ async def test_a_name_like_a_formula_stays_text_in_the_csv(tmp_path: Any) -> Non
             await web.login()
             csv = (await client.get("/groups/g1/members.csv")).text
             assert "bob,\"'=HYPERLINK(" in csv
+
+
+async def test_the_accounts_page_shows_what_the_chat_command_shows(web: Web) -> None:
+    web.bot.sim.platform.fault = "banned"  # the next send is refused with a ban message
+    await web.bot.say("g1", "alice", "帮助")
+    await web.bot.wait("5s")  # a faulty account's sends are tried during waits
+    web.bot.sim.platform.fault = None
+    await web.login()
+    page = (await web.client.get("/accounts")).text
+    assert "本账号 wxid_bot" in page and "异常：账号被封禁" in page
+    assert "只有这一个账号" in page
+    await web.bot.private("boss", "账号状态")
+    assert "异常：账号被封禁" in (web.bot.assert_private("boss", contains="账号 wxid_bot").text or "")
+
+
+async def test_the_accounts_page_is_for_bot_admins(web: Web) -> None:
+    await web.login("owner1")
+    assert (await web.client.get("/accounts")).status_code == 403

@@ -137,6 +137,11 @@ class WechatyPlatform:
     def capabilities(self) -> frozenset[Capability]:
         return frozenset({Capability.REMOVE, Capability.INVITE, Capability.FRIEND_REQUESTS})
 
+    @property
+    def connected(self) -> bool:
+        """Logged in to the puppet service now (account health counts how long it is not)."""
+        return self.connection.logged_in.is_set() and self.connection.puppet is not None
+
     def attach(self, handler: Handler) -> None:
         """Start handing events to the bot. Events that arrive earlier wait, in order."""
         self._handler = handler
