@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,6 +153,9 @@ class Simulation:
         self.platform, self.app = primary.platform, primary.app
         self._nominal = self.clock.now()
         self._seq = 0
+        # Message ids unique across runs on one database, as a platform's are (the event log
+        # keeps one row per group and message id): a second run on the same --db is new traffic.
+        self._run = secrets.token_hex(4)
         self._number = 0
         # stop/resume steps with `after`: (when, step number, kind, step), in time order.
         self._controls: list[tuple[datetime, int, str, dict[str, Any]]] = []
@@ -487,7 +491,7 @@ class Simulation:
                 if step.get("kind")
                 else (MessageKind.IMAGE if qr is not None else MessageKind.URL if url else MessageKind.TEXT)
             )
-            message_id = str(step.get("id") or f"sim-{seq}")
+            message_id = str(step.get("id") or f"sim-{self._run}-{seq}")
             if qr is not None:
                 # A real QR image, so the bot fetches and decodes it as it would on WeChat.
                 if msg_kind is not MessageKind.IMAGE or not isinstance(qr, str) or not qr:
@@ -520,7 +524,7 @@ class Simulation:
                 text=str(step.get("text", "") or ""),
                 kind=msg_kind,
                 url=url,
-                message_id=str(step.get("id") or f"sim-{seq}"),
+                message_id=str(step.get("id") or f"sim-{self._run}-{seq}"),
             )
         if kind == "join":
             gid = self._group(number, world, step["join"])

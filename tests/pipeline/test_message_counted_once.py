@@ -34,3 +34,20 @@ async def test_a_replayed_message_is_counted_once(tmp_path: Path) -> None:
                 .all()
             )
             assert len(ids) == 4 and ids[:2] == ["m1", "m2"] and ids.count("m1") == 1
+
+
+async def test_a_second_simulation_on_the_same_database_is_new_traffic(tmp_path: Path) -> None:
+    # The simulator numbers its messages per run; a re-run on one --db must not look like a replay.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
+    config = write_config(tmp_path, "plugins: {}\n")
+    for _run in range(2):
+        async with chat(config, db_url=url) as c:
+            await c.sim.step({"group": "g1", "from": "bob", "text": "你好"})
+            services = c.sim.app.services
+            assert services is not None and services.recorder is not None
+            await services.recorder.flush()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'q.db'}")
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT COUNT(*) FROM event_log WHERE type = 'message'")).scalar_one()
+    engine.dispose()
+    assert count == 2
