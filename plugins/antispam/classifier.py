@@ -55,6 +55,7 @@ CORPUS_PACKAGE = f"{__package__}.corpus"
 SHIPPED_MODEL = "model.json"
 
 _DIGIT = re.compile("[1-9]")
+_NO_GRAM = "\x00\x00\x00\x00"  # the one word of an automaton with no grams: NUL never occurs in text
 _concat = operator.add
 _second = operator.itemgetter(1)
 
@@ -113,10 +114,13 @@ class Scorer(Protocol):
 class TextModel:
     """A trained model: a weight per n-gram and a bias; `score` is a spam probability."""
 
-    __slots__ = ("_automaton", "_context_weights", "bias", "info", "weights")
+    __slots__ = ("_automaton", "_context_weights", "_context_words", "_weights", "bias", "info")
 
     def __init__(self, weights: dict[str, float], bias: float, info: dict[str, Any] | None = None) -> None:
-        self.weights = weights
+        # Every weight; None once a loaded model keeps its grams in the automaton only (see
+        # `weights`). The context words (kind, standing, length) stay here either way.
+        self._weights: dict[str, float] | None = weights
+        self._context_words = {word: w for word, w in weights.items() if word[0] == "@"}
         self.bias = bias
         self.info = info or {}
         self._context_weights: dict[tuple[str, str, int], float] = {}  # (kind, standing, length class)
@@ -190,7 +194,9 @@ class TextModel:
         key = (kind, who, 0 if size == 0 else 1 if size < SHORT else 2)
         total = self._context_weights.get(key)
         if total is None:
-            total = self._context_weights[key] = sum(self.weights.get(word, 0.0) for word in _context(kind, who, size))
+            total = self._context_weights[key] = sum(
+                self._context_words.get(word, 0.0) for word in _context(kind, who, size)
+            )
         known = 4  # the context words
         if size:
             automaton, gram_weights = self._automaton or self._build_automaton()
@@ -199,15 +205,27 @@ class TextModel:
             known += len(found)
         return self.bias + total / math.sqrt(known)
 
+    @property
+    def weights(self) -> dict[str, float]:
+        """Every weight by gram or context word. A model loaded from a file keeps its grams in
+        the automaton only (a second copy as a dict of strings would cost some 13 MB for the
+        shipped model), and this rebuilds the mapping from it (to save or compare a model)."""
+        if self._weights is not None:
+            return self._weights
+        automaton, gram_weights = self._automaton or self._build_automaton()
+        rebuilt = {gram: gram_weights[i] for gram, i in automaton.items() if gram != _NO_GRAM}
+        rebuilt.update(self._context_words)
+        return rebuilt
+
     def _build_automaton(self) -> tuple[ahocorasick.Automaton, list[float]]:
-        automaton = ahocorasick.Automaton()
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)  # values as C ints, not objects
         gram_weights: list[float] = []
         for gram, weight in self.weights.items():
             if gram[0] != "@":  # context words are never part of a text
                 automaton.add_word(gram, len(gram_weights))
                 gram_weights.append(weight)
         if not gram_weights:
-            automaton.add_word("\x00\x00\x00\x00", 0)  # an automaton needs a word; NUL never occurs in text
+            automaton.add_word(_NO_GRAM, 0)  # an automaton needs a word
             gram_weights.append(0.0)
         automaton.make_automaton()
         self._automaton = (automaton, gram_weights)
@@ -266,6 +284,7 @@ class TextModel:
         # automaton is built now rather than on the event loop at the first message (some
         # 70 ms for the shipped model).
         model._build_automaton()
+        model._weights = None  # the automaton holds the grams now
         return model
 
     def save(self, path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -229,6 +231,19 @@ def test_the_shipped_model_is_trained_on_the_shipped_corpus() -> None:
     assert shipped_model().info["corpus"] == corpus_digest(corpus_samples()), (
         "plugins/antispam/corpus changed: rebuild the model with `python -m plugins.antispam.classifier`"
     )
+
+
+def test_a_loaded_model_keeps_its_grams_in_the_automaton_and_saves_them_all() -> None:
+    from plugins.antispam.classifier import SHIPPED_MODEL, TextModel
+
+    text = (Path(__file__).parents[3] / "plugins" / "antispam" / SHIPPED_MODEL).read_text("utf-8")
+    loaded = TextModel.loads(text, "model.json")
+    assert loaded.weights == {k: float(v) for k, v in json.loads(text)["weights"].items()}
+    again = TextModel.loads(loaded.dumps(), "again")
+    for line in ("加我微信领红包", "今天的作业发群里了", ""):
+        assert again.score(line, "text", "new") == loaded.score(line, "text", "new")
+    empty = TextModel({"@k:text": 0.5}, -1.0)  # no grams at all: the automaton's placeholder is no gram
+    assert TextModel.loads(empty.dumps(), "empty").weights == {"@k:text": 0.5}
 
 
 @pytest.mark.parametrize(("days", "spam"), [(400, False), (None, False), (0, True)])
