@@ -812,9 +812,13 @@ class Outbox:
                     log.exception("outbox: unexpected error while sending")
                     await asyncio.sleep(1)
                 continue
-            waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wakeup.wait())}
-            if due is not None:
-                waits.add(asyncio.ensure_future(self.clock.sleep_until(due)))
+            if due is None:  # nothing queued: only an enqueue can wake it (no tasks to build)
+                await self._wakeup.wait()
+                continue
+            waits: set[asyncio.Future[Any]] = {
+                asyncio.ensure_future(self._wakeup.wait()),
+                asyncio.ensure_future(self.clock.sleep_until(due)),
+            }
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
