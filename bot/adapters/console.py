@@ -54,12 +54,16 @@ class ParsedWait:
 def parse_line(line: str, world: World, clock: Clock, seq: int, run: str = "") -> Event | ParsedWait | None:
     """One console line → an event (or a pause); None for blank/comment lines."""
     line = line.strip()
-    if not line or line.startswith("#"):
+    if not line:
+        return None
+    # Each form starts with its own character; a chat line (nearly every line) tries one pattern.
+    first = line[0]
+    if first == "#":
         return None
     now = clock.now()
-    if m := _WAIT.match(line):
+    if first == "w" and (m := _WAIT.match(line)):
         return ParsedWait(float(m.group("seconds")))
-    if m := _MEMBERSHIP.match(line):
+    if first in "+-" and (m := _MEMBERSHIP.match(line)):
         gid = m.group("group")
         group = world.group(gid)
         ids = m.group("members").split()
@@ -70,21 +74,21 @@ def parse_line(line: str, world: World, clock: Clock, seq: int, run: str = "") -
         gone = world.leave(gid, ids)
         return MembersLeft(at=now, group_id=gid, members=tuple(gone), removed_by=by, group_topic=group.topic)
     if m := _MESSAGE.match(line):
-        target, text, qr = m.group("target"), m.group("text"), m.group("qr")
-        sender = world.contact(m.group("sender"))
-        url_match = _URL.search(text)
-        if qr is not None and m.group("kind") != "qr":
+        target, sender_id, kind_name, qr, text = m.groups()
+        sender = world.contact(sender_id)
+        url_match = _URL.search(text) if "://" in text else None
+        if qr is not None and kind_name != "qr":
             raise ConsoleLineError(
                 f"cannot read {line!r}; an image with a QR code is written 'g1 bob[qr:CONTENT]: caption'"
             )
+        url = url_match.group(0) if url_match else None
         kind = (
             MessageKind.IMAGE
             if qr is not None
-            else MessageKind.parse(m.group("kind"))
-            if m.group("kind")
-            else (MessageKind.URL if url_match and url_match.group(0) == text.strip() else MessageKind.TEXT)
+            else MessageKind.parse(kind_name)
+            if kind_name
+            else (MessageKind.URL if url is not None and url == text.strip() else MessageKind.TEXT)
         )
-        url = url_match.group(0) if url_match else None
         if qr is not None:
             try:
                 world.post_image(f"console-{run}{seq}", qr_image(qr.strip()))
@@ -168,7 +172,7 @@ class ConsoleAdapter:
             while (chunk := await lines.next_chunk(stop)) is not None:
                 for line in chunk:
                     self.lines_read += 1
-                    if await self._line(handle, line, stop):
+                    if await self._line(handle, line, stop) and not self.followups.empty():
                         await self._drain_followups(handle)
         finally:
             lines.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -203,15 +203,16 @@ class Dispatcher:
         stats = self.stats
         stats["received"] += 1
         event = storable(event)
-        if self._is_own(event):
+        bot_id = self.services.bot.id
+        if self._is_own(event, bot_id):
             stats["own"] += 1
             return
         if self._is_duplicate(event):
             stats["duplicate"] += 1
             return
         # Derived first, so the bot's own joins and leaves are recorded as such (the group's
-        # active flag) and never as a membership of the bot.
-        events = self._derive(event)
+        # active flag) and never as a membership of the bot. A chat message derives nothing.
+        events: Sequence[Event] = (event,) if type(event) is GroupMessage else self._derive(event, bot_id)
         recorder = self.services.recorder
         if recorder is not None:
             for ev in events:
@@ -239,11 +240,11 @@ class Dispatcher:
             self._stale_seconds, self._stale = seconds, timedelta(seconds=seconds)
         return self._stale
 
-    def _is_own(self, event: Event) -> bool:
+    def _is_own(self, event: Event, bot_id: str) -> bool:
         sender = getattr(event, "sender", None)
         if sender is None:
             return False
-        return sender.id == self.services.bot.id or sender.id in self.services.config.other_bots
+        return sender.id == bot_id or sender.id in self.services.config.other_bots
 
     def _is_duplicate(self, event: Event) -> bool:
         if not isinstance(event, (GroupMessage, PrivateMessage)):
@@ -260,8 +261,7 @@ class Dispatcher:
         fingerprint = hash((group_of(event), event.sender.id, event.kind, event.text, event.at))
         return self._fingerprints.seen(fingerprint)
 
-    def _derive(self, event: Event) -> list[Event]:
-        bot_id = self.services.bot.id
+    def _derive(self, event: Event, bot_id: str) -> list[Event]:
         if isinstance(event, MembersJoined) and any(m.id == bot_id for m in event.members):
             self.services.groups.forget(event.group_id)  # the groups it is in changed
             out: list[Event] = [

@@ -104,6 +104,10 @@ class Lane(StrEnum):
     MODERATION = "moderation"
 
 
+# In the order the scheduler looks at them (iterating the enum itself costs a generator per loop).
+_LANES = (Lane.MESSAGE, Lane.MODERATION)
+
+
 class ItemState(StrEnum):
     QUEUED = "queued"
     SENT = "sent"
@@ -124,6 +128,13 @@ BudgetCallback = Callable[[int, int], Awaitable[None]]
 
 TRUNCATED = "…（已截断）"
 
+_LANE_OF = {
+    OutboundKind.SAY: Lane.MESSAGE,
+    OutboundKind.PRIVATE: Lane.MESSAGE,
+    OutboundKind.REMOVE: Lane.MODERATION,
+    OutboundKind.INVITE: Lane.MODERATION,
+}
+
 
 @dataclass(eq=False, slots=True)
 class OutboundItem:
@@ -143,7 +154,7 @@ class OutboundItem:
 
     @property
     def lane(self) -> Lane:
-        return Lane.MODERATION if self.kind in (OutboundKind.REMOVE, OutboundKind.INVITE) else Lane.MESSAGE
+        return _LANE_OF[self.kind]
 
     @property
     def chat(self) -> tuple[str, str]:
@@ -340,6 +351,7 @@ class Outbox:
         self._rng = rng
         self._on_result = on_result
         self.on_budget = on_budget
+        self._min_gap = timedelta(seconds=settings.min_gap)
         self._lanes = {
             Lane.MESSAGE: _LaneState(
                 settings.min_gap,
@@ -405,7 +417,7 @@ class Outbox:
         """Drop everything waiting for a group (the bot left it). Returns the dropped items;
         their callbacks are not called."""
         dropped: list[OutboundItem] = []
-        for lane in Lane:
+        for lane in _LANES:
             queue = self._queues.pop((lane, "g", group_id), None)
             self._entries.pop((lane, "g", group_id), None)
             if queue:
@@ -481,7 +493,7 @@ class Outbox:
         """The earliest time the lane's next call may happen, from account-level limits."""
         state = self._lanes[lane]
         ready = _NEVER
-        floor = self._last_call + timedelta(seconds=self.settings.min_gap) if self._last_call else None
+        floor = self._last_call + self._min_gap if self._last_call else None
         for bound in (state.next_at, state.window_opens(), floor, self._blocked_until):
             if bound is not None and bound > ready:
                 ready = bound
@@ -537,7 +549,7 @@ class Outbox:
             return None
         due: datetime | None = None
         now = self.clock.now()
-        for lane in Lane:
+        for lane in _LANES:
             ready, waiting = self._promote(lane, now), self._waiting[lane]
             if ready:
                 head = ready[0][1][0]  # one that may go (its time is not after now)
@@ -555,7 +567,7 @@ class Outbox:
         items rank before messages). Its entry leaves the heap; `_index` re-enters the queue
         once the call is settled."""
         best: list[tuple[tuple[datetime, int], _Entry]] | None = None
-        for lane in Lane:
+        for lane in _LANES:
             if self._lane_ready(lane) > now:
                 continue
             ready = self._promote(lane, now)
@@ -688,11 +700,12 @@ class Outbox:
 
     def _record_call(self, item: OutboundItem, at: datetime) -> None:
         # Every call counts against the budgets, failed or not: the platform saw it.
-        lane = self._lanes[item.lane]
+        lane_of = _LANE_OF[item.kind]
+        lane = self._lanes[lane_of]
         lane.window.append(at)
         lane.next_at = at + timedelta(seconds=lane.gap + self._rng.uniform(0, lane.jitter))
         self._last_call = at
-        if item.lane is Lane.MESSAGE:
+        if lane_of is Lane.MESSAGE:
             window = self._chats.get(item.chat)
             if window is None:
                 window = self._chats[item.chat] = deque(maxlen=self.settings.per_group_per_minute)
@@ -789,17 +802,15 @@ class Outbox:
         item.state, item.result, item.error = state, result, error
 
     async def _report(self, outcome: _Outcome) -> None:
-        item = outcome.item
-        callbacks: list[Callable[[], Awaitable[None]]] = []
+        item, result, error = outcome.item, outcome.result, outcome.error
         if self._on_result is not None:
-            on_result = self._on_result
-            callbacks.append(lambda: on_result(item, outcome.result, outcome.error))
-        if item.on_done is not None:
-            on_done = item.on_done
-            callbacks.append(lambda: on_done(outcome.result, outcome.error))
-        for callback in callbacks:
             try:
-                await callback()
+                await self._on_result(item, result, error)
+            except Exception:
+                log.exception("outbox: result callback failed for %s to %s", item.kind, item.target)
+        if item.on_done is not None:
+            try:
+                await item.on_done(result, error)
             except Exception:
                 log.exception("outbox: result callback failed for %s to %s", item.kind, item.target)
 
@@ -817,9 +828,13 @@ class Outbox:
                     log.exception("outbox: unexpected error while sending")
                     await asyncio.sleep(1)
                 continue
-            waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wakeup.wait())}
-            if due is not None:
-                waits.add(asyncio.ensure_future(self.clock.sleep_until(due)))
+            if due is None:  # nothing queued: only an enqueue can wake it (no tasks to build)
+                await self._wakeup.wait()
+                continue
+            waits: set[asyncio.Future[Any]] = {
+                asyncio.ensure_future(self._wakeup.wait()),
+                asyncio.ensure_future(self.clock.sleep_until(due)),
+            }
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
