@@ -157,6 +157,7 @@ class CheckinState:
     def answer(self, ctx: Context, entry: Entry, text: str) -> None:
         """Answer a check-in: at once (`each`), or in the group's merged message when its
         window closes (`merged`, and `silent` for what was not recorded)."""
+        # Context.config is typed as the base PluginConfig; this plugin's is a CheckinConfig.
         config: CheckinConfig = ctx.config  # type: ignore[assignment]
         event = ctx.event
         if config.replies.mode == "each" or not isinstance(event, GroupMessage):
@@ -220,6 +221,7 @@ class CheckinState:
         """One daily job per distinct `replies.summary_at` among the group configs."""
         scheduler, tz = self.host.services.scheduler, self.host.services.clock.tz
         scheduler.remove_namespace(SUMMARY_JOB)
+        # The host's settings hold this plugin's CheckinConfig, typed as the base PluginConfig.
         times = {c.replies.summary_time for c in self.host.settings.configs()}  # type: ignore[attr-defined]
         for at in sorted(t for t in times if t is not None):
             scheduler.add(
