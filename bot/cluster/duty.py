@@ -171,6 +171,8 @@ class ClusterDuty:
         self._lost_reported = False
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # Told (group, token) whenever we take a group's duty (bot/cluster/catchup.py).
+        self.on_acquired: Callable[[str, int], None] | None = None
 
     # --- hooks for the core --------------------------------------------------------------
     async def acts_in(self, event: Event) -> bool:
@@ -374,6 +376,8 @@ class ClusterDuty:
         self._held[group_id] = _Held(token, started + float(row.left) - self.settings.safety_margin)
         if before is None or before.token != token:
             log.info("cluster: %s on duty in %s (token %d)", self.account_id, group_id, token)
+            if self.on_acquired is not None:
+                self.on_acquired(group_id, token)
 
     async def _renew(self, group_id: str, held: _Held) -> bool:
         """Renew the account lease and this one duty lease (under its token), in the database."""

@@ -1,0 +1,321 @@
+"""Answer what arrived while a group had nobody on duty (several accounts, DESIGN §6).
+
+When the account on duty in a group dies, its lease runs out up to `lease_ttl` later, and only
+then does another account take the group over. Every account receives every message of its
+groups, so the messages of that gap reach the others; but they were off duty then and only
+recorded them. This module makes the new account answer them, once:
+
+- The account on duty marks every group event it takes for handling (`cluster_handled`, one row
+  per group and event key). Marks are written in batches (every `FLUSH_EVERY` seconds), and
+  always before any action of ours reaches the platform: `may_act`, which the outbox calls right
+  before each platform call, first writes what is pending.
+- Every account keeps, in memory, the events of the groups where it is *not* on duty, for
+  `catch_up_within` seconds (at most `catch_up_events` of them in all).
+- When an account takes the duty in a group (after a death, a graceful hand-over, a pinned
+  hand-back, or its own lease lapsing), it reads which of its kept events of that group are
+  marked, and sends the others through the dispatcher's handlers, in the order they arrived.
+  Live events of that group wait until that is done, so the order holds. The replayed events
+  are marked too (for the account after us).
+
+Why nothing is answered twice: an action of the old holder is sent only after `may_act` wrote
+the marks of everything it took and then found its lease still valid by its own clock, i.e.
+before the lease ran out; the new holder reads the marks after the database gave it the
+lease, i.e. after it ran out. So every event whose action the old holder sent is marked when
+the new holder looks (the one exception is the one fencing cannot cover either: a platform
+call that stalls past `safety_margin` after the check).
+
+What can still be missed: an event the old holder took whose actions were still queued in
+its outbox when it died (its mark may already be written; the queue dies with the process,
+as it does with one account). Events without a key are never kept: a chat message without a
+platform message id (there is no way to tell whether the old holder took it). Joins, leaves
+and renames are keyed by their content (the members, the new topic), since the platform gives
+them no id; the same member joining the same group twice within `catch_up_within` would be
+taken for one event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.cluster.duty import ClusterDuty, _default_monotonic
+from bot.cluster.settings import ClusterSettings
+from bot.core.events import Event, GroupMessage, GroupRenamed, MembersJoined, MembersLeft, group_of
+
+log = logging.getLogger("qunbot.cluster.catchup")
+
+# Marks are written at least this often (and before every send).
+FLUSH_EVERY = 1.0
+# Marks waiting for the database (it is unreachable): past this many the oldest are dropped (a
+# dropped mark can only make its event be answered twice, after a crash during the outage).
+PENDING_CAP = 100_000
+# Old marks are deleted about this often.
+PURGE_EVERY = 60.0
+
+_MARK = sa.text(
+    """
+    INSERT INTO cluster_handled (group_id, key, handled_at)
+    SELECT g, k, now() FROM unnest(:groups, :keys) AS t(g, k)
+    ON CONFLICT (group_id, key) DO NOTHING
+    """
+).bindparams(sa.bindparam("groups", type_=ARRAY(sa.String())), sa.bindparam("keys", type_=ARRAY(sa.String())))
+
+_MARKED = sa.text("SELECT key FROM cluster_handled WHERE group_id = :group AND key = ANY(:keys)").bindparams(
+    sa.bindparam("keys", type_=ARRAY(sa.String()))
+)
+
+_PURGE = sa.text("DELETE FROM cluster_handled WHERE handled_at < now() - make_interval(secs => :keep)")
+
+
+def event_key(event: Event) -> str | None:
+    """What identifies `event` across accounts (each receives its own copy), or None when
+    nothing does. The prefix keeps the kinds apart."""
+    if isinstance(event, GroupMessage):
+        return f"m:{event.message_id}" if event.message_id else None
+    if isinstance(event, MembersJoined):
+        return "j:" + ",".join(sorted(m.id for m in event.members))
+    if isinstance(event, MembersLeft):
+        return "l:" + ",".join(sorted(m.id for m in event.members))
+    if isinstance(event, GroupRenamed):
+        return f"r:{event.new_topic}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    received: float  # local monotonic seconds
+    group_id: str
+    key: str
+    event: Event
+
+
+class EventWindow:
+    """The recent events of groups where another account is on duty, oldest first: at most
+    `keep_seconds` old and `cap` in number (the oldest go first either way)."""
+
+    def __init__(self, keep_seconds: float, cap: int, monotonic: Callable[[], float]) -> None:
+        self.keep_seconds = keep_seconds
+        self.cap = cap
+        self._mono = monotonic
+        self._kept: deque[Kept] = deque()
+        self.dropped = 0  # pushed out by the cap while still young enough to replay
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def add(self, group_id: str, key: str, event: Event) -> None:
+        if self.cap <= 0 or self.keep_seconds <= 0:
+            return
+        now = self._mono()
+        self._kept.append(Kept(now, group_id, key, event))
+        self._trim(now)
+        if len(self._kept) > self.cap:
+            self._kept.popleft()
+            self.dropped += 1
+
+    def take(self, group_id: str) -> list[Kept]:
+        """Remove and return `group_id`'s events still young enough, oldest first (a takeover is
+        rare, so one pass over everything kept is fine)."""
+        self._trim(self._mono())
+        mine = [k for k in self._kept if k.group_id == group_id]
+        if mine:
+            self._kept = deque(k for k in self._kept if k.group_id != group_id)
+        return mine
+
+    def _trim(self, now: float) -> None:
+        kept, horizon = self._kept, now - self.keep_seconds
+        while kept and kept[0].received < horizon:
+            kept.popleft()
+
+
+class CatchUp:
+    """The duty gate the core sees when several accounts share the database: `ClusterDuty`'s,
+    plus the marks and the window above. Build it before `ClusterDuty.start` (it hears every
+    duty taken, `on_acquired`), then `bind` the dispatcher's `redo` once it exists."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        cluster: ClusterDuty,
+        settings: ClusterSettings,
+        *,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.cluster = cluster
+        self.settings = settings
+        self._mono = monotonic or _default_monotonic()
+        self.window = EventWindow(settings.catch_up_within, settings.catch_up_events, self._mono)
+        self._pending: list[tuple[str, str]] = []
+        self._write_lock = asyncio.Lock()
+        self._redo: Callable[[Event], Awaitable[None]] | None = None
+        # Groups being caught up: their live events wait on these.
+        self._catching: dict[str, asyncio.Event] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._flusher: asyncio.Task[None] | None = None
+        self._failing = False
+        self.stats = {"replayed": 0, "already_handled": 0}
+        cluster.on_acquired = self._acquired
+
+    def bind(self, redo: Callable[[Event], Awaitable[None]]) -> None:
+        """How to handle a kept event: the dispatcher's handlers, without de-duplicating or
+        recording it again (that happened when it arrived)."""
+        self._redo = redo
+
+    # --- the duty gate (bot.core.duty.DutyGate) ---------------------------------------------
+    async def acts_in(self, event: Event) -> bool:
+        ours = await self.cluster.acts_in(event)
+        group_id = group_of(event)
+        key = event_key(event) if group_id is not None else None
+        if group_id is None or key is None:
+            return ours
+        if ours:
+            catching = self._catching.get(group_id)
+            if catching is not None:  # what came before it goes first
+                await catching.wait()
+            self._mark(group_id, key)
+            return True
+        self.window.add(group_id, key, event)
+        if self.cluster.on_duty(group_id) and group_id not in self._catching:
+            self._acquired(group_id, 0)  # taken while we were asking: catch this one up too
+        return False
+
+    def on_duty(self, group_id: str) -> bool:
+        return self.cluster.on_duty(group_id)
+
+    def token(self, group_id: str) -> int | None:
+        return self.cluster.token(group_id)
+
+    async def may_act(self, group_id: str, token: int | None) -> bool:
+        # The marks first: whatever we send, the next account on duty must find marked.
+        await self.flush()
+        return await self.cluster.may_act(group_id, token)
+
+    # --- marks ------------------------------------------------------------------------------
+    def _mark(self, group_id: str, key: str) -> None:
+        pending = self._pending
+        pending.append((group_id, key))
+        if len(pending) > PENDING_CAP:
+            del pending[: len(pending) - PENDING_CAP]
+
+    async def flush(self) -> None:
+        """Write the pending marks (one statement). On failure they stay pending, and the next
+        flush retries; one warning per outage."""
+        if not self._pending:
+            return
+        async with self._write_lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(_MARK, {"groups": [g for g, _ in batch], "keys": [k for _, k in batch]})
+            except Exception as exc:
+                self._pending[:0] = batch
+                if not self._failing:
+                    self._failing = True
+                    log.warning("catch-up: could not write %d handled mark(s) (%s); retrying", len(batch), exc)
+                return
+            if self._failing:
+                self._failing = False
+                log.warning("catch-up: handled marks written again")
+
+    async def marked(self, group_id: str, keys: Iterable[str]) -> set[str]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(_MARKED, {"group": group_id, "keys": list(keys)})
+            return {str(r.key) for r in rows}
+
+    # --- taking a group over ----------------------------------------------------------------
+    def _acquired(self, group_id: str, token: int) -> None:
+        if group_id in self._catching:
+            return
+        done = self._catching[group_id] = asyncio.Event()
+        task = asyncio.create_task(self._catch_up(group_id, done), name=f"catch-up-{group_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _catch_up(self, group_id: str, done: asyncio.Event) -> None:
+        try:
+            kept = self.window.take(group_id)
+            if kept and self._redo is not None:
+                await self._replay(group_id, kept, self._redo)
+        except Exception:
+            log.exception("catch-up: failed in %s", group_id)
+        finally:
+            del self._catching[group_id]
+            done.set()
+
+    async def _replay(self, group_id: str, kept: list[Kept], redo: Callable[[Event], Awaitable[None]]) -> None:
+        try:
+            marked = await self.marked(group_id, {k.key for k in kept})
+        except Exception as exc:  # not retried: live events of the group wait for this
+            log.warning(
+                "catch-up: could not read the handled marks of %s (%s); %d event(s) that arrived while nobody "
+                "was on duty stay unanswered",
+                group_id,
+                exc,
+                len(kept),
+            )
+            return
+        replayed = skipped = 0
+        seen: set[str] = set()
+        for item in kept:
+            if item.key in marked or item.key in seen:
+                skipped += 1
+                continue
+            if not self.cluster.on_duty(group_id):
+                break  # lost it again: the next account has its own window
+            seen.add(item.key)
+            self._mark(group_id, item.key)
+            replayed += 1
+            await redo(item.event)
+        self.stats["replayed"] += replayed
+        self.stats["already_handled"] += skipped
+        log.info(
+            "catch-up: %s answered %d event(s) of %s that arrived while nobody was on duty (%d already handled)",
+            self.cluster.account_id,
+            replayed,
+            group_id,
+            skipped,
+        )
+
+    # --- running ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._flusher = asyncio.create_task(self._run(), name="catch-up-marks")
+
+    async def _run(self) -> None:
+        keep = 2 * (self.settings.catch_up_within + self.settings.lease_ttl) + 60
+        purged = self._mono()
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            await self.flush()
+            if self._mono() - purged >= PURGE_EVERY:
+                purged = self._mono()
+                try:
+                    async with self.engine.begin() as conn:
+                        await conn.execute(_PURGE, {"keep": keep})
+                except Exception as exc:
+                    log.debug("catch-up: could not delete old marks (%s)", exc)
+
+    async def stop(self) -> None:
+        """Finish catching up, write the last marks (the next account must not answer what we
+        did), stop the timer."""
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await task
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        await self.flush()
+        if self._pending:
+            raise RuntimeError(f"{len(self._pending)} handled mark(s) could not be written")

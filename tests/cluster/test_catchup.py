@@ -1,0 +1,187 @@
+"""What arrives while a group has nobody on duty is answered by the account that takes it over,
+once (bot/cluster/catchup.py): the window of kept events, the handled marks, the replay."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.cluster import ClusterDuty
+from bot.cluster.catchup import CatchUp, EventWindow, event_key
+from bot.core.events import Event, GroupMessage, GroupRenamed, Member, MembersJoined, MembersLeft, PrivateMessage
+from tests.cluster.test_duty import FAST, accounts, pg_url, wait_for_takeover  # noqa: F401  (fixtures)
+
+AT = datetime(2026, 12, 1, tzinfo=UTC)
+ALICE = Member("alice", "Alice")
+
+
+def msg(n: int, group: str = "g1") -> GroupMessage:
+    return GroupMessage(at=AT, group_id=group, sender=ALICE, text=f"在吗 {n}", message_id=f"m{n}")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- keys and the window (no database) -------------------------------------------------------
+
+
+def test_event_keys_are_the_same_for_every_account_and_none_without_an_identity() -> None:
+    assert event_key(msg(7)) == "m:m7"
+    assert event_key(GroupMessage(at=AT, group_id="g1", sender=ALICE, text="x")) is None  # no platform id
+    bob = Member("bob")
+    joined = MembersJoined(at=AT, group_id="g1", members=(bob, ALICE))
+    assert event_key(joined) == "j:alice,bob"
+    assert event_key(MembersLeft(at=AT, group_id="g1", members=(ALICE,))) == "l:alice"
+    assert event_key(GroupRenamed(at=AT, group_id="g1", old_topic="a", new_topic="b")) == "r:b"
+    assert event_key(PrivateMessage(at=AT, sender=ALICE, text="hi", message_id="p1")) is None
+
+
+def test_the_window_gives_a_groups_young_events_in_order_and_forgets_them() -> None:
+    clock = FakeClock()
+    window = EventWindow(keep_seconds=60, cap=100, monotonic=clock)
+    window.add("g1", "m:m1", msg(1))
+    clock.now += 50
+    window.add("g2", "m:m2", msg(2, "g2"))
+    window.add("g1", "m:m3", msg(3))
+    clock.now += 20  # m1 is now 70 s old: too old to answer
+    assert [k.key for k in window.take("g1")] == ["m:m3"]
+    assert window.take("g1") == []  # taken once
+    assert [k.key for k in window.take("g2")] == ["m:m2"]
+    assert len(window) == 0
+
+
+def test_the_window_is_bounded_and_counts_what_the_cap_pushed_out() -> None:
+    clock = FakeClock()
+    window = EventWindow(keep_seconds=60, cap=3, monotonic=clock)
+    for n in range(5):
+        window.add("g1", f"m:m{n}", msg(n))
+    assert len(window) == 3 and window.dropped == 2
+    assert [k.key for k in window.take("g1")] == ["m:m2", "m:m3", "m:m4"]
+    off = EventWindow(keep_seconds=0, cap=3, monotonic=clock)  # catch_up_within: 0
+    off.add("g1", "m:m1", msg(1))
+    assert len(off) == 0
+
+
+# --- marks and replay on PostgreSQL ----------------------------------------------------------
+
+
+class Redo:
+    """The dispatcher's `redo`, recorded."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    @property
+    def ids(self) -> list[str | None]:
+        return [getattr(e, "message_id", None) for e in self.events]
+
+
+async def gate(duty: ClusterDuty) -> tuple[CatchUp, Redo]:
+    catch_up = CatchUp(duty.engine, duty, duty.settings)
+    redo = Redo()
+    catch_up.bind(redo)
+    return catch_up, redo
+
+
+async def settle(catch_up: CatchUp) -> None:
+    for task in list(catch_up._tasks):
+        await task
+
+
+@pytest.mark.postgres
+async def test_the_new_holder_answers_what_the_dead_one_did_not_take_and_nothing_it_did(
+    accounts: Callable[..., Awaitable[ClusterDuty]],  # noqa: F811
+) -> None:
+    a = await accounts("wxid_a")
+    b = await accounts("wxid_b")
+    gate_a, redo_a = await gate(a)
+    gate_b, redo_b = await gate(b)
+
+    async def everyone(event: Event) -> list[bool]:
+        return [await gate_a.acts_in(event), await gate_b.acts_in(event)]
+
+    assert await everyone(msg(1)) == [True, False]
+    assert await gate_a.may_act("g1", a.token("g1"))  # a reply to m1 goes out: m1's mark is written first
+    assert await everyone(msg(2)) == [True, False]  # taken by a, which dies before writing its mark
+    # a is killed: it renews nothing and writes nothing more. m3 and m4 reach b only.
+    assert await gate_b.acts_in(msg(3)) is False
+    assert await gate_b.acts_in(msg(4)) is False
+    holder, _ = await wait_for_takeover([b])
+    assert holder == "wxid_b"
+    await settle(gate_b)
+    assert redo_b.ids == ["m2", "m3", "m4"]
+    assert gate_b.stats == {"replayed": 3, "already_handled": 1}
+    assert redo_a.events == []
+    # The replayed ones are marked for the account after b; and a live one is not kept.
+    assert await gate_b.acts_in(msg(5)) is True
+    await gate_b.flush()
+    assert await gate_b.marked("g1", ["m:m1", "m:m2", "m:m3", "m:m4", "m:m5"]) == {
+        "m:m1",
+        "m:m2",
+        "m:m3",
+        "m:m4",
+        "m:m5",
+    }
+    assert len(gate_b.window) == 0
+
+
+@pytest.mark.postgres
+async def test_live_events_wait_for_the_catch_up_so_the_order_holds(
+    accounts: Callable[..., Awaitable[ClusterDuty]],  # noqa: F811
+) -> None:
+    a = await accounts("wxid_a")
+    b = await accounts("wxid_b")
+    gate_b, _ = await gate(b)
+    assert a.on_duty("g1")
+    assert await gate_b.acts_in(msg(1)) is False
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def slow_redo(event: Event) -> None:
+        await release.wait()
+        order.append(f"replay {getattr(event, 'message_id', '')}")
+
+    gate_b.bind(slow_redo)
+    await wait_for_takeover([b])  # a is dead: b takes over and starts replaying m1
+
+    async def live() -> None:
+        assert await gate_b.acts_in(msg(2)) is True
+        order.append("live m2")
+
+    waiting = asyncio.create_task(live())
+    await asyncio.sleep(0.05)
+    assert order == []  # m2 waits for m1
+    release.set()
+    await waiting
+    await settle(gate_b)
+    assert order == ["replay m1", "live m2"]
+
+
+@pytest.mark.postgres
+async def test_nothing_is_replayed_when_the_holder_handed_over_everything_it_took(
+    accounts: Callable[..., Awaitable[ClusterDuty]],  # noqa: F811
+) -> None:
+    a = await accounts("wxid_a")
+    b = await accounts("wxid_b")
+    gate_a, _ = await gate(a)
+    gate_b, redo_b = await gate(b)
+    for n in (1, 2):
+        assert await gate_a.acts_in(msg(n)) is True
+        assert await gate_b.acts_in(msg(n)) is False
+    await gate_a.stop()  # a graceful stop writes the last marks, then hands the duty over
+    await a.stop()
+    await wait_for_takeover([b])
+    await settle(gate_b)
+    assert redo_b.events == []
+    assert gate_b.stats == {"replayed": 0, "already_handled": 2}
