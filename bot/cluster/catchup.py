@@ -24,6 +24,9 @@ lease, i.e. after it ran out. So every event whose action the old holder sent is
 the new holder looks (the one exception is the one fencing cannot cover either: a platform
 call that stalls past `safety_margin` after the check).
 
+While the database cannot take the marks, sends go on without them (the outbox must not
+stall): an account that dies then may see a few of its answered events answered again.
+
 What can still be missed: an event the old holder took whose actions were still queued in
 its outbox when it died (its mark may already be written; the queue dies with the process,
 as it does with one account). Events without a key are never kept: a chat message without a
@@ -57,6 +60,9 @@ FLUSH_EVERY = 1.0
 # Marks waiting for the database (it is unreachable): past this many the oldest are dropped (a
 # dropped mark can only make its event be answered twice, after a crash during the outage).
 PENDING_CAP = 100_000
+# How long a send waits for the marks to be written; while the database is failing, sends do
+# not wait (the timer keeps retrying), so an outage does not stall the outbox.
+SEND_PATIENCE = 1.0
 # Old marks are deleted about this often.
 PURGE_EVERY = 60.0
 
@@ -196,7 +202,13 @@ class CatchUp:
 
     async def may_act(self, group_id: str, token: int | None) -> bool:
         # The marks first: whatever we send, the next account on duty must find marked.
-        await self.flush()
+        if self._pending and not self._failing:
+            try:
+                async with asyncio.timeout(SEND_PATIENCE):
+                    await self.flush()
+            except TimeoutError:
+                self._failing = True
+                log.warning("catch-up: writing the handled marks takes over %g s; retrying", SEND_PATIENCE)
         return await self.cluster.may_act(group_id, token)
 
     # --- marks ------------------------------------------------------------------------------
@@ -218,8 +230,10 @@ class CatchUp:
             try:
                 async with self.engine.begin() as conn:
                     await conn.execute(_MARK, {"groups": [g for g, _ in batch], "keys": [k for _, k in batch]})
-            except Exception as exc:
+            except BaseException as exc:  # cancelled (a send's patience ran out) too: kept for later
                 self._pending[:0] = batch
+                if not isinstance(exc, Exception):
+                    raise
                 if not self._failing:
                     self._failing = True
                     log.warning("catch-up: could not write %d handled mark(s) (%s); retrying", len(batch), exc)

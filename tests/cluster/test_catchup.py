@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.cluster import ClusterDuty
 from bot.cluster.catchup import CatchUp, EventWindow, event_key
@@ -185,3 +186,28 @@ async def test_nothing_is_replayed_when_the_holder_handed_over_everything_it_too
     await settle(gate_b)
     assert redo_b.events == []
     assert gate_b.stats == {"replayed": 0, "already_handled": 2}
+
+
+@pytest.mark.postgres
+async def test_marks_that_cannot_be_written_wait_and_do_not_stall_the_sends(
+    accounts: Callable[..., Awaitable[ClusterDuty]],  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    a = await accounts("wxid_a")
+    catch_up, _ = await gate(a)
+    good = catch_up.engine
+    catch_up.engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")  # nothing listens
+    try:
+        assert await catch_up.acts_in(msg(1)) is True
+        assert await catch_up.may_act("g1", a.token("g1")) is True  # sent anyway, from the lease in memory
+        assert await catch_up.acts_in(msg(2)) is True
+        assert await catch_up.may_act("g1", a.token("g1")) is True  # and the next one does not even try
+        assert catch_up._pending == [("g1", "m:m1"), ("g1", "m:m2")]
+        assert sum("could not write 1 handled mark" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        await catch_up.engine.dispose()
+        catch_up.engine = good
+    await catch_up.flush()  # the timer's next round, once the database answers
+    assert catch_up._pending == []
+    assert await catch_up.marked("g1", ["m:m1", "m:m2"]) == {"m:m1", "m:m2"}
+    assert any("written again" in r.getMessage() for r in caplog.records)
