@@ -415,6 +415,8 @@ class BotApp:
                     await self._idle.wait()
             except TimeoutError:
                 log.error("shutdown: %d event(s) still being handled after %g s", self._in_flight, drain_seconds)
+        if self.catch_up is not None:
+            await _step("catch-up", failed, self.catch_up.settle())
         if self.dispatcher is not None:
             failed += [f"plugin {name}" for name in await self.dispatcher.runtime.shutdown()]
         if self.services is not None:

@@ -319,12 +319,16 @@ class CatchUp:
                 except Exception as exc:
                     log.debug("catch-up: could not delete old marks (%s)", exc)
 
+    async def settle(self) -> None:
+        """Wait for the catch-ups under way (at shutdown, before the outbox drains: what they
+        answer is then sent)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def stop(self) -> None:
         """Finish catching up, write the last marks (the next account must not answer what we
         did), stop the timer."""
-        for task in list(self._tasks):
-            with contextlib.suppress(Exception):
-                await task
+        await self.settle()
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -95,11 +95,6 @@ async def gate(duty: ClusterDuty) -> tuple[CatchUp, Redo]:
     return catch_up, redo
 
 
-async def settle(catch_up: CatchUp) -> None:
-    for task in list(catch_up._tasks):
-        await task
-
-
 @pytest.mark.postgres
 async def test_the_new_holder_answers_what_the_dead_one_did_not_take_and_nothing_it_did(
     accounts: Callable[..., Awaitable[ClusterDuty]],  # noqa: F811
@@ -120,7 +115,7 @@ async def test_the_new_holder_answers_what_the_dead_one_did_not_take_and_nothing
     assert await gate_b.acts_in(msg(4)) is False
     holder, _ = await wait_for_takeover([b])
     assert holder == "wxid_b"
-    await settle(gate_b)
+    await gate_b.settle()
     assert redo_b.ids == ["m2", "m3", "m4"]
     assert gate_b.stats == {"replayed": 3, "already_handled": 1}
     assert redo_a.events == []
@@ -165,7 +160,7 @@ async def test_live_events_wait_for_the_catch_up_so_the_order_holds(
     assert order == []  # m2 waits for m1
     release.set()
     await waiting
-    await settle(gate_b)
+    await gate_b.settle()
     assert order == ["replay m1", "live m2"]
 
 
@@ -183,7 +178,7 @@ async def test_nothing_is_replayed_when_the_holder_handed_over_everything_it_too
     await gate_a.stop()  # a graceful stop writes the last marks, then hands the duty over
     await a.stop()
     await wait_for_takeover([b])
-    await settle(gate_b)
+    await gate_b.settle()
     assert redo_b.events == []
     assert gate_b.stats == {"replayed": 0, "already_handled": 2}
 
