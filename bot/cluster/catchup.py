@@ -43,6 +43,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -63,6 +64,8 @@ PENDING_CAP = 100_000
 # How long a send waits for the marks to be written; while the database is failing, sends do
 # not wait (the timer keeps retrying), so an outage does not stall the outbox.
 SEND_PATIENCE = 1.0
+# An event taken that queued no action within this many seconds is marked (the timer's round).
+QUIET_FOR = 1.0
 # Old marks are deleted about this often.
 PURGE_EVERY = 60.0
 
@@ -77,6 +80,10 @@ _MARK = sa.text(
 _MARKED = sa.text("SELECT key FROM cluster_handled WHERE group_id = :group AND key = ANY(:keys)").bindparams(
     sa.bindparam("keys", type_=ARRAY(sa.String()))
 )
+
+# The event being handled in this task (set when it is taken): the outbox asks for a token when
+# a handler queues an action, and that tells which event the action answers.
+_taking: ContextVar[tuple[str, str] | None] = ContextVar("qunbot_catchup_taking", default=None)
 
 _PURGE = sa.text("DELETE FROM cluster_handled WHERE handled_at < now() - make_interval(secs => :keep)")
 
@@ -142,6 +149,16 @@ class EventWindow:
             kept.popleft()
 
 
+@dataclass(slots=True)
+class _Waiting:
+    """An event taken whose actions wait in the outbox: marked when the first goes out."""
+
+    mark: tuple[str, str]
+    since: float
+    items: int = 1
+    marked: bool = False
+
+
 class CatchUp:
     """The duty gate the core sees when several accounts share the database: `ClusterDuty`'s,
     plus the marks and the window above. Build it before `ClusterDuty.start` (it hears every
@@ -160,7 +177,11 @@ class CatchUp:
         self.settings = settings
         self._mono = monotonic or _default_monotonic()
         self.window = EventWindow(settings.catch_up_within, settings.catch_up_events, self._mono)
-        self._pending: list[tuple[str, str]] = []
+        self._pending: list[tuple[str, str]] = []  # to write now
+        # Taken, no action queued (yet): marked after QUIET_FOR.
+        self._quiet: dict[tuple[str, str], float] = {}
+        # Taken, with actions queued: per group, in the order of their first action.
+        self._waiting: dict[str, deque[_Waiting]] = {}
         self._write_lock = asyncio.Lock()
         self._redo: Callable[[Event], Awaitable[None]] | None = None
         # Groups being caught up: their live events wait on these.
@@ -178,6 +199,7 @@ class CatchUp:
 
     # --- the duty gate (bot.core.duty.DutyGate) ---------------------------------------------
     async def acts_in(self, event: Event) -> bool:
+        _taking.set(None)
         ours = await self.cluster.acts_in(event)
         group_id = group_of(event)
         key = event_key(event) if group_id is not None else None
@@ -187,7 +209,7 @@ class CatchUp:
             catching = self._catching.get(group_id)
             if catching is not None:  # what came before it goes first
                 await catching.wait()
-            self._mark(group_id, key)
+            self._take(group_id, key)
             return True
         self.window.add(group_id, key, event)
         if self.cluster.on_duty(group_id) and group_id not in self._catching:
@@ -198,9 +220,31 @@ class CatchUp:
         return self.cluster.on_duty(group_id)
 
     def token(self, group_id: str) -> int | None:
+        # Called by the outbox as an action is queued: note which event it answers.
+        taking = _taking.get()
+        if taking is not None and taking[0] == group_id:
+            waiting = self._waiting.get(group_id)
+            if waiting and waiting[-1].mark == taking:
+                waiting[-1].items += 1
+            elif self._quiet.pop(taking, None) is not None:
+                self._waiting.setdefault(group_id, deque()).append(_Waiting(taking, self._mono()))
         return self.cluster.token(group_id)
 
     async def may_act(self, group_id: str, token: int | None) -> bool:
+        # The group's actions go out in the order they were queued: this one answers the oldest
+        # waiting event (approximately, when removals and messages of one group interleave).
+        waiting = self._waiting.get(group_id)
+        if waiting:
+            head = waiting[0]
+            if not head.marked:
+                head.marked = True
+                self._mark(*head.mark)
+            head.items -= 1
+            if head.items <= 0:
+                waiting.popleft()
+                if not waiting:
+                    del self._waiting[group_id]
+        self._release(self._mono() - QUIET_FOR)
         # The marks first: whatever we send, the next account on duty must find marked.
         if self._pending and not self._failing:
             try:
@@ -212,6 +256,35 @@ class CatchUp:
         return await self.cluster.may_act(group_id, token)
 
     # --- marks ------------------------------------------------------------------------------
+    def _take(self, group_id: str, key: str) -> None:
+        _taking.set((group_id, key))
+        self._quiet[(group_id, key)] = self._mono()
+        if len(self._quiet) > PENDING_CAP:
+            self._release(float("inf"), quiet_only=True)
+
+    def _release(self, before: float, *, quiet_only: bool = False) -> None:
+        """Mark the events taken before `before` that queued nothing; unless `quiet_only`, also
+        those whose actions have waited since before `before` minus catch_up_within (no
+        account would replay them any more; an action dropped unsent leaves one behind)."""
+        quiet = self._quiet
+        while quiet:
+            mark, since = next(iter(quiet.items()))
+            if since >= before:
+                break
+            del quiet[mark]
+            self._mark(*mark)
+        if quiet_only:
+            return
+        stale = before - self.settings.catch_up_within - self.settings.lease_ttl
+        for group_id in [g for g, w in self._waiting.items() if w[0].since < stale]:
+            waiting = self._waiting[group_id]
+            while waiting and waiting[0].since < stale:
+                head = waiting.popleft()
+                if not head.marked:
+                    self._mark(*head.mark)
+            if not waiting:
+                del self._waiting[group_id]
+
     def _mark(self, group_id: str, key: str) -> None:
         pending = self._pending
         pending.append((group_id, key))
@@ -288,7 +361,7 @@ class CatchUp:
             if not self.cluster.on_duty(group_id):
                 break  # lost it again: the next account has its own window
             seen.add(item.key)
-            self._mark(group_id, item.key)
+            self._take(group_id, item.key)
             replayed += 1
             await redo(item.event)
         self.stats["replayed"] += replayed
@@ -310,6 +383,7 @@ class CatchUp:
         purged = self._mono()
         while True:
             await asyncio.sleep(FLUSH_EVERY)
+            self._release(self._mono() - QUIET_FOR)
             await self.flush()
             if self._mono() - purged >= PURGE_EVERY:
                 purged = self._mono()
@@ -329,6 +403,10 @@ class CatchUp:
         """Finish catching up, write the last marks (the next account must not answer what we
         did), stop the timer."""
         await self.settle()
+        self._release(float("inf"), quiet_only=True)
+        for waiting in self._waiting.values():  # the outbox has drained: sent or given up
+            self._pending.extend(w.mark for w in waiting if not w.marked)
+        self._waiting.clear()
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

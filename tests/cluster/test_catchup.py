@@ -107,8 +107,11 @@ async def test_the_new_holder_answers_what_the_dead_one_did_not_take_and_nothing
     async def everyone(event: Event) -> list[bool]:
         return [await gate_a.acts_in(event), await gate_b.acts_in(event)]
 
-    assert await everyone(msg(1)) == [True, False]
-    assert await gate_a.may_act("g1", a.token("g1"))  # a reply to m1 goes out: m1's mark is written first
+    # (One gate per process, in production: here a's event is handled before b's copy arrives.)
+    assert await gate_a.acts_in(msg(1)) is True
+    token = gate_a.token("g1")  # a handler queues a reply to m1 (the outbox asks for the token)
+    assert await gate_b.acts_in(msg(1)) is False
+    assert await gate_a.may_act("g1", token)  # the reply goes out: m1's mark is written first
     assert await everyone(msg(2)) == [True, False]  # taken by a, which dies before writing its mark
     # a is killed: it renews nothing and writes nothing more. m3 and m4 reach b only.
     assert await gate_b.acts_in(msg(3)) is False
@@ -119,9 +122,11 @@ async def test_the_new_holder_answers_what_the_dead_one_did_not_take_and_nothing
     assert redo_b.ids == ["m2", "m3", "m4"]
     assert gate_b.stats == {"replayed": 3, "already_handled": 1}
     assert redo_a.events == []
-    # The replayed ones are marked for the account after b; and a live one is not kept.
+    # The replayed ones are marked for the account after b (a second after being taken, or at
+    # b's stop, as here); and a live one is not kept.
     assert await gate_b.acts_in(msg(5)) is True
-    await gate_b.flush()
+    assert await gate_b.marked("g1", ["m:m2", "m:m5"]) == set()
+    await gate_b.stop()
     assert await gate_b.marked("g1", ["m:m1", "m:m2", "m:m3", "m:m4", "m:m5"]) == {
         "m:m1",
         "m:m2",
@@ -194,9 +199,9 @@ async def test_marks_that_cannot_be_written_wait_and_do_not_stall_the_sends(
     catch_up.engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")  # nothing listens
     try:
         assert await catch_up.acts_in(msg(1)) is True
-        assert await catch_up.may_act("g1", a.token("g1")) is True  # sent anyway, from the lease in memory
+        assert await catch_up.may_act("g1", catch_up.token("g1")) is True  # sent anyway, from the lease in memory
         assert await catch_up.acts_in(msg(2)) is True
-        assert await catch_up.may_act("g1", a.token("g1")) is True  # and the next one does not even try
+        assert await catch_up.may_act("g1", catch_up.token("g1")) is True  # and the next one does not even try
         assert catch_up._pending == [("g1", "m:m1"), ("g1", "m:m2")]
         assert sum("could not write 1 handled mark" in r.getMessage() for r in caplog.records) == 1
     finally:
@@ -206,3 +211,25 @@ async def test_marks_that_cannot_be_written_wait_and_do_not_stall_the_sends(
     assert catch_up._pending == []
     assert await catch_up.marked("g1", ["m:m1", "m:m2"]) == {"m:m1", "m:m2"}
     assert any("written again" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.postgres
+async def test_an_event_is_marked_when_its_first_action_goes_out_not_while_it_waits_in_the_outbox(
+    accounts: Callable[..., Awaitable[ClusterDuty]],  # noqa: F811
+) -> None:
+    a = await accounts("wxid_a")
+    b = await accounts("wxid_b")
+    gate_a, _ = await gate(a)
+    gate_b, redo_b = await gate(b)
+    tokens: list[int | None] = []
+    for n, replies in ((1, 2), (2, 1), (3, 1)):
+        assert await gate_a.acts_in(msg(n)) is True
+        tokens += [gate_a.token("g1") for _ in range(replies)]  # m1 queues two replies, m2 and m3 one
+        assert await gate_b.acts_in(msg(n)) is False
+    # Three of the four sends happen: m1's two, m2's one; a dies with m3's reply still queued.
+    for token in tokens[:3]:
+        assert await gate_a.may_act("g1", token)
+    assert await gate_a.marked("g1", ["m:m1", "m:m2", "m:m3"]) == {"m:m1", "m:m2"}
+    await wait_for_takeover([b])
+    await gate_b.settle()
+    assert redo_b.ids == ["m3"]
