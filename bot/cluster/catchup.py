@@ -5,10 +5,15 @@ then does another account take the group over. Every account receives every mess
 groups, so the messages of that gap reach the others; but they were off duty then and only
 recorded them. This module makes the new account answer them, once:
 
-- The account on duty marks every group event it takes for handling (`cluster_handled`, one row
-  per group and event key). Marks are written in batches (every `FLUSH_EVERY` seconds), and
-  always before any action of ours reaches the platform: `may_act`, which the outbox calls right
-  before each platform call, first writes what is pending.
+- The account on duty marks the group events it handled (`cluster_handled`, one row per group
+  and event key). An event whose handlers queued an action is marked when its first action goes
+  out: `may_act`, which the outbox calls right before each platform call, writes that mark (and
+  whatever else is pending) first. Which event an action answers is noted when the outbox asks
+  for its fencing token as it is queued (`token`, under the event being handled: a context
+  variable set when it was taken); a group's actions then go out in that order. An event that
+  queued nothing (or whose plugin answers from another task: merged check-in replies, scheduled
+  welcomes) is marked before our next send, or `QUIET_FOR` after it was taken. Marks are written
+  in batches (every `FLUSH_EVERY` seconds, and before a send).
 - Every account keeps, in memory, the events of the groups where it is *not* on duty, for
   `catch_up_within` seconds (at most `catch_up_events` of them in all).
 - When an account takes the duty in a group (after a death, a graceful hand-over, a pinned
@@ -18,22 +23,25 @@ recorded them. This module makes the new account answer them, once:
   are marked too (for the account after us).
 
 Why nothing is answered twice: an action of the old holder is sent only after `may_act` wrote
-the marks of everything it took and then found its lease still valid by its own clock, i.e.
-before the lease ran out; the new holder reads the marks after the database gave it the
-lease, i.e. after it ran out. So every event whose action the old holder sent is marked when
-the new holder looks (the one exception is the one fencing cannot cover either: a platform
-call that stalls past `safety_margin` after the check).
+its event's mark and then found the lease still valid by its own clock, i.e. before the lease
+ran out; the new holder reads the marks after the database gave it the lease, i.e. after it ran
+out. So every event whose action the old holder sent is marked when the new holder looks (the
+one exception is the one fencing cannot cover either: a platform call that stalls past
+`safety_margin` after the check). And the actions still queued in the dead holder's outbox are
+not lost: their events are not marked, so the new holder answers them.
 
 While the database cannot take the marks, sends go on without them (the outbox must not
 stall): an account that dies then may see a few of its answered events answered again.
 
-What can still be missed: an event the old holder took whose actions were still queued in
-its outbox when it died (its mark may already be written; the queue dies with the process,
-as it does with one account). Events without a key are never kept: a chat message without a
-platform message id (there is no way to tell whether the old holder took it). Joins, leaves
-and renames are keyed by their content (the members, the new topic), since the platform gives
-them no id; the same member joining the same group twice within `catch_up_within` would be
-taken for one event.
+What can still be missed or doubled: an action whose mark was written but whose platform call
+the death interrupted (at most once). Removals (their own lane in the outbox) and messages of
+one group can go out in another order than queued: a mark may then come one action early or
+late. An event whose handler had not queued its action yet when another action went out (or
+`QUIET_FOR` passed) is marked before that action went out: a death then loses it. Events without a key are never kept: a
+chat message without a platform message id (there is no way to tell whether the old holder took
+it). Joins, leaves and renames are keyed by their content (the members, the new topic), since
+the platform gives them no id; the same member joining the same group twice within
+`catch_up_within` would be taken for one event.
 """
 
 from __future__ import annotations
@@ -244,7 +252,9 @@ class CatchUp:
                 waiting.popleft()
                 if not waiting:
                     del self._waiting[group_id]
-        self._release(self._mono() - QUIET_FOR)
+        # Every event taken that queued nothing here: a plugin that answers from another task (a
+        # merged check-in reply, a scheduled welcome) may be sending its answer now.
+        self._release(float("inf"), quiet_only=True)
         # The marks first: whatever we send, the next account on duty must find marked.
         if self._pending and not self._failing:
             try:

@@ -4,6 +4,7 @@ once (bot/cluster/catchup.py): the window of kept events, the handled marks, the
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -233,3 +234,21 @@ async def test_an_event_is_marked_when_its_first_action_goes_out_not_while_it_wa
     await wait_for_takeover([b])
     await gate_b.settle()
     assert redo_b.ids == ["m3"]
+
+
+@pytest.mark.postgres
+async def test_an_event_answered_from_another_task_is_marked_before_that_answer_goes_out(
+    accounts: Callable[..., Awaitable[ClusterDuty]],  # noqa: F811
+) -> None:
+    """A merged check-in reply or a scheduled welcome is queued by another task than the one
+    that took the event: the event counts as quiet, and any send of ours marks it first."""
+    a = await accounts("wxid_a")
+    gate_a, _ = await gate(a)
+    assert await gate_a.acts_in(msg(1)) is True
+
+    async def elsewhere() -> int | None:
+        return gate_a.token("g1")  # no event being taken in this task
+
+    token = await asyncio.create_task(elsewhere(), context=contextvars.Context())  # e.g. the scheduler's
+    assert await gate_a.may_act("g1", token)
+    assert await gate_a.marked("g1", ["m:m1"]) == {"m:m1"}

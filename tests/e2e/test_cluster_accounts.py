@@ -4,8 +4,7 @@ gateway, with every account a member, and each member's message or join is deliv
 account, under one message id, as WeChat delivers it.
 
 A scripted load (a keyword that gets a reply, joins that get a welcome, check-ins) runs in three
-rooms; then, right after a burst of pings into its rooms (some of whose replies are still queued
-when it dies), the account on duty in the first room is killed with SIGKILL (no goodbye, its
+rooms; then the account on duty in the first room is killed with SIGKILL (no goodbye, its
 leases simply stop being renewed). Probes go into the rooms it served until another account
 answers: that is the handover time, printed and bounded by the lease TTL. The load then runs
 again; the killed account is started again (a new process, taking back a room pinned to it) and
@@ -273,10 +272,6 @@ def test_kill_the_account_on_duty_another_answers_nothing_doubled_or_missing(clu
     victim_id = before[ROOMS[0]][0]
     victim = next(a for a in cluster.accounts if a.id == victim_id)
     orphaned = sorted(room for room, (account, _) in before.items() if account == victim_id)
-    # A burst right before the kill: some of its replies are still queued in the victim's outbox
-    # when it dies; what it had not sent, the account that takes over answers.
-    burst = [cluster.ping(room) for room in orphaned for _ in range(10)]
-    cluster.ledger.expected.update(burst)
     killed_at = time.time()
     victim.bot.kill()
     victim.killed = True
@@ -323,13 +318,11 @@ def test_kill_the_account_on_duty_another_answers_nothing_doubled_or_missing(clu
     doubled = {k: who for k, who in by_key.items() if len(who) > 1}
     missing = sorted(cluster.ledger.expected - by_key.keys())
     in_window = cluster.ledger.handover_probes
-    by_victim = sum(1 for key in burst if victim_id in by_key.get(key, []))
     print(
         f"\ncluster e2e: {len(cluster.accounts)} accounts, {len(ROOMS)} rooms, lease_ttl {LEASE_TTL:g} s; "
         f"killed {victim_id} (on duty in {', '.join(orphaned)}), then restarted it; "
         f"handover {', '.join(f'{r}: {s:.2f} s' for r, s in handover.items())}; "
         f"{len(cluster.ledger.expected)} expected actions, doubled {len(doubled)}, missing {len(missing)}; "
-        f"of the {len(burst)} pings sent right before the kill, {by_victim} answered by the victim; "
         f"{len(in_window)} probe(s) sent in the handover window, missing {len(in_window - by_key.keys())}, "
         f"doubled {len(in_window & doubled.keys())}; "
         f"{cluster.reconnects} delivery(ies) waited for a reconnect; "
