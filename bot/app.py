@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from bot.cluster import ClusterDuty
 from bot.cluster.balance import Standing
 from bot.cluster.bus import PgBus
+from bot.cluster.catchup import CatchUp
 from bot.cluster.handoff import ClusterHandoff
 from bot.config import BotConfig, ConfigError, ConfigIssue, LineMap, validate_core
 from bot.config.diff import check_replacement, diff, save_applied
@@ -139,6 +140,7 @@ class BotApp:
         self.cluster: ClusterDuty | None = None
         self.bus: PgBus | None = None
         self.handoff: ClusterHandoff | None = None
+        self.catch_up: CatchUp | None = None
         # sha256 of the config file last applied: a notice that another process reloaded
         # makes this one re-read its file, and reload only if it differs.
         self._applied_digest: str | None = None
@@ -204,6 +206,8 @@ class BotApp:
         runtime = await Runtime.build(self.loaded.plugins, self.services)
         self.dispatcher = Dispatcher(self.services, runtime)
         self.services.dispatcher = self.dispatcher
+        if self.catch_up is not None:
+            self.catch_up.bind(self.dispatcher.redo)
         self._report_outages_to_admins(notifier)
         await self._replay_set_aside()
         await self._report_unreachable(groups)
@@ -266,15 +270,18 @@ class BotApp:
         cluster.standing = lambda: Standing(
             outbox.budget_left(), per_hour, health.trouble() if health is not None else None
         )
+        # The gate the core sees: the duty, plus answering what a dead account left unanswered.
+        gate = self.catch_up = CatchUp(self.db.engine, cluster, self.config.cluster)
         try:
             groups = [g.id for g in await self.platform.groups()]
         except Exception as exc:  # learnt from the groups' events instead
             log.warning("cluster: could not list this account's groups (%s); learning them from events", exc)
             groups = []
         await cluster.start(groups, renew_in_background=clock is None)
+        gate.start()
         self.cluster = cluster
-        outbox.duty = cluster
-        self.services.duty = cluster
+        outbox.duty = gate
+        self.services.duty = gate
         # Before the plugins load: a change another process makes while they read the database
         # is then heard, not missed.
         bus = self.bus = PgBus(self.db.engine, origin=cluster.instance)
@@ -461,6 +468,8 @@ class BotApp:
                     await self._idle.wait()
             except TimeoutError:
                 log.error("shutdown: %d event(s) still being handled after %g s", self._in_flight, drain_seconds)
+        if self.catch_up is not None:
+            await _step("catch-up", failed, self.catch_up.settle())
         if self.dispatcher is not None:
             failed += [f"plugin {name}" for name in await self.dispatcher.runtime.shutdown()]
         if self.services is not None:
@@ -472,6 +481,9 @@ class BotApp:
             await _step("cluster hand-overs", failed, self.handoff.stop())
         if self.bus is not None:
             await _step("cluster notices", failed, self.bus.stop())
+        if self.catch_up is not None:
+            # After the drain, before handing over: the next account must not answer what we did.
+            await _step("handled marks", failed, self.catch_up.stop())
         if self.cluster is not None:
             # After the drain: what was queued went out under our duty; then hand over.
             await self.cluster.stop()

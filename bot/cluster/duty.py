@@ -244,6 +244,8 @@ class ClusterDuty:
         self._on_gained: list[GainedCallback] = []
         # This account's budget and health, published with every renewal (set by the app).
         self.standing: Callable[[], Standing] | None = None
+        # Told (group, token) whenever we take a group's duty (bot/cluster/catchup.py).
+        self.on_acquired: Callable[[str, int], None] | None = None
 
     async def _exec(self, conn: AsyncConnection, stmt: _Stmt, params: dict[str, Any]) -> CursorResult[Any]:
         if self._clock is None:
@@ -592,6 +594,8 @@ class ClusterDuty:
         self._held[group_id] = _Held(token, started + float(row.left) - self.settings.safety_margin)
         if before is None or before.token != token:
             log.info("cluster: %s on duty in %s (token %d)", self.account_id, group_id, token)
+            if self.on_acquired is not None:
+                self.on_acquired(group_id, token)
 
     async def _renew(self, group_id: str, held: _Held) -> bool:
         """Renew the account lease and this one duty lease (under its token), in the database."""

@@ -32,6 +32,12 @@ class ClusterSettings(BaseModel):
     # invite) that no account has taken after this many seconds is dropped as expired: a
     # relay line minutes late is worse than none.
     handoff_ttl: float = Field(300.0, ge=5, le=86_400)
+    # What arrived in a group while its account on duty was dead (before another took over) is
+    # answered by the new one if it is at most this many seconds old then (0: never). See
+    # bot/cluster/catchup.py.
+    catch_up_within: float = Field(60.0, ge=0, le=3_600)
+    # At most this many such events are kept in memory per process (the oldest go first).
+    catch_up_events: int = Field(10_000, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _margin_fits(self) -> ClusterSettings:

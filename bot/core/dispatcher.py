@@ -192,7 +192,9 @@ class Dispatcher:
         self._burst = 0
         self._stale_seconds = -1.0
         self._stale = timedelta()
-        self.stats = {"received": 0, "own": 0, "duplicate": 0, "stale": 0, "off_duty": 0, "handled": 0, "errors": 0}
+        self.stats = dict.fromkeys(
+            ("received", "own", "duplicate", "stale", "off_duty", "replayed", "handled", "errors"), 0
+        )
 
     def swap(self, runtime: Runtime) -> Runtime:
         old, self.runtime = self.runtime, runtime
@@ -233,6 +235,13 @@ class Dispatcher:
             # handler: let the recorder, the outbox and timers run now and then.
             self._burst = 0
             await asyncio.sleep(0)
+
+    async def redo(self, event: Event) -> None:
+        """Run the handlers on an event that arrived earlier while another account was on duty
+        in its group, and that account died before handling it (bot/cluster/catchup.py). It was
+        de-duplicated and recorded when it arrived."""
+        self.stats["replayed"] += 1
+        await self._route(event)
 
     def _stale_after(self) -> timedelta:
         seconds = self.services.config.dispatch.stale_after_seconds  # a reload may change it
