@@ -9,8 +9,8 @@ members count as established. Entries drop out once they could no longer be "new
 
 from __future__ import annotations
 
+import heapq
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 
 from .store import RecentJoin
 
@@ -31,51 +31,75 @@ def _joined(entry: int) -> datetime:
 
 
 class MemberTracker:
-    __slots__ = ("_cap", "_entries", "_max_age", "_max_messages")
+    __slots__ = ("_cap", "_entries", "_max_age", "_max_messages", "_size")
 
     def __init__(self, max_age: timedelta, max_messages: int, cap: int = 200_000) -> None:
-        # (group, member) -> join time and messages sent since, packed (see `_pack`), oldest
-        # join first. A plain dict: an OrderedDict costs some 60 bytes more an entry, and
-        # the oldest are dropped a tenth of `cap` at a time rather than one by one.
-        self._entries: dict[tuple[str, str], int] = {}
+        # group -> member -> join time and messages sent since, packed (see `_pack`). Per group
+        # rather than keyed by (group, member): a key tuple costs 56 bytes for each of up to
+        # `cap` members. Past the cap the oldest joins are dropped, a tenth of `cap` at a time.
+        self._entries: dict[str, dict[str, int]] = {}
+        self._size = 0
         self._max_age = max_age
         self._max_messages = max_messages
         self._cap = cap
 
     def load(self, joins: list[RecentJoin]) -> None:
         for j in joins:
-            self._entries[(j.group_id, j.member_id)] = _pack(j.joined_at, j.messages)
+            self._put(j.group_id, j.member_id, _pack(j.joined_at, j.messages))
+
+    def _put(self, group_id: str, member_id: str, entry: int) -> None:
+        members = self._entries.get(group_id)
+        if members is None:
+            members = self._entries[group_id] = {}
+        if members.pop(member_id, None) is None:
+            self._size += 1
+        members[member_id] = entry
+
+    def _drop(self, group_id: str, members: dict[str, int], member_id: str) -> None:
+        del members[member_id]
+        self._size -= 1
+        if not members:
+            del self._entries[group_id]
 
     def joined(self, group_id: str, member_id: str, at: datetime) -> None:
-        key = (group_id, member_id)
-        self._entries.pop(key, None)
-        self._entries[key] = _pack(at, 0)
-        if len(self._entries) > self._cap:
-            for old in list(islice(self._entries, max(1, self._cap // 10))):
-                del self._entries[old]
+        self._put(group_id, member_id, _pack(at, 0))
+        if self._size > self._cap:
+            self._drop_oldest(max(1, self._cap // 10))
+
+    def _drop_oldest(self, count: int) -> None:
+        # One pass over every entry, once per `cap // 10` joins: the join time is the high bits.
+        oldest = heapq.nsmallest(
+            count, ((entry, g, m) for g, members in self._entries.items() for m, entry in members.items())
+        )
+        for _entry, group_id, member_id in oldest:
+            self._drop(group_id, self._entries[group_id], member_id)
 
     def left(self, group_id: str, member_id: str) -> None:
-        self._entries.pop((group_id, member_id), None)
+        members = self._entries.get(group_id)
+        if members is not None and member_id in members:
+            self._drop(group_id, members, member_id)
 
     def observe(self, group_id: str, member_id: str, at: datetime) -> tuple[timedelta | None, int | None]:
         """(time since joining, messages before this one) for a member's new message, and
         count the message. (None, None) for a member whose join is unknown."""
-        key = (group_id, member_id)
-        entry = self._entries.get(key)
-        if entry is None:  # most members: one lookup
+        members = self._entries.get(group_id)
+        entry = members.get(member_id) if members is not None else None
+        if entry is None:  # most members: one or two lookups
             return None, None
+        assert members is not None
         age = at - _joined(entry)
         sent = entry & _MAX_SENT
         if age >= self._max_age and sent >= self._max_messages:
-            del self._entries[key]  # established for good
+            self._drop(group_id, members, member_id)  # established for good
             return None, None
         if sent < _MAX_SENT:
-            self._entries[key] = entry + 1
+            members[member_id] = entry + 1
         return age, sent
 
     def peek(self, group_id: str, member_id: str) -> tuple[datetime, int] | None:
-        entry = self._entries.get((group_id, member_id))
+        members = self._entries.get(group_id)
+        entry = members.get(member_id) if members is not None else None
         return (_joined(entry), entry & _MAX_SENT) if entry is not None else None
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._size
