@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults.pgserver import ThrowawayPostgres
+
 
 @pytest.fixture
 def workdir() -> Iterator[Path]:
@@ -19,3 +21,14 @@ def workdir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres(workdir: Path) -> Iterator[ThrowawayPostgres]:
+    """A throwaway PostgreSQL server of the installed binaries (tests skip without them)."""
+    server = ThrowawayPostgres(workdir / "pg")
+    server.init()
+    try:
+        yield server
+    finally:
+        server.destroy()

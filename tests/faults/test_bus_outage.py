@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -25,16 +23,6 @@ class Ping(BaseModel):
 
 
 PING = Topic("ping", Ping)
-
-
-@pytest.fixture
-def postgres(workdir: Path) -> Iterator[ThrowawayPostgres]:
-    server = ThrowawayPostgres(workdir / "pg")
-    server.init()
-    try:
-        yield server
-    finally:
-        server.destroy()
 
 
 async def test_the_listener_comes_back_after_an_outage_and_resyncs(

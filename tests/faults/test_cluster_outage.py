@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -19,16 +17,6 @@ from tests.faults.pgserver import ThrowawayPostgres, missing_reason
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))]
 
 FAST = ClusterSettings(enabled=True, lease_ttl=1.5, safety_margin=0.2)
-
-
-@pytest.fixture
-def postgres(workdir: Path) -> Iterator[ThrowawayPostgres]:
-    server = ThrowawayPostgres(workdir / "pg")
-    server.init()
-    try:
-        yield server
-    finally:
-        server.destroy()
 
 
 async def test_an_outage_stops_every_account_and_one_takes_over_after(

@@ -12,7 +12,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,16 +27,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(missing_reason() is not None, 
 OUTAGE_SECONDS = float(os.environ.get("QUNBOT_TEST_OUTAGE_SECONDS", "6"))
 RATE = 50  # messages per second, as in the issue
 CHECKIN_EVERY = 20  # one line in 20 is a check-in, each by a member not yet checked in
-
-
-@pytest.fixture
-def postgres(workdir: Path) -> Iterator[ThrowawayPostgres]:
-    server = ThrowawayPostgres(workdir / "pg")
-    server.init()
-    try:
-        yield server
-    finally:
-        server.destroy()
 
 
 class Feeder:
