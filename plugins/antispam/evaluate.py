@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bot.core.events import MessageKind
 
 from .checks import model_reads
-from .classifier import OLD, Example, Scorer, TextModel, prepare
+from .classifier import NEW, OLD, RECENT, Example, Scorer, TextModel, prepare, standing
 from .detector import Detector
 from .spamcheck import QR_KINDS, check_lines
 
@@ -99,6 +100,10 @@ class Miss:
 class Evaluation:
     overall: Tally = field(default_factory=Tally)
     kinds: dict[str, Tally] = field(default_factory=dict)
+    # By the sender's standing (new, recent, old: `classifier.standing`). Most ads come from
+    # newcomers and most normal lines from old members, so the overall false-positive rate hides
+    # how often an ordinary newcomer is warned: this slice shows it.
+    standings: dict[str, Tally] = field(default_factory=dict)
     families: dict[str, Tally] = field(default_factory=dict)
     missed: list[Miss] = field(default_factory=list)  # ads let through
     false_alarms: list[Miss] = field(default_factory=list)  # normal lines flagged
@@ -108,6 +113,7 @@ class Evaluation:
         return {
             "overall": self.overall.as_json(),
             "kinds": {k: t.as_json() for k, t in sorted(self.kinds.items())},
+            "standings": {k: self.standings[k].as_json() for k in STANDINGS if k in self.standings},
             "families": {f: t.as_json() for f, t in sorted(self.families.items())},
             "missed": [m.as_json() for m in self.missed],
             "false_positives": [m.as_json() for m in self.false_alarms],
@@ -117,6 +123,8 @@ class Evaluation:
     def report(self) -> list[str]:
         out = [self.overall.line("overall"), "", "by kind:"]
         out += [f"  {t.line(k)}" for k, t in sorted(self.kinds.items())]
+        out += ["", "by sender (new: under a day or 3 messages; recent: a week or 20; old: longer or unknown):"]
+        out += [f"  {self.standings[k].line(k)}" for k in STANDINGS if k in self.standings]
         if self.families:
             out += ["", "by family (ads):"]
             out += [f"  {t.line(f)}" for f, t in sorted(self.families.items())]
@@ -148,6 +156,7 @@ def evaluate(lines: Iterable[str], detector: Detector) -> Evaluation:
         flagged = bool(verdict["spam"])
         result.overall.add(spam, flagged)
         result.kinds.setdefault(kind, Tally()).add(spam, flagged)
+        result.standings.setdefault(_standing_of(obj), Tally()).add(spam, flagged)
         if family is not None and spam:
             result.families.setdefault(family, Tally()).add(spam, flagged)
         if spam != flagged:
@@ -155,6 +164,15 @@ def evaluate(lines: Iterable[str], detector: Detector) -> Evaluation:
             miss = Miss(verdict["id"], spam, kind, family, str(obj.get("text") or ""), rules)
             (result.missed if spam else result.false_alarms).append(miss)
     return result
+
+
+STANDINGS = (NEW, RECENT, OLD)
+
+
+def _standing_of(obj: dict[str, Any]) -> str:
+    """The sender's standing as the detector reads it (check_lines has validated the fields)."""
+    days, sent = obj.get("member_days"), obj.get("member_messages")
+    return standing(timedelta(days=days) if days is not None else None, int(sent) if sent is not None else None)
 
 
 def _kind_label(raw: object) -> str:

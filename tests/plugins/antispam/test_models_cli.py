@@ -227,3 +227,18 @@ def test_spam_eval_counts_one_slice_per_kind_however_it_is_spelled(tmp_path: Pat
     ]
     result = evaluate(lines, Detector(AntispamConfig(), stateful=False))
     assert {k: t.normal for k, t in result.kinds.items()} == {"mini_program": 3, "contact_card": 2, "qr": 2, "gif": 1}
+
+
+def test_spam_eval_shows_newcomers_apart_from_old_members(tmp_path: Path) -> None:
+    """The overall false-positive rate is mostly old members' chat; a newcomer's ordinary first
+    words wrongly warned must show in a slice of their own."""
+    senders = [(0, 0), (0.5, 5), (3, 10), (30, 2), (30, 200), (None, None), (None, 50)]
+    lines = [
+        json.dumps({"id": f"s{i}", "text": "你好", "member_days": d, "member_messages": m, "spam": False})
+        for i, (d, m) in enumerate(senders)
+    ]
+    result = evaluate(lines, Detector(AntispamConfig(), stateful=False))
+    assert {k: t.normal for k, t in result.standings.items()} == {"new": 3, "recent": 1, "old": 3}
+    assert list(result.as_json()["standings"]) == ["new", "recent", "old"]
+    report = "\n".join(result.report())
+    assert "by sender" in report and "\n  new " in report
