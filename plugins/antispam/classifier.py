@@ -47,8 +47,11 @@ from .textforms import deep_normalize, squeeze
 FORMAT = "qunbot-spam-model"
 VERSION = 3  # 3: lines read through the model's vocabulary, in training as in scoring
 NGRAMS = (1, 2, 3)
-EPOCHS = 10
-L2 = 3e-4
+# 20 epochs and a stronger L2 than before (10, 3e-4) judged each writer's lines better when
+# trained on the other writers' (leave-one-writer-out: among newcomers, at a 10% false-positive
+# rate, 0.943 of ads caught against 0.935; among old members at 0.5%, 0.547 against 0.495).
+EPOCHS = 20
+L2 = 1e-3
 RATE = 0.2
 MIN_DF = 2  # grams of fewer training lines than this are not part of the model
 CORPUS_PACKAGE = f"{__package__}.corpus"
