@@ -184,7 +184,7 @@ class ClassifierRule(PluginConfig):
     # positives than before, overall and among newcomers. Members of more than a week (or whose
     # join the bot never saw) get the higher bar, newcomers the lower: most ads come from them.
     thresholds: ClassifierThresholds = Field(
-        default_factory=lambda: ClassifierThresholds(lenient=0.9, normal=0.8, strict=0.75)
+        default_factory=lambda: ClassifierThresholds(lenient=0.9, normal=0.85, strict=0.75)
     )
     newcomer_thresholds: ClassifierThresholds = Field(
         default_factory=lambda: ClassifierThresholds(lenient=0.8, normal=0.65, strict=0.55)
