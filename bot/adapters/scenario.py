@@ -108,7 +108,7 @@ class ScenarioError(Exception):
 # The keys each step kind accepts. `bot` on private and friend-request steps: which account
 # receives it (several accounts; default the first).
 STEP_KEYS: dict[str, set[str]] = {
-    "message": {"group", "from", "text", "kind", "url", "mentions", "id", "qr", "quote"},
+    "message": {"group", "from", "text", "kind", "url", "mentions", "id", "qr", "photo", "quote"},
     "join": {"join", "members", "inviter"},
     "leave": {"leave", "members", "by"},
     "private": {"private", "text", "kind", "url", "id", "bot"},

@@ -39,7 +39,7 @@ from bot.adapters.scenario import (
     parse_duration,
     step_kind,
 )
-from bot.adapters.world import World, WorldPlatform, qr_image
+from bot.adapters.world import World, WorldPlatform, plain_photo, qr_image
 from bot.app import BotApp, LoadedConfig
 from bot.config.errors import LineMap
 from bot.core.clock import VirtualClock
@@ -497,6 +497,11 @@ class Simulation:
                 if msg_kind is not MessageKind.IMAGE or not isinstance(qr, str) or not qr:
                     raise ValueError("qr: the QR code's content as text, on an image step (kind: image)")
                 world.post_image(message_id, qr_image(qr))
+            elif step.get("photo"):
+                # An ordinary picture, no code in it: the bot can fetch and read it, as on WeChat.
+                if msg_kind is not MessageKind.IMAGE:
+                    raise ValueError("photo: only on an image step (kind: image)")
+                world.post_image(message_id, plain_photo())
             return GroupMessage(
                 at=now,
                 group_id=gid,

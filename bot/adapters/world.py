@@ -252,6 +252,21 @@ class WorldPlatform:
         return out
 
 
+def plain_photo(width: int = 96, height: int = 64) -> bytes:
+    """A PNG with no code in it (a soft gradient), as an ordinary photo: what a simulator image
+    step marked `photo: true` carries. Written with the standard library only."""
+    import struct
+    import zlib
+
+    rows = b"".join(b"\x00" + bytes((x * 2 + y) % 256 for x in range(width)) for y in range(height))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def qr_image(payload: str) -> bytes:
     """A PNG of a QR code holding `payload`, as a phone would post it: what the simulator and
     the console attach to an image message that carries a QR payload. Needs segno (in the

@@ -485,7 +485,7 @@ class NewMemberCheck(_Content):
             # The classic ad of a newcomer: an image or a video (usually a QR code) as the
             # very first thing they post, with nothing said. A caption is the text model's to
             # read (it knows the kind and the sender's standing).
-            found.append("第一条消息就是不带文字的" + ("图片" if msg.kind is MessageKind.IMAGE else "视频"))
+            found.append(BARE_FIRST_IMAGE if msg.kind is MessageKind.IMAGE else "第一条消息就是不带文字的视频")
         if "contact" in t:
             found += [f"账号 {h.ident}" for h in f.handles]
             found += [f"号码 {n.digits}" for n in f.numbers if n.kind in ("qq", "group") or n.hidden]
@@ -496,6 +496,10 @@ class NewMemberCheck(_Content):
 
 
 _MEDIA = frozenset((MessageKind.IMAGE, MessageKind.VIDEO))
+# What the new-member check finds in a newcomer's bare first image. Its warning presumes a QR
+# code, so the QR reader sets it aside when it read the image and found none (`slowchecks`).
+BARE_FIRST_IMAGE = "第一条消息就是不带文字的图片"
+BARE_FIRST_IMAGE_DETAILS = "新成员发了" + BARE_FIRST_IMAGE
 
 _KIND_TITLES = {"contact_card": "名片", "mini_program": "小程序", "file": "文件"}
 # Every message kind as admins read it in chat (测广告 details).

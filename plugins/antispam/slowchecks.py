@@ -34,7 +34,7 @@ from typing import NamedTuple
 from bot.core.events import MessageKind
 from bot.core.platform import Platform, PlatformError
 
-from .checks import Message
+from .checks import BARE_FIRST_IMAGE_DETAILS, Message
 from .classifier import OLD, Scorer
 from .config import Action, AntispamConfig, LlmRule
 from .llm import SecondOpinion
@@ -46,6 +46,15 @@ log = logging.getLogger("qunbot.plugin.antispam")
 _IMAGE = MessageKind.IMAGE
 _RULES_LEAN_NORMAL = 0.5  # below this, the text model reads a message as normal
 _LATE_KEPT = 32  # decodes still running after their verdict, kept to log their result
+_NO_CODE = CheckResult("qr_code", False, "图片里没有二维码")  # an image read in full, with no code in it
+
+
+def _photo_after_all(result: CheckResult) -> CheckResult:
+    """A newcomer's bare first image is warned about because it is usually a QR code; read in
+    full and holding none, it is a photo (a baby, a dog, a screenshot): the warning goes."""
+    if result.name == "new_member" and result.details == BARE_FIRST_IMAGE_DETAILS and result.action is Action.WARN:
+        return result._replace(spam=False, action=Action.NONE, details=f"{result.details}（图片里没有二维码，不处理）")
+    return result
 
 
 class ScoreMemo:
@@ -140,7 +149,10 @@ class GroupSlowChecks:
         if plan.llm:
             jobs.append(self._second_opinion(message.text, plan.llm, now))
         added = await asyncio.gather(*jobs)
-        return Verdict((*verdict.results, *added))
+        results = verdict.results
+        if plan.qr and added[0] is _NO_CODE:
+            results = tuple(map(_photo_after_all, results))
+        return Verdict((*results, *added))
 
     async def _qr(self, platform: Platform, message: Message, message_id: str) -> CheckResult:
         assert self.reader is not None
@@ -177,7 +189,7 @@ class GroupSlowChecks:
             if best is None or action > best[0]:
                 best = (action, what)
         if best is None:
-            return CheckResult("qr_code", False, "图片里没有二维码")
+            return _NO_CODE
         action, what = best
         return CheckResult("qr_code", action > Action.NONE, what, action)
 

@@ -294,3 +294,45 @@ async def test_an_image_still_queued_when_the_reader_closes_gives_a_result_not_a
     assert not result.spam and result.details == "没有读取图片：正在停止"
     release.set()
     assert (await first).results[0].details == "图片里没有二维码"
+
+
+async def test_a_newcomers_bare_first_photo_read_with_no_code_is_not_warned_about() -> None:
+    from bot.adapters.world import plain_photo
+    from plugins.antispam.checks import BARE_FIRST_IMAGE_DETAILS
+    from plugins.antispam.verdict import CheckResult, Verdict
+
+    world, platform = world_platform()
+    world.post_image("m1", plain_photo())
+    world.post_image("m2", qr_image(GROUP_INVITE))
+    checks = slow_checks(AntispamConfig())
+    warned = Verdict((CheckResult("new_member", True, BARE_FIRST_IMAGE_DETAILS, Action.WARN),))
+    verdict = await checks.run(checks.plan(image(), "m1", warned), platform, image(), "m1", warned, NOW)  # type: ignore[arg-type]
+    assert not verdict.spam
+    assert [(r.name, r.details) for r in verdict.results] == [
+        ("new_member", f"{BARE_FIRST_IMAGE_DETAILS}（图片里没有二维码，不处理）"),
+        ("qr_code", "图片里没有二维码"),
+    ]
+    # A code in it: removed; an image that could not be read keeps the warning.
+    verdict = await checks.run(checks.plan(image(), "m2", warned), platform, image(), "m2", warned, NOW)  # type: ignore[arg-type]
+    assert verdict.action is Action.REMOVE
+    verdict = await checks.run(checks.plan(image(), "m3", warned), platform, image(), "m3", warned, NOW)  # type: ignore[arg-type]
+    assert verdict.spam and verdict.action is Action.WARN
+
+
+async def test_through_the_pipeline_a_newcomers_first_photo_passes_and_a_bare_code_does_not(tmp_path: Path) -> None:
+    async with chat(write_config(tmp_path, CONFIG)) as bot:
+        await bot.join("g1", "dave")
+        await bot.join("g1", "erin")
+        bot.new_actions()
+        await bot.step(group="g1", **{"from": "dave"}, kind="image", photo=True)
+        bot.assert_silent()
+        await bot.step(group="g1", **{"from": "erin"}, kind="image")  # nothing the bot can read
+        bot.assert_said("g1", contains="请勿发布广告")
+
+
+async def test_a_scenario_photo_step_must_be_an_image(tmp_path: Path) -> None:
+    from bot.adapters.simulator import ScenarioError
+
+    async with chat(write_config(tmp_path, CONFIG)) as bot:
+        with pytest.raises(ScenarioError, match="photo: only on an image step"):
+            await bot.step(group="g1", **{"from": "alice"}, kind="text", photo=True)
