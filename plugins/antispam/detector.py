@@ -194,7 +194,8 @@ class Detector:
         mentions: the caller knows), as the chat handler needs it: a quiet text is counted
         by the stateful checks and gets `CLEAN` unless one of them fires (then the full
         verdict, as `check` gives it), and nothing is built for it: no `Message`,
-        `Features` or per-message `Verdict`. The rest get `check`'s verdict."""
+        `Features` or per-message `Verdict`. The rest get `check`'s verdict. (A text
+        `Analyzer.read` cannot tell quiet but `is_quiet` finds quiet is treated as quiet.)"""
         squeezed, features = self.analyzer.read(text, normalized)
         if features is not None:
             message = Message(
@@ -206,8 +207,17 @@ class Detector:
                 member_age=age,
                 member_messages=sent,
             )
-            return self._judge(Probe(message, features, False, self.explain))
-        who = standing(age, sent)
+            probe = Probe(message, features, False, self.explain)
+            if self.explain or not is_quiet(probe):
+                return self._judge(probe)
+            # Quiet after all (`Analyzer.read` decides the common cases only): `_judge` would
+            # give every check's negative, which the caller drops unless something fired.
+            squeezed = features.squeezed
+        return self._plain_quiet(squeezed, group_id, member_id, at, standing(age, sent))
+
+    def _plain_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> Verdict:
+        """A quiet plain text: counted by the stateful checks and read by the text model;
+        `CLEAN` unless one of them fires, then every check's result."""
         results = self._quiet_results.copy()
         fired = False
         for i, run in self._quiet_live:
