@@ -41,7 +41,7 @@ from typing import Any, Protocol
 import ahocorasick
 
 from bot.core.events import MessageKind
-from bot.core.matching import busiest_first
+from bot.core.matching import root_first
 
 from .textforms import deep_normalize, squeeze
 
@@ -221,17 +221,16 @@ class TextModel:
 
     def _build_automaton(self) -> tuple[ahocorasick.Automaton, list[float]]:
         automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)  # values as C ints, not objects
-        gram_weights: list[float] = []
-        numbers: dict[str, int] = {}
-        for gram, weight in self.weights.items():
-            if gram[0] != "@":  # context words are never part of a text
-                numbers[gram] = len(gram_weights)
-                gram_weights.append(weight)
+        weights = self.weights
+        grams = [gram for gram in weights if gram[0] != "@"]  # context words are never part of a text
+        gram_weights = [weights[gram] for gram in grams]
         # Each gram keeps its number (so a text's set of numbers, and the order `log_odds`
         # sums their weights in, stay as they were), but the grams go in common characters
         # first: the automaton scans a node's children linearly, and the root has thousands.
-        for gram in sorted(numbers, key=busiest_first(numbers)):
-            automaton.add_word(gram, numbers[gram])
+        for number in root_first(grams):
+            automaton.add_word(grams[number], number)
+        for number, gram in enumerate(grams):
+            automaton.add_word(gram, number)
         if not gram_weights:
             automaton.add_word(_NO_GRAM, 0)  # an automaton needs a word
             gram_weights.append(0.0)
