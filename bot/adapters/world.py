@@ -168,12 +168,14 @@ class WorldPlatform:
         self._check_fault(f"say to {group_id}")
         if group_id not in self.world.groups or self.bot.id not in self.world.groups[group_id].members:
             raise PlatformError(f"the bot is not in group {group_id}")
-        self._record(ActionRecord("say", self._stamp(), group=group_id, text=text, mentions=list(mentions)))
+        if self._keep_actions or self.on_action is not None:  # else the record is built for nobody
+            self._record(ActionRecord("say", self._stamp(), group=group_id, text=text, mentions=list(mentions)))
         return SendResult(True, self._next_id())
 
     async def send_private(self, contact_id: str, text: str) -> SendResult:
         self._check_fault(f"say to {contact_id}")
-        self._record(ActionRecord("private", self._stamp(), to=contact_id, text=text))
+        if self._keep_actions or self.on_action is not None:
+            self._record(ActionRecord("private", self._stamp(), to=contact_id, text=text))
         return SendResult(True, self._next_id())
 
     async def remove_member(self, group_id: str, member_id: str, reason: str = "") -> None:

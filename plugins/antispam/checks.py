@@ -779,9 +779,21 @@ class ClassifierCheck:
 
     def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
         """A plain text: reads the squeezed text and the sender's standing only."""
+        return self.judged(self.quiet_score(squeezed, who), who)
+
+    # `check_quiet` in steps, for the detector's hot path: the score, whether it fires, and
+    # the result only when some check fired.
+    def quiet_score(self, squeezed: str, who: str) -> float | None:
+        """The model's score of a plain text; None when it is too short to be read."""
         if len(squeezed) < self.min_chars:
-            return self._short
-        return self._judge(self.model.score(squeezed, "text", who), who)
+            return None
+        return self.model.score(squeezed, "text", who)
+
+    def fires(self, p: float | None, who: str) -> bool:
+        return p is not None and p >= self._bars[who][0]
+
+    def judged(self, p: float | None, who: str) -> CheckResult:
+        return self._short if p is None else self._judge(p, who)
 
     def _judge(self, p: float, who: str) -> CheckResult:
         threshold, said = self._bars[who]

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import ahocorasick
 
 from bot.core.events import MessageKind
+from bot.core.matching import root_first
 
 from .textforms import deep_normalize, squeeze
 
@@ -216,17 +217,23 @@ class TextModel:
         if self._weights is not None:
             return self._weights
         automaton, gram_weights = self._automaton or self._build_automaton()
-        rebuilt = {gram: gram_weights[i] for gram, i in automaton.items() if gram != _NO_GRAM}
+        # In the grams' numbered order (the automaton lists them in its own).
+        rebuilt = {gram: gram_weights[i] for gram, i in sorted(automaton.items(), key=_second) if gram != _NO_GRAM}
         rebuilt.update(self._context_words)
         return rebuilt
 
     def _build_automaton(self) -> tuple[ahocorasick.Automaton, list[float]]:
         automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)  # values as C ints, not objects
-        gram_weights: list[float] = []
-        for gram, weight in self.weights.items():
-            if gram[0] != "@":  # context words are never part of a text
-                automaton.add_word(gram, len(gram_weights))
-                gram_weights.append(weight)
+        weights = self.weights
+        grams = [gram for gram in weights if gram[0] != "@"]  # context words are never part of a text
+        gram_weights = [weights[gram] for gram in grams]
+        # Each gram keeps its number (so a text's set of numbers, and the order `log_odds`
+        # sums their weights in, stay as they were), but the grams go in common characters
+        # first: the automaton scans a node's children linearly, and the root has thousands.
+        for number in root_first(grams):
+            automaton.add_word(grams[number], number)
+        for number, gram in enumerate(grams):
+            automaton.add_word(gram, number)
         if not gram_weights:
             automaton.add_word(_NO_GRAM, 0)  # an automaton needs a word
             gram_weights.append(0.0)

@@ -143,10 +143,16 @@ class Detector:
         # the ones that count the message or can fire on it run even when nothing is listed.
         self._quiet_results = [c.quiet for c in self.checks]
         self._quiet_runs = tuple((i, c.check_quiet) for i, c in enumerate(self.checks) if c.quiet is None)
-        self._quiet_live = tuple(
-            (i, c.check_quiet) for i, c in enumerate(self.checks) if c.quiet is None and c.quiet_counts
+        live = [(i, c) for i, c in enumerate(self.checks) if c.quiet is None and c.quiet_counts]
+        # The text model is asked for its score alone (`check_plain`): most chat ends CLEAN,
+        # and its result (whose details format the probability) would be built for nothing.
+        self._quiet_model: tuple[int, ClassifierCheck] | None = next(
+            ((i, c) for i, c in live if isinstance(c, ClassifierCheck)), None
         )
-        self._quiet_passive = tuple(run for run in self._quiet_runs if run not in self._quiet_live)
+        self._quiet_live = tuple((i, c.check_quiet) for i, c in live if not isinstance(c, ClassifierCheck))
+        self._quiet_passive = tuple(
+            (i, c.check_quiet) for i, c in enumerate(self.checks) if c.quiet is None and not c.quiet_counts
+        )
 
     def is_new(self, message: Message) -> bool:
         """Within the first minutes, or before the N-th message, of a known join. Unknown
@@ -188,7 +194,8 @@ class Detector:
         mentions: the caller knows), as the chat handler needs it: a quiet text is counted
         by the stateful checks and gets `CLEAN` unless one of them fires (then the full
         verdict, as `check` gives it), and nothing is built for it: no `Message`,
-        `Features` or per-message `Verdict`. The rest get `check`'s verdict."""
+        `Features` or per-message `Verdict`. The rest get `check`'s verdict. (A text
+        `Analyzer.read` cannot tell quiet but `is_quiet` finds quiet is treated as quiet.)"""
         squeezed, features = self.analyzer.read(text, normalized)
         if features is not None:
             message = Message(
@@ -200,15 +207,30 @@ class Detector:
                 member_age=age,
                 member_messages=sent,
             )
-            return self._judge(Probe(message, features, False, self.explain))
-        who = standing(age, sent)
+            probe = Probe(message, features, False, self.explain)
+            if self.explain or not is_quiet(probe):
+                return self._judge(probe)
+            # Quiet after all (`Analyzer.read` decides the common cases only): `_judge` would
+            # give every check's negative, which the caller drops unless something fired.
+            squeezed = features.squeezed
+        return self._plain_quiet(squeezed, group_id, member_id, at, standing(age, sent))
+
+    def _plain_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> Verdict:
+        """A quiet plain text: counted by the stateful checks and read by the text model;
+        `CLEAN` unless one of them fires, then every check's result."""
         results = self._quiet_results.copy()
         fired = False
         for i, run in self._quiet_live:
             result = results[i] = run(squeezed, group_id, member_id, at, who)
             fired = fired or result.spam
+        model = self._quiet_model
+        if model is not None:  # its `check_quiet`, in two steps (it keeps no state)
+            p = model[1].quiet_score(squeezed, who)
+            fired = fired or model[1].fires(p, who)
         if not fired:
             return CLEAN
+        if model is not None:
+            results[model[0]] = model[1].judged(p, who)
         for i, run in self._quiet_passive:
             results[i] = run(squeezed, group_id, member_id, at, who)
         # Every None (a check without `quiet`) was filled just above by its run.
