@@ -79,7 +79,8 @@ async def test_a_new_member_posting_a_link_is_warned_and_no_keyword_reply_follow
         assert bot.said("g1", contains="看看什么呀") == []  # propagation stopped
         assert not [a for a in bot.actions if a.action == "kick"]
         rows = await decisions(bot)
-    assert [(r.outcome, r.rules) for r in rows] == [("warned", "new_member")]
+    # The new-member rule warns; the text model may read the lure too, as it moves with retraining.
+    assert [(r.outcome, r.rules.split(",")[0]) for r in rows] == [("warned", "new_member")]
     assert {c["name"] for c in rows[0].checks or []} >= {"ad_content", "links", "new_member"}
 
 
