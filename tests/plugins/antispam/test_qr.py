@@ -306,20 +306,21 @@ async def test_a_newcomers_bare_first_photo_read_with_no_code_is_not_warned_abou
     world.post_image("m2", qr_image(GROUP_INVITE))
     checks = slow_checks(AntispamConfig())
     warned = Verdict((CheckResult("new_member", True, BARE_FIRST_IMAGE_DETAILS, Action.WARN),))
-    verdict = await checks.run(checks.plan(image(), "m1", warned), platform, image(), "m1", warned, NOW)  # type: ignore[arg-type]
+    plan = checks.plan(image(), "m1", warned)
+    assert plan is not None and plan.qr
+    verdict = await checks.run(plan, platform, image(), "m1", warned, NOW)
     assert not verdict.spam
     assert [(r.name, r.details) for r in verdict.results] == [
         ("new_member", f"{BARE_FIRST_IMAGE_DETAILS}（图片里没有二维码，不处理）"),
         ("qr_code", "图片里没有二维码"),
     ]
     # A code in it: removed; an image that could not be read keeps the warning.
-    verdict = await checks.run(checks.plan(image(), "m2", warned), platform, image(), "m2", warned, NOW)  # type: ignore[arg-type]
-    assert verdict.action is Action.REMOVE
-    verdict = await checks.run(checks.plan(image(), "m3", warned), platform, image(), "m3", warned, NOW)  # type: ignore[arg-type]
-    assert verdict.spam and verdict.action is Action.WARN
+    assert (await checks.run(plan, platform, image(), "m2", warned, NOW)).action is Action.REMOVE
+    unread = await checks.run(plan, platform, image(), "m3", warned, NOW)
+    assert unread.spam and unread.action is Action.WARN
 
 
-async def test_through_the_pipeline_a_newcomers_first_photo_passes_and_a_bare_code_does_not(tmp_path: Path) -> None:
+async def test_in_the_pipeline_a_newcomers_first_photo_passes_and_an_unreadable_image_is_warned(tmp_path: Path) -> None:
     async with chat(write_config(tmp_path, CONFIG)) as bot:
         await bot.join("g1", "dave")
         await bot.join("g1", "erin")
