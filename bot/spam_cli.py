@@ -116,7 +116,8 @@ def spam_eval(
 
     The file has lines of {"id", "text", "kind", "url", "member_days", "member_messages",
     "spam", "family"?}. The report gives recall, false-positive rate and precision overall,
-    per kind and per family, and the ids they got wrong. Every line is judged exactly as
+    per kind, per sender (new, recent, old) and per family, and the ids they got wrong.
+    Every line is judged exactly as
     `qunbot spam-check` judges it."""
     from plugins.antispam.detector import Detector
     from plugins.antispam.evaluate import evaluate

@@ -3,7 +3,7 @@
 `evaluate` runs a labelled JSONL file (the corpus format: id, text, kind, url, member_days,
 member_messages, spam, family, community) through `spamcheck.check_lines`, exactly what
 `qunbot spam-check` does, and counts: recall, false-positive rate and precision overall, per
-kind and per family, and the ids it got wrong. `cross_validate` gives a text model's figures
+kind, per sender's standing and per family, and the ids it got wrong. `cross_validate` gives a text model's figures
 on lines it was not trained on (k folds), as `spam-train` prints them before anything is
 switched on.
 """
