@@ -253,9 +253,7 @@ class Detector:
         kind_only = probe.message.kind in _KIND_ONLY and not any(not link.allowed for link in probe.features.links)
         for i, r in enumerate(results):
             if r.spam and r.action is Action.WARN and (r.name in _VETOED or (kind_only and r.name == "new_member")):
-                results[i] = r._replace(
-                    spam=False, action=Action.NONE, details=f"{r.details}（文本模型读作正常消息 {score:.2f}，不处理）"
-                )
+                results[i] = r.set_aside(f"文本模型读作正常消息 {score:.2f}")
 
     def _run_quiet(
         self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str

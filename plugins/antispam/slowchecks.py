@@ -53,7 +53,7 @@ def _photo_after_all(result: CheckResult) -> CheckResult:
     """A newcomer's bare first image is warned about because it is usually a QR code; read in
     full and holding none, it is a photo (a baby, a dog, a screenshot): the warning goes."""
     if result.name == "new_member" and result.details == BARE_FIRST_IMAGE_DETAILS and result.action is Action.WARN:
-        return result._replace(spam=False, action=Action.NONE, details=f"{result.details}（图片里没有二维码，不处理）")
+        return result.set_aside("图片里没有二维码")
     return result
 
 

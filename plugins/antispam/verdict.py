@@ -46,6 +46,10 @@ class CheckResult(NamedTuple):
     def title(self) -> str:
         return RULE_TITLES.get(self.name, self.name)
 
+    def set_aside(self, why: str) -> CheckResult:
+        """This finding kept for the record but no longer acted on, saying why."""
+        return self._replace(spam=False, action=Action.NONE, details=f"{self.details}（{why}，不处理）")
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
