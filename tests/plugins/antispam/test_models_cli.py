@@ -242,3 +242,18 @@ def test_spam_eval_shows_newcomers_apart_from_old_members(tmp_path: Path) -> Non
     assert list(result.as_json()["standings"]) == ["new", "recent", "old"]
     report = "\n".join(result.report())
     assert "by sender" in report and "\n  new " in report
+
+
+def test_cross_validation_in_worker_processes_gives_the_same_figures() -> None:
+    samples = [
+        ("兼职日结一部手机就能做加我", True),
+        ("今天天气不错出去走走吧", False),
+        ("扫码进群领红包", True),
+        ("明天几点集合", False),
+        ("日赚五百私我", True),
+        ("谁家有多的快递盒", False),
+    ] * 5
+    thresholds = {"new": 0.5, "recent": 0.5, "old": 0.5}
+    mark = [i % 4 == 0 for i in range(len(samples))]
+    alone = cross_validate(samples, thresholds, 2, folds=3, mark=mark)
+    assert cross_validate(samples, thresholds, 2, folds=3, mark=mark, workers=2) == alone
