@@ -19,8 +19,8 @@ from tests.harness import chat, write_config
 
 SAUSAGE = "表姐家的腊肠今年灌得多，烟熏的味道正，过年走亲戚拎两斤很体面"
 SAUSAGE_AGAIN = "表姐家今年灌的腊肠多，烟熏味正，过年走亲戚拎两斤体面"
-ORANGES = "自家果园的脐橙熟了，甜度高，需要的私聊我"
-ORANGES_AGAIN = "自家果园的脐橙熟了，今年甜度特别高，需要的私聊我"
+ORANGES = "自家果园的脐橙熟了，甜度高，全国包邮，有需要的私聊我"
+ORANGES_AGAIN = "自家果园的脐橙熟了，今年甜度特别高，全国包邮，有需要的私聊我"
 
 
 def config(tmp_path: Path, extra: str = "") -> Path:
