@@ -765,6 +765,8 @@ class ClassifierCheck:
         # Each standing's (threshold, its words in the details): a float's str() costs more
         # than the rest of a result, and the thresholds never change.
         self._bars = {who: (t, f"（阈值 {t}）") for who, t in self.thresholds.items()}
+        bar = rule.plain_link_bar(strictness)
+        self._plain_link_bar = (bar, f"（老成员的普通链接，阈值 {bar}）")
         self.min_chars = rule.min_chars
         self.model = model
         self._short = _result(self.name, False, "内容太短", self.action)
@@ -775,7 +777,11 @@ class ClassifierCheck:
         if not model_reads(msg.kind, squeezed, self.min_chars):
             return self._short
         who = standing(msg.member_age, msg.member_messages)
-        return self._judge(self.model.score(squeezed, msg.kind.value, who), who)
+        p = self.model.score(squeezed, msg.kind.value, who)
+        links = probe.features.links
+        if who == OLD and links and not any(link.suspicious or link.hidden for link in links):
+            return self._judge_at(p, self._plain_link_bar)
+        return self._judge(p, who)
 
     def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
         """A plain text: reads the squeezed text and the sender's standing only."""
@@ -796,6 +802,9 @@ class ClassifierCheck:
         return self._short if p is None else self._judge(p, who)
 
     def _judge(self, p: float, who: str) -> CheckResult:
-        threshold, said = self._bars[who]
+        return self._judge_at(p, self._bars[who])
+
+    def _judge_at(self, p: float, bar: tuple[float, str]) -> CheckResult:
+        threshold, said = bar
         spam = p >= threshold
         return CheckResult(self.name, spam, f"广告概率 {p:.3f}{said}", self.action if spam else Action.NONE, p)

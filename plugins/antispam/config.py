@@ -156,6 +156,7 @@ class MentionsRule(PluginConfig):
 
 
 Strictness = Literal["lenient", "normal", "strict"]
+_MORE_LENIENT: dict[Strictness, Strictness] = {"strict": "normal", "normal": "lenient", "lenient": "lenient"}
 
 
 class ClassifierThresholds(PluginConfig):
@@ -200,6 +201,13 @@ class ClassifierRule(PluginConfig):
         """The thresholds of a strictness, by the sender's standing (`classifier.standing`)."""
         newcomer = getattr(self.newcomer_thresholds, strictness)
         return {OLD: getattr(self.thresholds, strictness), RECENT: newcomer, NEW: newcomer}
+
+    def plain_link_bar(self, strictness: Strictness) -> float:
+        """An established member's message with plain links only (no short link, IP or cheap
+        domain, nothing hidden) is read one strictness more lenient: news and shops members
+        use are fine, and the model, trained on members who start selling, scores "宝妈们看看
+        这个，好用不贵" plus a shop link near the established members' bar."""
+        return getattr(self.thresholds, _MORE_LENIENT[strictness])
 
 
 class QrActions(PluginConfig):
