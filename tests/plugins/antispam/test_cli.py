@@ -16,7 +16,9 @@ CONFIG = ROOT / "config" / "bot.yaml"
 SCENARIO = Path(__file__).with_name("antispam-scenario.yaml")
 
 
-def qunbot(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def qunbot(
+    *args: str, stdin: str | None = None, cwd: Path = ROOT, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
@@ -24,7 +26,7 @@ def qunbot(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess
         capture_output=True,
         text=True,
         encoding="utf-8",
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 

@@ -139,7 +139,8 @@ async def test_train_on_taught_samples_replay_the_candidate_then_activate(tmp_pa
                     at=bot.sim.clock.now(), label="ham?", text="随便一句"
                 )
             )
-    proc = qunbot("spam-train", "--config", str(path), "--folds", "2")  # two folds: three trainings, not six
+    # Two folds: three trainings on the shipped corpus (some 70 s on a quiet two-core host).
+    proc = qunbot("spam-train", "--config", str(path), "--folds", "2", timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "skipped: antispam_samples row 2: label 'ham?' is neither spam nor normal" in proc.stdout
     # the taught line and the removal's labelled decision are the same text: counted once
