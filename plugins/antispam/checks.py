@@ -251,7 +251,7 @@ class AdContentCheck(_Content):
         )
         if bad_links:
             link = bad_links[0]
-            if not (link.suspicious or link.hidden) and standing(msg.member_age, msg.member_messages) == OLD:
+            if link.plain and standing(msg.member_age, msg.member_messages) == OLD:
                 # A long-time member sharing news or a shop they use: a plain link of theirs
                 # is no way to reach a seller.
                 parts.append((f"老成员分享的链接 {link.host}", 0))
@@ -345,12 +345,12 @@ def _dodgy(f: Features) -> bool:
         or any(how for _, how in f.solicitations)
         or any(h.hidden for h in f.handles)
         or any(n.hidden for n in f.numbers)
-        or any(x.hidden or x.suspicious for x in f.links)
+        or not all(x.plain for x in f.links)
     )
 
 
 def _link_weight(link: Link) -> int:
-    return 3 if link.suspicious or link.hidden else 1 if link.commerce else 2
+    return 3 if not link.plain else 1 if link.commerce else 2
 
 
 def reachable(f: Features, msg: Message) -> bool:
@@ -779,7 +779,7 @@ class ClassifierCheck:
         who = standing(msg.member_age, msg.member_messages)
         p = self.model.score(squeezed, msg.kind.value, who)
         links = probe.features.links
-        if who == OLD and links and not any(link.suspicious or link.hidden for link in links):
+        if who == OLD and links and all(link.plain for link in links):
             return self._judge_at(p, self._plain_link_bar)
         return self._judge(p, who)
 

@@ -15,7 +15,6 @@ import multiprocessing
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from bot.core.events import MessageKind
@@ -23,7 +22,7 @@ from bot.core.events import MessageKind
 from .checks import model_reads
 from .classifier import NEW, OLD, RECENT, Example, Scorer, TextModel, prepare, standing
 from .detector import Detector
-from .spamcheck import QR_KINDS, check_lines
+from .spamcheck import QR_KINDS, check_lines, message_from_json
 
 
 @dataclass
@@ -178,9 +177,9 @@ STANDINGS = (NEW, RECENT, OLD)
 
 
 def _standing_of(obj: dict[str, Any]) -> str:
-    """The sender's standing as the detector reads it (check_lines has validated the fields)."""
-    days, sent = obj.get("member_days"), obj.get("member_messages")
-    return standing(timedelta(days=days) if days is not None else None, int(sent) if sent is not None else None)
+    """The sender's standing as the detector reads it (check_lines has read this line)."""
+    message = message_from_json(obj)[1]
+    return standing(message.member_age, message.member_messages)
 
 
 def _kind_label(raw: object) -> str:

@@ -248,6 +248,12 @@ class Link:
     suspicious: str = ""  # why the host is suspicious, or ""
     commerce: bool = False  # a shop or app members share (jd, taobao, douyin ...)
 
+    @property
+    def plain(self) -> bool:
+        """Written out openly, to a host with nothing suspicious about it (no short link, IP
+        or cheap domain): how news and shop links between members look."""
+        return not (self.hidden or self.suspicious)
+
 
 @dataclass(frozen=True, slots=True)
 class Number:
