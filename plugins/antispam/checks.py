@@ -440,7 +440,10 @@ class LinkCheck(_Content):
             if link.hidden:
                 bad.append(f"{link.host}（{link.hidden}）")
                 action = max(action, self.action)
-            elif link.suspicious and probe.new_member:
+            elif link.suspicious and (probe.new_member or (link.posing and not probe.features.scam_warning)):
+                # A host passing for a bank or a government office is phishing whoever posts
+                # it (a long-time member's account is what phishers hijack), unless the
+                # message warns about it.
                 bad.append(f"{link.host}（{link.suspicious}）")
                 action = max(action, self.action)
             elif not link.allowed and self.unknown > Action.NONE:

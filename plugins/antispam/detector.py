@@ -250,9 +250,19 @@ class Detector:
         score = results[veto_at].score
         if score is None or score >= self._veto_below:
             return
-        kind_only = probe.message.kind in _KIND_ONLY and not any(not link.allowed for link in probe.features.links)
+        links = probe.features.links
+        kind_only = probe.message.kind in _KIND_ONLY and not any(not link.allowed for link in links)
+        # A host passing for a bank or a state body is the evidence itself: the lure beside it
+        # is written to read as ordinary chat ("这个补贴大家都领了吗"), so the model's reading
+        # of the text cannot clear it.
+        posing = any(link.posing for link in links)
         for i, r in enumerate(results):
-            if r.spam and r.action is Action.WARN and (r.name in _VETOED or (kind_only and r.name == "new_member")):
+            if (
+                r.spam
+                and r.action is Action.WARN
+                and (r.name in _VETOED or (kind_only and r.name == "new_member"))
+                and not (posing and r.name == "links")
+            ):
                 results[i] = r.set_aside(f"文本模型读作正常消息 {score:.2f}")
 
     def _run_quiet(

@@ -610,6 +610,10 @@ SCAM_WARNING = (
     "举报",
     "套路",
     "别上当",
+    "别点",
+    "不要点",
+    "冒充",
+    "不是官方",
 )
 
 # --- contact channels ----------------------------------------------------------------------
@@ -770,6 +774,69 @@ SHORTENERS = (
     "u.nu",
     "ow.ly",
 )
+
+# Names a phishing page puts in its address to pass for a bank, a shop, a platform or a state
+# body ("sellercentral-amazon-verify.com", "sjbt-gov.top"). A host that carries one as a word of
+# its name poses as it unless the name is the host's own registered name ("amazon" in
+# sellercentral.amazon.com, "gov" in a gov.cn or gov.uk address) or the host is under one of
+# the name's other real domains listed here. Names that are also everyday words in other
+# addresses (steam: STEAM education) are left out.
+POSED_NAMES: dict[str, tuple[str, ...]] = {
+    "gov": (),
+    "zhengfu": (),
+    "12306": (),
+    "12333": (),
+    "12345": (),
+    "chinatax": (),
+    "chsi": (),
+    "icbc": (),
+    "ccb": (),
+    "abchina": (),
+    "boc": (),
+    "bankcomm": (),
+    "cmbchina": (),
+    "psbc": (),
+    "pingan": (),
+    "unionpay": ("95516.com",),
+    "95588": (),
+    "95533": (),
+    "95599": (),
+    "95555": (),
+    "alipay": ("alipayobjects.com", "antgroup.com"),
+    "zhifubao": ("alipay.com",),
+    "tenpay": ("qq.com",),
+    "weixin": ("qq.com", "wechat.com"),
+    "wechat": ("qq.com", "weixin.com"),
+    "qq": ("tencent.com",),
+    "tencent": ("qq.com", "tencentcloud.com"),
+    "taobao": ("tb.cn", "tmall.com", "alibaba.com", "alicdn.com"),
+    "tmall": ("taobao.com",),
+    "jd": ("3.cn", "jd.hk", "jdcloud.com"),
+    "pinduoduo": ("yangkeduo.com",),
+    "yangkeduo": ("pinduoduo.com",),
+    "douyin": ("iesdouyin.com", "douyinvod.com", "bytedance.com"),
+    "kuaishou": ("gifshow.com", "kwai.com"),
+    "meituan": ("dianping.com", "meituan.net"),
+    "ctrip": ("trip.com",),
+    "baidu": (),
+    "huawei": ("vmall.com", "huaweicloud.com", "hicloud.com"),
+    "xiaomi": ("mi.com",),
+    "apple": ("icloud.com",),
+    "icloud": ("apple.com",),
+    "amazon": (),
+    "paypal": (),
+    "microsoft": ("live.com", "office.com", "outlook.com"),
+    "google": (),
+    "steamcommunity": ("steampowered.com",),
+    "binance": (),
+    "okx": (),
+    "huobi": ("htx.com",),
+    "coinbase": (),
+    "chinamobile": ("10086.cn",),
+    "10086": (),
+    "chinaunicom": ("10010.com",),
+    "chinapost": (),
+}
 
 # Cheap top-level domains that throwaway ad sites favour.
 SUSPICIOUS_TLDS = (

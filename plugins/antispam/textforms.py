@@ -247,11 +247,12 @@ class Link:
     hidden: str = ""  # how it was obfuscated, or ""
     suspicious: str = ""  # why the host is suspicious, or ""
     commerce: bool = False  # a shop or app members share (jd, taobao, douyin ...)
+    posing: str = ""  # the bank, shop or state body whose name the host borrows, or ""
 
     @property
     def plain(self) -> bool:
-        """Written out openly, to a host with nothing suspicious about it (no short link, IP
-        or cheap domain): how news and shop links between members look."""
+        """Written out openly, to a host with nothing suspicious about it (no short link, IP,
+        cheap domain or borrowed name): how news and shop links between members look."""
         return not (self.hidden or self.suspicious)
 
 
@@ -386,6 +387,7 @@ class Analyzer:
         commerce_domains: Iterable[str] = lexicon.COMMERCE_DOMAINS,
         shorteners: Iterable[str] = lexicon.SHORTENERS,
         suspicious_tlds: Iterable[str] = lexicon.SUSPICIOUS_TLDS,
+        posed_names: dict[str, tuple[str, ...]] = lexicon.POSED_NAMES,
         strong_weight: int = 4,
     ) -> None:
         entries: list[tuple[str, Phrase]] = []
@@ -408,6 +410,7 @@ class Analyzer:
         self._commerce = frozenset(d.lower().strip(".") for d in commerce_domains if d.strip("."))
         self._shorteners = frozenset(d.lower() for d in shorteners)
         self._suspicious_tlds = frozenset(t.lower().lstrip(".") for t in suspicious_tlds)
+        self._posed = {name: frozenset(domains) for name, domains in posed_names.items()}
 
     # --- the one entry point ---------------------------------------------------------------
     def analyze(self, text: str, url: str | None = None, normalized: str | None = None) -> Features:
@@ -519,13 +522,15 @@ class Analyzer:
 
     def _link(self, text: str, host: str, hidden: str) -> Link:
         allowed = _under(host, self._allowed)
+        posing = "" if allowed else _posing(host, self._posed)
         return Link(
             text,
             host,
             allowed,
             hidden,
-            "" if allowed else self._suspicion(host),
+            f"冒充 {posing} 的网址" if posing else "" if allowed else self._suspicion(host),
             commerce=not allowed and _under(host, self._commerce),
+            posing=posing,
         )
 
     def is_allowed(self, host: str) -> bool:
@@ -647,6 +652,38 @@ def _under(host: str, domains: frozenset[str]) -> bool:
         if dot < 0:
             return False
         host = host[dot + 1 :]
+
+
+# Second-level labels under a country code ("com.cn", "gov.uk", "co.jp"): with the country
+# code they make the public suffix, and the label before them is the owner's registered name.
+_SECOND_LEVEL = frozenset({"com", "net", "org", "gov", "edu", "co", "ac", "mil"})
+_NAME_WORDS = re.compile(r"[-_]+|(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
+
+
+def _posing(host: str, names: dict[str, frozenset[str]]) -> str:
+    """The name of `names` that `host` borrows without being that name's own domain, or "".
+    The words of a host are its labels split at hyphens and at letter/digit boundaries; the
+    public suffix is left out, so "gov" in "beijing.gov.cn" is the suffix, not a word."""
+    labels = host.split(".")
+    if len(labels) < 2:
+        return ""
+    suffix = 2 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 1
+    owned = labels[:-suffix]
+    last = len(owned) - 1
+    for i, label in enumerate(owned):
+        for word in _NAME_WORDS.split(label) if not label.isalpha() else (label,):
+            real = names.get(word)
+            if (
+                real is None
+                or _under(host, real)
+                or (
+                    # its registered name, or a name followed only by region codes (gov.bc.ca)
+                    label == word and (i == last or all(len(x) <= 2 for x in labels[i + 1 :]))
+                )
+            ):
+                continue
+            return word
+    return ""
 
 
 def _links_in(text: str) -> list[str]:

@@ -193,6 +193,19 @@ def test_an_established_members_plain_link_is_read_one_strictness_more_lenient()
     assert result(strict, "classifier", Message("宝妈们看看这个，好用不贵，真的很不错")).spam
 
 
+def test_a_link_posing_as_a_state_body_is_flagged_whoever_posts_it_and_the_model_cannot_clear_it() -> None:
+    calm = Detector(AntispamConfig(), stateful=False, classifier=FixedScore(0.05))  # reads as chat
+    old = {"member_age": timedelta(days=700), "member_messages": 1500}
+    lure = Message("兄弟们这个司机补贴大家都领了吗", kind=MessageKind.URL, url="http://sjbt-gov.top", **old)
+    verdict = calm.check(lure)
+    assert verdict.spam and "冒充 gov 的网址" in result(calm, "links", lure).details
+    # A cheap domain alone from a long-time member is still the model's call, and a warning
+    # quoting the posing address is not flagged.
+    assert not calm.check(Message("好东西 http://a.xyz/x", **old)).spam
+    warning = Message("刚才那个验证链接大家别点，域名是 amazon-seller-verify.net，不是亚马逊官方", **old)
+    assert not result(calm, "links", warning).spam
+
+
 def test_verdict_takes_the_strongest_action_and_lists_every_result(default: Detector) -> None:
     verdict = default.check(Message("进来看看 https://a.example.com，加V：abc888 领福利", **NEW))
     assert verdict.spam and verdict.action is Action.REMOVE

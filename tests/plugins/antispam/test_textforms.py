@@ -174,6 +174,30 @@ def test_not_links(analyzer: Analyzer, text: str) -> None:
     assert analyzer.analyze(text).links == ()
 
 
+@pytest.mark.parametrize(
+    ("host", "posing"),
+    [
+        ("sjbt-gov.top", "gov"),  # a state body's name on a throwaway domain
+        ("sellercentral-amazon-verify.com", "amazon"),
+        ("amazon.verify-login.com", "amazon"),  # the name as a subdomain of another domain
+        ("icbc95588.com", "icbc"),  # words split at letters and digits too
+        ("12306-cn.com", "12306"),
+        ("qq-login.xyz", "qq"),
+        ("sellercentral.amazon.com", ""),  # the name's own domain
+        ("amazon.co.jp", ""),  # under a country's second level
+        ("yz.chsi.com.cn", ""),
+        ("beijing.gov.cn", ""),  # gov in the public suffix
+        ("www2.gov.bc.ca", ""),  # gov followed by region codes only
+        ("mp.weixin.qq.com", ""),  # under one of the name's other real domains
+        ("steam-edu.cn", ""),  # not a name phishers borrow here
+    ],
+)
+def test_a_host_borrowing_a_banks_or_a_state_bodys_name_poses_as_it(analyzer: Analyzer, host: str, posing: str) -> None:
+    link = analyzer.analyze(f"看看 http://{host}/a").links[0]
+    assert link.posing == posing
+    assert (link.suspicious == f"冒充 {posing} 的网址") if posing else not link.suspicious.startswith("冒充")
+
+
 def test_url_field_is_a_link(analyzer: Analyzer) -> None:
     links = analyzer.analyze("免费看小说", url="http://read-free.xyz/book").links
     assert [(x.host, x.suspicious) for x in links] == [("read-free.xyz", "廉价域名（.xyz）")]
