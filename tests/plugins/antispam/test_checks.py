@@ -202,8 +202,11 @@ def test_a_link_posing_as_a_state_body_is_flagged_whoever_posts_it_and_the_model
     # A cheap domain alone from a long-time member is still the model's call, and a warning
     # quoting the posing address is not flagged.
     assert not calm.check(Message("好东西 http://a.xyz/x", **old)).spam
-    warning = Message("刚才那个验证链接大家别点，域名是 amazon-seller-verify.net，不是亚马逊官方", **old)
-    assert not result(calm, "links", warning).spam
+    for warning in (
+        "刚才那个验证链接大家别点，域名是 amazon-seller-verify.net，不是亚马逊官方",
+        "群友提醒：“tmall-chaoshi.cc/quan”这种领券链接是假的，券只在淘宝APP里领",
+    ):
+        assert not result(calm, "links", Message(warning, **old)).spam, warning
 
 
 def test_verdict_takes_the_strongest_action_and_lists_every_result(default: Detector) -> None:
