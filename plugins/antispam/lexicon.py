@@ -191,6 +191,29 @@ STRONG = (
     "壮阳",
     "祛斑",
     "不节食不运动",
+    # English, as overseas and machine-translated spam writes it. Phrases of several words
+    # only: matching runs on the squeezed form, where a single word is found inside others
+    # ("earn" in "learn", "visa" in "advisable").
+    "passive income",
+    "profit guaranteed",
+    "guaranteed profit",
+    "free signals",
+    "earn money",
+    "make money online",
+    "new member bonus",
+    "online casino",
+    "no credit check",
+    "no check credit",
+    "recover your funds",
+    "recover your money",
+    "claim your prize",
+    "lucky winner",
+    "love spell",
+    "same quality as original",
+    "aaa quality",
+    "take exam for you",
+    "pass guarantee",
+    "real questions before exam",
 )
 
 # Offer words that also occur in ordinary talk: weight 1 (mild) or 2 (rarely innocent).
@@ -509,6 +532,36 @@ OFFER = {
     "财富自由": 1,
     "拉你进群": 2,
     "群号": 1,
+    # English (multi-word, see STRONG)
+    "for sale": 1,
+    "good price": 1,
+    "cheap price": 1,
+    "low price": 1,
+    "best price": 1,
+    "price negotiable": 1,
+    "wholesale": 1,
+    "free shipping": 1,
+    "free trial": 1,
+    "bulk discount": 1,
+    "part time job": 2,
+    "work at home": 1,
+    "pay by day": 2,
+    "low interest": 1,
+    "fast approve": 1,
+    "100% win": 2,
+    "100% original": 1,
+    "100% effective": 2,
+    "no side effect": 1,
+    "inside information": 1,
+    "replica": 2,
+    "followers likes": 2,
+    "5 star review": 1,
+    "downline": 2,
+    "tarot reading": 1,
+    "tax refund": 1,
+    "verify your identity": 1,
+    "will be frozen": 1,
+    "has been locked": 1,
 }
 
 # Calls to action: how the reader is told to respond. Weight 1 each.
@@ -567,6 +620,21 @@ CALL_TO_ACTION = (
     "加好友",
     "看朋友圈",
     "朋友圈",
+    # English (multi-word, see STRONG)
+    "contact me",
+    "contact us",
+    "message me",
+    "dm me",
+    "pm me",
+    "inbox me",
+    "add my",
+    "whatsapp me",
+    "click here",
+    "click the link",
+    "click my profile",
+    "join now",
+    "order now",
+    "serious buyer",
 )
 
 # Someone vouching for a third party ("推荐个搬家师傅，人很好，我上次找的") gives a phone

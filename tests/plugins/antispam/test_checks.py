@@ -193,6 +193,23 @@ def test_an_established_members_plain_link_is_read_one_strictness_more_lenient()
     assert result(strict, "classifier", Message("宝妈们看看这个，好用不贵，真的很不错")).spam
 
 
+@pytest.mark.parametrize(
+    ("text", "spam"),
+    [
+        ("Part time job online, work at home, pay by day, contact me now", True),
+        ("Luxury replica bags, AAA quality, wholesale and retail, WhatsApp me", True),
+        ("Passive income! Join our team and invite friends", True),
+        ("English Corner this Friday 7:30pm, newcomers welcome, contact me if you want to come", False),
+        ("Does anyone know where to buy a UK plug adapter? Good price is fine", False),
+        ("I want to learn English, any free trial classes you'd recommend?", False),
+    ],
+)
+def test_english_ads_are_scored_by_their_phrases_not_by_words_inside_others(
+    default: Detector, text: str, spam: bool
+) -> None:
+    assert result(default, "ad_content", Message(text)).spam is spam
+
+
 def test_a_link_posing_as_a_state_body_is_flagged_whoever_posts_it_and_the_model_cannot_clear_it() -> None:
     calm = Detector(AntispamConfig(), stateful=False, classifier=FixedScore(0.05))  # reads as chat
     old = {"member_age": timedelta(days=700), "member_messages": 1500}
