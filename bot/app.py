@@ -35,6 +35,7 @@ from bot.core.dispatcher import Dispatcher, Runtime
 from bot.core.events import Event
 from bot.core.groups import GroupDirectory
 from bot.core.health import AccountHealth, HealthReport
+from bot.core.heap import return_freed_memory
 from bot.core.loader import PluginSettings, load_plugins
 from bot.core.members import JOB_ID as MEMBER_LISTS_JOB
 from bot.core.members import REFRESH_EVERY, MemberLists
@@ -541,6 +542,8 @@ _SWITCH_INTERVAL = 0.0005
 
 def _settle_heap() -> None:
     """Move what loading built (compiled rules, config models: long-lived by nature) out of
-    the cyclic GC's sight, so collections on the message path stay short."""
+    the cyclic GC's sight, so collections on the message path stay short, and give what the
+    loading freed back to the OS."""
     gc.collect()
     gc.freeze()
+    return_freed_memory()
