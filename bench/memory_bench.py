@@ -30,6 +30,7 @@ from bench.matching_bench import _messages
 from bot.app import BotApp, load_everything
 from bot.core.clock import VirtualClock
 from bot.core.events import GroupMessage, Member, MembersJoined
+from bot.core.heap import resident_mb
 from bot.core.platform import Capability, GroupInfo, SendResult
 from bot.runner import CONSOLE_OUTBOX
 
@@ -39,15 +40,6 @@ MEMBERS_PER_GROUP = 500
 N_MESSAGES = 300_000
 CHECKPOINT = 100_000
 RSS_TARGET_MB = 300
-
-
-def rss_mb() -> float:
-    """Resident set size of this process, in MB (Linux)."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 class LeanPlatform:
@@ -160,7 +152,7 @@ async def memory_run(
         sender = asyncio.create_task(app.services.outbox.run())
         handle = app.dispatcher.dispatch
         scheduler = app.services.scheduler  # driven as the simulator does: time is virtual
-        out["start_mb"] = rss_mb()
+        out["start_mb"] = resident_mb()
         at = start
         for i, event in enumerate(joins(start, groups, members)):
             at = event.at
@@ -172,7 +164,7 @@ async def memory_run(
         await scheduler.run_due()
         await app.recorder.flush()
         gc.collect()
-        out["joined_mb"] = rss_mb()
+        out["joined_mb"] = resident_mb()
         if trace:
             tracemalloc.start(12)
             before = tracemalloc.take_snapshot()
@@ -185,7 +177,7 @@ async def memory_run(
             if i % checkpoint == 0:
                 await app.recorder.flush()
                 gc.collect()
-                out[f"rss_{i // 1000}k_mb"] = rss_mb()
+                out[f"rss_{i // 1000}k_mb"] = resident_mb()
                 if trace:
                     after = tracemalloc.take_snapshot()
                     print(

@@ -28,6 +28,15 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
+def resident_mb() -> float:
+    """Resident set size of this process, in MB (Linux: /proc)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
 def return_freed_memory() -> bool:
     """Hand the heap's free pages back to the OS; False where the allocator cannot."""
     trim = _malloc_trim()

@@ -6,15 +6,7 @@ import sys
 
 import pytest
 
-from bot.core.heap import return_freed_memory
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+from bot.core.heap import resident_mb, return_freed_memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and glibc's malloc_trim")
@@ -23,9 +15,9 @@ def test_freed_heap_goes_back_after_a_load() -> None:
     # the heap's top, so glibc keeps the rest resident until trimmed (as after the model's load).
     chunks = [bytes(2048) + i.to_bytes(4, "little") for i in range(40_000)]
     kept = chunks[::50]
-    before_free = _rss_mb()
+    before_free = resident_mb()
     del chunks
     assert return_freed_memory() is True
-    after = _rss_mb()
+    after = resident_mb()
     assert before_free - after > 40, (before_free, after)
     assert len(kept) == 800
