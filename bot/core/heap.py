@@ -2,8 +2,8 @@
 
 glibc's allocator keeps what a process frees for its own later use and returns only the top
 of the heap. A load that builds a large transient structure and keeps a compact one (the
-anti-spam model: a parsed dict of some 300,000 grams, dropped once the automaton holds them)
-leaves that memory resident for the life of the bot: some 25 MB for the shipped model.
+anti-spam model: a parsed dict of every gram, dropped once the automaton holds them) leaves
+that memory resident for the life of the bot: some 25 MB for the shipped model.
 `malloc_trim(0)` returns the free pages from anywhere in the heap. Elsewhere (musl, macOS)
 it does not exist and this does nothing.
 """

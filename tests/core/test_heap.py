@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import sys
 
 import pytest
@@ -9,7 +10,9 @@ import pytest
 from bot.core.heap import resident_mb, return_freed_memory
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and glibc's malloc_trim")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="reads /proc; glibc's malloc_trim"
+)
 def test_freed_heap_goes_back_after_a_load() -> None:
     # Chunks above pymalloc's small-object limit come from malloc; one in fifty kept alive pins
     # the heap's top, so glibc keeps the rest resident until trimmed (as after the model's load).
@@ -20,4 +23,4 @@ def test_freed_heap_goes_back_after_a_load() -> None:
     assert return_freed_memory() is True
     after = resident_mb()
     assert before_free - after > 40, (before_free, after)
-    assert len(kept) == 800
+    assert len(kept) == 800  # the pins were alive throughout
