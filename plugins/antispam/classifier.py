@@ -301,7 +301,7 @@ class TextModel:
             )
         info = obj.get("info") if isinstance(obj.get("info"), dict) else {}
         for key, value in weights.items():  # JSON gives 0 for 0.0: floats throughout, in place
-            if type(value) is not float:  # (no second copy of a dict of some 270,000 grams)
+            if type(value) is not float:  # (no second copy of a dict of every gram)
                 weights[key] = float(value)
         model = cls(weights, float(bias), info)
         # A file is loaded to score with (in a thread when the bot switches models): the
