@@ -148,6 +148,15 @@ def spam_train(
         bool, typer.Option("--activate", help="Switch the candidate built before on (the running bot follows).")
     ] = False,
     folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="Cross-validation folds.")] = 5,
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            "--corpus",
+            exists=True,
+            file_okay=False,
+            help="Train on the *.jsonl files of this folder (corpus format) instead of the shipped corpus.",
+        ),
+    ] = None,
 ) -> None:
     """Build a candidate text model from the corpus and this deployment's samples.
 
@@ -181,7 +190,7 @@ def spam_train(
         raise _problems(err) from None
     try:
         option = "" if config == DEFAULT_CONFIG else f" --config {config}"
-        lines = asyncio.run(_train(loaded, settings, db, folds, option))
+        lines = asyncio.run(_train(loaded, settings, db, folds, corpus, option))
     except ModelError as err:
         typer.echo(f"qunbot spam-train: {err}", err=True)
         raise typer.Exit(1) from None
@@ -190,11 +199,24 @@ def spam_train(
 
 
 async def _train(
-    loaded: LoadedConfig, settings: AntispamConfig, db_url: str | None, folds: int, config_option: str
+    loaded: LoadedConfig,
+    settings: AntispamConfig,
+    db_url: str | None,
+    folds: int,
+    corpus_dir: Path | None,
+    config_option: str,
 ) -> list[str]:
     from bot.storage.db import Database
     from bot.storage.settings import normalize_url
-    from plugins.antispam.classifier import NEW, OLD, Example, TextModel, corpus_samples, training_examples
+    from plugins.antispam.classifier import (
+        NEW,
+        OLD,
+        Example,
+        TextModel,
+        corpus_samples,
+        read_corpus,
+        training_examples,
+    )
     from plugins.antispam.evaluate import cross_validate, score_with
     from plugins.antispam.spamcheck import model_and_problem
     from plugins.antispam.store import AntispamStore
@@ -209,7 +231,8 @@ async def _train(
         decided = await store.labelled()
     finally:
         await database.close()
-    corpus: list[Example] = list(training_examples(corpus_samples()))
+    shipped = corpus_samples() if corpus_dir is None else read_corpus(corpus_dir, str(corpus_dir))
+    corpus: list[Example] = list(training_examples(shipped))
     own: list[Example] = [(text, spam) for _key, text, spam in taught]
     seen = {example[0] for example in own}
     own += [(text, spam) for text, spam in decided if text not in seen]  # a taught line counts once
@@ -228,7 +251,8 @@ async def _train(
     await asyncio.to_thread(model.save, path)
     current, _problem = model_and_problem(settings)
     out += [
-        f"trained on {len(corpus)} corpus lines + {len(own)} of this deployment's "
+        f"trained on {len(corpus)} corpus lines{f' ({corpus_dir})' if corpus_dir else ''} "
+        f"+ {len(own)} of this deployment's "
         f"({sum(e[1] for e in own)} ads, {len(own) - sum(e[1] for e in own)} normal); "
         f"thresholds {thresholds[OLD]} / newcomers {thresholds[NEW]} ({settings.strictness})",
         f"cross-validated ({folds} folds), text model alone:",

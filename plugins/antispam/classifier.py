@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -391,11 +392,16 @@ def read_samples(lines: Iterable[str], source: str) -> Iterator[Sample]:
 def corpus_samples() -> tuple[Sample, ...]:
     """The development corpus shipped in `plugins/antispam/corpus/` (its README says how it
     was made). The frozen test split is not part of it."""
-    folder = resources.files(CORPUS_PACKAGE)
+    return read_corpus(resources.files(CORPUS_PACKAGE), "corpus")
+
+
+def read_corpus(folder: Traversable, name: str) -> tuple[Sample, ...]:
+    """Every `*.jsonl` file of a folder, in name order (`spam-train --corpus` reads an
+    operator's own corpus this way); a bad line raises `ModelError` naming file and line."""
     out: list[Sample] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".jsonl"):
-            out.extend(read_samples(entry.read_text(encoding="utf-8").splitlines(), f"corpus/{entry.name}"))
+            out.extend(read_samples(entry.read_text(encoding="utf-8").splitlines(), f"{name}/{entry.name}"))
     return tuple(out)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+import plugins.antispam
 from plugins.antispam.classifier import TextModel
 from plugins.antispam.config import AntispamConfig
 from plugins.antispam.detector import Detector
@@ -17,6 +18,7 @@ from tests.harness import chat, write_config
 from tests.plugins.antispam.test_cli import qunbot
 from tests.plugins.antispam.test_teaching import SAUSAGE, SAUSAGE_AGAIN, WORLD, kicks, state_of
 
+CORPUS = Path(plugins.antispam.__file__).with_name("corpus")
 LABELLED = [
     {
         "id": "a1",
@@ -139,9 +141,15 @@ async def test_train_on_taught_samples_replay_the_candidate_then_activate(tmp_pa
                     at=bot.sim.clock.now(), label="ham?", text="随便一句"
                 )
             )
-    # Two folds: three trainings on the shipped corpus (some 70 s on a quiet two-core host).
-    proc = qunbot("spam-train", "--config", str(path), "--folds", "2", timeout=600)
+    # Two writers' lines stand in for the shipped corpus (three trainings on all of it take
+    # minutes; `test_checks` holds the shipped model to the shipped corpus).
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("ads_a.jsonl", "ham_a.jsonl"):
+        (corpus / name).write_bytes((CORPUS / name).read_bytes())
+    proc = qunbot("spam-train", "--config", str(path), "--folds", "2", "--corpus", str(corpus), timeout=600)
     assert proc.returncode == 0, proc.stderr
+    assert f"trained on 2644 corpus lines ({corpus}) + 1" in proc.stdout
     assert "skipped: antispam_samples row 2: label 'ham?' is neither spam nor normal" in proc.stdout
     # the taught line and the removal's labelled decision are the same text: counted once
     assert "+ 1 of this deployment's (1 ads, 0 normal)" in proc.stdout
@@ -170,6 +178,12 @@ def test_damaged_model_files_are_named(tmp_path: Path) -> None:
     (models / "candidate.json").write_text('{"format": "qunbot-spam-model", "version": 1', encoding="utf-8")
     proc = qunbot("spam-train", "--config", str(path), "--activate")
     assert proc.returncode == 1 and str(models / "candidate.json") in proc.stderr and "invalid JSON" in proc.stderr
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in LABELLED[:2])
+    (corpus / "mine.jsonl").write_text(lines + "{cut off\n", encoding="utf-8")
+    proc = qunbot("spam-train", "--config", str(path), "--corpus", str(corpus))
+    assert proc.returncode == 1 and f"{corpus}/mine.jsonl:3: invalid JSON" in proc.stderr
     assert not (models / "model.json").exists()
     proc = qunbot("spam-replay", "--config", str(path), "--model", str(models / "candidate.json"))
     assert proc.returncode == 2 and str(models / "candidate.json") in proc.stderr
