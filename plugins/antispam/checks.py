@@ -34,6 +34,7 @@ from .config import (
     Strictness,
     WaveRule,
 )
+from .lexicon import GREETINGS
 from .textforms import LOUD, Features, Link, Number, Phrase
 from .verdict import CheckResult
 
@@ -753,8 +754,12 @@ def model_reads(kind: str, squeezed: str, min_chars: int) -> bool:
     there is nothing to read, no text at all (a bare image or voice message says nothing about
     itself; the new-member rules and the QR check look at those), a system message, or a very
     short plain text.
-    `kind` is a `MessageKind` or its value."""
-    return bool(squeezed) and kind not in _UNREAD and (kind != MessageKind.TEXT or len(squeezed) >= min_chars)
+    `kind` is a `MessageKind` or its value. Nor a plain text that only greets (`GREETINGS`)."""
+    return (
+        bool(squeezed)
+        and kind not in _UNREAD
+        and (kind != MessageKind.TEXT or (len(squeezed) >= min_chars and squeezed not in GREETINGS))
+    )
 
 
 class ClassifierCheck:
@@ -772,7 +777,7 @@ class ClassifierCheck:
         self._plain_link_bar = (bar, f"（老成员的普通链接，阈值 {bar}）")
         self.min_chars = rule.min_chars
         self.model = model
-        self._short = _result(self.name, False, "内容太短", self.action)
+        self._short = _result(self.name, False, "内容太短或只是问候", self.action)
 
     def check(self, probe: Probe) -> CheckResult:
         msg = probe.message
@@ -794,7 +799,7 @@ class ClassifierCheck:
     # the result only when some check fired.
     def quiet_score(self, squeezed: str, who: str) -> float | None:
         """The model's score of a plain text; None when it is too short to be read."""
-        if len(squeezed) < self.min_chars:
+        if len(squeezed) < self.min_chars or squeezed in GREETINGS:
             return None
         return self.model.score(squeezed, "text", who)
 

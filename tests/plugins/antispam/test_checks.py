@@ -193,6 +193,19 @@ def test_an_established_members_plain_link_is_read_one_strictness_more_lenient()
     assert result(strict, "classifier", Message("宝妈们看看这个，好用不贵，真的很不错")).spam
 
 
+def test_a_greeting_alone_is_not_read_by_the_model() -> None:
+    """The model learned "你好呀" as a romance scammer's opener; a newcomer greeting the
+    group is not one. Greeting words inside a longer text are read as usual."""
+    eager = Detector(AntispamConfig(), stateful=False, classifier=FixedScore(0.99))
+    for text in ("你好", "大家好呀！", "Hello 大家好", "新人报到", "早上好☀️", "谢谢群主"):
+        for message in (Message(text, **NEW), Message(text)):
+            checked = result(eager, "classifier", message)
+            assert not checked.spam and checked.details == "内容太短或只是问候", text
+        assert eager.check_plain(text, None, "g1", "m1", T0) is CLEAN, text
+    assert result(eager, "classifier", Message("你好，兼职了解一下", **NEW)).spam
+    assert result(eager, "classifier", Message("你好", kind=MessageKind.IMAGE, **NEW)).spam  # a caption: read
+
+
 @pytest.mark.parametrize(
     ("text", "spam"),
     [
