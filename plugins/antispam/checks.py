@@ -19,7 +19,7 @@ from typing import NamedTuple, Protocol
 
 from bot.core.events import MessageKind
 
-from .classifier import OLD, Scorer, standing
+from .classifier import NEW, OLD, Scorer, standing
 from .config import (
     Action,
     AdContentRule,
@@ -747,6 +747,7 @@ def _has_hook(probe: Probe) -> bool:
 # A voice message or sticker is read when the platform gives it text (a transcript, a caption);
 # over WeChat it has none, and then there is nothing to read.
 _UNREAD = frozenset((MessageKind.SYSTEM,))
+_MEDIA = frozenset((MessageKind.IMAGE, MessageKind.VIDEO))  # see `ClassifierRule.newcomer_media_thresholds`
 
 
 def model_reads(kind: str, squeezed: str, min_chars: int) -> bool:
@@ -773,6 +774,8 @@ class ClassifierCheck:
         # Each standing's (threshold, its words in the details): a float's str() costs more
         # than the rest of a result, and the thresholds never change.
         self._bars = {who: (t, f"（阈值 {t}）") for who, t in self.thresholds.items()}
+        media = rule.threshold_for(strictness, NEW, MessageKind.IMAGE)
+        self._newcomer_media_bar = (media, f"（新成员的图片或视频，阈值 {media}）")
         bar = rule.plain_link_bar(strictness)
         self._plain_link_bar = (bar, f"（老成员的普通链接，阈值 {bar}）")
         self.min_chars = rule.min_chars
@@ -789,6 +792,8 @@ class ClassifierCheck:
         links = probe.features.links
         if who == OLD and links and all(link.plain for link in links):
             return self._judge_at(p, self._plain_link_bar)
+        if who == NEW and msg.kind in _MEDIA:
+            return self._judge_at(p, self._newcomer_media_bar)
         return self._judge(p, who)
 
     def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:

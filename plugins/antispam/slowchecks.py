@@ -69,11 +69,11 @@ class ScoreMemo:
 
     def __init__(self, model: Scorer) -> None:
         self.model = model
-        self.last: tuple[str, float, str] | None = None
+        self.last: tuple[str, float, str, str] | None = None  # squeezed text, p, standing, kind
 
     def score(self, squeezed: str, kind: str = "text", who: str = OLD) -> float:
         p = self.model.score(squeezed, kind, who)
-        self.last = (squeezed, p, who)
+        self.last = (squeezed, p, who, kind)
         return p
 
 
@@ -98,7 +98,7 @@ class GroupSlowChecks:
         self.llm = llm if config.llm.enabled else None
         self.memo = memo if self.llm is not None else None
         self.llm_action = Action.of(config.llm.action)
-        self.thresholds = config.classifier.by_standing(config.strictness)
+        self.classifier, self.strictness = config.classifier, config.strictness
         self.band = config.llm.band
         self.disputes = config.llm.disputes
         self.min_chars = config.llm.min_chars
@@ -123,8 +123,8 @@ class GroupSlowChecks:
         scored = self.memo.last if self.memo is not None else None
         if scored is None or len(scored[0]) < self.min_chars:
             return ""
-        _, p, who = scored
-        threshold = self.thresholds[who]
+        _, p, who, kind = scored
+        threshold = self.classifier.threshold_for(self.strictness, who, MessageKind(kind))
         if threshold - self.band <= p < threshold:
             return f"广告概率 {p:.3f}，接近阈值 {threshold}"
         if self.disputes:

@@ -206,6 +206,21 @@ def test_a_greeting_alone_is_not_read_by_the_model() -> None:
     assert result(eager, "classifier", Message("你好", kind=MessageKind.IMAGE, **NEW)).spam  # a caption: read
 
 
+def test_a_newcomers_captioned_image_or_video_is_read_at_a_lower_bar() -> None:
+    between = Detector(AntispamConfig(), stateful=False, classifier=FixedScore(0.6))  # 0.55 < p < 0.65
+    for kind in (MessageKind.IMAGE, MessageKind.VIDEO):
+        checked = result(between, "classifier", Message("三个月前后对比", kind=kind, **NEW))
+        assert checked.spam and "新成员的图片或视频，阈值 0.55" in checked.details
+        assert not result(between, "classifier", Message("三个月前后对比", kind=kind)).spam  # an established member
+    assert not result(between, "classifier", Message("三个月前后对比", **NEW)).spam  # a text: 0.65
+    lenient = AntispamConfig.model_validate({"strictness": "lenient"})
+    assert not result(
+        Detector(lenient, stateful=False, classifier=FixedScore(0.6)),
+        "classifier",
+        Message("实拍", kind=MessageKind.VIDEO, **NEW),
+    ).spam  # lenient: 0.70
+
+
 @pytest.mark.parametrize(
     ("text", "spam"),
     [

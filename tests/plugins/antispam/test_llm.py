@@ -218,7 +218,7 @@ def checks_with(
     config: AntispamConfig, llm: SecondOpinion | None, score: float | None, text: str = "周末有空一起去看看"
 ) -> GroupSlowChecks:
     memo = ScoreMemo(TextModel({}, 0.0))
-    memo.last = None if score is None else (text, score, "old")
+    memo.last = None if score is None else (text, score, "old", "text")
     return GroupSlowChecks(config, None, llm, memo)
 
 
@@ -268,7 +268,7 @@ async def test_the_verdict_gets_an_llm_result_with_its_own_action(server: FakeMo
         assert (result.name, result.spam, result.action) == ("llm", True, Action.REMOVE)
         assert "兼职刷单引流" in result.details and verdict.rules == "疑似广告（语言模型）"
         server.reply = lambda request, headers: (200, completion("?"), 0)
-        checks.memo.last = ("另一条消息的文字", 0.7, "old")  # type: ignore[union-attr]
+        checks.memo.last = ("另一条消息的文字", 0.7, "old", "text")  # type: ignore[union-attr]
         verdict = await checks.run(plan, None, MSG, "m1", CLEAN, NOW)  # type: ignore[arg-type]
         assert not verdict.spam and "没有答复" in verdict.results[0].details
     finally:
