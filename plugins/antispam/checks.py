@@ -527,26 +527,55 @@ _KIND_FIELDS = {
 }
 
 
+# A file name ending in a program's extension, perhaps after a document's or photo's one.
+_PROGRAM_FILE = re.compile(
+    r"(?:\.(?P<shown>[a-z0-9]{2,5}))?\.(?P<ext>exe|scr|pif|bat|cmd|vbs|vbe|jse|wsf|hta|msi|apk|lnk|ps1)\s*$"
+)
+# What a program poses as when it wears a second extension.
+_HARMLESS_LOOKING = frozenset(
+    "pdf doc docx xls xlsx ppt pptx txt rtf wps jpg jpeg png gif bmp heic mp4 mov avi mp3 wav zip rar 7z".split()  # noqa: SIM905
+)
+
+
 class KindsCheck(_Content):
     name = "kinds"
 
     def __init__(self, rule: KindsRule) -> None:
         self.actions = {kind: Action.of(getattr(rule, field)) for kind, field in _KIND_FIELDS.items()}
         self.qr_action = Action.of(rule.qr_code)
+        self.program_action = Action.of(rule.program_file)
+        self.disguised_action = Action.of(rule.disguised_program)
+        self._allowed: dict[MessageKind, CheckResult] = {}
         self.quiet = CheckResult(self.name, False, f"允许的消息类型（{_KIND_NAMES[MessageKind.TEXT]}）")
 
     @staticmethod
     def needed(rule: KindsRule) -> bool:
-        return any(getattr(rule, f) != "ignore" for f in (*_KIND_FIELDS.values(), "qr_code"))
+        return any(
+            getattr(rule, f) != "ignore"
+            for f in (*_KIND_FIELDS.values(), "qr_code", "program_file", "disguised_program")
+        )
 
     def check(self, probe: Probe) -> CheckResult:
         kind = probe.message.kind
         action = self.actions.get(kind, Action.NONE)
         if action > Action.NONE:
             return _result(self.name, True, f"本群不允许发{_KIND_TITLES[_KIND_FIELDS[kind]]}", action)
+        if kind is MessageKind.FILE:
+            program = _PROGRAM_FILE.search(probe.message.text.lower())
+            if program is not None:
+                ext, shown = program.group("ext"), program.group("shown")
+                if shown in _HARMLESS_LOOKING and self.disguised_action > Action.NONE:
+                    return _result(self.name, True, f"伪装成 .{shown} 的程序文件（.{ext}）", self.disguised_action)
+                if self.program_action > Action.NONE:
+                    return _result(self.name, True, f"程序文件（.{ext}）", self.program_action)
         if self.qr_action > Action.NONE and probe.qr:
             return _result(self.name, True, "本群不允许发二维码", self.qr_action)
-        return _result(self.name, False, f"允许的消息类型（{_KIND_NAMES.get(kind, kind.value)}）", Action.NONE)
+        allowed = self._allowed.get(kind)
+        if allowed is None:  # one result per kind: this runs on every message that is not quiet
+            allowed = self._allowed[kind] = _result(
+                self.name, False, f"允许的消息类型（{_KIND_NAMES.get(kind, kind.value)}）", Action.NONE
+            )
+        return allowed
 
 
 class MentionsCheck(_Content):

@@ -113,7 +113,30 @@ def test_kinds_are_per_config() -> None:
     qr = result(detector, "kinds", Message("", kind=MessageKind.IMAGE, qr=True))
     assert (qr.spam, qr.action) == (True, Action.WARN)
     assert not result(detector, "kinds", Message("文件", kind=MessageKind.FILE)).spam
-    assert "kinds" not in {r.name for r in Detector(AntispamConfig(), stateful=False).check(Message("x")).results}
+    off = {"program_file": "ignore", "disguised_program": "ignore"}
+    quiet = Detector(AntispamConfig.model_validate({"kinds": off}), stateful=False)
+    assert "kinds" not in {r.name for r in quiet.check(Message("x.exe", kind=MessageKind.FILE)).results}
+
+
+@pytest.mark.parametrize(
+    ("name", "spam", "action", "details"),
+    [
+        ("护理部绩效分配表(最终版).xls.scr", True, Action.REMOVE, "伪装成 .xls 的程序文件（.scr）"),
+        ("毕业照.JPG.exe", True, Action.REMOVE, "伪装成 .jpg 的程序文件（.exe）"),
+        ("血糖检测报告查询.apk", True, Action.WARN, "程序文件（.apk）"),
+        ("setup.v2.exe", True, Action.WARN, "程序文件（.exe）"),  # a version number, not a disguise
+        ("聚会照片.zip", False, Action.NONE, ""),
+        ("2026寒假作业.pdf", False, Action.NONE, ""),
+        ("exe文件说明.docx", False, Action.NONE, ""),
+    ],
+)
+def test_a_file_that_is_a_program_is_flagged_whoever_sends_it(
+    name: str, spam: bool, action: Action, details: str
+) -> None:
+    old = {"member_age": timedelta(days=900), "member_messages": 800}
+    checked = result(Detector(AntispamConfig(), stateful=False), "kinds", Message(name, kind=MessageKind.FILE, **old))
+    assert (checked.spam, checked.action) == (spam, action) and details in checked.details
+    assert not result(Detector(AntispamConfig(), stateful=False), "kinds", Message(name, **old)).spam  # a text
 
 
 def test_mentions(default: Detector) -> None:
@@ -258,7 +281,7 @@ def test_verdict_takes_the_strongest_action_and_lists_every_result(default: Dete
     verdict = default.check(Message("进来看看 https://a.example.com，加V：abc888 领福利", **NEW))
     assert verdict.spam and verdict.action is Action.REMOVE
     names = [r.name for r in verdict.results]
-    assert names == ["ad_content", "contact", "links", "new_member", "mentions"]
+    assert names == ["ad_content", "contact", "links", "new_member", "kinds", "mentions"]
     out = verdict.as_json("m1")
     assert out["id"] == "m1" and out["action"] == "kick"
     assert set(out["checks"][0]) == {"name", "spam", "details"}
