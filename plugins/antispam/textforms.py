@@ -522,7 +522,7 @@ class Analyzer:
 
     def _link(self, text: str, host: str, hidden: str) -> Link:
         allowed = _under(host, self._allowed)
-        posing = "" if allowed else _posing(host, self._posed)
+        posing = "" if allowed else _posing(host, self._posed) or _nested_domain(host)
         return Link(
             text,
             host,
@@ -683,6 +683,27 @@ def _posing(host: str, names: dict[str, frozenset[str]]) -> str:
             ):
                 continue
             return word
+    return ""
+
+
+# A label that ends a domain name, found inside a host's own part ("dingsheng-oa.com" in
+# dingsheng-oa.com.cn-login.top, "icbc-jifen.cn" in icbc-jifen.cn.hk8s.top): a phishing
+# host wearing the name of the site it imitates in front of its own.
+_INNER_SUFFIXES = frozenset({"com", "net", "org", "gov", "edu", "cn"})
+
+
+def _nested_domain(host: str) -> str:
+    """The domain name a host carries inside its own part, or "". Region codes after the
+    label make it a real public suffix instead ("gov" in www2.gov.bc.ca)."""
+    labels = host.split(".")
+    suffix = 2 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 1
+    owned = labels[:-suffix]
+    for i in range(1, len(owned) - 1):
+        if owned[i] in _INNER_SUFFIXES and not all(len(x) <= 2 for x in labels[i + 1 :]):
+            end = i + 1
+            while end < len(owned) - 1 and owned[end] in _INNER_SUFFIXES:
+                end += 1  # xxx.gov.cn.abc.top: the inner name is xxx.gov.cn
+            return ".".join(owned[i - 1 : end])
     return ""
 
 

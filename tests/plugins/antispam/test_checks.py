@@ -273,8 +273,30 @@ def test_a_link_posing_as_a_state_body_is_flagged_whoever_posts_it_and_the_model
     for warning in (
         "刚才那个验证链接大家别点，域名是 amazon-seller-verify.net，不是亚马逊官方",
         "群友提醒：“tmall-chaoshi.cc/quan”这种领券链接是假的，券只在淘宝APP里领",
+        "刚有人发的那个“yz-chsi.com.cn-verify.top”是骗子的钓鱼网站，大家别点",
     ):
         assert not result(calm, "links", Message(warning, **old)).spam, warning
+
+
+@pytest.mark.parametrize(
+    ("url", "inner"),
+    [
+        ("http://dingsheng-oa.com.cn-login.top/kpi", "dingsheng-oa.com"),
+        ("http://mail.xingchen-hd.com.mailbox-up.cn", "xingchen-hd.com"),
+        ("https://sf-kuaidi.cn.hk8s.top/", "sf-kuaidi.cn"),
+        ("http://xxx.gov.cn.abc.top", "gov"),  # a state body's name: said as such
+        ("https://www2.gov.bc.ca/gov/content/health", ""),  # gov.bc.ca is a public suffix
+        ("https://www.example.com.cn/a", ""),
+        ("https://s3.cn-north-1.amazonaws.com.cn/b", ""),
+    ],
+)
+def test_a_host_wearing_another_domain_name_is_phishing_whoever_posts_it(url: str, inner: str) -> None:
+    calm = Detector(AntispamConfig(), stateful=False, classifier=FixedScore(0.05))
+    old = {"member_age": timedelta(days=700), "member_messages": 1500}
+    checked = result(calm, "links", Message("市场部Q4绩效核对表，请各位登录填写", kind=MessageKind.URL, url=url, **old))
+    assert checked.spam is bool(inner)
+    if inner:
+        assert f"冒充 {inner} 的网址" in checked.details
 
 
 def test_verdict_takes_the_strongest_action_and_lists_every_result(default: Detector) -> None:
