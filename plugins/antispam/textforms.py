@@ -248,6 +248,7 @@ class Link:
     suspicious: str = ""  # why the host is suspicious, or ""
     commerce: bool = False  # a shop or app members share (jd, taobao, douyin ...)
     posing: str = ""  # the bank, shop or state body whose name the host borrows, or ""
+    cheap: bool = False  # on a top-level domain that costs next to nothing (.top, .cc, .vip …)
 
     @property
     def plain(self) -> bool:
@@ -531,6 +532,7 @@ class Analyzer:
             f"冒充 {posing} 的网址" if posing else "" if allowed else self._suspicion(host),
             commerce=not allowed and _under(host, self._commerce),
             posing=posing,
+            cheap=not allowed and host.rpartition(".")[2] in self._suspicious_tlds,
         )
 
     def is_allowed(self, host: str) -> bool:

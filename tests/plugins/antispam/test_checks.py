@@ -67,7 +67,10 @@ def test_contact(default: Detector, text: str, spam: bool) -> None:
     ("message", "spam"),
     [
         (Message("戳链接👉 www点yunma点shop"), True),
-        (Message("好东西 http://a.xyz/x"), False),  # throwaway domain from an established member: scored, not flagged
+        # A throwaway domain, whoever posts it (a hijacked account's phishing link); an
+        # established member's link to an ordinary domain is the model's call.
+        (Message("好东西 http://a.xyz/x"), True),
+        (Message("好东西 http://a-shop.com.cn/x"), False),
         (Message("好东西 http://a.xyz/x", member_age=timedelta(0)), True),
         (Message("https://github.com/x/y"), False),
     ],
@@ -267,9 +270,10 @@ def test_a_link_posing_as_a_state_body_is_flagged_whoever_posts_it_and_the_model
     lure = Message("兄弟们这个司机补贴大家都领了吗", kind=MessageKind.URL, url="http://sjbt-gov.top", **old)
     verdict = calm.check(lure)
     assert verdict.spam and "冒充 gov 的网址" in result(calm, "links", lure).details
-    # A cheap domain alone from a long-time member is still the model's call, and a warning
-    # quoting the posing address is not flagged.
-    assert not calm.check(Message("好东西 http://a.xyz/x", **old)).spam
+    # A throwaway domain from a long-time member is flagged too, but the model may clear it: a
+    # member's blog on a .top domain reads as chat (a warning quoting an address never counts).
+    contest = Message("烘焙大赛报名，前100名送烤箱！", kind=MessageKind.URL, url="http://hongbei-ds.top/", **old)
+    assert "廉价域名（.top）" in result(calm, "links", contest).details and not calm.check(contest).spam
     for warning in (
         "刚才那个验证链接大家别点，域名是 amazon-seller-verify.net，不是亚马逊官方",
         "群友提醒：“tmall-chaoshi.cc/quan”这种领券链接是假的，券只在淘宝APP里领",
