@@ -21,6 +21,7 @@ from bot.core.events import MessageKind
 
 from .classifier import NEW, OLD, Scorer, standing
 from .config import (
+    MEDIA_KINDS,
     Action,
     AdContentRule,
     BlacklistRule,
@@ -489,7 +490,7 @@ class NewMemberCheck(_Content):
             found.append("文件")
         if "qr_code" in t and probe.qr:
             found.append("二维码")
-        elif "first_media" in t and msg.member_messages == 0 and msg.kind in _MEDIA and not f.squeezed:
+        elif "first_media" in t and msg.member_messages == 0 and msg.kind in MEDIA_KINDS and not f.squeezed:
             # The classic ad of a newcomer: an image or a video (usually a QR code) as the
             # very first thing they post, with nothing said. A caption is the text model's to
             # read (it knows the kind and the sender's standing).
@@ -503,7 +504,6 @@ class NewMemberCheck(_Content):
         return self._fine
 
 
-_MEDIA = frozenset((MessageKind.IMAGE, MessageKind.VIDEO))
 # What the new-member check finds in a newcomer's bare first image. Its warning presumes a QR
 # code, so the QR reader sets it aside when it read the image and found none (`slowchecks`).
 BARE_FIRST_IMAGE = "第一条消息就是不带文字的图片"
@@ -780,7 +780,6 @@ def _has_hook(probe: Probe) -> bool:
 # A voice message or sticker is read when the platform gives it text (a transcript, a caption);
 # over WeChat it has none, and then there is nothing to read.
 _UNREAD = frozenset((MessageKind.SYSTEM,))
-_MEDIA = frozenset((MessageKind.IMAGE, MessageKind.VIDEO))  # see `ClassifierRule.newcomer_media_thresholds`
 
 
 def model_reads(kind: str, squeezed: str, min_chars: int) -> bool:
@@ -825,7 +824,7 @@ class ClassifierCheck:
         links = probe.features.links
         if who == OLD and links and all(link.plain for link in links):
             return self._judge_at(p, self._plain_link_bar)
-        if who == NEW and msg.kind in _MEDIA:
+        if who == NEW and msg.kind in MEDIA_KINDS:
             return self._judge_at(p, self._newcomer_media_bar)
         return self._judge(p, who)
 

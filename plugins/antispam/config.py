@@ -164,7 +164,7 @@ class MentionsRule(PluginConfig):
 
 Strictness = Literal["lenient", "normal", "strict"]
 _MORE_LENIENT: dict[Strictness, Strictness] = {"strict": "normal", "normal": "lenient", "lenient": "lenient"}
-_MEDIA = frozenset((MessageKind.IMAGE, MessageKind.VIDEO))
+MEDIA_KINDS = frozenset((MessageKind.IMAGE, MessageKind.VIDEO))
 
 
 class ClassifierThresholds(PluginConfig):
@@ -222,7 +222,7 @@ class ClassifierRule(PluginConfig):
 
     def threshold_for(self, strictness: Strictness, who: str, kind: MessageKind) -> float:
         """The bar for one message: its sender's standing, lower for a newcomer's media."""
-        if who == NEW and kind in _MEDIA:
+        if who == NEW and kind in MEDIA_KINDS:
             return getattr(self.newcomer_media_thresholds, strictness)
         return self.by_standing(strictness)[who]
 
