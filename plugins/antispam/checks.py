@@ -787,12 +787,15 @@ def model_reads(kind: str, squeezed: str, min_chars: int) -> bool:
     there is nothing to read, no text at all (a bare image or voice message says nothing about
     itself; the new-member rules and the QR check look at those), a system message, or a very
     short plain text.
-    `kind` is a `MessageKind` or its value. Nor a plain text that only greets (`GREETINGS`)."""
+    `kind` is a `MessageKind` or its value."""
     return (
-        bool(squeezed)
-        and kind not in _UNREAD
-        and (kind != MessageKind.TEXT or (len(squeezed) >= min_chars and squeezed not in GREETINGS))
+        bool(squeezed) and kind not in _UNREAD and (kind != MessageKind.TEXT or reads_plain_text(squeezed, min_chars))
     )
+
+
+def reads_plain_text(squeezed: str, min_chars: int) -> bool:
+    """Whether the model reads a plain text: not one too short, nor one that only greets (`GREETINGS`)."""
+    return len(squeezed) >= min_chars and squeezed not in GREETINGS
 
 
 class ClassifierCheck:
@@ -836,7 +839,7 @@ class ClassifierCheck:
     # the result only when some check fired.
     def quiet_score(self, squeezed: str, who: str) -> float | None:
         """The model's score of a plain text; None when it is too short to be read."""
-        if len(squeezed) < self.min_chars or squeezed in GREETINGS:
+        if not reads_plain_text(squeezed, self.min_chars):
             return None
         return self.model.score(squeezed, "text", who)
 

@@ -217,14 +217,16 @@ class ClassifierRule(PluginConfig):
 
     def by_standing(self, strictness: Strictness) -> dict[str, float]:
         """The thresholds of a strictness, by the sender's standing (`classifier.standing`)."""
-        newcomer = getattr(self.newcomer_thresholds, strictness)
-        return {OLD: getattr(self.thresholds, strictness), RECENT: newcomer, NEW: newcomer}
+        return {who: self.threshold_for(strictness, who, MessageKind.TEXT) for who in (OLD, RECENT, NEW)}
 
-    def threshold_for(self, strictness: Strictness, who: str, kind: MessageKind) -> float:
-        """The bar for one message: its sender's standing, lower for a newcomer's media."""
+    def threshold_for(self, strictness: Strictness, who: str, kind: str) -> float:
+        """The bar for one message (`kind`: a `MessageKind` or its value): its sender's
+        standing, lower for a newcomer's media."""
+        if who == OLD:
+            return getattr(self.thresholds, strictness)
         if who == NEW and kind in MEDIA_KINDS:
             return getattr(self.newcomer_media_thresholds, strictness)
-        return self.by_standing(strictness)[who]
+        return getattr(self.newcomer_thresholds, strictness)
 
     def plain_link_bar(self, strictness: Strictness) -> float:
         """An established member's message with plain links only (no short link, IP or cheap

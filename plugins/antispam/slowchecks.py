@@ -124,7 +124,7 @@ class GroupSlowChecks:
         if scored is None or len(scored[0]) < self.min_chars:
             return ""
         _, p, who, kind = scored
-        threshold = self.classifier.threshold_for(self.strictness, who, MessageKind(kind))
+        threshold = self.classifier.threshold_for(self.strictness, who, kind)
         if threshold - self.band <= p < threshold:
             return f"广告概率 {p:.3f}，接近阈值 {threshold}"
         if self.disputes:

@@ -524,21 +524,23 @@ class Analyzer:
     def _link(self, text: str, host: str, hidden: str) -> Link:
         allowed = _under(host, self._allowed)
         posing = "" if allowed else _posing(host, self._posed) or _nested_domain(host)
+        tld = host.rpartition(".")[2]
+        cheap = not allowed and tld in self._suspicious_tlds
         return Link(
             text,
             host,
             allowed,
             hidden,
-            f"冒充 {posing} 的网址" if posing else "" if allowed else self._suspicion(host),
+            f"冒充 {posing} 的网址" if posing else "" if allowed else self._suspicion(host, tld, cheap),
             commerce=not allowed and _under(host, self._commerce),
             posing=posing,
-            cheap=not allowed and host.rpartition(".")[2] in self._suspicious_tlds,
+            cheap=cheap,
         )
 
     def is_allowed(self, host: str) -> bool:
         return _under(host, self._allowed)
 
-    def _suspicion(self, host: str) -> str:
+    def _suspicion(self, host: str, tld: str, cheap: bool) -> str:
         if host in self._shorteners:
             return "短链接"
         # Only digits and dots (IPv4) or a colon (IPv6) can parse: a failed parse raises, which
@@ -549,10 +551,7 @@ class Analyzer:
                 return "IP 地址"
             except ValueError:
                 pass
-        tld = host.rpartition(".")[2]
-        if tld in self._suspicious_tlds:
-            return f"廉价域名（.{tld}）"
-        return ""
+        return f"廉价域名（.{tld}）" if cheap else ""
 
     # --- numbers -----------------------------------------------------------------------------
     def _find_numbers(self, f: Features, fullwidth: bool, keycaps: bool) -> None:
@@ -662,6 +661,17 @@ _SECOND_LEVEL = frozenset({"com", "net", "org", "gov", "edu", "co", "ac", "mil"}
 _NAME_WORDS = re.compile(r"[-_]+|(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
 
 
+def _owned_labels(labels: list[str]) -> list[str]:
+    """A host's labels without its public suffix ("com", "com.cn", "gov.uk")."""
+    suffix = 2 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 1
+    return labels[:-suffix]
+
+
+def _region_codes_only(labels: list[str]) -> bool:
+    """Labels that are all region codes ("bc.ca" after "gov"): with what precedes them, a suffix."""
+    return all(len(x) <= 2 for x in labels)
+
+
 def _posing(host: str, names: dict[str, frozenset[str]]) -> str:
     """The name of `names` that `host` borrows without being that name's own domain, or "".
     The words of a host are its labels split at hyphens and at letter/digit boundaries; the
@@ -669,8 +679,7 @@ def _posing(host: str, names: dict[str, frozenset[str]]) -> str:
     labels = host.split(".")
     if len(labels) < 2:
         return ""
-    suffix = 2 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 1
-    owned = labels[:-suffix]
+    owned = _owned_labels(labels)
     last = len(owned) - 1
     for i, label in enumerate(owned):
         for word in _NAME_WORDS.split(label) if not label.isalpha() else (label,):
@@ -680,7 +689,7 @@ def _posing(host: str, names: dict[str, frozenset[str]]) -> str:
                 or _under(host, real)
                 or (
                     # its registered name, or a name followed only by region codes (gov.bc.ca)
-                    label == word and (i == last or all(len(x) <= 2 for x in labels[i + 1 :]))
+                    label == word and (i == last or _region_codes_only(labels[i + 1 :]))
                 )
             ):
                 continue
@@ -698,10 +707,9 @@ def _nested_domain(host: str) -> str:
     """The domain name a host carries inside its own part, or "". Region codes after the
     label make it a real public suffix instead ("gov" in www2.gov.bc.ca)."""
     labels = host.split(".")
-    suffix = 2 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 1
-    owned = labels[:-suffix]
+    owned = _owned_labels(labels)
     for i in range(1, len(owned) - 1):
-        if owned[i] in _INNER_SUFFIXES and not all(len(x) <= 2 for x in labels[i + 1 :]):
+        if owned[i] in _INNER_SUFFIXES and not _region_codes_only(labels[i + 1 :]):
             end = i + 1
             while end < len(owned) - 1 and owned[end] in _INNER_SUFFIXES:
                 end += 1  # xxx.gov.cn.abc.top: the inner name is xxx.gov.cn
