@@ -109,7 +109,7 @@ def _gram_values(weights: list[float]) -> tuple[array[int], int]:
     list of int objects: the shipped model's would add some 40 MB to the bot's peak memory."""
     sharing = Counter(round(w * _WEIGHT_SCALE) for w in weights)
     most = max(sharing.values(), default=1)
-    spread = 1 << most.bit_length()  # above every rank
+    spread = most | 1  # above every rank; odd, so that the values' low bits (a set's hash slots) vary
     largest = max(map(abs, sharing), default=0)
     if (largest + 1) * spread >= 1 << 31:
         raise ModelError(
