@@ -340,7 +340,10 @@ class TextModel:
         # A file is loaded to score with (in a thread when the bot switches models): the
         # automaton is built now rather than on the event loop at the first message (some
         # 70 ms for the shipped model).
-        model._build_automaton()
+        try:
+            model._build_automaton()
+        except ModelError as err:
+            raise ModelError(f"{source}: {err}") from None
         model._weights = None  # the automaton holds the grams now
         del obj, weights  # the parsed file: some 25 MB for the shipped model, freed here
         return_freed_memory()

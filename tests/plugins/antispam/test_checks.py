@@ -379,6 +379,23 @@ def test_a_loaded_model_keeps_its_grams_in_the_automaton_and_saves_them_all() ->
     assert TextModel.loads(empty.dumps(), "empty").weights == {"@k:text": 0.5}
 
 
+def test_a_model_scores_with_its_weights_and_refuses_ones_it_cannot_hold() -> None:
+    """Grams sharing a weight are told apart in the automaton (a text's grams count once each),
+    a text's score is its weights' sum to within a ten-thousandth a gram, and a weight too large
+    for the automaton's values is a clear error naming the file."""
+    import math
+
+    from plugins.antispam.classifier import ModelError, TextModel
+
+    weights = {"加微": 1.25, "微信": 1.25, "信": 1.25, "红包": -0.5, "@k:text": 0.1}
+    model = TextModel.loads(TextModel(weights, -1.0).dumps(), "model.json")
+    assert model.weights == weights
+    expected = -1.0 + (0.1 + 1.25 * 3 - 0.5) / math.sqrt(4 + 4)  # four grams, four context words
+    assert model.log_odds("加微信红包微信", "text") == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(ModelError, match=r"^huge\.json: .*weights too large"):
+        TextModel.loads(TextModel({"广告": 5e6}, 0.0).dumps(), "huge.json")
+
+
 @pytest.mark.parametrize(("days", "spam"), [(400, False), (None, False), (0, True)])
 def test_a_plain_link_weighs_by_the_senders_standing(days: int | None, spam: bool) -> None:
     """A long-time member's news or shop link with a few promotional words is not an ad; the
