@@ -35,7 +35,7 @@ from bot.core.dispatcher import Dispatcher, Runtime
 from bot.core.events import Event
 from bot.core.groups import GroupDirectory
 from bot.core.health import AccountHealth, HealthReport
-from bot.core.heap import return_freed_memory
+from bot.core.heap import return_freed_memory, share_one_arena
 from bot.core.loader import PluginSettings, load_plugins
 from bot.core.members import JOB_ID as MEMBER_LISTS_JOB
 from bot.core.members import REFRESH_EVERY, MemberLists
@@ -158,6 +158,7 @@ class BotApp:
 
     async def start(self) -> None:
         sys.setswitchinterval(_SWITCH_INTERVAL)
+        share_one_arena()  # before the database's and the model's threads start
         config = self.config
         storage = config.storage
         if self.db_url:

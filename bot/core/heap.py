@@ -17,15 +17,15 @@ from functools import cache
 
 
 @cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
+def _libc_function(name: str) -> Callable[..., int] | None:
+    library = ctypes.util.find_library("c")
+    if library is None:
         return None
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+        function: Callable[..., int] = getattr(ctypes.CDLL(library), name)
     except (OSError, AttributeError):
         return None
-    return trim
+    return function
 
 
 def resident_mb() -> float:
@@ -37,9 +37,26 @@ def resident_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+def share_one_arena() -> bool:
+    """Have every thread allocate from glibc's main arena (`mallopt(M_ARENA_MAX, 1)`); False
+    where the allocator has no such setting. By default a thread that allocates gets an arena
+    of its own, and `malloc_trim` hands back far less of what is freed there: the anti-spam
+    model, read and built in a worker thread so that the event loop never waits for it, left
+    the process at 125 MB resident against 109 MB with one arena. The bot's threads allocate
+    little (the database drivers', short jobs such as that load): sharing costs nothing
+    measurable. Call it before threads start."""
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_ARENA_MAX, 1))
+
+
+_M_ARENA_MAX = -8  # glibc's malloc.h
+
+
 def return_freed_memory() -> bool:
     """Hand the heap's free pages back to the OS; False where the allocator cannot."""
-    trim = _malloc_trim()
+    trim = _libc_function("malloc_trim")
     if trim is None:
         return False
     trim(0)
