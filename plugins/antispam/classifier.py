@@ -106,10 +106,10 @@ def _gram_values(weights: list[float]) -> tuple[array[int], int]:
     in an array of weights took an eighth of the anti-spam check's time. Scoring thus reads
     each weight less than a ten-thousandth above the file's (`train` rounds to that);
     `value // spread` gives the file's exactly. Two passes over the weights and C ints, not a
-    list of int objects: the shipped model's would add some 40 MB to the bot's peak memory."""
+    list of int objects, which raised the bench's peak memory by some 18 MB."""
     sharing = Counter(round(w * _WEIGHT_SCALE) for w in weights)
     most = max(sharing.values(), default=1)
-    spread = most | 1  # above every rank; odd, so that the values' low bits (a set's hash slots) vary
+    spread = most | 1  # above every rank; odd (a power of two would zero most values' low bits, a set's slots)
     largest = max(map(abs, sharing), default=0)
     if (largest + 1) * spread >= 1 << 31:
         raise ModelError(
