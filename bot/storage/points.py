@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import Field, SQLModel, col
 
-from bot.storage.bulk import SQLITE_MAX_PARAMS, BulkStatement, DriverValues
+from bot.storage.bulk import (
+    SQLITE_JSON,
+    SQLITE_MAX_PARAMS,
+    BulkStatement,
+    DriverValues,
+    json_rows,
+    sqlite_json_table,
+)
 from bot.storage.db import Database
 from bot.storage.models import UTCDateTime, as_utc, table_of
 
@@ -65,7 +72,12 @@ _SQLITE_CURRENT = (
     "SELECT p.group_id, p.member_id, p.ref, p.delta FROM (VALUES {}) AS k CROSS JOIN points_ledger AS p"
     " ON p.group_id = k.column1 AND p.member_id = k.column2 AND p.ref = k.column3"
 )
-_SQLITE_KEYS = min(3_000, SQLITE_MAX_PARAMS // 3)  # keys per SQLite select
+_SQLITE_KEYS = min(3_000, SQLITE_MAX_PARAMS // 3)  # keys per SQLite select without JSON
+# With JSON: every key in one parameter, one statement.
+_SQLITE_CURRENT_JSON = (
+    f"SELECT p.group_id, p.member_id, p.ref, p.delta FROM {sqlite_json_table('g', 'm', 'r')} AS k"
+    " CROSS JOIN points_ledger AS p ON p.group_id = k.g AND p.member_id = k.m AND p.ref = k.r"
+)
 
 
 def _set_delta_and_time(stmt: Any) -> Any:
@@ -90,6 +102,8 @@ class _LedgerBulk:
         statements: list[tuple[str, tuple[Any, ...]]]
         if self._postgres:
             statements = [(_PG_CURRENT, tuple(list(c) for c in zip(*keys, strict=True)))] if keys else []
+        elif SQLITE_JSON:
+            statements = [(_SQLITE_CURRENT_JSON, (json_rows(keys),))] if keys else []
         else:
             statements = [
                 (_SQLITE_CURRENT.format(", ".join(["(?, ?, ?)"] * len(chunk))), tuple(chain.from_iterable(chunk)))

@@ -25,9 +25,10 @@ from bot.core.events import (
     PrivateMessage,
     Tick,
 )
+from bot.storage import bulk, points
 from bot.storage.db import Database
 from bot.storage.models import Contact, DailyActivity, EventLog, Group, Membership
-from bot.storage.recorder import CONTACT_REFRESH, OutboundMessage, Recorder, event_from_json, event_to_json
+from bot.storage.recorder import CONTACT_REFRESH, OutboundMessage, Recorder, event_from_json, event_to_json, writer
 from bot.storage.recorder.writer import BatchWriter
 from bot.storage.repo import MembershipRepo
 from bot.storage.settings import StorageSettings
@@ -467,9 +468,21 @@ async def test_large_mixed_volume(database: Database) -> None:
     assert len(await MembershipRepo(database).current_members("g0")) == 300
 
 
-async def test_one_batch_larger_than_one_statement(database: Database) -> None:
-    # 4,500 log rows and 2,500 contacts in one transaction: several multi-row statements on
-    # SQLite (at most 2,000 rows each), the last one shorter; every row and value arrives.
+@pytest.mark.parametrize("sqlite_json", [True, False], ids=["json", "values"])
+async def test_one_batch_larger_than_one_statement(
+    database: Database, sqlite_json: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 4,500 log rows and 2,500 contacts in one transaction. On SQLite the rows travel as JSON
+    # (up to 5,000 a statement) or, where SQLite lacks JSON, as multi-row VALUES statements
+    # (512 rows each, the rest in smaller ones); every row and value arrives either way.
+    if not sqlite_json:
+        if database.dialect != "sqlite":
+            pytest.skip("the VALUES statements are SQLite's fallback")
+        for module in (bulk, writer, points):
+            monkeypatch.setattr(module, "SQLITE_JSON", False)
+    elif database.dialect == "sqlite":
+        assert bulk.SQLITE_JSON, "this SQLite has no JSON functions: the fast path is untested"
+    monkeypatch.setattr(bulk, "_JSON_ROWS", 2_000)  # several statements, the last one shorter
     rec = Recorder(database, SHANGHAI, StorageSettings(url=database.url, batch_size=10_000))
     people = [Member(f"p{i}", f"成员{i}") for i in range(2500)]
     for i in range(4500):

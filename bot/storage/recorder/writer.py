@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.events import Event
-from bot.storage.bulk import BulkStatement, DriverValues
+from bot.storage.bulk import SQLITE_JSON, BulkStatement, DriverValues, json_rows, sqlite_json_table
 from bot.storage.db import Database
 from bot.storage.models import MESSAGE_KEY_WHERE, Contact, DailyActivity, EventLog, Group, table_of
 from bot.storage.recorder.contacts import KnownContacts
@@ -87,7 +87,13 @@ _LOGGED_BEFORE_SQLITE = (
     "SELECT e.group_id, e.message_id FROM (VALUES {pairs}) AS k"
     f" JOIN event_log e ON e.group_id = k.column1 AND e.message_id = k.column2 WHERE {MESSAGE_KEY_WHERE.text}"
 )
-_PAIRS_PER_QUERY = 512  # SQLite: statements of 1, 2, 4 ... 512 pairs (sqlite3 keeps each one it prepares)
+_PAIRS_PER_QUERY = 512  # SQLite without JSON: statements of 1, 2, 4 ... 512 pairs (sqlite3 keeps each one it prepares)
+# Every pair in one JSON parameter: one statement, whatever the batch. CROSS JOIN fixes the
+# join order (the keys first, each found through the log's key).
+_LOGGED_BEFORE_SQLITE_JSON = (
+    f"SELECT e.group_id, e.message_id FROM {sqlite_json_table('g', 'm')} AS k CROSS JOIN event_log e"
+    f" ON e.group_id = k.g AND e.message_id = k.m WHERE {MESSAGE_KEY_WHERE.text}"
+)
 
 
 def _pairs(rows: Iterable[Any]) -> Iterable[tuple[str, str]]:
@@ -119,6 +125,9 @@ class BatchWriter:
         if self._db.dialect == "postgresql":
             groups, ids = zip(*keys, strict=True)
             found.update(_pairs(await conn.exec_driver_sql(_LOGGED_BEFORE_PG, (list(groups), list(ids)))))
+            return found
+        if SQLITE_JSON:
+            found.update(_pairs(await conn.exec_driver_sql(_LOGGED_BEFORE_SQLITE_JSON, (json_rows(keys),))))
             return found
         for start in range(0, len(keys), _PAIRS_PER_QUERY):
             chunk = keys[start : start + _PAIRS_PER_QUERY]

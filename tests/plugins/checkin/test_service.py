@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bot.storage import bulk, points
 from bot.storage.db import Database
 from bot.storage.points import PointsLedger
 from plugins.checkin.activity import ActivityBuffer
@@ -150,8 +151,17 @@ async def test_ledger_accumulate_caps_and_finds_refs(db: Database) -> None:
     assert totals == {"amy": (5, T1), "bob": (10, T1), "cat": (10, T1)}
 
 
-async def test_ledger_accumulates_thousands_at_once_as_one_by_one(db: Database) -> None:
-    """More keys than one SQLite select takes: the existing rows are found in every chunk."""
+@pytest.mark.parametrize("sqlite_json", [True, False], ids=["json", "values"])
+async def test_ledger_accumulates_thousands_at_once_as_one_by_one(
+    db: Database, sqlite_json: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of keys at once: in one JSON parameter on SQLite or, where SQLite lacks JSON,
+    more than one VALUES select takes: the existing rows are found in every chunk."""
+    if not sqlite_json:
+        if db.dialect != "sqlite":
+            pytest.skip("the VALUES statements are SQLite's fallback")
+        monkeypatch.setattr(bulk, "SQLITE_JSON", False)
+        monkeypatch.setattr(points, "SQLITE_JSON", False)
     ledger = PointsLedger(db)
     later = T1 + timedelta(hours=1)
     first = [("g", f"m{i}", "activity:d1", 2 + i % 4, 4, T1) for i in range(7_000)]
