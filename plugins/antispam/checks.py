@@ -167,6 +167,13 @@ _PRICE_CUT = re.compile(
 )
 # A discount: "三折", "一折起", "8.5折" (once; "打八折" in passing stays below the bar).
 _DISCOUNT = re.compile(r"(?:[0-9](?:\.[0-9])?|[一二三四五六七八九])折")
+# A stake and what it pays back, the get-rich pitch in four characters and every spelling:
+# "投1000返1500", "入500出900", "t2k反3k5" (t for 投, 反 for 返), "头伍佰回捌佰", "充一百返三百",
+# "投一万拿一万五". An ad on its own; a warning quoting one is capped like any other.
+_AMOUNT = r"(?:[0-9]+(?:\.[0-9]+)?(?:k|w|千|万|百)?|[一二三四五六七八九十百千万两壹贰叁肆伍陆柒捌玖拾佰仟]+)"
+_STAKE_RETURN = re.compile(
+    rf"(?:投|头|t|充|存|入|本金)(?:资|入|值)?{_AMOUNT}(?:元|块|u)?(?:返|反|回|出|赚|得|拿|到手|变|翻)(?:现)?{_AMOUNT}"
+)
 
 
 class AdContentCheck(_Content):
@@ -227,6 +234,10 @@ class AdContentCheck(_Content):
         discount = _DISCOUNT.search(sq) if "折" in sq else None
         if discount:
             parts.append((discount.group(), 1))
+        stake = _STAKE_RETURN.search(sq) if (f.digits or "返" in sq or "反" in sq or "投" in sq) else None
+        if stake:
+            strong.append(stake.group())
+            parts.append((stake.group(), threshold))
         offered = sum(map(_POINTS, parts))
         if not offered and not probe.explain and not _dodgy(f):
             # Nothing offered and nothing hidden: never an ad (see the cap below), and the
@@ -311,6 +322,9 @@ class AdContentCheck(_Content):
                 f.digits
                 or "赚" in f.squeezed
                 or "挣" in f.squeezed
+                or "返" in f.squeezed
+                or "反" in f.squeezed
+                or "投" in f.squeezed
                 or "折" in f.squeezed
                 or "只要" in f.squeezed
                 or "低至" in f.squeezed

@@ -51,6 +51,27 @@ def test_ad_content(default: Detector, text: str, spam: bool, action: Action) ->
 @pytest.mark.parametrize(
     ("text", "spam"),
     [
+        ("投1000返1500，三天到账", True),
+        ("入500出900 三天一个周期 我自己都复投四轮了", True),
+        ("t 2 k 反 3 k 5，周期三天，老玩家都懂", True),
+        ("投 1️⃣0️⃣0️⃣0️⃣ 返 1️⃣5️⃣0️⃣0️⃣", True),
+        ("充一百返三百，先到先得", True),
+        ("投一万拿一万五 年底分红", True),
+        ("群里刚才那个说投1000返1500的是骗子，大家别信", False),  # a warning quoting it
+        ("这个基金我投了3000，现在回本了", False),
+        ("收入500出头，房租就要一半", False),
+    ],
+)
+def test_a_stake_and_its_return_is_an_ad_on_its_own(text: str, spam: bool) -> None:
+    # The rule alone: the text model, which may set aside a content rule's warning, is off.
+    rules_only = Detector(AntispamConfig(classifier={"enabled": False}), stateful=False)
+    r = result(rules_only, "ad_content", Message(text))
+    assert r.spam is spam, r.details
+
+
+@pytest.mark.parametrize(
+    ("text", "spam"),
+    [
         ("➕薇❤信了解", True),
         ("咨询 一三九 二八七六 五四三二", True),
         ("联系 1 5 0 - 1 2 3 4 - 9 8 7 6", True),
