@@ -19,7 +19,7 @@ from typing import NamedTuple, Protocol
 
 from bot.core.events import MessageKind
 
-from .classifier import NEW, OLD, Scorer, standing
+from .classifier import NEW, OLD, Scorer, prepare, standing
 from .config import (
     MEDIA_KINDS,
     Action,
@@ -794,6 +794,9 @@ def _has_hook(probe: Probe) -> bool:
 # A voice message or sticker is read when the platform gives it text (a transcript, a caption);
 # over WeChat it has none, and then there is nothing to read.
 _UNREAD = frozenset((MessageKind.SYSTEM,))
+LINE_MIN_CHARS = 4  # squeezed characters a line of a longer text needs to be read on its own
+_QUOTE_MARKS = {"「": "」", "『": "』", "“": "”", '"': '"', "‘": "’", "'": "'"}  # opening: closing
+_TEXT = MessageKind.TEXT
 
 
 def model_reads(kind: str, squeezed: str, min_chars: int) -> bool:
@@ -837,7 +840,14 @@ class ClassifierCheck:
         if not model_reads(msg.kind, squeezed, self.min_chars):
             return self._short
         who = standing(msg.member_age, msg.member_messages)
-        p = self.model.score(squeezed, msg.kind.value, who)
+        kind = msg.kind.value
+        # The whole text last: a `ScoreMemo` keeps the last score it gave, the message's.
+        # Only a typed text's lines are the sender's own sentences: a card's are its name and
+        # signature, a mini-program's its title and description.
+        line = self._likeliest_line(msg.text, kind, who) if msg.kind is _TEXT and "\n" in msg.text else 0.0
+        p = self.model.score(squeezed, kind, who)
+        if p and line > p:  # (0 is a taught normal message: none of its lines counts either)
+            p = line
         links = probe.features.links
         if who == OLD and links and all(link.plain for link in links):
             return self._judge_at(p, self._plain_link_bar)
@@ -845,8 +855,25 @@ class ClassifierCheck:
             return self._judge_at(p, self._newcomer_media_bar)
         return self._judge(p, who)
 
+    def _likeliest_line(self, text: str, kind: str, who: str) -> float:
+        """The highest score of the text's own lines, read one by one. A pitch slipped into a
+        接龙, after a greeting or under a quoted question is one line among honest ones, and
+        the whole text's score dilutes it (the model weighs every gram by 1/sqrt(count)). A
+        quoted line (「…」, the message replied to, or “…”, a scam quoted to warn about it) is
+        not the sender's words and is skipped, as are lines too short to say anything."""
+        best = 0.0
+        for line in text.split("\n"):
+            line = line.strip()
+            if line[:1] in _QUOTE_MARKS and line[-1:] == _QUOTE_MARKS[line[0]]:
+                continue
+            squeezed = prepare(line)
+            if len(squeezed) >= LINE_MIN_CHARS:
+                best = max(best, self.model.score(squeezed, kind, who))
+        return best
+
     def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
-        """A plain text: reads the squeezed text and the sender's standing only."""
+        """A plain text of one line (the detector gives texts of several lines a `Probe`, and
+        `check` reads their lines): reads the squeezed text and the sender's standing only."""
         return self.judged(self.quiet_score(squeezed, who), who)
 
     # `check_quiet` in steps, for the detector's hot path: the score, whether it fires, and

@@ -168,6 +168,7 @@ class Detector:
             and message.kind is MessageKind.TEXT
             and not (message.url or message.mentions)
             and not self.is_new(message)
+            and "\n" not in message.text  # the text model reads each line of these (`ClassifierCheck`)
         ):
             # Most chat: an established member's plain text, which `Analyzer.read` tells
             # quiet or not before building anything.
@@ -194,9 +195,13 @@ class Detector:
         mentions: the caller knows), as the chat handler needs it: a quiet text is counted
         by the stateful checks and gets `CLEAN` unless one of them fires (then the full
         verdict, as `check` gives it), and nothing is built for it: no `Message`,
-        `Features` or per-message `Verdict`. The rest get `check`'s verdict. (A text
+        `Features` or per-message `Verdict`. The rest get `check`'s verdict, and so do texts
+        of several lines, whose lines the text model reads one by one. (A text
         `Analyzer.read` cannot tell quiet but `is_quiet` finds quiet is treated as quiet.)"""
         squeezed, features = self.analyzer.read(text, normalized)
+        lines = "\n" in text  # the text model reads each line of these (`ClassifierCheck.check`)
+        if features is None and lines:
+            features = self.analyzer.analyze(text, None, normalized)
         if features is not None:
             message = Message(
                 text=text,
@@ -208,7 +213,7 @@ class Detector:
                 member_messages=sent,
             )
             probe = Probe(message, features, False, self.explain)
-            if self.explain or not is_quiet(probe):
+            if self.explain or lines or not is_quiet(probe):
                 return self._judge(probe)
             # Quiet after all (`Analyzer.read` decides the common cases only): `_judge` would
             # give every check's negative, which the caller drops unless something fired.

@@ -227,6 +227,46 @@ class FixedScore:
         return self.p
 
 
+class PitchScore:
+    """A text model that reads only a short pitch ("兼职日结…" alone) as an ad, and reads any
+    longer text around it as ordinary chat."""
+
+    def score(self, squeezed: str, kind: str = "text", who: str = "old") -> float:
+        return 0.95 if "兼职日结" in squeezed and len(squeezed) < 20 else 0.1
+
+
+SOLITAIRE = "#接龙 周六亲子烘焙课报名\n1. 朵朵妈 2大1小\n2. 乐乐爸 1大1小\n3. 兼职日结 宝妈在家做\n4. 小雨妈妈 1大1小"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "spam"),
+    [
+        (SOLITAIRE, MessageKind.TEXT, True),  # the pitch is one line of a 接龙
+        ("「小雨妈妈：有做兼职的吗」\n- - - - - - -\n兼职日结 宝妈在家做", MessageKind.TEXT, True),
+        ("「小雨妈妈：兼职日结 宝妈在家做」\n大家别信，这是骗人的，已经踢了", MessageKind.TEXT, False),  # quoted
+        ("别点！这个是假的👇\n“兼职日结 宝妈在家做”\n都是骗子", MessageKind.TEXT, False),  # quoted to warn
+        ("小雨妈妈的私房烘焙小店欢迎光临\n兼职日结 宝妈在家做", MessageKind.CONTACT_CARD, False),  # name, signature
+        ("兼职日结 宝妈在家做，今天的菜价又涨了，大家买菜了吗", MessageKind.TEXT, False),  # one line
+    ],
+)
+def test_the_model_reads_each_line_of_a_longer_text_but_not_quoted_ones(
+    text: str, kind: MessageKind, spam: bool
+) -> None:
+    detector = Detector(AntispamConfig(), stateful=False, classifier=PitchScore())
+    assert result(detector, "classifier", Message(text, kind=kind)).spam is spam
+    if kind is MessageKind.TEXT:  # the chat handler's fast path decides the same
+        assert detector.check_plain(text, None, "g1", "m1", T0).spam is spam
+
+
+def test_a_taught_normal_message_of_several_lines_is_not_read_line_by_line() -> None:
+    class Taught(PitchScore):
+        def score(self, squeezed: str, kind: str = "text", who: str = "old") -> float:
+            return 0.0 if len(squeezed) > 20 else super().score(squeezed, kind, who)  # the whole: taught
+
+    detector = Detector(AntispamConfig(), stateful=False, classifier=Taught())
+    assert not result(detector, "classifier", Message(SOLITAIRE)).spam
+
+
 def test_an_established_members_plain_link_is_read_one_strictness_more_lenient() -> None:
     between = Detector(AntispamConfig(), stateful=False, classifier=FixedScore(0.87))  # normal 0.80, lenient 0.90
     shop = "宝妈们看看这个，好用不贵 https://m.tb.cn/h.5xYzAbc"

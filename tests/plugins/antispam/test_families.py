@@ -80,3 +80,16 @@ async def test_long_time_members_hard_normal_messages_are_left_alone(tmp_path: P
             await bot.say("g1", "old", text)
         await bot.wait("5s")
         bot.assert_silent()
+
+
+async def test_a_pitch_slipped_into_a_solitaire_by_a_long_time_member_is_caught(tmp_path: Path) -> None:
+    # The whole 接龙 reads as ordinary chat to the text model (its honest lines dilute the
+    # pitch); its last line alone does not.
+    solitaire = (
+        "#接龙 周日社区义诊报名\n1. 张阿姨\n2. 李叔叔\n3. 王奶奶\n"
+        "4. 另外家里老人腿脚不好的可以试试我们的氨糖，喝一个月上楼不喘"
+    )
+    async with chat(write_config(tmp_path, CONFIG), WORLD) as bot:
+        await bot.say("g1", "old", solitaire)
+        await bot.wait("5s")
+        assert any(a.action == "say" and "请勿发布广告" in (a.text or "") for a in bot.new_actions())
