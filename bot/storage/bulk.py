@@ -107,7 +107,7 @@ class BulkStatement:
       they held 512 rows at most, and the pipeline bench's 100,000 messages took some 850
       statements, 3,100 round trips to the database thread, each waiting for the busy event
       loop's next turn: the recorder ended the burst 35,000-57,000 events behind. With JSON,
-      160 statements and 1,000 round trips, and it ends a few thousand behind;
+      160 statements and 1,000 round trips, and it ends 300-10,000 behind;
     - PostgreSQL: ``INSERT ... SELECT * FROM unnest($1::type[], ...)``, a single statement
       with one array per column (several times faster than an executemany).
     """

@@ -168,7 +168,7 @@ _PRICE_CUT = re.compile(
 # A discount: "三折", "一折起", "8.5折" (once; "打八折" in passing stays below the bar).
 _DISCOUNT = re.compile(r"(?:[0-9](?:\.[0-9])?|[一二三四五六七八九])折")
 # A stake and what it pays back, the get-rich pitch in four characters and every spelling:
-# "投1000返1500", "入500出900", "t2k反3k5" (t for 投, 反 for 返), "头伍佰回捌佰", "充一百返三百",
+# "投1000返1500", "入500出900", "t2k反3k5" (t for 投, 反 for 返), "头500回800", "充一百返三百",
 # "投一万拿一万五". An ad on its own; a warning quoting one is capped like any other.
 _AMOUNT = r"(?:[0-9]+(?:\.[0-9]+)?(?:k|w|千|万|百)?|[一二三四五六七八九十百千万两壹贰叁肆伍陆柒捌玖拾佰仟]+)"
 _STAKE_RETURN = re.compile(
