@@ -39,7 +39,7 @@ from .checks import (
 from .classifier import Scorer, standing
 from .config import Action, AntispamConfig, RuleAction
 from .teaching import TaughtCheck, TaughtSamples
-from .textforms import Analyzer
+from .textforms import Analyzer, Features
 from .verdict import CLEAN, CheckResult, Verdict
 
 
@@ -198,10 +198,13 @@ class Detector:
         `Features` or per-message `Verdict`. The rest get `check`'s verdict, and so do texts
         of several lines, whose lines the text model reads one by one. (A text
         `Analyzer.read` cannot tell quiet but `is_quiet` finds quiet is treated as quiet.)"""
-        squeezed, features = self.analyzer.read(text, normalized)
+        features: Features | None
         lines = "\n" in text  # the text model reads each line of these (`ClassifierCheck.check`)
-        if features is None and lines:
+        if lines:  # `check`'s path, read once
             features = self.analyzer.analyze(text, None, normalized)
+            squeezed = features.squeezed
+        else:
+            squeezed, features = self.analyzer.read(text, normalized)
         if features is not None:
             message = Message(
                 text=text,
