@@ -35,7 +35,7 @@ from .config import (
     Strictness,
     WaveRule,
 )
-from .lexicon import GREETINGS
+from .lexicon import GREETING_PIECES
 from .textforms import LOUD, Features, Link, Number, Phrase
 from .verdict import CheckResult
 
@@ -504,11 +504,15 @@ class NewMemberCheck(_Content):
             found.append("文件")
         if "qr_code" in t and probe.qr:
             found.append("二维码")
-        elif "first_media" in t and msg.member_messages == 0 and msg.kind in MEDIA_KINDS and not f.squeezed:
+        elif "first_media" in t and msg.member_messages == 0 and msg.kind in MEDIA_KINDS:
             # The classic ad of a newcomer: an image or a video (usually a QR code) as the
-            # very first thing they post, with nothing said. A caption is the text model's to
-            # read (it knows the kind and the sender's standing).
-            found.append(BARE_FIRST_IMAGE if msg.kind is MessageKind.IMAGE else "第一条消息就是不带文字的视频")
+            # very first thing they post, with nothing said but perhaps a hello. A caption that
+            # says more is the text model's to read (it knows the kind and the sender's standing).
+            image = msg.kind is MessageKind.IMAGE
+            if not f.squeezed:
+                found.append(BARE_FIRST_IMAGE if image else "第一条消息就是不带文字的视频")
+            elif only_greets(f.squeezed):
+                found.append(GREETING_FIRST_IMAGE if image else "第一条消息就是只打了招呼的视频")
         if "contact" in t:
             found += [f"账号 {h.ident}" for h in f.handles]
             found += [f"号码 {n.digits}" for n in f.numbers if n.kind in ("qq", "group") or n.hidden]
@@ -518,10 +522,12 @@ class NewMemberCheck(_Content):
         return self._fine
 
 
-# What the new-member check finds in a newcomer's bare first image. Its warning presumes a QR
-# code, so the QR reader sets it aside when it read the image and found none (`slowchecks`).
+# What the new-member check finds in a newcomer's first image with nothing said (or a hello
+# only). Its warning presumes a QR code, so the QR reader sets it aside when it read the image
+# and found none (`slowchecks`).
 BARE_FIRST_IMAGE = "第一条消息就是不带文字的图片"
-BARE_FIRST_IMAGE_DETAILS = "新成员发了" + BARE_FIRST_IMAGE
+GREETING_FIRST_IMAGE = "第一条消息就是只打了招呼的图片"
+PRESUMED_QR_DETAILS = frozenset("新成员发了" + found for found in (BARE_FIRST_IMAGE, GREETING_FIRST_IMAGE))
 
 _KIND_TITLES = {"contact_card": "名片", "mini_program": "小程序", "file": "文件"}
 # Every message kind as admins read it in chat (测广告 details).
@@ -811,8 +817,16 @@ def model_reads(kind: str, squeezed: str, min_chars: int) -> bool:
 
 
 def reads_plain_text(squeezed: str, min_chars: int) -> bool:
-    """Whether the model reads a plain text: not one too short, nor one that only greets (`GREETINGS`)."""
-    return len(squeezed) >= min_chars and squeezed not in GREETINGS
+    """Whether the model reads a plain text: not one too short, nor one that only greets."""
+    return len(squeezed) >= min_chars and not only_greets(squeezed)
+
+
+_GREETING = re.compile("(?:{})+".format("|".join(map(re.escape, sorted(GREETING_PIECES, key=len, reverse=True)))))
+
+
+def only_greets(squeezed: str) -> bool:
+    """Whether a squeezed text is made only of greetings and thanks (`GREETING_PIECES`)."""
+    return _GREETING.fullmatch(squeezed) is not None
 
 
 class ClassifierCheck:

@@ -34,7 +34,7 @@ from typing import NamedTuple
 from bot.core.events import MessageKind
 from bot.core.platform import Platform, PlatformError
 
-from .checks import BARE_FIRST_IMAGE_DETAILS, Message
+from .checks import PRESUMED_QR_DETAILS, Message
 from .classifier import OLD, Scorer
 from .config import Action, AntispamConfig, LlmRule
 from .llm import SecondOpinion
@@ -50,9 +50,10 @@ _NO_CODE = CheckResult("qr_code", False, "图片里没有二维码")  # an image
 
 
 def _photo_after_all(result: CheckResult) -> CheckResult:
-    """A newcomer's bare first image is warned about because it is usually a QR code; read in
-    full and holding none, it is a photo (a baby, a dog, a screenshot): the warning goes."""
-    if result.name == "new_member" and result.details == BARE_FIRST_IMAGE_DETAILS and result.action is Action.WARN:
+    """A newcomer's first image with nothing said is warned about because it is usually a QR
+    code; read in full and holding none, it is a photo (a baby, a dog, a screenshot): the
+    warning goes."""
+    if result.name == "new_member" and result.details in PRESUMED_QR_DETAILS and result.action is Action.WARN:
         return result.set_aside("图片里没有二维码")
     return result
 

@@ -123,6 +123,12 @@ NEW = {"member_age": timedelta(minutes=5), "member_messages": 0}
         (Message("长按识别二维码", kind=MessageKind.IMAGE, **NEW), True),
         (Message("宝宝的照片", kind=MessageKind.IMAGE, **NEW), False),
         (Message("大家好，新人报到", **NEW), False),
+        # A first image or video with nothing said, or only a hello, is presumed a QR code.
+        (Message("", kind=MessageKind.IMAGE, **NEW), True),
+        (Message("新人报到🙋 多多关照～", kind=MessageKind.IMAGE, **NEW), True),
+        (Message("Hi 大家好呀，我是新来的", kind=MessageKind.VIDEO, **NEW), True),
+        (Message("新人报到，这是我家狗狗", kind=MessageKind.IMAGE, **NEW), False),  # says more: the model's
+        (Message("大家好", kind=MessageKind.IMAGE, member_age=timedelta(minutes=5), member_messages=2), False),
     ],
 )
 def test_new_member(default: Detector, message: Message, spam: bool) -> None:
@@ -284,7 +290,17 @@ def test_a_greeting_alone_is_not_read_by_the_model() -> None:
     """The model learned "你好呀" as a romance scammer's opener; a newcomer greeting the
     group is not one. Greeting words inside a longer text are read as usual."""
     eager = Detector(AntispamConfig(), stateful=False, classifier=FixedScore(0.99))
-    for text in ("你好", "大家好呀！", "Hello 大家好", "新人报到", "早上好☀️", "谢谢群主"):
+    greetings = (
+        "你好",
+        "大家好呀！",
+        "Hello 大家好",
+        "新人报到",
+        "早上好☀️",
+        "谢谢群主",
+        "新人报到，请多关照🙏",
+        "哈哈",
+    )
+    for text in greetings:
         for message in (Message(text, **NEW), Message(text)):
             checked = result(eager, "classifier", message)
             assert not checked.spam and checked.details == "内容太短或只是问候", text
