@@ -726,7 +726,12 @@ def _links_in(text: str) -> list[str]:
 
 
 def _host_of(url: str) -> str:
-    target = url if "://" in url else f"http://{url}"
+    """The host of a web address; "" for anything else (a payment code's wxp://…, weixin://…),
+    which is no link to judge."""
+    scheme, sep, _ = url.partition("://")
+    if sep and scheme.strip().lower() not in ("http", "https"):
+        return ""
+    target = url if sep else f"http://{url}"
     try:
         host = urlsplit(target).hostname or ""
     except ValueError:

@@ -100,6 +100,14 @@ def test_links(default: Detector, message: Message, spam: bool) -> None:
     assert result(default, "links", message).spam is spam
 
 
+def test_what_a_qr_code_points_to_is_a_link_only_when_it_is_a_web_address(default: Detector) -> None:
+    pay = Message("AA 的转这里", kind=MessageKind.IMAGE, url="wxp://f2f1Tq7Kx3LmPz8VwR2Nc5", qr=True)
+    assert not default.analyzer.analyze(pay.text, pay.url).links
+    assert "f2f1" not in result(default, "ad_content", pay).details  # no "link" named after the code
+    form = Message("登记一下", kind=MessageKind.IMAGE, url="https://rkpc.sq-wg.top/form", qr=True)
+    assert result(default, "links", form).spam  # a throwaway domain behind a code, whoever posts it
+
+
 def test_unknown_domains_policy() -> None:
     strict = Detector(AntispamConfig.model_validate({"links": {"unknown_domains": "warn"}}), stateful=False)
     assert result(strict, "links", Message("看 https://example.com/a")).spam
