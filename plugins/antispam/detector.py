@@ -39,7 +39,7 @@ from .checks import (
 from .classifier import Scorer, standing
 from .config import Action, AntispamConfig, RuleAction
 from .teaching import TaughtCheck, TaughtSamples
-from .textforms import Analyzer, Features
+from .textforms import SPELLED_OUT, Analyzer, Features
 from .verdict import CLEAN, CheckResult, Verdict
 
 
@@ -73,6 +73,7 @@ def build_analyzer(config: AntispamConfig) -> Analyzer:
 
 # Rules whose warnings the text model may set aside (`ClassifierRule.veto_below`).
 _VETOED = frozenset(("ad_content", "contact", "links"))
+_CONTENT = frozenset(("ad_content", "contact"))
 # The new-member rule's warning too, when all it saw is the kind of a card, mini-program or
 # file: two writers' normal newcomers share the school's 接龙, the property's payment
 # mini-program or a plumber's card as a first post, and the title tells those from a lure
@@ -262,14 +263,17 @@ class Detector:
         kind_only = probe.message.kind in _KIND_ONLY and not any(not link.allowed for link in links)
         # A host passing for a bank or a state body is the evidence itself: the lure beside it
         # is written to read as ordinary chat ("这个补贴大家都领了吗"), so the model's reading
-        # of the text cannot clear it.
+        # of the text cannot clear it. Nor can it clear an account id spelled out character by
+        # character, which its words only wrap ("具体的群里不好讲 …").
         posing = any(link.posing for link in links)
+        spelled_out = any(h.hidden == SPELLED_OUT for h in probe.features.handles)
         for i, r in enumerate(results):
             if (
                 r.spam
                 and r.action is Action.WARN
                 and (r.name in _VETOED or (kind_only and r.name == "new_member"))
                 and not (posing and r.name == "links")
+                and not (spelled_out and r.name in _CONTENT)
             ):
                 results[i] = r.set_aside(f"文本模型读作正常消息 {score:.2f}")
 

@@ -268,7 +268,12 @@ class Number:
 class Handle:
     account: str  # wechat | qq | telegram
     ident: str
-    hidden: str = ""
+    hidden: str = ""  # how it was disguised, e.g. `SPELLED_OUT`
+
+
+# An account id typed one character at a time ("wx：Ｔ Ｙ Ｔ ９ ８ ７ ６"): nobody writes their own
+# id so but to slip it past a filter.
+SPELLED_OUT = "账号逐字隔开"
 
 
 @dataclass(slots=True)
@@ -616,7 +621,7 @@ class Analyzer:
         split = "字间插符号" if plain != f.norm else ""
         handles: list[Handle] = []
         seen: set[str] = set()
-        for form, how in ((plain, ""), (despaced, "账号逐字隔开")):
+        for form, how in ((plain, ""), (despaced, SPELLED_OUT)):
             if form is None:
                 continue
             for m in _HANDLE.finditer(form):

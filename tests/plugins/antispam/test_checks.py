@@ -525,3 +525,13 @@ def test_a_number_spelled_in_characters_is_a_disguise_unless_a_known_regular_wro
     message = Message("开锁师傅电话 一三九 零零幺二 三四五六，晚上也能来", member_age=age, member_messages=sent)
     assert result(default, "contact", message).spam is spam
     assert result(default, "ad_content", message).spam is spam
+
+
+def test_the_model_cannot_clear_an_account_id_spelled_out_character_by_character() -> None:
+    """Its words only wrap the id ("群里不好讲 …"), and nobody types their own id so; a neighbour's
+    number typed with spaces, or an account written plainly, is still the model's to clear."""
+    calm = Detector(AntispamConfig(), stateful=False, classifier=FixedScore(0.1))
+    spelled = calm.check(Message("群里不好说 想了解的 wx：Ｔ Ｙ Ｔ ９ ８ ７ ６"))
+    assert spelled.spam and {r.name for r in spelled.fired} == {"ad_content", "contact"}
+    assert not calm.check(Message("师傅电话 1 5 8 6 2 3 3 0 4 1 7 价格还行")).spam
+    assert not calm.check(Message("麻烦加下我 v：lyx_mama 孩子们周末约着玩")).spam
