@@ -719,6 +719,8 @@ OBFUSCATED_ACCOUNT = {
     "抠抠": "qq",
     "企鹅": "qq",
     "扣": "qq",
+    "鹅号": "qq",  # 企鹅号
+    "weixin": "wechat",
 }
 PLAIN_ACCOUNT = {
     "微信": "wechat",
@@ -731,6 +733,21 @@ PLAIN_ACCOUNT = {
     "telegram": "telegram",
     "飞机": "telegram",
 }
+
+# Homophones of 微信 and 扣扣 beyond the spellings above, which spammers invent without end
+# ("蔚鑫", "葳信", "寇寇"): a character read wei then one read xin, v then one read xin, or two
+# read kou. Which characters read so is pypinyin's data (the main reading of each character of
+# the basic CJK block), copied here so the bot need not load its dictionary of 40,000
+# characters; a test (`test_textforms.py`) checks the copy against pypinyin.
+WEI_SOUND = (
+    "为亹伟伪位偉偎偽僞儰卫危厃叞味唯喂喡喴囗围圍圩墛壝委威娓媁媙媦寪尉尾屗峗峞崣嵔嵬嶶巍帏帷幃徫微惟"
+    "愄愇慰懀捤揋揻撱斖暐未桅梶椲椳楲欈沩洈洧浘涠渨渭湋溈溦潍潙潿濰濻瀢炜為烓煀煒煟煨熭燰爲犚犩猥猬玮"
+    "琟瑋璏畏痏痿癓硊硙碨磈磑維緭緯縅纬维罻胃腲艉芛苇苿荱菋萎葦葨葳蒍蓶蔚蔿薇薳藯蘶蜲蜼蝛蝟螱衛衞褽覣"
+    "覹詴諉謂讆讏诿谓踓躗躛軎轊违逶違鄬醀鍏鍡鏏闈闱隇隈霨霺韋韑韙韡韦韪頠颹餧餵饖骩骪骫魏鮇鮠鮪鰃鰄鲔"
+    "鳂鳚"
+)
+XIN_SOUND = "伈伩信俽噺囟妡嬜孞廞心忄忻惞新昕杺枔欣歆炘焮盺脪舋芯薪衅襑訢訫軐辛邤釁鈊鋅鐔鑫锌阠顖馨馫馸"
+KOU_SOUND = "冦剾劶口叩宼寇彄扣抠摳敂滱眍瞉瞘窛筘簆芤蔲蔻釦鷇"
 
 # "Add" written to dodge filters: ➕, +, homophones of 加.
 ADD_VERBS_PLAIN = ("加", "添加", "加个", "加一下", "加下", "加我")

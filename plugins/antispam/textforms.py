@@ -78,6 +78,7 @@ _HOMOGLYPHS = {
     # the satellite emoji reads 卫星 (wèixīng), a homophone of 微信; the penguin is QQ's mascot
     "🛰": "卫星",
     "🐧": "企鹅",
+    "丨": "|",  # a CJK stroke, in chat only ever a bar between digits or words ("135丨0922")
 }
 # Enclosed and dingbat digits NFKC leaves alone.
 for _base, _start in ((1, 0x2776), (1, 0x2780), (1, 0x278A), (1, 0x24F5)):
@@ -121,7 +122,12 @@ _SPACED_ALNUM = re.compile(r"(?<![a-z0-9])(?:[a-z0-9][ \t❤♥★☆·•*_~-]+
 # --- accounts -------------------------------------------------------------------------------
 
 _ACCOUNT_WORDS = sorted({*lexicon.OBFUSCATED_ACCOUNT, *lexicon.PLAIN_ACCOUNT, "wechat", "微"}, key=len, reverse=True)
-_ACCOUNT_ALT = "|".join(re.escape(w) for w in _ACCOUNT_WORDS if w not in ("v", "q", "扣", "薇", "微"))
+# Homophones of 微信 and 扣扣 (`lexicon.WEI_SOUND`): after the listed words, so 微信 itself is
+# found as the plain word it is.
+_SOUNDALIKE = f"[{lexicon.WEI_SOUND}][{lexicon.XIN_SOUND}]|v[{lexicon.XIN_SOUND}]|[{lexicon.KOU_SOUND}]{{2}}"
+_ACCOUNT_ALT = (
+    "|".join(re.escape(w) for w in _ACCOUNT_WORDS if w not in ("v", "q", "扣", "薇", "微")) + "|" + _SOUNDALIKE
+)
 _VERBS = "|".join(
     re.escape(v) for v in sorted((*lexicon.ADD_VERBS_PLAIN, *lexicon.ADD_VERBS_OBFUSCATED), key=len, reverse=True)
 )
@@ -142,13 +148,23 @@ _HANDLE = re.compile(
 )
 # Single letters and look-alikes stand in for 微信/QQ to dodge filters.
 _OBFUSCATED = frozenset((*lexicon.OBFUSCATED_ACCOUNT, "v", "q", "扣", "薇"))
+_SOUNDS_ALIKE = re.compile(_SOUNDALIKE)
+
+
+def _obfuscated(account_word: str) -> bool:
+    return account_word in _OBFUSCATED or (
+        account_word not in lexicon.PLAIN_ACCOUNT and _SOUNDS_ALIKE.fullmatch(account_word) is not None
+    )
+
+
 # Words that make the number after them a way to reach someone.
 _CONTACT_WORD = re.compile(r"电话|手机|联系|致电|热线|tel|call|微信|vx|wx|v|q|扣|号|☎|📞|拨打|打给")
 _ACCOUNT_TITLE = {"wechat": "微信", "qq": "QQ", "telegram": "Telegram"}
 _VERB = re.compile("[加+伽嘉珈茄]")  # every "add" verb has one of these
 # Every account word starts with one of these: no such character, no handle to look for.
 _ACCOUNT_HINT = re.compile(
-    "微|薇|嶶|溦|徽|威|维|扣|蔻|抠|企|飞|卫|绿|vx|wx|qq|tg|wechat|telegram|v(?<![a-z]v)(?![a-z])|q(?<![a-z]q)(?![a-z])"
+    "微|薇|嶶|溦|徽|威|维|扣|蔻|抠|企|鹅|飞|卫|绿|vx|wx|qq|tg|wechat|weixin|telegram|v(?<![a-z]v)(?![a-z])|q(?<![a-z]q)(?![a-z])"
+    f"|[{lexicon.WEI_SOUND}{lexicon.KOU_SOUND}]"
 )
 _GROUP_NUMBER = re.compile(r"群号?\s*(?:是|为|[:：])?\s*$")
 # Decoration between characters ("微❤信"), removed where handles are looked for.
@@ -179,6 +195,9 @@ _MARKERS = frozenset(
             for before in (*lexicon.ADD_VERBS_PLAIN, *lexicon.ADD_VERBS_OBFUSCATED, *_FILLERS)
             for word in _ACCOUNT_WORDS
         ),
+        # The homophones themselves (a verb before one is too common a pair: "我为", "个位").
+        *(a + b for a in lexicon.WEI_SOUND for b in lexicon.XIN_SOUND),
+        *(a + b for a in lexicon.KOU_SOUND for b in lexicon.KOU_SOUND),
     )
 )
 _LETTER = re.compile("[a-z]")
@@ -602,7 +621,7 @@ class Analyzer:
             hidden = ""
             if verb in lexicon.ADD_VERBS_OBFUSCATED:
                 hidden = f"用“{verb}”代替“加”"
-            elif acct in _OBFUSCATED:
+            elif _obfuscated(acct):
                 hidden = f"用“{acct}”代替{_ACCOUNT_TITLE[_account_name(acct)]}"
             elif acct == "微信" and "微信" not in f.norm.replace(" ", ""):
                 hidden = "字间插符号"
@@ -634,7 +653,7 @@ class Analyzer:
                     continue
                 seen.add(ident)
                 hidden = how
-                if not hidden and acct in _OBFUSCATED:
+                if not hidden and _obfuscated(acct):
                     hidden = f"用“{acct}”代替{_ACCOUNT_TITLE[account]}"
                 if not hidden and split and acct in ("微信", "微信号", "微") and "微信" not in f.norm:
                     hidden = split
@@ -746,7 +765,7 @@ def _host_of(url: str) -> str:
 
 def _number_kind(digits: str, before: str) -> str:
     before = before.replace(" ", "")
-    if re.search(r"(?:qq|扣扣|企鹅|q)(?:号)?[:：]?$", before):
+    if re.search(r"(?:qq|扣扣|企鹅|鹅|q)(?:号)?[:：]?$", before):
         return "qq"
     if _GROUP_NUMBER.search(before):
         return "group"
@@ -785,5 +804,5 @@ def _account_name(word: str) -> str:
     return (
         lexicon.OBFUSCATED_ACCOUNT.get(word)
         or lexicon.PLAIN_ACCOUNT.get(word)
-        or ("qq" if word in ("扣",) else "wechat")
+        or ("qq" if word[:1] in lexicon.KOU_SOUND else "wechat")
     )

@@ -60,6 +60,8 @@ def test_chinese_text_is_not_read_as_look_alike_letters() -> None:
         ("加威信详聊", True),
         ("+q咨询", True),
         ("伽微信", True),
+        ("加我蔚鑫详聊", True),  # a homophone no list names: read by its sound
+        ("有意的加寇寇", True),
         ("加我微信吧，方便发照片", False),
         ("加群的时候记得改备注", False),
     ],
@@ -86,6 +88,10 @@ def test_solicitations(analyzer: Analyzer, text: str, hidden: bool) -> None:
         ("扣扣：3 5 6 7 8 9 1 2 3", "qq", "356789123", True),
         ("tg: @data_sell", "telegram", "@data_sell", False),
         ("Ｖ：ＣＺ８８８８８", "wechat", "cz88888", True),
+        ("葳信：sunni_869", "wechat", "sunni_869", True),
+        ("蔚 鑫：d i a n d i a n 0 7 1 6", "wechat", "diandian0716", True),
+        ("v鑫 huahua2026", "wechat", "huahua2026", True),
+        ("叩叩 38475920", "qq", "38475920", True),
     ],
 )
 def test_handles(analyzer: Analyzer, text: str, account: str, ident: str, hidden: bool) -> None:
@@ -94,7 +100,17 @@ def test_handles(analyzer: Analyzer, text: str, account: str, ident: str, hidden
     assert (handles[0].account, handles[0].ident, bool(handles[0].hidden)) == (account, ident, hidden)
 
 
-@pytest.mark.parametrize("text", ["python v3.12 发布了", "我vx发你了", "加vip会员看剧", "UID 123456789"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "python v3.12 发布了",
+        "我vx发你了",
+        "加vip会员看剧",
+        "UID 123456789",
+        "成为新人的第一天 day1",
+        "维新变法 100 周年",
+    ],
+)
 def test_not_handles(analyzer: Analyzer, text: str) -> None:
     assert analyzer.analyze(text).handles == ()
 
@@ -113,6 +129,8 @@ def test_not_handles(analyzer: Analyzer, text: str) -> None:
         ("1❤3❤8❤0❤0❤0❤0❤1❤1❤1❤1", "13800001111", "mobile", "数字间插符号"),
         ("总机 0571-87061007", "057187061007", "landline", ""),
         ("群号：826354917", "826354917", "group", ""),
+        ("鹅号 三四七八八二一零九", "347882109", "qq", "用汉字写数字"),
+        ("VX同步 丨 1 3 5 丨 0 9 2 2 丨 7 7 1 4", "13509227714", "mobile", "数字逐个隔开"),
     ],
 )
 def test_numbers(analyzer: Analyzer, text: str, digits: str, kind: str, how: str) -> None:
@@ -266,6 +284,9 @@ READ_CASES = [
     "www",
     "q我",
     "邮箱a@b.cn",
+    "加我蔚鑫",
+    "成为新人的第一天",
+    "口口声声说爱你",
 ]
 
 
@@ -309,3 +330,22 @@ def test_phone_numbers_in_any_spelling(analyzer: Analyzer, text: str, kind: str)
 @pytest.mark.parametrize("text", ["订单号 2026120112345678", "价格 12345678 元", "快递单号 SF1234567890123"])
 def test_figures_are_not_phone_numbers(analyzer: Analyzer, text: str) -> None:
     assert not analyzer.analyze(text).numbers
+
+
+def test_the_homophones_of_wechat_and_qq_are_pypinyins_readings() -> None:
+    """`lexicon.WEI_SOUND`, `XIN_SOUND` and `KOU_SOUND` are copies of pypinyin's data: every
+    character of the basic CJK block whose main reading is that syllable."""
+    pypinyin = pytest.importorskip("pypinyin")
+    from pypinyin.constants import PINYIN_DICT
+
+    from plugins.antispam import lexicon
+
+    def read_as(syllable: str) -> str:
+        return "".join(
+            chr(code)
+            for code in range(0x4E00, 0xA000)
+            if code in PINYIN_DICT and pypinyin.lazy_pinyin(chr(code), style=pypinyin.Style.NORMAL)[0] == syllable
+        )
+
+    for syllable, copy in (("wei", lexicon.WEI_SOUND), ("xin", lexicon.XIN_SOUND), ("kou", lexicon.KOU_SOUND)):
+        assert copy == read_as(syllable), f"{syllable}: copy {read_as(syllable)!r} into lexicon"
