@@ -164,8 +164,16 @@ _VERB = re.compile("[加+伽嘉珈茄]")  # every "add" verb has one of these
 # Every account word starts with one of these: no such character, no handle to look for.
 _ACCOUNT_HINT = re.compile(
     "微|薇|嶶|溦|徽|威|维|扣|蔻|抠|企|鹅|飞|卫|绿|vx|wx|qq|tg|wechat|weixin|telegram|v(?<![a-z]v)(?![a-z])|q(?<![a-z]q)(?![a-z])"
-    f"|[{lexicon.WEI_SOUND}{lexicon.KOU_SOUND}]"
 )
+
+
+def _account_hinted(norm: str, squeezed: str) -> bool:
+    """Whether a text may name an account: a word above in its normal form, or a homophone of
+    微信 or 扣扣 in its squeezed form (where "蔚 ⊙ 鑫" reads 蔚鑫). Not single characters read
+    wei or kou: 为, 位 and 口 are in every other message."""
+    return _ACCOUNT_HINT.search(norm) is not None or _SOUNDS_ALIKE.search(squeezed) is not None
+
+
 _GROUP_NUMBER = re.compile(r"群号?\s*(?:是|为|[:：])?\s*$")
 # Decoration between characters ("微❤信"), removed where handles are looked for.
 _DECOR = re.compile(f"[^\\w\\s{_CJK}!-/:-@\\[-`{{-~]+")
@@ -463,17 +471,18 @@ class Analyzer:
             normalized = normalize(text) if text else ""
         if _ANY_BUSY.isdisjoint(normalized):
             norm = normalized  # the common case: one scan says there is nothing to map either
+            squeezed = _NOT_WORD.sub("", norm)
             busy = False
         else:
             norm = normalized if _MAPPED.isdisjoint(normalized) else normalized.translate(_TABLE)
+            squeezed = _NOT_WORD.sub("", norm)
             # Letters without digits ("ok", "app") make no figure, and only a link (or an
             # e-mail) or an account can be found in them, which `analyze` looks for only
             # after a hint.
             busy = _BUSY.search(norm) is not None or (
                 _LETTER.search(norm) is not None
-                and (_LINK_HINT.search(norm) is not None or _ACCOUNT_HINT.search(norm) is not None)
+                and (_LINK_HINT.search(norm) is not None or _account_hinted(norm, squeezed))
             )
-        squeezed = _NOT_WORD.sub("", norm)
         if not squeezed:
             return squeezed, None  # `analyze` reads nothing in it either
         if busy or "@" in text or "＠" in text or (len(norm) - len(squeezed) >= 5 and _SPACED_CJK.search(norm)):
@@ -628,7 +637,7 @@ class Analyzer:
             solicitations.append((m.group(), hidden))
         if solicitations:
             f.solicitations = solicitations
-        if not ids or not _ACCOUNT_HINT.search(f.norm):
+        if not ids or not _account_hinted(f.norm, f.squeezed):
             return
         # Addresses, decoration and spaces next to Chinese characters removed: "微 ❤ 信：id"
         # and "V 信：id" read "微信:id" and "v信:id".
