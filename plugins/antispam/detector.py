@@ -264,9 +264,12 @@ class Detector:
         # A host passing for a bank or a state body is the evidence itself: the lure beside it
         # is written to read as ordinary chat ("这个补贴大家都领了吗"), so the model's reading
         # of the text cannot clear it. Nor can it clear an account id spelled out character by
-        # character, which its words only wrap ("具体的群里不好讲 …").
+        # character, which its words only wrap ("具体的群里不好讲 …"), unless the words warn
+        # about it: a member quoting the scammer's id ("又来了，这次换成 葳信 z a o …，是骗子").
         posing = any(link.posing for link in links)
-        spelled_out = any(h.hidden == SPELLED_OUT for h in probe.features.handles)
+        spelled_out = any(h.hidden == SPELLED_OUT for h in probe.features.handles) and not any(
+            p.category == "warning" for p in probe.features.phrases
+        )
         for i, r in enumerate(results):
             if (
                 r.spam

@@ -535,3 +535,5 @@ def test_the_model_cannot_clear_an_account_id_spelled_out_character_by_character
     assert spelled.spam and {r.name for r in spelled.fired} == {"ad_content", "contact"}
     assert not calm.check(Message("师傅电话 1 5 8 6 2 3 3 0 4 1 7 价格还行")).spam
     assert not calm.check(Message("麻烦加下我 v：lyx_mama 孩子们周末约着玩")).spam
+    # A warning quoting the scammer's spelled-out id is the model's to clear, as before.
+    assert not calm.check(Message("又来了，这次换成“葳信 z a o j i a o _ 7 7”，一样的骗子，大家看到直接举报")).spam
