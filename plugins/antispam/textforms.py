@@ -159,7 +159,7 @@ def _obfuscated(account_word: str) -> bool:
 
 # Words that make the number after them a way to reach someone.
 _CONTACT_WORD = re.compile(r"电话|手机|联系|致电|热线|tel|call|微信|vx|wx|v|q|扣|号|☎|📞|拨打|打给")
-_ACCOUNT_TITLE = {"wechat": "微信", "qq": "QQ", "telegram": "Telegram"}
+_ACCOUNT_TITLE = {"wechat": "微信", "qq": "QQ", "telegram": "Telegram", "other": "账号"}
 _VERB = re.compile("[加+伽嘉珈茄]")  # every "add" verb has one of these
 # Every account word starts with one of these: no such character, no handle to look for.
 _ACCOUNT_HINT = re.compile(
@@ -168,12 +168,29 @@ _ACCOUNT_HINT = re.compile(
 
 
 def _account_hinted(norm: str, squeezed: str) -> bool:
-    """Whether a text may name an account: a word above in its normal form, or a homophone of
-    微信 or 扣扣 in its squeezed form (where "蔚 ⊙ 鑫" reads 蔚鑫). Not single characters read
-    wei or kou: 为, 位 and 口 are in every other message."""
-    return _ACCOUNT_HINT.search(norm) is not None or _SOUNDS_ALIKE.search(squeezed) is not None
+    """Whether a text may name an account: a word above in its normal form, a homophone of 微信
+    or 扣扣 in its squeezed form (where "蔚 ⊙ 鑫" reads 蔚鑫; not single characters read wei or
+    kou: 为, 位 and 口 are in every other message), or an id spelled out after a colon."""
+    return (
+        _ACCOUNT_HINT.search(norm) is not None
+        or _SOUNDS_ALIKE.search(squeezed) is not None
+        or _spelled_id(norm) is not None
+    )
 
 
+def _spelled_id(norm: str) -> str | None:
+    """The id spelled out after a colon (`_SPELLED_ID`), if it holds three letters or more."""
+    if ":" not in norm and "：" not in norm:
+        return None
+    found = _SPELLED_ID.search(norm)
+    return found.group(1) if found is not None and sum(map(str.isalpha, found.group(1))) >= 3 else None
+
+
+# An id spelled out character by character right after a colon ("威❤：s h u a n g l a n g 0 0 7",
+# "w：l o a n 6 4 7"): an account to reach, whatever word stands before it (over the corpus and
+# its frozen split, 236 of 237 such lines were ads). At least three letters: spaced digits alone
+# are a number (`_find_numbers`).
+_SPELLED_ID = re.compile(r"[:：]\s*((?:[a-z0-9][ \t❤♥★☆·•*_~-]+){5,}[a-z0-9])(?![a-z0-9])")
 _GROUP_NUMBER = re.compile(r"群号?\s*(?:是|为|[:：])?\s*$")
 # Decoration between characters ("微❤信"), removed where handles are looked for.
 _DECOR = re.compile(f"[^\\w\\s{_CJK}!-/:-@\\[-`{{-~]+")
@@ -293,7 +310,7 @@ class Number:
 
 @dataclass(frozen=True, slots=True)
 class Handle:
-    account: str  # wechat | qq | telegram
+    account: str  # wechat | qq | telegram | other (an id spelled out after a colon: `_SPELLED_ID`)
     ident: str
     hidden: str = ""  # how it was disguised, e.g. `SPELLED_OUT`
 
@@ -639,6 +656,7 @@ class Analyzer:
             f.solicitations = solicitations
         if not ids or not _account_hinted(f.norm, f.squeezed):
             return
+        spelled = _spelled_id(f.norm)
         # Addresses, decoration and spaces next to Chinese characters removed: "微 ❤ 信：id"
         # and "V 信：id" read "微信:id" and "v信:id".
         plain = _CJK_GAP.sub("", _DECOR.sub("", _SCHEME_URL.sub(" ", f.norm) if "://" in f.norm else f.norm))
@@ -669,6 +687,8 @@ class Analyzer:
                 if not hidden and fullwidth:
                     hidden = "全角字符"
                 handles.append(Handle(account, ident, hidden))
+        if spelled is not None and (ident := re.sub(r"[^a-z0-9]", "", spelled)) not in seen:
+            handles.append(Handle("other", ident, SPELLED_OUT))
         if handles:
             f.handles = handles
             # A number right after "QQ"/"群" reads as an account or group number, not a phone.

@@ -92,6 +92,9 @@ def test_solicitations(analyzer: Analyzer, text: str, hidden: bool) -> None:
         ("蔚 鑫：d i a n d i a n 0 7 1 6", "wechat", "diandian0716", True),
         ("v鑫 huahua2026", "wechat", "huahua2026", True),
         ("叩叩 38475920", "qq", "38475920", True),
+        # An id spelled out after a colon is an account, whatever the word before it.
+        ("有意的老板联系 ❤威：s h u a n g l a n g 0 0 7", "other", "shuanglang007", True),
+        ("我给大家留个号：y·o·u·x·i·7·7·8", "other", "youxi778", True),
     ],
 )
 def test_handles(analyzer: Analyzer, text: str, account: str, ident: str, hidden: bool) -> None:
@@ -109,6 +112,7 @@ def test_handles(analyzer: Analyzer, text: str, account: str, ident: str, hidden
         "UID 123456789",
         "成为新人的第一天 day1",
         "维新变法 100 周年",
+        "密码：a b c 1",
     ],
 )
 def test_not_handles(analyzer: Analyzer, text: str) -> None:
@@ -287,6 +291,8 @@ READ_CASES = [
     "加我蔚鑫",
     "成为新人的第一天",
     "口口声声说爱你",
+    "老板：x i a o m e i",
+    "房号：3 0 2",
 ]
 
 
