@@ -822,11 +822,14 @@ def reads_plain_text(squeezed: str, min_chars: int) -> bool:
 
 
 _GREETING = re.compile("(?:{})+".format("|".join(map(re.escape, sorted(GREETING_PIECES, key=len, reverse=True)))))
+# The pieces' characters: a text with any other is no greeting, told by one C-level set test
+# (this runs on every plain text; the pattern alone took some 0.5 µs a message).
+_GREETING_CHARS = frozenset("".join(GREETING_PIECES))
 
 
 def only_greets(squeezed: str) -> bool:
     """Whether a squeezed text is made only of greetings and thanks (`GREETING_PIECES`)."""
-    return _GREETING.fullmatch(squeezed) is not None
+    return _GREETING_CHARS.issuperset(squeezed) and _GREETING.fullmatch(squeezed) is not None
 
 
 class ClassifierCheck:
