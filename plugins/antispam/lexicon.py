@@ -689,9 +689,13 @@ SCAM_WARNING = (
     "钓鱼链接",
     "骗登录",
     "官方域名",
-    # A group's rules list what gets one removed ("群规：代充、贷款、刷单的一律踢").
+    # A group's rules list what gets one removed ("群规：代充、贷款、刷单的一律踢"), and a
+    # report says who was ("说能办证的已经踢了").
     "一律踢",
     "直接踢",
+    "就踢",
+    "踢了",
+    "发现一次",
     "一律移出",
     "严禁",
     "不许发",
