@@ -223,7 +223,7 @@ def checks_with(
 
 
 def config(**llm: Any) -> AntispamConfig:
-    return AntispamConfig(llm={"enabled": True, **llm})  # thresholds: normal 0.85 (established members)
+    return AntispamConfig(llm={"enabled": True, **llm})  # thresholds: normal 0.80 (established members)
 
 
 MSG = Message("周末有空一起去看看", group_id="g1", member_id="m", at=NOW)
