@@ -142,10 +142,16 @@ class BlacklistCheck(_Content):
         self._clean = self.quiet = CheckResult(self.name, False, "无违禁词")
 
     def check(self, probe: Probe) -> CheckResult:
-        phrases = probe.features.phrases
+        f = probe.features
+        phrases = f.phrases
         hits = [p.text for p in phrases if p.category == "blacklist"] if phrases else None
         if hits:
-            return _result(self.name, True, "违禁词：" + "、".join(dict.fromkeys(hits)), self.action)
+            listed = "违禁词：" + "、".join(dict.fromkeys(hits))
+            if f.scam_warning and not reachable(f, probe.message):
+                # "代开发票是违法的，群里别发这些": the phrase named to warn against it, with no
+                # way to reach anyone, as a group's rules name it.
+                return CheckResult(self.name, False, f"{listed}（提醒防骗且无联系方式，不处理）")
+            return _result(self.name, True, listed, self.action)
         return self._clean
 
 
