@@ -690,7 +690,8 @@ SCAM_WARNING = (
     "骗登录",
     "官方域名",
     # A group's rules list what gets one removed ("群规：代充、贷款、刷单的一律踢"), and a
-    # report says who was ("说能办证的已经踢了").
+    # report says who was ("说能办证的已经踢了", "已拉黑 提醒大家"). None of these is in an
+    # ad of the corpus (别扫 in one of 279 lines).
     "一律踢",
     "直接踢",
     "就踢",
@@ -700,6 +701,14 @@ SCAM_WARNING = (
     "严禁",
     "不许发",
     "不准发",
+    "移出了",
+    "已移出",
+    "直接拉黑",
+    "已拉黑",
+    "别被骗",
+    "当心",
+    "别扫",
+    "不要扫",
 )
 
 # --- contact channels ----------------------------------------------------------------------

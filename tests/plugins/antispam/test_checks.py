@@ -39,6 +39,7 @@ def default() -> Detector:
         ("我生娃前做过一段时间兼职，带娃之后实在没精力了", False, Action.NONE),
         ("群里千万别信那些宝妈兼职刷单的，我表姐被骗了三千多，都是骗子！", False, Action.NONE),
         ("群规：只发个人闲置，商家、回收、代充、贷款、刷单的一律踢", False, Action.NONE),  # the rules
+        ("提醒新人：本群只讨论，不荐股不带单，有人私聊你说带你赚钱的直接拉黑", False, Action.NONE),
         ("车位出租，每月300，有需要的邻居联系我 13700001111", False, Action.NONE),
         ("推荐一个搬家师傅，人很好，价格合理，电话 13912340000", False, Action.NONE),
         ("社区卫生服务中心可以免费领取叶酸，带身份证就行", False, Action.NONE),
