@@ -557,10 +557,19 @@ _KIND_FIELDS = {
 }
 
 
-# A file name ending in a program's extension, perhaps after a document's or photo's one.
+# A file name ending in the extension of a file that runs code when opened, perhaps after a
+# document's or photo's one: a program, a script, an Office document with macros, a web page or
+# compiled help (how phishing pages and malware travel as attachments; in the corpus every
+# .docm, .xlsm, .html and .js file was an ad).
 _PROGRAM_FILE = re.compile(
-    r"(?:\.(?P<shown>[a-z0-9]{2,5}))?\.(?P<ext>exe|scr|pif|bat|cmd|vbs|vbe|jse|wsf|hta|msi|apk|lnk|ps1)\s*$"
+    r"(?:\.(?P<shown>[a-z0-9]{2,5}))?\.(?P<ext>exe|scr|pif|bat|cmd|vbs|vbe|js|jse|wsf|hta|msi|apk|lnk|ps1"
+    r"|docm|dotm|xlsm|xltm|pptm|ppsm|html?|mht|chm)\s*$"
 )
+_CODE_FILE_TITLES = {
+    **dict.fromkeys(("docm", "dotm", "xlsm", "xltm", "pptm", "ppsm"), "带宏的文档"),
+    **dict.fromkeys(("html", "htm", "mht"), "网页文件"),
+    "chm": "帮助文件",
+}
 # What a program poses as when it wears a second extension.
 _HARMLESS_LOOKING = frozenset(
     "pdf doc docx xls xlsx ppt pptx txt rtf wps jpg jpeg png gif bmp heic mp4 mov avi mp3 wav zip rar 7z".split()  # noqa: SIM905
@@ -594,10 +603,11 @@ class KindsCheck(_Content):
             program = _PROGRAM_FILE.search(probe.message.text.lower())
             if program is not None:
                 ext, shown = program.group("ext"), program.group("shown")
+                title = _CODE_FILE_TITLES.get(ext, "程序文件")
                 if shown in _HARMLESS_LOOKING and self.disguised_action > Action.NONE:
-                    return _result(self.name, True, f"伪装成 .{shown} 的程序文件（.{ext}）", self.disguised_action)
+                    return _result(self.name, True, f"伪装成 .{shown} 的{title}（.{ext}）", self.disguised_action)
                 if self.program_action > Action.NONE:
-                    return _result(self.name, True, f"程序文件（.{ext}）", self.program_action)
+                    return _result(self.name, True, f"{title}（.{ext}）", self.program_action)
         if self.qr_action > Action.NONE and probe.qr:
             return _result(self.name, True, "本群不允许发二维码", self.qr_action)
         allowed = self._allowed.get(kind)

@@ -130,8 +130,9 @@ class KindsRule(PluginConfig):
     mini_program: RuleAction = "ignore"
     file: RuleAction = "ignore"
     qr_code: RuleAction = "ignore"
-    # A file that is a program (名单.exe, 查询.apk): how hijacked accounts spread malware; a
-    # group that shares its own app builds sets this to ignore.
+    # A file that runs code when opened (名单.exe, 查询.apk, 工资表.xlsm with macros, 通知.html):
+    # how hijacked accounts spread malware and phishing pages; a group that shares its own app
+    # builds or macro workbooks sets this to ignore.
     program_file: RuleAction = "warn"
     # A program named as a document, photo or archive (考核名单.xls.exe, 照片.jpg.scr): never
     # honest, whoever sends it.

@@ -165,6 +165,13 @@ def test_kinds_are_per_config() -> None:
         ("毕业照.JPG.exe", True, Action.REMOVE, "伪装成 .jpg 的程序文件（.exe）"),
         ("血糖检测报告查询.apk", True, Action.WARN, "程序文件（.apk）"),
         ("setup.v2.exe", True, Action.WARN, "程序文件（.exe）"),  # a version number, not a disguise
+        ("工资调整通知_内部.docm", True, Action.WARN, "带宏的文档（.docm）"),
+        ("2026年度调薪表.XLSM", True, Action.WARN, "带宏的文档（.xlsm）"),
+        ("群相册.html", True, Action.WARN, "网页文件（.html）"),
+        ("孕产妇补助申请表.docx.js", True, Action.REMOVE, "伪装成 .docx 的程序文件（.js）"),
+        ("中奖名单.pdf.htm", True, Action.REMOVE, "伪装成 .pdf 的网页文件（.htm）"),
+        ("班级通讯录.xlsx", False, Action.NONE, ""),
+        ("html入门教程.pdf", False, Action.NONE, ""),
         ("聚会照片.zip", False, Action.NONE, ""),
         ("2026寒假作业.pdf", False, Action.NONE, ""),
         ("exe文件说明.docx", False, Action.NONE, ""),
