@@ -267,9 +267,7 @@ class Detector:
         # character, which its words only wrap ("具体的群里不好讲 …"), unless the words warn
         # about it: a member quoting the scammer's id ("又来了，这次换成 葳信 z a o …，是骗子").
         posing = any(link.posing for link in links)
-        spelled_out = any(h.hidden == SPELLED_OUT for h in probe.features.handles) and not any(
-            p.category == "warning" for p in probe.features.phrases
-        )
+        spelled_out = any(h.hidden == SPELLED_OUT for h in probe.features.handles) and not probe.features.scam_warning
         for i, r in enumerate(results):
             if (
                 r.spam

@@ -167,15 +167,16 @@ _ACCOUNT_HINT = re.compile(
 )
 
 
+def _names_account(norm: str, squeezed: str) -> bool:
+    """Whether a text may name an account: a word above in its normal form, or a homophone of
+    微信 or 扣扣 in its squeezed form (where "蔚 ⊙ 鑫" reads 蔚鑫; not single characters read wei
+    or kou: 为, 位 and 口 are in every other message)."""
+    return _ACCOUNT_HINT.search(norm) is not None or _SOUNDS_ALIKE.search(squeezed) is not None
+
+
 def _account_hinted(norm: str, squeezed: str) -> bool:
-    """Whether a text may name an account: a word above in its normal form, a homophone of 微信
-    or 扣扣 in its squeezed form (where "蔚 ⊙ 鑫" reads 蔚鑫; not single characters read wei or
-    kou: 为, 位 and 口 are in every other message), or an id spelled out after a colon."""
-    return (
-        _ACCOUNT_HINT.search(norm) is not None
-        or _SOUNDS_ALIKE.search(squeezed) is not None
-        or _spelled_id(norm) is not None
-    )
+    """`_names_account`, or an id spelled out after a colon."""
+    return _names_account(norm, squeezed) or _spelled_id(norm) is not None
 
 
 def _spelled_id(norm: str) -> str | None:
@@ -654,9 +655,11 @@ class Analyzer:
             solicitations.append((m.group(), hidden))
         if solicitations:
             f.solicitations = solicitations
-        if not ids or not _account_hinted(f.norm, f.squeezed):
+        if not ids:
             return
-        spelled = _spelled_id(f.norm)
+        spelled = _spelled_id(f.norm)  # found once: it is a hint and a handle
+        if spelled is None and not _names_account(f.norm, f.squeezed):
+            return
         # Addresses, decoration and spaces next to Chinese characters removed: "微 ❤ 信：id"
         # and "V 信：id" read "微信:id" and "v信:id".
         plain = _CJK_GAP.sub("", _DECOR.sub("", _SCHEME_URL.sub(" ", f.norm) if "://" in f.norm else f.norm))
