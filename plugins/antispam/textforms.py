@@ -473,7 +473,7 @@ class Analyzer:
             norm = normalized if _MAPPED.isdisjoint(normalized) else normalized.translate(_TABLE)
         f = self._features(text, norm, _NOT_WORD.sub("", norm))
         if url:
-            host = _host_of(url)
+            host = host_of(url)
             if host and all(link.host != host for link in f.links):
                 f.links = [*f.links, self._link(url.strip(), host, "")]
         return f
@@ -556,14 +556,14 @@ class Analyzer:
         hidden_how = "全角字符" if fullwidth else ""
         if "." in norm:
             for found in _links_in(norm):
-                host = _host_of(found)
+                host = host_of(found)
                 if host and host not in seen:
                     seen.add(host)
                     links.append(self._link(found, host, hidden_how))
         if _FAKE_DOT_HINT.search(norm) and _FAKE_DOT.search(norm):
             linkform = _URL_SPACES.sub("", _FAKE_DOT.sub(".", norm))
             for found in _links_in(linkform) if linkform != norm else ():
-                host = _host_of(found)
+                host = host_of(found)
                 if host and host not in seen and host.rpartition(".")[2] in _HIDDEN_TLDS:
                     seen.add(host)
                     links.append(self._link(found, host, "网址变形（点com、空格等）"))
@@ -781,7 +781,7 @@ def _links_in(text: str) -> list[str]:
     return found
 
 
-def _host_of(url: str) -> str:
+def host_of(url: str) -> str:
     """The host of a web address; "" for anything else (a payment code's wxp://…, weixin://…),
     which is no link to judge."""
     scheme, sep, _ = url.partition("://")
