@@ -211,10 +211,11 @@ class ClassifierRule(PluginConfig):
     newcomer_media_thresholds: ClassifierThresholds = Field(
         default_factory=lambda: ClassifierThresholds(lenient=0.7, normal=0.55, strict=0.45)
     )
-    # A warning (never a removal) of the phrase, contact, link or new-member rules is set aside
-    # when the model reads the message as ordinary chat, below this probability: scam warnings
-    # that quote the scam, "我们群不喊单", a newcomer sharing the 接龙 mini-program or a
-    # plumber's card. Chosen by cross-validation with the thresholds (README). 0 turns this off.
+    # A warning of the phrase, contact, link or new-member rules is set aside when the model
+    # reads the message as ordinary chat, below this probability: scam warnings that quote the
+    # scam, "我们群不喊单", a newcomer sharing the 接龙 mini-program or a plumber's card. Chosen
+    # by cross-validation with the thresholds (README). 0 turns this off, and with it the
+    # setting aside of what the model reads as plainly ordinary (`detector._PLAINLY_ORDINARY`).
     veto_below: float = Field(0.75, ge=0, lt=1)
     min_chars: int = Field(2, ge=1)  # plain texts shorter than this (squeezed) are not scored
 

@@ -82,13 +82,17 @@ _CONTENT = frozenset(("ad_content", "contact"))
 _KIND_ONLY = frozenset((MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM, MessageKind.FILE))
 
 
-# A newcomer's QR code with a caption: the new-member rule's warning is set aside only when
-# the text model reads the caption as plainly ordinary (a school's sign-up form, the
-# property's payment code), far below `veto_below`: such captions are how phishing codes pass
-# for official ones too. Judged on half the writers (A-GM) with a model trained on the other half,
-# both ways: 0.1 set aside 184 of 247 newcomers' ordinary captioned codes and 17 of 3,960 ads
-# (0.2: 218 and 35; the general 0.75: the lure's words read as ordinary, 169 more ads lost).
-_CODE_VETO_BELOW = 0.1
+# Below this the text model reads a message as plainly ordinary, far below `veto_below`, and
+# may set aside two findings the general veto leaves alone (judged on half the writers, A-GM,
+# with a model trained on the other half, both ways):
+# - the new-member warning for a QR code with a caption that says what it is for (a school's
+#   sign-up form, the property's payment code): phishing codes come with captions written to
+#   read as a notice. 0.1 set aside 184 of 247 newcomers' ordinary captioned codes and 17 of
+#   3,960 such ads (0.2: 218 and 35; the general 0.75: 169 more ads lost);
+# - a removal by the phrase rule: a group's rules or a warning that names the scams in full
+#   ("群规：不荐股 不带单 不收费 谁发谁踢"). 0.1 set aside 30 of 608 long-time members' false
+#   positives and 1 ad of 131,763 (0.3: 47 and 6).
+_PLAINLY_ORDINARY = 0.1
 
 
 def _on(action: RuleAction) -> bool:
@@ -265,13 +269,15 @@ class Detector:
         return Verdict(tuple(results))
 
     def _corroborate(self, results: list[CheckResult], veto_at: int, probe: Probe) -> None:
-        """Set aside the content rules' warnings the text model reads as ordinary chat."""
+        """Set aside the content rules' warnings the text model reads as ordinary chat, and the
+        phrase rule's removals it reads as plainly ordinary."""
         score = results[veto_at].score
         if score is None or score >= self._veto_below:
             return
         links = probe.features.links
         kind_only = probe.message.kind in _KIND_ONLY and not any(not link.allowed for link in links)
-        captioned_code = score < _CODE_VETO_BELOW and self._captioned_code(probe)
+        plainly_ordinary = score < _PLAINLY_ORDINARY
+        captioned_code = plainly_ordinary and self._captioned_code(probe)
         # A host passing for a bank or a state body is the evidence itself: the lure beside it
         # is written to read as ordinary chat ("这个补贴大家都领了吗"), so the model's reading
         # of the text cannot clear it. Nor can it clear an account id spelled out character by
@@ -280,13 +286,13 @@ class Detector:
         posing = any(link.posing for link in links)
         spelled_out = any(h.hidden == SPELLED_OUT for h in probe.features.handles) and not probe.features.scam_warning
         for i, r in enumerate(results):
+            if not r.spam or (spelled_out and r.name in _CONTENT):
+                continue
             if (
-                r.spam
-                and r.action is Action.WARN
+                r.action is Action.WARN
                 and (r.name in _VETOED or ((kind_only or captioned_code) and r.name == "new_member"))
                 and not (posing and r.name == "links")
-                and not (spelled_out and r.name in _CONTENT)
-            ):
+            ) or (plainly_ordinary and r.action is Action.REMOVE and r.name == "ad_content"):
                 results[i] = r.set_aside(f"文本模型读作正常消息 {score:.2f}")
 
     @staticmethod

@@ -144,37 +144,6 @@ def test_new_member(default: Detector, message: Message, spam: bool) -> None:
     assert result(default, "new_member", message).spam is spam
 
 
-class ReadsAs:
-    """A text model that gives every text the same probability."""
-
-    def __init__(self, p: float) -> None:
-        self.p = p
-
-    def score(self, squeezed: str, kind: str = "text", who: str = "old") -> float:
-        return self.p
-
-
-FORM = "学校发的校服征订二维码，老师让转到家长群"
-GROUP_CODE = {"kind": MessageKind.IMAGE, "url": "https://weixin.qq.com/g/AbCdEf", "qr": True, **NEW}
-
-
-@pytest.mark.parametrize(
-    ("message", "p", "warned"),
-    [
-        (Message(FORM, **GROUP_CODE), 0.05, False),  # the caption reads as plainly ordinary
-        (Message(FORM, **GROUP_CODE), 0.3, True),  # not plainly: a lure can read as a notice
-        (Message("", **GROUP_CODE), 0.05, True),  # nothing to read
-        (Message("大家好，新人报到", **GROUP_CODE), 0.05, True),  # a hello says nothing either
-        (Message(FORM + " xf.sq-wg.top/a", **GROUP_CODE), 0.05, True),  # a link beside the code's own
-    ],
-)
-def test_a_newcomers_code_with_an_ordinary_caption_is_the_text_models_to_clear(
-    message: Message, p: float, warned: bool
-) -> None:
-    detector = Detector(AntispamConfig(), stateful=False, classifier=ReadsAs(p))
-    assert result(detector, "new_member", message).spam is warned
-
-
 def test_kinds_are_per_config() -> None:
     cfg = AntispamConfig.model_validate({"kinds": {"contact_card": "remove", "qr_code": "warn"}})
     detector = Detector(cfg, stateful=False)
