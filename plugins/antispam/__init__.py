@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from bot.core.context import Context, PluginHost, Services
-from bot.core.events import GroupMessage, MembersJoined, MembersLeft, MessageKind
+from bot.core.events import GroupMessage, Member, MembersJoined, MembersLeft, MessageKind
 from bot.core.plugin import STOP, Command, Permission, Plugin
 from bot.core.templates import Template
 
@@ -37,12 +37,12 @@ from .executor import Executor
 from .models import AntispamBan, AntispamDecision, Outcome
 from .replay import replay
 from .rules_text import penalties
-from .slowchecks import SlowChecks
+from .slowchecks import GroupSlowChecks, SlowChecks
 from .store import AntispamStore
 from .strikes import StrikeBook
 from .teaching import LiveModel, RecentMessages, TaughtSamples, WithTaught, candidate_path
 from .tracker import MemberTracker
-from .verdict import CLEAN
+from .verdict import CLEAN, Verdict
 
 __all__ = ["AntispamConfig", "AntispamState", "Detector", "Message", "plugin"]
 
@@ -75,6 +75,7 @@ class AntispamState:
     taught: TaughtSamples = field(default_factory=TaughtSamples)
     problems_told: set[str] = field(default_factory=set)
     rules_shown: dict[str, datetime] = field(default_factory=dict)  # group → when 群规 was last answered
+    reading: set[asyncio.Task[None]] = field(default_factory=set)  # images read in the background
 
     def detector_for(self, config: AntispamConfig) -> Detector:
         detector = self.detectors.get(id(config))
@@ -93,6 +94,34 @@ class AntispamState:
         self.recent.add(event)
         if self.classifier is not None:
             self.classifier.poll(event.at, self.tell_bot_admins)
+
+    def act_once_read(
+        self,
+        ctx: Context,
+        slow: GroupSlowChecks,
+        message: Message,
+        sender: Member,
+        message_id: str,
+        verdict: Verdict,
+        config: AntispamConfig,
+    ) -> None:
+        """Read an established member's image in the background (no message waits for it) and
+        act on what its code points to, once. The reader's own bounds cap how many are read."""
+
+        async def read_and_act() -> None:
+            try:
+                found = await slow.read_later(ctx.services.platform, message, message_id)
+                if found is None or not found.spam:
+                    return
+                judged = Verdict((*verdict.results, found))
+                decision = await self.executor.decide(message.group_id, sender.id, judged, config, ctx.now())
+                await self.executor.carry_out(ctx, decision, judged, message, sender, config, message_id)
+            except Exception:  # a background task must not fail unseen
+                log.warning("antispam: acting on the QR code of image %s failed", message_id, exc_info=True)
+
+        task = asyncio.create_task(read_and_act(), name=f"antispam-qr-{message_id}")
+        self.reading.add(task)
+        task.add_done_callback(self.reading.discard)
 
     async def tell_bot_admins(self, text: str) -> None:
         await self.host.services.notifier.notify(text, source=self.host.name)
@@ -186,6 +215,11 @@ def _running_state(host: PluginHost) -> AntispamState | None:
 async def _shutdown(host: PluginHost) -> None:
     # `qunbot run` at the end of input, `simulate`, a stop or a reload: write what is queued.
     if isinstance(host.state, AntispamState):
+        # Images still being read in the background are not acted on any more.
+        reading = list(host.state.reading)
+        for task in reading:
+            task.cancel()
+        await asyncio.gather(*reading, return_exceptions=True)
         writer = host.state.executor.writer
         dropped = writer.dropped if writer is not None else 0
         await host.state.executor.settle()
@@ -243,8 +277,11 @@ async def screen(event: GroupMessage, ctx: Context, config: AntispamConfig, stat
     if verdict is None:
         verdict = detector.check(message)
     if slow is not None and (plan := slow.plan(message, event.message_id, verdict)) is not None:
-        # After the synchronous verdict, only for messages that qualify; bounded waits.
-        verdict = await slow.run(plan, ctx.services.platform, message, event.message_id, verdict, ctx.now())
+        if plan.later and event.message_id is not None:
+            state.act_once_read(ctx, slow, message, sender, event.message_id, verdict, config)
+        if plan.qr or plan.llm:
+            # After the synchronous verdict, only for messages that qualify; bounded waits.
+            verdict = await slow.run(plan, ctx.services.platform, message, event.message_id, verdict, ctx.now())
     if not verdict.spam:
         return False
     executor = state.executor

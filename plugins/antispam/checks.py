@@ -843,6 +843,11 @@ _GREETING = re.compile("(?:{})+".format("|".join(map(re.escape, sorted(GREETING_
 _GREETING_CHARS = frozenset("".join(GREETING_PIECES))
 
 
+def says_nothing(squeezed: str) -> bool:
+    """Nothing typed, or only a hello: a caption that says nothing of what an image is for."""
+    return not squeezed or only_greets(squeezed)
+
+
 def only_greets(squeezed: str) -> bool:
     """Whether a squeezed text is made only of greetings and thanks (`GREETING_PIECES`)."""
     return _GREETING_CHARS.issuperset(squeezed) and _GREETING.fullmatch(squeezed) is not None

@@ -252,15 +252,33 @@ class QrActions(PluginConfig):
     text: RuleAction = "ignore"  # plain text, no link
 
 
+class EstablishedQrActions(QrActions):
+    """What to do when an image from a member past their first days, with nothing said beside
+    it but perhaps a hello, holds a QR code pointing to each kind of target. A person's card
+    or a Telegram link dropped without a word is how lurkers and hijacked accounts advertise;
+    a group's, a payment or a form's code is how members share the school's or the property's."""
+
+    group_invite: RuleAction = "ignore"
+    contact: RuleAction = "warn"
+    official_account: RuleAction = "ignore"
+    payment: RuleAction = "ignore"
+    telegram: RuleAction = "warn"
+    link: RuleAction = "ignore"
+    text: RuleAction = "ignore"
+
+
 class QrRule(PluginConfig):
     """Images from members in their first `member_days` are fetched and read for QR codes
     (needs the `qr` extra: pip install 'qunbot[qr]'); what a code points to is a check result,
-    acted on per kind of target. Bounded: images over `max_bytes` or `max_pixels` are not
-    read, decoding runs in one worker thread, and the verdict waits at most `wait_ms`."""
+    acted on per kind of target (`actions`). Bounded: images over `max_bytes` or `max_pixels`
+    are not read, decoding runs in one worker thread, and the verdict waits at most `wait_ms`.
+    Other members' images with nothing said are read too when the reader is free, without
+    holding up any message, and acted on once read (`established`)."""
 
     enabled: bool = True
     member_days: float = Field(3, ge=0)
     actions: QrActions = Field(default_factory=QrActions)
+    established: EstablishedQrActions = Field(default_factory=EstablishedQrActions)
     wait_ms: int = Field(1500, ge=50, le=10_000)
     max_bytes: int = Field(5_000_000, ge=10_000, le=50_000_000)
     max_pixels: int = Field(16_000_000, ge=10_000, le=100_000_000)

@@ -35,9 +35,9 @@ from .checks import (
     WaveCheck,
     WaveWindows,
     is_quiet,
-    only_greets,
+    says_nothing,
 )
-from .classifier import Scorer, standing
+from .classifier import PLAINLY_ORDINARY, Scorer, standing
 from .config import Action, AntispamConfig, RuleAction
 from .teaching import TaughtCheck, TaughtSamples
 from .textforms import SPELLED_OUT, Analyzer, Features, host_of
@@ -80,19 +80,6 @@ _CONTENT = frozenset(("ad_content", "contact"))
 # mini-program or a plumber's card as a first post, and the title tells those from a lure
 # better than the kind does. A newcomer's link (砍一刀, 助力, a shop) or a bare image keeps it.
 _KIND_ONLY = frozenset((MessageKind.CONTACT_CARD, MessageKind.MINI_PROGRAM, MessageKind.FILE))
-
-
-# Below this the text model reads a message as plainly ordinary, far below `veto_below`, and
-# may set aside two findings the general veto leaves alone (judged on half the writers, A-GM,
-# with a model trained on the other half, both ways):
-# - the new-member warning for a QR code with a caption that says what it is for (a school's
-#   sign-up form, the property's payment code): phishing codes come with captions written to
-#   read as a notice. 0.1 set aside 184 of 247 newcomers' ordinary captioned codes and 17 of
-#   3,960 such ads (0.2: 218 and 35; the general 0.75: 169 more ads lost);
-# - a removal by the phrase rule: a group's rules or a warning that names the scams in full
-#   ("群规：不荐股 不带单 不收费 谁发谁踢"). 0.1 set aside 30 of 608 long-time members' false
-#   positives and 1 ad of 131,763 (0.3: 47 and 6).
-_PLAINLY_ORDINARY = 0.1
 
 
 def _on(action: RuleAction) -> bool:
@@ -276,7 +263,7 @@ class Detector:
             return
         links = probe.features.links
         kind_only = probe.message.kind in _KIND_ONLY and not any(not link.allowed for link in links)
-        plainly_ordinary = score < _PLAINLY_ORDINARY
+        plainly_ordinary = score < PLAINLY_ORDINARY
         captioned_code = plainly_ordinary and self._captioned_code(probe)
         # A host passing for a bank or a state body is the evidence itself: the lure beside it
         # is written to read as ordinary chat ("这个补贴大家都领了吗"), so the model's reading
@@ -301,7 +288,7 @@ class Detector:
         link but the code's own: the new-member rule's warning is the text model's to set
         aside, as for a card."""
         msg, f = probe.message, probe.features
-        if not probe.qr or msg.kind is MessageKind.TEXT or not f.squeezed or only_greets(f.squeezed):
+        if not probe.qr or msg.kind is MessageKind.TEXT or says_nothing(f.squeezed):
             return False
         own = host_of(msg.url) if msg.url else ""
         return all(link.allowed or link.host == own for link in f.links)

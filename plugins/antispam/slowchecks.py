@@ -1,5 +1,5 @@
 """The checks that have to wait for something, which the synchronous detector cannot run:
-QR codes in new members' images (fetched from the platform, decoded in a worker thread)
+QR codes in images (fetched from the platform, decoded in a worker thread)
 and the language model's second opinion (an HTTP call).
 
 They run in one place: the chat handler, after the detector's verdict, for the messages
@@ -13,6 +13,11 @@ Qualifying:
   verdict already asks for. The verdict waits at most `qr.wait_ms` for fetch + decode; a
   decode that finishes later is only logged (the message has been judged by then; acting
   twice on one message would be worse than missing one image).
+- QR, later: an image with nothing said beside it (a hello at most) from any other member,
+  when some `qr.established` target's action is stronger than the verdict's. Nothing waits
+  for it: the handler starts the read and moves on, and what the code points to is acted on
+  once read (`AntispamState.act_once_read`). The message was judged not spam, so this is the
+  only action on it.
 - Language model ("borderline"): the text model scored the message (at least
   `llm.min_chars` characters) and the model's answer could change the outcome (`llm.action`
   is stronger than what the verdict asks for), and either
@@ -34,8 +39,8 @@ from typing import NamedTuple
 from bot.core.events import MessageKind
 from bot.core.platform import Platform, PlatformError
 
-from .checks import PRESUMED_QR_DETAILS, Message
-from .classifier import OLD, Scorer
+from .checks import PRESUMED_QR_DETAILS, Message, says_nothing
+from .classifier import OLD, PLAINLY_ORDINARY, Scorer, prepare
 from .config import Action, AntispamConfig, LlmRule
 from .llm import SecondOpinion
 from .qrcodes import QrError, QrReader, classify, link_host
@@ -79,8 +84,9 @@ class ScoreMemo:
 
 
 class Plan(NamedTuple):
-    qr: bool
+    qr: bool  # a newcomer's image, read before the verdict
     llm: str  # why the language model is asked ("" when it is not)
+    later: bool = False  # an established member's image with nothing said, read in the background
 
 
 class GroupSlowChecks:
@@ -95,6 +101,8 @@ class GroupSlowChecks:
         self.qr_age = timedelta(days=qr.member_days)
         self.qr_actions = {kind: Action.of(action) for kind, action in qr.actions.model_dump().items()}
         self.qr_strongest = max(self.qr_actions.values())
+        self.established_actions = {kind: Action.of(action) for kind, action in qr.established.model_dump().items()}
+        self.established_strongest = max(self.established_actions.values())
         self.allowed_domains = tuple(config.links.domains)
         self.llm = llm if config.llm.enabled else None
         self.memo = memo if self.llm is not None else None
@@ -108,17 +116,23 @@ class GroupSlowChecks:
     # --- which messages qualify (synchronous, cheap) ----------------------------------------
     def plan(self, message: Message, message_id: str | None, verdict: Verdict) -> Plan | None:
         action = verdict.action
-        qr = (
-            self.reader is not None
-            and message.kind is _IMAGE
-            and message_id is not None
-            and message.member_age is not None
-            and message.member_age < self.qr_age
-            and self.qr_strongest > action
-            and not self.reader.busy
+        readable = (
+            self.reader is not None and message.kind is _IMAGE and message_id is not None and not self.reader.busy
+        )
+        newcomer = self.is_newcomer(message)
+        qr = readable and newcomer and self.qr_strongest > action
+        later = (
+            readable
+            and not newcomer
+            and self.established_strongest > action
+            and says_nothing(prepare(message.text) if message.text else "")
         )
         why = self._borderline(verdict) if self.llm is not None and self.llm_action > action else ""
-        return Plan(qr, why) if qr or why else None
+        return Plan(qr, why, later) if qr or why or later else None
+
+    def is_newcomer(self, message: Message) -> bool:
+        """Whose images are read before the verdict: a join the bot saw under `member_days` ago."""
+        return message.member_age is not None and message.member_age < self.qr_age
 
     def _borderline(self, verdict: Verdict) -> str:
         scored = self.memo.last if self.memo is not None else None
@@ -149,11 +163,58 @@ class GroupSlowChecks:
             jobs.append(self._qr(platform, message, message_id))
         if plan.llm:
             jobs.append(self._second_opinion(message.text, plan.llm, now))
-        added = await asyncio.gather(*jobs)
+        added = list(await asyncio.gather(*jobs))
         results = verdict.results
         if plan.qr and added[0] is _NO_CODE:
             results = tuple(map(_photo_after_all, results))
+        elif plan.qr:
+            added[0] = self._captioned(added[0], message, verdict)
         return Verdict((*results, *added))
+
+    def with_known_code(self, message: Message, verdict: Verdict) -> Verdict:
+        """The verdict with what the running bot's QR reader would add, for a message whose
+        code's content is known already (`qunbot spam-check`'s `"kind": "qr"` lines): a
+        newcomer's code by `actions`, an established member's with nothing said by
+        `established`. Judging a file then matches judging the chat."""
+        if not (self.qr.enabled and message.qr and message.url and message.kind is _IMAGE):
+            return verdict
+        if self.is_newcomer(message):
+            result = self._captioned(self.qr_result([message.url]), message, verdict)
+        elif says_nothing(prepare(message.text) if message.text else ""):
+            result = self.qr_result([message.url], self.established_actions)
+        else:
+            return verdict
+        return Verdict((*verdict.results, result))
+
+    @staticmethod
+    def _captioned(result: CheckResult, message: Message, verdict: Verdict) -> CheckResult:
+        """A newcomer's code with a caption the text model reads as plainly ordinary is not
+        acted on ("学校发的校服征订二维码，老师让转到家长群"), as the new-member rule's warning
+        is not (`Detector._corroborate`)."""
+        if not result.spam:
+            return result
+        score = next((r.score for r in verdict.results if r.name == "classifier"), None)
+        if score is None or score >= PLAINLY_ORDINARY or says_nothing(prepare(message.text)):
+            return result
+        return result.set_aside(f"文本模型读作正常消息 {score:.2f}")
+
+    async def read_later(self, platform: Platform, message: Message, message_id: str) -> CheckResult | None:
+        """An established member's image with nothing said, read when nothing waits for it:
+        what its code points to by `established`, or None when there is no code or it could
+        not be read (logged)."""
+        assert self.reader is not None
+        qr = self.qr
+
+        async def fetch() -> bytes:
+            return await platform.fetch_image(message_id, qr.max_bytes)
+
+        try:
+            payloads = await self.reader.scan(fetch, qr.max_pixels)
+        except (QrError, PlatformError) as exc:
+            log.info("antispam: image %s of %s not read: %s", message_id, message.member_id, exc)
+            return None
+        result = self.qr_result(payloads, self.established_actions)
+        return None if result is _NO_CODE else result
 
     async def _qr(self, platform: Platform, message: Message, message_id: str) -> CheckResult:
         assert self.reader is not None
@@ -178,12 +239,14 @@ class GroupSlowChecks:
             return CheckResult("qr_code", False, f"读取图片出错（{type(exc).__name__}）")
         return self.qr_result(payloads)
 
-    def qr_result(self, payloads: Iterable[str]) -> CheckResult:
-        """What the decoded codes point to, acted on per kind of target (the strongest wins)."""
+    def qr_result(self, payloads: Iterable[str], actions: dict[str, Action] | None = None) -> CheckResult:
+        """What the decoded codes point to, acted on per kind of target (the strongest wins;
+        `actions`: a newcomer's, `qr.actions`, unless given)."""
+        actions = actions or self.qr_actions
         best: tuple[Action, str] | None = None
         for payload in payloads:
             target = classify(payload)
-            action = self.qr_actions[target.kind]
+            action = actions[target.kind]
             what = f"{target.title}（{target.shown}）"
             if target.kind == "link" and self._allowed(payload):
                 action, what = Action.NONE, f"{what}，允许的域名"

@@ -27,6 +27,7 @@ from .checks import Message
 from .classifier import TextModel
 from .config import AntispamConfig
 from .detector import Detector
+from .slowchecks import GroupSlowChecks
 from .teaching import deployment_model
 
 QR_KINDS = frozenset({"qr", "qrcode", "qr_code", "qr-code"})
@@ -88,7 +89,10 @@ def _number(obj: dict[str, Any], key: str) -> float | None:
 
 
 def check_lines(lines: Iterable[str], detector: Detector) -> Iterator[tuple[dict[str, Any], str | None]]:
-    """One (verdict JSON, error or None) per non-blank line; a bad line never stops the rest."""
+    """One (verdict JSON, error or None) per non-blank line; a bad line never stops the rest.
+    A line's QR code, when its content is given, is judged as the running bot's QR reader
+    judges what it decodes."""
+    codes = GroupSlowChecks(detector.config, None, None, None)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -105,7 +109,7 @@ def check_lines(lines: Iterable[str], detector: Detector) -> Iterator[tuple[dict
             error = f"line {number}: {exc}"
             yield {"id": ident, "spam": False, "action": "none", "checks": [], "error": error}, error
             continue
-        yield detector.check(message).as_json(ident), None
+        yield codes.with_known_code(message, detector.check(message)).as_json(ident), None
 
 
 def load_antispam_config(path: str | Path, group: str | None = None) -> AntispamConfig:

@@ -323,6 +323,7 @@ async def test_shutdown_settles_the_audit_and_fails_when_rows_were_given_up_on()
 
     state = object.__new__(AntispamState)
     state.slow = None
+    state.reading = set()
     writer = AuditWriter(FlakyStore(failures=0), retry_after=0)  # type: ignore[arg-type]
     state.executor = SimpleNamespace(writer=writer, settle=writer.settle)  # type: ignore[assignment]
     writer.put(entry("a"))

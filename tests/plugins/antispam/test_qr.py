@@ -17,12 +17,13 @@ from bot.adapters.console import ConsoleLineError, parse_line
 from bot.adapters.world import World, WorldPlatform, qr_image
 from bot.core.clock import VirtualClock
 from bot.core.events import GroupMessage, Member, MessageKind
+from bot.core.platform import ActionRecord
 from plugins.antispam.checks import PRESUMED_QR_DETAILS, Message
 from plugins.antispam.config import Action, AntispamConfig
 from plugins.antispam.qrcodes import QrError, QrReader, classify, decode
 from plugins.antispam.slowchecks import GroupSlowChecks, SlowChecks
 from plugins.antispam.verdict import CLEAN
-from tests.harness import chat, write_config
+from tests.harness import Chat, chat, write_config
 
 NOW = datetime(2026, 12, 1, 8, tzinfo=UTC)
 GROUP_INVITE = "https://weixin.qq.com/g/AQYAAFmZ3xyz"
@@ -126,11 +127,19 @@ async def test_payment_codes_warn_plain_text_and_allowed_links_pass(payload: str
     assert (result.spam, result.action) == (action > Action.NONE, action)
 
 
-def test_only_new_members_images_qualify_and_only_when_they_could_change_the_outcome() -> None:
+def test_which_images_are_read_before_the_verdict_after_it_or_not_at_all() -> None:
     checks = slow_checks(AntispamConfig(qr={"member_days": 2}))
-    assert checks.plan(image(timedelta(days=1)), "m1", CLEAN) is not None
-    assert checks.plan(image(timedelta(days=3)), "m1", CLEAN) is None  # established
-    assert checks.plan(image(None), "m1", CLEAN) is None  # joined before the bot knew them
+    assert checks.plan(image(timedelta(days=1)), "m1", CLEAN) == (True, "", False)
+    # Established, or joined before the bot knew them: read in the background, when nothing
+    # is said beside the image (a hello at most); a caption says what it is.
+    assert checks.plan(image(timedelta(days=3)), "m1", CLEAN) == (False, "", True)
+    assert checks.plan(image(None), "m1", CLEAN) == (False, "", True)
+    hello = Message("大家好", kind=MessageKind.IMAGE, group_id="g1", member_id="old", at=NOW)
+    assert checks.plan(hello, "m1", CLEAN) == (False, "", True)
+    captioned = Message("这是我们小区的垃圾分类时间表", kind=MessageKind.IMAGE, group_id="g1", member_id="old", at=NOW)
+    assert checks.plan(captioned, "m1", CLEAN) is None
+    ignored = {"contact": "ignore", "telegram": "ignore"}
+    assert slow_checks(AntispamConfig(qr={"established": ignored})).plan(image(None), "m1", CLEAN) is None
     assert checks.plan(image(), None, CLEAN) is None  # no platform id to fetch it by
     assert checks.plan(Message("你好", group_id="g1", member_id="newbie", member_age=timedelta(0)), "m1", CLEAN) is None
     weak = slow_checks(AntispamConfig(qr={"actions": {"group_invite": "warn", "contact": "warn", "telegram": "warn"}}))
@@ -237,6 +246,100 @@ async def test_a_new_members_payment_code_is_warned_and_an_old_members_qr_passes
         # alice was a member before the bot saw anyone join: an established member.
         await bot.step(group="g1", **{"from": "alice"}, qr=GROUP_INVITE)
         bot.assert_silent()
+
+
+async def warned_after_reading(bot: Chat, group: str, since: int) -> list[ActionRecord]:
+    """The warnings said after the first `since` actions, once the background reads are done
+    (they run on a real thread)."""
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        await bot.wait("1s")
+        found = [a for a in bot.actions[since:] if a.group == group and "请勿发布广告" in (a.text or "")]
+        if found:
+            return found
+    return []
+
+
+PERSONAL_CARD = "https://u.wechat.com/EAbcDef123"
+
+
+async def test_an_established_members_personal_card_code_with_nothing_said_is_warned_once_read(
+    tmp_path: Path,
+) -> None:
+    async with chat(write_config(tmp_path, CONFIG)) as bot:
+        # alice was a member before the bot saw anyone join: an established member.
+        await bot.step(group="g1", **{"from": "alice"}, qr=PERSONAL_CARD)
+        warned = await warned_after_reading(bot, "g1", since=0)
+        assert len(warned) == 1 and warned[0].mentions == ["alice"]
+        assert "二维码" in (warned[0].text or "")
+        since = len(bot.actions)
+        # A caption says what the code is for: not read, as for the class's group code.
+        await bot.step(group="g1", **{"from": "bob"}, qr=PERSONAL_CARD, text="这是小区维修王师傅的微信，上次修得不错")
+        await bot.step(group="g1", **{"from": "bob"}, qr=GROUP_INVITE)
+        assert await warned_after_reading(bot, "g1", since) == []
+
+
+async def test_a_stop_cancels_what_is_still_being_read_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+
+    def stuck_decoder(data: bytes, max_pixels: int) -> list[str]:
+        release.wait(10)
+        return decode(data, max_pixels)
+
+    monkeypatch.setattr(QrReader, "create", classmethod(lambda cls: cls(stuck_decoder)))
+    try:
+        async with chat(write_config(tmp_path, CONFIG)) as bot:
+            await bot.step(group="g1", **{"from": "alice"}, qr=PERSONAL_CARD)
+            state = bot.sim.accounts[0].app.dispatcher.runtime.hosts["antispam"].state  # type: ignore[union-attr]
+            assert len(state.reading) == 1
+        assert not state.reading  # cancelled and awaited by the plugin's shutdown
+        assert bot.said("g1", contains="请勿发布广告") == []
+    finally:
+        release.set()
+
+
+async def test_an_established_members_images_are_read_in_the_background() -> None:
+    world, platform = world_platform()
+    world.post_image("m1", qr_image(PERSONAL_CARD))
+    world.post_image("m2", qr_image(GROUP_INVITE))
+    from bot.adapters.world import plain_photo
+
+    world.post_image("m3", plain_photo())
+    checks = slow_checks(AntispamConfig())
+    old = image(None)
+    card = await checks.read_later(platform, old, "m1")
+    assert card is not None and (card.spam, card.action) == (True, Action.WARN)
+    group = await checks.read_later(platform, old, "m2")
+    assert group is not None and not group.spam
+    assert await checks.read_later(platform, old, "m3") is None  # no code: a photo
+    assert await checks.read_later(platform, old, "m4") is None  # no such image: logged, not raised
+
+
+def test_spam_check_judges_a_known_code_as_the_reader_would() -> None:
+    from plugins.antispam.verdict import CheckResult, Verdict
+
+    checks = slow_checks(AntispamConfig())
+
+    def judged(text: str, payload: str, age: timedelta | None, p: float = 0.5) -> CheckResult | None:
+        message = Message(text, kind=MessageKind.IMAGE, url=payload, qr=True, member_age=age)
+        model = CheckResult("classifier", False, "", Action.NONE, p)
+        added = checks.with_known_code(message, Verdict((model,))).results[1:]
+        return added[0] if added else None
+
+    newcomer = timedelta(hours=1)
+    assert judged("", GROUP_INVITE, newcomer).action is Action.REMOVE  # type: ignore[union-attr]
+    assert judged("扫码进群", GROUP_INVITE, newcomer).action is Action.REMOVE  # type: ignore[union-attr]
+    # A caption the text model reads as plainly ordinary: not acted on, as in the chat.
+    school = judged("学校发的校服征订二维码，老师让转到家长群", GROUP_INVITE, newcomer, p=0.05)
+    assert school is not None and not school.spam and "文本模型读作正常消息" in school.details
+    assert judged("", PERSONAL_CARD, None).action is Action.WARN  # type: ignore[union-attr]
+    assert not judged("", GROUP_INVITE, None).spam  # type: ignore[union-attr]
+    assert judged("王师傅的微信，修得不错", PERSONAL_CARD, None) is None  # a caption: never read
+    off = GroupSlowChecks(AntispamConfig(qr={"enabled": False}), None, None, None)
+    message = Message("", kind=MessageKind.IMAGE, url=PERSONAL_CARD, qr=True)
+    assert off.with_known_code(message, CLEAN) is CLEAN
 
 
 @pytest.mark.usefixtures("no_zxing")
