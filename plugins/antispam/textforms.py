@@ -125,6 +125,9 @@ _ACCOUNT_WORDS = sorted({*lexicon.OBFUSCATED_ACCOUNT, *lexicon.PLAIN_ACCOUNT, "w
 # Homophones of 微信 and 扣扣 (`lexicon.WEI_SOUND`): after the listed words, so 微信 itself is
 # found as the plain word it is.
 _SOUNDALIKE = f"[{lexicon.WEI_SOUND}][{lexicon.XIN_SOUND}]|v[{lexicon.XIN_SOUND}]|[{lexicon.KOU_SOUND}]{{2}}"
+# A heart after a character read wei is 心, xin: "危❤：s h u…" names 微信 ("V❤X" is vx already).
+_HEARTS = frozenset("❤♥♡❣💗💓💕💖💘💝💞💟")
+_WEI_HEART = re.compile(f"(?<=[{lexicon.WEI_SOUND}])[{''.join(sorted(_HEARTS))}](?![{lexicon.XIN_SOUND}])")
 _ACCOUNT_ALT = (
     "|".join(re.escape(w) for w in _ACCOUNT_WORDS if w not in ("v", "q", "扣", "薇", "微")) + "|" + _SOUNDALIKE
 )
@@ -641,7 +644,9 @@ class Analyzer:
 
     # --- accounts ------------------------------------------------------------------------------
     def _find_accounts(self, f: Features, fullwidth: bool, verbs: bool, ids: bool) -> None:
-        squeezed = f.squeezed
+        squeezed, norm = f.squeezed, f.norm
+        if not _HEARTS.isdisjoint(norm) and (xin := _WEI_HEART.sub("心", norm)) != norm:
+            squeezed, norm = _NOT_WORD.sub("", xin), xin  # for finding accounts only
         solicitations: list[tuple[str, str]] = []
         for m in _SOLICIT.finditer(squeezed) if verbs else ():
             verb, acct = m.group("verb"), m.group("acct")
@@ -650,24 +655,24 @@ class Analyzer:
                 hidden = f"用“{verb}”代替“加”"
             elif _obfuscated(acct):
                 hidden = f"用“{acct}”代替{_ACCOUNT_TITLE[_account_name(acct)]}"
-            elif acct == "微信" and "微信" not in f.norm.replace(" ", ""):
+            elif acct == "微信" and "微信" not in norm.replace(" ", ""):
                 hidden = "字间插符号"
             solicitations.append((m.group(), hidden))
         if solicitations:
             f.solicitations = solicitations
         if not ids:
             return
-        spelled = _spelled_id(f.norm)  # found once: it is a hint and a handle
-        if spelled is None and not _names_account(f.norm, f.squeezed):
+        spelled = _spelled_id(norm)  # found once: it is a hint and a handle
+        if spelled is None and not _names_account(norm, squeezed):
             return
         # Addresses, decoration and spaces next to Chinese characters removed: "微 ❤ 信：id"
         # and "V 信：id" read "微信:id" and "v信:id".
-        plain = _CJK_GAP.sub("", _DECOR.sub("", _SCHEME_URL.sub(" ", f.norm) if "://" in f.norm else f.norm))
+        plain = _CJK_GAP.sub("", _DECOR.sub("", _SCHEME_URL.sub(" ", norm) if "://" in norm else norm))
         despaced = None
         spaced = _SPACED_ALNUM.search(plain) if plain.count(" ") >= 4 else None
         if spaced:
             despaced = plain[: spaced.start()] + re.sub(r"[^a-z0-9]", "", spaced.group()) + plain[spaced.end() :]
-        split = "字间插符号" if plain != f.norm else ""
+        split = "字间插符号" if plain != norm else ""
         handles: list[Handle] = []
         seen: set[str] = set()
         for form, how in ((plain, ""), (despaced, SPELLED_OUT)):
@@ -685,7 +690,7 @@ class Analyzer:
                 hidden = how
                 if not hidden and _obfuscated(acct):
                     hidden = f"用“{acct}”代替{_ACCOUNT_TITLE[account]}"
-                if not hidden and split and acct in ("微信", "微信号", "微") and "微信" not in f.norm:
+                if not hidden and split and acct in ("微信", "微信号", "微") and "微信" not in norm:
                     hidden = split
                 if not hidden and fullwidth:
                     hidden = "全角字符"

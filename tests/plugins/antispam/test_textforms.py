@@ -92,6 +92,8 @@ def test_solicitations(analyzer: Analyzer, text: str, hidden: bool) -> None:
         ("蔚 鑫：d i a n d i a n 0 7 1 6", "wechat", "diandian0716", True),
         ("v鑫 huahua2026", "wechat", "huahua2026", True),
         ("叩叩 38475920", "qq", "38475920", True),
+        ("危❤：lx883399", "wechat", "lx883399", True),  # a heart for 心 (xin) after a wei
+        ("V❤X：a1b2c3d4e5 要的来", "wechat", "a1b2c3d4e5", True),  # vx with a heart inside
         # An id spelled out after a colon is an account, whatever the word before it.
         ("有意的老板联系 ❤威：s h u a n g l a n g 0 0 7", "other", "shuanglang007", True),
         ("我给大家留个号：y·o·u·x·i·7·7·8", "other", "youxi778", True),
