@@ -110,7 +110,7 @@ class AntispamState:
 
         async def read_and_act() -> None:
             try:
-                found = await slow.read_later(ctx.services.platform, message, message_id)
+                found = await slow.read_later(ctx.services.platform, message, message_id, verdict)
                 if found is None or not found.spam:
                     return
                 judged = Verdict((*verdict.results, found))

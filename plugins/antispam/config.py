@@ -267,18 +267,35 @@ class EstablishedQrActions(QrActions):
     text: RuleAction = "ignore"
 
 
+class EstablishedLureQrActions(QrActions):
+    """The same, when the text model reads the caption beside the code as leaning to an ad
+    (from `lure_from`): a person's, a group's or a Telegram code offered with a lure
+    ("跑友福利", "在日华人二手群 扫码进") is warned about."""
+
+    group_invite: RuleAction = "warn"
+    contact: RuleAction = "warn"
+    official_account: RuleAction = "ignore"
+    payment: RuleAction = "ignore"
+    telegram: RuleAction = "warn"
+    link: RuleAction = "ignore"
+    text: RuleAction = "ignore"
+
+
 class QrRule(PluginConfig):
     """Images from members in their first `member_days` are fetched and read for QR codes
     (needs the `qr` extra: pip install 'qunbot[qr]'); what a code points to is a check result,
     acted on per kind of target (`actions`). Bounded: images over `max_bytes` or `max_pixels`
     are not read, decoding runs in one worker thread, and the verdict waits at most `wait_ms`.
-    Other members' images with nothing said are read too when the reader is free, without
-    holding up any message, and acted on once read (`established`)."""
+    Other members' images are read too when the reader is free, without holding up any
+    message, and acted on once read: with nothing said beside them (`established`), or with a
+    caption the text model reads at `lure_from` or more (`established_lure`)."""
 
     enabled: bool = True
     member_days: float = Field(3, ge=0)
     actions: QrActions = Field(default_factory=QrActions)
     established: EstablishedQrActions = Field(default_factory=EstablishedQrActions)
+    established_lure: EstablishedLureQrActions = Field(default_factory=EstablishedLureQrActions)
+    lure_from: float = Field(0.6, ge=0, le=1)
     wait_ms: int = Field(1500, ge=50, le=10_000)
     max_bytes: int = Field(5_000_000, ge=10_000, le=50_000_000)
     max_pixels: int = Field(16_000_000, ge=10_000, le=100_000_000)

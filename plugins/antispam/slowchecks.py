@@ -13,8 +13,9 @@ Qualifying:
   verdict already asks for. The verdict waits at most `qr.wait_ms` for fetch + decode; a
   decode that finishes later is only logged (the message has been judged by then; acting
   twice on one message would be worse than missing one image).
-- QR, later: an image with nothing said beside it (a hello at most) from any other member,
-  when some `qr.established` target's action is stronger than the verdict's. Nothing waits
+- QR, later: an image from any other member with nothing said beside it (a hello at most),
+  or with a caption the text model reads at `qr.lure_from` or more, when some target's action
+  (`qr.established`, `qr.established_lure`) is stronger than the verdict's. Nothing waits
   for it: the handler starts the read and moves on, and what the code points to is acted on
   once read (`AntispamState.act_once_read`). The message was judged not spam, so this is the
   only action on it.
@@ -83,6 +84,11 @@ class ScoreMemo:
         return p
 
 
+def _model_score(verdict: Verdict) -> float | None:
+    """The text model's probability for the message, when it read it."""
+    return next((r.score for r in verdict.results if r.name == "classifier"), None)
+
+
 class Plan(NamedTuple):
     qr: bool  # a newcomer's image, read before the verdict
     llm: str  # why the language model is asked ("" when it is not)
@@ -102,7 +108,7 @@ class GroupSlowChecks:
         self.qr_actions = {kind: Action.of(action) for kind, action in qr.actions.model_dump().items()}
         self.qr_strongest = max(self.qr_actions.values())
         self.established_actions = {kind: Action.of(action) for kind, action in qr.established.model_dump().items()}
-        self.established_strongest = max(self.established_actions.values())
+        self.lure_actions = {kind: Action.of(action) for kind, action in qr.established_lure.model_dump().items()}
         self.allowed_domains = tuple(config.links.domains)
         self.llm = llm if config.llm.enabled else None
         self.memo = memo if self.llm is not None else None
@@ -121,18 +127,26 @@ class GroupSlowChecks:
         )
         newcomer = self.is_newcomer(message)
         qr = readable and newcomer and self.qr_strongest > action
-        later = (
-            readable
-            and not newcomer
-            and self.established_strongest > action
-            and says_nothing(prepare(message.text) if message.text else "")
-        )
+        later = readable and not newcomer and self.established_table(message, verdict) is not None
         why = self._borderline(verdict) if self.llm is not None and self.llm_action > action else ""
         return Plan(qr, why, later) if qr or why or later else None
 
     def is_newcomer(self, message: Message) -> bool:
         """Whose images are read before the verdict: a join the bot saw under `member_days` ago."""
         return message.member_age is not None and message.member_age < self.qr_age
+
+    def established_table(self, message: Message, verdict: Verdict) -> dict[str, Action] | None:
+        """What an established member's code is acted on by: `established` when nothing is
+        said beside it, `established_lure` when the text model leans to reading the caption
+        as an ad; None when neither applies or could ask for more than the verdict does."""
+        if says_nothing(prepare(message.text) if message.text else ""):
+            table = self.established_actions
+        else:
+            score = _model_score(verdict)
+            if score is None or score < self.qr.lure_from:
+                return None
+            table = self.lure_actions
+        return table if max(table.values()) > verdict.action else None
 
     def _borderline(self, verdict: Verdict) -> str:
         scored = self.memo.last if self.memo is not None else None
@@ -180,8 +194,8 @@ class GroupSlowChecks:
             return verdict
         if self.is_newcomer(message):
             result = self._captioned(self.qr_result([message.url]), message, verdict)
-        elif says_nothing(prepare(message.text) if message.text else ""):
-            result = self.qr_result([message.url], self.established_actions)
+        elif (table := self.established_table(message, verdict)) is not None:
+            result = self.qr_result([message.url], table)
         else:
             return verdict
         return Verdict((*verdict.results, result))
@@ -193,16 +207,21 @@ class GroupSlowChecks:
         is not (`Detector._corroborate`)."""
         if not result.spam:
             return result
-        score = next((r.score for r in verdict.results if r.name == "classifier"), None)
+        score = _model_score(verdict)
         if score is None or score >= PLAINLY_ORDINARY or says_nothing(prepare(message.text)):
             return result
         return result.set_aside(f"文本模型读作正常消息 {score:.2f}")
 
-    async def read_later(self, platform: Platform, message: Message, message_id: str) -> CheckResult | None:
-        """An established member's image with nothing said, read when nothing waits for it:
-        what its code points to by `established`, or None when there is no code or it could
-        not be read (logged)."""
+    async def read_later(
+        self, platform: Platform, message: Message, message_id: str, verdict: Verdict
+    ) -> CheckResult | None:
+        """An established member's image (`established_table`), read when nothing waits for
+        it: what its code points to, or None when there is no code or it could not be read
+        (logged)."""
         assert self.reader is not None
+        table = self.established_table(message, verdict)
+        if table is None:
+            return None
         qr = self.qr
 
         async def fetch() -> bytes:
@@ -213,7 +232,7 @@ class GroupSlowChecks:
         except (QrError, PlatformError) as exc:
             log.info("antispam: image %s of %s not read: %s", message_id, message.member_id, exc)
             return None
-        result = self.qr_result(payloads, self.established_actions)
+        result = self.qr_result(payloads, table)
         return None if result is _NO_CODE else result
 
     async def _qr(self, platform: Platform, message: Message, message_id: str) -> CheckResult:

@@ -22,7 +22,7 @@ from plugins.antispam.checks import PRESUMED_QR_DETAILS, Message
 from plugins.antispam.config import Action, AntispamConfig
 from plugins.antispam.qrcodes import QrError, QrReader, classify, decode
 from plugins.antispam.slowchecks import GroupSlowChecks, SlowChecks
-from plugins.antispam.verdict import CLEAN
+from plugins.antispam.verdict import CLEAN, CheckResult, Verdict
 from tests.harness import Chat, chat, write_config
 
 NOW = datetime(2026, 12, 1, 8, tzinfo=UTC)
@@ -127,6 +127,11 @@ async def test_payment_codes_warn_plain_text_and_allowed_links_pass(payload: str
     assert (result.spam, result.action) == (action > Action.NONE, action)
 
 
+def read_as(p: float) -> Verdict:
+    """A verdict in which the text model read the message at `p` and nothing fired."""
+    return Verdict((CheckResult("classifier", False, "", Action.NONE, p),))
+
+
 def test_which_images_are_read_before_the_verdict_after_it_or_not_at_all() -> None:
     checks = slow_checks(AntispamConfig(qr={"member_days": 2}))
     assert checks.plan(image(timedelta(days=1)), "m1", CLEAN) == (True, "", False)
@@ -138,13 +143,14 @@ def test_which_images_are_read_before_the_verdict_after_it_or_not_at_all() -> No
     assert checks.plan(hello, "m1", CLEAN) == (False, "", True)
     captioned = Message("这是我们小区的垃圾分类时间表", kind=MessageKind.IMAGE, group_id="g1", member_id="old", at=NOW)
     assert checks.plan(captioned, "m1", CLEAN) is None
+    # Unless the text model leans to reading the caption as an ad (`lure_from`, 0.6).
+    assert checks.plan(captioned, "m1", read_as(0.65)) == (False, "", True)
+    assert checks.plan(captioned, "m1", read_as(0.55)) is None
     ignored = {"contact": "ignore", "telegram": "ignore"}
     assert slow_checks(AntispamConfig(qr={"established": ignored})).plan(image(None), "m1", CLEAN) is None
     assert checks.plan(image(), None, CLEAN) is None  # no platform id to fetch it by
     assert checks.plan(Message("你好", group_id="g1", member_id="newbie", member_age=timedelta(0)), "m1", CLEAN) is None
     weak = slow_checks(AntispamConfig(qr={"actions": {"group_invite": "warn", "contact": "warn", "telegram": "warn"}}))
-    from plugins.antispam.verdict import CheckResult, Verdict
-
     warned = Verdict((CheckResult("new_member", True, "…", Action.WARN),))
     assert weak.plan(image(), "m1", warned) is None  # a warning already; no QR target asks for more
 
@@ -309,23 +315,23 @@ async def test_an_established_members_images_are_read_in_the_background() -> Non
     world.post_image("m3", plain_photo())
     checks = slow_checks(AntispamConfig())
     old = image(None)
-    card = await checks.read_later(platform, old, "m1")
+    card = await checks.read_later(platform, old, "m1", CLEAN)
     assert card is not None and (card.spam, card.action) == (True, Action.WARN)
-    group = await checks.read_later(platform, old, "m2")
+    group = await checks.read_later(platform, old, "m2", CLEAN)
     assert group is not None and not group.spam
-    assert await checks.read_later(platform, old, "m3") is None  # no code: a photo
-    assert await checks.read_later(platform, old, "m4") is None  # no such image: logged, not raised
+    assert await checks.read_later(platform, old, "m3", CLEAN) is None  # no code: a photo
+    assert await checks.read_later(platform, old, "m4", CLEAN) is None  # no such image: logged, not raised
+    lure = Message("跑友福利", kind=MessageKind.IMAGE, group_id="g1", member_id="newbie", at=NOW)
+    group = await checks.read_later(platform, lure, "m2", read_as(0.7))
+    assert group is not None and (group.spam, group.action) == (True, Action.WARN)
 
 
 def test_spam_check_judges_a_known_code_as_the_reader_would() -> None:
-    from plugins.antispam.verdict import CheckResult, Verdict
-
     checks = slow_checks(AntispamConfig())
 
     def judged(text: str, payload: str, age: timedelta | None, p: float = 0.5) -> CheckResult | None:
         message = Message(text, kind=MessageKind.IMAGE, url=payload, qr=True, member_age=age)
-        model = CheckResult("classifier", False, "", Action.NONE, p)
-        added = checks.with_known_code(message, Verdict((model,))).results[1:]
+        added = checks.with_known_code(message, read_as(p)).results[1:]
         return added[0] if added else None
 
     newcomer = timedelta(hours=1)
@@ -336,7 +342,11 @@ def test_spam_check_judges_a_known_code_as_the_reader_would() -> None:
     assert school is not None and not school.spam and "文本模型读作正常消息" in school.details
     assert judged("", PERSONAL_CARD, None).action is Action.WARN  # type: ignore[union-attr]
     assert not judged("", GROUP_INVITE, None).spam  # type: ignore[union-attr]
-    assert judged("王师傅的微信，修得不错", PERSONAL_CARD, None) is None  # a caption: never read
+    assert judged("王师傅的微信，修得不错", PERSONAL_CARD, None) is None  # a caption: not read
+    # A caption the text model leans to reading as an ad: a person's or a group's code warned.
+    assert judged("在日华人二手群 扫码进", GROUP_INVITE, None, p=0.7).action is Action.WARN  # type: ignore[union-attr]
+    assert judged("在日华人二手群 扫码进", "wxp://f2f0abc", None, p=0.7) is not None
+    assert not judged("在日华人二手群 扫码进", "wxp://f2f0abc", None, p=0.7).spam  # type: ignore[union-attr]
     off = GroupSlowChecks(AntispamConfig(qr={"enabled": False}), None, None, None)
     message = Message("", kind=MessageKind.IMAGE, url=PERSONAL_CARD, qr=True)
     assert off.with_known_code(message, CLEAN) is CLEAN
@@ -402,7 +412,6 @@ async def test_an_image_still_queued_when_the_reader_closes_gives_a_result_not_a
 @pytest.mark.parametrize("found", sorted(PRESUMED_QR_DETAILS))
 async def test_a_newcomers_bare_first_photo_read_with_no_code_is_not_warned_about(found: str) -> None:
     from bot.adapters.world import plain_photo
-    from plugins.antispam.verdict import CheckResult, Verdict
 
     world, platform = world_platform()
     world.post_image("m1", plain_photo())
