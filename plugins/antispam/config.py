@@ -267,18 +267,12 @@ class EstablishedQrActions(QrActions):
     text: RuleAction = "ignore"
 
 
-class EstablishedLureQrActions(QrActions):
+class EstablishedLureQrActions(EstablishedQrActions):
     """The same, when the text model reads the caption beside the code as leaning to an ad
-    (from `lure_from`): a person's, a group's or a Telegram code offered with a lure
-    ("跑友福利", "在日华人二手群 扫码进") is warned about."""
+    (from `lure_from`): a group's code offered with a lure ("在日华人二手群 扫码进") is warned
+    about too."""
 
     group_invite: RuleAction = "warn"
-    contact: RuleAction = "warn"
-    official_account: RuleAction = "ignore"
-    payment: RuleAction = "ignore"
-    telegram: RuleAction = "warn"
-    link: RuleAction = "ignore"
-    text: RuleAction = "ignore"
 
 
 class QrRule(PluginConfig):
