@@ -92,7 +92,7 @@ def _model_score(verdict: Verdict) -> float | None:
 class Plan(NamedTuple):
     qr: bool  # a newcomer's image, read before the verdict
     llm: str  # why the language model is asked ("" when it is not)
-    later: bool = False  # an established member's image with nothing said, read in the background
+    later: bool = False  # an established member's image, read in the background (`established_table`)
 
 
 class GroupSlowChecks:
@@ -139,7 +139,7 @@ class GroupSlowChecks:
         """What an established member's code is acted on by: `established` when nothing is
         said beside it, `established_lure` when the text model leans to reading the caption
         as an ad; None when neither applies or could ask for more than the verdict does."""
-        if says_nothing(prepare(message.text) if message.text else ""):
+        if says_nothing(prepare(message.text)):
             table = self.established_actions
         else:
             score = _model_score(verdict)
@@ -188,8 +188,8 @@ class GroupSlowChecks:
     def with_known_code(self, message: Message, verdict: Verdict) -> Verdict:
         """The verdict with what the running bot's QR reader would add, for a message whose
         code's content is known already (`qunbot spam-check`'s `"kind": "qr"` lines): a
-        newcomer's code by `actions`, an established member's with nothing said by
-        `established`. Judging a file then matches judging the chat."""
+        newcomer's code by `actions`, an established member's by `established_table`. Judging
+        a file then matches judging the chat (with the `qr` extra installed)."""
         if not (self.qr.enabled and message.qr and message.url and message.kind is _IMAGE):
             return verdict
         if self.is_newcomer(message):
