@@ -215,7 +215,7 @@ class ClassifierRule(PluginConfig):
     # reads the message as ordinary chat, below this probability: scam warnings that quote the
     # scam, "我们群不喊单", a newcomer sharing the 接龙 mini-program or a plumber's card. Chosen
     # by cross-validation with the thresholds (README). 0 turns this off, and with it the
-    # setting aside of what the model reads as plainly ordinary (`detector._PLAINLY_ORDINARY`).
+    # setting aside of what the model reads as plainly ordinary (`classifier.PLAINLY_ORDINARY`).
     veto_below: float = Field(0.75, ge=0, lt=1)
     min_chars: int = Field(2, ge=1)  # plain texts shorter than this (squeezed) are not scored
 
