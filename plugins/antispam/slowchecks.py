@@ -200,12 +200,11 @@ class GroupSlowChecks:
             return verdict
         return Verdict((*verdict.results, result))
 
-    @staticmethod
-    def _captioned(result: CheckResult, message: Message, verdict: Verdict) -> CheckResult:
+    def _captioned(self, result: CheckResult, message: Message, verdict: Verdict) -> CheckResult:
         """A newcomer's code with a caption the text model reads as plainly ordinary is not
         acted on ("学校发的校服征订二维码，老师让转到家长群"), as the new-member rule's warning
-        is not (`Detector._corroborate`)."""
-        if not result.spam:
+        is not (`Detector._corroborate`, off with `classifier.veto_below` at 0, as here)."""
+        if not result.spam or self.classifier.veto_below <= 0:
             return result
         score = _model_score(verdict)
         if score is None or score >= PLAINLY_ORDINARY or says_nothing(prepare(message.text)):

@@ -347,6 +347,9 @@ def test_spam_check_judges_a_known_code_as_the_reader_would() -> None:
     assert judged("在日华人二手群 扫码进", GROUP_INVITE, None, p=0.7).action is Action.WARN  # type: ignore[union-attr]
     assert judged("在日华人二手群 扫码进", "wxp://f2f0abc", None, p=0.7) is not None
     assert not judged("在日华人二手群 扫码进", "wxp://f2f0abc", None, p=0.7).spam  # type: ignore[union-attr]
+    no_veto = GroupSlowChecks(AntispamConfig(classifier={"veto_below": 0}), None, None, None)
+    school = Message("学校发的校服征订二维码", kind=MessageKind.IMAGE, url=GROUP_INVITE, qr=True, member_age=newcomer)
+    assert no_veto.with_known_code(school, read_as(0.05)).action is Action.REMOVE  # the veto is off
     off = GroupSlowChecks(AntispamConfig(qr={"enabled": False}), None, None, None)
     message = Message("", kind=MessageKind.IMAGE, url=PERSONAL_CARD, qr=True)
     assert off.with_known_code(message, CLEAN) is CLEAN
