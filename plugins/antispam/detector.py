@@ -265,12 +265,16 @@ class Detector:
         kind_only = probe.message.kind in _KIND_ONLY and not any(not link.allowed for link in links)
         plainly_ordinary = score < PLAINLY_ORDINARY
         captioned_code = plainly_ordinary and self._captioned_code(probe)
-        # A host passing for a bank or a state body is the evidence itself: the lure beside it
-        # is written to read as ordinary chat ("这个补贴大家都领了吗"), so the model's reading
-        # of the text cannot clear it. Nor can it clear an account id spelled out character by
-        # character, which its words only wrap ("具体的群里不好讲 …"), unless the words warn
-        # about it: a member quoting the scammer's id ("又来了，这次换成 葳信 z a o …，是骗子").
-        posing = any(link.posing for link in links)
+        # A host passing for a bank or a state body, or on a throwaway domain (.top, .xyz …), is
+        # the evidence itself: the lure beside it is written to read as ordinary chat ("这个补贴
+        # 大家都领了吗", "同学聚会照片合集"), so the model's reading of the text cannot clear it
+        # (the link rule already lets a message that warns about the link pass). Judged on half
+        # the writers with a model trained on the other half, both ways, the throwaway domains:
+        # 237 more of 141,490 ads caught, 3 more of 178,144 ordinary lines flagged. Nor can the
+        # model clear an account id spelled out character by character, which its words only
+        # wrap ("具体的群里不好讲 …"), unless the words warn about it: a member quoting the
+        # scammer's id ("又来了，这次换成 葳信 z a o …，是骗子").
+        telling_link = any(link.posing or link.cheap for link in links)
         spelled_out = any(h.hidden == SPELLED_OUT for h in probe.features.handles) and not probe.features.scam_warning
         for i, r in enumerate(results):
             if not r.spam or (spelled_out and r.name in _CONTENT):
@@ -278,7 +282,7 @@ class Detector:
             if (
                 r.action is Action.WARN
                 and (r.name in _VETOED or ((kind_only or captioned_code) and r.name == "new_member"))
-                and not (posing and r.name == "links")
+                and not (telling_link and r.name == "links")
             ) or (plainly_ordinary and r.action is Action.REMOVE and r.name == "ad_content"):
                 results[i] = r.set_aside(f"文本模型读作正常消息 {score:.2f}")
 

@@ -709,6 +709,15 @@ SCAM_WARNING = (
     "当心",
     "别扫",
     "不要扫",
+    # Warnings about a link (in none of the corpus's ads).
+    "请勿点击",
+    "不要点击",
+    "勿点",
+    "是仿冒",
+    "差点点",
+    "差点就点",
+    "一看就不对",
+    "注意甄别",
 )
 
 # --- contact channels ----------------------------------------------------------------------
@@ -786,6 +795,10 @@ ALLOWED_DOMAINS = (
     "zhihu.com",
     "docs.qq.com",
     "wj.qq.com",
+    # Survey and sign-up forms schools, offices and clubs use (问卷星, 金数据)
+    "wjx.cn",
+    "wjx.top",
+    "jinshuju.net",
     "mp.weixin.qq.com",
     "weixin.qq.com",
     "v.qq.com",

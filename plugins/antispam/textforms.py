@@ -239,9 +239,11 @@ _TLDS = frozenset(lexicon.KNOWN_TLDS)
 _URL_TAIL = r"[^\s<>\"'，。！？、）】」》\u4e00-\u9fff]*"
 _SCHEME_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'，。！？、）】」》\u4e00-\u9fff]+")
 # A dotted name without a scheme ("abc.com/x"); kept only if its last label is a known TLD.
+# Neither part of an e-mail address is one: not the host after "@", nor a dotted name before
+# it ("ll.wang@bytedance.com" is no link to a .wang site).
 _BARE_URL = re.compile(
     r"(?<![a-z0-9@._/-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,10}))"
-    rf"(?![a-z0-9-])(?::\d{{2,5}})?(?:[/?]{_URL_TAIL})?"
+    rf"(?![a-z0-9@-])(?::\d{{2,5}})?(?:[/?]{_URL_TAIL})?"
 )
 _DOT_LETTER = re.compile(r"[a-z0-9]\.[a-z]")
 _FAKE_DOT_HINT = re.compile(r"点|點|。|丶|·|•|dot| \.|\. |\(\.\)|\[\.\]|（\.）")

@@ -371,11 +371,14 @@ def test_a_link_posing_as_a_state_body_is_flagged_whoever_posts_it_and_the_model
     lure = Message("兄弟们这个司机补贴大家都领了吗", kind=MessageKind.URL, url="http://sjbt-gov.top", **old)
     verdict = calm.check(lure)
     assert verdict.spam and "冒充 gov 的网址" in result(calm, "links", lure).details
-    # A throwaway domain from a long-time member is flagged too, but the model may clear it: a
-    # member's blog on a .top domain reads as chat (a warning quoting an address never counts).
-    contest = Message("烘焙大赛报名，前100名送烤箱！", kind=MessageKind.URL, url="http://hongbei-ds.top/", **old)
-    assert "廉价域名（.top）" in result(calm, "links", contest).details and not calm.check(contest).spam
+    # So is a throwaway domain: a hijacked account's lure reads as chat too.
+    album = Message("同学聚会照片合集（密码见群公告）", kind=MessageKind.URL, url="https://qzone-photo.top/a", **old)
+    assert "廉价域名（.top）" in result(calm, "links", album).details and calm.check(album).spam
+    # A warning that quotes an address never counts, nor does an e-mail address's dotted name.
+    assert not calm.check(Message("简历发我邮箱 ll.wang@bytedance.com，标题写岗位", **old)).spam
     for warning in (
+        "物业声明：停车费只在物业前台缴纳，群内 tingche-jf.top 等链接与物业无关，请勿点击",
+        "昨天那个 jincheng-oa.top 是仿冒的，大家的OA账号只在所内网登录",
         "刚才那个验证链接大家别点，域名是 amazon-seller-verify.net，不是亚马逊官方",
         "群友提醒：“tmall-chaoshi.cc/quan”这种领券链接是假的，券只在淘宝APP里领",
         "刚有人发的那个“yz-chsi.com.cn-verify.top”是骗子的钓鱼网站，大家别点",

@@ -174,6 +174,7 @@ def test_not_numbers(analyzer: Analyzer, text: str) -> None:
         ("链接：t.cn/A6aBcDeF", "t.cn", False, False, "短链接"),
         ("abc-shop.com/x 看看", "abc-shop.com", False, False, ""),
         ("duzhe点cn/invite", "duzhe.cn", False, True, ""),
+        ("校服尺码 https://ks.wjx.top/vm/YkT3Qx2.aspx", "ks.wjx.top", True, False, ""),  # 问卷星
     ],
 )
 def test_links(analyzer: Analyzer, text: str, host: str, allowed: bool, hidden: bool, suspicious: str) -> None:
@@ -190,6 +191,7 @@ def test_links(analyzer: Analyzer, text: str, host: str, allowed: bool, hidden: 
         "ok. me too",
         "路由器后台是 192.168.1.1",
         "邮箱 teacher_li@163.com",
+        "简历发 ll.wang@bytedance.com",  # a dotted name before "@" is no .wang site
         "Node.js 升级到 20",
         "python 3.12",
     ],
