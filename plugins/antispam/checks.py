@@ -295,9 +295,11 @@ class AdContentCheck(_Content):
         hidden = _hidden(f, _known_regular(msg)) if (f.solicitations or f.handles or f.numbers or f.links) else ""
         if hidden:
             parts.append((f"隐藏写法（{hidden}）", threshold))
-        elif f.spaced_out:
+        elif f.spaced_out and not only_greets(f.squeezed):
+            # Spacing every character out only serves to slip past filters, but a hello typed
+            # so ("新 人 报 到，请 多 关 照") slips nothing past.
             parts.append(("逐字隔开", 3))
-            offered += 3  # spacing every character out only serves to slip past filters
+            offered += 3
         if vouch and not hidden and not strong:
             parts.append((f"推荐他人（{vouch}）", -2))
         if probe.new_member and (offered or ctas or channels):

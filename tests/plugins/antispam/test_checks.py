@@ -348,6 +348,11 @@ def test_a_newcomers_captioned_image_or_video_is_read_at_a_lower_bar() -> None:
     ).spam  # lenient: 0.70
 
 
+def test_characters_spaced_out_count_unless_all_they_say_is_hello(default: Detector) -> None:
+    assert result(default, "ad_content", Message("兼 职 日 结 私 我", **NEW)).spam
+    assert not result(default, "ad_content", Message("新 人 报 到，请 多 关 照🙏🙏", **NEW)).spam
+
+
 @pytest.mark.parametrize(
     ("text", "spam"),
     [
