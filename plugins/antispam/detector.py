@@ -264,7 +264,10 @@ class Detector:
         links = probe.features.links
         kind_only = probe.message.kind in _KIND_ONLY and not any(not link.allowed for link in links)
         plainly_ordinary = score < PLAINLY_ORDINARY
-        captioned_code = plainly_ordinary and self._captioned_code(probe)
+        # A newcomer's captioned code or plain link is the model's to clear when it reads the
+        # words as plainly ordinary (a card, mini-program or file already when it reads them as
+        # ordinary: `kind_only`).
+        plainly_shared = plainly_ordinary and (self._captioned_code(probe) or self._plain_links_only(probe))
         # A host passing for a bank or a state body, or on a throwaway domain (.top, .xyz …), is
         # the evidence itself: the lure beside it is written to read as ordinary chat ("这个补贴
         # 大家都领了吗", "同学聚会照片合集"), so the model's reading of the text cannot clear it
@@ -281,7 +284,7 @@ class Detector:
                 continue
             if (
                 r.action is Action.WARN
-                and (r.name in _VETOED or ((kind_only or captioned_code) and r.name == "new_member"))
+                and (r.name in _VETOED or ((kind_only or plainly_shared) and r.name == "new_member"))
                 and not (telling_link and r.name == "links")
             ) or (plainly_ordinary and r.action is Action.REMOVE and r.name == "ad_content"):
                 results[i] = r.set_aside(f"文本模型读作正常消息 {score:.2f}")
@@ -296,6 +299,22 @@ class Detector:
             return False
         own = host_of(msg.url) if msg.url else ""
         return all(link.allowed or link.host == own for link in f.links)
+
+    @staticmethod
+    def _plain_links_only(probe: Probe) -> bool:
+        """A text or link whose only finding can be a plain link (no short link, cheap or
+        borrowed domain, nothing hidden) and no account, number or code: a newcomer's news or
+        shop link, for the new-member rule's warning to be the text model's to set aside.
+        Judged on half the writers with a model trained on the other half, both ways: 16 of
+        13,974 newcomers' ordinary lines no longer flagged, 1 of 104,642 of their ads missed
+        (set aside below 0.75 instead of 0.1: 70 and 67)."""
+        f = probe.features
+        return (
+            probe.message.kind in (MessageKind.TEXT, MessageKind.URL)
+            and bool(f.links)
+            and all(not link.suspicious and not link.hidden for link in f.links)
+            and not (f.handles or f.numbers or f.solicitations or probe.qr)
+        )
 
     def _run_quiet(
         self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str

@@ -51,3 +51,20 @@ def test_a_removal_for_ad_phrases_is_set_aside_only_when_the_model_reads_plain_c
     assert (r.spam, r.action) == ((True, Action.REMOVE) if removed else (False, Action.NONE)), r.details
     # The operator's own phrases stay removed, however the text reads.
     assert result(detector, "blacklist", Message("代开发票，量大从优")).action is Action.REMOVE
+
+
+@pytest.mark.parametrize(
+    ("message", "p", "warned"),
+    [
+        (Message("研招网公布的报考数据", kind=MessageKind.URL, url="https://yz.chsi.com.cn/k", **NEW), 0.05, False),
+        (Message("新人 分享一篇讲 context 的文章 https://go.dev/blog/context", **NEW), 0.05, False),
+        (Message("新人 分享一篇讲 context 的文章 https://go.dev/blog/context", **NEW), 0.3, True),  # not plainly
+        (Message("领取入口", kind=MessageKind.URL, url="https://t.cn/A6aBcDe", **NEW), 0.05, True),  # a short link
+        (Message("看看 https://shop.example.com/1 电话 13912345678", **NEW), 0.05, True),  # a number beside it
+    ],
+)
+def test_a_newcomers_plain_link_read_as_plainly_ordinary_is_the_text_models_to_clear(
+    message: Message, p: float, warned: bool
+) -> None:
+    detector = Detector(AntispamConfig(), stateful=False, classifier=ReadsAs(p))
+    assert result(detector, "new_member", message).spam is warned
