@@ -720,9 +720,9 @@ SCAM_WARNING = (
     "注意甄别",
     "别搭理",
     "不要搭理",
-    # The same in other voices (Cantonese, southwestern): seen in the frozen split's false
-    # positives (a warning naming the blacklisted 代开发票 was removed), so their share of its
-    # figures is not a held-out result; in none of the corpus's ads.
+    # More, some in other voices (Cantonese 唔好理, southwestern 莫信): seen in the frozen
+    # split's false positives (a warning naming the blacklisted 代开发票 was removed), so their
+    # share of its figures is not a held-out result; in none of the corpus's ads.
     "莫信",
     "莫理",
     "莫找",
