@@ -183,8 +183,9 @@ _DISCOUNT = re.compile(r"(?:[0-9](?:\.[0-9])?|[一二三四五六七八九])折"
 # one did not, and 4 ordinary lines, each a warning quoting a pitch. With the text model on,
 # whose reading (`veto_below`) decides such warnings, no verdict changed; with it off, 112 more
 # ads were caught and one more ordinary line flagged.
-_DIGITS = "0-9一二三四五六七八九十百千万两壹贰叁肆伍陆柒捌玖拾佰仟"
-_AMOUNT = r"(?:[0-9]+(?:\.[0-9]+)?(?:k|w|千|万|百)?|[一二三四五六七八九十百千万两壹贰叁肆伍陆柒捌玖拾佰仟]+)"
+_NUMERAL_CHARS = "一二三四五六七八九十百千万两壹贰叁肆伍陆柒捌玖拾佰仟"
+_DIGITS = f"0-9{_NUMERAL_CHARS}"
+_AMOUNT = rf"(?:[0-9]+(?:\.[0-9]+)?(?:k|w|千|万|百)?|[{_NUMERAL_CHARS}]+)"
 _STAKE_RETURN = re.compile(
     rf"(?:投|头|(?<![a-z])t|充|存|入|放|押|本金)(?:了|资|入|值|金)?({_AMOUNT})(?![年个月天周台头张部折成倍])"
     rf"(?:元|块|u)?((?:[^{_DIGITS}]|[{_DIGITS}]{{1,2}}(?:个月|个星期|年|天|周|期))"
@@ -194,13 +195,14 @@ _STAKE_VERBS = frozenset("投头t充存入放押本")
 _NUMERALS = {char: value for value, char in enumerate("零一二三四五六七八九")} | {"两": 2}
 _NUMERALS.update({char: value for value, char in enumerate("壹贰叁肆伍陆柒捌玖", 1)})
 _UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000, "k": 1000, "万": 10_000, "w": 10_000}
+_LEADING_FIGURE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def amount_value(amount: str) -> float:
     """The value of an `_AMOUNT`: "1500", "3k5" read as 3k (the comparison needs the order of
     magnitude only), "两千", "三百八十万", and a last digit after a unit as spoken: "一万五"
     15,000, "一千二" 1,200."""
-    number = re.match(r"[0-9]+(?:\.[0-9]+)?", amount)
+    number = _LEADING_FIGURE.match(amount)
     if number:
         return float(number.group()) * _UNITS.get(amount[number.end() : number.end() + 1], 1)
     total = section = digit = 0
