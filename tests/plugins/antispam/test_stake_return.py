@@ -25,6 +25,7 @@ from tests.plugins.antispam.test_checks import result
         ("一拖四的玩法听过没？今天放一百，明天拿四百", True),
         ("存十万三年变二十万，国家背书的", True),
         ("入金1k，出金4k，名额按进群顺序排", True),
+        ("这个是连锁销售，投三万八，两年挣两百万", True),
         ("群里刚才那个说投1000返1500的是骗子，大家别信", False),  # a warning quoting it
         ("这个基金我投了3000，现在回本了", False),
         ("收入500出头，房租就要一半", False),
