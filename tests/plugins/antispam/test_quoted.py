@@ -21,6 +21,7 @@ from tests.plugins.antispam.test_checks import result
         ("宝妈兼职 日结，回复“兼职”拉你进群", True),
         ("“宝妈兼职 日结” 加V：abc12345", True),
         ("宝妈兼职 日结 “真实可靠”", True),
+        ("“宝妈兼职 日结 一天三百” 想做的私我", True),
     ],
 )
 def test_a_quoted_pitch_is_not_the_senders_ad(text: str, spam: bool) -> None:
