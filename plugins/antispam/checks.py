@@ -940,6 +940,9 @@ class ClassifierCheck:
         self._newcomer_media_bar = (media, f"（新成员的图片或视频，阈值 {media}）")
         bar = rule.plain_link_bar(strictness)
         self._plain_link_bar = (bar, f"（老成员的普通链接，阈值 {bar}）")
+        short = rule.threshold_for(strictness, OLD, MessageKind.TEXT, 0)
+        self._short_bar = (short, f"（老成员的短消息，阈值 {short}）")
+        self.short_chars = rule.short_chars
         self.min_chars = rule.min_chars
         self.model = model
         self._short = _result(self.name, False, "内容太短或只是问候", self.action)
@@ -963,7 +966,7 @@ class ClassifierCheck:
             return self._judge_at(p, self._plain_link_bar)
         if who == NEW and msg.kind in MEDIA_KINDS:
             return self._judge_at(p, self._newcomer_media_bar)
-        return self._judge(p, who)
+        return self._judge(p, who, squeezed)
 
     def _likeliest_line(self, text: str, kind: str, who: str) -> float:
         """The highest score of the text's own lines, read one by one. A pitch slipped into a
@@ -984,7 +987,7 @@ class ClassifierCheck:
     def check_quiet(self, squeezed: str, group_id: str, member_id: str, at: datetime | None, who: str) -> CheckResult:
         """A plain text of one line (the detector gives texts of several lines a `Probe`, and
         `check` reads their lines): reads the squeezed text and the sender's standing only."""
-        return self.judged(self.quiet_score(squeezed, who), who)
+        return self.judged(self.quiet_score(squeezed, who), who, squeezed)
 
     # `check_quiet` in steps, for the detector's hot path: the score, whether it fires, and
     # the result only when some check fired.
@@ -994,14 +997,21 @@ class ClassifierCheck:
             return None
         return self.model.score(squeezed, "text", who)
 
-    def fires(self, p: float | None, who: str) -> bool:
-        return p is not None and p >= self._bars[who][0]
+    def fires(self, p: float | None, who: str, squeezed: str) -> bool:
+        return p is not None and p >= self._bar(who, squeezed)[0]
 
-    def judged(self, p: float | None, who: str) -> CheckResult:
-        return self._short if p is None else self._judge(p, who)
+    def judged(self, p: float | None, who: str, squeezed: str) -> CheckResult:
+        return self._short if p is None else self._judge(p, who, squeezed)
 
-    def _judge(self, p: float, who: str) -> CheckResult:
-        return self._judge_at(p, self._bars[who])
+    def _judge(self, p: float, who: str, squeezed: str) -> CheckResult:
+        return self._judge_at(p, self._bar(who, squeezed))
+
+    def _bar(self, who: str, squeezed: str) -> tuple[float, str]:
+        """The threshold and its words: by the sender's standing, lower for an established
+        member's short text (`ClassifierRule.short_thresholds`)."""
+        if who == OLD and len(squeezed) < self.short_chars:
+            return self._short_bar
+        return self._bars[who]
 
     def _judge_at(self, p: float, bar: tuple[float, str]) -> CheckResult:
         threshold, said = bar

@@ -236,11 +236,11 @@ class Detector:
         model = self._quiet_model
         if model is not None:  # its `check_quiet`, in two steps (it keeps no state)
             p = model[1].quiet_score(squeezed, who)
-            fired = fired or model[1].fires(p, who)
+            fired = fired or model[1].fires(p, who, squeezed)
         if not fired:
             return CLEAN
         if model is not None:
-            results[model[0]] = model[1].judged(p, who)
+            results[model[0]] = model[1].judged(p, who, squeezed)
         for i, run in self._quiet_passive:
             results[i] = run(squeezed, group_id, member_id, at, who)
         # Every None (a check without `quiet`) was filled just above by its run.

@@ -199,7 +199,8 @@ def _unpack(example: Example) -> tuple[str, bool, str, str]:
 
 
 def _flags(model: Scorer, squeezed: str, kind: str, who: str, thresholds: dict[str, float], min_chars: int) -> bool:
-    """As the classifier check decides."""
+    """As the classifier check decides, at the bars of the sender's standing (the check's lower
+    bar for an established member's short text is left out: these figures compare models)."""
     return model_reads(kind, squeezed, min_chars) and model.score(squeezed, kind, who) >= thresholds[who]
 
 

@@ -152,8 +152,8 @@ class GroupSlowChecks:
         scored = self.memo.last if self.memo is not None else None
         if scored is None or len(scored[0]) < self.min_chars:
             return ""
-        _, p, who, kind = scored
-        threshold = self.classifier.threshold_for(self.strictness, who, kind)
+        squeezed, p, who, kind = scored
+        threshold = self.classifier.threshold_for(self.strictness, who, kind, len(squeezed))
         if threshold - self.band <= p < threshold:
             return f"广告概率 {p:.3f}，接近阈值 {threshold}"
         if self.disputes:

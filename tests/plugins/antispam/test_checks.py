@@ -291,6 +291,16 @@ def test_an_established_members_plain_link_is_read_one_strictness_more_lenient()
     assert result(strict, "classifier", Message("宝妈们看看这个，好用不贵，真的很不错")).spam
 
 
+def test_an_established_members_short_text_is_read_at_a_lower_bar() -> None:
+    # Few grams beside the sender's standing: "替考 私" from a member without history.
+    detector = Detector(AntispamConfig(), stateful=False, classifier=FixedScore(0.72))  # short 0.70, else 0.80
+    short = result(detector, "classifier", Message("替考 私"))
+    assert short.spam and "老成员的短消息，阈值 0.7" in short.details
+    assert detector.check_plain("替考 私", None, "g", "m", None).spam  # the hot path agrees
+    assert not result(detector, "classifier", Message("周末带孩子去哪里玩比较好呢，有推荐的吗")).spam
+    assert result(detector, "classifier", Message("替考 私", **NEW)).spam  # newcomers: 0.65 anyway
+
+
 def test_a_greeting_alone_is_not_read_by_the_model() -> None:
     """The model learned "你好呀" as a romance scammer's opener; a newcomer greeting the
     group is not one. Greeting words inside a longer text are read as usual."""
