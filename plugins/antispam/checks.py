@@ -940,7 +940,7 @@ class ClassifierCheck:
         self._newcomer_media_bar = (media, f"（新成员的图片或视频，阈值 {media}）")
         bar = rule.plain_link_bar(strictness)
         self._plain_link_bar = (bar, f"（老成员的普通链接，阈值 {bar}）")
-        short = rule.threshold_for(strictness, OLD, MessageKind.TEXT, 0)
+        short = rule.threshold_for(strictness, OLD, MessageKind.TEXT, size=0)  # any length under short_chars
         self._short_bar = (short, f"（老成员的短消息，阈值 {short}）")
         self.short_chars = rule.short_chars
         self.min_chars = rule.min_chars

@@ -223,7 +223,7 @@ class ClassifierRule(PluginConfig):
     short_thresholds: ClassifierThresholds = Field(
         default_factory=lambda: ClassifierThresholds(lenient=0.8, normal=0.7, strict=0.65)
     )
-    short_chars: int = Field(12, ge=0)
+    short_chars: int = Field(12, ge=0)  # 0: no text is short
     # A warning of the phrase, contact, link or new-member rules is set aside when the model
     # reads the message as ordinary chat, below this probability: scam warnings that quote the
     # scam, "我们群不喊单", a newcomer sharing the 接龙 mini-program or a plumber's card. Chosen

@@ -215,7 +215,10 @@ def test_the_key_setting_takes_a_variable_name_not_a_key() -> None:
 
 
 def checks_with(
-    config: AntispamConfig, llm: SecondOpinion | None, score: float | None, text: str = "周末有空的话大家一起去看看那家新店"
+    config: AntispamConfig,
+    llm: SecondOpinion | None,
+    score: float | None,
+    text: str = "周末有空的话大家一起去看看那家新店",
 ) -> GroupSlowChecks:
     memo = ScoreMemo(TextModel({}, 0.0))
     memo.last = None if score is None else (text, score, "old", "text")
@@ -223,7 +226,7 @@ def checks_with(
 
 
 def config(**llm: Any) -> AntispamConfig:
-    return AntispamConfig(llm={"enabled": True, **llm})  # thresholds: normal 0.80 (established members' texts of 12 characters or more)
+    return AntispamConfig(llm={"enabled": True, **llm})  # normal 0.80: established members' texts of 12+ characters
 
 
 MSG = Message("周末有空的话大家一起去看看那家新店", group_id="g1", member_id="m", at=NOW)
