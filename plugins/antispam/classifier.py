@@ -59,8 +59,8 @@ NGRAMS = (1, 2, 3)
 # judged on EC–EN, 0.865 at 95 against 0.840 at 86 (of 7,356 ads and 8,532 ordinary lines).
 # 30 epochs from 2026-12-08: through the whole detector on half the writers (A–IA) with a model
 # trained on the other half, both ways, 198 more of 151,166 ads caught at 3 more of 189,383
-# ordinary lines flagged (40: 78 more ads at 23 more lines, the threshold's own exchange rate;
-# A–HG: 185 more ads at 9 fewer lines). Training takes half as long again (some 5 minutes).
+# ordinary lines flagged (40: 78 more ads at 23 more lines, the threshold's own exchange rate).
+# Training takes half as long again (some 5 minutes).
 EPOCHS = 30
 L2 = 2e-4
 RATE = 0.2
